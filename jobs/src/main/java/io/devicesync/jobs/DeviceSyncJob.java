@@ -1,0 +1,151 @@
+package io.devicesync.jobs;
+
+import io.devicesync.model.Alert;
+import io.devicesync.model.DeadLetter;
+import io.devicesync.model.DeviceState;
+import io.devicesync.model.Increment;
+import io.devicesync.model.LookupRequest;
+import io.devicesync.model.LookupResult;
+import io.devicesync.model.SourceRecord;
+import io.devicesync.operators.InputRouter;
+import io.devicesync.operators.InvalidInputAlerts;
+import io.devicesync.operators.SequenceGuard;
+import io.devicesync.operators.SnapshotLookup;
+import io.devicesync.operators.StateReconciler;
+import io.devicesync.operators.Tags;
+import io.devicesync.sinks.KafkaSinks;
+import io.devicesync.sources.EventSource;
+import io.devicesync.sources.EventTimeWatermarks;
+import java.util.concurrent.TimeUnit;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.api.connector.sink2.Sink;
+import org.apache.flink.core.execution.CheckpointingMode;
+import org.apache.flink.streaming.api.datastream.AsyncDataStream;
+import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.streaming.api.functions.async.AsyncRetryStrategy;
+import org.apache.flink.streaming.util.retryable.AsyncRetryStrategies;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The devicesync job. {@link #main} is what a cluster runs; {@link #defineWorkflow} is the pipeline,
+ * shaped like the data-flow picture in DESIGN.md:
+ *
+ * <pre>
+ * device-events → Validate input → SequenceGuard → StateReconciler → device-state
+ *                      │ dead letters     │ lookups ↘        ↑ results
+ *                      ▼                  │      SnapshotLookup (async, PostgreSQL)
+ *               device-events-dlq         └──── alerts ───────────────→ device-alerts
+ * </pre>
+ */
+public final class DeviceSyncJob {
+    private static final Logger LOG = LoggerFactory.getLogger(DeviceSyncJob.class);
+
+    private DeviceSyncJob() {}
+
+    public static void main(String[] args) throws Exception {
+        JobParameters params;
+        try {
+            params = JobParameters.fromArgs(args);
+        } catch (IllegalArgumentException e) {
+            // The message names the parameter; no stack trace from deep inside.
+            System.err.println("devicesync: " + e.getMessage());
+            throw new IllegalArgumentException("devicesync: " + e.getMessage());
+        }
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        configure(env, params);
+        build(env, params);
+        env.execute("devicesync");
+    }
+
+    /** Checkpointing, if the cluster configuration did not set it. */
+    public static void configure(StreamExecutionEnvironment env, JobParameters params) {
+        if (!env.getCheckpointConfig().isCheckpointingEnabled()) {
+            env.enableCheckpointing(params.checkpointInterval.toMillis(), CheckpointingMode.EXACTLY_ONCE);
+        }
+    }
+
+    /** The whole job on Kafka and PostgreSQL as the parameters say. */
+    public static void build(StreamExecutionEnvironment env, JobParameters p) {
+        LOG.info("devicesync parameters: {}", p);
+        DataStream<SourceRecord> records = env.fromSource(
+                        EventSource.create(p.bootstrapServers, p.topicEvents, p.groupId, p.startingOffsets, p.kafka()),
+                        EventTimeWatermarks.strategy(p.watermarkOutOfOrderness, p.watermarkIdleTimeout,
+                                p.watermarkMaxFutureSkew),
+                        "Kafka: " + p.topicEvents)
+                .uid(Uids.SOURCE_EVENTS);
+        String tx = p.groupId;
+        defineWorkflow(records, p, new Outputs(
+                KafkaSinks.deviceState(p.bootstrapServers, p.topicState, tx + "-state", p.kafka()),
+                KafkaSinks.alerts(p.bootstrapServers, p.topicAlerts, tx + "-alerts", p.kafka()),
+                KafkaSinks.deadLetters(p.bootstrapServers, p.topicDlq, tx + "-dlq", p.kafka()),
+                p.topicState, p.topicAlerts, p.topicDlq));
+    }
+
+    /** Where the job writes; tests may pass other sinks. */
+    public static final class Outputs {
+        final Sink<DeviceState> state;
+        final Sink<Alert> alerts;
+        final Sink<DeadLetter> deadLetters;
+        final String stateName;
+        final String alertsName;
+        final String deadLettersName;
+
+        public Outputs(Sink<DeviceState> state, Sink<Alert> alerts, Sink<DeadLetter> deadLetters,
+                String stateName, String alertsName, String deadLettersName) {
+            this.state = state;
+            this.alerts = alerts;
+            this.deadLetters = deadLetters;
+            this.stateName = stateName;
+            this.alertsName = alertsName;
+            this.deadLettersName = deadLettersName;
+        }
+    }
+
+    /** The pipeline from parsed records to the outputs. */
+    public static void defineWorkflow(DataStream<SourceRecord> records, JobParameters p, Outputs outputs) {
+        SingleOutputStreamOperator<Increment> increments = records
+                .process(new InputRouter(), TypeInformation.of(Increment.class))
+                .uid(Uids.INPUT_ROUTER).name("Validate input");
+
+        DataStream<DeadLetter> deadLetters = increments.getSideOutput(Tags.DEAD_LETTERS);
+        deadLetters.sinkTo(outputs.deadLetters).uid(Uids.SINK_DLQ).name("Kafka: " + outputs.deadLettersName);
+        DataStream<Alert> invalidInputAlerts = deadLetters
+                .keyBy(d -> d.reason, Types.STRING)
+                .process(new InvalidInputAlerts(), TypeInformation.of(Alert.class))
+                .uid(Uids.INVALID_INPUT_ALERTS).name("Invalid input alerts");
+
+        SingleOutputStreamOperator<Increment> ordered = increments
+                .keyBy(i -> i.deviceId, Types.STRING)
+                .process(new SequenceGuard(p.reorderGrace, p.resyncMaxLogFetch, p.stateIdleTtl),
+                        TypeInformation.of(Increment.class))
+                .uid(Uids.SEQUENCE_GUARD).name("SequenceGuard");
+
+        DataStream<LookupRequest> requests = ordered.getSideOutput(Tags.LOOKUPS);
+        AsyncRetryStrategy<LookupResult> retry = new AsyncRetryStrategies.ExponentialBackoffDelayRetryStrategyBuilder<LookupResult>(
+                        p.snapshotRetries, p.snapshotRetryBackoff.toMillis(), 30_000L, 2.0)
+                .ifResult(SnapshotLookup.isRetryable())
+                .build();
+        SnapshotLookup.Config db = new SnapshotLookup.Config(p.snapshotUrls, p.snapshotUser, p.snapshotPassword,
+                p.snapshotPoolSize, p.resyncMaxLogFetch, Math.min(10_000L, p.snapshotTimeout.toMillis()));
+        DataStream<LookupResult> results = AsyncDataStream
+                .unorderedWaitWithRetry(requests, new SnapshotLookup(db), p.snapshotTimeout.toMillis(),
+                        TimeUnit.MILLISECONDS, p.snapshotCapacity, retry)
+                .returns(TypeInformation.of(LookupResult.class))
+                .uid(Uids.SNAPSHOT_LOOKUP).name("SnapshotLookup");
+
+        SingleOutputStreamOperator<DeviceState> states = ordered
+                .keyBy(i -> i.deviceId, Types.STRING)
+                .connect(results.keyBy(r -> r.request.deviceId, Types.STRING))
+                .process(new StateReconciler(p.resyncMaxHeld, p.stateIdleTtl), TypeInformation.of(DeviceState.class))
+                .uid(Uids.STATE_RECONCILER).name("StateReconciler");
+        states.sinkTo(outputs.state).uid(Uids.SINK_STATE).name("Kafka: " + outputs.stateName);
+
+        ordered.getSideOutput(Tags.ALERTS)
+                .union(states.getSideOutput(Tags.ALERTS), invalidInputAlerts)
+                .sinkTo(outputs.alerts).uid(Uids.SINK_ALERTS).name("Kafka: " + outputs.alertsName);
+    }
+}

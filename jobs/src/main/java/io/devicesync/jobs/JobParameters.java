@@ -1,0 +1,280 @@
+package io.devicesync.jobs;
+
+import io.devicesync.sources.EventSource.StartingOffsets;
+import java.io.Serializable;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+import java.util.function.Function;
+import org.apache.flink.util.TimeUtils;
+
+/**
+ * Every job parameter, typed, with its default and validation. A missing or wrong parameter is an
+ * {@link IllegalArgumentException} whose message names it, raised before the job graph is built.
+ * Credentials are kept out of {@link #toString()}.
+ */
+public final class JobParameters implements Serializable {
+    private static final long serialVersionUID = 1L;
+
+    public static final String ENV_USER = "DEVICESYNC_SNAPSHOT_USER";
+    public static final String ENV_PASSWORD = "DEVICESYNC_SNAPSHOT_PASSWORD";
+
+    /** The parameters this job knows, besides {@code kafka.<client property>}. */
+    static final Set<String> KNOWN = Set.of(
+            "kafka.bootstrap-servers", "kafka.group-id", "kafka.starting-offsets",
+            "topic.events", "topic.acks", "topic.state", "topic.alerts", "topic.dlq", "topic.redispatch", "topic.audit",
+            "snapshot.url", "snapshot.user", "snapshot.password", "snapshot.pool-size", "snapshot.capacity",
+            "snapshot.timeout", "snapshot.retries", "snapshot.retry-backoff",
+            "reorder.grace", "resync.max-log-fetch", "resync.max-held", "audit.interval", "state.idle-ttl",
+            "delivery.consumers", "delivery.ack-timeout", "redispatch.max-attempts", "backlog.threshold",
+            "watermark.out-of-orderness", "watermark.idle-timeout", "watermark.max-future-skew",
+            "checkpoint.interval");
+
+    public String bootstrapServers;
+    public String groupId = "devicesync";
+    public StartingOffsets startingOffsets = StartingOffsets.COMMITTED_OR_EARLIEST;
+    /** {@code kafka.<property>} without the prefix, for every Kafka client. */
+    public Properties kafkaProperties = new Properties();
+
+    public String topicEvents = "device-events";
+    public String topicAcks = "device-acks";
+    public String topicState = "device-state";
+    public String topicAlerts = "device-alerts";
+    public String topicDlq = "device-events-dlq";
+    public String topicRedispatch = "device-redispatch";
+    public String topicAudit = "device-audit";
+
+    public List<String> snapshotUrls;
+    public String snapshotUser;
+    public String snapshotPassword;
+    public int snapshotPoolSize = 4;
+    public int snapshotCapacity = 100;
+    public Duration snapshotTimeout = Duration.ofSeconds(60);
+    public int snapshotRetries = 8;
+    public Duration snapshotRetryBackoff = Duration.ofMillis(500);
+
+    public Duration reorderGrace = Duration.ofSeconds(2);
+    public long resyncMaxLogFetch = 1000;
+    public int resyncMaxHeld = 10_000;
+    public Duration auditInterval = Duration.ofMinutes(5);
+    public Duration stateIdleTtl = Duration.ofDays(30);
+
+    public List<String> deliveryConsumers = List.of();
+    public Duration deliveryAckTimeout = Duration.ofSeconds(30);
+    public int redispatchMaxAttempts = 5;
+    public long backlogThreshold = 1000;
+
+    public Duration watermarkOutOfOrderness = Duration.ofSeconds(1);
+    public Duration watermarkIdleTimeout = Duration.ofSeconds(10);
+    public Duration watermarkMaxFutureSkew = Duration.ofMinutes(5);
+    /** Used only when the cluster configuration does not enable checkpointing itself. */
+    public Duration checkpointInterval = Duration.ofSeconds(30);
+
+    private JobParameters() {}
+
+    /** Parses {@code --name value} arguments; environment variables fill the credentials. */
+    public static JobParameters fromArgs(String[] args) {
+        return parse(args, System.getenv());
+    }
+
+    static JobParameters parse(String[] args, Map<String, String> env) {
+        Map<String, String> raw = toMap(args);
+        JobParameters p = new JobParameters();
+        for (Map.Entry<String, String> e : raw.entrySet()) {
+            String name = e.getKey();
+            if (!KNOWN.contains(name) && !name.startsWith("kafka.")) {
+                throw new IllegalArgumentException("--" + name + ": unknown parameter (see the README for the list)");
+            }
+            if (name.startsWith("kafka.") && !KNOWN.contains(name)) {
+                String property = name.substring("kafka.".length());
+                if (property.isEmpty()) throw new IllegalArgumentException("--kafka.: a Kafka client property name is missing");
+                p.kafkaProperties.setProperty(property, e.getValue());
+            }
+        }
+        p.bootstrapServers = required(raw, "kafka.bootstrap-servers");
+        p.groupId = text(raw, "kafka.group-id", p.groupId);
+        p.startingOffsets = get(raw, "kafka.starting-offsets", p.startingOffsets, v -> {
+            switch (v) {
+                case "earliest": return StartingOffsets.EARLIEST;
+                case "latest": return StartingOffsets.LATEST;
+                case "committed-or-earliest": return StartingOffsets.COMMITTED_OR_EARLIEST;
+                default: throw new IllegalArgumentException("use earliest, latest or committed-or-earliest");
+            }
+        });
+        p.topicEvents = text(raw, "topic.events", p.topicEvents);
+        p.topicAcks = text(raw, "topic.acks", p.topicAcks);
+        p.topicState = text(raw, "topic.state", p.topicState);
+        p.topicAlerts = text(raw, "topic.alerts", p.topicAlerts);
+        p.topicDlq = text(raw, "topic.dlq", p.topicDlq);
+        p.topicRedispatch = text(raw, "topic.redispatch", p.topicRedispatch);
+        p.topicAudit = text(raw, "topic.audit", p.topicAudit);
+
+        p.snapshotUrls = get(raw, "snapshot.url", null, JobParameters::urls);
+        if (p.snapshotUrls == null) throw missing("snapshot.url");
+        p.snapshotUser = raw.containsKey("snapshot.user") ? text(raw, "snapshot.user", null) : env.get(ENV_USER);
+        p.snapshotPassword = raw.containsKey("snapshot.password") ? raw.get("snapshot.password") : env.get(ENV_PASSWORD);
+        p.snapshotPoolSize = positiveInt(raw, "snapshot.pool-size", p.snapshotPoolSize);
+        p.snapshotCapacity = positiveInt(raw, "snapshot.capacity", p.snapshotCapacity);
+        p.snapshotTimeout = duration(raw, "snapshot.timeout", p.snapshotTimeout);
+        p.snapshotRetries = get(raw, "snapshot.retries", p.snapshotRetries, v -> atLeast(Integer.parseInt(v), 0));
+        p.snapshotRetryBackoff = duration(raw, "snapshot.retry-backoff", p.snapshotRetryBackoff);
+
+        p.reorderGrace = get(raw, "reorder.grace", p.reorderGrace, JobParameters::nonNegativeDuration);
+        p.resyncMaxLogFetch = get(raw, "resync.max-log-fetch", p.resyncMaxLogFetch, v -> atLeast(Long.parseLong(v), 0L));
+        p.resyncMaxHeld = positiveInt(raw, "resync.max-held", p.resyncMaxHeld);
+        p.auditInterval = duration(raw, "audit.interval", p.auditInterval);
+        p.stateIdleTtl = duration(raw, "state.idle-ttl", p.stateIdleTtl);
+
+        p.deliveryConsumers = get(raw, "delivery.consumers", p.deliveryConsumers, JobParameters::list);
+        p.deliveryAckTimeout = duration(raw, "delivery.ack-timeout", p.deliveryAckTimeout);
+        p.redispatchMaxAttempts = positiveInt(raw, "redispatch.max-attempts", p.redispatchMaxAttempts);
+        p.backlogThreshold = get(raw, "backlog.threshold", p.backlogThreshold, v -> atLeast(Long.parseLong(v), 1L));
+
+        p.watermarkOutOfOrderness = get(raw, "watermark.out-of-orderness", p.watermarkOutOfOrderness,
+                JobParameters::nonNegativeDuration);
+        p.watermarkIdleTimeout = duration(raw, "watermark.idle-timeout", p.watermarkIdleTimeout);
+        p.watermarkMaxFutureSkew = get(raw, "watermark.max-future-skew", p.watermarkMaxFutureSkew,
+                JobParameters::nonNegativeDuration);
+        p.checkpointInterval = duration(raw, "checkpoint.interval", p.checkpointInterval);
+        return p;
+    }
+
+    /** The arguments that rebuild these parameters (for tests and the local run); includes secrets. */
+    private static Map<String, String> toMap(String[] args) {
+        Map<String, String> map = new LinkedHashMap<>();
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            if (!a.startsWith("--") || a.length() == 2) {
+                throw new IllegalArgumentException("'" + a + "': expected --name value");
+            }
+            String name = a.substring(2);
+            int eq = name.indexOf('=');
+            String value;
+            if (eq > 0) {
+                value = name.substring(eq + 1);
+                name = name.substring(0, eq);
+            } else {
+                if (i + 1 >= args.length || args[i + 1].startsWith("--")) {
+                    throw new IllegalArgumentException("--" + name + ": a value is missing");
+                }
+                value = args[++i];
+            }
+            if (map.put(name, value) != null) throw new IllegalArgumentException("--" + name + ": given twice");
+        }
+        return map;
+    }
+
+    private static IllegalArgumentException missing(String name) {
+        return new IllegalArgumentException("--" + name + ": required");
+    }
+
+    private static String required(Map<String, String> raw, String name) {
+        String v = raw.get(name);
+        if (v == null || v.isBlank()) throw missing(name);
+        return v.trim();
+    }
+
+    private static String text(Map<String, String> raw, String name, String dflt) {
+        String v = raw.get(name);
+        if (v == null) return dflt;
+        if (v.isBlank()) throw new IllegalArgumentException("--" + name + ": must not be empty");
+        return v.trim();
+    }
+
+    private static <T> T get(Map<String, String> raw, String name, T dflt, Function<String, T> parse) {
+        String v = raw.get(name);
+        if (v == null) return dflt;
+        try {
+            return parse.apply(v.trim());
+        } catch (RuntimeException e) {
+            String why = e instanceof NumberFormatException ? "not a whole number" : e.getMessage();
+            throw new IllegalArgumentException("--" + name + ": '" + v + "' is invalid: " + why, e);
+        }
+    }
+
+    private static int positiveInt(Map<String, String> raw, String name, int dflt) {
+        return get(raw, name, dflt, v -> atLeast(Integer.parseInt(v), 1));
+    }
+
+    private static Duration duration(Map<String, String> raw, String name, Duration dflt) {
+        return get(raw, name, dflt, v -> {
+            Duration d = parseDuration(v);
+            if (d.isZero() || d.isNegative()) throw new IllegalArgumentException("must be greater than zero");
+            return d;
+        });
+    }
+
+    private static Duration nonNegativeDuration(String v) {
+        Duration d = parseDuration(v);
+        if (d.isNegative()) throw new IllegalArgumentException("must not be negative");
+        return d;
+    }
+
+    private static Duration parseDuration(String v) {
+        try {
+            return TimeUtils.parseDuration(v);
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException("not a duration (examples: 500 ms, 2 s, 5 min, 30 d)");
+        }
+    }
+
+    private static <N extends Comparable<N>> N atLeast(N value, N min) {
+        if (value.compareTo(min) < 0) throw new IllegalArgumentException("must be at least " + min);
+        return value;
+    }
+
+    private static List<String> list(String v) {
+        List<String> out = new ArrayList<>();
+        for (String s : v.split(",")) {
+            if (s.isBlank()) throw new IllegalArgumentException("an entry of the comma-separated list is empty");
+            out.add(s.trim());
+        }
+        return List.copyOf(out);
+    }
+
+    private static List<String> urls(String v) {
+        List<String> out = list(v);
+        for (String u : out) {
+            String lower = u.toLowerCase(Locale.ROOT);
+            if (!lower.startsWith("postgresql://") && !lower.startsWith("postgres://")) {
+                throw new IllegalArgumentException("'" + u + "' is not a postgresql://host:port/db URL");
+            }
+            if (u.contains("@")) {
+                throw new IllegalArgumentException("put credentials in --snapshot.user/--snapshot.password or the "
+                        + ENV_USER + "/" + ENV_PASSWORD + " environment, not in the URL");
+            }
+        }
+        return out;
+    }
+
+    /** The Kafka client properties, for sources and sinks. */
+    public Properties kafka() {
+        Properties p = new Properties();
+        p.putAll(kafkaProperties);
+        return p;
+    }
+
+    @Override
+    public String toString() {
+        Properties safeKafka = new Properties();
+        kafkaProperties.forEach((k, v) -> safeKafka.put(k, isSecret(k.toString()) ? "***" : v));
+        return "JobParameters{bootstrapServers=" + bootstrapServers + ", groupId=" + groupId + ", startingOffsets="
+                + startingOffsets + ", kafka=" + safeKafka + ", topics=" + Arrays.asList(topicEvents, topicAcks, topicState,
+                topicAlerts, topicDlq, topicRedispatch, topicAudit) + ", snapshotUrls=" + snapshotUrls + ", snapshotUser="
+                + snapshotUser + ", snapshotPassword=" + (snapshotPassword == null ? "none" : "***") + ", reorderGrace="
+                + reorderGrace + ", resyncMaxLogFetch=" + resyncMaxLogFetch + ", resyncMaxHeld=" + resyncMaxHeld
+                + ", auditInterval=" + auditInterval + ", stateIdleTtl=" + stateIdleTtl + "}";
+    }
+
+    static boolean isSecret(String property) {
+        String p = property.toLowerCase(Locale.ROOT);
+        return p.contains("password") || p.contains("jaas") || p.contains("secret") || p.contains("token")
+                || p.contains("key") && !p.contains("deserializer") && !p.contains("serializer");
+    }
+}

@@ -1,0 +1,26 @@
+package io.devicesync.model;
+
+/**
+ * An anomaly, published to {@code device-alerts}. {@code details} is a compact JSON object kept as
+ * text so that the record stays a plain POJO (no Kryo); build alerts with {@link Alerts}.
+ */
+public class Alert {
+    public String alertId;
+    public String type;
+    public String severity;
+    public String deviceId;
+    public String consumer;
+    public String cause;
+    public String strategy;
+    /** JSON object text, "{}" when there is nothing to add. */
+    public String details;
+    public long ts;
+
+    public Alert() {}
+
+    @Override
+    public String toString() {
+        return "Alert{" + type + "/" + severity + " device=" + deviceId + " consumer=" + consumer
+                + " cause=" + cause + " strategy=" + strategy + " details=" + details + " id=" + alertId + "}";
+    }
+}

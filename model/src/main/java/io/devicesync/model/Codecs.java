@@ -1,0 +1,62 @@
+package io.devicesync.model;
+
+import com.fasterxml.jackson.databind.JsonNode;
+
+/** The contract's JSON for what the job publishes. */
+public final class Codecs {
+    private Codecs() {}
+
+    public static byte[] deviceState(DeviceState s) {
+        return Json.write(g -> {
+            g.writeStartObject();
+            g.writeStringField("deviceId", s.deviceId);
+            g.writeNumberField("epoch", s.epoch);
+            g.writeNumberField("seq", s.seq);
+            g.writeNumberField("ts", s.ts);
+            g.writeFieldName("state");
+            Json.writeRaw(g, s.state);
+            g.writeStringField("source", s.source);
+            g.writeEndObject();
+        });
+    }
+
+    public static byte[] alert(Alert a) {
+        return Json.write(g -> {
+            g.writeStartObject();
+            g.writeStringField("alertId", a.alertId);
+            g.writeStringField("type", a.type);
+            g.writeStringField("severity", a.severity);
+            g.writeStringField("deviceId", a.deviceId);
+            g.writeStringField("consumer", a.consumer);
+            g.writeStringField("cause", a.cause);
+            g.writeStringField("strategy", a.strategy);
+            g.writeFieldName("details");
+            g.writeRawValue(a.details == null ? "{}" : a.details);
+            g.writeNumberField("ts", a.ts);
+            g.writeEndObject();
+        });
+    }
+
+    /** Reads a published device-state record back (tests, tools). */
+    public static DeviceState readDeviceState(byte[] json) {
+        JsonNode n = Json.parse(json);
+        return new DeviceState(n.get("deviceId").asText(), n.get("epoch").asLong(), n.get("seq").asLong(),
+                n.get("ts").asLong(), Json.bytes(n.get("state")), n.get("source").asText());
+    }
+
+    /** Reads a published alert back (tests, tools). */
+    public static Alert readAlert(byte[] json) {
+        JsonNode n = Json.parse(json);
+        Alert a = new Alert();
+        a.alertId = n.get("alertId").asText();
+        a.type = n.get("type").asText();
+        a.severity = n.get("severity").asText();
+        a.deviceId = n.get("deviceId").isNull() ? null : n.get("deviceId").asText();
+        a.consumer = n.get("consumer").isNull() ? null : n.get("consumer").asText();
+        a.cause = n.get("cause").asText();
+        a.strategy = n.get("strategy").asText();
+        a.details = n.get("details").toString();
+        a.ts = n.get("ts").asLong();
+        return a;
+    }
+}

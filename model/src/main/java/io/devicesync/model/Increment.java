@@ -1,0 +1,49 @@
+package io.devicesync.model;
+
+import java.util.Arrays;
+import java.util.Objects;
+
+/**
+ * One incremental state message of a device, as read from {@code device-events} and validated.
+ *
+ * <p>{@code data} holds the JSON object of the message as compact UTF-8 bytes: it is parsed only
+ * where it is applied as a merge patch. A Flink POJO (public fields, no-arg constructor).
+ */
+public class Increment {
+    public String deviceId;
+    public long epoch;
+    public long seq;
+    /** Event time, ms since the Unix epoch. */
+    public long ts;
+    /** The {@code data} object, compact JSON in UTF-8. */
+    public byte[] data;
+
+    public Increment() {}
+
+    public Increment(String deviceId, long epoch, long seq, long ts, byte[] data) {
+        this.deviceId = deviceId;
+        this.epoch = epoch;
+        this.seq = seq;
+        this.ts = ts;
+        this.data = data;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        if (!(o instanceof Increment)) return false;
+        Increment that = (Increment) o;
+        return epoch == that.epoch && seq == that.seq && ts == that.ts
+                && Objects.equals(deviceId, that.deviceId) && Arrays.equals(data, that.data);
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(deviceId, epoch, seq, ts) * 31 + Arrays.hashCode(data);
+    }
+
+    @Override
+    public String toString() {
+        return "Increment{" + deviceId + " " + epoch + "/" + seq + " ts=" + ts + " data="
+                + (data == null ? "null" : new String(data, java.nio.charset.StandardCharsets.UTF_8)) + "}";
+    }
+}

@@ -1,0 +1,56 @@
+package io.devicesync.model;
+
+/**
+ * A request from the SequenceGuard to the source of truth: what is missing for a device.
+ *
+ * <ul>
+ *   <li>{@code GAP}: the versions {@code (epoch, fromSeq..toSeq)} never arrived within the grace;
+ *       repaired from the increment log when it has them all and there are at most
+ *       {@code --resync.max-log-fetch}, otherwise from the snapshot;
+ *   <li>{@code FIRST_SEEN}: the job knows nothing of the device and its first message is
+ *       {@code (epoch, toSeq)}, not (0, 1): the snapshot;
+ *   <li>{@code RESET}: the device moved to a higher epoch at {@code (epoch, toSeq)}: the snapshot
+ *       confirms the state;
+ *   <li>{@code OVERFLOW}: the reconciler's held buffer overflowed: the snapshot.
+ * </ul>
+ *
+ * <p>The lookup is idempotent: a request replayed after a restore yields the same kind of result.
+ */
+public class LookupRequest {
+    public static final String GAP = "GAP";
+    public static final String FIRST_SEEN = "FIRST_SEEN";
+    public static final String RESET = "RESET";
+    public static final String OVERFLOW = "OVERFLOW";
+
+    public String deviceId;
+    public String kind;
+    public long epoch;
+    public long fromSeq;
+    public long toSeq;
+    /** Event time of the detection. */
+    public long ts;
+    /** Wall clock when the request was made (for the repair latency). */
+    public long issuedAt;
+
+    public LookupRequest() {}
+
+    public LookupRequest(String deviceId, String kind, long epoch, long fromSeq, long toSeq, long ts, long issuedAt) {
+        this.deviceId = deviceId;
+        this.kind = kind;
+        this.epoch = epoch;
+        this.fromSeq = fromSeq;
+        this.toSeq = toSeq;
+        this.ts = ts;
+        this.issuedAt = issuedAt;
+    }
+
+    /** Missing versions of a gap request. */
+    public long missing() {
+        return toSeq - fromSeq + 1;
+    }
+
+    @Override
+    public String toString() {
+        return "LookupRequest{" + kind + " " + deviceId + " " + epoch + "/" + fromSeq + ".." + toSeq + "}";
+    }
+}

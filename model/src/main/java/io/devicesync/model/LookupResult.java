@@ -1,0 +1,58 @@
+package io.devicesync.model;
+
+/**
+ * The answer of the source of truth to a {@link LookupRequest}: increments from the log, the
+ * snapshot, or a failure with its cause. Arrays, not lists, so Flink serializes it without Kryo.
+ */
+public class LookupResult {
+    public static final String LOG = "LOG";
+    public static final String SNAPSHOT = "SNAPSHOT";
+    public static final String FAILED = "FAILED";
+    /** The device has no row in {@code device_snapshot}. */
+    public static final String NOT_FOUND = "NOT_FOUND";
+
+    public LookupRequest request;
+    public String outcome;
+    /** LOG: the missing increments, in version order. */
+    public Increment[] increments;
+    /** SNAPSHOT: the database's version and state. */
+    public long snapshotEpoch;
+    public long snapshotSeq;
+    public byte[] snapshotState;
+    /** FAILED / NOT_FOUND: why. */
+    public String cause;
+
+    public LookupResult() {}
+
+    public static LookupResult log(LookupRequest request, Increment[] increments) {
+        LookupResult r = new LookupResult();
+        r.request = request;
+        r.outcome = LOG;
+        r.increments = increments;
+        return r;
+    }
+
+    public static LookupResult snapshot(LookupRequest request, long epoch, long seq, byte[] state) {
+        LookupResult r = new LookupResult();
+        r.request = request;
+        r.outcome = SNAPSHOT;
+        r.snapshotEpoch = epoch;
+        r.snapshotSeq = seq;
+        r.snapshotState = state;
+        return r;
+    }
+
+    public static LookupResult failed(LookupRequest request, String outcome, String cause) {
+        LookupResult r = new LookupResult();
+        r.request = request;
+        r.outcome = outcome;
+        r.cause = cause;
+        return r;
+    }
+
+    @Override
+    public String toString() {
+        return "LookupResult{" + outcome + " " + request + (SNAPSHOT.equals(outcome) ? " at " + snapshotEpoch + "/" + snapshotSeq : "")
+                + (increments != null ? " " + increments.length + " increments" : "") + (cause != null ? " " + cause : "") + "}";
+    }
+}

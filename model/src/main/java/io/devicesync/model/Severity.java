@@ -1,0 +1,7 @@
+package io.devicesync.model;
+
+public enum Severity {
+    INFO,
+    WARNING,
+    CRITICAL
+}

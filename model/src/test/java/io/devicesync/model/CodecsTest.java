@@ -1,0 +1,37 @@
+package io.devicesync.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+
+import java.nio.charset.StandardCharsets;
+import org.junit.jupiter.api.Test;
+
+class CodecsTest {
+
+    @Test
+    void deviceStateIsTheContractJson() {
+        DeviceState s = new DeviceState("meter-00042", 0, 105, 1763800000123L,
+                "{\"temp\":4.5}".getBytes(StandardCharsets.UTF_8), DeviceState.SOURCE_INCREMENT);
+        assertEquals("{\"deviceId\":\"meter-00042\",\"epoch\":0,\"seq\":105,\"ts\":1763800000123,"
+                + "\"state\":{\"temp\":4.5},\"source\":\"increment\"}",
+                new String(Codecs.deviceState(s), StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void alertIsTheContractJsonWithDeterministicId() {
+        Alert a = Alerts.of(AlertType.SEQUENCE_GAP, Severity.WARNING).device("meter-00042")
+                .cause("seq jumped from 101 to 105").strategy(Strategy.FETCH_INCREMENTS)
+                .detail("fromSeq", 102).detail("toSeq", 104).detail("missing", 3).ts(1763800000123L)
+                .build("0", "102", "104");
+        Alert again = Alerts.of(AlertType.SEQUENCE_GAP, Severity.WARNING).device("meter-00042")
+                .cause("other words").ts(5).build("0", "102", "104");
+        Alert other = Alerts.of(AlertType.SEQUENCE_GAP, Severity.WARNING).device("meter-00042").build("0", "106", "110");
+        assertEquals(a.alertId, again.alertId);
+        assertNotEquals(a.alertId, other.alertId);
+        assertEquals("{\"alertId\":\"" + a.alertId + "\",\"type\":\"SEQUENCE_GAP\",\"severity\":\"WARNING\","
+                + "\"deviceId\":\"meter-00042\",\"consumer\":null,\"cause\":\"seq jumped from 101 to 105\","
+                + "\"strategy\":\"FETCH_INCREMENTS\",\"details\":{\"fromSeq\":102,\"toSeq\":104,\"missing\":3},"
+                + "\"ts\":1763800000123}", new String(Codecs.alert(a), StandardCharsets.UTF_8));
+        assertEquals(a.toString(), Codecs.readAlert(Codecs.alert(a)).toString());
+    }
+}

@@ -1,0 +1,105 @@
+package io.devicesync.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.charset.StandardCharsets;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+class IncrementCodecTest {
+
+    private static byte[] b(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void parsesTheContractExample() {
+        IncrementCodec.Parsed p = IncrementCodec.parse(b("meter-00042"),
+                b("{\"deviceId\":\"meter-00042\",\"epoch\":0,\"seq\":105,\"ts\":1763800000123,"
+                        + "\"data\":{\"temp\":4.5,\"door\":null},\"extra\":[1]}"));
+        assertTrue(p.isValid(), p.rejectReason);
+        assertEquals("meter-00042", p.increment.deviceId);
+        assertEquals(0, p.increment.epoch);
+        assertEquals(105, p.increment.seq);
+        assertEquals(1763800000123L, p.increment.ts);
+        assertEquals("{\"temp\":4.5,\"door\":null}", new String(p.increment.data, StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void epochDefaultsToZeroAndKeyMayBeAbsent() {
+        IncrementCodec.Parsed p = IncrementCodec.parse(null, b("{\"deviceId\":\"d\",\"seq\":1,\"ts\":5,\"data\":{}}"));
+        assertTrue(p.isValid());
+        assertEquals(0, p.increment.epoch);
+    }
+
+    @Test
+    void roundTripsThroughToJson() {
+        Increment i = new Increment("d-1", 3, 7, 99, b("{\"a\":{\"b\":1}}"));
+        assertEquals(i, IncrementCodec.parse(b("d-1"), IncrementCodec.toJson(i)).increment);
+    }
+
+    @ParameterizedTest(name = "{0}: {1}")
+    @CsvSource(delimiter = '|', quoteCharacter = '`', value = {
+        "NOT_JSON           | {\"deviceId\":",
+        "NOT_JSON           | {\"deviceId\":\"d\",\"seq\":1,\"ts\":1,\"data\":{}} trailing",
+        "NOT_OBJECT         | [1,2]",
+        "NOT_OBJECT         | 42",
+        "MISSING_DEVICE_ID  | {\"seq\":1,\"ts\":1,\"data\":{}}",
+        "INVALID_DEVICE_ID  | {\"deviceId\":\"\",\"seq\":1,\"ts\":1,\"data\":{}}",
+        "INVALID_DEVICE_ID  | {\"deviceId\":7,\"seq\":1,\"ts\":1,\"data\":{}}",
+        "MISSING_SEQ        | {\"deviceId\":\"d\",\"ts\":1,\"data\":{}}",
+        "MISTYPED_SEQ       | {\"deviceId\":\"d\",\"seq\":\"1\",\"ts\":1,\"data\":{}}",
+        "MISTYPED_SEQ       | {\"deviceId\":\"d\",\"seq\":1.5,\"ts\":1,\"data\":{}}",
+        "MISTYPED_SEQ       | {\"deviceId\":\"d\",\"seq\":1.0,\"ts\":1,\"data\":{}}",
+        "MISTYPED_SEQ       | {\"deviceId\":\"d\",\"seq\":99999999999999999999999,\"ts\":1,\"data\":{}}",
+        "SEQ_OUT_OF_RANGE   | {\"deviceId\":\"d\",\"seq\":0,\"ts\":1,\"data\":{}}",
+        "MISSING_TS         | {\"deviceId\":\"d\",\"seq\":1,\"data\":{}}",
+        "MISTYPED_TS        | {\"deviceId\":\"d\",\"seq\":1,\"ts\":\"now\",\"data\":{}}",
+        "MISTYPED_EPOCH     | {\"deviceId\":\"d\",\"epoch\":\"0\",\"seq\":1,\"ts\":1,\"data\":{}}",
+        "MISTYPED_EPOCH     | {\"deviceId\":\"d\",\"epoch\":null,\"seq\":1,\"ts\":1,\"data\":{}}",
+        "EPOCH_OUT_OF_RANGE | {\"deviceId\":\"d\",\"epoch\":-1,\"seq\":1,\"ts\":1,\"data\":{}}",
+        "MISSING_DATA       | {\"deviceId\":\"d\",\"seq\":1,\"ts\":1}",
+        "DATA_NOT_OBJECT    | {\"deviceId\":\"d\",\"seq\":1,\"ts\":1,\"data\":[1]}",
+        "DATA_NOT_OBJECT    | {\"deviceId\":\"d\",\"seq\":1,\"ts\":1,\"data\":null}",
+    })
+    void rejectsWhatTheContractRejects(String reason, String value) {
+        assertEquals(reason, IncrementCodec.parse(null, b(value)).rejectReason);
+    }
+
+    @Test
+    void rejectsDeviceIdLongerThan128() {
+        String id = "x".repeat(129);
+        assertEquals(RejectReason.INVALID_DEVICE_ID, IncrementCodec.parse(null,
+                b("{\"deviceId\":\"" + id + "\",\"seq\":1,\"ts\":1,\"data\":{}}")).rejectReason);
+        assertTrue(IncrementCodec.parse(null,
+                b("{\"deviceId\":\"" + "x".repeat(128) + "\",\"seq\":1,\"ts\":1,\"data\":{}}")).isValid());
+    }
+
+    @Test
+    void rejectsKeyThatDiffersFromDeviceId() {
+        assertEquals(RejectReason.KEY_MISMATCH, IncrementCodec.parse(b("other"),
+                b("{\"deviceId\":\"d\",\"seq\":1,\"ts\":1,\"data\":{}}")).rejectReason);
+    }
+
+    @Test
+    void rejectsTombstoneOversizedAndNonUtf8() {
+        assertEquals(RejectReason.NULL_VALUE, IncrementCodec.parse(b("d"), null).rejectReason);
+        byte[] big = new byte[64 * 1024 + 1];
+        java.util.Arrays.fill(big, (byte) ' ');
+        assertEquals(RejectReason.TOO_LARGE, IncrementCodec.parse(null, big).rejectReason);
+        byte[] latin1 = "{\"deviceId\":\"caf\u00e9\",\"seq\":1,\"ts\":1,\"data\":{}}".getBytes(StandardCharsets.ISO_8859_1);
+        assertEquals(RejectReason.NOT_UTF8, IncrementCodec.parse(null, latin1).rejectReason);
+        byte[] utf16 = "{\"deviceId\":\"d\",\"seq\":1,\"ts\":1,\"data\":{}}".getBytes(StandardCharsets.UTF_16);
+        assertTrue(!IncrementCodec.parse(null, utf16).isValid());
+    }
+
+    @Test
+    void neverThrowsOnDeeplyNestedInput() {
+        String deep = "{\"deviceId\":\"d\",\"seq\":1,\"ts\":1,\"data\":" + "{\"a\":".repeat(5000) + "1" + "}".repeat(5001);
+        IncrementCodec.Parsed p = IncrementCodec.parse(null, b(deep));
+        // Jackson's nesting limit (1000) rejects it as JSON; whatever the reason, it is a rejection, not a throw.
+        assertTrue(!p.isValid());
+    }
+}

@@ -1,0 +1,17 @@
+package io.devicesync.operators;
+
+/** The SequenceGuard's one state value per device (a POJO, read once per event). */
+public class GuardState {
+    /** The last version forwarded downstream: anything at or below it is a duplicate or stale. */
+    public long epoch;
+    public long seq;
+    /** Event time of the pending reorder-grace timer; 0 when none. */
+    public long graceTimer;
+    /** Early messages held in the {@code held} MapState; 0 means the map is not touched. */
+    public int heldCount;
+    /** The highest version a lookup request already covers: such a gap is not requested again. */
+    public long requestedEpoch = -1;
+    public long requestedSeq;
+
+    public GuardState() {}
+}

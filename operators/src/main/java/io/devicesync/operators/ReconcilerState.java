@@ -1,0 +1,22 @@
+package io.devicesync.operators;
+
+/** The StateReconciler's one state value per device. */
+public class ReconcilerState {
+    /** False until a first version is published; then (epoch, seq) is the last published version. */
+    public boolean published;
+    public long epoch;
+    public long seq;
+    public long ts;
+    /** The published state document, compact JSON bytes (parsed only to apply a patch). */
+    public byte[] state;
+    /** Increments held because they do not follow the published version; 0: the map is untouched. */
+    public int heldCount;
+    /** Wall-clock ms since when the device waits for a repair; 0 when it does not. */
+    public long waitingSince;
+    /** A device reset to this epoch was confirmed by a lookup: (epoch, 1) follows the published state. */
+    public long confirmedEpoch = -1;
+    /** Consecutive repairs that did not close the device's gap (for the alert severity). */
+    public int failures;
+
+    public ReconcilerState() {}
+}

@@ -1,0 +1,214 @@
+package io.devicesync.operators;
+
+import io.devicesync.model.Increment;
+import io.devicesync.model.Json;
+import io.devicesync.model.LookupRequest;
+import io.devicesync.model.LookupResult;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
+import io.vertx.core.net.NetClientOptions;
+import io.vertx.pgclient.PgBuilder;
+import io.vertx.pgclient.PgConnectOptions;
+import io.vertx.sqlclient.Pool;
+import io.vertx.sqlclient.PoolOptions;
+import io.vertx.sqlclient.Row;
+import io.vertx.sqlclient.RowSet;
+import io.vertx.sqlclient.Tuple;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.streaming.api.functions.async.ResultFuture;
+import org.apache.flink.streaming.api.functions.async.RichAsyncFunction;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Answers lookup requests from PostgreSQL with the non-blocking Vert.x client (Flink Async I/O; the
+ * task thread never waits for the database).
+ *
+ * <ul>
+ *   <li>a gap of at most {@code maxLogFetch} versions whose rows are all in {@code device_increment}:
+ *       the log ({@code LOG});
+ *   <li>anything else: the snapshot ({@code SNAPSHOT}), followed by the log rows that continue it up
+ *       to the request's range when the snapshot lags and the log has them;
+ *   <li>no snapshot row: {@code NOT_FOUND}; an error: a {@code FAILED} result, which the retry
+ *       strategy ({@link #isRetryable}) retries with backoff; a timeout: {@code FAILED}. Never an
+ *       exception: the job never fails on the database.
+ * </ul>
+ *
+ * Queries only read, so a request replayed after a restore is harmless. Servers of
+ * {@code --snapshot.url} are tried in order: the next one when a query on the previous fails.
+ */
+public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResult> {
+    private static final long serialVersionUID = 1L;
+    private static final Logger LOG = LoggerFactory.getLogger(SnapshotLookup.class);
+
+    static final String LOG_QUERY = "SELECT seq, data::text, (extract(epoch from ts) * 1000)::bigint FROM device_increment "
+            + "WHERE device_id = $1 AND epoch = $2 AND seq BETWEEN $3 AND $4 ORDER BY seq";
+    static final String SNAPSHOT_QUERY = "SELECT epoch, seq, state::text FROM device_snapshot WHERE device_id = $1";
+
+    /** How to reach the database; the password never appears in {@link #toString()}. */
+    public static final class Config implements java.io.Serializable {
+        private static final long serialVersionUID = 1L;
+        final List<String> urls;
+        final String user;
+        final String password;
+        final int poolSize;
+        final long maxLogFetch;
+        final long connectTimeoutMs;
+
+        public Config(List<String> urls, String user, String password, int poolSize, long maxLogFetch, long connectTimeoutMs) {
+            this.urls = List.copyOf(urls);
+            this.user = user;
+            this.password = password;
+            this.poolSize = poolSize;
+            this.maxLogFetch = maxLogFetch;
+            this.connectTimeoutMs = connectTimeoutMs;
+        }
+
+        @Override
+        public String toString() {
+            return "SnapshotLookup.Config{urls=" + urls + ", user=" + user + ", password=***, poolSize=" + poolSize + "}";
+        }
+    }
+
+    private final Config config;
+
+    private transient Vertx vertx;
+    private transient List<Pool> pools;
+    private transient Counter queries;
+    private transient Counter fromLog;
+    private transient Counter fromSnapshot;
+    private transient Counter failed;
+    private transient Counter notFound;
+
+    public SnapshotLookup(Config config) {
+        this.config = config;
+    }
+
+    @Override
+    public void open(OpenContext ctx) {
+        vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(1).setWorkerPoolSize(1));
+        pools = new ArrayList<>();
+        for (String url : config.urls) {
+            PgConnectOptions connect = PgConnectOptions.fromUri(url.startsWith("postgresql://") || url.startsWith("postgres://")
+                    ? url : "postgresql://" + url);
+            if (config.user != null) connect.setUser(config.user);
+            if (config.password != null) connect.setPassword(config.password);
+            connect.setCachePreparedStatements(true);
+            PoolOptions poolOptions = new PoolOptions().setMaxSize(config.poolSize)
+                    .setConnectionTimeout((int) config.connectTimeoutMs).setConnectionTimeoutUnit(TimeUnit.MILLISECONDS);
+            pools.add(PgBuilder.pool().with(poolOptions)
+                    .with(new NetClientOptions().setConnectTimeout((int) config.connectTimeoutMs))
+                    .connectingTo(connect).using(vertx).build());
+        }
+        var metrics = getRuntimeContext().getMetricGroup();
+        queries = metrics.counter("lookupsIssued");
+        fromLog = metrics.counter("lookupsFromLog");
+        fromSnapshot = metrics.counter("lookupsFromSnapshot");
+        failed = metrics.counter("lookupAttemptsFailed");
+        notFound = metrics.counter("lookupsNotFound");
+    }
+
+    @Override
+    public void close() throws Exception {
+        if (pools != null) for (Pool p : pools) p.close().await(10, TimeUnit.SECONDS);
+        if (vertx != null) vertx.close().await(10, TimeUnit.SECONDS);
+    }
+
+    @Override
+    public void asyncInvoke(LookupRequest r, ResultFuture<LookupResult> out) {
+        queries.inc();
+        lookup(r).onComplete(res -> {
+            if (res.succeeded()) {
+                LookupResult result = res.result();
+                switch (result.outcome) {
+                    case LookupResult.LOG: fromLog.inc(); break;
+                    case LookupResult.SNAPSHOT: fromSnapshot.inc(); break;
+                    default: notFound.inc();
+                }
+                out.complete(List.of(result));
+            } else {
+                failed.inc();
+                String cause = describe(res.cause());
+                LOG.warn("Lookup for device {} failed: {}", r.deviceId, cause);
+                out.complete(List.of(LookupResult.failed(r, LookupResult.FAILED, "database lookup failed: " + cause)));
+            }
+        });
+    }
+
+    @Override
+    public void timeout(LookupRequest r, ResultFuture<LookupResult> out) {
+        failed.inc();
+        out.complete(List.of(LookupResult.failed(r, LookupResult.FAILED, "database lookup timed out")));
+    }
+
+    /** The retry strategy retries results that say the database failed (not a missing row). */
+    public static Predicate<Collection<LookupResult>> isRetryable() {
+        return results -> results.stream().anyMatch(r -> LookupResult.FAILED.equals(r.outcome));
+    }
+
+    Future<LookupResult> lookup(LookupRequest r) {
+        if (LookupRequest.GAP.equals(r.kind) && r.missing() <= config.maxLogFetch) {
+            return query(0, LOG_QUERY, Tuple.of(r.deviceId, r.epoch, r.fromSeq, r.toSeq)).compose(rows -> {
+                if (rows.size() == r.missing()) {
+                    return Future.succeededFuture(LookupResult.log(r, increments(r.deviceId, r.epoch, rows)));
+                }
+                return snapshot(r);
+            });
+        }
+        return snapshot(r);
+    }
+
+    private Future<LookupResult> snapshot(LookupRequest r) {
+        return query(0, SNAPSHOT_QUERY, Tuple.of(r.deviceId)).compose(rows -> {
+            if (rows.size() == 0) {
+                return Future.succeededFuture(LookupResult.failed(r, LookupResult.NOT_FOUND,
+                        "device " + r.deviceId + " has no row in device_snapshot"));
+            }
+            Row row = rows.iterator().next();
+            long epoch = row.getLong(0);
+            long seq = row.getLong(1);
+            LookupResult result = LookupResult.snapshot(r, epoch, seq, normalize(row.getString(2)));
+            long tail = r.toSeq - seq;
+            if (epoch != r.epoch || tail <= 0 || tail > config.maxLogFetch) {
+                return Future.succeededFuture(result);
+            }
+            // The snapshot lags the request: continue it from the log where the log has the rows.
+            return query(0, LOG_QUERY, Tuple.of(r.deviceId, epoch, seq + 1, r.toSeq)).map(tailRows -> {
+                result.increments = increments(r.deviceId, epoch, tailRows);
+                return result;
+            });
+        });
+    }
+
+    /** Runs a query on server {@code i}, falling over to the next server when it fails. */
+    private Future<RowSet<Row>> query(int i, String sql, Tuple args) {
+        return pools.get(i).preparedQuery(sql).execute(args)
+                .recover(e -> i + 1 < pools.size() ? query(i + 1, sql, args) : Future.failedFuture(e));
+    }
+
+    private static Increment[] increments(String deviceId, long epoch, RowSet<Row> rows) {
+        List<Increment> list = new ArrayList<>(rows.size());
+        for (Row row : rows) {
+            list.add(new Increment(deviceId, epoch, row.getLong(0), row.getLong(2), normalize(row.getString(1))));
+        }
+        return list.toArray(new Increment[0]);
+    }
+
+    /** jsonb text as compact JSON bytes, the job's form of a document. */
+    private static byte[] normalize(String json) {
+        return Json.bytes(Json.parse(json.getBytes(StandardCharsets.UTF_8)));
+    }
+
+    private static String describe(Throwable t) {
+        String m = t.getMessage();
+        return t.getClass().getSimpleName() + (m == null ? "" : ": " + m);
+    }
+}

@@ -1,0 +1,195 @@
+package io.devicesync.operators;
+
+import static io.devicesync.operators.TestData.T0;
+import static io.devicesync.operators.TestData.alertTypes;
+import static io.devicesync.operators.TestData.inc;
+import static io.devicesync.operators.TestData.values;
+import static io.devicesync.operators.TestData.versions;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.devicesync.model.Alert;
+import io.devicesync.model.Increment;
+import io.devicesync.model.Json;
+import io.devicesync.model.LookupRequest;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.streaming.api.watermark.Watermark;
+import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
+import org.apache.flink.streaming.util.ProcessFunctionTestHarnesses;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+class SequenceGuardTest {
+    private static final long GRACE = 2_000;
+    private KeyedOneInputStreamOperatorTestHarness<String, Increment, Increment> h;
+
+    @BeforeEach
+    void open() throws Exception {
+        h = ProcessFunctionTestHarnesses.forKeyedProcessFunction(
+                new SequenceGuard(Duration.ofMillis(GRACE), 1000, Duration.ofDays(30)), i -> i.deviceId, Types.STRING);
+    }
+
+    @AfterEach
+    void close() throws Exception {
+        h.close();
+    }
+
+    private void send(Increment i) throws Exception {
+        h.processElement(i, i.ts);
+    }
+
+    private List<LookupRequest> lookups() {
+        return values(h.getSideOutput(Tags.LOOKUPS));
+    }
+
+    @Test
+    void forwardsNextVersionsAndDropsDuplicatesAndStale() throws Exception {
+        send(inc("d", 1));
+        send(inc("d", 2));
+        send(inc("d", 2));
+        send(inc("d", 1));
+        send(inc("d", 3));
+        assertEquals("0/1,0/2,0/3", versions(h.extractOutputValues()));
+        assertTrue(lookups().isEmpty());
+        assertTrue(alertTypes(h.getSideOutput(Tags.ALERTS)).isEmpty());
+        assertEquals(0, h.numEventTimeTimers());
+    }
+
+    @Test
+    void holdsEarlyMessageUntilTheMissingOneArrives() throws Exception {
+        send(inc("d", 1));
+        send(inc("d", 3));
+        send(inc("d", 4));
+        assertEquals("0/1", versions(h.extractOutputValues()));
+        assertEquals(1, h.numEventTimeTimers(), "one grace timer while messages wait");
+        send(inc("d", 3)); // duplicate of a held message
+        send(inc("d", 2));
+        assertEquals("0/1,0/2,0/3,0/4", versions(h.extractOutputValues()));
+        assertEquals(0, h.numEventTimeTimers(), "grace timer deleted once nothing waits");
+        assertEquals(1, h.numKeyedStateEntries(), "only the device value is left, nothing held");
+        h.processWatermark(new Watermark(T0 + 60_000));
+        assertTrue(lookups().isEmpty());
+        assertTrue(alertTypes(h.getSideOutput(Tags.ALERTS)).isEmpty());
+    }
+
+    @Test
+    void declaresAGapWhenTheGraceExpires() throws Exception {
+        send(inc("d", 1));
+        send(inc("d", 4));
+        send(inc("d", 5));
+        h.processWatermark(new Watermark(T0 + 40 + GRACE - 1));
+        assertEquals("0/1", versions(h.extractOutputValues()), "still within the grace");
+        h.processWatermark(new Watermark(T0 + 40 + GRACE));
+        assertEquals("0/1,0/4,0/5", versions(h.extractOutputValues()));
+
+        List<LookupRequest> req = lookups();
+        assertEquals(1, req.size());
+        assertEquals(LookupRequest.GAP, req.get(0).kind);
+        assertEquals(2, req.get(0).fromSeq);
+        assertEquals(3, req.get(0).toSeq);
+
+        List<Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
+        assertEquals(1, alerts.size());
+        Alert a = alerts.get(0);
+        assertEquals("SEQUENCE_GAP", a.type);
+        assertEquals("d", a.deviceId);
+        assertEquals("FETCH_INCREMENTS", a.strategy);
+        JsonNode details = Json.parse(a.details.getBytes(StandardCharsets.UTF_8));
+        assertEquals(2, details.get("fromSeq").asLong());
+        assertEquals(3, details.get("toSeq").asLong());
+        assertEquals(2, details.get("missing").asLong());
+        assertEquals(0, h.numEventTimeTimers());
+        assertEquals(1, h.numKeyedStateEntries(), "held messages are gone");
+
+        // The late ones are now stale: dropped, no second gap.
+        send(inc("d", 2));
+        send(inc("d", 6));
+        assertEquals("0/1,0/4,0/5,0/6", versions(h.extractOutputValues()));
+        assertEquals(1, lookups().size());
+    }
+
+    @Test
+    void oneLookupCoversSeveralHolesOfOneGrace() throws Exception {
+        send(inc("d", 1));
+        send(inc("d", 3));
+        send(inc("d", 6));
+        h.processWatermark(new Watermark(T0 + 30 + GRACE));
+        assertEquals("0/1,0/3,0/6", versions(h.extractOutputValues()));
+        assertEquals(1, lookups().size());
+        assertEquals(2, lookups().get(0).fromSeq);
+        assertEquals(5, lookups().get(0).toSeq);
+        Alert a = values(h.getSideOutput(Tags.ALERTS)).get(0);
+        assertEquals(3, Json.parse(a.details.getBytes(StandardCharsets.UTF_8)).get("missing").asLong(), "2, 4 and 5");
+    }
+
+    @Test
+    void graceRunsFromTheWatermarkForLateRecords() throws Exception {
+        h.processWatermark(new Watermark(T0 + 100_000));
+        send(inc("d", 1));
+        send(inc("d", 3)); // its own time is far behind the watermark
+        h.processWatermark(new Watermark(T0 + 100_000 + GRACE - 1));
+        assertEquals("0/1", versions(h.extractOutputValues()), "a late record still gets its grace");
+        send(inc("d", 2));
+        assertEquals("0/1,0/2,0/3", versions(h.extractOutputValues()));
+        assertTrue(lookups().isEmpty());
+    }
+
+    @Test
+    void firstSeenDeviceStartsAtOneOrAsksForItsSnapshot() throws Exception {
+        send(inc("new", 1));
+        send(inc("known-elsewhere", 0, 7, "{}"));
+        assertEquals("0/1,0/7", versions(h.extractOutputValues()));
+        List<LookupRequest> req = lookups();
+        assertEquals(1, req.size());
+        assertEquals("known-elsewhere", req.get(0).deviceId);
+        assertEquals(LookupRequest.FIRST_SEEN, req.get(0).kind);
+        assertEquals(6, req.get(0).toSeq);
+        assertTrue(alertTypes(h.getSideOutput(Tags.ALERTS)).isEmpty());
+    }
+
+    @Test
+    void higherEpochRaisesOneResetAndAsksForTheSnapshot() throws Exception {
+        send(inc("d", 1));
+        send(inc("d", 2));
+        send(inc("d", 1, 1, "{}"));
+        send(inc("d", 0, 3, "{}")); // the old epoch is stale now
+        send(inc("d", 1, 2, "{}"));
+        assertEquals("0/1,0/2,1/1,1/2", versions(h.extractOutputValues()));
+        assertEquals(List.of("DEVICE_RESET"), alertTypes(h.getSideOutput(Tags.ALERTS)));
+        List<LookupRequest> req = lookups();
+        assertEquals(1, req.size());
+        assertEquals(LookupRequest.RESET, req.get(0).kind);
+        assertEquals(1, req.get(0).epoch);
+    }
+
+    @Test
+    void resetForwardsHeldMessagesOfTheOldEpochFirst() throws Exception {
+        send(inc("d", 1));
+        send(inc("d", 3));
+        send(inc("d", 1, 1, "{}"));
+        assertEquals("0/1,0/3,1/1", versions(h.extractOutputValues()));
+        assertEquals(List.of("DEVICE_RESET"), alertTypes(h.getSideOutput(Tags.ALERTS)));
+        assertEquals(1, lookups().size());
+        assertEquals(0, h.numEventTimeTimers());
+        assertEquals(1, h.numKeyedStateEntries());
+    }
+
+    @Test
+    void alertIdsAreStableAcrossRuns() throws Exception {
+        send(inc("d", 1));
+        send(inc("d", 3));
+        h.processWatermark(new Watermark(T0 + 30 + GRACE));
+        String first = values(h.getSideOutput(Tags.ALERTS)).get(0).alertId;
+        close();
+        open();
+        send(inc("d", 1));
+        send(inc("d", 3));
+        h.processWatermark(new Watermark(T0 + 30 + GRACE));
+        assertEquals(first, values(h.getSideOutput(Tags.ALERTS)).get(0).alertId);
+    }
+}

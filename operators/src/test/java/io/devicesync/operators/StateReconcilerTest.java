@@ -1,0 +1,213 @@
+package io.devicesync.operators;
+
+import static io.devicesync.operators.TestData.alertTypes;
+import static io.devicesync.operators.TestData.doc;
+import static io.devicesync.operators.TestData.inc;
+import static io.devicesync.operators.TestData.published;
+import static io.devicesync.operators.TestData.values;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.devicesync.model.Alert;
+import io.devicesync.model.DeviceState;
+import io.devicesync.model.Increment;
+import io.devicesync.model.LookupRequest;
+import io.devicesync.model.LookupResult;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.streaming.util.KeyedTwoInputStreamOperatorTestHarness;
+import org.apache.flink.streaming.util.ProcessFunctionTestHarnesses;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+class StateReconcilerTest {
+    private KeyedTwoInputStreamOperatorTestHarness<String, Increment, LookupResult, DeviceState> h;
+
+    @BeforeEach
+    void open() throws Exception {
+        openWithMaxHeld(100);
+    }
+
+    private void openWithMaxHeld(int maxHeld) throws Exception {
+        h = ProcessFunctionTestHarnesses.forKeyedCoProcessFunction(new StateReconciler(maxHeld, Duration.ofDays(30)),
+                i -> i.deviceId, r -> r.request.deviceId, Types.STRING);
+    }
+
+    @AfterEach
+    void close() throws Exception {
+        h.close();
+    }
+
+    private void send(Increment i) throws Exception {
+        h.processElement1(i, i.ts);
+    }
+
+    private void result(LookupResult r) throws Exception {
+        h.processElement2(r, r.request.ts);
+    }
+
+    private static LookupRequest gap(String d, long from, long to) {
+        return new LookupRequest(d, LookupRequest.GAP, 0, from, to, TestData.T0, 0);
+    }
+
+    private static byte[] b(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+
+    private List<DeviceState> out() {
+        return h.extractOutputValues();
+    }
+
+    @Test
+    void appliesIncrementsAsMergePatchesInOrder() throws Exception {
+        send(inc("d", 0, 1, "{\"temp\":4.5,\"door\":\"open\"}"));
+        send(inc("d", 0, 2, "{\"door\":null,\"fan\":{\"rpm\":900}}"));
+        send(inc("d", 0, 3, "{\"fan\":{\"on\":true}}"));
+        List<DeviceState> out = out();
+        assertEquals("0/1:increment,0/2:increment,0/3:increment", published(out));
+        assertEquals("{\"temp\":4.5,\"door\":\"open\"}", doc(out.get(0)));
+        assertEquals("{\"temp\":4.5,\"fan\":{\"rpm\":900,\"on\":true}}", doc(out.get(2)));
+        assertEquals("d", out.get(2).deviceId);
+    }
+
+    @Test
+    void holdsAfterAGapAndRepairsFromTheLog() throws Exception {
+        send(inc("d", 0, 1, "{\"a\":1}"));
+        send(inc("d", 0, 4, "{\"d\":4}"));
+        send(inc("d", 0, 5, "{\"e\":5}"));
+        assertEquals("0/1:increment", published(out()), "never skips the missing increments");
+        result(LookupResult.log(gap("d", 2, 3), new Increment[] {inc("d", 0, 2, "{\"b\":2}"), inc("d", 0, 3, "{\"c\":3}")}));
+        List<DeviceState> out = out();
+        assertEquals("0/1:increment,0/2:log,0/3:log,0/4:increment,0/5:increment", published(out));
+        assertEquals("{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5}", doc(out.get(4)));
+        assertTrue(alertTypes(h.getSideOutput(Tags.ALERTS)).isEmpty());
+        assertEquals(1, h.numKeyedStateEntries(), "nothing held any more");
+        send(inc("d", 0, 6, "{}"));
+        assertEquals("0/6:increment", published(out().subList(5, 6)));
+    }
+
+    @Test
+    void firstSeenDeviceWaitsForItsSnapshotThenReplaysHeld() throws Exception {
+        send(inc("d", 0, 5, "{\"x\":5}"));
+        send(inc("d", 0, 6, "{\"y\":6}"));
+        assertTrue(out().isEmpty());
+        result(LookupResult.snapshot(new LookupRequest("d", LookupRequest.FIRST_SEEN, 0, 1, 4, TestData.T0, 0),
+                0, 4, b("{\"w\":4}")));
+        List<DeviceState> out = out();
+        assertEquals("0/4:snapshot,0/5:increment,0/6:increment", published(out));
+        assertEquals("{\"w\":4,\"x\":5,\"y\":6}", doc(out.get(2)));
+    }
+
+    @Test
+    void snapshotAheadOfHeldIncrementsReplacesThem() throws Exception {
+        send(inc("d", 0, 5, "{\"x\":5}"));
+        result(LookupResult.snapshot(new LookupRequest("d", LookupRequest.FIRST_SEEN, 0, 1, 4, TestData.T0, 0),
+                0, 9, b("{\"z\":9}")));
+        send(inc("d", 0, 6, "{}")); // the guard may still forward what the snapshot already covers
+        send(inc("d", 0, 10, "{\"t\":10}"));
+        assertEquals("0/9:snapshot,0/10:increment", published(out()));
+        assertEquals(1, h.numKeyedStateEntries());
+    }
+
+    @Test
+    void snapshotOlderThanWhatWasPublishedIsIgnored() throws Exception {
+        send(inc("d", 1));
+        send(inc("d", 2));
+        send(inc("d", 3));
+        result(LookupResult.snapshot(gap("d", 2, 2), 0, 2, b("{\"old\":true}")));
+        assertEquals("0/1:increment,0/2:increment,0/3:increment", published(out()));
+        assertTrue(alertTypes(h.getSideOutput(Tags.ALERTS)).isEmpty(), "nothing was waiting");
+    }
+
+    @Test
+    void laggingSnapshotKeepsTheDeviceWaitingAndSaysSo() throws Exception {
+        send(inc("d", 1));
+        send(inc("d", 5));
+        result(LookupResult.snapshot(gap("d", 2, 4), 0, 3, b("{\"s\":3}")));
+        assertEquals("0/1:increment,0/3:snapshot", published(out()), "a newer, if lagging, snapshot is published");
+        List<Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
+        assertEquals(List.of("RESYNC_FAILED"), alerts.stream().map(a -> a.type).toList());
+        assertEquals("WARNING", alerts.get(0).severity);
+        assertEquals("RETRY_ON_AUDIT", alerts.get(0).strategy);
+        // A later repair (the audit's) closes it.
+        result(LookupResult.log(gap("d", 4, 4), new Increment[] {inc("d", 0, 4, "{\"f\":4}")}));
+        assertEquals("0/1:increment,0/3:snapshot,0/4:log,0/5:increment", published(out()));
+    }
+
+    @Test
+    void failedLookupRaisesResyncFailedAndEscalates() throws Exception {
+        send(inc("d", 1));
+        send(inc("d", 3));
+        for (int i = 0; i < 3; i++) {
+            result(LookupResult.failed(gap("d", 2, 2), LookupResult.FAILED, "database lookup failed: connection refused"));
+        }
+        List<Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
+        assertEquals(3, alerts.size());
+        assertEquals("database lookup failed: connection refused", alerts.get(0).cause);
+        assertEquals("WARNING", alerts.get(0).severity);
+        assertEquals("CRITICAL", alerts.get(2).severity);
+        assertEquals(3, alerts.stream().map(a -> a.alertId).distinct().count());
+        assertEquals("0/1:increment", published(out()));
+    }
+
+    @Test
+    void resultForALaterGapDoesNotFailAnEarlierOne() throws Exception {
+        send(inc("d", 1));
+        send(inc("d", 3));
+        send(inc("d", 6));
+        // Repair of the second gap first: 3 is still missing 2, but that is the other request's job.
+        result(LookupResult.log(gap("d", 4, 5), new Increment[] {inc("d", 0, 4, "{}"), inc("d", 0, 5, "{}")}));
+        assertTrue(alertTypes(h.getSideOutput(Tags.ALERTS)).isEmpty());
+        result(LookupResult.log(gap("d", 2, 2), new Increment[] {inc("d", 0, 2, "{}")}));
+        assertEquals("0/1:increment,0/2:log,0/3:increment,0/4:log,0/5:log,0/6:increment", published(out()),
+                "the early log rows were held, not lost");
+        assertTrue(alertTypes(h.getSideOutput(Tags.ALERTS)).isEmpty());
+        assertEquals(1, h.numKeyedStateEntries());
+    }
+
+    @Test
+    void heldBufferOverflowDropsTheOldestAndAlerts() throws Exception {
+        close();
+        openWithMaxHeld(2);
+        send(inc("d", 1));
+        send(inc("d", 3));
+        send(inc("d", 4));
+        send(inc("d", 5));
+        assertEquals(List.of("BUFFER_OVERFLOW"), alertTypes(h.getSideOutput(Tags.ALERTS)));
+        // A log repair of 2 no longer closes the device: 3 was dropped.
+        result(LookupResult.log(gap("d", 2, 2), new Increment[] {inc("d", 0, 2, "{}")}));
+        assertEquals("0/1:increment,0/2:log", published(out()));
+        // A snapshot past the dropped one does.
+        result(LookupResult.snapshot(new LookupRequest("d", LookupRequest.OVERFLOW, 0, 3, 3, TestData.T0, 0),
+                0, 3, b("{\"s\":3}")));
+        assertEquals("0/1:increment,0/2:log,0/3:snapshot,0/4:increment,0/5:increment", published(out()));
+    }
+
+    @Test
+    void resetIsPublishedOnlyAfterTheLookupConfirmsTheOldEpoch() throws Exception {
+        send(inc("d", 0, 1, "{\"a\":1}"));
+        send(inc("d", 0, 2, "{\"b\":2}"));
+        send(inc("d", 1, 1, "{\"c\":3}"));
+        assertEquals("0/1:increment,0/2:increment", published(out()));
+        // The database has not seen the new epoch, and knows one more increment of the old one.
+        result(LookupResult.snapshot(new LookupRequest("d", LookupRequest.RESET, 1, 1, 0, TestData.T0, 0),
+                0, 3, b("{\"a\":1,\"b\":2,\"lost\":true}")));
+        List<DeviceState> out = out();
+        assertEquals("0/1:increment,0/2:increment,0/3:snapshot,1/1:increment", published(out));
+        assertEquals("{\"a\":1,\"b\":2,\"lost\":true,\"c\":3}", doc(out.get(3)), "state carries across epochs");
+        send(inc("d", 1, 2, "{}"));
+        assertEquals("1/2:increment", published(out().subList(4, 5)));
+    }
+
+    @Test
+    void resetConfirmedBySnapshotOfTheNewEpoch() throws Exception {
+        send(inc("d", 0, 1, "{\"a\":1}"));
+        send(inc("d", 2, 2, "{\"c\":3}"));
+        result(LookupResult.snapshot(new LookupRequest("d", LookupRequest.RESET, 2, 1, 1, TestData.T0, 0),
+                2, 1, b("{\"n\":1}")));
+        assertEquals("0/1:increment,2/1:snapshot,2/2:increment", published(out()));
+    }
+}

@@ -1,0 +1,89 @@
+package io.devicesync.sources;
+
+import io.devicesync.model.SourceRecord;
+import java.io.Serializable;
+import java.time.Duration;
+import org.apache.flink.api.common.eventtime.Watermark;
+import org.apache.flink.api.common.eventtime.WatermarkGenerator;
+import org.apache.flink.api.common.eventtime.WatermarkOutput;
+import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+
+/**
+ * Event time that never stalls. Per Kafka partition (the source creates one generator per split):
+ *
+ * <ul>
+ *   <li>the watermark is the highest event time seen minus the out-of-orderness bound;
+ *   <li>a timestamp more than {@code maxFutureSkew} ahead of the wall clock counts as the wall
+ *       clock plus that skew: a device with a wildly wrong clock cannot drag event time forward for
+ *       everyone (its own records are still processed, with their own timestamps);
+ *   <li>once the partition has been idle (no record) for {@code idleTimeout}, the watermark follows
+ *       the wall clock minus the out-of-orderness bound, so event-time timers (reorder grace,
+ *       audits) fire at night, during a broker outage and in a quiet test.
+ * </ul>
+ *
+ * <p>A record that arrives behind the watermark is not dropped: operators schedule from
+ * {@code max(eventTime, watermark)}.
+ */
+public final class EventTimeWatermarks {
+    private EventTimeWatermarks() {}
+
+    /** A wall clock that can be replaced in tests. */
+    @FunctionalInterface
+    public interface Clock extends Serializable {
+        long now();
+    }
+
+    public static final Clock SYSTEM_CLOCK = System::currentTimeMillis;
+
+    public static WatermarkStrategy<SourceRecord> strategy(Duration outOfOrderness, Duration idleTimeout, Duration maxFutureSkew) {
+        return strategy(outOfOrderness, idleTimeout, maxFutureSkew, SYSTEM_CLOCK);
+    }
+
+    public static WatermarkStrategy<SourceRecord> strategy(Duration outOfOrderness, Duration idleTimeout,
+            Duration maxFutureSkew, Clock clock) {
+        long bound = outOfOrderness.toMillis();
+        long idle = idleTimeout.toMillis();
+        long skew = maxFutureSkew.toMillis();
+        return WatermarkStrategy.<SourceRecord>forGenerator(ctx -> new Generator<>(bound, idle, skew, clock))
+                .withTimestampAssigner((r, kafkaTs) -> r.eventTime());
+    }
+
+    /** The generator; public for tests. */
+    public static final class Generator<T> implements WatermarkGenerator<T> {
+        private final long bound;
+        private final long idleTimeout;
+        private final long maxFutureSkew;
+        private final Clock clock;
+        private long maxTimestamp = Long.MIN_VALUE;
+        private long lastRecordWallTime;
+        private long emitted = Long.MIN_VALUE;
+
+        public Generator(long bound, long idleTimeout, long maxFutureSkew, Clock clock) {
+            this.bound = bound;
+            this.idleTimeout = idleTimeout;
+            this.maxFutureSkew = maxFutureSkew;
+            this.clock = clock;
+            this.lastRecordWallTime = clock.now();
+        }
+
+        @Override
+        public void onEvent(T event, long eventTimestamp, WatermarkOutput output) {
+            long now = clock.now();
+            lastRecordWallTime = now;
+            maxTimestamp = Math.max(maxTimestamp, Math.min(eventTimestamp, now + maxFutureSkew));
+        }
+
+        @Override
+        public void onPeriodicEmit(WatermarkOutput output) {
+            long now = clock.now();
+            long candidate = maxTimestamp == Long.MIN_VALUE ? Long.MIN_VALUE : maxTimestamp - bound - 1;
+            if (now - lastRecordWallTime >= idleTimeout) {
+                candidate = Math.max(candidate, now - bound - 1);
+            }
+            if (candidate > emitted) {
+                emitted = candidate;
+                output.emitWatermark(new Watermark(candidate));
+            }
+        }
+    }
+}

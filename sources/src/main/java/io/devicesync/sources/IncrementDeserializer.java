@@ -1,0 +1,37 @@
+package io.devicesync.sources;
+
+import io.devicesync.model.DeadLetter;
+import io.devicesync.model.IncrementCodec;
+import io.devicesync.model.SourceRecord;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDeserializationSchema;
+import org.apache.flink.util.Collector;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+
+/**
+ * Reads {@code device-events}. It never throws: the Kafka source would restart the task on the
+ * same offset forever. Every record becomes exactly one {@link SourceRecord}: a valid increment, or
+ * a dead letter that keeps the original bytes, the reason, topic, partition and offset.
+ */
+public class IncrementDeserializer implements KafkaRecordDeserializationSchema<SourceRecord> {
+    private static final long serialVersionUID = 1L;
+
+    @Override
+    public void deserialize(ConsumerRecord<byte[], byte[]> record, Collector<SourceRecord> out) {
+        out.collect(toSourceRecord(record));
+    }
+
+    static SourceRecord toSourceRecord(ConsumerRecord<byte[], byte[]> record) {
+        IncrementCodec.Parsed parsed = IncrementCodec.parse(record.key(), record.value());
+        if (parsed.isValid()) {
+            return SourceRecord.of(parsed.increment);
+        }
+        return SourceRecord.rejected(new DeadLetter(record.key(), record.value(), parsed.rejectReason,
+                record.topic(), record.partition(), record.offset(), Math.max(0L, record.timestamp())));
+    }
+
+    @Override
+    public TypeInformation<SourceRecord> getProducedType() {
+        return TypeInformation.of(SourceRecord.class);
+    }
+}
