@@ -34,7 +34,7 @@ public final class JobParameters implements Serializable {
             "reorder.grace", "resync.max-log-fetch", "resync.max-held", "audit.interval", "state.idle-ttl",
             "delivery.consumers", "delivery.ack-timeout", "redispatch.max-attempts", "backlog.threshold",
             "watermark.out-of-orderness", "watermark.idle-timeout", "watermark.max-future-skew",
-            "checkpoint.interval");
+            "checkpoint.interval", "alerts.invalid-input-window");
 
     public String bootstrapServers;
     public String groupId = "devicesync";
@@ -73,6 +73,8 @@ public final class JobParameters implements Serializable {
     public Duration watermarkOutOfOrderness = Duration.ofSeconds(1);
     public Duration watermarkIdleTimeout = Duration.ofSeconds(10);
     public Duration watermarkMaxFutureSkew = Duration.ofMinutes(5);
+    /** INVALID_INPUT alerts aggregate rejected records per reason over this event-time window. */
+    public Duration invalidInputWindow = Duration.ofMinutes(1);
     /** Used only when the cluster configuration does not enable checkpointing itself. */
     public Duration checkpointInterval = Duration.ofSeconds(30);
 
@@ -142,6 +144,7 @@ public final class JobParameters implements Serializable {
         p.watermarkMaxFutureSkew = get(raw, "watermark.max-future-skew", p.watermarkMaxFutureSkew,
                 JobParameters::nonNegativeDuration);
         p.checkpointInterval = duration(raw, "checkpoint.interval", p.checkpointInterval);
+        p.invalidInputWindow = duration(raw, "alerts.invalid-input-window", p.invalidInputWindow);
         return p;
     }
 

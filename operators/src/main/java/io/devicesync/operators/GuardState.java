@@ -2,7 +2,10 @@ package io.devicesync.operators;
 
 /** The SequenceGuard's one state value per device (a POJO, read once per event). */
 public class GuardState {
-    /** The last version forwarded downstream: anything at or below it is a duplicate or stale. */
+    /**
+     * The last version forwarded downstream: anything at or below it is a duplicate or stale.
+     * seq 0: nothing forwarded yet (a device first seen past (0, 1), waiting for the grace).
+     */
     public long epoch;
     public long seq;
     /** Event time of the pending reorder-grace timer; 0 when none. */

@@ -14,8 +14,9 @@ import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.util.Collector;
 
 /**
- * One {@code INVALID_INPUT} alert per reject reason and event-time minute, with the count — never
- * one per record. Keyed by reason.
+ * One {@code INVALID_INPUT} alert per reject reason and event-time minute (the window, one minute
+ * unless {@code --alerts.invalid-input-window} says otherwise), with the count — never one per
+ * record. Keyed by reason.
  *
  * <p>A record counts in the minute of {@code max(its time, watermark)}, so a minute whose alert
  * went out is never reopened by a late record: each (reason, minute) is alerted once and its id is
@@ -23,7 +24,11 @@ import org.apache.flink.util.Collector;
  */
 public class InvalidInputAlerts extends KeyedProcessFunction<String, DeadLetter, Alert> {
     private static final long serialVersionUID = 1L;
-    static final long MINUTE = 60_000L;
+    private final long window;
+
+    public InvalidInputAlerts(java.time.Duration window) {
+        this.window = window.toMillis();
+    }
 
     /** Count of rejected records per minute start; an entry is removed when its alert is sent. */
     public static final MapStateDescriptor<Long, Long> COUNTS =
@@ -39,11 +44,11 @@ public class InvalidInputAlerts extends KeyedProcessFunction<String, DeadLetter,
     @Override
     public void processElement(DeadLetter d, Context ctx, Collector<Alert> out) throws Exception {
         long t = Math.max(d.timestamp, ctx.timerService().currentWatermark() + 1);
-        long minute = Math.floorDiv(t, MINUTE) * MINUTE;
+        long minute = Math.floorDiv(t, window) * window;
         Long n = counts.get(minute);
         if (n == null) {
             // Timer: the end of the minute; firing sends the alert and removes the count.
-            ctx.timerService().registerEventTimeTimer(minute + MINUTE - 1);
+            ctx.timerService().registerEventTimeTimer(minute + window - 1);
             n = 0L;
         }
         counts.put(minute, n + 1);
@@ -51,7 +56,7 @@ public class InvalidInputAlerts extends KeyedProcessFunction<String, DeadLetter,
 
     @Override
     public void onTimer(long timestamp, OnTimerContext ctx, Collector<Alert> out) throws Exception {
-        long minute = timestamp + 1 - MINUTE;
+        long minute = timestamp + 1 - window;
         Long n = counts.get(minute);
         if (n == null) return;
         counts.remove(minute);
@@ -61,7 +66,7 @@ public class InvalidInputAlerts extends KeyedProcessFunction<String, DeadLetter,
                 .strategy(Strategy.DEAD_LETTER)
                 .detail("reason", reason)
                 .detail("count", n)
-                .detail("minute", minute)
+                .detail("windowStart", minute).detail("windowMs", window)
                 .ts(timestamp)
                 .build(reason, Long.toString(minute)));
     }

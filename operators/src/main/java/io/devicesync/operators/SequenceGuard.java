@@ -34,8 +34,10 @@ import org.apache.flink.util.Collector;
  *       (event time) expires; then the missing range is a gap: one {@code SEQUENCE_GAP} alert, one
  *       lookup request, and the held messages are forwarded in order (the reconciler holds them
  *       until the repair arrives);
- *   <li>a device never seen: (0, 1) is forwarded; anything else is forwarded with a
- *       {@code FIRST_SEEN} lookup request (the job cannot know its state);
+ *   <li>a device never seen: (0, 1) is forwarded; a later version of epoch 0 is held for the
+ *       grace like any early message, then forwarded with a {@code FIRST_SEEN} lookup request
+ *       (the job cannot know its state); a first version of a higher epoch is forwarded with a
+ *       {@code FIRST_SEEN} request at once;
  *   <li>a higher epoch: a {@code DEVICE_RESET} alert and a {@code RESET} lookup request; the
  *       message is forwarded and the reconciler publishes the new epoch once the lookup confirmed
  *       the state.
@@ -99,13 +101,15 @@ public class SequenceGuard extends KeyedProcessFunction<String, Increment, Incre
         GuardState s = device.value();
         if (s == null) {
             s = new GuardState();
-            if (i.epoch != 0 || i.seq != 1) {
+            if (i.epoch > 0) {
+                // State carries across epochs: only the database knows what came before.
                 request(s, ctx, new LookupRequest(i.deviceId, LookupRequest.FIRST_SEEN, i.epoch, 1, i.seq - 1,
                         i.ts, System.currentTimeMillis()));
+                forward(s, i, out);
+                device.update(s);
+                return;
             }
-            forward(s, i, out);
-            device.update(s);
-            return;
+            // Epoch 0: nothing forwarded yet (seq 0); (0, 1) is next, later ones wait for the grace.
         }
         if (Versions.compare(i.epoch, i.seq, s.epoch, s.seq) <= 0) {
             duplicates.inc();
@@ -160,7 +164,17 @@ public class SequenceGuard extends KeyedProcessFunction<String, Increment, Incre
         GuardState s = device.value();
         if (s == null || timestamp != s.graceTimer) return;
         s.graceTimer = 0;
-        if (s.heldCount > 0) {
+        if (s.heldCount > 0 && s.seq == 0) {
+            // A device first seen past (0, 1), and (0, 1) did not come within the grace: the job
+            // cannot know its state. Not an alert: a job started after the fleet sees every device so.
+            List<Increment> early = heldInOrder();
+            Increment first = early.get(0);
+            request(s, ctx, new LookupRequest(first.deviceId, LookupRequest.FIRST_SEEN, s.epoch, 1, first.seq - 1,
+                    timestamp, System.currentTimeMillis()));
+            for (Increment h : early) forward(s, h, out);
+            held.clear();
+            s.heldCount = 0;
+        } else if (s.heldCount > 0) {
             List<Increment> early = heldInOrder();
             long fromSeq = s.seq + 1;
             Increment first = early.get(0);

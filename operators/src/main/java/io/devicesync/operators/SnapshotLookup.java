@@ -151,7 +151,17 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
 
     /** The retry strategy retries results that say the database failed (not a missing row). */
     public static Predicate<Collection<LookupResult>> isRetryable() {
-        return results -> results.stream().anyMatch(r -> LookupResult.FAILED.equals(r.outcome));
+        return new RetryOnFailure();
+    }
+
+    private static final class RetryOnFailure implements Predicate<Collection<LookupResult>>, java.io.Serializable {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        public boolean test(Collection<LookupResult> results) {
+            for (LookupResult r : results) if (LookupResult.FAILED.equals(r.outcome)) return true;
+            return false;
+        }
     }
 
     Future<LookupResult> lookup(LookupRequest r) {

@@ -140,15 +140,37 @@ class SequenceGuardTest {
     }
 
     @Test
-    void firstSeenDeviceStartsAtOneOrAsksForItsSnapshot() throws Exception {
+    void firstSeenDeviceStartsAtOneOrAsksForItsSnapshotAfterTheGrace() throws Exception {
         send(inc("new", 1));
         send(inc("known-elsewhere", 0, 7, "{}"));
-        assertEquals("0/1,0/7", versions(h.extractOutputValues()));
+        send(inc("known-elsewhere", 0, 8, "{}"));
+        assertEquals("0/1", versions(h.extractOutputValues()), "(0, 7) waits in case (0, 1) is only late");
+        h.processWatermark(new Watermark(T0 + 70 + GRACE));
+        assertEquals("0/1,0/7,0/8", versions(h.extractOutputValues()));
         List<LookupRequest> req = lookups();
         assertEquals(1, req.size());
         assertEquals("known-elsewhere", req.get(0).deviceId);
         assertEquals(LookupRequest.FIRST_SEEN, req.get(0).kind);
         assertEquals(6, req.get(0).toSeq);
+        assertTrue(alertTypes(h.getSideOutput(Tags.ALERTS)).isEmpty(), "first seen is not an anomaly");
+        assertEquals(0, h.numEventTimeTimers());
+    }
+
+    @Test
+    void firstMessagesReorderedNeedNoLookup() throws Exception {
+        send(inc("d", 2));
+        send(inc("d", 1));
+        assertEquals("0/1,0/2", versions(h.extractOutputValues()));
+        h.processWatermark(new Watermark(T0 + 60_000));
+        assertTrue(lookups().isEmpty());
+        assertEquals(0, h.numEventTimeTimers());
+    }
+
+    @Test
+    void firstSeenInAHigherEpochAsksAtOnce() throws Exception {
+        send(inc("d", 3, 1, "{}"));
+        assertEquals("3/1", versions(h.extractOutputValues()));
+        assertEquals(LookupRequest.FIRST_SEEN, lookups().get(0).kind);
         assertTrue(alertTypes(h.getSideOutput(Tags.ALERTS)).isEmpty());
     }
 

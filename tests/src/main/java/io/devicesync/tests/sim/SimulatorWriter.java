@@ -1,0 +1,97 @@
+package io.devicesync.tests.sim;
+
+import io.devicesync.model.Increment;
+import java.nio.charset.StandardCharsets;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.SQLException;
+import java.time.Instant;
+import java.time.OffsetDateTime;
+import java.time.ZoneOffset;
+import java.util.Properties;
+import javax.sql.DataSource;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+
+/**
+ * Writes a simulator batch as the device platform would: the truth to PostgreSQL first (the
+ * increment log, trimmed to its retention, and the snapshots), then the lossy stream to Kafka.
+ */
+public final class SimulatorWriter implements AutoCloseable {
+    private final DataSource db;
+    private final KafkaProducer<byte[], byte[]> producer;
+    private final String topic;
+    /** Increments kept per device in {@code device_increment}; older ones are deleted. */
+    private final int logRetention;
+
+    public SimulatorWriter(DataSource db, String bootstrapServers, String topic, int logRetention) {
+        this.db = db;
+        this.topic = topic;
+        this.logRetention = logRetention;
+        Properties p = new Properties();
+        p.put("bootstrap.servers", bootstrapServers);
+        p.put("acks", "all");
+        p.put("enable.idempotence", "true");
+        p.put("linger.ms", "5");
+        p.put("key.serializer", ByteArraySerializer.class.getName());
+        p.put("value.serializer", ByteArraySerializer.class.getName());
+        this.producer = new KafkaProducer<>(p);
+    }
+
+    public void write(DeviceSimulator.Batch batch) throws SQLException {
+        writeTruth(batch);
+        publish(batch);
+    }
+
+    public void writeTruth(DeviceSimulator.Batch batch) throws SQLException {
+        if (batch.truth.isEmpty()) return;
+        try (Connection c = db.getConnection()) {
+            c.setAutoCommit(false);
+            try (PreparedStatement ins = c.prepareStatement("INSERT INTO device_increment (device_id, epoch, seq, data, ts) "
+                    + "VALUES (?, ?, ?, ?::jsonb, ?) ON CONFLICT DO NOTHING")) {
+                for (Increment i : batch.truth) {
+                    ins.setString(1, i.deviceId);
+                    ins.setLong(2, i.epoch);
+                    ins.setLong(3, i.seq);
+                    ins.setString(4, new String(i.data, StandardCharsets.UTF_8));
+                    ins.setObject(5, OffsetDateTime.ofInstant(Instant.ofEpochMilli(i.ts), ZoneOffset.UTC));
+                    ins.addBatch();
+                }
+                ins.executeBatch();
+            }
+            try (PreparedStatement snap = c.prepareStatement("INSERT INTO device_snapshot (device_id, epoch, seq, state) "
+                    + "VALUES (?, ?, ?, ?::jsonb) ON CONFLICT (device_id) DO UPDATE "
+                    + "SET epoch = excluded.epoch, seq = excluded.seq, state = excluded.state, updated_at = now()");
+                 PreparedStatement trim = c.prepareStatement(
+                         "DELETE FROM device_increment WHERE device_id = ? AND (epoch < ? OR seq <= ?)")) {
+                for (DeviceSimulator.Device d : batch.touched.values()) {
+                    snap.setString(1, d.id);
+                    snap.setLong(2, d.epoch);
+                    snap.setLong(3, d.seq);
+                    snap.setString(4, d.state.toString());
+                    snap.addBatch();
+                    trim.setString(1, d.id);
+                    trim.setLong(2, d.epoch);
+                    trim.setLong(3, d.seq - logRetention);
+                    trim.addBatch();
+                }
+                snap.executeBatch();
+                trim.executeBatch();
+            }
+            c.commit();
+        }
+    }
+
+    public void publish(DeviceSimulator.Batch batch) {
+        for (DeviceSimulator.WireRecord r : batch.wire) {
+            producer.send(new ProducerRecord<>(topic, r.key, r.value));
+        }
+        producer.flush();
+    }
+
+    @Override
+    public void close() {
+        producer.close();
+    }
+}

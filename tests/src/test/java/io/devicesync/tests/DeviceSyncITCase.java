@@ -1,0 +1,243 @@
+package io.devicesync.tests;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.devicesync.model.Alert;
+import io.devicesync.model.Json;
+import io.devicesync.tests.infra.EmbeddedDatabase;
+import io.devicesync.tests.infra.EmbeddedKafka;
+import io.devicesync.tests.sim.DeviceSimulator;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.stream.Collectors;
+import org.apache.flink.client.program.ClusterClient;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.MetricOptions;
+import org.apache.flink.configuration.RestartStrategyOptions;
+import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
+import org.apache.flink.test.junit5.InjectClusterClient;
+import org.apache.flink.test.junit5.MiniClusterExtension;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.common.header.Header;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The job end to end on a real Kafka broker and a real PostgreSQL, on a Flink MiniCluster that
+ * does not restart failed jobs: any failure fails the test.
+ */
+class DeviceSyncITCase {
+
+    @RegisterExtension
+    static final MiniClusterExtension FLINK = new MiniClusterExtension(new MiniClusterResourceConfiguration.Builder()
+            .setNumberTaskManagers(1)
+            .setNumberSlotsPerTaskManager(4)
+            .setConfiguration(clusterConfiguration())
+            .build());
+
+    @TempDir
+    static Path tmp;
+    static EmbeddedKafka kafka;
+    static EmbeddedDatabase db;
+
+    static Configuration clusterConfiguration() {
+        Configuration c = new Configuration();
+        c.set(RestartStrategyOptions.RESTART_STRATEGY, "none");
+        c.set(MetricOptions.METRIC_FETCHER_UPDATE_INTERVAL, java.time.Duration.ofMillis(500));
+        return c;
+    }
+
+    @BeforeAll
+    static void start() throws Exception {
+        kafka = EmbeddedKafka.start(tmp.resolve("kafka"));
+        db = EmbeddedDatabase.start(tmp.resolve("pg"));
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        if (db != null) db.close();
+        if (kafka != null) kafka.close();
+    }
+
+    private static String restUrl(ClusterClient<?> client) {
+        return client.getWebInterfaceURL();
+    }
+
+    /** Issue 2: duplicates and reorders within the grace and malformed records, no loss. */
+    @Test
+    void ordersAndDeduplicatesAndDeadLettersMalformedRecords(@InjectClusterClient ClusterClient<?> client) throws Exception {
+        DeviceSimulator.Options o = new DeviceSimulator.Options();
+        o.devices = 300;
+        o.duplicateRate = 0.05;
+        o.reorderRate = 0.05;
+        o.malformedRate = 0.01;
+        o.seed = 7;
+        try (Scenario s = new Scenario(kafka, db, restUrl(client), o, 1000)) {
+            s.startJob();
+            s.simulate(20, 500);
+            s.awaitConvergence();
+
+            // Every malformed record is on the dead-letter topic, byte for byte, with its reason.
+            s.awaitOrFail(() -> {
+                s.pollOutputs();
+                return s.dlqReader.all().size() >= s.sim.malformed;
+            }, () -> s.dlqReader.all().size() + " of " + s.sim.malformed + " dead letters");
+            assertEquals(s.sim.malformed, s.dlqReader.all().size());
+            for (ConsumerRecord<byte[], byte[]> r : s.dlqReader.all()) {
+                assertEquals(s.events, header(r, "devicesync.topic"));
+                assertTrue(header(r, "devicesync.reason").matches("[A-Z_]+"));
+                Integer.parseInt(header(r, "devicesync.partition"));
+                Long.parseLong(header(r, "devicesync.offset"));
+            }
+
+            // INVALID_INPUT alerts: aggregated with a count, adding up to the dead letters.
+            s.awaitOrFail(() -> {
+                s.pollOutputs();
+                return invalidCount(s.alertsSeen) >= s.sim.malformed;
+            }, () -> invalidCount(s.alertsSeen) + " of " + s.sim.malformed + " counted in INVALID_INPUT alerts");
+            assertEquals(s.sim.malformed, invalidCount(s.alertsSeen));
+            assertTrue(s.alertCount("INVALID_INPUT") < s.sim.malformed, "aggregated, not one alert per record");
+            assertEquals(s.alertsSeen.size(), s.alertCount("INVALID_INPUT"), "no other alerts: " + s.alertsSeen);
+
+            // Only increments, every one of them published once, and the metrics say so.
+            long published = s.sourcesByDevice.values().stream().mapToLong(List::size).sum();
+            assertEquals(s.sim.delivered, published, "every delivered increment published exactly once");
+            assertTrue(s.sourcesByDevice.values().stream().flatMap(List::stream).allMatch("increment"::equals));
+            s.awaitOrFail(() -> metric(s, "duplicatesDropped") == s.sim.duplicated,
+                    () -> "duplicatesDropped=" + metric(s, "duplicatesDropped") + ", duplicated=" + s.sim.duplicated);
+            Map<String, Long> m = s.metrics("lookupsRequested", "invalidRecords", "eventsIn");
+            assertEquals(0, m.get("lookupsRequested"), "no lookups for a stream without gaps");
+            assertEquals(s.sim.malformed, m.get("invalidRecords"));
+            s.assertStillRunning();
+        }
+    }
+
+    static List<Long> seeds() {
+        String prop = System.getProperty("devicesync.seeds", "11,12");
+        return java.util.Arrays.stream(prop.split(",")).map(String::trim).map(Long::parseLong).collect(Collectors.toList());
+    }
+
+    /** Issue 3: loss, bursts, reboots and a short log retention; the published state converges. */
+    @ParameterizedTest(name = "seed {0}")
+    @MethodSource("seeds")
+    void repairsEveryGapAndConvergesToTheDatabase(long seed, @InjectClusterClient ClusterClient<?> client) throws Exception {
+        DeviceSimulator.Options o = new DeviceSimulator.Options();
+        o.devices = 300;
+        o.duplicateRate = 0.03;
+        o.reorderRate = 0.03;
+        o.lossRate = 0.01;
+        o.burstLossRate = 0.003;
+        o.burstLength = 6;
+        o.rebootRate = 0.002;
+        o.malformedRate = 0.002;
+        o.seed = seed;
+        try (Scenario s = new Scenario(kafka, db, restUrl(client), o, 4)) {
+            s.startJob();
+            s.simulate(20, 500);
+            s.awaitConvergence();
+            s.assertStillRunning();
+
+            Set<String> repaired = s.sourcesByDevice.entrySet().stream()
+                    .filter(e -> !e.getValue().stream().allMatch("increment"::equals))
+                    .map(Map.Entry::getKey).collect(Collectors.toSet());
+            assertTrue(s.sourcesByDevice.values().stream().flatMap(List::stream).anyMatch("log"::equals), "some gaps from the log");
+            assertTrue(s.sourcesByDevice.values().stream().flatMap(List::stream).anyMatch("snapshot"::equals),
+                    "some from the snapshot");
+            s.awaitOrFail(() -> {
+                s.pollOutputs();
+                return unexplained(s, repaired).isEmpty();
+            }, () -> "repaired devices without an alert saying why: " + unexplained(s, repaired));
+            assertEquals(0, s.alertCount("RESYNC_FAILED"), "the database leads the stream: every repair closes its gap "
+                    + s.alertsSeen.stream().filter(a -> a.type.equals("RESYNC_FAILED")).limit(3).collect(Collectors.toList()));
+            assertEquals(s.sim.reboots, s.alertCount("DEVICE_RESET"), "one DEVICE_RESET per epoch change");
+            Set<String> ids = new HashSet<>();
+            for (Alert a : s.alertsSeen) assertTrue(ids.add(a.alertId), "alert ids unique per episode: " + a);
+
+            // One lookup per gap episode or reset, none for devices without either.
+            // A device first seen past (0, 1) costs one FIRST_SEEN lookup, unless it reset before
+            // anything of it was forwarded: then the RESET lookup is the one.
+            long resetBeforeFirst = s.alertsSeen.stream().filter(a -> a.type.equals("DEVICE_RESET")
+                    && Json.parse(a.details.getBytes(StandardCharsets.UTF_8)).get("lastSeq").asLong() == 0).count();
+            long expected = s.alertCount("SEQUENCE_GAP") + s.alertCount("DEVICE_RESET") + s.sim.firstMessageLost.size()
+                    - resetBeforeFirst;
+            s.awaitOrFail(() -> metric(s, "lookupsRequested") == expected,
+                    () -> "lookupsRequested=" + metric(s, "lookupsRequested") + ", gaps+resets+first-seen=" + expected
+                            + "; alerts of devices whose first message was lost: " + s.alertsSeen.stream()
+                                    .filter(a -> s.sim.firstMessageLost.contains(a.deviceId)).collect(Collectors.toList())
+                            + " first-lost=" + s.sim.firstMessageLost);
+            s.awaitOrFail(() -> metric(s, "repairsCompleted") > 0 && metric(s, "devicesWaitingForRepair") == 0,
+                    () -> "devicesWaitingForRepair=" + metric(s, "devicesWaitingForRepair"));
+        }
+    }
+
+    /** Issue 3: the database is down while gaps need repairs: retries, not restarts. */
+    @Test
+    void databaseOutageCostsRetriesNotRestarts(@InjectClusterClient ClusterClient<?> client) throws Exception {
+        DeviceSimulator.Options o = new DeviceSimulator.Options();
+        o.devices = 100;
+        o.lossRate = 0.02;
+        o.seed = 5;
+        try (Scenario s = new Scenario(kafka, db, restUrl(client), o, 1000)) {
+            s.startJob("--snapshot.timeout", "90 s");
+            // The platform recorded everything; then the database goes away before the stream is read.
+            var batches = new java.util.ArrayList<DeviceSimulator.Batch>();
+            for (int b = 0; b < 5; b++) batches.add(s.sim.next(400, System.currentTimeMillis()));
+            batches.add(s.sim.cleanTail(System.currentTimeMillis()));
+            for (var b : batches) s.writer.writeTruth(b);
+            db.stop();
+            try {
+                for (var b : batches) s.writer.publish(b);
+                s.awaitOrFail(() -> metric(s, "lookupAttemptsFailed") >= 3,
+                        () -> "lookupAttemptsFailed=" + metric(s, "lookupAttemptsFailed"));
+            } finally {
+                db.restart();
+            }
+            s.awaitConvergence();
+            s.assertStillRunning();
+            assertEquals(0, s.alertCount("RESYNC_FAILED"), "retries bridged the outage");
+            assertTrue(s.sourcesByDevice.values().stream().flatMap(List::stream).anyMatch(src -> !src.equals("increment")));
+        }
+    }
+
+    private static long metric(Scenario s, String name) {
+        try {
+            s.pollOutputs();
+            return s.metrics(name).get(name);
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static Set<String> unexplained(Scenario s, Set<String> repaired) {
+        Set<String> out = new HashSet<>(repaired);
+        for (Alert a : s.alertsSeen) out.remove(a.deviceId);
+        out.removeAll(s.sim.firstMessageLost); // first seen past (0, 1): a lookup, rightly no alert
+        return out;
+    }
+
+    private static long invalidCount(List<Alert> alerts) {
+        long n = 0;
+        for (Alert a : alerts) {
+            if (!a.type.equals("INVALID_INPUT")) continue;
+            JsonNode d = Json.parse(a.details.getBytes(StandardCharsets.UTF_8));
+            n += d.get("count").asLong();
+        }
+        return n;
+    }
+
+    private static String header(ConsumerRecord<byte[], byte[]> r, String name) {
+        Header h = r.headers().lastHeader(name);
+        return h == null ? null : new String(h.value(), StandardCharsets.UTF_8);
+    }
+}

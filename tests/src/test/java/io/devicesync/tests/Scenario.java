@@ -1,0 +1,196 @@
+package io.devicesync.tests;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import io.devicesync.jobs.DeviceSyncJob;
+import io.devicesync.jobs.JobParameters;
+import io.devicesync.model.Alert;
+import io.devicesync.model.Codecs;
+import io.devicesync.model.DeviceState;
+import io.devicesync.model.Versions;
+import io.devicesync.tests.infra.EmbeddedDatabase;
+import io.devicesync.tests.infra.EmbeddedKafka;
+import io.devicesync.tests.infra.FlinkRest;
+import io.devicesync.tests.infra.TopicReader;
+import io.devicesync.tests.infra.Truth;
+import io.devicesync.tests.sim.DeviceSimulator;
+import io.devicesync.tests.sim.SimulatorWriter;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.function.BooleanSupplier;
+import org.apache.flink.api.common.JobStatus;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.PipelineOptions;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+
+/**
+ * One end-to-end run: fresh topics, the job on the test's MiniCluster, the simulator, and readers
+ * of every output. Waits on conditions with deadlines, never on sleeps.
+ */
+final class Scenario implements AutoCloseable {
+    static final Duration DEADLINE = Duration.ofSeconds(150);
+
+    final String id = UUID.randomUUID().toString().substring(0, 8);
+    final String events = "events-" + id;
+    final String state = "state-" + id;
+    final String alerts = "alerts-" + id;
+    final String dlq = "dlq-" + id;
+    final EmbeddedKafka kafka;
+    final EmbeddedDatabase db;
+    final DeviceSimulator sim;
+    final SimulatorWriter writer;
+    final FlinkRest rest;
+    JobClient job;
+
+    final TopicReader stateReader;
+    final TopicReader alertReader;
+    final TopicReader dlqReader;
+    /** The last published version of each device, and every out-of-order publication seen. */
+    final Map<String, DeviceState> last = new HashMap<>();
+    final List<String> orderViolations = new ArrayList<>();
+    final Map<String, List<String>> sourcesByDevice = new HashMap<>();
+    final List<Alert> alertsSeen = new ArrayList<>();
+
+    Scenario(EmbeddedKafka kafka, EmbeddedDatabase db, String restUrl, DeviceSimulator.Options options, int logRetention)
+            throws Exception {
+        this.kafka = kafka;
+        this.db = db;
+        options.prefix = "d" + id + "-";
+        this.sim = new DeviceSimulator(options);
+        kafka.createTopics(4, List.of(events, state, alerts, dlq), List.of(state));
+        this.writer = new SimulatorWriter(db.dataSource(), kafka.bootstrapServers(), events, logRetention);
+        this.rest = new FlinkRest(restUrl);
+        this.stateReader = new TopicReader(kafka.bootstrapServers(), state);
+        this.alertReader = new TopicReader(kafka.bootstrapServers(), alerts);
+        this.dlqReader = new TopicReader(kafka.bootstrapServers(), dlq);
+    }
+
+    List<String> args(String... extra) {
+        List<String> a = new ArrayList<>(List.of(
+                "--kafka.bootstrap-servers", kafka.bootstrapServers(),
+                "--kafka.group-id", "devicesync-" + id,
+                "--kafka.starting-offsets", "earliest",
+                "--topic.events", events, "--topic.state", state, "--topic.alerts", alerts, "--topic.dlq", dlq,
+                "--snapshot.url", db.url(),
+                "--snapshot.user", EmbeddedDatabase.USER, "--snapshot.password", EmbeddedDatabase.PASSWORD,
+                "--reorder.grace", "1 s",
+                "--watermark.out-of-orderness", "200 ms",
+                "--watermark.idle-timeout", "1 s",
+                "--alerts.invalid-input-window", "2 s",
+                "--snapshot.retry-backoff", "200 ms"));
+        a.addAll(List.of(extra));
+        return a;
+    }
+
+    void startJob(String... extra) throws Exception {
+        Configuration conf = new Configuration();
+        conf.set(PipelineOptions.GENERIC_TYPES, false);
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
+        env.setParallelism(2);
+        env.enableCheckpointing(500);
+        JobParameters p = JobParameters.fromArgs(args(extra).toArray(new String[0]));
+        DeviceSyncJob.build(env, p);
+        job = env.executeAsync("devicesync-" + id);
+    }
+
+    /** Runs the simulator: {@code batches} batches of {@code size} increments, then a clean tail. */
+    void simulate(int batches, int size) throws Exception {
+        for (int b = 0; b < batches; b++) writer.write(sim.next(size, System.currentTimeMillis()));
+        writer.write(sim.cleanTail(System.currentTimeMillis()));
+    }
+
+    /** Reads the outputs until every device's last published state equals the database. */
+    void awaitConvergence() throws Exception {
+        Map<String, Truth.Version> truth = truthOfThisScenario();
+        assertEquals(sim.devices().length, truth.size(), "every simulated device is in the database");
+        awaitOrFail(() -> {
+            pollOutputs();
+            return diverging(truth).isEmpty();
+        }, () -> diverging(truth).size() + " device(s) not equal to the database, e.g. "
+                + diverging(truth).subList(0, Math.min(5, diverging(truth).size())));
+    }
+
+    Map<String, Truth.Version> truthOfThisScenario() throws Exception {
+        Map<String, Truth.Version> all = Truth.read(db.dataSource());
+        all.keySet().removeIf(k -> !k.startsWith(sim.devices()[0].id.substring(0, sim.devices()[0].id.indexOf('-') + 1)));
+        return all;
+    }
+
+    List<String> diverging(Map<String, Truth.Version> truth) {
+        List<String> out = new ArrayList<>();
+        for (Map.Entry<String, Truth.Version> e : truth.entrySet()) {
+            DeviceState s = last.get(e.getKey());
+            Truth.Version t = e.getValue();
+            if (s == null) {
+                out.add(e.getKey() + ": nothing published, database at " + Versions.format(t.epoch(), t.seq()));
+            } else if (s.epoch != t.epoch() || s.seq != t.seq() || !Truth.canonical(s.state).equals(t.state())) {
+                out.add(e.getKey() + ": published " + Versions.format(s.epoch, s.seq) + " " + Truth.canonical(s.state)
+                        + ", database " + Versions.format(t.epoch(), t.seq()) + " " + t.state());
+            }
+        }
+        return out;
+    }
+
+    void pollOutputs() {
+        for (ConsumerRecord<byte[], byte[]> r : stateReader.poll(Duration.ofMillis(200))) {
+            DeviceState s = Codecs.readDeviceState(r.value());
+            assertEquals(s.deviceId, new String(r.key(), java.nio.charset.StandardCharsets.UTF_8), "key = deviceId");
+            DeviceState prev = last.get(s.deviceId);
+            if (prev != null && Versions.compare(s.epoch, s.seq, prev.epoch, prev.seq) <= 0) {
+                orderViolations.add(s.deviceId + ": " + Versions.format(prev.epoch, prev.seq) + " then "
+                        + Versions.format(s.epoch, s.seq));
+            }
+            last.put(s.deviceId, s);
+            sourcesByDevice.computeIfAbsent(s.deviceId, k -> new ArrayList<>()).add(s.source);
+        }
+        for (ConsumerRecord<byte[], byte[]> r : alertReader.poll(Duration.ofMillis(50))) {
+            alertsSeen.add(Codecs.readAlert(r.value()));
+        }
+        dlqReader.poll(Duration.ofMillis(50));
+    }
+
+    long alertCount(String type) {
+        return alertsSeen.stream().filter(a -> a.type.equals(type)).count();
+    }
+
+    Map<String, Long> metrics(String... names) throws Exception {
+        return rest.sums(job.getJobID().toString(), List.of(names));
+    }
+
+    void awaitOrFail(BooleanSupplier condition, java.util.function.Supplier<String> why) throws Exception {
+        long deadline = System.nanoTime() + DEADLINE.toNanos();
+        while (!condition.getAsBoolean()) {
+            JobStatus status = job.getJobStatus().get();
+            assertEquals(JobStatus.RUNNING, status, "the job keeps running (no restarts are allowed in tests)");
+            if (System.nanoTime() > deadline) fail("not within " + DEADLINE + ": " + why.get());
+        }
+    }
+
+    void assertStillRunning() throws Exception {
+        assertEquals(JobStatus.RUNNING, job.getJobStatus().get());
+        assertTrue(orderViolations.isEmpty(), "versions strictly increase per device: " + orderViolations);
+    }
+
+    @Override
+    public void close() throws Exception {
+        if (job != null) {
+            try {
+                job.cancel().get();
+            } catch (Exception ignored) {
+                // already finished or failed; the test said so
+            }
+        }
+        stateReader.close();
+        alertReader.close();
+        dlqReader.close();
+        writer.close();
+    }
+}
