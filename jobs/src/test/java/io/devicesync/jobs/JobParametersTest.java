@@ -1,0 +1,109 @@
+package io.devicesync.jobs;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.devicesync.sources.EventSource.StartingOffsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.api.Test;
+
+class JobParametersTest {
+    private static final List<String> REQUIRED = List.of("--kafka.bootstrap-servers", "broker:9092",
+            "--snapshot.url", "postgresql://db:5432/devices");
+
+    private static JobParameters parse(Map<String, String> env, String... extra) {
+        List<String> args = new ArrayList<>(REQUIRED);
+        args.addAll(List.of(extra));
+        return JobParameters.parse(args.toArray(new String[0]), env);
+    }
+
+    private static String error(String... args) {
+        return assertThrows(IllegalArgumentException.class, () -> JobParameters.parse(args, Map.of())).getMessage();
+    }
+
+    @Test
+    void defaultsAreTheContractsDefaults() {
+        JobParameters p = parse(Map.of());
+        assertEquals("devicesync", p.groupId);
+        assertEquals(StartingOffsets.COMMITTED_OR_EARLIEST, p.startingOffsets);
+        assertEquals("device-events", p.topicEvents);
+        assertEquals("device-acks", p.topicAcks);
+        assertEquals("device-state", p.topicState);
+        assertEquals("device-alerts", p.topicAlerts);
+        assertEquals("device-events-dlq", p.topicDlq);
+        assertEquals("device-redispatch", p.topicRedispatch);
+        assertEquals("device-audit", p.topicAudit);
+        assertEquals(Duration.ofSeconds(2), p.reorderGrace);
+        assertEquals(1000, p.resyncMaxLogFetch);
+        assertEquals(Duration.ofMinutes(5), p.auditInterval);
+        assertEquals(Duration.ofDays(30), p.stateIdleTtl);
+        assertEquals(List.of(), p.deliveryConsumers);
+        assertEquals(Duration.ofSeconds(30), p.deliveryAckTimeout);
+        assertEquals(5, p.redispatchMaxAttempts);
+        assertEquals(1000, p.backlogThreshold);
+        assertEquals(List.of("postgresql://db:5432/devices"), p.snapshotUrls);
+    }
+
+    @Test
+    void readsFlinkDurationsListsAndKafkaClientProperties() {
+        JobParameters p = JobParameters.parse(new String[] {"--kafka.bootstrap-servers", "b:9092",
+                "--reorder.grace", "500 ms", "--audit.interval", "1 min",
+                "--snapshot.url", "postgresql://a:5432/d,postgresql://b:5432/d", "--kafka.security.protocol", "SASL_SSL",
+                "--kafka.starting-offsets", "latest", "--delivery.consumers", "billing, cache"}, Map.of());
+        assertEquals(Duration.ofMillis(500), p.reorderGrace);
+        assertEquals(Duration.ofMinutes(1), p.auditInterval);
+        assertEquals(List.of("postgresql://a:5432/d", "postgresql://b:5432/d"), p.snapshotUrls);
+        assertEquals("SASL_SSL", p.kafka().getProperty("security.protocol"));
+        assertFalse(p.kafka().containsKey("starting-offsets"), "the job's own kafka.* parameters are not client properties");
+        assertEquals(StartingOffsets.LATEST, p.startingOffsets);
+        assertEquals(List.of("billing", "cache"), p.deliveryConsumers);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', value = {
+        "--reorder.grace       | abc",
+        "--resync.max-log-fetch | -1",
+        "--audit.interval      | 0 s",
+        "--kafka.starting-offsets | beginning",
+        "--snapshot.url        | mysql://db/x",
+        "--redispatch.max-attempts | 0",
+        "--state.idle-ttl      | forever",
+    })
+    void aWrongParameterIsNamedInTheError(String name, String value) {
+        String msg = error("--kafka.bootstrap-servers", "b:9092", "--snapshot.url", "postgresql://db:5432/x", name, value);
+        assertTrue(msg.startsWith(name + ":"), msg);
+    }
+
+    @Test
+    void missingRequiredAndUnknownParametersAreNamed() {
+        assertEquals("--kafka.bootstrap-servers: required", error("--snapshot.url", "postgresql://db:5432/x"));
+        assertEquals("--snapshot.url: required", error("--kafka.bootstrap-servers", "b:9092"));
+        assertTrue(error("--kafka.bootstrap-servers", "b:9092", "--snapshot.url", "postgresql://db:5432/x",
+                "--reorder.grase", "1 s").startsWith("--reorder.grase: unknown parameter"));
+        assertTrue(error("--kafka.bootstrap-servers").startsWith("--kafka.bootstrap-servers: a value is missing"));
+    }
+
+    @Test
+    void credentialsComeFromEnvironmentAndAreNeverPrinted() {
+        JobParameters p = parse(Map.of(JobParameters.ENV_USER, "svc", JobParameters.ENV_PASSWORD, "s3cr3t-from-env"),
+                "--kafka.sasl.jaas.config", "org.apache.kafka.common.security.plain.PlainLoginModule required password=\"k4fk4\";");
+        assertEquals("svc", p.snapshotUser);
+        assertEquals("s3cr3t-from-env", p.snapshotPassword);
+        String printed = p.toString();
+        assertFalse(printed.contains("s3cr3t-from-env"), printed);
+        assertFalse(printed.contains("k4fk4"), printed);
+        assertTrue(printed.contains("svc"));
+
+        JobParameters q = parse(Map.of(JobParameters.ENV_PASSWORD, "env"), "--snapshot.password", "from-arg");
+        assertEquals("from-arg", q.snapshotPassword, "an explicit parameter wins over the environment");
+        assertTrue(error("--kafka.bootstrap-servers", "b:9092", "--snapshot.url", "postgresql://u:pw@db:5432/x")
+                .startsWith("--snapshot.url:"));
+    }
+}

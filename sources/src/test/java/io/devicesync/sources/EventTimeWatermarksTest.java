@@ -1,0 +1,71 @@
+package io.devicesync.sources;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.flink.api.common.eventtime.Watermark;
+import org.apache.flink.api.common.eventtime.WatermarkOutput;
+import org.junit.jupiter.api.Test;
+
+class EventTimeWatermarksTest {
+    private long now = 1_000_000;
+    private final List<Long> emitted = new ArrayList<>();
+    private final WatermarkOutput out = new WatermarkOutput() {
+        @Override public void emitWatermark(Watermark w) { emitted.add(w.getTimestamp()); }
+        @Override public void markIdle() {}
+        @Override public void markActive() {}
+    };
+    // bound 1 s, idle after 10 s, timestamps at most 60 s ahead of the wall clock count
+    private final EventTimeWatermarks.Generator<Object> g = new EventTimeWatermarks.Generator<>(1_000, 10_000, 60_000, () -> now);
+
+    private long last() {
+        return emitted.get(emitted.size() - 1);
+    }
+
+    @Test
+    void followsEventTimeMinusTheBound() {
+        g.onEvent("x", 500_000, out);
+        g.onPeriodicEmit(out);
+        assertEquals(500_000 - 1_000 - 1, last());
+    }
+
+    @Test
+    void followsTheWallClockOnceIdle() {
+        g.onEvent("x", 500_000, out);
+        now += 9_999;
+        g.onPeriodicEmit(out);
+        assertEquals(500_000 - 1_001, last(), "not idle yet");
+        now += 1;
+        g.onPeriodicEmit(out);
+        assertEquals(now - 1_001, last(), "idle: wall clock minus the bound");
+        now += 5_000;
+        g.onPeriodicEmit(out);
+        assertEquals(now - 1_001, last(), "keeps moving while idle");
+    }
+
+    @Test
+    void aPartitionThatNeverHadARecordFollowsTheWallClockAfterTheIdleTimeout() {
+        g.onPeriodicEmit(out);
+        assertEquals(0, emitted.size());
+        now += 10_000;
+        g.onPeriodicEmit(out);
+        assertEquals(now - 1_001, last());
+    }
+
+    @Test
+    void aFarFutureClockDoesNotDragEventTimeAlong() {
+        g.onEvent("broken clock", now + 365L * 24 * 3600 * 1000, out);
+        g.onPeriodicEmit(out);
+        assertEquals(now + 60_000 - 1_001, last(), "capped at wall clock plus the allowed skew");
+    }
+
+    @Test
+    void neverGoesBackwards() {
+        g.onEvent("x", 500_000, out);
+        g.onPeriodicEmit(out);
+        g.onEvent("late", 100_000, out);
+        g.onPeriodicEmit(out);
+        assertEquals(1, emitted.size());
+    }
+}
