@@ -1,6 +1,7 @@
 package io.devicesync.jobs;
 
 import io.devicesync.model.Alert;
+import io.devicesync.model.AuditRecord;
 import io.devicesync.model.DeadLetter;
 import io.devicesync.model.DeviceState;
 import io.devicesync.model.Increment;
@@ -14,6 +15,7 @@ import io.devicesync.operators.SnapshotLookup;
 import io.devicesync.operators.StateReconciler;
 import io.devicesync.operators.Tags;
 import io.devicesync.sinks.KafkaSinks;
+import io.devicesync.sources.AuditFeedbackSource;
 import io.devicesync.sources.EventSource;
 import io.devicesync.sources.EventTimeWatermarks;
 import java.util.concurrent.TimeUnit;
@@ -36,9 +38,10 @@ import org.slf4j.LoggerFactory;
  *
  * <pre>
  * device-events → Validate input → SequenceGuard → StateReconciler → device-state
- *                      │ dead letters     │ lookups ↘        ↑ results
- *                      ▼                  │      SnapshotLookup (async, PostgreSQL)
- *               device-events-dlq         └──── alerts ───────────────→ device-alerts
+ *                      │ dead letters  ↑  │ lookups ↘        ↑ results   │ audits
+ *                      ▼               │  │      SnapshotLookup          ▼
+ *               device-events-dlq      │  └──── alerts ──────────→ device-alerts
+ *                                      └── REPAIR_PENDING ◄── device-audit
  * </pre>
  */
 public final class DeviceSyncJob {
@@ -77,12 +80,18 @@ public final class DeviceSyncJob {
                                 p.watermarkMaxFutureSkew),
                         "Kafka: " + p.topicEvents)
                 .uid(Uids.SOURCE_EVENTS);
+        DataStream<AuditRecord> auditFeedback = env.fromSource(
+                        AuditFeedbackSource.create(p.bootstrapServers, p.topicAudit, p.groupId + "-audit-feedback", p.kafka()),
+                        AuditFeedbackSource.watermarks(),
+                        "Kafka: " + p.topicAudit + " (repairs pending)")
+                .uid(Uids.SOURCE_AUDIT_FEEDBACK);
         String tx = p.groupId;
-        defineWorkflow(records, p, new Outputs(
+        defineWorkflow(records, auditFeedback, p, new Outputs(
                 KafkaSinks.deviceState(p.bootstrapServers, p.topicState, tx + "-state", p.kafka()),
                 KafkaSinks.alerts(p.bootstrapServers, p.topicAlerts, tx + "-alerts", p.kafka()),
                 KafkaSinks.deadLetters(p.bootstrapServers, p.topicDlq, tx + "-dlq", p.kafka()),
-                p.topicState, p.topicAlerts, p.topicDlq));
+                KafkaSinks.audits(p.bootstrapServers, p.topicAudit, tx + "-audit", p.kafka()),
+                p.topicState, p.topicAlerts, p.topicDlq, p.topicAudit));
     }
 
     /** Where the job writes; tests may pass other sinks. */
@@ -90,23 +99,28 @@ public final class DeviceSyncJob {
         final Sink<DeviceState> state;
         final Sink<Alert> alerts;
         final Sink<DeadLetter> deadLetters;
+        final Sink<AuditRecord> audits;
         final String stateName;
         final String alertsName;
         final String deadLettersName;
+        final String auditsName;
 
-        public Outputs(Sink<DeviceState> state, Sink<Alert> alerts, Sink<DeadLetter> deadLetters,
-                String stateName, String alertsName, String deadLettersName) {
+        public Outputs(Sink<DeviceState> state, Sink<Alert> alerts, Sink<DeadLetter> deadLetters, Sink<AuditRecord> audits,
+                String stateName, String alertsName, String deadLettersName, String auditsName) {
             this.state = state;
             this.alerts = alerts;
             this.deadLetters = deadLetters;
+            this.audits = audits;
             this.stateName = stateName;
             this.alertsName = alertsName;
             this.deadLettersName = deadLettersName;
+            this.auditsName = auditsName;
         }
     }
 
     /** The pipeline from parsed records to the outputs. */
-    public static void defineWorkflow(DataStream<SourceRecord> records, JobParameters p, Outputs outputs) {
+    public static void defineWorkflow(DataStream<SourceRecord> records, DataStream<AuditRecord> auditFeedback,
+            JobParameters p, Outputs outputs) {
         SingleOutputStreamOperator<Increment> increments = records
                 .process(new InputRouter(), TypeInformation.of(Increment.class))
                 .uid(Uids.INPUT_ROUTER).name("Validate input");
@@ -120,7 +134,8 @@ public final class DeviceSyncJob {
 
         SingleOutputStreamOperator<Increment> ordered = increments
                 .keyBy(i -> i.deviceId, Types.STRING)
-                .process(new SequenceGuard(p.reorderGrace, p.resyncMaxLogFetch, p.stateIdleTtl),
+                .connect(auditFeedback.keyBy(a -> a.deviceId, Types.STRING))
+                .process(new SequenceGuard(p.reorderGrace, p.resyncMaxLogFetch, p.auditInterval, p.stateIdleTtl),
                         TypeInformation.of(Increment.class))
                 .uid(Uids.SEQUENCE_GUARD).name("SequenceGuard");
 
@@ -143,6 +158,7 @@ public final class DeviceSyncJob {
                 .process(new StateReconciler(p.resyncMaxHeld, p.stateIdleTtl), TypeInformation.of(DeviceState.class))
                 .uid(Uids.STATE_RECONCILER).name("StateReconciler");
         states.sinkTo(outputs.state).uid(Uids.SINK_STATE).name("Kafka: " + outputs.stateName);
+        states.getSideOutput(Tags.AUDITS).sinkTo(outputs.audits).uid(Uids.SINK_AUDIT).name("Kafka: " + outputs.auditsName);
 
         ordered.getSideOutput(Tags.ALERTS)
                 .union(states.getSideOutput(Tags.ALERTS), invalidInputAlerts)

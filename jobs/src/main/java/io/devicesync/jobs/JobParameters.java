@@ -197,7 +197,8 @@ public final class JobParameters implements Serializable {
             return parse.apply(v.trim());
         } catch (RuntimeException e) {
             String why = e instanceof NumberFormatException ? "not a whole number" : e.getMessage();
-            throw new IllegalArgumentException("--" + name + ": '" + v + "' is invalid: " + why, e);
+            String shown = v.contains("@") || v.toLowerCase(Locale.ROOT).contains("password") ? "(value hidden)" : "'" + v + "'";
+            throw new IllegalArgumentException("--" + name + ": " + shown + " is invalid: " + why, e);
         }
     }
 
@@ -244,11 +245,11 @@ public final class JobParameters implements Serializable {
     private static List<String> urls(String v) {
         List<String> out = list(v);
         for (String u : out) {
-            String lower = u.toLowerCase(Locale.ROOT);
-            if (!lower.startsWith("postgresql://") && !lower.startsWith("postgres://")) {
+            if (!u.startsWith("postgresql://") && !u.startsWith("postgres://")) {
                 throw new IllegalArgumentException("'" + u + "' is not a postgresql://host:port/db URL");
             }
-            if (u.contains("@")) {
+            String lower = u.toLowerCase(Locale.ROOT);
+            if (u.contains("@") || lower.contains("password=") || lower.contains("user=")) {
                 throw new IllegalArgumentException("put credentials in --snapshot.user/--snapshot.password or the "
                         + ENV_USER + "/" + ENV_PASSWORD + " environment, not in the URL");
             }

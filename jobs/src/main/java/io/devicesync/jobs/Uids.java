@@ -16,4 +16,6 @@ public final class Uids {
     public static final String SINK_STATE = "sink-device-state";
     public static final String SINK_ALERTS = "sink-device-alerts";
     public static final String SINK_DLQ = "sink-device-events-dlq";
+    public static final String SOURCE_AUDIT_FEEDBACK = "source-device-audit-feedback";
+    public static final String SINK_AUDIT = "sink-device-audit";
 }

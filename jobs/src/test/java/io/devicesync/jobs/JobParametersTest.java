@@ -73,6 +73,7 @@ class JobParametersTest {
         "--audit.interval      | 0 s",
         "--kafka.starting-offsets | beginning",
         "--snapshot.url        | mysql://db/x",
+        "--snapshot.url        | POSTGRESQL://db:5432/x",
         "--redispatch.max-attempts | 0",
         "--state.idle-ttl      | forever",
     })
@@ -105,5 +106,8 @@ class JobParametersTest {
         assertEquals("from-arg", q.snapshotPassword, "an explicit parameter wins over the environment");
         assertTrue(error("--kafka.bootstrap-servers", "b:9092", "--snapshot.url", "postgresql://u:pw@db:5432/x")
                 .startsWith("--snapshot.url:"));
+        String inQuery = error("--kafka.bootstrap-servers", "b:9092", "--snapshot.url", "postgresql://db:5432/x?password=pw");
+        assertTrue(inQuery.startsWith("--snapshot.url:"));
+        assertFalse(inQuery.contains("=pw"), "the error does not repeat the secret: " + inQuery);
     }
 }

@@ -37,6 +37,37 @@ public final class Codecs {
         });
     }
 
+    public static byte[] audit(AuditRecord a) {
+        return Json.write(g -> {
+            g.writeStartObject();
+            g.writeStringField("deviceId", a.deviceId);
+            writeVersion(g, "epoch", a.epoch);
+            writeVersion(g, "seq", a.seq);
+            writeVersion(g, "dbEpoch", a.dbEpoch);
+            writeVersion(g, "dbSeq", a.dbSeq);
+            g.writeStringField("outcome", a.outcome);
+            g.writeNumberField("ts", a.ts);
+            g.writeEndObject();
+        });
+    }
+
+    private static void writeVersion(com.fasterxml.jackson.core.JsonGenerator g, String name, long v) throws java.io.IOException {
+        if (v < 0) g.writeNullField(name);
+        else g.writeNumberField(name, v);
+    }
+
+    /** Reads an audit record back; null for anything that is not one (the job reads its own topic). */
+    public static AuditRecord readAudit(byte[] json) {
+        try {
+            JsonNode n = Json.MAPPER.readTree(json);
+            if (n == null || !n.isObject() || !n.path("deviceId").isTextual() || !n.path("outcome").isTextual()) return null;
+            return new AuditRecord(n.get("deviceId").asText(), n.path("epoch").asLong(-1), n.path("seq").asLong(-1),
+                    n.path("dbEpoch").asLong(-1), n.path("dbSeq").asLong(-1), n.get("outcome").asText(), n.path("ts").asLong());
+        } catch (java.io.IOException | RuntimeException e) {
+            return null;
+        }
+    }
+
     /** Reads a published device-state record back (tests, tools). */
     public static DeviceState readDeviceState(byte[] json) {
         JsonNode n = Json.parse(json);

@@ -11,7 +11,10 @@ package io.devicesync.model;
  *       {@code (epoch, toSeq)}, not (0, 1): the snapshot;
  *   <li>{@code RESET}: the device moved to a higher epoch at {@code (epoch, toSeq)}: the snapshot
  *       confirms the state;
- *   <li>{@code OVERFLOW}: the reconciler's held buffer overflowed: the snapshot.
+ *   <li>{@code AUDIT}: the periodic audit; {@code (epoch, toSeq)} is the last version the guard
+ *       forwarded. The database's version is read (one primary-key lookup); when it is ahead (tail
+ *       loss, on a {@code quiet} audit only) or {@code repair} is set (a repair is pending), the
+ *       repair data comes along, by the same log-or-snapshot rule as a gap.
  * </ul>
  *
  * <p>The lookup is idempotent: a request replayed after a restore yields the same kind of result.
@@ -21,6 +24,7 @@ public class LookupRequest {
     public static final String FIRST_SEEN = "FIRST_SEEN";
     public static final String RESET = "RESET";
     public static final String OVERFLOW = "OVERFLOW";
+    public static final String AUDIT = "AUDIT";
 
     public String deviceId;
     public String kind;
@@ -31,6 +35,13 @@ public class LookupRequest {
     public long ts;
     /** Wall clock when the request was made (for the repair latency). */
     public long issuedAt;
+    /** AUDIT only: a repair of this device failed; fetch the snapshot whatever the version says. */
+    public boolean repair;
+    /**
+     * AUDIT only: the device sent nothing for a whole interval. Only then is a database ahead of
+     * the stream tail loss; while the device still sends, its increments may be in flight.
+     */
+    public boolean quiet;
 
     public LookupRequest() {}
 
@@ -44,6 +55,14 @@ public class LookupRequest {
         this.issuedAt = issuedAt;
     }
 
+    public static LookupRequest audit(String deviceId, long epoch, long seq, boolean repair, boolean quiet, long ts,
+            long issuedAt) {
+        LookupRequest r = new LookupRequest(deviceId, AUDIT, epoch, seq + 1, seq, ts, issuedAt);
+        r.repair = repair;
+        r.quiet = quiet;
+        return r;
+    }
+
     /** Missing versions of a gap request. */
     public long missing() {
         return toSeq - fromSeq + 1;
@@ -51,6 +70,6 @@ public class LookupRequest {
 
     @Override
     public String toString() {
-        return "LookupRequest{" + kind + " " + deviceId + " " + epoch + "/" + fromSeq + ".." + toSeq + "}";
+        return "LookupRequest{" + kind + (repair ? "+repair" : "") + " " + deviceId + " " + epoch + "/" + fromSeq + ".." + toSeq + "}";
     }
 }

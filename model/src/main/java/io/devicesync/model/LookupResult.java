@@ -8,6 +8,10 @@ public class LookupResult {
     public static final String LOG = "LOG";
     public static final String SNAPSHOT = "SNAPSHOT";
     public static final String FAILED = "FAILED";
+    /** AUDIT: the database's version only; it is not ahead of what the guard forwarded. */
+    public static final String VERSION = "VERSION";
+    /** The lookup's deadline ({@code --snapshot.timeout}) passed: not retried; the audit retries. */
+    public static final String TIMED_OUT = "TIMED_OUT";
     /** The device has no row in {@code device_snapshot}. */
     public static final String NOT_FOUND = "NOT_FOUND";
 
@@ -19,6 +23,9 @@ public class LookupResult {
     public long snapshotEpoch;
     public long snapshotSeq;
     public byte[] snapshotState;
+    /** The database's current version when it was read (audits), -1 when unknown. */
+    public long dbEpoch = -1;
+    public long dbSeq = -1;
     /** FAILED / NOT_FOUND: why. */
     public String cause;
 
@@ -39,6 +46,15 @@ public class LookupResult {
         r.snapshotEpoch = epoch;
         r.snapshotSeq = seq;
         r.snapshotState = state;
+        return r;
+    }
+
+    public static LookupResult version(LookupRequest request, long dbEpoch, long dbSeq) {
+        LookupResult r = new LookupResult();
+        r.request = request;
+        r.outcome = VERSION;
+        r.dbEpoch = dbEpoch;
+        r.dbSeq = dbSeq;
         return r;
     }
 

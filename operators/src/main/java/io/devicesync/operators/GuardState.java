@@ -15,6 +15,14 @@ public class GuardState {
     /** The highest version a lookup request already covers: such a gap is not requested again. */
     public long requestedEpoch = -1;
     public long requestedSeq;
+    /** Event time of the pending audit timer (on an interval boundary); 0 when none. */
+    public long auditTimer;
+    /** An increment was accepted since the last audit. */
+    public boolean active;
+    /** A repair failed (read back from device-audit): the next audit fetches the repair data. */
+    public boolean repairPending;
+    /** Event time of the last accepted increment: a device silent for the idle TTL is forgotten. */
+    public long lastSeen;
 
     public GuardState() {}
 }

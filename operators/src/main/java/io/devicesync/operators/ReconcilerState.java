@@ -15,6 +15,8 @@ public class ReconcilerState {
     public long waitingSince;
     /** A device reset to this epoch was confirmed by a lookup: (epoch, 1) follows the published state. */
     public long confirmedEpoch = -1;
+    /** The held buffer overflowed in the current waiting episode (one alert per episode). */
+    public boolean overflowed;
     /** Consecutive repairs that did not close the device's gap (for the alert severity). */
     public int failures;
 

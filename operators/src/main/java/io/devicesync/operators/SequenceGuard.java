@@ -1,8 +1,8 @@
 package io.devicesync.operators;
 
-import io.devicesync.model.Alert;
 import io.devicesync.model.AlertType;
 import io.devicesync.model.Alerts;
+import io.devicesync.model.AuditRecord;
 import io.devicesync.model.Increment;
 import io.devicesync.model.LookupRequest;
 import io.devicesync.model.Severity;
@@ -21,11 +21,12 @@ import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.metrics.Counter;
-import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
+import org.apache.flink.streaming.api.functions.co.KeyedCoProcessFunction;
 import org.apache.flink.util.Collector;
 
 /**
- * Orders and deduplicates each device's increments (keyed by deviceId).
+ * Orders and deduplicates each device's increments and schedules its audits (keyed by deviceId;
+ * input 1: increments, input 2: {@code REPAIR_PENDING} records read back from device-audit).
  *
  * <ul>
  *   <li>at or below the last forwarded version: dropped, counted in {@code duplicatesDropped};
@@ -43,20 +44,27 @@ import org.apache.flink.util.Collector;
  *       the state.
  * </ul>
  *
- * Nothing here touches the database; the hot path reads and writes one small value.
+ * <p>Audits: a device that accepted an increment gets an audit request at the next boundary of
+ * the audit interval (timers coalesce on the boundaries), then one per interval while it stays
+ * active, and one more once it fell quiet. A {@code REPAIR_PENDING} record read back from
+ * device-audit schedules one more audit with a repair; the reconciler writes one after every
+ * repair that did not close the device, so a failed repair is audited until it is repaired. A
+ * device silent for the idle TTL is forgotten at its next audit (state and timers); the state TTL
+ * removes the state of devices without timers.
+ *
+ * <p>Nothing here touches the database; the hot path reads and writes one small value.
  */
-public class SequenceGuard extends KeyedProcessFunction<String, Increment, Increment> {
+public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, AuditRecord, Increment> {
     private static final long serialVersionUID = 1L;
 
     /** One value per device; cleared by TTL after {@code --state.idle-ttl} without a write. */
-    public static final ValueStateDescriptor<GuardState> DEVICE =
-            new ValueStateDescriptor<>("guard", TypeInformation.of(GuardState.class));
+    public static final String DEVICE = "guard";
     /** Early messages by seq (current epoch only), while the grace runs; emptied when it ends. */
-    public static final MapStateDescriptor<Long, Increment> HELD =
-            new MapStateDescriptor<>("guardHeld", Types.LONG, TypeInformation.of(Increment.class));
+    public static final String HELD = "guardHeld";
 
     private final long graceMs;
     private final long maxLogFetch;
+    private final long auditMs;
     private final Duration idleTtl;
 
     private transient ValueState<GuardState> device;
@@ -67,10 +75,13 @@ public class SequenceGuard extends KeyedProcessFunction<String, Increment, Incre
     private transient Counter resets;
     private transient Counter lookups;
     private transient Counter heldMessages;
+    private transient Counter audits;
+    private transient Counter forgotten;
 
-    public SequenceGuard(Duration reorderGrace, long maxLogFetch, Duration idleTtl) {
+    public SequenceGuard(Duration reorderGrace, long maxLogFetch, Duration auditInterval, Duration idleTtl) {
         this.graceMs = reorderGrace.toMillis();
         this.maxLogFetch = maxLogFetch;
+        this.auditMs = auditInterval.toMillis();
         this.idleTtl = idleTtl;
     }
 
@@ -80,10 +91,9 @@ public class SequenceGuard extends KeyedProcessFunction<String, Increment, Incre
                 .setUpdateType(StateTtlConfig.UpdateType.OnCreateAndWrite)
                 .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
                 .build();
-        ValueStateDescriptor<GuardState> d = new ValueStateDescriptor<>(DEVICE.getName(), TypeInformation.of(GuardState.class));
+        ValueStateDescriptor<GuardState> d = new ValueStateDescriptor<>(DEVICE, TypeInformation.of(GuardState.class));
         d.enableTimeToLive(ttl);
-        MapStateDescriptor<Long, Increment> h = new MapStateDescriptor<>(HELD.getName(), Types.LONG,
-                TypeInformation.of(Increment.class));
+        MapStateDescriptor<Long, Increment> h = new MapStateDescriptor<>(HELD, Types.LONG, TypeInformation.of(Increment.class));
         h.enableTimeToLive(ttl);
         device = getRuntimeContext().getState(d);
         held = getRuntimeContext().getMapState(h);
@@ -94,10 +104,14 @@ public class SequenceGuard extends KeyedProcessFunction<String, Increment, Incre
         resets = metrics.counter("deviceResets");
         lookups = metrics.counter("lookupsRequested");
         heldMessages = metrics.counter("earlyMessagesHeld");
+        audits = metrics.counter("auditsRequested");
+        forgotten = metrics.counter("idleDevicesForgotten");
     }
 
+    // ---- input 1: increments ----------------------------------------------------------------
+
     @Override
-    public void processElement(Increment i, Context ctx, Collector<Increment> out) throws Exception {
+    public void processElement1(Increment i, Context ctx, Collector<Increment> out) throws Exception {
         GuardState s = device.value();
         if (s == null) {
             s = new GuardState();
@@ -106,7 +120,7 @@ public class SequenceGuard extends KeyedProcessFunction<String, Increment, Incre
                 request(s, ctx, new LookupRequest(i.deviceId, LookupRequest.FIRST_SEEN, i.epoch, 1, i.seq - 1,
                         i.ts, System.currentTimeMillis()));
                 forward(s, i, out);
-                device.update(s);
+                accepted(s, i, ctx);
                 return;
             }
             // Epoch 0: nothing forwarded yet (seq 0); (0, 1) is next, later ones wait for the grace.
@@ -126,14 +140,9 @@ public class SequenceGuard extends KeyedProcessFunction<String, Increment, Incre
                 held.put(i.seq, i);
                 s.heldCount++;
                 heldMessages.inc();
-                if (s.graceTimer == 0) {
-                    // Timer: the end of the grace for the earliest held message; firing declares the gap.
-                    long wm = ctx.timerService().currentWatermark();
-                    s.graceTimer = Math.max(i.ts, wm) + graceMs;
-                    ctx.timerService().registerEventTimeTimer(s.graceTimer);
-                }
+                if (s.graceTimer == 0) armGrace(s, ctx, i.ts);
             }
-            device.update(s);
+            accepted(s, i, ctx);
             return;
         }
         // A higher epoch: the device restarted its numbering.
@@ -156,39 +165,81 @@ public class SequenceGuard extends KeyedProcessFunction<String, Increment, Incre
         request(s, ctx, new LookupRequest(i.deviceId, LookupRequest.RESET, i.epoch, 1, i.seq - 1, i.ts,
                 System.currentTimeMillis()));
         forward(s, i, out);
+        accepted(s, i, ctx);
+    }
+
+    // ---- input 2: audit records read back from device-audit ---------------------------------
+
+    @Override
+    public void processElement2(AuditRecord a, Context ctx, Collector<Increment> out) throws Exception {
+        if (!AuditRecord.REPAIR_PENDING.equals(a.outcome)) return;
+        GuardState s = device.value();
+        if (s == null) {
+            // Forgotten here (TTL) but still waiting downstream: audit it from what was published.
+            s = new GuardState();
+            s.epoch = Math.max(0, a.epoch);
+            s.seq = Math.max(0, a.seq);
+            s.lastSeen = a.ts;
+        }
+        s.repairPending = true;
+        armAudit(s, ctx, a.ts);
         device.update(s);
     }
+
+    // ---- timers -----------------------------------------------------------------------------
 
     @Override
     public void onTimer(long timestamp, OnTimerContext ctx, Collector<Increment> out) throws Exception {
         GuardState s = device.value();
-        if (s == null || timestamp != s.graceTimer) return;
+        if (s == null) return;
+        if (timestamp == s.graceTimer) graceExpired(s, timestamp, ctx, out);
+        if (timestamp == s.auditTimer) {
+            s.auditTimer = 0;
+            if (!s.active && timestamp - s.lastSeen >= idleTtl.toMillis()) {
+                // Silent for the idle TTL: forget the device; if it comes back, it is first-seen.
+                clearHeld(s, ctx);
+                device.clear();
+                forgotten.inc();
+                return;
+            }
+            audits.inc();
+            boolean wasActive = s.active;
+            // Quiet: nothing accepted for a whole interval and nothing waiting for its grace.
+            boolean quiet = !wasActive && s.heldCount == 0;
+            ctx.output(Tags.LOOKUPS, LookupRequest.audit(ctx.getCurrentKey(), s.epoch, s.seq, s.repairPending, quiet,
+                    timestamp, System.currentTimeMillis()));
+            s.active = false;
+            s.repairPending = false;
+            // Timer: the next boundary, for one more audit after the device fell quiet. A quiet
+            // audit arms nothing: the next increment or REPAIR_PENDING record does.
+            if (wasActive) armAudit(s, ctx, timestamp);
+        }
+        device.update(s);
+    }
+
+    private void graceExpired(GuardState s, long timestamp, OnTimerContext ctx, Collector<Increment> out) throws Exception {
         s.graceTimer = 0;
-        if (s.heldCount > 0 && s.seq == 0) {
+        if (s.heldCount == 0) return;
+        List<Increment> early = heldInOrder();
+        Increment first = early.get(0);
+        long fromSeq = s.seq + 1;
+        // The holes between the held messages: one request spans from the first to the last.
+        long toSeq = fromSeq - 1;
+        long missing = 0;
+        long expected = fromSeq;
+        for (Increment h : early) {
+            if (h.seq > expected) {
+                missing += h.seq - expected;
+                toSeq = h.seq - 1;
+            }
+            expected = h.seq + 1;
+        }
+        if (s.seq == 0) {
             // A device first seen past (0, 1), and (0, 1) did not come within the grace: the job
             // cannot know its state. Not an alert: a job started after the fleet sees every device so.
-            List<Increment> early = heldInOrder();
-            Increment first = early.get(0);
-            request(s, ctx, new LookupRequest(first.deviceId, LookupRequest.FIRST_SEEN, s.epoch, 1, first.seq - 1,
+            request(s, ctx, new LookupRequest(first.deviceId, LookupRequest.FIRST_SEEN, s.epoch, 1, toSeq,
                     timestamp, System.currentTimeMillis()));
-            for (Increment h : early) forward(s, h, out);
-            held.clear();
-            s.heldCount = 0;
-        } else if (s.heldCount > 0) {
-            List<Increment> early = heldInOrder();
-            long fromSeq = s.seq + 1;
-            Increment first = early.get(0);
-            // The holes between the held messages: one request spans from the first to the last.
-            long toSeq = fromSeq - 1;
-            long missing = 0;
-            long expected = fromSeq;
-            for (Increment h : early) {
-                if (h.seq > expected) {
-                    missing += h.seq - expected;
-                    toSeq = h.seq - 1;
-                }
-                expected = h.seq + 1;
-            }
+        } else {
             gaps.inc();
             ctx.output(Tags.ALERTS, Alerts.of(AlertType.SEQUENCE_GAP, Severity.WARNING)
                     .device(first.deviceId)
@@ -199,11 +250,28 @@ public class SequenceGuard extends KeyedProcessFunction<String, Increment, Incre
                     .build(Long.toString(s.epoch), Long.toString(fromSeq), Long.toString(toSeq)));
             request(s, ctx, new LookupRequest(first.deviceId, LookupRequest.GAP, s.epoch, fromSeq, toSeq, timestamp,
                     System.currentTimeMillis()));
-            for (Increment h : early) forward(s, h, out);
-            held.clear();
-            s.heldCount = 0;
         }
+        for (Increment h : early) forward(s, h, out);
+        held.clear();
+        s.heldCount = 0;
+    }
+
+    // ---- helpers ----------------------------------------------------------------------------
+
+    /** Records activity (for the audit) and saves the device. */
+    private void accepted(GuardState s, Increment i, Context ctx) throws Exception {
+        s.active = true;
+        s.lastSeen = Math.max(s.lastSeen, i.ts);
+        armAudit(s, ctx, i.ts);
         device.update(s);
+    }
+
+    /** Arms the audit timer at the next interval boundary after {@code max(time, watermark)}. */
+    private void armAudit(GuardState s, Context ctx, long time) {
+        if (s.auditTimer != 0) return;
+        long t = Math.max(time, ctx.timerService().currentWatermark());
+        s.auditTimer = (Math.floorDiv(t, auditMs) + 1) * auditMs;
+        ctx.timerService().registerEventTimeTimer(s.auditTimer);
     }
 
     private void forward(GuardState s, Increment i, Collector<Increment> out) {
@@ -216,12 +284,34 @@ public class SequenceGuard extends KeyedProcessFunction<String, Increment, Incre
     /** Forwards held messages that are now next; stops the grace timer once none is left. */
     private void drainHeld(GuardState s, Context ctx, Collector<Increment> out) throws Exception {
         Increment next;
+        boolean drained = false;
         while (s.heldCount > 0 && (next = held.get(s.seq + 1)) != null) {
             held.remove(next.seq);
             s.heldCount--;
             forward(s, next, out);
+            drained = true;
         }
-        if (s.heldCount == 0) clearHeld(s, ctx);
+        if (s.heldCount == 0) {
+            clearHeld(s, ctx);
+        } else if (drained && s.graceTimer != 0) {
+            // The earliest held went out: the ones left get their own full grace.
+            ctx.timerService().deleteEventTimeTimer(s.graceTimer);
+            s.graceTimer = 0;
+            armGrace(s, ctx, heldInOrder().get(0).ts);
+        }
+    }
+
+    /**
+     * Timer: the end of the grace for the earliest held message; firing declares the gap. The grace
+     * runs from the message's time, but from no earlier than the watermark (a late record still
+     * gets it) and no later than one grace past the watermark (a clock far ahead holds nothing for
+     * long).
+     */
+    private void armGrace(GuardState s, Context ctx, long ts) {
+        long wm = ctx.timerService().currentWatermark();
+        long start = wm == Long.MIN_VALUE ? ts : Math.max(wm, Math.min(ts, wm + graceMs));
+        s.graceTimer = start + graceMs;
+        ctx.timerService().registerEventTimeTimer(s.graceTimer);
     }
 
     private void clearHeld(GuardState s, Context ctx) throws Exception {
@@ -240,10 +330,10 @@ public class SequenceGuard extends KeyedProcessFunction<String, Increment, Incre
         return list;
     }
 
-    /** Sends a lookup request unless one already covers its range. */
+    /** Sends a lookup request; a gap already covered by an earlier request is not sent again. */
     private void request(GuardState s, Context ctx, LookupRequest r) {
-        if (Versions.compare(r.epoch, r.toSeq, s.requestedEpoch, s.requestedSeq) <= 0 && s.requestedEpoch >= 0
-                && LookupRequest.GAP.equals(r.kind)) {
+        if (LookupRequest.GAP.equals(r.kind) && s.requestedEpoch >= 0
+                && Versions.compare(r.epoch, r.toSeq, s.requestedEpoch, s.requestedSeq) <= 0) {
             return;
         }
         s.requestedEpoch = r.epoch;

@@ -52,6 +52,8 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
     static final String LOG_QUERY = "SELECT seq, data::text, (extract(epoch from ts) * 1000)::bigint FROM device_increment "
             + "WHERE device_id = $1 AND epoch = $2 AND seq BETWEEN $3 AND $4 ORDER BY seq";
     static final String SNAPSHOT_QUERY = "SELECT epoch, seq, state::text FROM device_snapshot WHERE device_id = $1";
+    static final String VERSION_QUERY = "SELECT epoch, seq, (extract(epoch from updated_at) * 1000)::bigint "
+            + "FROM device_snapshot WHERE device_id = $1";
 
     /** How to reach the database; the password never appears in {@link #toString()}. */
     public static final class Config implements java.io.Serializable {
@@ -82,11 +84,14 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
 
     private transient Vertx vertx;
     private transient List<Pool> pools;
+    /** The server that answered last (callbacks run on the single Vert.x event loop). */
+    private transient volatile int preferred;
     private transient Counter queries;
     private transient Counter fromLog;
     private transient Counter fromSnapshot;
     private transient Counter failed;
     private transient Counter notFound;
+    private transient Counter audits;
 
     public SnapshotLookup(Config config) {
         this.config = config;
@@ -114,23 +119,38 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
         fromSnapshot = metrics.counter("lookupsFromSnapshot");
         failed = metrics.counter("lookupAttemptsFailed");
         notFound = metrics.counter("lookupsNotFound");
+        audits = metrics.counter("auditsVersionOnly");
     }
 
     @Override
     public void close() throws Exception {
-        if (pools != null) for (Pool p : pools) p.close().await(10, TimeUnit.SECONDS);
-        if (vertx != null) vertx.close().await(10, TimeUnit.SECONDS);
+        try {
+            if (pools != null) {
+                for (Pool p : pools) {
+                    try {
+                        p.close().await(10, TimeUnit.SECONDS);
+                    } catch (Exception e) {
+                        LOG.warn("Closing a database pool failed: {}", describe(e));
+                    }
+                }
+            }
+        } finally {
+            if (vertx != null) vertx.close().await(10, TimeUnit.SECONDS);
+        }
     }
 
     @Override
     public void asyncInvoke(LookupRequest r, ResultFuture<LookupResult> out) {
         queries.inc();
-        lookup(r).onComplete(res -> {
+        // A deadline per attempt: a connection that hangs (half-open after a failover) must not
+        // hold the request; the retry strategy tries again.
+        lookup(r).timeout(config.connectTimeoutMs, TimeUnit.MILLISECONDS).onComplete(res -> {
             if (res.succeeded()) {
                 LookupResult result = res.result();
                 switch (result.outcome) {
                     case LookupResult.LOG: fromLog.inc(); break;
                     case LookupResult.SNAPSHOT: fromSnapshot.inc(); break;
+                    case LookupResult.VERSION: audits.inc(); break;
                     default: notFound.inc();
                 }
                 out.complete(List.of(result));
@@ -143,10 +163,14 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
         });
     }
 
+    /**
+     * The whole lookup's deadline passed. Not FAILED (which the retry strategy would retry past the
+     * deadline): TIMED_OUT goes downstream, and the device is retried by its next audit.
+     */
     @Override
     public void timeout(LookupRequest r, ResultFuture<LookupResult> out) {
         failed.inc();
-        out.complete(List.of(LookupResult.failed(r, LookupResult.FAILED, "database lookup timed out")));
+        out.complete(List.of(LookupResult.failed(r, LookupResult.TIMED_OUT, "database lookup timed out")));
     }
 
     /** The retry strategy retries results that say the database failed (not a missing row). */
@@ -165,6 +189,7 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
     }
 
     Future<LookupResult> lookup(LookupRequest r) {
+        if (LookupRequest.AUDIT.equals(r.kind)) return audit(r);
         if (LookupRequest.GAP.equals(r.kind) && r.missing() <= config.maxLogFetch) {
             return query(0, LOG_QUERY, Tuple.of(r.deviceId, r.epoch, r.fromSeq, r.toSeq)).compose(rows -> {
                 if (rows.size() == r.missing()) {
@@ -174,6 +199,57 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
             });
         }
         return snapshot(r);
+    }
+
+    /**
+     * An audit reads the database's version (one primary-key lookup). Only when the database is
+     * ahead of what the guard forwarded on a quiet audit (tail loss), or a repair is pending, does it
+     * fetch the repair data: the log when it has every missing row and at most maxLogFetch of them,
+     * else the snapshot.
+     */
+    private Future<LookupResult> audit(LookupRequest r) {
+        return query(0, VERSION_QUERY, Tuple.of(r.deviceId)).compose(rows -> {
+            if (rows.size() == 0) {
+                return Future.succeededFuture(LookupResult.failed(r, LookupResult.NOT_FOUND,
+                        "device " + r.deviceId + " has no row in device_snapshot"));
+            }
+            Row row = rows.iterator().next();
+            long dbEpoch = row.getLong(0);
+            long dbSeq = row.getLong(1);
+            long updatedAt = row.getLong(2);
+            Future<LookupResult> result;
+            if (r.repair) {
+                result = snapshot(r);
+            } else if (io.devicesync.model.Versions.compare(dbEpoch, dbSeq, r.epoch, r.toSeq) <= 0 || !r.quiet) {
+                // Not ahead; or ahead while the device still sends (in flight, not tail loss).
+                result = Future.succeededFuture(LookupResult.version(r, dbEpoch, dbSeq));
+            } else if (dbEpoch == r.epoch && dbSeq - r.toSeq <= config.maxLogFetch) {
+                long missing = dbSeq - r.toSeq;
+                result = query(0, LOG_QUERY, Tuple.of(r.deviceId, r.epoch, r.toSeq + 1, dbSeq)).compose(logRows -> {
+                    if (logRows.size() != missing) return snapshotIfOlderThan(r, updatedAt, dbEpoch, dbSeq);
+                    Increment[] tail = increments(r.deviceId, r.epoch, logRows);
+                    // Lost only if the first missing one is older than the audit: the stream would
+                    // have delivered it before the watermark passed; a later one is in flight.
+                    return tail[0].ts <= r.ts
+                            ? Future.succeededFuture(LookupResult.log(r, tail))
+                            : Future.succeededFuture(LookupResult.version(r, dbEpoch, dbSeq));
+                });
+            } else {
+                result = snapshotIfOlderThan(r, updatedAt, dbEpoch, dbSeq);
+            }
+            return result.map(res -> {
+                if (res.dbEpoch < 0) {
+                    res.dbEpoch = dbEpoch;
+                    res.dbSeq = dbSeq;
+                }
+                return res;
+            });
+        });
+    }
+
+    /** Without the log's times, the snapshot's update time tells lost from in flight. */
+    private Future<LookupResult> snapshotIfOlderThan(LookupRequest r, long updatedAt, long dbEpoch, long dbSeq) {
+        return updatedAt <= r.ts ? snapshot(r) : Future.succeededFuture(LookupResult.version(r, dbEpoch, dbSeq));
     }
 
     private Future<LookupResult> snapshot(LookupRequest r) {
@@ -186,22 +262,31 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
             long epoch = row.getLong(0);
             long seq = row.getLong(1);
             LookupResult result = LookupResult.snapshot(r, epoch, seq, normalize(row.getString(2)));
-            long tail = r.toSeq - seq;
-            if (epoch != r.epoch || tail <= 0 || tail > config.maxLogFetch) {
+            result.dbEpoch = epoch;
+            result.dbSeq = seq;
+            // The snapshot lags the request: continue it from the log where the log has the rows
+            // (in the request's epoch: from seq 1 when the snapshot has not reached that epoch yet).
+            long from = epoch == r.epoch ? seq + 1 : epoch < r.epoch ? 1 : Long.MAX_VALUE;
+            long tail = r.toSeq - from + 1;
+            if (tail <= 0 || tail > config.maxLogFetch) {
                 return Future.succeededFuture(result);
             }
-            // The snapshot lags the request: continue it from the log where the log has the rows.
-            return query(0, LOG_QUERY, Tuple.of(r.deviceId, epoch, seq + 1, r.toSeq)).map(tailRows -> {
-                result.increments = increments(r.deviceId, epoch, tailRows);
+            return query(0, LOG_QUERY, Tuple.of(r.deviceId, r.epoch, from, r.toSeq)).map(tailRows -> {
+                result.increments = increments(r.deviceId, r.epoch, tailRows);
                 return result;
             });
         });
     }
 
-    /** Runs a query on server {@code i}, falling over to the next server when it fails. */
-    private Future<RowSet<Row>> query(int i, String sql, Tuple args) {
-        return pools.get(i).preparedQuery(sql).execute(args)
-                .recover(e -> i + 1 < pools.size() ? query(i + 1, sql, args) : Future.failedFuture(e));
+    /**
+     * Runs a query on the server that answered last, falling over to the next ones in the order of
+     * {@code --snapshot.url} when it fails (the first server is tried first until one fails).
+     */
+    private Future<RowSet<Row>> query(int attempt, String sql, Tuple args) {
+        int server = (preferred + attempt) % pools.size();
+        return pools.get(server).preparedQuery(sql).execute(args)
+                .onSuccess(rows -> preferred = server)
+                .recover(e -> attempt + 1 < pools.size() ? query(attempt + 1, sql, args) : Future.failedFuture(e));
     }
 
     private static Increment[] increments(String deviceId, long epoch, RowSet<Row> rows) {

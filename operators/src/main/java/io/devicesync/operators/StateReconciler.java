@@ -3,6 +3,7 @@ package io.devicesync.operators;
 import io.devicesync.model.Alert;
 import io.devicesync.model.AlertType;
 import io.devicesync.model.Alerts;
+import io.devicesync.model.AuditRecord;
 import io.devicesync.model.DeviceState;
 import io.devicesync.model.Increment;
 import io.devicesync.model.Json;
@@ -71,6 +72,7 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
     private transient Counter repairs;
     private transient Counter repairsFailed;
     private transient Counter overflows;
+    private transient Counter tailLosses;
     private transient Histogram repairLatency;
     /** Devices of this subtask waiting for a repair (the gauge), kept across checkpoints. */
     private transient AtomicLong waiting;
@@ -83,7 +85,9 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
 
     @Override
     public void open(OpenContext ctx) {
-        StateTtlConfig ttl = StateTtlConfig.newBuilder(idleTtl)
+        // A day longer than the guard's: if one forgets a device first, let it be the guard, which
+        // then treats it as first-seen and asks for its snapshot.
+        StateTtlConfig ttl = StateTtlConfig.newBuilder(idleTtl.plusDays(1))
                 .setUpdateType(StateTtlConfig.UpdateType.OnCreateAndWrite)
                 .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
                 .build();
@@ -101,6 +105,7 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
         repairs = metrics.counter("repairsCompleted");
         repairsFailed = metrics.counter("repairsFailed");
         overflows = metrics.counter("heldBufferOverflows");
+        tailLosses = metrics.counter("tailLossesRepaired");
         repairLatency = metrics.histogram("repairLatencyMs", new DescriptiveStatisticsHistogram(1000));
         if (waiting == null) waiting = new AtomicLong();
         metrics.gauge("devicesWaitingForRepair", waiting::get);
@@ -129,11 +134,12 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
             staleDropped.inc(); // already covered by a repair
             return;
         }
-        if (s.heldCount == 0 && follows(s, i)) {
+        if (follows(s, i)) {
             apply(s, i, DeviceState.SOURCE_INCREMENT, out);
-        } else {
-            hold(s, i, DeviceState.SOURCE_INCREMENT, ctx);
             drain(s, out);
+        } else {
+            // Nothing held can follow now either: the published version did not move.
+            hold(s, i, DeviceState.SOURCE_INCREMENT, ctx);
         }
         updateWaiting(s);
         device.update(s);
@@ -145,46 +151,45 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
     public void processElement2(LookupResult r, Context ctx, Collector<DeviceState> out) throws Exception {
         ReconcilerState s = device.value();
         if (s == null) s = new ReconcilerState();
-        boolean wasWaiting = s.waitingSince != 0;
         LookupRequest q = r.request;
+        boolean wasWaiting = s.heldCount > 0;
+        boolean wasPublished = s.published;
+        long pubEpoch = s.epoch;
+        long pubSeq = s.seq;
         String cause = null;
+        boolean repaired = false;
         switch (r.outcome) {
             case LookupResult.LOG:
-                applyLog(s, r.increments, ctx, out);
+                repaired = applyLog(s, r.increments, ctx, out);
                 break;
             case LookupResult.SNAPSHOT:
-                if (!s.published || Versions.compare(r.snapshotEpoch, r.snapshotSeq, s.epoch, s.seq) > 0) {
-                    s.published = true;
-                    s.epoch = r.snapshotEpoch;
-                    s.seq = r.snapshotSeq;
-                    s.ts = Math.max(s.ts, q.ts);
-                    s.state = r.snapshotState;
-                    emit(s, q.deviceId, DeviceState.SOURCE_SNAPSHOT, out);
-                    dropHeldUpTo(s);
-                }
-                if (!LookupRequest.GAP.equals(q.kind) && r.snapshotEpoch < q.epoch && s.published) {
-                    // The database has not seen the new epoch: it confirms the old epoch's state,
-                    // on top of which the new epoch starts again at seq 1.
-                    s.confirmedEpoch = Math.max(s.confirmedEpoch, q.epoch);
-                }
-                if (r.increments != null) applyLog(s, r.increments, ctx, out);
+                repaired = applySnapshot(s, r, ctx, out);
+                break;
+            case LookupResult.VERSION:
                 break;
             default:
                 cause = r.cause;
         }
         drain(s, out);
         Increment firstHeld = s.heldCount > 0 ? firstHeld() : null;
-        if (firstHeld != null && (cause != null || stillMissing(s, q, firstHeld))) {
+        if (firstHeld == null) s.heldCount = 0;
+        boolean audit = LookupRequest.AUDIT.equals(q.kind);
+        // A repair that was attempted and left the device waiting failed; a version-only audit that
+        // finds it waiting attempted nothing: it only asks for a repair (REPAIR_PENDING below).
+        boolean attempted = LookupResult.LOG.equals(r.outcome) || LookupResult.SNAPSHOT.equals(r.outcome);
+        boolean failed = firstHeld != null
+                && (cause != null || (audit ? attempted : stillMissing(s, q, firstHeld)));
+        if (failed) {
             s.failures++;
             repairsFailed.inc();
             if (cause == null) {
-                cause = (LookupResult.LOG.equals(r.outcome) ? "the increment log" : "the snapshot at "
-                        + Versions.format(r.snapshotEpoch, r.snapshotSeq)) + " does not reach "
-                        + Versions.format(firstHeld.epoch, firstHeld.seq) + " from "
+                cause = (LookupResult.LOG.equals(r.outcome) ? "the increment log"
+                        : LookupResult.SNAPSHOT.equals(r.outcome) ? "the snapshot at " + Versions.format(r.snapshotEpoch, r.snapshotSeq)
+                        : "the database at " + Versions.format(r.dbEpoch, r.dbSeq))
+                        + " does not reach " + Versions.format(firstHeld.epoch, firstHeld.seq) + " from "
                         + (s.published ? Versions.format(s.epoch, s.seq) : "nothing");
             }
-            ctx.output(Tags.ALERTS, Alerts.of(AlertType.RESYNC_FAILED,
-                            s.failures >= 3 ? Severity.CRITICAL : Severity.WARNING)
+            ctx.output(Tags.ALERTS, Alerts.of(AlertType.RESYNC_FAILED, s.failures >= 3 ? Severity.CRITICAL : Severity.WARNING)
                     .device(q.deviceId)
                     .cause(cause)
                     .strategy(Strategy.RETRY_ON_AUDIT)
@@ -193,13 +198,65 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
                     .ts(q.ts)
                     .build(q.kind, Long.toString(q.epoch), Long.toString(q.fromSeq), Long.toString(q.toSeq),
                             Integer.toString(s.failures)));
+            if (!audit) {
+                // Read back by the SequenceGuard: the next audit interval retries with a repair.
+                ctx.output(Tags.AUDITS, new AuditRecord(q.deviceId, s.published ? s.epoch : -1, s.published ? s.seq : -1,
+                        r.dbEpoch, r.dbSeq, AuditRecord.REPAIR_PENDING, q.ts));
+            }
         } else if (wasWaiting && s.heldCount == 0) {
-            s.failures = 0;
             repairs.inc();
             repairLatency.update(Math.max(0, System.currentTimeMillis() - q.issuedAt));
+            if (s.failures > 0) {
+                ctx.output(Tags.ALERTS, Alerts.of(AlertType.RESYNC_RESOLVED, Severity.INFO)
+                        .device(q.deviceId)
+                        .cause("repaired after " + s.failures + " failed attempt(s); now at " + Versions.format(s.epoch, s.seq))
+                        .strategy(Strategy.NONE)
+                        .detail("failures", s.failures).detail("epoch", s.epoch).detail("seq", s.seq)
+                        .ts(q.ts)
+                        .build(Long.toString(s.epoch), Long.toString(s.seq)));
+            }
+            s.failures = 0;
         }
+        if (audit) audited(s, r, ctx, wasWaiting, wasPublished, pubEpoch, pubSeq, repaired);
         updateWaiting(s);
         if (s.published || s.heldCount > 0) device.update(s);
+    }
+
+    /**
+     * The outcome of an audit, on device-audit: the version published when audited against the
+     * database's. A database ahead with nothing held is tail loss: alerted once per episode (the
+     * published version it was found at) and repaired from the data the audit brought.
+     */
+    private void audited(ReconcilerState s, LookupResult r, Context ctx, boolean wasWaiting, boolean wasPublished,
+            long pubEpoch, long pubSeq, boolean repaired) {
+        LookupRequest q = r.request;
+        long e = wasPublished ? pubEpoch : -1;
+        long sq = wasPublished ? pubSeq : -1;
+        String outcome;
+        if (s.heldCount > 0 || LookupResult.FAILED.equals(r.outcome)) {
+            // Still waiting, or the database could not be read: audit again, with a repair.
+            outcome = AuditRecord.REPAIR_PENDING;
+        } else if (repaired && !wasWaiting) {
+            outcome = AuditRecord.TAIL_LOSS;
+            boolean sameEpoch = wasPublished && r.dbEpoch == pubEpoch;
+            tailLosses.inc();
+            ctx.output(Tags.ALERTS, Alerts.of(AlertType.TAIL_LOSS, Severity.WARNING)
+                    .device(q.deviceId)
+                    .cause("the database is at " + Versions.format(r.dbEpoch, r.dbSeq) + " but the stream stopped at "
+                            + (wasPublished ? Versions.format(pubEpoch, pubSeq) : "nothing"))
+                    .strategy(LookupResult.LOG.equals(r.outcome) ? Strategy.FETCH_INCREMENTS : Strategy.FETCH_SNAPSHOT)
+                    .detail("epoch", e).detail("seq", sq).detail("dbEpoch", r.dbEpoch).detail("dbSeq", r.dbSeq)
+                    .detail("missing", sameEpoch ? r.dbSeq - pubSeq : -1)
+                    .ts(q.ts)
+                    .build(Long.toString(e), Long.toString(sq)));
+        } else if (r.dbEpoch < 0) {
+            outcome = AuditRecord.DB_BEHIND; // the database has no row for the device
+        } else {
+            int c = Versions.compare(s.epoch, s.seq, r.dbEpoch, r.dbSeq);
+            // (A database ahead that brought no repair: increments on their way, see SnapshotLookup.)
+            outcome = c == 0 && s.published ? AuditRecord.VERIFIED : c > 0 ? AuditRecord.DB_BEHIND : AuditRecord.IN_FLIGHT;
+        }
+        ctx.output(Tags.AUDITS, new AuditRecord(q.deviceId, e, sq, r.dbEpoch, r.dbSeq, outcome, q.ts));
     }
 
     // ---- helpers -----------------------------------------------------------------------------
@@ -225,17 +282,51 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
         published.inc();
     }
 
-    /** Applies log increments that follow the published version; holds those that come later. */
-    private void applyLog(ReconcilerState s, Increment[] increments, Context ctx, Collector<DeviceState> out) throws Exception {
+    /**
+     * Applies log increments that follow the published version; holds those that come later.
+     * Returns whether anything was published.
+     */
+    private boolean applyLog(ReconcilerState s, Increment[] increments, Context ctx, Collector<DeviceState> out) throws Exception {
+        boolean any = false;
         for (Increment i : increments) {
             if (s.published && Versions.compare(i.epoch, i.seq, s.epoch, s.seq) <= 0) continue;
             if (follows(s, i)) {
                 apply(s, i, DeviceState.SOURCE_LOG, out);
                 removeHeld(s, i.epoch, i.seq);
+                any = true;
             } else {
                 hold(s, i, DeviceState.SOURCE_LOG, ctx);
             }
         }
+        return any;
+    }
+
+    /**
+     * Applies a snapshot if it is newer than what was published, then the log rows that continue
+     * it. Returns whether anything was published.
+     */
+    private boolean applySnapshot(ReconcilerState s, LookupResult r, Context ctx, Collector<DeviceState> out) throws Exception {
+        LookupRequest q = r.request;
+        boolean any = false;
+        if (!s.published || Versions.compare(r.snapshotEpoch, r.snapshotSeq, s.epoch, s.seq) > 0) {
+            s.published = true;
+            s.epoch = r.snapshotEpoch;
+            s.seq = r.snapshotSeq;
+            s.ts = Math.max(s.ts, q.ts);
+            s.state = r.snapshotState;
+            emit(s, q.deviceId, DeviceState.SOURCE_SNAPSHOT, out);
+            dropHeldUpTo(s);
+            any = true;
+        }
+        if ((LookupRequest.RESET.equals(q.kind) || LookupRequest.FIRST_SEEN.equals(q.kind) || q.repair)
+                && r.snapshotEpoch < q.epoch && s.published
+                && Versions.compare(r.snapshotEpoch, r.snapshotSeq, s.epoch, s.seq) >= 0) {
+            // The database has not seen the new epoch: it confirms the old epoch's state, on top
+            // of which the new epoch starts again at seq 1.
+            s.confirmedEpoch = Math.max(s.confirmedEpoch, q.epoch);
+        }
+        if (r.increments != null) any |= applyLog(s, r.increments, ctx, out);
+        return any;
     }
 
     /**
@@ -243,11 +334,18 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
      * failed. A device that waits at an earlier hole waits for another request, not this one.
      */
     private static boolean stillMissing(ReconcilerState s, LookupRequest q, Increment firstHeld) {
-        if (!s.published || !LookupRequest.GAP.equals(q.kind)) {
-            return Versions.compare(firstHeld.epoch, firstHeld.seq, q.epoch, q.toSeq + 1) <= 0;
+        boolean upToTrigger = Versions.compare(firstHeld.epoch, firstHeld.seq, q.epoch, q.toSeq + 1) <= 0;
+        switch (q.kind) {
+            case LookupRequest.GAP:
+                // A gap result cannot give an unpublished device its base: FIRST_SEEN's job.
+                return s.published && Versions.compare(s.epoch, s.seq + 1, q.epoch, q.fromSeq) >= 0
+                        && Versions.compare(s.epoch, s.seq + 1, q.epoch, q.toSeq + 1) <= 0;
+            case LookupRequest.RESET:
+                // Holes left in the old epoch belong to their own gap requests.
+                return firstHeld.epoch == q.epoch && upToTrigger;
+            default:
+                return !s.published || upToTrigger;
         }
-        return Versions.compare(s.epoch, s.seq + 1, q.epoch, q.fromSeq) >= 0
-                && Versions.compare(s.epoch, s.seq + 1, q.epoch, q.toSeq + 1) <= 0;
     }
 
     private void hold(ReconcilerState s, Increment i, String source, Context ctx) throws Exception {
@@ -258,9 +356,12 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
         if (s.heldCount > maxHeld) {
             // Drop the oldest held: the device then needs a repair that reaches past them.
             Increment oldest = firstHeld();
+            if (oldest == null) return;
             held.remove(key(oldest.epoch, oldest.seq));
             s.heldCount--;
             overflows.inc();
+            if (s.overflowed) return; // one alert per waiting episode
+            s.overflowed = true;
             ctx.output(Tags.ALERTS, Alerts.of(AlertType.BUFFER_OVERFLOW, Severity.CRITICAL)
                     .device(i.deviceId)
                     .cause("more than " + maxHeld + " increments held while waiting for a repair; the oldest ("
@@ -269,13 +370,18 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
                     .detail("maxHeld", maxHeld).detail("droppedEpoch", oldest.epoch).detail("droppedSeq", oldest.seq)
                     .ts(i.ts)
                     .build(Long.toString(oldest.epoch), Long.toString(oldest.seq)));
+            // The audit fetches the snapshot of a device whose repair is pending.
+            ctx.output(Tags.AUDITS, new AuditRecord(i.deviceId, s.published ? s.epoch : -1, s.published ? s.seq : -1,
+                    -1, -1, AuditRecord.REPAIR_PENDING, i.ts));
         }
     }
 
     /** Applies held increments that follow the published version, in order. */
     private void drain(ReconcilerState s, Collector<DeviceState> out) throws Exception {
         if (s.heldCount == 0) return;
-        for (HeldIncrement h : heldInOrder()) {
+        List<HeldIncrement> inOrder = heldInOrder();
+        s.heldCount = inOrder.size(); // entries may have expired one by one (TTL)
+        for (HeldIncrement h : inOrder) {
             Increment i = h.increment;
             if (s.published && Versions.compare(i.epoch, i.seq, s.epoch, s.seq) <= 0) {
                 removeHeld(s, i.epoch, i.seq);
@@ -312,6 +418,7 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
             if (first == null || Versions.compare(i.epoch, i.seq, first.epoch, first.seq) < 0) first = i;
         }
         return first;
+        // (null with heldCount > 0 only if entries expired: drain() then corrects the count)
     }
 
     private List<HeldIncrement> heldInOrder() throws Exception {
@@ -328,6 +435,7 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
             waiting.incrementAndGet();
         } else if (!waits && s.waitingSince != 0) {
             s.waitingSince = 0;
+            s.overflowed = false;
             waiting.decrementAndGet();
         }
     }

@@ -18,6 +18,10 @@ public final class Tags {
     public static final OutputTag<LookupRequest> LOOKUPS =
             new OutputTag<>("lookup-requests", TypeInformation.of(LookupRequest.class));
 
+    /** Audit records, for device-audit (and read back by the SequenceGuard). */
+    public static final OutputTag<io.devicesync.model.AuditRecord> AUDITS =
+            new OutputTag<>("audits", TypeInformation.of(io.devicesync.model.AuditRecord.class));
+
     /** Alerts raised by any operator. */
     public static final OutputTag<Alert> ALERTS = new OutputTag<>("alerts", TypeInformation.of(Alert.class));
 }

@@ -18,7 +18,8 @@ import java.time.Duration;
 import java.util.List;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.streaming.api.watermark.Watermark;
-import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
+import org.apache.flink.streaming.util.KeyedTwoInputStreamOperatorTestHarness;
+import io.devicesync.model.AuditRecord;
 import org.apache.flink.streaming.util.ProcessFunctionTestHarnesses;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -26,12 +27,15 @@ import org.junit.jupiter.api.Test;
 
 class SequenceGuardTest {
     private static final long GRACE = 2_000;
-    private KeyedOneInputStreamOperatorTestHarness<String, Increment, Increment> h;
+    /** Long enough that no audit fires in the ordering tests (they assert on lookups). */
+    private static final long AUDIT = 3_600_000;
+    private KeyedTwoInputStreamOperatorTestHarness<String, Increment, AuditRecord, Increment> h;
 
     @BeforeEach
     void open() throws Exception {
-        h = ProcessFunctionTestHarnesses.forKeyedProcessFunction(
-                new SequenceGuard(Duration.ofMillis(GRACE), 1000, Duration.ofDays(30)), i -> i.deviceId, Types.STRING);
+        h = ProcessFunctionTestHarnesses.forKeyedCoProcessFunction(
+                new SequenceGuard(Duration.ofMillis(GRACE), 1000, Duration.ofMillis(AUDIT), Duration.ofDays(30)),
+                i -> i.deviceId, a -> a.deviceId, Types.STRING);
     }
 
     @AfterEach
@@ -40,11 +44,11 @@ class SequenceGuardTest {
     }
 
     private void send(Increment i) throws Exception {
-        h.processElement(i, i.ts);
+        h.processElement1(i, i.ts);
     }
 
     private List<LookupRequest> lookups() {
-        return values(h.getSideOutput(Tags.LOOKUPS));
+        return values(h.getSideOutput(Tags.LOOKUPS)).stream().filter(r -> !r.kind.equals(LookupRequest.AUDIT)).toList();
     }
 
     @Test
@@ -57,7 +61,7 @@ class SequenceGuardTest {
         assertEquals("0/1,0/2,0/3", versions(h.extractOutputValues()));
         assertTrue(lookups().isEmpty());
         assertTrue(alertTypes(h.getSideOutput(Tags.ALERTS)).isEmpty());
-        assertEquals(0, h.numEventTimeTimers());
+        assertEquals(1, h.numEventTimeTimers(), "only the audit timer");
     }
 
     @Test
@@ -66,13 +70,13 @@ class SequenceGuardTest {
         send(inc("d", 3));
         send(inc("d", 4));
         assertEquals("0/1", versions(h.extractOutputValues()));
-        assertEquals(1, h.numEventTimeTimers(), "one grace timer while messages wait");
+        assertEquals(2, h.numEventTimeTimers(), "one grace timer while messages wait, and the audit");
         send(inc("d", 3)); // duplicate of a held message
         send(inc("d", 2));
         assertEquals("0/1,0/2,0/3,0/4", versions(h.extractOutputValues()));
-        assertEquals(0, h.numEventTimeTimers(), "grace timer deleted once nothing waits");
+        assertEquals(1, h.numEventTimeTimers(), "grace timer deleted once nothing waits; the audit stays");
         assertEquals(1, h.numKeyedStateEntries(), "only the device value is left, nothing held");
-        h.processWatermark(new Watermark(T0 + 60_000));
+        h.processBothWatermarks(new Watermark(T0 + 60_000));
         assertTrue(lookups().isEmpty());
         assertTrue(alertTypes(h.getSideOutput(Tags.ALERTS)).isEmpty());
     }
@@ -82,9 +86,9 @@ class SequenceGuardTest {
         send(inc("d", 1));
         send(inc("d", 4));
         send(inc("d", 5));
-        h.processWatermark(new Watermark(T0 + 40 + GRACE - 1));
+        h.processBothWatermarks(new Watermark(T0 + 40 + GRACE - 1));
         assertEquals("0/1", versions(h.extractOutputValues()), "still within the grace");
-        h.processWatermark(new Watermark(T0 + 40 + GRACE));
+        h.processBothWatermarks(new Watermark(T0 + 40 + GRACE));
         assertEquals("0/1,0/4,0/5", versions(h.extractOutputValues()));
 
         List<LookupRequest> req = lookups();
@@ -103,7 +107,7 @@ class SequenceGuardTest {
         assertEquals(2, details.get("fromSeq").asLong());
         assertEquals(3, details.get("toSeq").asLong());
         assertEquals(2, details.get("missing").asLong());
-        assertEquals(0, h.numEventTimeTimers());
+        assertEquals(1, h.numEventTimeTimers(), "only the audit timer");
         assertEquals(1, h.numKeyedStateEntries(), "held messages are gone");
 
         // The late ones are now stale: dropped, no second gap.
@@ -118,7 +122,7 @@ class SequenceGuardTest {
         send(inc("d", 1));
         send(inc("d", 3));
         send(inc("d", 6));
-        h.processWatermark(new Watermark(T0 + 30 + GRACE));
+        h.processBothWatermarks(new Watermark(T0 + 30 + GRACE));
         assertEquals("0/1,0/3,0/6", versions(h.extractOutputValues()));
         assertEquals(1, lookups().size());
         assertEquals(2, lookups().get(0).fromSeq);
@@ -129,10 +133,10 @@ class SequenceGuardTest {
 
     @Test
     void graceRunsFromTheWatermarkForLateRecords() throws Exception {
-        h.processWatermark(new Watermark(T0 + 100_000));
+        h.processBothWatermarks(new Watermark(T0 + 100_000));
         send(inc("d", 1));
         send(inc("d", 3)); // its own time is far behind the watermark
-        h.processWatermark(new Watermark(T0 + 100_000 + GRACE - 1));
+        h.processBothWatermarks(new Watermark(T0 + 100_000 + GRACE - 1));
         assertEquals("0/1", versions(h.extractOutputValues()), "a late record still gets its grace");
         send(inc("d", 2));
         assertEquals("0/1,0/2,0/3", versions(h.extractOutputValues()));
@@ -145,7 +149,7 @@ class SequenceGuardTest {
         send(inc("known-elsewhere", 0, 7, "{}"));
         send(inc("known-elsewhere", 0, 8, "{}"));
         assertEquals("0/1", versions(h.extractOutputValues()), "(0, 7) waits in case (0, 1) is only late");
-        h.processWatermark(new Watermark(T0 + 70 + GRACE));
+        h.processBothWatermarks(new Watermark(T0 + 70 + GRACE));
         assertEquals("0/1,0/7,0/8", versions(h.extractOutputValues()));
         List<LookupRequest> req = lookups();
         assertEquals(1, req.size());
@@ -153,7 +157,7 @@ class SequenceGuardTest {
         assertEquals(LookupRequest.FIRST_SEEN, req.get(0).kind);
         assertEquals(6, req.get(0).toSeq);
         assertTrue(alertTypes(h.getSideOutput(Tags.ALERTS)).isEmpty(), "first seen is not an anomaly");
-        assertEquals(0, h.numEventTimeTimers());
+        assertEquals(2, h.numEventTimeTimers(), "the audit timers of the two devices");
     }
 
     @Test
@@ -161,9 +165,9 @@ class SequenceGuardTest {
         send(inc("d", 2));
         send(inc("d", 1));
         assertEquals("0/1,0/2", versions(h.extractOutputValues()));
-        h.processWatermark(new Watermark(T0 + 60_000));
+        h.processBothWatermarks(new Watermark(T0 + 60_000));
         assertTrue(lookups().isEmpty());
-        assertEquals(0, h.numEventTimeTimers());
+        assertEquals(1, h.numEventTimeTimers(), "only the audit timer");
     }
 
     @Test
@@ -197,7 +201,7 @@ class SequenceGuardTest {
         assertEquals("0/1,0/3,1/1", versions(h.extractOutputValues()));
         assertEquals(List.of("DEVICE_RESET"), alertTypes(h.getSideOutput(Tags.ALERTS)));
         assertEquals(1, lookups().size());
-        assertEquals(0, h.numEventTimeTimers());
+        assertEquals(1, h.numEventTimeTimers(), "only the audit timer");
         assertEquals(1, h.numKeyedStateEntries());
     }
 
@@ -205,13 +209,13 @@ class SequenceGuardTest {
     void alertIdsAreStableAcrossRuns() throws Exception {
         send(inc("d", 1));
         send(inc("d", 3));
-        h.processWatermark(new Watermark(T0 + 30 + GRACE));
+        h.processBothWatermarks(new Watermark(T0 + 30 + GRACE));
         String first = values(h.getSideOutput(Tags.ALERTS)).get(0).alertId;
         close();
         open();
         send(inc("d", 1));
         send(inc("d", 3));
-        h.processWatermark(new Watermark(T0 + 30 + GRACE));
+        h.processBothWatermarks(new Watermark(T0 + 30 + GRACE));
         assertEquals(first, values(h.getSideOutput(Tags.ALERTS)).get(0).alertId);
     }
 }

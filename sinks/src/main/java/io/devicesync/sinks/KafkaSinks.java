@@ -16,6 +16,10 @@ import org.apache.kafka.common.header.internals.RecordHeaders;
  * The job's Kafka sinks, all exactly-once: each writes in Kafka transactions committed on
  * checkpoints, with its own transactional-id prefix. Consumers read with
  * {@code isolation.level=read_committed}.
+ *
+ * <p>Record timestamps are the producer's clock, never a device's {@code ts}: a negative or far
+ * future device time would make the producer or the broker refuse the record and the job restart
+ * on the same input forever. Dead letters keep the timestamp of the record they copy.
  */
 public final class KafkaSinks {
     private KafkaSinks() {}
@@ -29,12 +33,17 @@ public final class KafkaSinks {
 
     public static KafkaSink<DeviceState> deviceState(String bootstrap, String topic, String txPrefix, Properties props) {
         return build(bootstrap, txPrefix, props, (KafkaRecordSerializationSchema<DeviceState>) (s, ctx, ts) ->
-                new ProducerRecord<>(topic, null, s.ts, utf8(s.deviceId), Codecs.deviceState(s)));
+                new ProducerRecord<>(topic, null, null, utf8(s.deviceId), Codecs.deviceState(s)));
     }
 
     public static KafkaSink<Alert> alerts(String bootstrap, String topic, String txPrefix, Properties props) {
         return build(bootstrap, txPrefix, props, (KafkaRecordSerializationSchema<Alert>) (a, ctx, ts) ->
-                new ProducerRecord<>(topic, null, a.ts, utf8(a.deviceId != null ? a.deviceId : a.consumer), Codecs.alert(a)));
+                new ProducerRecord<>(topic, null, null, utf8(a.deviceId != null ? a.deviceId : a.consumer), Codecs.alert(a)));
+    }
+
+    public static KafkaSink<io.devicesync.model.AuditRecord> audits(String bootstrap, String topic, String txPrefix, Properties props) {
+        return build(bootstrap, txPrefix, props, (KafkaRecordSerializationSchema<io.devicesync.model.AuditRecord>) (a, ctx, ts) ->
+                new ProducerRecord<>(topic, null, null, utf8(a.deviceId), Codecs.audit(a)));
     }
 
     /** Key and value exactly as received; reason, topic, partition and offset as UTF-8 headers. */

@@ -106,6 +106,7 @@ class DeviceSyncITCase {
                 s.pollOutputs();
                 return invalidCount(s.alertsSeen) >= s.sim.malformed;
             }, () -> invalidCount(s.alertsSeen) + " of " + s.sim.malformed + " counted in INVALID_INPUT alerts");
+            s.quiesce();
             assertEquals(s.sim.malformed, invalidCount(s.alertsSeen));
             assertTrue(s.alertCount("INVALID_INPUT") < s.sim.malformed, "aggregated, not one alert per record");
             assertEquals(s.alertsSeen.size(), s.alertCount("INVALID_INPUT"), "no other alerts: " + s.alertsSeen);
@@ -128,7 +129,7 @@ class DeviceSyncITCase {
         return java.util.Arrays.stream(prop.split(",")).map(String::trim).map(Long::parseLong).collect(Collectors.toList());
     }
 
-    /** Issue 3: loss, bursts, reboots and a short log retention; the published state converges. */
+    /** Issue 3: loss, bursts longer than the log fetch, reboots; the published state converges. */
     @ParameterizedTest(name = "seed {0}")
     @MethodSource("seeds")
     void repairsEveryGapAndConvergesToTheDatabase(long seed, @InjectClusterClient ClusterClient<?> client) throws Exception {
@@ -142,10 +143,13 @@ class DeviceSyncITCase {
         o.rebootRate = 0.002;
         o.malformedRate = 0.002;
         o.seed = seed;
-        try (Scenario s = new Scenario(kafka, db, restUrl(client), o, 4)) {
-            s.startJob();
+        // Single losses are repaired from the log; bursts of 6 exceed --resync.max-log-fetch and
+        // take the snapshot, as do resets. (The tail-loss scenario covers a log trimmed by retention.)
+        try (Scenario s = new Scenario(kafka, db, restUrl(client), o, 1000)) {
+            s.startJob("--resync.max-log-fetch", "5");
             s.simulate(20, 500);
             s.awaitConvergence();
+            s.quiesce();
             s.assertStillRunning();
 
             Set<String> repaired = s.sourcesByDevice.entrySet().stream()
@@ -204,9 +208,96 @@ class DeviceSyncITCase {
                 db.restart();
             }
             s.awaitConvergence();
+            s.quiesce();
             s.assertStillRunning();
             assertEquals(0, s.alertCount("RESYNC_FAILED"), "retries bridged the outage");
             assertTrue(s.sourcesByDevice.values().stream().flatMap(List::stream).anyMatch(src -> !src.equals("increment")));
+        }
+    }
+
+    /**
+     * Issue 4: the last increments of some devices are lost and then the input goes completely
+     * idle. The audit finds and repairs every one, with one TAIL_LOSS alert each, and nothing for
+     * the devices that lost nothing.
+     */
+    @Test
+    void tailLossOnAnIdleInputIsFoundAndRepairedByTheAudit(@InjectClusterClient ClusterClient<?> client) throws Exception {
+        DeviceSimulator.Options o = new DeviceSimulator.Options();
+        o.devices = 200;
+        o.duplicateRate = 0.02;
+        o.reorderRate = 0.02;
+        o.malformedRate = 0;
+        o.seed = 3;
+        try (Scenario s = new Scenario(kafka, db, restUrl(client), o, 2)) {
+            s.startJob();
+            for (int b = 0; b < 8; b++) s.writer.write(s.sim.next(400, System.currentTimeMillis()));
+            s.writer.write(s.sim.cleanTail(System.currentTimeMillis()));
+            long lastEvent = System.currentTimeMillis();
+            s.writer.writeTruth(s.sim.lostTail(0.3, 3, lastEvent)); // recorded, never published
+            // From here on, nothing more arrives on the input.
+            assertTrue(s.sim.tailLost.size() > 20, "the scenario loses some tails");
+            s.awaitConvergence();
+            s.quiesce();
+            s.assertStillRunning();
+
+            List<Alert> tail = s.alertsSeen.stream().filter(a -> a.type.equals("TAIL_LOSS")).collect(Collectors.toList());
+            assertEquals(s.sim.tailLost, tail.stream().map(a -> a.deviceId).collect(Collectors.toSet()),
+                    "a TAIL_LOSS alert for every device that lost its tail, and only those");
+            assertEquals(s.sim.tailLost.size(), tail.size(), "one per device and episode");
+            assertEquals(tail.size(), s.alertsSeen.size(), "no other alerts: " + s.alertsSeen.stream()
+                    .filter(a -> !a.type.equals("TAIL_LOSS")).limit(5).collect(Collectors.toList()));
+            for (Alert a : tail) {
+                assertTrue(a.ts <= lastEvent + 2 * 2_000 + 1_000, "found within two audit intervals of event time: " + a);
+            }
+            // device-audit says the same: TAIL_LOSS for those, and each device's latest audit verified.
+            Set<String> auditedTailLoss = s.auditsSeen.stream().filter(a -> a.outcome.equals("TAIL_LOSS"))
+                    .map(a -> a.deviceId).collect(Collectors.toSet());
+            assertEquals(s.sim.tailLost, auditedTailLoss);
+            Map<String, String> latest = new java.util.HashMap<>();
+            for (var a : s.auditsSeen) latest.put(a.deviceId, a.outcome);
+            assertEquals(s.sim.devices().length, latest.size(), "every device was audited");
+            latest.forEach((device, outcome) -> assertEquals(s.sim.tailLost.contains(device) ? "TAIL_LOSS" : "VERIFIED",
+                    outcome, device + ": the last audit before the input went idle"));
+        }
+    }
+
+    /**
+     * Issue 4: the database is down longer than the lookups retry, so repairs fail; the input is
+     * idle. Once the database is back, the audit repairs every device and resolves its alert.
+     */
+    @Test
+    void failedRepairsAreAuditedUntilRepairedOnAnIdleInput(@InjectClusterClient ClusterClient<?> client) throws Exception {
+        DeviceSimulator.Options o = new DeviceSimulator.Options();
+        o.devices = 100;
+        o.lossRate = 0.03;
+        o.malformedRate = 0;
+        o.seed = 9;
+        try (Scenario s = new Scenario(kafka, db, restUrl(client), o, 1000)) {
+            s.startJob("--snapshot.retries", "1", "--snapshot.retry-backoff", "100 ms", "--snapshot.timeout", "3 s");
+            var batches = new java.util.ArrayList<DeviceSimulator.Batch>();
+            for (int b = 0; b < 4; b++) batches.add(s.sim.next(300, System.currentTimeMillis()));
+            batches.add(s.sim.cleanTail(System.currentTimeMillis()));
+            for (var b : batches) s.writer.writeTruth(b);
+            db.stop();
+            try {
+                for (var b : batches) s.writer.publish(b);
+                s.awaitOrFail(() -> {
+                    s.pollOutputs();
+                    return s.alertCount("RESYNC_FAILED") >= 5;
+                }, () -> "RESYNC_FAILED alerts while the database is down: " + s.alertCount("RESYNC_FAILED"));
+            } finally {
+                db.restart();
+            }
+            s.awaitConvergence();
+            s.quiesce();
+            s.assertStillRunning();
+            Set<String> failed = s.alertsSeen.stream().filter(a -> a.type.equals("RESYNC_FAILED")).map(a -> a.deviceId)
+                    .collect(Collectors.toSet());
+            Set<String> resolved = s.alertsSeen.stream().filter(a -> a.type.equals("RESYNC_RESOLVED")).map(a -> a.deviceId)
+                    .collect(Collectors.toSet());
+            assertEquals(failed, resolved, "every failed repair is resolved, and says so");
+            assertTrue(s.alertsSeen.stream().filter(a -> a.type.equals("RESYNC_RESOLVED")).allMatch(a -> a.severity.equals("INFO")));
+            assertEquals(0, metric(s, "devicesWaitingForRepair"));
         }
     }
 

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 import io.devicesync.jobs.DeviceSyncJob;
 import io.devicesync.jobs.JobParameters;
 import io.devicesync.model.Alert;
+import io.devicesync.model.AuditRecord;
 import io.devicesync.model.Codecs;
 import io.devicesync.model.DeviceState;
 import io.devicesync.model.Versions;
@@ -43,6 +44,7 @@ final class Scenario implements AutoCloseable {
     final String state = "state-" + id;
     final String alerts = "alerts-" + id;
     final String dlq = "dlq-" + id;
+    final String audit = "audit-" + id;
     final EmbeddedKafka kafka;
     final EmbeddedDatabase db;
     final DeviceSimulator sim;
@@ -53,6 +55,8 @@ final class Scenario implements AutoCloseable {
     final TopicReader stateReader;
     final TopicReader alertReader;
     final TopicReader dlqReader;
+    final TopicReader auditReader;
+    final List<AuditRecord> auditsSeen = new ArrayList<>();
     /** The last published version of each device, and every out-of-order publication seen. */
     final Map<String, DeviceState> last = new HashMap<>();
     final List<String> orderViolations = new ArrayList<>();
@@ -65,12 +69,13 @@ final class Scenario implements AutoCloseable {
         this.db = db;
         options.prefix = "d" + id + "-";
         this.sim = new DeviceSimulator(options);
-        kafka.createTopics(4, List.of(events, state, alerts, dlq), List.of(state));
+        kafka.createTopics(4, List.of(events, state, alerts, dlq, audit), List.of(state, audit));
         this.writer = new SimulatorWriter(db.dataSource(), kafka.bootstrapServers(), events, logRetention);
         this.rest = new FlinkRest(restUrl);
         this.stateReader = new TopicReader(kafka.bootstrapServers(), state);
         this.alertReader = new TopicReader(kafka.bootstrapServers(), alerts);
         this.dlqReader = new TopicReader(kafka.bootstrapServers(), dlq);
+        this.auditReader = new TopicReader(kafka.bootstrapServers(), audit);
     }
 
     List<String> args(String... extra) {
@@ -79,6 +84,7 @@ final class Scenario implements AutoCloseable {
                 "--kafka.group-id", "devicesync-" + id,
                 "--kafka.starting-offsets", "earliest",
                 "--topic.events", events, "--topic.state", state, "--topic.alerts", alerts, "--topic.dlq", dlq,
+                "--topic.audit", audit, "--audit.interval", "2 s",
                 "--snapshot.url", db.url(),
                 "--snapshot.user", EmbeddedDatabase.USER, "--snapshot.password", EmbeddedDatabase.PASSWORD,
                 "--reorder.grace", "1 s",
@@ -86,8 +92,16 @@ final class Scenario implements AutoCloseable {
                 "--watermark.idle-timeout", "1 s",
                 "--alerts.invalid-input-window", "2 s",
                 "--snapshot.retry-backoff", "200 ms"));
-        a.addAll(List.of(extra));
-        return a;
+        // A test's own parameters replace the defaults above.
+        java.util.LinkedHashMap<String, String> byName = new java.util.LinkedHashMap<>();
+        for (int i = 0; i + 1 < a.size(); i += 2) byName.put(a.get(i), a.get(i + 1));
+        for (int i = 0; i + 1 < extra.length; i += 2) byName.put(extra[i], extra[i + 1]);
+        List<String> out = new ArrayList<>();
+        byName.forEach((k, v) -> {
+            out.add(k);
+            out.add(v);
+        });
+        return out;
     }
 
     void startJob(String... extra) throws Exception {
@@ -155,6 +169,31 @@ final class Scenario implements AutoCloseable {
             alertsSeen.add(Codecs.readAlert(r.value()));
         }
         dlqReader.poll(Duration.ofMillis(50));
+        for (ConsumerRecord<byte[], byte[]> r : auditReader.poll(Duration.ofMillis(50))) {
+            auditsSeen.add(Codecs.readAudit(r.value()));
+        }
+    }
+
+    /**
+     * Lets the job settle before asserting that something did not happen: two more checkpoints
+     * complete (everything processed before them is committed), then every output is read to its
+     * end.
+     */
+    void quiesce() throws Exception {
+        String jobId = job.getJobID().toString();
+        long target = rest.completedCheckpoints(jobId) + 2;
+        awaitOrFail(() -> {
+            pollOutputs();
+            try {
+                return rest.completedCheckpoints(jobId) >= target;
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        }, () -> "two more checkpoints");
+        awaitOrFail(() -> {
+            pollOutputs();
+            return stateReader.atEnd() && alertReader.atEnd() && dlqReader.atEnd() && auditReader.atEnd();
+        }, () -> "outputs read to their end");
     }
 
     long alertCount(String type) {
@@ -191,6 +230,7 @@ final class Scenario implements AutoCloseable {
         stateReader.close();
         alertReader.close();
         dlqReader.close();
+        auditReader.close();
         writer.close();
     }
 }

@@ -39,6 +39,11 @@ public final class FlinkRest {
         return get("/jobs/" + jobId).get("state").asText();
     }
 
+    /** How many checkpoints of the job have completed. */
+    public long completedCheckpoints(String jobId) throws IOException, InterruptedException {
+        return get("/jobs/" + jobId + "/checkpoints").get("counts").get("completed").asLong();
+    }
+
     /**
      * Sums, over all vertices, the operator metrics whose name ends with {@code .<name>} for each
      * requested name. Missing metrics count 0.

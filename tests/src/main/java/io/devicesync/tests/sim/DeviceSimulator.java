@@ -83,6 +83,8 @@ public final class DeviceSimulator {
     public long lost;
     public long reboots;
     public long malformed;
+    /** Devices whose last increments were lost with nothing after them (see {@link #lostTail}). */
+    public final java.util.Set<String> tailLost = new java.util.HashSet<>();
     /** Devices whose very first message (0, 1) was lost: repaired without an alert (first seen). */
     public final java.util.Set<String> firstMessageLost = new java.util.HashSet<>();
 
@@ -110,6 +112,9 @@ public final class DeviceSimulator {
         for (int k = 0; k < n; k++) {
             step(devices[random.nextInt(devices.length)], ts, b, true);
         }
+        // Reordered records stay within their batch: a reorder, never a gap, however slow the
+        // next batch is.
+        flushDelayed(b);
         return b;
     }
 
@@ -177,6 +182,29 @@ public final class DeviceSimulator {
     private void flushDelayed(Batch b) {
         for (WireRecord[] r : delayed) send(b, r[0]);
         delayed.clear();
+    }
+
+    /**
+     * Tail loss: for about {@code fraction} of the devices, 1 to {@code maxLength} more increments
+     * that the platform records but that never reach the stream. Nothing follows them, so only an
+     * audit can find them. The batch has truth and no wire records.
+     */
+    public Batch lostTail(double fraction, int maxLength, long ts) {
+        Batch b = new Batch();
+        for (Device d : devices) {
+            if (d.seq == 0 || random.nextDouble() >= fraction) continue;
+            int n = 1 + random.nextInt(maxLength);
+            for (int k = 0; k < n; k++) {
+                d.seq++;
+                ObjectNode patch = randomPatch();
+                d.state = (ObjectNode) JsonMergePatch.apply(d.state, patch.deepCopy());
+                b.truth.add(new Increment(d.id, d.epoch, d.seq, ts, Json.bytes(patch)));
+                b.touched.put(d.id, d);
+                lost++;
+            }
+            tailLost.add(d.id);
+        }
+        return b;
     }
 
     /** Sends whatever is still delayed (the end of a bounded run). */
