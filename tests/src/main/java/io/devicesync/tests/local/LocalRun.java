@@ -60,6 +60,7 @@ public final class LocalRun {
         opts.put("seed", "42");
         opts.put("duration", "0");
         opts.put("progress-every", "5");
+        opts.put("job", "local");
         List<String> jobArgs = new ArrayList<>();
         for (int i = 0; i < argv.length; i++) {
             if (!argv[i].startsWith("--") || i + 1 >= argv.length) {
@@ -86,11 +87,17 @@ public final class LocalRun {
         int logRetention = Integer.parseInt(opts.get("log-retention"));
         Duration duration = Duration.ofSeconds(Long.parseLong(opts.get("duration")));
         Duration progressEvery = Duration.ofSeconds(Long.parseLong(opts.get("progress-every")));
+        boolean localJob = switch (opts.get("job")) {
+            case "local" -> true;
+            case "none" -> false;
+            default -> throw new IllegalArgumentException("--job: use local (run the job here) or none (only Kafka, "
+                    + "PostgreSQL and the simulator, for a job submitted to a cluster)");
+        };
 
         Path work = Paths.get(".local-run").toAbsolutePath();
         for (String old : List.of("kafka", "pg", "checkpoints")) deleteRecursively(work.resolve(old)); // a fresh run
         Files.createDirectories(work.resolve("tmp"));
-        new LocalRun.Session(work, sim, rate, logRetention, duration, progressEvery, jobArgs).run();
+        new LocalRun.Session(work, sim, rate, logRetention, duration, progressEvery, jobArgs, localJob).run();
     }
 
     static final class Session {
@@ -101,11 +108,13 @@ public final class LocalRun {
         final Duration duration;
         final Duration progressEvery;
         final List<String> jobArgs;
+        final boolean localJob;
         volatile boolean stop;
         final CountDownLatch stopped = new CountDownLatch(1);
 
         Session(Path work, DeviceSimulator.Options sim, double rate, int logRetention, Duration duration,
-                Duration progressEvery, List<String> jobArgs) {
+                Duration progressEvery, List<String> jobArgs, boolean localJob) {
+            this.localJob = localJob;
             this.work = work;
             this.simOptions = sim;
             this.rate = rate;
@@ -135,6 +144,10 @@ public final class LocalRun {
                 args.addAll(jobArgs);
                 JobParameters params = JobParameters.fromArgs(args.toArray(new String[0]));
 
+                if (!localJob) {
+                    runWithoutJob(kafka, db, params, args);
+                    return;
+                }
                 Configuration conf = new Configuration();
                 conf.set(RestOptions.PORT, 8081);
                 conf.set(RestOptions.ADDRESS, "127.0.0.1");
@@ -157,47 +170,74 @@ public final class LocalRun {
                 say(duration.isZero() ? "Ctrl-C stops the run and prints a consistency report."
                         : "Runs for " + duration.toSeconds() + " s, then prints a consistency report.");
 
-                Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-                    stop = true;
-                    try {
-                        stopped.await();
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                    }
-                }, "devicesync-local-stop"));
-
+                installStopHook();
                 DeviceSimulator simulator = new DeviceSimulator(simOptions);
                 FlinkRest rest = new FlinkRest("http://127.0.0.1:8081");
                 try (SimulatorWriter writer = new SimulatorWriter(db.dataSource(), kafka.bootstrapServers(),
                         "device-events", logRetention)) {
-                    long tick = 200;
-                    int perTick = Math.max(1, (int) Math.round(rate * tick / 1000.0));
-                    long next = System.currentTimeMillis();
-                    long nextProgress = next + progressEvery.toMillis();
-                    Progress progress = new Progress(started);
-                    while (!stop && (duration.isZero() || System.nanoTime() - started < duration.toNanos())) {
-                        writer.write(simulator.next(perTick, System.currentTimeMillis()));
-                        next += tick;
-                        long now = System.currentTimeMillis();
-                        if (now >= nextProgress) {
-                            progress.print(rest, jobId);
-                            nextProgress = now + progressEvery.toMillis();
-                        }
-                        long wait = next - System.currentTimeMillis();
-                        if (wait > 0) Thread.sleep(wait); // paces the simulator, not a test
-                        else next = System.currentTimeMillis();
-                    }
-                    writer.write(simulator.drain());
-                    say("Simulator stopped after " + (simulator.delivered + simulator.lost) + " increments ("
-                            + simulator.lost + " lost, " + simulator.duplicated + " duplicated, " + simulator.reordered
-                            + " reordered, " + simulator.reboots + " reboots, " + simulator.malformed + " malformed).");
-                    report(kafka, db, rest, jobId, progress, params.auditInterval);
+                    simulate(simulator, writer, started, rest, jobId);
+                    report(kafka, db, rest, jobId, new Progress(started), params.auditInterval);
                 } finally {
                     job.cancel().get();
                 }
             } finally {
                 stopped.countDown();
             }
+        }
+
+        /** {@code --job none}: Kafka, PostgreSQL and the simulator for a job that runs on a cluster. */
+        void runWithoutJob(EmbeddedKafka kafka, EmbeddedDatabase db, JobParameters params, List<String> args) throws Exception {
+            say("Kafka at " + kafka.bootstrapServers() + ", PostgreSQL at " + db.url() + " (user postgres)");
+            say("Submit the job jar with these parameters:");
+            say("  " + String.join(" ", args.stream().map(a -> a.contains(" ") ? "\"" + a + "\"" : a).toList()));
+            say("Simulating " + simOptions.devices + " devices at " + (long) rate + " increments/s: " + simOptions);
+            installStopHook();
+            long started = System.nanoTime();
+            DeviceSimulator simulator = new DeviceSimulator(simOptions);
+            try (SimulatorWriter writer = new SimulatorWriter(db.dataSource(), kafka.bootstrapServers(), "device-events",
+                    logRetention)) {
+                simulate(simulator, writer, started, null, null);
+                report(kafka, db, null, null, null, params.auditInterval);
+            } finally {
+                stopped.countDown();
+            }
+        }
+
+        void installStopHook() {
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                stop = true;
+                try {
+                    stopped.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }, "devicesync-local-stop"));
+        }
+
+        /** Runs the simulator at the rate until stopped; prints progress when there is a job to ask. */
+        void simulate(DeviceSimulator simulator, SimulatorWriter writer, long started, FlinkRest rest, String jobId)
+                throws Exception {
+            long tick = 200;
+            int perTick = Math.max(1, (int) Math.round(rate * tick / 1000.0));
+            long next = System.currentTimeMillis();
+            long nextProgress = next + progressEvery.toMillis();
+            Progress progress = new Progress(started);
+            while (!stop && (duration.isZero() || System.nanoTime() - started < duration.toNanos())) {
+                writer.write(simulator.next(perTick, System.currentTimeMillis()));
+                next += tick;
+                long now = System.currentTimeMillis();
+                if (now >= nextProgress) {
+                    if (rest != null) progress.print(rest, jobId);
+                    nextProgress = now + progressEvery.toMillis();
+                }
+                long wait = next - System.currentTimeMillis();
+                if (wait > 0) Thread.sleep(wait); // paces the simulator, not a test
+                else next = System.currentTimeMillis();
+            }
+            writer.write(simulator.drain());
+            say("Simulator stopped after " + (simulator.delivered + simulator.lost) + " increments ("
+                    + simulator.lost + " lost, " + simulator.duplicated + " duplicated, " + simulator.reordered
+                    + " reordered, " + simulator.reboots + " reboots, " + simulator.malformed + " malformed).");
         }
 
         /** Waits a little for the job to settle, then compares every device with the database. */
@@ -219,13 +259,13 @@ public final class LocalRun {
                         last.put(s.deviceId, s);
                     });
                     diverging = diverging(truth, last);
-                    if (System.nanoTime() > nextProgress) {
+                    if (rest != null && System.nanoTime() > nextProgress) {
                         progress.print(rest, jobId);
                         nextProgress = System.nanoTime() + progressEvery.toNanos();
                     }
                 } while (!diverging.isEmpty() && System.nanoTime() < deadline);
             }
-            progress.print(rest, jobId);
+            if (rest != null) progress.print(rest, jobId);
             int equal = truth.size() - diverging.size();
             say(String.format(Locale.ROOT, "Consistency: %d of %d devices equal the database (%.2f%%).", equal,
                     truth.size(), truth.isEmpty() ? 100.0 : 100.0 * equal / truth.size()));
