@@ -69,6 +69,10 @@ public final class DeviceSyncJob {
         if (!env.getCheckpointConfig().isCheckpointingEnabled()) {
             env.enableCheckpointing(params.checkpointInterval.toMillis(), CheckpointingMode.EXACTLY_ONCE);
         }
+        if (env.getConfig().getAutoWatermarkInterval() <= 0) {
+            // Watermarks are periodic here: without them event time, and every timer, would stall.
+            env.getConfig().setAutoWatermarkInterval(200);
+        }
     }
 
     /** The whole job on Kafka and PostgreSQL as the parameters say. */

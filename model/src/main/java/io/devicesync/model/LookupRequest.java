@@ -42,6 +42,11 @@ public class LookupRequest {
      * the stream tail loss; while the device still sends, its increments may be in flight.
      */
     public boolean quiet;
+    /**
+     * AUDIT only: the previous audit found the database ahead but the increments possibly in
+     * flight (IN_FLIGHT), and the device stayed quiet since: a database still ahead is tail loss.
+     */
+    public boolean recheck;
 
     public LookupRequest() {}
 

@@ -21,6 +21,10 @@ public class GuardState {
     public boolean active;
     /** A repair failed (read back from device-audit): the next audit fetches the repair data. */
     public boolean repairPending;
+    /** The last audit was inconclusive (IN_FLIGHT, or the database could not be read): look again. */
+    public boolean recheck;
+    /** Re-checks in a row without activity; capped, so an inconclusive device cannot loop forever. */
+    public int rechecks;
     /** Event time of the last accepted increment: a device silent for the idle TTL is forgotten. */
     public long lastSeen;
 

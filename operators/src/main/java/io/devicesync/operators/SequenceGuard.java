@@ -47,10 +47,13 @@ import org.apache.flink.util.Collector;
  * <p>Audits: a device that accepted an increment gets an audit request at the next boundary of
  * the audit interval (timers coalesce on the boundaries), then one per interval while it stays
  * active, and one more once it fell quiet. A {@code REPAIR_PENDING} record read back from
- * device-audit schedules one more audit with a repair; the reconciler writes one after every
- * repair that did not close the device, so a failed repair is audited until it is repaired. A
- * device silent for the idle TTL is forgotten at its next audit (state and timers); the state TTL
- * removes the state of devices without timers.
+ * device-audit schedules one more audit: with a repair when the record shows the device waiting
+ * (published below what was forwarded), else a plain re-check; the reconciler writes one after
+ * every repair that did not close the device, so a failed repair is audited until it is repaired.
+ * An {@code IN_FLIGHT} record (the database ahead while increments may be on their way) schedules
+ * a re-check, at most {@value #MAX_RECHECKS} in a row. A device silent for the idle TTL is
+ * forgotten at its next audit (state and timers); the state TTL removes the state of devices
+ * without timers.
  *
  * <p>Nothing here touches the database; the hot path reads and writes one small value.
  */
@@ -172,19 +175,27 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
 
     @Override
     public void processElement2(AuditRecord a, Context ctx, Collector<Increment> out) throws Exception {
-        if (!AuditRecord.REPAIR_PENDING.equals(a.outcome)) return;
         GuardState s = device.value();
-        if (s == null) {
-            // Forgotten here (TTL) but still waiting downstream: audit it from what was published.
-            s = new GuardState();
-            s.epoch = Math.max(0, a.epoch);
-            s.seq = Math.max(0, a.seq);
-            s.lastSeen = a.ts;
+        // Forgotten (idle TTL): nothing to audit; if it comes back, it is first-seen and repaired so.
+        if (s == null) return;
+        boolean waiting = a.seq < 0 || Versions.compare(a.epoch, a.seq, s.epoch, s.seq) < 0;
+        if (AuditRecord.REPAIR_PENDING.equals(a.outcome) && waiting) {
+            // Published below what was forwarded: the device waits for a repair.
+            s.repairPending = true;
+        } else if (AuditRecord.REPAIR_PENDING.equals(a.outcome) || AuditRecord.IN_FLIGHT.equals(a.outcome)) {
+            // Inconclusive (the database could not be read, or increments were in flight): look again.
+            if (s.rechecks >= MAX_RECHECKS) return;
+            s.recheck = true;
+            s.rechecks++;
+        } else {
+            return;
         }
-        s.repairPending = true;
         armAudit(s, ctx, a.ts);
         device.update(s);
     }
+
+    /** Inconclusive audits re-checked in a row at most, until the device sends again. */
+    static final int MAX_RECHECKS = 3;
 
     // ---- timers -----------------------------------------------------------------------------
 
@@ -206,8 +217,11 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
             boolean wasActive = s.active;
             // Quiet: nothing accepted for a whole interval and nothing waiting for its grace.
             boolean quiet = !wasActive && s.heldCount == 0;
-            ctx.output(Tags.LOOKUPS, LookupRequest.audit(ctx.getCurrentKey(), s.epoch, s.seq, s.repairPending, quiet,
-                    timestamp, System.currentTimeMillis()));
+            LookupRequest audit = LookupRequest.audit(ctx.getCurrentKey(), s.epoch, s.seq, s.repairPending, quiet,
+                    timestamp, System.currentTimeMillis());
+            audit.recheck = s.recheck && quiet;
+            ctx.output(Tags.LOOKUPS, audit);
+            s.recheck = false;
             s.active = false;
             s.repairPending = false;
             // Timer: the next boundary, for one more audit after the device fell quiet. A quiet
@@ -261,17 +275,31 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
     /** Records activity (for the audit) and saves the device. */
     private void accepted(GuardState s, Increment i, Context ctx) throws Exception {
         s.active = true;
+        s.rechecks = 0;
         s.lastSeen = Math.max(s.lastSeen, i.ts);
         armAudit(s, ctx, i.ts);
         device.update(s);
     }
 
-    /** Arms the audit timer at the next interval boundary after {@code max(time, watermark)}. */
+    /**
+     * Arms the audit timer at the device's next interval boundary after {@code time} (no earlier
+     * than the watermark, no later than one interval past it: a clock far ahead cannot push the
+     * audit away). Each device's boundaries are offset by a hash of its id, so that the audits of
+     * all devices spread over the interval instead of hitting the database at one instant.
+     */
     private void armAudit(GuardState s, Context ctx, long time) {
         if (s.auditTimer != 0) return;
-        long t = Math.max(time, ctx.timerService().currentWatermark());
-        s.auditTimer = (Math.floorDiv(t, auditMs) + 1) * auditMs;
+        long wm = ctx.timerService().currentWatermark();
+        long t = wm == Long.MIN_VALUE ? time : Math.max(wm, Math.min(time, wm + auditMs));
+        long offset = Math.floorMod(ctx.getCurrentKey().hashCode(), auditMs);
+        s.auditTimer = (Math.floorDiv(t - offset, auditMs) + 1) * auditMs + offset;
         ctx.timerService().registerEventTimeTimer(s.auditTimer);
+    }
+
+    /** Deletes the grace timer, unless the audit shares its timestamp (one timer serves both). */
+    private void deleteGraceTimer(GuardState s, Context ctx) {
+        if (s.graceTimer != s.auditTimer) ctx.timerService().deleteEventTimeTimer(s.graceTimer);
+        s.graceTimer = 0;
     }
 
     private void forward(GuardState s, Increment i, Collector<Increment> out) {
@@ -295,8 +323,7 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
             clearHeld(s, ctx);
         } else if (drained && s.graceTimer != 0) {
             // The earliest held went out: the ones left get their own full grace.
-            ctx.timerService().deleteEventTimeTimer(s.graceTimer);
-            s.graceTimer = 0;
+            deleteGraceTimer(s, ctx);
             armGrace(s, ctx, heldInOrder().get(0).ts);
         }
     }
@@ -315,10 +342,7 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
     }
 
     private void clearHeld(GuardState s, Context ctx) throws Exception {
-        if (s.graceTimer != 0) {
-            ctx.timerService().deleteEventTimeTimer(s.graceTimer);
-            s.graceTimer = 0;
-        }
+        if (s.graceTimer != 0) deleteGraceTimer(s, ctx);
         if (s.heldCount > 0) held.clear();
         s.heldCount = 0;
     }

@@ -52,8 +52,7 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
     static final String LOG_QUERY = "SELECT seq, data::text, (extract(epoch from ts) * 1000)::bigint FROM device_increment "
             + "WHERE device_id = $1 AND epoch = $2 AND seq BETWEEN $3 AND $4 ORDER BY seq";
     static final String SNAPSHOT_QUERY = "SELECT epoch, seq, state::text FROM device_snapshot WHERE device_id = $1";
-    static final String VERSION_QUERY = "SELECT epoch, seq, (extract(epoch from updated_at) * 1000)::bigint "
-            + "FROM device_snapshot WHERE device_id = $1";
+    static final String VERSION_QUERY = "SELECT epoch, seq FROM device_snapshot WHERE device_id = $1";
 
     /** How to reach the database; the password never appears in {@link #toString()}. */
     public static final class Config implements java.io.Serializable {
@@ -216,7 +215,6 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
             Row row = rows.iterator().next();
             long dbEpoch = row.getLong(0);
             long dbSeq = row.getLong(1);
-            long updatedAt = row.getLong(2);
             Future<LookupResult> result;
             if (r.repair) {
                 result = snapshot(r);
@@ -226,16 +224,17 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
             } else if (dbEpoch == r.epoch && dbSeq - r.toSeq <= config.maxLogFetch) {
                 long missing = dbSeq - r.toSeq;
                 result = query(0, LOG_QUERY, Tuple.of(r.deviceId, r.epoch, r.toSeq + 1, dbSeq)).compose(logRows -> {
-                    if (logRows.size() != missing) return snapshotIfOlderThan(r, updatedAt, dbEpoch, dbSeq);
+                    if (logRows.size() != missing) return snapshotOnRecheck(r, dbEpoch, dbSeq);
                     Increment[] tail = increments(r.deviceId, r.epoch, logRows);
-                    // Lost only if the first missing one is older than the audit: the stream would
-                    // have delivered it before the watermark passed; a later one is in flight.
-                    return tail[0].ts <= r.ts
+                    // Lost if the first missing one is older than the audit (the stream would have
+                    // delivered it before the watermark passed), or still missing on a re-check;
+                    // a later one may be in flight.
+                    return tail[0].ts <= r.ts || r.recheck
                             ? Future.succeededFuture(LookupResult.log(r, tail))
                             : Future.succeededFuture(LookupResult.version(r, dbEpoch, dbSeq));
                 });
             } else {
-                result = snapshotIfOlderThan(r, updatedAt, dbEpoch, dbSeq);
+                result = snapshotOnRecheck(r, dbEpoch, dbSeq);
             }
             return result.map(res -> {
                 if (res.dbEpoch < 0) {
@@ -247,9 +246,13 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
         });
     }
 
-    /** Without the log's times, the snapshot's update time tells lost from in flight. */
-    private Future<LookupResult> snapshotIfOlderThan(LookupRequest r, long updatedAt, long dbEpoch, long dbSeq) {
-        return updatedAt <= r.ts ? snapshot(r) : Future.succeededFuture(LookupResult.version(r, dbEpoch, dbSeq));
+    /**
+     * Without the log's event times, lost and in flight look alike: the first quiet audit answers
+     * with the version (IN_FLIGHT), and a re-check one interval later that still finds the
+     * database ahead, with the device quiet all along, takes the snapshot.
+     */
+    private Future<LookupResult> snapshotOnRecheck(LookupRequest r, long dbEpoch, long dbSeq) {
+        return r.recheck ? snapshot(r) : Future.succeededFuture(LookupResult.version(r, dbEpoch, dbSeq));
     }
 
     private Future<LookupResult> snapshot(LookupRequest r) {

@@ -158,7 +158,11 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
         long pubSeq = s.seq;
         String cause = null;
         boolean repaired = false;
-        switch (r.outcome) {
+        boolean audit = LookupRequest.AUDIT.equals(q.kind);
+        // An audit brings repair data for a waiting device (repair audit) or for tail loss (quiet
+        // audit). A repair audit that finds the device no longer waiting changes nothing.
+        String outcome = audit && q.repair && !wasWaiting && isData(r.outcome) ? LookupResult.VERSION : r.outcome;
+        switch (outcome) {
             case LookupResult.LOG:
                 repaired = applyLog(s, r.increments, ctx, out);
                 break;
@@ -173,10 +177,9 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
         drain(s, out);
         Increment firstHeld = s.heldCount > 0 ? firstHeld() : null;
         if (firstHeld == null) s.heldCount = 0;
-        boolean audit = LookupRequest.AUDIT.equals(q.kind);
         // A repair that was attempted and left the device waiting failed; a version-only audit that
         // finds it waiting attempted nothing: it only asks for a repair (REPAIR_PENDING below).
-        boolean attempted = LookupResult.LOG.equals(r.outcome) || LookupResult.SNAPSHOT.equals(r.outcome);
+        boolean attempted = isData(outcome);
         boolean failed = firstHeld != null
                 && (cause != null || (audit ? attempted : stillMissing(s, q, firstHeld)));
         if (failed) {
@@ -189,19 +192,19 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
                         + " does not reach " + Versions.format(firstHeld.epoch, firstHeld.seq) + " from "
                         + (s.published ? Versions.format(s.epoch, s.seq) : "nothing");
             }
-            ctx.output(Tags.ALERTS, Alerts.of(AlertType.RESYNC_FAILED, s.failures >= 3 ? Severity.CRITICAL : Severity.WARNING)
-                    .device(q.deviceId)
-                    .cause(cause)
-                    .strategy(Strategy.RETRY_ON_AUDIT)
-                    .detail("kind", q.kind).detail("epoch", q.epoch).detail("fromSeq", q.fromSeq)
-                    .detail("toSeq", q.toSeq).detail("failures", s.failures)
-                    .ts(q.ts)
-                    .build(q.kind, Long.toString(q.epoch), Long.toString(q.fromSeq), Long.toString(q.toSeq),
-                            Integer.toString(s.failures)));
-            if (!audit) {
-                // Read back by the SequenceGuard: the next audit interval retries with a repair.
-                ctx.output(Tags.AUDITS, new AuditRecord(q.deviceId, s.published ? s.epoch : -1, s.published ? s.seq : -1,
-                        r.dbEpoch, r.dbSeq, AuditRecord.REPAIR_PENDING, q.ts));
+            // The first three failures, then every tenth: a device that cannot be repaired for days
+            // does not raise an alert every audit interval.
+            if (s.failures <= 3 || s.failures % 10 == 0) {
+                ctx.output(Tags.ALERTS, Alerts.of(AlertType.RESYNC_FAILED, s.failures >= 3 ? Severity.CRITICAL : Severity.WARNING)
+                        .device(q.deviceId)
+                        .cause(cause)
+                        .strategy(Strategy.RETRY_ON_AUDIT)
+                        .detail("kind", q.kind).detail("epoch", q.epoch).detail("fromSeq", q.fromSeq)
+                        .detail("toSeq", q.toSeq).detail("failures", s.failures)
+                        .ts(q.ts)
+                        // The request identifies the episode; replayed after a restore, it has the same id.
+                        .build(q.kind, Long.toString(q.epoch), Long.toString(q.fromSeq), Long.toString(q.toSeq),
+                                Long.toString(q.ts)));
             }
         } else if (wasWaiting && s.heldCount == 0) {
             repairs.inc();
@@ -218,6 +221,7 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
             s.failures = 0;
         }
         if (audit) audited(s, r, ctx, wasWaiting, wasPublished, pubEpoch, pubSeq, repaired);
+        else if (failed && s.heldCount > 0) askForRepair(s, r, ctx);
         updateWaiting(s);
         if (s.published || s.heldCount > 0) device.update(s);
     }
@@ -233,10 +237,10 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
         long e = wasPublished ? pubEpoch : -1;
         long sq = wasPublished ? pubSeq : -1;
         String outcome;
-        if (s.heldCount > 0 || LookupResult.FAILED.equals(r.outcome)) {
-            // Still waiting, or the database could not be read: audit again, with a repair.
+        if (s.heldCount > 0 || LookupResult.FAILED.equals(r.outcome) || LookupResult.TIMED_OUT.equals(r.outcome)) {
+            // Still waiting (the guard repairs it), or the database could not be read (it looks again).
             outcome = AuditRecord.REPAIR_PENDING;
-        } else if (repaired && !wasWaiting) {
+        } else if (repaired && !wasWaiting && q.quiet && !q.repair) {
             outcome = AuditRecord.TAIL_LOSS;
             boolean sameEpoch = wasPublished && r.dbEpoch == pubEpoch;
             tailLosses.inc();
@@ -280,6 +284,17 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
     private void emit(ReconcilerState s, String deviceId, String source, Collector<DeviceState> out) {
         out.collect(new DeviceState(deviceId, s.epoch, s.seq, s.ts, s.state, source));
         published.inc();
+    }
+
+    /** Read back by the SequenceGuard: the next audit interval retries with a repair. */
+    private void askForRepair(ReconcilerState s, LookupResult r, Context ctx) {
+        LookupRequest q = r.request;
+        ctx.output(Tags.AUDITS, new AuditRecord(q.deviceId, s.published ? s.epoch : -1, s.published ? s.seq : -1,
+                r.dbEpoch, r.dbSeq, AuditRecord.REPAIR_PENDING, q.ts));
+    }
+
+    private static boolean isData(String outcome) {
+        return LookupResult.LOG.equals(outcome) || LookupResult.SNAPSHOT.equals(outcome);
     }
 
     /**

@@ -49,26 +49,33 @@ class SequenceGuardAuditTest {
         return values(h.getSideOutput(Tags.LOOKUPS)).stream().filter(r -> r.kind.equals(LookupRequest.AUDIT)).toList();
     }
 
+    /** The device's first audit boundary after {@code t}: boundaries are offset per device. */
+    private static long next(String device, long t) {
+        long off = Math.floorMod(device.hashCode(), AUDIT);
+        return (Math.floorDiv(t - off, AUDIT) + 1) * AUDIT + off;
+    }
+
     @Test
     void auditsAnActiveDeviceAtTheNextBoundaryThenOnceMoreWhenQuiet() throws Exception {
         open(Duration.ofDays(30));
         send(inc("d", 1));
         send(inc("d", 2));
-        watermark(T0 + AUDIT - 1);
+        long b1 = next("d", T0 + 20);
+        watermark(b1 - 1);
         assertTrue(audits().isEmpty());
-        watermark(T0 + AUDIT);
+        watermark(b1);
         assertEquals(1, audits().size());
         LookupRequest a = audits().get(0);
         assertEquals(0, a.epoch);
         assertEquals(2, a.toSeq, "the version forwarded so far");
         assertFalse(a.repair);
         assertFalse(a.quiet, "it sent during the interval");
-        assertEquals(T0 + AUDIT, a.ts);
-        watermark(T0 + 2 * AUDIT);
+        assertEquals(b1, a.ts);
+        watermark(b1 + AUDIT);
         assertEquals(2, audits().size(), "once more after it fell quiet");
         assertTrue(audits().get(1).quiet, "only a quiet audit may conclude tail loss");
         assertEquals(0, h.numEventTimeTimers(), "then no timer at all");
-        watermark(T0 + 100 * AUDIT);
+        watermark(b1 + 100 * AUDIT);
         assertEquals(2, audits().size());
     }
 
@@ -76,34 +83,43 @@ class SequenceGuardAuditTest {
     void activityKeepsTheAuditGoingEveryInterval() throws Exception {
         open(Duration.ofDays(30));
         send(inc("d", 1));
-        watermark(T0 + AUDIT);
-        h.processElement1(new Increment("d", 0, 2, T0 + AUDIT + 5, new byte[] {'{', '}'}), T0 + AUDIT + 5);
-        watermark(T0 + 2 * AUDIT);
-        watermark(T0 + 3 * AUDIT);
-        watermark(T0 + 4 * AUDIT);
+        long b1 = next("d", T0 + 10);
+        watermark(b1);
+        h.processElement1(new Increment("d", 0, 2, b1 + 5, new byte[] {'{', '}'}), b1 + 5);
+        watermark(b1 + AUDIT);
+        watermark(b1 + 2 * AUDIT);
+        watermark(b1 + 3 * AUDIT);
         assertEquals(List.of(1L, 2L, 2L), audits().stream().map(r -> r.toSeq).toList());
+        assertEquals(List.of(false, false, true), audits().stream().map(r -> r.quiet).toList());
     }
 
     @Test
-    void auditTimersOfManyDevicesShareTheBoundary() throws Exception {
+    void auditsOfDevicesSpreadOverTheIntervalOnBoundariesOfTheirOwn() throws Exception {
         open(Duration.ofDays(30));
-        send(inc("a", 1));
-        h.processElement1(new Increment("b", 0, 1, T0 + 7_777, new byte[] {'{', '}'}), T0 + 7_777);
-        watermark(T0 + AUDIT);
-        assertEquals(2, audits().size());
-        assertEquals(1, audits().stream().map(r -> r.ts).distinct().count(), "coalesced on the interval boundary");
+        for (String d : List.of("meter-1", "meter-2", "meter-3")) {
+            h.processElement1(new Increment(d, 0, 1, T0 + 10, new byte[] {'{', '}'}), T0 + 10);
+        }
+        watermark(T0 + 10 + AUDIT);
+        List<LookupRequest> a = audits();
+        assertEquals(3, a.size());
+        for (LookupRequest r : a) assertEquals(next(r.deviceId, T0 + 10), r.ts);
+        assertEquals(3, a.stream().map(r -> r.ts).distinct().count(), "not all at one instant");
     }
 
     @Test
-    void repairPendingSchedulesOneRepairAuditUntilTheNextRecord() throws Exception {
+    void repairPendingOfAWaitingDeviceSchedulesOneRepairAudit() throws Exception {
         open(Duration.ofDays(30));
         send(inc("d", 1));
-        watermark(T0 + AUDIT);
-        watermark(T0 + 2 * AUDIT); // audited, quiet-audited, no timer
+        send(inc("d", 3)); // held
+        long b1 = next("d", T0 + 30);
+        watermark(T0 + 30 + GRACE); // gap: 3 forwarded, the guard is at 3
+        watermark(b1);
+        watermark(b1 + AUDIT); // audited, quiet-audited, no timer
         assertEquals(0, h.numEventTimeTimers());
-        h.processElement2(new AuditRecord("d", 0, 1, 0, 1, AuditRecord.REPAIR_PENDING, T0 + 2 * AUDIT), T0 + 2 * AUDIT);
-        h.processElement2(new AuditRecord("d", 0, 1, 0, 1, AuditRecord.VERIFIED, T0 + 2 * AUDIT), T0 + 2 * AUDIT);
-        watermark(T0 + 3 * AUDIT);
+        // The reconciler published 1 only: it waits.
+        h.processElement2(new AuditRecord("d", 0, 1, -1, -1, AuditRecord.REPAIR_PENDING, b1 + AUDIT), b1 + AUDIT);
+        h.processElement2(new AuditRecord("d", 0, 1, 0, 1, AuditRecord.VERIFIED, b1 + AUDIT), b1 + AUDIT);
+        watermark(b1 + 2 * AUDIT);
         List<LookupRequest> a = audits();
         assertEquals(3, a.size());
         assertTrue(a.get(2).repair, "the audit after a failed repair fetches the repair data");
@@ -111,25 +127,64 @@ class SequenceGuardAuditTest {
     }
 
     @Test
+    void inconclusiveAuditsAreRecheckedAFewTimesWithoutRepair() throws Exception {
+        open(Duration.ofDays(30));
+        send(inc("d", 1));
+        long b1 = next("d", T0 + 10);
+        watermark(b1);
+        watermark(b1 + AUDIT);
+        for (int k = 2; k <= 6; k++) {
+            h.processElement2(new AuditRecord("d", 0, 1, 0, 2, AuditRecord.IN_FLIGHT, b1 + (k - 1) * AUDIT),
+                    b1 + (k - 1) * AUDIT);
+            watermark(b1 + k * AUDIT);
+        }
+        List<LookupRequest> a = audits();
+        assertEquals(2 + SequenceGuard.MAX_RECHECKS, a.size(), "capped");
+        assertTrue(a.subList(2, a.size()).stream().allMatch(r -> r.recheck && r.quiet && !r.repair));
+    }
+
+    @Test
     void aDeviceSilentForTheIdleTtlIsForgottenAndThenFirstSeen() throws Exception {
         open(Duration.ofMillis(5 * AUDIT));
         send(inc("d", 1));
         send(inc("d", 2));
-        watermark(T0 + AUDIT);
-        watermark(T0 + 2 * AUDIT);
-        // A pending repair keeps auditing it, until it has been silent for the idle TTL.
-        h.processElement2(new AuditRecord("d", 0, 2, -1, -1, AuditRecord.REPAIR_PENDING, T0 + 6 * AUDIT), T0 + 6 * AUDIT);
-        watermark(T0 + 7 * AUDIT);
-        assertEquals(2, audits().size(), "no audit: forgotten instead");
+        long b1 = next("d", T0 + 20);
+        watermark(b1);
+        watermark(b1 + AUDIT);
+        // Failing repairs keep auditing it (each one answers REPAIR_PENDING), until it has been
+        // silent for the idle TTL.
+        for (int k = 2; k <= 8; k++) {
+            if (h.numKeyedStateEntries() > 0) {
+                h.processElement2(new AuditRecord("d", 0, 1, -1, -1, AuditRecord.REPAIR_PENDING, b1 + (k - 1) * AUDIT),
+                        b1 + (k - 1) * AUDIT);
+            }
+            watermark(b1 + k * AUDIT);
+        }
+        int audited = audits().size();
+        assertTrue(audited >= 5 && audited <= 7, "audited while within the TTL, then no more: " + audited);
+        assertTrue(audits().subList(2, audited).stream().allMatch(r -> r.repair));
         assertEquals(0, h.numEventTimeTimers());
         assertEquals(0, h.numKeyedStateEntries(), "state cleared");
         // It comes back: first-seen, so (0, 3) waits for the grace, then its snapshot is asked for.
-        h.processElement1(new Increment("d", 0, 3, T0 + 7 * AUDIT + 1, new byte[] {'{', '}'}), T0 + 7 * AUDIT + 1);
-        watermark(T0 + 7 * AUDIT + 1 + 2 * GRACE);
+        long t = b1 + 8 * AUDIT + 1;
+        h.processElement1(new Increment("d", 0, 3, t, new byte[] {'{', '}'}), t);
+        watermark(t + 2 * GRACE);
         List<LookupRequest> firstSeen = values(h.getSideOutput(Tags.LOOKUPS)).stream()
                 .filter(r -> r.kind.equals(LookupRequest.FIRST_SEEN)).toList();
         assertEquals(1, firstSeen.size());
         assertEquals("0/1,0/2,0/3", versions(h.extractOutputValues()));
+    }
+
+    @Test
+    void aGraceTimerOnTheAuditsTimestampDoesNotTakeTheAuditWithIt() throws Exception {
+        open(Duration.ofDays(30));
+        long b1 = next("d", T0);
+        // Times chosen so that the grace of the early message ends exactly on the audit boundary.
+        h.processElement1(new Increment("d", 0, 1, b1 - GRACE - 5, new byte[] {'{', '}'}), b1 - GRACE - 5);
+        h.processElement1(new Increment("d", 0, 3, b1 - GRACE, new byte[] {'{', '}'}), b1 - GRACE);
+        h.processElement1(new Increment("d", 0, 2, b1 - GRACE + 1, new byte[] {'{', '}'}), b1 - GRACE + 1);
+        watermark(b1);
+        assertEquals(1, audits().size(), "the audit still fires");
     }
 
     @Test

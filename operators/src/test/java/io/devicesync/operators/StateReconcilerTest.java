@@ -11,6 +11,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.devicesync.model.Alert;
 import io.devicesync.model.DeviceState;
 import io.devicesync.model.Increment;
+import io.devicesync.model.Json;
 import io.devicesync.model.LookupRequest;
 import io.devicesync.model.LookupResult;
 import java.nio.charset.StandardCharsets;
@@ -142,7 +143,8 @@ class StateReconcilerTest {
         send(inc("d", 1));
         send(inc("d", 3));
         for (int i = 0; i < 3; i++) {
-            result(LookupResult.failed(gap("d", 2, 2), LookupResult.FAILED, "database lookup failed: connection refused"));
+            LookupRequest attempt = new LookupRequest("d", LookupRequest.GAP, 0, 2, 2, TestData.T0 + i * 1000, 0);
+            result(LookupResult.failed(attempt, LookupResult.FAILED, "database lookup failed: connection refused"));
         }
         List<Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
         assertEquals(3, alerts.size());
@@ -151,6 +153,35 @@ class StateReconcilerTest {
         assertEquals("CRITICAL", alerts.get(2).severity);
         assertEquals(3, alerts.stream().map(a -> a.alertId).distinct().count());
         assertEquals("0/1:increment", published(out()));
+    }
+
+    @Test
+    void aFailureHasTheSameAlertIdWhenItsRequestIsReplayedAfterARestore() throws Exception {
+        LookupRequest q = new LookupRequest("d", LookupRequest.GAP, 0, 2, 2, TestData.T0, 0);
+        String[] ids = new String[2];
+        for (int run = 0; run < 2; run++) {
+            close();
+            open();
+            send(inc("d", 1));
+            send(inc("d", 3));
+            result(LookupResult.failed(q, LookupResult.FAILED, "database lookup failed"));
+            ids[run] = values(h.getSideOutput(Tags.ALERTS)).get(0).alertId;
+        }
+        assertEquals(ids[0], ids[1]);
+    }
+
+    @Test
+    void aDeviceThatCannotBeRepairedForLongIsNotAlertedEveryInterval() throws Exception {
+        send(inc("d", 1));
+        send(inc("d", 3));
+        for (int i = 0; i < 12; i++) {
+            result(LookupResult.failed(new LookupRequest("d", LookupRequest.GAP, 0, 2, 2, TestData.T0 + i * 1000, 0),
+                    LookupResult.NOT_FOUND, "device d has no row in device_snapshot"));
+        }
+        List<Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
+        assertEquals(List.of(1L, 2L, 3L, 10L), alerts.stream().map(a ->
+                Json.parse(a.details.getBytes(StandardCharsets.UTF_8)).get("failures").asLong()).toList(),
+                "the first three, then every tenth");
     }
 
     @Test

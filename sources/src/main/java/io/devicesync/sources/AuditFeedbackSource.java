@@ -15,8 +15,8 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 
 /**
  * Reads {@code device-audit} back into the job: the loop that Flink 2 cannot have inside a job.
- * Only {@code REPAIR_PENDING} records pass; they make the SequenceGuard audit the device again,
- * with a repair. A fresh job starts at the end of the topic (older records belong to state it
+ * Only {@code REPAIR_PENDING} and {@code IN_FLIGHT} records pass; they make the SequenceGuard audit the device again,
+ * with a repair if it waits for one. A fresh job starts at the end of the topic (older records belong to state it
  * does not have); a restored job continues from its checkpointed offsets.
  */
 public final class AuditFeedbackSource {
@@ -64,7 +64,9 @@ public final class AuditFeedbackSource {
         public void deserialize(ConsumerRecord<byte[], byte[]> record, Collector<AuditRecord> out) {
             if (record.value() == null) return;
             AuditRecord a = Codecs.readAudit(record.value());
-            if (a != null && AuditRecord.REPAIR_PENDING.equals(a.outcome)) out.collect(a);
+            if (a != null && (AuditRecord.REPAIR_PENDING.equals(a.outcome) || AuditRecord.IN_FLIGHT.equals(a.outcome))) {
+                out.collect(a);
+            }
         }
 
         @Override

@@ -44,7 +44,10 @@ public final class EventTimeWatermarks {
         long bound = outOfOrderness.toMillis();
         long idle = idleTimeout.toMillis();
         long skew = maxFutureSkew.toMillis();
-        return WatermarkStrategy.<SourceRecord>forGenerator(ctx -> new Generator<>(bound, idle, skew, clock))
+        // Idleness runs on the input activity clock, which stops while the task is backpressured:
+        // a backlog that is not being read is not "idle".
+        return WatermarkStrategy.<SourceRecord>forGenerator(ctx -> new Generator<>(bound, idle, skew, clock,
+                        ctx.getInputActivityClock()::relativeTimeMillis))
                 .withTimestampAssigner((r, kafkaTs) -> r.eventTime());
     }
 
@@ -54,30 +57,39 @@ public final class EventTimeWatermarks {
         private final long idleTimeout;
         private final long maxFutureSkew;
         private final Clock clock;
+        private final Clock activityClock;
         private long maxTimestamp = Long.MIN_VALUE;
         private long lastRecordWallTime;
         private long emitted = Long.MIN_VALUE;
 
         public Generator(long bound, long idleTimeout, long maxFutureSkew, Clock clock) {
+            this(bound, idleTimeout, maxFutureSkew, clock, clock);
+        }
+
+        /**
+         * @param clock the wall clock, what an idle watermark follows
+         * @param activityClock measures idleness (Flink's input activity clock: paused under backpressure)
+         */
+        public Generator(long bound, long idleTimeout, long maxFutureSkew, Clock clock, Clock activityClock) {
             this.bound = bound;
             this.idleTimeout = idleTimeout;
             this.maxFutureSkew = maxFutureSkew;
             this.clock = clock;
-            this.lastRecordWallTime = clock.now();
+            this.activityClock = activityClock;
+            this.lastRecordWallTime = activityClock.now();
         }
 
         @Override
         public void onEvent(T event, long eventTimestamp, WatermarkOutput output) {
-            long now = clock.now();
-            lastRecordWallTime = now;
-            maxTimestamp = Math.max(maxTimestamp, Math.min(eventTimestamp, now + maxFutureSkew));
+            lastRecordWallTime = activityClock.now();
+            maxTimestamp = Math.max(maxTimestamp, Math.min(eventTimestamp, clock.now() + maxFutureSkew));
         }
 
         @Override
         public void onPeriodicEmit(WatermarkOutput output) {
             long now = clock.now();
             long candidate = maxTimestamp == Long.MIN_VALUE ? Long.MIN_VALUE : maxTimestamp - bound - 1;
-            if (now - lastRecordWallTime >= idleTimeout) {
+            if (activityClock.now() - lastRecordWallTime >= idleTimeout) {
                 candidate = Math.max(candidate, now - bound - 1);
             }
             if (candidate > emitted) {

@@ -189,7 +189,15 @@ public final class LocalRun {
         void runWithoutJob(EmbeddedKafka kafka, EmbeddedDatabase db, JobParameters params, List<String> args) throws Exception {
             say("Kafka at " + kafka.bootstrapServers() + ", PostgreSQL at " + db.url() + " (user postgres)");
             say("Submit the job jar with these parameters:");
-            say("  " + String.join(" ", args.stream().map(a -> a.contains(" ") ? "\"" + a + "\"" : a).toList()));
+            List<String> shown = new ArrayList<>(args);
+            int pw = shown.indexOf("--snapshot.password");
+            if (pw >= 0) {
+                // Passed by environment instead of printed: secrets are never printed.
+                shown.remove(pw + 1);
+                shown.remove(pw);
+            }
+            say("  " + String.join(" ", shown.stream().map(a -> a.contains(" ") ? "\"" + a + "\"" : a).toList()));
+            say("with the password in the environment: DEVICESYNC_SNAPSHOT_PASSWORD (the embedded database's is 'postgres').");
             say("Simulating " + simOptions.devices + " devices at " + (long) rate + " increments/s: " + simOptions);
             installStopHook();
             long started = System.nanoTime();
