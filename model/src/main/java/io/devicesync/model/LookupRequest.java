@@ -43,8 +43,9 @@ public class LookupRequest {
      */
     public boolean quiet;
     /**
-     * AUDIT only: the previous audit found the database ahead but the increments possibly in
-     * flight (IN_FLIGHT), and the device stayed quiet since: a database still ahead is tail loss.
+     * AUDIT only: the previous audit was inconclusive (IN_FLIGHT, or the database could not be
+     * read) and the device stayed quiet since. Where the log cannot tell lost from in flight by
+     * its times (its rows are gone), a database still ahead is then taken as tail loss.
      */
     public boolean recheck;
 

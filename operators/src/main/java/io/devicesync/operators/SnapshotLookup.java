@@ -226,10 +226,9 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
                 result = query(0, LOG_QUERY, Tuple.of(r.deviceId, r.epoch, r.toSeq + 1, dbSeq)).compose(logRows -> {
                     if (logRows.size() != missing) return snapshotOnRecheck(r, dbEpoch, dbSeq);
                     Increment[] tail = increments(r.deviceId, r.epoch, logRows);
-                    // Lost if the first missing one is older than the audit (the stream would have
-                    // delivered it before the watermark passed), or still missing on a re-check;
-                    // a later one may be in flight.
-                    return tail[0].ts <= r.ts || r.recheck
+                    // Lost if the first missing one is older than the audit: the stream would have
+                    // delivered it before the watermark passed. A later one may be in flight.
+                    return tail[0].ts <= r.ts
                             ? Future.succeededFuture(LookupResult.log(r, tail))
                             : Future.succeededFuture(LookupResult.version(r, dbEpoch, dbSeq));
                 });
