@@ -90,10 +90,7 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
 
     @Override
     public void open(OpenContext ctx) {
-        StateTtlConfig ttl = StateTtlConfig.newBuilder(idleTtl)
-                .setUpdateType(StateTtlConfig.UpdateType.OnCreateAndWrite)
-                .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
-                .build();
+        StateTtlConfig ttl = IdleTtl.of(idleTtl);
         ValueStateDescriptor<GuardState> d = new ValueStateDescriptor<>(DEVICE, TypeInformation.of(GuardState.class));
         d.enableTimeToLive(ttl);
         MapStateDescriptor<Long, Increment> h = new MapStateDescriptor<>(HELD, Types.LONG, TypeInformation.of(Increment.class));

@@ -87,10 +87,7 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
     public void open(OpenContext ctx) {
         // A day longer than the guard's: if one forgets a device first, let it be the guard, which
         // then treats it as first-seen and asks for its snapshot.
-        StateTtlConfig ttl = StateTtlConfig.newBuilder(idleTtl.plusDays(1))
-                .setUpdateType(StateTtlConfig.UpdateType.OnCreateAndWrite)
-                .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
-                .build();
+        StateTtlConfig ttl = IdleTtl.of(idleTtl.plusDays(1));
         ValueStateDescriptor<ReconcilerState> d = new ValueStateDescriptor<>(DEVICE.getName(),
                 TypeInformation.of(ReconcilerState.class));
         d.enableTimeToLive(ttl);

@@ -161,10 +161,17 @@ class DeviceSyncITCase {
             s.awaitOrFail(() -> {
                 s.pollOutputs();
                 return unexplained(s, repaired).isEmpty();
-            }, () -> "repaired devices without an alert saying why: " + unexplained(s, repaired));
+            }, () -> "repaired devices without an alert saying why: " + unexplained(s, repaired) + "; e.g. "
+                    + unexplained(s, repaired).stream().limit(3).map(d -> d + " published " + s.sourcesByDevice.get(d)
+                            + " audits " + s.auditsSeen.stream().filter(a -> a.deviceId.equals(d)).map(a -> a.outcome + "@"
+                                    + a.seq + "/" + a.dbSeq).collect(Collectors.toList())).collect(Collectors.toList()));
             assertEquals(0, s.alertCount("RESYNC_FAILED"), "the database leads the stream: every repair closes its gap "
                     + s.alertsSeen.stream().filter(a -> a.type.equals("RESYNC_FAILED")).limit(3).collect(Collectors.toList()));
-            assertEquals(s.sim.reboots, s.alertCount("DEVICE_RESET"), "one DEVICE_RESET per epoch change");
+            // One DEVICE_RESET per epoch change the job saw: a device whose epoch-0 messages were all
+            // lost is first seen in its new epoch (a first-seen lookup, no reset).
+            assertTrue(s.alertCount("DEVICE_RESET") <= s.sim.reboots
+                    && s.alertCount("DEVICE_RESET") >= s.sim.reboots - s.sim.firstMessageLost.size(),
+                    "DEVICE_RESET alerts " + s.alertCount("DEVICE_RESET") + " for " + s.sim.reboots + " reboots");
             Set<String> ids = new HashSet<>();
             for (Alert a : s.alertsSeen) assertTrue(ids.add(a.alertId), "alert ids unique per episode: " + a);
 

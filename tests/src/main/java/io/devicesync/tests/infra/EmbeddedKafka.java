@@ -65,7 +65,21 @@ public final class EmbeddedKafka implements AutoCloseable {
                 all.add(nt);
             }
             admin.createTopics(all).all().get();
+            // Produce only once every partition has a leader: a producer that starts earlier can
+            // see its first batches refused while the partitions come up.
+            long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+            while (!allLed(admin, topics)) {
+                if (System.nanoTime() > deadline) throw new IllegalStateException("topics without leaders: " + topics);
+                Thread.onSpinWait();
+            }
         }
+    }
+
+    private static boolean allLed(Admin admin, List<String> topics) throws Exception {
+        for (var d : admin.describeTopics(topics).allTopicNames().get().values()) {
+            for (var p : d.partitions()) if (p.leader() == null || p.leader().isEmpty()) return false;
+        }
+        return true;
     }
 
     @Override

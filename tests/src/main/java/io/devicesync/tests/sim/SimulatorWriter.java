@@ -8,10 +8,15 @@ import java.sql.SQLException;
 import java.time.Instant;
 import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Properties;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
 import javax.sql.DataSource;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 /**
@@ -33,6 +38,10 @@ public final class SimulatorWriter implements AutoCloseable {
         p.put("bootstrap.servers", bootstrapServers);
         p.put("acks", "all");
         p.put("enable.idempotence", "true");
+        // One request in flight: with more, a request to a just-created partition can be overtaken
+        // by the next one, and the idempotent producer then loses the first (KAFKA-15591, fixed
+        // after Kafka 4.2.0). The simulator's wire order is part of what the tests check.
+        p.put("max.in.flight.requests.per.connection", "1");
         p.put("linger.ms", "5");
         p.put("key.serializer", ByteArraySerializer.class.getName());
         p.put("value.serializer", ByteArraySerializer.class.getName());
@@ -83,11 +92,23 @@ public final class SimulatorWriter implements AutoCloseable {
         }
     }
 
+    /** Publishes the batch and checks every send: a record the broker refused is an error, never a silent loss. */
     public void publish(DeviceSimulator.Batch batch) {
+        List<Future<RecordMetadata>> sent = new ArrayList<>(batch.wire.size());
         for (DeviceSimulator.WireRecord r : batch.wire) {
-            producer.send(new ProducerRecord<>(topic, r.key, r.value));
+            sent.add(producer.send(new ProducerRecord<>(topic, r.key, r.value)));
         }
         producer.flush();
+        for (Future<RecordMetadata> f : sent) {
+            try {
+                f.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while publishing", e);
+            } catch (ExecutionException e) {
+                throw new IllegalStateException("the simulator could not publish to " + topic + ": " + e.getCause(), e);
+            }
+        }
     }
 
     @Override
