@@ -105,7 +105,11 @@ final class Scenario implements AutoCloseable {
     }
 
     void startJob(String... extra) throws Exception {
-        Configuration conf = new Configuration();
+        startJob(new Configuration(), extra);
+    }
+
+    /** Starts the job with job-level configuration (state backend, a savepoint to restore...). */
+    void startJob(Configuration conf, String... extra) throws Exception {
         conf.set(PipelineOptions.GENERIC_TYPES, false);
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
         env.setParallelism(2);
