@@ -23,7 +23,6 @@ public class LookupRequest {
     public static final String GAP = "GAP";
     public static final String FIRST_SEEN = "FIRST_SEEN";
     public static final String RESET = "RESET";
-    public static final String OVERFLOW = "OVERFLOW";
     public static final String AUDIT = "AUDIT";
 
     public String deviceId;

@@ -4,6 +4,7 @@ import io.devicesync.model.Increment;
 import io.devicesync.model.Json;
 import io.devicesync.model.LookupRequest;
 import io.devicesync.model.LookupResult;
+import io.devicesync.model.Versions;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
@@ -208,17 +209,14 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
      */
     private Future<LookupResult> audit(LookupRequest r) {
         return query(0, VERSION_QUERY, Tuple.of(r.deviceId)).compose(rows -> {
-            if (rows.size() == 0) {
-                return Future.succeededFuture(LookupResult.failed(r, LookupResult.NOT_FOUND,
-                        "device " + r.deviceId + " has no row in device_snapshot"));
-            }
+            if (rows.size() == 0) return notFound(r);
             Row row = rows.iterator().next();
             long dbEpoch = row.getLong(0);
             long dbSeq = row.getLong(1);
             Future<LookupResult> result;
             if (r.repair) {
                 result = snapshot(r);
-            } else if (io.devicesync.model.Versions.compare(dbEpoch, dbSeq, r.epoch, r.toSeq) <= 0 || !r.quiet) {
+            } else if (Versions.compare(dbEpoch, dbSeq, r.epoch, r.toSeq) <= 0 || !r.quiet) {
                 // Not ahead; or ahead while the device still sends (in flight, not tail loss).
                 result = Future.succeededFuture(LookupResult.version(r, dbEpoch, dbSeq));
             } else if (dbEpoch == r.epoch && dbSeq - r.toSeq <= config.maxLogFetch) {
@@ -254,12 +252,14 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
         return r.recheck ? snapshot(r) : Future.succeededFuture(LookupResult.version(r, dbEpoch, dbSeq));
     }
 
+    private static Future<LookupResult> notFound(LookupRequest r) {
+        return Future.succeededFuture(LookupResult.failed(r, LookupResult.NOT_FOUND,
+                "device " + r.deviceId + " has no row in device_snapshot"));
+    }
+
     private Future<LookupResult> snapshot(LookupRequest r) {
         return query(0, SNAPSHOT_QUERY, Tuple.of(r.deviceId)).compose(rows -> {
-            if (rows.size() == 0) {
-                return Future.succeededFuture(LookupResult.failed(r, LookupResult.NOT_FOUND,
-                        "device " + r.deviceId + " has no row in device_snapshot"));
-            }
+            if (rows.size() == 0) return notFound(r);
             Row row = rows.iterator().next();
             long epoch = row.getLong(0);
             long seq = row.getLong(1);

@@ -56,11 +56,9 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
     private static final long serialVersionUID = 1L;
 
     /** One value per device: the published version and document; cleared by TTL when idle. */
-    public static final ValueStateDescriptor<ReconcilerState> DEVICE =
-            new ValueStateDescriptor<>("reconciler", TypeInformation.of(ReconcilerState.class));
+    public static final String DEVICE = "reconciler";
     /** Increments waiting for a repair, by "epoch/seq"; empty for a device that does not wait. */
-    public static final MapStateDescriptor<String, HeldIncrement> HELD =
-            new MapStateDescriptor<>("reconcilerHeld", Types.STRING, TypeInformation.of(HeldIncrement.class));
+    public static final String HELD = "reconcilerHeld";
 
     private final int maxHeld;
     private final Duration idleTtl;
@@ -88,10 +86,10 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
         // A day longer than the guard's: if one forgets a device first, let it be the guard, which
         // then treats it as first-seen and asks for its snapshot.
         StateTtlConfig ttl = IdleTtl.of(idleTtl.plusDays(1));
-        ValueStateDescriptor<ReconcilerState> d = new ValueStateDescriptor<>(DEVICE.getName(),
+        ValueStateDescriptor<ReconcilerState> d = new ValueStateDescriptor<>(DEVICE,
                 TypeInformation.of(ReconcilerState.class));
         d.enableTimeToLive(ttl);
-        MapStateDescriptor<String, HeldIncrement> h = new MapStateDescriptor<>(HELD.getName(), Types.STRING,
+        MapStateDescriptor<String, HeldIncrement> h = new MapStateDescriptor<>(HELD, Types.STRING,
                 TypeInformation.of(HeldIncrement.class));
         h.enableTimeToLive(ttl);
         device = getRuntimeContext().getState(d);

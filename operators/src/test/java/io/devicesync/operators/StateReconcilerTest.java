@@ -212,7 +212,7 @@ class StateReconcilerTest {
         result(LookupResult.log(gap("d", 2, 2), new Increment[] {inc("d", 0, 2, "{}")}));
         assertEquals("0/1:increment,0/2:log", published(out()));
         // A snapshot past the dropped one does.
-        result(LookupResult.snapshot(new LookupRequest("d", LookupRequest.OVERFLOW, 0, 3, 3, TestData.T0, 0),
+        result(LookupResult.snapshot(LookupRequest.audit("d", 0, 5, true, true, TestData.T0, 0),
                 0, 3, b("{\"s\":3}")));
         assertEquals("0/1:increment,0/2:log,0/3:snapshot,0/4:increment,0/5:increment", published(out()));
     }

@@ -86,7 +86,4 @@ public final class EmbeddedKafka implements AutoCloseable {
     public void close() throws Exception {
         cluster.close();
     }
-
-    /** How long clients may wait for this broker in tests. */
-    public static final Duration CLIENT_TIMEOUT = Duration.ofSeconds(60);
 }

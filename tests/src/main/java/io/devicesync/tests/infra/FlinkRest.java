@@ -34,11 +34,6 @@ public final class FlinkRest {
         return Json.parse(r.body());
     }
 
-    /** The job's status, e.g. RUNNING. */
-    public String status(String jobId) throws IOException, InterruptedException {
-        return get("/jobs/" + jobId).get("state").asText();
-    }
-
     /** How many checkpoints of the job have completed. */
     public long completedCheckpoints(String jobId) throws IOException, InterruptedException {
         return get("/jobs/" + jobId + "/checkpoints").get("counts").get("completed").asLong();

@@ -1,6 +1,5 @@
 package io.devicesync.tests.sim;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.devicesync.model.Increment;
 import io.devicesync.model.IncrementCodec;
@@ -253,8 +252,4 @@ public final class DeviceSimulator {
         }
     }
 
-    /** The truth of one device as JSON (for reports). */
-    public static JsonNode stateOf(Device d) {
-        return d.state;
-    }
 }
