@@ -64,8 +64,18 @@ public final class DeviceSyncJob {
         env.execute("devicesync");
     }
 
-    /** Checkpointing, if the cluster configuration did not set it. */
+    /**
+     * The number of key groups, fixed for the life of the job's state: a savepoint can be restored
+     * at any parallelism up to it, never with another value. Set explicitly (Flink would otherwise
+     * derive it from the first parallelism, 128 for small ones, and a later change of the
+     * parallelism could not raise it). 720 divides evenly by 1-6, 8, 9, 10, 12, 15, 16 … so devices
+     * spread evenly over those parallelisms.
+     */
+    public static final int MAX_PARALLELISM = 720;
+
+    /** Checkpointing and the max parallelism, if the cluster configuration did not set them. */
     public static void configure(StreamExecutionEnvironment env, JobParameters params) {
+        if (env.getMaxParallelism() <= 0) env.setMaxParallelism(MAX_PARALLELISM);
         if (!env.getCheckpointConfig().isCheckpointingEnabled()) {
             env.enableCheckpointing(params.checkpointInterval.toMillis(), CheckpointingMode.EXACTLY_ONCE);
         }
@@ -159,7 +169,7 @@ public final class DeviceSyncJob {
         SingleOutputStreamOperator<DeviceState> states = ordered
                 .keyBy(i -> i.deviceId, Types.STRING)
                 .connect(results.keyBy(r -> r.request.deviceId, Types.STRING))
-                .process(new StateReconciler(p.resyncMaxHeld, p.stateIdleTtl), TypeInformation.of(DeviceState.class))
+                .process(new StateReconciler(p.resyncMaxHeld, p.stateIdleTtl, p.stateMaxDocumentBytes), TypeInformation.of(DeviceState.class))
                 .uid(Uids.STATE_RECONCILER).name("StateReconciler");
         states.sinkTo(outputs.state).uid(Uids.SINK_STATE).name("Kafka: " + outputs.stateName);
         states.getSideOutput(Tags.AUDITS).sinkTo(outputs.audits).uid(Uids.SINK_AUDIT).name("Kafka: " + outputs.auditsName);

@@ -32,6 +32,7 @@ public final class JobParameters implements Serializable {
             "snapshot.url", "snapshot.user", "snapshot.password", "snapshot.pool-size", "snapshot.capacity",
             "snapshot.timeout", "snapshot.retries", "snapshot.retry-backoff",
             "reorder.grace", "resync.max-log-fetch", "resync.max-held", "audit.interval", "state.idle-ttl",
+            "state.max-document-bytes",
             "delivery.consumers", "delivery.ack-timeout", "redispatch.max-attempts", "backlog.threshold",
             "watermark.out-of-orderness", "watermark.idle-timeout", "watermark.max-future-skew",
             "checkpoint.interval", "alerts.invalid-input-window");
@@ -64,6 +65,11 @@ public final class JobParameters implements Serializable {
     public int resyncMaxHeld = 10_000;
     public Duration auditInterval = Duration.ofMinutes(5);
     public Duration stateIdleTtl = Duration.ofDays(30);
+    /**
+     * The largest state document published; a larger version is held back with a STATE_TOO_LARGE
+     * alert. Below Kafka's default 1 MB record limit, with room for the record's other fields.
+     */
+    public int stateMaxDocumentBytes = 512 * 1024;
 
     public List<String> deliveryConsumers = List.of();
     public Duration deliveryAckTimeout = Duration.ofSeconds(30);
@@ -132,6 +138,8 @@ public final class JobParameters implements Serializable {
         p.resyncMaxHeld = positiveInt(raw, "resync.max-held", p.resyncMaxHeld);
         p.auditInterval = duration(raw, "audit.interval", p.auditInterval);
         p.stateIdleTtl = duration(raw, "state.idle-ttl", p.stateIdleTtl);
+        p.stateMaxDocumentBytes = get(raw, "state.max-document-bytes", p.stateMaxDocumentBytes,
+                v -> atMost(atLeast(Integer.parseInt(v), 1024), 64 * 1024 * 1024));
 
         p.deliveryConsumers = get(raw, "delivery.consumers", p.deliveryConsumers, JobParameters::list);
         p.deliveryAckTimeout = duration(raw, "delivery.ack-timeout", p.deliveryAckTimeout);
@@ -233,6 +241,11 @@ public final class JobParameters implements Serializable {
         return value;
     }
 
+    private static <N extends Comparable<N>> N atMost(N value, N max) {
+        if (value.compareTo(max) > 0) throw new IllegalArgumentException("must be at most " + max);
+        return value;
+    }
+
     private static List<String> list(String v) {
         List<String> out = new ArrayList<>();
         for (String s : v.split(",")) {
@@ -273,7 +286,8 @@ public final class JobParameters implements Serializable {
                 topicAlerts, topicDlq, topicRedispatch, topicAudit) + ", snapshotUrls=" + snapshotUrls + ", snapshotUser="
                 + snapshotUser + ", snapshotPassword=" + (snapshotPassword == null ? "none" : "***") + ", reorderGrace="
                 + reorderGrace + ", resyncMaxLogFetch=" + resyncMaxLogFetch + ", resyncMaxHeld=" + resyncMaxHeld
-                + ", auditInterval=" + auditInterval + ", stateIdleTtl=" + stateIdleTtl + "}";
+                + ", auditInterval=" + auditInterval + ", stateIdleTtl=" + stateIdleTtl + ", stateMaxDocumentBytes="
+                + stateMaxDocumentBytes + "}";
     }
 
     static boolean isSecret(String property) {

@@ -9,6 +9,8 @@ public enum AlertType {
     RESYNC_RESOLVED,
     TAIL_LOSS,
     BUFFER_OVERFLOW,
+    /** A device's state document grew past {@code --state.max-document-bytes}: not published until it fits. */
+    STATE_TOO_LARGE,
     UNCONSUMED,
     REDISPATCH_EXHAUSTED,
     BACKLOG,

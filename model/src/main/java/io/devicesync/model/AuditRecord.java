@@ -6,7 +6,9 @@ package io.devicesync.model;
  * null): nothing published yet, or the database could not be read.
  *
  * <p>The job also reads this topic back: a {@code REPAIR_PENDING} record makes the SequenceGuard
- * audit the device again at the next interval, with a repair, until it is repaired.
+ * audit the device again at the next interval, with a repair, until it is repaired; {@code IN_FLIGHT},
+ * {@code DB_BEHIND} and {@code DB_MISSING} schedule a re-check; {@code TAIL_LOSS} tells the guard
+ * the version the repair reached.
  */
 public class AuditRecord {
     public static final String VERIFIED = "VERIFIED";
@@ -19,6 +21,12 @@ public class AuditRecord {
      * Not in DESIGN.md's list: added because it is neither verified nor tail loss.
      */
     public static final String IN_FLIGHT = "IN_FLIGHT";
+    /**
+     * The database has no row for the device (yet): nothing to compare with. Like {@code DB_BEHIND},
+     * the device is audited again, backing off, until the row appears. Not in DESIGN.md's list:
+     * added because a missing row is not a database behind.
+     */
+    public static final String DB_MISSING = "DB_MISSING";
 
     public String deviceId;
     public long epoch = -1;

@@ -13,12 +13,15 @@ public class ReconcilerState {
     public int heldCount;
     /** Wall-clock ms since when the device waits for a repair; 0 when it does not. */
     public long waitingSince;
-    /** A device reset to this epoch was confirmed by a lookup: (epoch, 1) follows the published state. */
-    public long confirmedEpoch = -1;
     /** The held buffer overflowed in the current waiting episode (one alert per episode). */
     public boolean overflowed;
     /** Consecutive repairs that did not close the device's gap (for the alert severity). */
     public int failures;
+    /**
+     * The document is larger than {@code --state.max-document-bytes}: versions are applied but not
+     * published (one STATE_TOO_LARGE alert per episode) until it fits again.
+     */
+    public boolean oversized;
 
     public ReconcilerState() {}
 }

@@ -8,6 +8,11 @@ import io.devicesync.model.LookupRequest;
 import io.devicesync.model.Severity;
 import io.devicesync.model.Strategy;
 import io.devicesync.model.Versions;
+import static io.devicesync.model.AuditRecord.DB_BEHIND;
+import static io.devicesync.model.AuditRecord.DB_MISSING;
+import static io.devicesync.model.AuditRecord.IN_FLIGHT;
+import static io.devicesync.model.AuditRecord.REPAIR_PENDING;
+import static io.devicesync.model.AuditRecord.TAIL_LOSS;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -145,6 +150,18 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
             accepted(s, i, ctx);
             return;
         }
+        if (s.seq == 0) {
+            // Never forwarded anything (its first messages wait for the grace) and now in a higher
+            // epoch: still a device first seen, not a reset. What waits goes downstream, and the
+            // database gives the base of the new epoch.
+            for (Increment h : heldInOrder()) forward(s, h, out);
+            clearHeld(s, ctx);
+            request(s, ctx, new LookupRequest(i.deviceId, LookupRequest.FIRST_SEEN, i.epoch, 1, i.seq - 1,
+                    i.ts, System.currentTimeMillis()));
+            forward(s, i, out);
+            accepted(s, i, ctx);
+            return;
+        }
         // A higher epoch: the device restarted its numbering.
         resets.inc();
         long oldEpoch = s.epoch;
@@ -174,22 +191,76 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
     public void processElement2(AuditRecord a, Context ctx, Collector<Increment> out) throws Exception {
         GuardState s = device.value();
         // Forgotten (idle TTL): nothing to audit; if it comes back, it is first-seen and repaired so.
-        if (s == null) return;
-        boolean waiting = a.seq < 0 || Versions.compare(a.epoch, a.seq, s.epoch, s.seq) < 0;
-        if (AuditRecord.REPAIR_PENDING.equals(a.outcome) && waiting) {
-            // Published below what was forwarded: the device waits for a repair.
-            s.repairPending = true;
-        } else if (AuditRecord.REPAIR_PENDING.equals(a.outcome) || AuditRecord.IN_FLIGHT.equals(a.outcome)) {
-            // Inconclusive (the database could not be read, or increments were in flight): look again.
-            if (s.rechecks >= MAX_RECHECKS) return;
-            s.recheck = true;
-            s.rechecks++;
-        } else {
-            return;
+        if (s == null || a.outcome == null) return;
+        switch (a.outcome) {
+            case REPAIR_PENDING:
+                if (a.seq < 0 || Versions.compare(a.epoch, a.seq, s.epoch, s.seq) < 0) {
+                    // Published below what was forwarded: the device waits for a repair.
+                    s.repairPending = true;
+                    armAudit(s, ctx, a.ts);
+                } else {
+                    // The database could not be read: look again.
+                    recheck(s, ctx, a, MAX_RECHECKS, false);
+                }
+                break;
+            case IN_FLIGHT:
+                // Increments were on their way: look again once, at most a few times in a row.
+                recheck(s, ctx, a, MAX_RECHECKS, false);
+                break;
+            case DB_BEHIND:
+            case DB_MISSING:
+                // The database lags (or has no row yet): look again, backing off, until it is
+                // verified or the device is repaired; only a device that sends again stops it.
+                recheck(s, ctx, a, Integer.MAX_VALUE, true);
+                break;
+            case TAIL_LOSS:
+                repairedTail(s, a, ctx, out);
+                break;
+            default:
+                return;
         }
-        armAudit(s, ctx, a.ts);
         device.update(s);
     }
+
+    /**
+     * A quiet audit found the database ahead and the reconciler repaired the device up to the
+     * database's version: that is where the stream continues. Without this, the device's next
+     * message would wait for the grace and be declared a gap that was already repaired.
+     */
+    private void repairedTail(GuardState s, AuditRecord a, Context ctx, Collector<Increment> out) throws Exception {
+        if (a.dbSeq < 0 || Versions.compare(a.dbEpoch, a.dbSeq, s.epoch, s.seq) <= 0) return;
+        if (s.heldCount > 0) {
+            // Held messages the repair covered are stale now; those that follow it go downstream.
+            for (Increment h : heldInOrder()) {
+                if (Versions.compare(h.epoch, h.seq, a.dbEpoch, a.dbSeq) > 0) break;
+                held.remove(h.seq);
+                s.heldCount--;
+            }
+        }
+        if (a.dbEpoch != s.epoch && s.heldCount > 0) clearHeld(s, ctx); // another epoch: all stale
+        s.epoch = a.dbEpoch;
+        s.seq = a.dbSeq;
+        s.requestedEpoch = a.dbEpoch;
+        s.requestedSeq = a.dbSeq;
+        if (s.heldCount > 0) drainHeld(s, ctx, out);
+        else clearHeld(s, ctx);
+    }
+
+    /**
+     * Schedules a plain re-check audit: at the next boundary, or with {@code backoff} at 1, 2, 4 …
+     * intervals (at most {@value #MAX_BACKOFF_INTERVALS}) as the re-checks in a row go on. Any
+     * increment the device sends ends the series (its own audits take over).
+     */
+    private void recheck(GuardState s, Context ctx, AuditRecord a, int maxRechecks, boolean backoff) {
+        if (s.rechecks >= maxRechecks || s.auditTimer != 0) return;
+        long intervals = backoff ? Math.min(MAX_BACKOFF_INTERVALS, 1L << Math.min(s.rechecks, 20)) : 1;
+        s.recheck = true;
+        s.rechecks++;
+        armAudit(s, ctx, a.ts + (intervals - 1) * auditMs, intervals * auditMs);
+    }
+
+    /** The longest wait between two re-checks of a database that lags, in audit intervals. */
+    static final long MAX_BACKOFF_INTERVALS = 64;
 
     /** Inconclusive audits re-checked in a row at most, until the device sends again. */
     static final int MAX_RECHECKS = 3;
@@ -228,43 +299,66 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
         device.update(s);
     }
 
+    /**
+     * The grace of the earliest held message ended: the hole before it is a gap (one
+     * {@code SEQUENCE_GAP} with its true range and one request), and that message and the ones
+     * that follow it without a hole go downstream. Each later hole keeps its own grace, which ran
+     * from the time of the message after it: ended already, it is declared now as well; else a
+     * timer waits for it, and a late message that closes it is forwarded like any in-order one.
+     */
     private void graceExpired(GuardState s, long timestamp, OnTimerContext ctx, Collector<Increment> out) throws Exception {
         s.graceTimer = 0;
         if (s.heldCount == 0) return;
         List<Increment> early = heldInOrder();
-        Increment first = early.get(0);
-        long fromSeq = s.seq + 1;
-        // The holes between the held messages: one request spans from the first to the last.
-        long toSeq = fromSeq - 1;
-        long missing = 0;
-        long expected = fromSeq;
-        for (Increment h : early) {
-            if (h.seq > expected) {
-                missing += h.seq - expected;
-                toSeq = h.seq - 1;
+        int k = 0;
+        while (k < early.size()) {
+            Increment first = early.get(k);
+            if (k > 0) {
+                // A later hole: its grace ran from its successor's time (bounded like armGrace's).
+                long end = Math.min(Math.max(first.ts, timestamp - graceMs), timestamp) + graceMs;
+                if (end > timestamp) {
+                    s.graceTimer = end;
+                    ctx.timerService().registerEventTimeTimer(end);
+                    break;
+                }
             }
-            expected = h.seq + 1;
+            declareHole(s, first, timestamp, ctx);
+            // The held message after the hole, and its in-order successors.
+            do {
+                Increment h = early.get(k++);
+                held.remove(h.seq);
+                s.heldCount--;
+                forward(s, h, out);
+            } while (k < early.size() && early.get(k).seq == s.seq + 1);
         }
+        if (s.heldCount <= 0) {
+            s.heldCount = 0;
+            held.clear();
+        }
+    }
+
+    /** The hole before the held message {@code next}: a gap, or for a device first seen, its base. */
+    private void declareHole(GuardState s, Increment next, long timestamp, OnTimerContext ctx) {
+        long fromSeq = s.seq + 1;
+        long toSeq = next.seq - 1;
         if (s.seq == 0) {
             // A device first seen past (0, 1), and (0, 1) did not come within the grace: the job
             // cannot know its state. Not an alert: a job started after the fleet sees every device so.
-            request(s, ctx, new LookupRequest(first.deviceId, LookupRequest.FIRST_SEEN, s.epoch, 1, toSeq,
+            request(s, ctx, new LookupRequest(next.deviceId, LookupRequest.FIRST_SEEN, s.epoch, 1, toSeq,
                     timestamp, System.currentTimeMillis()));
-        } else {
-            gaps.inc();
-            ctx.output(Tags.ALERTS, Alerts.of(AlertType.SEQUENCE_GAP, Severity.WARNING)
-                    .device(first.deviceId)
-                    .cause("seq jumped from " + s.seq + " to " + first.seq)
-                    .strategy(toSeq - fromSeq + 1 <= maxLogFetch ? Strategy.FETCH_INCREMENTS : Strategy.FETCH_SNAPSHOT)
-                    .detail("epoch", s.epoch).detail("fromSeq", fromSeq).detail("toSeq", toSeq).detail("missing", missing)
-                    .ts(timestamp)
-                    .build(Long.toString(s.epoch), Long.toString(fromSeq), Long.toString(toSeq)));
-            request(s, ctx, new LookupRequest(first.deviceId, LookupRequest.GAP, s.epoch, fromSeq, toSeq, timestamp,
-                    System.currentTimeMillis()));
+            return;
         }
-        for (Increment h : early) forward(s, h, out);
-        held.clear();
-        s.heldCount = 0;
+        gaps.inc();
+        long missing = toSeq - fromSeq + 1;
+        ctx.output(Tags.ALERTS, Alerts.of(AlertType.SEQUENCE_GAP, Severity.WARNING)
+                .device(next.deviceId)
+                .cause("seq jumped from " + s.seq + " to " + next.seq)
+                .strategy(missing <= maxLogFetch ? Strategy.FETCH_INCREMENTS : Strategy.FETCH_SNAPSHOT)
+                .detail("epoch", s.epoch).detail("fromSeq", fromSeq).detail("toSeq", toSeq).detail("missing", missing)
+                .ts(timestamp)
+                .build(Long.toString(s.epoch), Long.toString(fromSeq), Long.toString(toSeq)));
+        request(s, ctx, new LookupRequest(next.deviceId, LookupRequest.GAP, s.epoch, fromSeq, toSeq, timestamp,
+                System.currentTimeMillis()));
     }
 
     // ---- helpers ----------------------------------------------------------------------------
@@ -285,9 +379,14 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
      * all devices spread over the interval instead of hitting the database at one instant.
      */
     private void armAudit(GuardState s, Context ctx, long time) {
+        armAudit(s, ctx, time, auditMs);
+    }
+
+    /** As {@link #armAudit(GuardState, Context, long)}, at most {@code maxAhead} past the watermark. */
+    private void armAudit(GuardState s, Context ctx, long time, long maxAhead) {
         if (s.auditTimer != 0) return;
         long wm = ctx.timerService().currentWatermark();
-        long t = wm == Long.MIN_VALUE ? time : Math.max(wm, Math.min(time, wm + auditMs));
+        long t = wm == Long.MIN_VALUE ? time : Math.max(wm, Math.min(time, wm + maxAhead));
         long offset = Math.floorMod(ctx.getCurrentKey().hashCode(), auditMs);
         s.auditTimer = (Math.floorDiv(t - offset, auditMs) + 1) * auditMs + offset;
         ctx.timerService().registerEventTimeTimer(s.auditTimer);

@@ -62,6 +62,7 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
 
     private final int maxHeld;
     private final Duration idleTtl;
+    private final int maxDocumentBytes;
 
     private transient ValueState<ReconcilerState> device;
     private transient MapState<String, HeldIncrement> held;
@@ -71,14 +72,16 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
     private transient Counter repairsFailed;
     private transient Counter overflows;
     private transient Counter tailLosses;
+    private transient Counter tooLarge;
     private transient Histogram repairLatency;
     /** Devices of this subtask waiting for a repair (the gauge), kept across checkpoints. */
     private transient AtomicLong waiting;
     private transient ListState<Long> waitingCheckpointed;
 
-    public StateReconciler(int maxHeld, Duration idleTtl) {
+    public StateReconciler(int maxHeld, Duration idleTtl, int maxDocumentBytes) {
         this.maxHeld = maxHeld;
         this.idleTtl = idleTtl;
+        this.maxDocumentBytes = maxDocumentBytes;
     }
 
     @Override
@@ -101,6 +104,7 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
         repairsFailed = metrics.counter("repairsFailed");
         overflows = metrics.counter("heldBufferOverflows");
         tailLosses = metrics.counter("tailLossesRepaired");
+        tooLarge = metrics.counter("versionsTooLarge");
         repairLatency = metrics.histogram("repairLatencyMs", new DescriptiveStatisticsHistogram(1000));
         if (waiting == null) waiting = new AtomicLong();
         metrics.gauge("devicesWaitingForRepair", waiting::get);
@@ -130,8 +134,8 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
             return;
         }
         if (follows(s, i)) {
-            apply(s, i, DeviceState.SOURCE_INCREMENT, out);
-            drain(s, out);
+            apply(s, i, DeviceState.SOURCE_INCREMENT, ctx, out);
+            drain(s, ctx, out);
         } else {
             // Nothing held can follow now either: the published version did not move.
             hold(s, i, DeviceState.SOURCE_INCREMENT, ctx);
@@ -169,7 +173,7 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
             default:
                 cause = r.cause;
         }
-        drain(s, out);
+        drain(s, ctx, out);
         Increment firstHeld = s.heldCount > 0 ? firstHeld() : null;
         if (firstHeld == null) s.heldCount = 0;
         // A repair that was attempted and left the device waiting failed; a version-only audit that
@@ -248,12 +252,18 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
                     .detail("missing", sameEpoch ? r.dbSeq - pubSeq : -1)
                     .ts(q.ts)
                     .build(Long.toString(e), Long.toString(sq)));
-        } else if (r.dbEpoch < 0) {
-            outcome = AuditRecord.DB_BEHIND; // the database has no row for the device
+        } else if (LookupResult.NOT_FOUND.equals(r.outcome) || r.dbEpoch < 0) {
+            outcome = AuditRecord.DB_MISSING; // the database has no row for the device (yet)
         } else {
             int c = Versions.compare(s.epoch, s.seq, r.dbEpoch, r.dbSeq);
             // (A database ahead that brought no repair: increments on their way, see SnapshotLookup.)
             outcome = c == 0 && s.published ? AuditRecord.VERIFIED : c > 0 ? AuditRecord.DB_BEHIND : AuditRecord.IN_FLIGHT;
+        }
+        if (!AuditRecord.TAIL_LOSS.equals(outcome) && s.published) {
+            // What is published now that the audit's data was applied: a VERIFIED record has the
+            // database's version. (TAIL_LOSS keeps where the stream stopped.)
+            e = s.epoch;
+            sq = s.seq;
         }
         ctx.output(Tags.AUDITS, new AuditRecord(q.deviceId, e, sq, r.dbEpoch, r.dbSeq, outcome, q.ts));
     }
@@ -263,20 +273,45 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
     /** Whether {@code i} is the very next version after what was published. */
     private static boolean follows(ReconcilerState s, Increment i) {
         if (!s.published) return i.epoch == 0 && i.seq == 1;
-        if (i.epoch == s.epoch) return i.seq == s.seq + 1;
-        return i.seq == 1 && i.epoch > s.epoch && i.epoch <= s.confirmedEpoch;
+        // A new epoch never follows by itself: only a snapshot that reached it (see applySnapshot).
+        return i.epoch == s.epoch && i.seq == s.seq + 1;
     }
 
-    private void apply(ReconcilerState s, Increment i, String source, Collector<DeviceState> out) {
+    private void apply(ReconcilerState s, Increment i, String source, Context ctx, Collector<DeviceState> out) {
         s.state = JsonMergePatch.apply(s.state == null ? Json.EMPTY_OBJECT : s.state, i.data);
         s.published = true;
         s.epoch = i.epoch;
         s.seq = i.seq;
         s.ts = i.ts;
-        emit(s, i.deviceId, source, out);
+        emit(s, i.deviceId, source, ctx, out);
     }
 
-    private void emit(ReconcilerState s, String deviceId, String source, Collector<DeviceState> out) {
+    /**
+     * Publishes the device's current version, unless its document is larger than
+     * {@code maxDocumentBytes}: past the topic's record limit the sink would fail the job, restore
+     * it and fail again forever. Such a version is kept in state (a later increment that removes
+     * members, or a smaller snapshot, brings it back under the limit, and that version is
+     * published) but not published; one {@code STATE_TOO_LARGE} alert per episode says so.
+     */
+    private void emit(ReconcilerState s, String deviceId, String source, Context ctx, Collector<DeviceState> out) {
+        if (s.state.length > maxDocumentBytes) {
+            tooLarge.inc();
+            if (!s.oversized) {
+                s.oversized = true;
+                ctx.output(Tags.ALERTS, Alerts.of(AlertType.STATE_TOO_LARGE, Severity.CRITICAL)
+                        .device(deviceId)
+                        .cause("the state document of " + deviceId + " at " + Versions.format(s.epoch, s.seq) + " is "
+                                + s.state.length + " bytes, over the limit of " + maxDocumentBytes
+                                + "; not published until it fits again")
+                        .strategy(Strategy.NONE)
+                        .detail("epoch", s.epoch).detail("seq", s.seq).detail("bytes", s.state.length)
+                        .detail("maxBytes", maxDocumentBytes)
+                        .ts(s.ts)
+                        .build(Long.toString(s.epoch), Long.toString(s.seq)));
+            }
+            return;
+        }
+        s.oversized = false;
         out.collect(new DeviceState(deviceId, s.epoch, s.seq, s.ts, s.state, source));
         published.inc();
     }
@@ -301,7 +336,7 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
         for (Increment i : increments) {
             if (s.published && Versions.compare(i.epoch, i.seq, s.epoch, s.seq) <= 0) continue;
             if (follows(s, i)) {
-                apply(s, i, DeviceState.SOURCE_LOG, out);
+                apply(s, i, DeviceState.SOURCE_LOG, ctx, out);
                 removeHeld(s, i.epoch, i.seq);
                 any = true;
             } else {
@@ -324,17 +359,14 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
             s.seq = r.snapshotSeq;
             s.ts = Math.max(s.ts, q.ts);
             s.state = r.snapshotState;
-            emit(s, q.deviceId, DeviceState.SOURCE_SNAPSHOT, out);
+            emit(s, q.deviceId, DeviceState.SOURCE_SNAPSHOT, ctx, out);
             dropHeldUpTo(s);
             any = true;
         }
-        if ((LookupRequest.RESET.equals(q.kind) || LookupRequest.FIRST_SEEN.equals(q.kind) || q.repair)
-                && r.snapshotEpoch < q.epoch && s.published
-                && Versions.compare(r.snapshotEpoch, r.snapshotSeq, s.epoch, s.seq) >= 0) {
-            // The database has not seen the new epoch: it confirms the old epoch's state, on top
-            // of which the new epoch starts again at seq 1.
-            s.confirmedEpoch = Math.max(s.confirmedEpoch, q.epoch);
-        }
+        // A snapshot still in an older epoch than the one the device moved to does not confirm the
+        // reset: the old epoch's last increments may have been lost and not be in it yet (it may
+        // lag). The new epoch is published only on top of a snapshot that reached it, which holds
+        // the whole old epoch; until then its increments wait and the audit retries.
         if (r.increments != null) any |= applyLog(s, r.increments, ctx, out);
         return any;
     }
@@ -350,10 +382,9 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
                 // A gap result cannot give an unpublished device its base: FIRST_SEEN's job.
                 return s.published && Versions.compare(s.epoch, s.seq + 1, q.epoch, q.fromSeq) >= 0
                         && Versions.compare(s.epoch, s.seq + 1, q.epoch, q.toSeq + 1) <= 0;
-            case LookupRequest.RESET:
-                // Holes left in the old epoch belong to their own gap requests.
-                return firstHeld.epoch == q.epoch && upToTrigger;
             default:
+                // RESET, FIRST_SEEN, AUDIT: anything held up to the trigger, in any epoch, was the
+                // request's to repair (the guard sends no other request for a reset's old epoch).
                 return !s.published || upToTrigger;
         }
     }
@@ -387,7 +418,7 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
     }
 
     /** Applies held increments that follow the published version, in order. */
-    private void drain(ReconcilerState s, Collector<DeviceState> out) throws Exception {
+    private void drain(ReconcilerState s, Context ctx, Collector<DeviceState> out) throws Exception {
         if (s.heldCount == 0) return;
         List<HeldIncrement> inOrder = heldInOrder();
         s.heldCount = inOrder.size(); // entries may have expired one by one (TTL)
@@ -396,7 +427,7 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
             if (s.published && Versions.compare(i.epoch, i.seq, s.epoch, s.seq) <= 0) {
                 removeHeld(s, i.epoch, i.seq);
             } else if (follows(s, i)) {
-                apply(s, i, h.source, out);
+                apply(s, i, h.source, ctx, out);
                 removeHeld(s, i.epoch, i.seq);
             } else {
                 break;

@@ -14,6 +14,7 @@ import io.devicesync.model.LookupRequest;
 import java.time.Duration;
 import java.util.List;
 import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.streaming.api.operators.co.KeyedCoProcessOperator;
 import org.apache.flink.streaming.api.watermark.Watermark;
 import org.apache.flink.streaming.util.KeyedTwoInputStreamOperatorTestHarness;
 import org.apache.flink.streaming.util.ProcessFunctionTestHarnesses;
@@ -214,14 +215,131 @@ class SequenceGuardAuditTest {
     }
 
     @Test
-    void firstSeenRequestCoversTheHolesBetweenHeldMessages() throws Exception {
+    void firstSeenRequestCoversTheFirstHoleAndLaterHolesAreGaps() throws Exception {
         open(Duration.ofDays(30));
         send(inc("d", 5));
         send(inc("d", 8));
         watermark(T0 + 80 + GRACE);
         List<LookupRequest> r = values(h.getSideOutput(Tags.LOOKUPS)).stream()
-                .filter(q -> q.kind.equals(LookupRequest.FIRST_SEEN)).toList();
+                .filter(q -> !q.kind.equals(LookupRequest.AUDIT)).toList();
+        assertEquals(2, r.size());
+        assertEquals(LookupRequest.FIRST_SEEN, r.get(0).kind);
+        assertEquals(4, r.get(0).toSeq, "the base, up to the message after the first hole");
+        assertEquals(LookupRequest.GAP, r.get(1).kind);
+        assertEquals(6, r.get(1).fromSeq);
+        assertEquals(7, r.get(1).toSeq);
+        assertEquals("0/5,0/8", versions(h.extractOutputValues()));
+    }
+
+    @Test
+    void aFirstSeenDeviceThatResetsIsNotAReset() throws Exception {
+        open(Duration.ofDays(30));
+        send(inc("d", 5)); // waits for the grace: nothing forwarded yet
+        send(inc("d", 1, 1, "{}"));
+        assertTrue(values(h.getSideOutput(Tags.ALERTS)).isEmpty(), "no DEVICE_RESET from seq 0");
+        List<LookupRequest> r = values(h.getSideOutput(Tags.LOOKUPS)).stream()
+                .filter(q -> !q.kind.equals(LookupRequest.AUDIT)).toList();
         assertEquals(1, r.size());
-        assertEquals(7, r.get(0).toSeq, "up to the last hole, not just before the first held");
+        assertEquals(LookupRequest.FIRST_SEEN, r.get(0).kind);
+        assertEquals(1, r.get(0).epoch);
+        assertEquals("0/5,1/1", versions(h.extractOutputValues()));
+        assertEquals(1, h.numEventTimeTimers(), "no grace timer left, only the audit");
+    }
+
+    @Test
+    void aDatabaseBehindIsRecheckedWithBackoffUntilItCatchesUp() throws Exception {
+        open(Duration.ofDays(30));
+        send(inc("d", 1));
+        long b1 = next("d", T0 + 10);
+        watermark(b1);
+        watermark(b1 + AUDIT); // the quiet audit: the database was behind
+        assertEquals(2, audits().size());
+        assertEquals(0, h.numEventTimeTimers());
+        // Each DB_BEHIND read back schedules a re-check, 1, 2, 4 … intervals later.
+        long t = b1 + AUDIT;
+        List<Long> gaps = new java.util.ArrayList<>();
+        for (int k = 0; k < 5; k++) {
+            h.processElement2(new AuditRecord("d", 0, 1, 0, 0, k % 2 == 0 ? AuditRecord.DB_BEHIND : AuditRecord.DB_MISSING, t), t);
+            assertEquals(1, h.numEventTimeTimers(), "one re-check armed");
+            int before = audits().size();
+            long w = t;
+            while (audits().size() == before) {
+                w += AUDIT;
+                watermark(w);
+            }
+            LookupRequest r = audits().get(audits().size() - 1);
+            assertTrue(r.quiet && r.recheck && !r.repair);
+            gaps.add((r.ts - t) / AUDIT);
+            t = r.ts;
+        }
+        assertEquals(List.of(1L, 2L, 4L, 8L, 16L), gaps, "backs off, interval by interval");
+        // The database caught up: the audit said VERIFIED (or repaired the tail): nothing more.
+        h.processElement2(new AuditRecord("d", 0, 1, 0, 1, AuditRecord.VERIFIED, t), t);
+        assertEquals(0, h.numEventTimeTimers());
+        // A device that sends again starts over.
+        h.processElement1(new Increment("d", 0, 2, t + 1, new byte[] {'{', '}'}), t + 1);
+        watermark(t + 2 * AUDIT);
+        h.processElement2(new AuditRecord("d", 0, 2, 0, 1, AuditRecord.DB_BEHIND, t + 2 * AUDIT), t + 2 * AUDIT);
+        int before = audits().size();
+        watermark(t + 4 * AUDIT);
+        assertEquals(before + 1, audits().size(), "the series restarted at one interval");
+    }
+
+    @Test
+    void aRepairedTailMovesTheGuardSoTheNextMessageIsNoGap() throws Exception {
+        open(Duration.ofDays(30));
+        send(inc("d", 1));
+        send(inc("d", 2));
+        long b1 = next("d", T0 + 20);
+        watermark(b1);
+        watermark(b1 + AUDIT);
+        // The quiet audit found the database at 5 and repaired 3..5.
+        h.processElement2(new AuditRecord("d", 0, 2, 0, 5, AuditRecord.TAIL_LOSS, b1 + AUDIT), b1 + AUDIT);
+        long t = b1 + AUDIT + 100;
+        h.processElement1(new Increment("d", 0, 6, t, new byte[] {'{', '}'}), t);
+        h.processElement1(new Increment("d", 0, 4, t, new byte[] {'{', '}'}), t); // covered by the repair
+        watermark(t + 2 * GRACE);
+        assertEquals("0/1,0/2,0/6", versions(h.extractOutputValues()), "6 follows the repaired 5 at once");
+        assertTrue(values(h.getSideOutput(Tags.LOOKUPS)).stream().noneMatch(r -> r.kind.equals(LookupRequest.GAP)));
+        assertTrue(values(h.getSideOutput(Tags.ALERTS)).isEmpty(), "no SEQUENCE_GAP for a repaired tail");
+    }
+
+    @Test
+    void aRepairedTailReleasesMessagesHeldBehindIt() throws Exception {
+        open(Duration.ofDays(30));
+        send(inc("d", 1));
+        long t = T0 + 100;
+        h.processElement1(new Increment("d", 0, 4, t, new byte[] {'{', '}'}), t); // held: 2, 3 missing
+        h.processElement2(new AuditRecord("d", 0, 1, 0, 3, AuditRecord.TAIL_LOSS, t), t);
+        assertEquals("0/1,0/4", versions(h.extractOutputValues()));
+        assertEquals(1, h.numEventTimeTimers(), "grace timer gone, the audit stays");
+        assertEquals(1, h.numKeyedStateEntries());
+    }
+
+    @Test
+    void heldMessagesAndTimersSurviveASnapshotAndRestore() throws Exception {
+        open(Duration.ofDays(30));
+        watermark(T0);
+        send(inc("d", 1));
+        send(inc("d", 3));
+        send(inc("d", 6));
+        h.processElement2(new AuditRecord("d", 0, 1, 0, 0, AuditRecord.DB_BEHIND, T0), T0); // timer armed already: no-op
+        var snapshot = h.snapshot(1, T0 + 100);
+        h.close();
+        h = new KeyedTwoInputStreamOperatorTestHarness<>(new KeyedCoProcessOperator<>(
+                new SequenceGuard(Duration.ofMillis(GRACE), 1000, Duration.ofMillis(AUDIT), Duration.ofDays(30))),
+                i -> i.deviceId, a -> a.deviceId, Types.STRING);
+        h.setup();
+        h.initializeState(snapshot);
+        h.open();
+        assertEquals(2, h.numKeyedStateEntries(), "the device value and its held messages");
+        assertEquals(2, h.numEventTimeTimers(), "the grace timer and the audit timer");
+        send(inc("d", 2)); // closes the first hole after the restore
+        assertEquals("0/2,0/3", versions(h.extractOutputValues()));
+        watermark(T0 + 60 + GRACE); // the second hole's grace
+        assertEquals("0/2,0/3,0/6", versions(h.extractOutputValues()));
+        assertEquals(1, values(h.getSideOutput(Tags.LOOKUPS)).stream().filter(r -> r.kind.equals(LookupRequest.GAP)).count());
+        watermark(next("d", T0 + 10));
+        assertEquals(1, audits().size(), "the audit timer came through the restore");
     }
 }

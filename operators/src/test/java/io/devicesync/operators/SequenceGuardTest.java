@@ -118,17 +118,44 @@ class SequenceGuardTest {
     }
 
     @Test
-    void oneLookupCoversSeveralHolesOfOneGrace() throws Exception {
+    void eachHoleGetsItsOwnGraceAndItsOwnGap() throws Exception {
+        send(inc("d", 1));
+        send(inc("d", 3)); // hole 2: grace from T0 + 30
+        send(inc("d", 6)); // hole 4..5: grace from T0 + 60
+        h.processBothWatermarks(new Watermark(T0 + 30 + GRACE));
+        assertEquals("0/1,0/3", versions(h.extractOutputValues()), "only the first hole's grace ended");
+        assertEquals(1, lookups().size());
+        assertEquals(2, lookups().get(0).fromSeq);
+        assertEquals(2, lookups().get(0).toSeq);
+        // The second hole's messages are only late: they close it, no second gap.
+        send(inc("d", 5));
+        send(inc("d", 4));
+        assertEquals("0/1,0/3,0/4,0/5,0/6", versions(h.extractOutputValues()));
+        h.processBothWatermarks(new Watermark(T0 + 60 + GRACE));
+        assertEquals(1, lookups().size());
+        assertEquals(List.of("SEQUENCE_GAP"), alertTypes(h.getSideOutput(Tags.ALERTS)));
+        assertEquals(1, h.numEventTimeTimers(), "only the audit timer");
+    }
+
+    @Test
+    void severalHolesThatStayOpenAreOneGapEachWithTheirTrueRange() throws Exception {
         send(inc("d", 1));
         send(inc("d", 3));
         send(inc("d", 6));
-        h.processBothWatermarks(new Watermark(T0 + 30 + GRACE));
-        assertEquals("0/1,0/3,0/6", versions(h.extractOutputValues()));
-        assertEquals(1, lookups().size());
-        assertEquals(2, lookups().get(0).fromSeq);
-        assertEquals(5, lookups().get(0).toSeq);
-        Alert a = values(h.getSideOutput(Tags.ALERTS)).get(0);
-        assertEquals(3, Json.parse(a.details.getBytes(StandardCharsets.UTF_8)).get("missing").asLong(), "2, 4 and 5");
+        send(inc("d", 7));
+        send(inc("d", 10));
+        h.processBothWatermarks(new Watermark(T0 + 100 + GRACE));
+        assertEquals("0/1,0/3,0/6,0/7,0/10", versions(h.extractOutputValues()));
+        List<LookupRequest> req = lookups();
+        assertEquals("2..2,4..5,8..9", req.stream().map(r -> r.fromSeq + ".." + r.toSeq)
+                .collect(java.util.stream.Collectors.joining(",")));
+        List<Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
+        assertEquals(3, alerts.size());
+        assertEquals(2, Json.parse(alerts.get(1).details.getBytes(StandardCharsets.UTF_8)).get("missing").asLong());
+        assertEquals(3, alerts.stream().map(a -> a.alertId).distinct().count(), "one id per gap");
+        assertEquals(1, h.numKeyedStateEntries(), "nothing held");
+        send(inc("d", 4)); // late for a declared gap: stale now
+        assertEquals(5, h.extractOutputValues().size());
     }
 
     @Test

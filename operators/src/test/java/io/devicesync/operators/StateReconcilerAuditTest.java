@@ -1,5 +1,6 @@
 package io.devicesync.operators;
 
+import static io.devicesync.operators.TestData.MAX_DOC;
 import static io.devicesync.operators.TestData.inc;
 import static io.devicesync.operators.TestData.published;
 import static io.devicesync.operators.TestData.values;
@@ -34,7 +35,7 @@ class StateReconcilerAuditTest {
     }
 
     private void open(int maxHeld) throws Exception {
-        h = ProcessFunctionTestHarnesses.forKeyedCoProcessFunction(new StateReconciler(maxHeld, Duration.ofDays(30)),
+        h = ProcessFunctionTestHarnesses.forKeyedCoProcessFunction(new StateReconciler(maxHeld, Duration.ofDays(30), MAX_DOC),
                 i -> i.deviceId, r -> r.request.deviceId, Types.STRING);
     }
 
@@ -165,5 +166,30 @@ class StateReconcilerAuditTest {
         result(LookupResult.snapshot(new LookupRequest("d", LookupRequest.FIRST_SEEN, 0, 1, 4, TestData.T0, 0),
                 0, 4, "{}".getBytes(StandardCharsets.UTF_8)));
         assertEquals("0/4:snapshot,0/5:increment,0/6:log,0/7:log,0/8:log,0/9:increment", published(h.extractOutputValues()));
+    }
+
+    @Test
+    void aDeviceWithoutADatabaseRowIsDbMissingNotDbBehind() throws Exception {
+        send(inc("d", 1));
+        result(LookupResult.failed(audit(1, false), LookupResult.NOT_FOUND, "device d has no row in device_snapshot"));
+        AuditRecord a = audits().get(0);
+        assertEquals(AuditRecord.DB_MISSING, a.outcome);
+        assertEquals(-1, a.dbSeq, "null on the topic");
+        assertTrue(alerts().isEmpty());
+    }
+
+    @Test
+    void aVerifiedRecordAlwaysCarriesTheDatabasesVersion() throws Exception {
+        send(inc("d", 1));
+        send(inc("d", 3)); // waits for 2
+        // A repair audit brings the snapshot at 3: the device is repaired and equals the database.
+        LookupResult r = LookupResult.snapshot(audit(3, true), 0, 3, "{\"s\":3}".getBytes(StandardCharsets.UTF_8));
+        r.dbEpoch = 0;
+        r.dbSeq = 3;
+        result(r);
+        AuditRecord a = audits().get(0);
+        assertEquals(AuditRecord.VERIFIED, a.outcome);
+        assertEquals(a.dbSeq, a.seq);
+        assertEquals(3, a.seq);
     }
 }

@@ -1,5 +1,6 @@
 package io.devicesync.operators;
 
+import static io.devicesync.operators.TestData.MAX_DOC;
 import static io.devicesync.operators.TestData.alertTypes;
 import static io.devicesync.operators.TestData.doc;
 import static io.devicesync.operators.TestData.inc;
@@ -17,7 +18,10 @@ import io.devicesync.model.LookupResult;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
+import com.fasterxml.jackson.databind.JsonNode;
 import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
+import org.apache.flink.streaming.api.operators.co.KeyedCoProcessOperator;
 import org.apache.flink.streaming.util.KeyedTwoInputStreamOperatorTestHarness;
 import org.apache.flink.streaming.util.ProcessFunctionTestHarnesses;
 import org.junit.jupiter.api.AfterEach;
@@ -33,7 +37,7 @@ class StateReconcilerTest {
     }
 
     private void openWithMaxHeld(int maxHeld) throws Exception {
-        h = ProcessFunctionTestHarnesses.forKeyedCoProcessFunction(new StateReconciler(maxHeld, Duration.ofDays(30)),
+        h = ProcessFunctionTestHarnesses.forKeyedCoProcessFunction(new StateReconciler(maxHeld, Duration.ofDays(30), MAX_DOC),
                 i -> i.deviceId, r -> r.request.deviceId, Types.STRING);
     }
 
@@ -155,19 +159,72 @@ class StateReconcilerTest {
         assertEquals("0/1:increment", published(out()));
     }
 
+    /** A new harness restored from {@code snapshot}, as Flink restores the operator after a failure. */
+    private void restore(OperatorSubtaskState snapshot) throws Exception {
+        h.close();
+        h = new KeyedTwoInputStreamOperatorTestHarness<>(new KeyedCoProcessOperator<>(
+                new StateReconciler(100, Duration.ofDays(30), MAX_DOC)), i -> i.deviceId, r -> r.request.deviceId, Types.STRING);
+        h.setup();
+        h.initializeState(snapshot);
+        h.open();
+    }
+
     @Test
     void aFailureHasTheSameAlertIdWhenItsRequestIsReplayedAfterARestore() throws Exception {
         LookupRequest q = new LookupRequest("d", LookupRequest.GAP, 0, 2, 2, TestData.T0, 0);
-        String[] ids = new String[2];
-        for (int run = 0; run < 2; run++) {
-            close();
-            open();
-            send(inc("d", 1));
-            send(inc("d", 3));
-            result(LookupResult.failed(q, LookupResult.FAILED, "database lookup failed"));
-            ids[run] = values(h.getSideOutput(Tags.ALERTS)).get(0).alertId;
-        }
-        assertEquals(ids[0], ids[1]);
+        send(inc("d", 1));
+        send(inc("d", 3));
+        OperatorSubtaskState checkpoint = h.snapshot(1, TestData.T0);
+        result(LookupResult.failed(q, LookupResult.FAILED, "database lookup failed"));
+        String first = values(h.getSideOutput(Tags.ALERTS)).get(0).alertId;
+        // The job fails before the checkpoint after the alert; the result is replayed on restore.
+        restore(checkpoint);
+        result(LookupResult.failed(q, LookupResult.FAILED, "database lookup failed"));
+        List<Alert> replayed = values(h.getSideOutput(Tags.ALERTS));
+        assertEquals(1, replayed.size());
+        assertEquals(first, replayed.get(0).alertId);
+        assertEquals("1", Json.parse(replayed.get(0).details.getBytes(StandardCharsets.UTF_8)).get("failures").asText(),
+                "the failure count came back from the checkpoint, not from the lost run");
+    }
+
+    @Test
+    void heldIncrementsSurviveASnapshotAndRestore() throws Exception {
+        send(inc("d", 0, 1, "{\"a\":1}"));
+        send(inc("d", 0, 3, "{\"c\":3}"));
+        send(inc("d", 0, 4, "{\"d\":4}"));
+        restore(h.snapshot(1, TestData.T0));
+        assertEquals(2, h.numKeyedStateEntries(), "the device and its held increments");
+        result(LookupResult.log(gap("d", 2, 2), new Increment[] {inc("d", 0, 2, "{\"b\":2}")}));
+        List<DeviceState> out = out();
+        assertEquals("0/2:log,0/3:increment,0/4:increment", published(out));
+        assertEquals("{\"a\":1,\"b\":2,\"c\":3,\"d\":4}", doc(out.get(2)), "the document came through too");
+        assertTrue(alertTypes(h.getSideOutput(Tags.ALERTS)).isEmpty());
+    }
+
+    @Test
+    void aDocumentOverTheLimitIsNotPublishedAndAlertedOnceUntilItFitsAgain() throws Exception {
+        String big = "x".repeat(MAX_DOC);
+        send(inc("d", 0, 1, "{\"a\":1}"));
+        send(inc("d", 0, 2, "{\"big\":\"" + big + "\"}"));
+        send(inc("d", 0, 3, "{\"b\":2}"));
+        assertEquals("0/1:increment", published(out()), "nothing over the limit reaches the sink");
+        List<Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
+        assertEquals(List.of("STATE_TOO_LARGE"), alerts.stream().map(a -> a.type).toList(), "one alert per episode");
+        assertEquals("CRITICAL", alerts.get(0).severity);
+        assertEquals("d", alerts.get(0).deviceId);
+        JsonNode details = Json.parse(alerts.get(0).details.getBytes(StandardCharsets.UTF_8));
+        assertTrue(details.get("bytes").asLong() > MAX_DOC);
+        assertEquals(2, details.get("seq").asLong());
+        // A later increment removes the big member: that version fits and is published.
+        send(inc("d", 0, 4, "{\"big\":null}"));
+        List<DeviceState> out = out();
+        assertEquals("0/1:increment,0/4:increment", published(out));
+        assertEquals("{\"a\":1,\"b\":2}", doc(out.get(1)));
+        // A later episode is alerted again; a snapshot that fits ends it too.
+        send(inc("d", 0, 5, "{\"big\":\"" + big + "\"}"));
+        result(LookupResult.snapshot(LookupRequest.audit("d", 0, 5, false, true, TestData.T0 + 1, 0), 0, 6, b("{\"s\":6}")));
+        assertEquals("0/1:increment,0/4:increment,0/6:snapshot", published(out()));
+        assertEquals(2, values(h.getSideOutput(Tags.ALERTS)).stream().filter(a -> a.type.equals("STATE_TOO_LARGE")).count());
     }
 
     @Test
@@ -218,17 +275,25 @@ class StateReconcilerTest {
     }
 
     @Test
-    void resetIsPublishedOnlyAfterTheLookupConfirmsTheOldEpoch() throws Exception {
+    void resetWaitsForASnapshotThatReachedTheNewEpoch() throws Exception {
         send(inc("d", 0, 1, "{\"a\":1}"));
         send(inc("d", 0, 2, "{\"b\":2}"));
         send(inc("d", 1, 1, "{\"c\":3}"));
         assertEquals("0/1:increment,0/2:increment", published(out()));
-        // The database has not seen the new epoch, and knows one more increment of the old one.
+        // The database lags: its snapshot knows one more increment of the old epoch, but the old
+        // epoch may have had more (it did: (0, 4) was lost too). The new epoch must not start on it.
         result(LookupResult.snapshot(new LookupRequest("d", LookupRequest.RESET, 1, 1, 0, TestData.T0, 0),
-                0, 3, b("{\"a\":1,\"b\":2,\"lost\":true}")));
+                0, 3, b("{\"a\":1,\"b\":2,\"lost\":3}")));
+        assertEquals("0/1:increment,0/2:increment,0/3:snapshot", published(out()));
+        assertEquals(List.of("RESYNC_FAILED"), alertTypes(h.getSideOutput(Tags.ALERTS)));
+        assertEquals(List.of("REPAIR_PENDING"), values(h.getSideOutput(Tags.AUDITS)).stream().map(a -> a.outcome).toList(),
+                "the guard audits it again, with a repair");
+        // The database caught up: its snapshot is in the new epoch and holds the whole old one.
+        result(LookupResult.snapshot(LookupRequest.audit("d", 1, 1, true, false, TestData.T0 + 10, 0),
+                1, 1, b("{\"a\":1,\"b\":2,\"lost\":4,\"c\":3}")));
         List<DeviceState> out = out();
-        assertEquals("0/1:increment,0/2:increment,0/3:snapshot,1/1:increment", published(out));
-        assertEquals("{\"a\":1,\"b\":2,\"lost\":true,\"c\":3}", doc(out.get(3)), "state carries across epochs");
+        assertEquals("0/1:increment,0/2:increment,0/3:snapshot,1/1:snapshot", published(out));
+        assertEquals("{\"a\":1,\"b\":2,\"lost\":4,\"c\":3}", doc(out.get(3)), "state carries across epochs");
         send(inc("d", 1, 2, "{}"));
         assertEquals("1/2:increment", published(out().subList(4, 5)));
     }

@@ -13,6 +13,8 @@ final class TestData {
     private TestData() {}
 
     static final long T0 = 1_763_800_000_000L;
+    /** The document limit of the reconciler in the operator tests. */
+    static final int MAX_DOC = 1024;
 
     static Increment inc(String device, long epoch, long seq, String data) {
         return new Increment(device, epoch, seq, T0 + seq * 10, data.getBytes(StandardCharsets.UTF_8));

@@ -15,8 +15,9 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 
 /**
  * Reads {@code device-audit} back into the job: the loop that Flink 2 cannot have inside a job.
- * Only {@code REPAIR_PENDING} and {@code IN_FLIGHT} records pass; they make the SequenceGuard audit the device again,
- * with a repair if it waits for one. A fresh job starts at the end of the topic (older records belong to state it
+ * Every record but {@code VERIFIED} passes: {@code REPAIR_PENDING}, {@code IN_FLIGHT}, {@code DB_BEHIND} and
+ * {@code DB_MISSING} make the SequenceGuard audit the device again (with a repair if it waits for one);
+ * {@code TAIL_LOSS} tells it the version the repair reached. A fresh job starts at the end of the topic (older records belong to state it
  * does not have); a restored job continues from its checkpointed offsets.
  */
 public final class AuditFeedbackSource {
@@ -56,7 +57,7 @@ public final class AuditFeedbackSource {
         }
     }
 
-    /** Never throws; anything that is not a REPAIR_PENDING audit record is skipped. */
+    /** Never throws; {@code VERIFIED} records and anything that is not an audit record are skipped. */
     static final class Deserializer implements KafkaRecordDeserializationSchema<AuditRecord> {
         private static final long serialVersionUID = 1L;
 
@@ -64,7 +65,7 @@ public final class AuditFeedbackSource {
         public void deserialize(ConsumerRecord<byte[], byte[]> record, Collector<AuditRecord> out) {
             if (record.value() == null) return;
             AuditRecord a = Codecs.readAudit(record.value());
-            if (a != null && (AuditRecord.REPAIR_PENDING.equals(a.outcome) || AuditRecord.IN_FLIGHT.equals(a.outcome))) {
+            if (a != null && a.outcome != null && !AuditRecord.VERIFIED.equals(a.outcome)) {
                 out.collect(a);
             }
         }
