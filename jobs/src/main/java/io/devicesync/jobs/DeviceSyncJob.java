@@ -159,7 +159,8 @@ public final class DeviceSyncJob {
                 .ifResult(SnapshotLookup.isRetryable())
                 .build();
         SnapshotLookup.Config db = new SnapshotLookup.Config(p.snapshotUrls, p.snapshotUser, p.snapshotPassword,
-                p.snapshotPoolSize, p.resyncMaxLogFetch, Math.min(10_000L, p.snapshotTimeout.toMillis()));
+                p.snapshotPoolSize, p.resyncMaxLogFetch, Math.min(10_000L, p.snapshotTimeout.toMillis()),
+                p.snapshotMaxInFlight, p.snapshotBreakerFailures, p.snapshotBreakerOpen.toMillis());
         DataStream<LookupResult> results = AsyncDataStream
                 .unorderedWaitWithRetry(requests, new SnapshotLookup(db), p.snapshotTimeout.toMillis(),
                         TimeUnit.MILLISECONDS, p.snapshotCapacity, retry)

@@ -30,7 +30,8 @@ public final class JobParameters implements Serializable {
             "kafka.bootstrap-servers", "kafka.group-id", "kafka.starting-offsets",
             "topic.events", "topic.acks", "topic.state", "topic.alerts", "topic.dlq", "topic.redispatch", "topic.audit",
             "snapshot.url", "snapshot.user", "snapshot.password", "snapshot.pool-size", "snapshot.capacity",
-            "snapshot.timeout", "snapshot.retries", "snapshot.retry-backoff",
+            "snapshot.timeout", "snapshot.retries", "snapshot.retry-backoff", "snapshot.max-in-flight",
+            "snapshot.breaker-failures", "snapshot.breaker-open",
             "reorder.grace", "resync.max-log-fetch", "resync.max-held", "audit.interval", "state.idle-ttl",
             "state.max-document-bytes",
             "delivery.consumers", "delivery.ack-timeout", "redispatch.max-attempts", "backlog.threshold",
@@ -59,6 +60,10 @@ public final class JobParameters implements Serializable {
     public Duration snapshotTimeout = Duration.ofSeconds(60);
     public int snapshotRetries = 8;
     public Duration snapshotRetryBackoff = Duration.ofMillis(500);
+    /** Lookups at the database at once per subtask; more are shed. Default: half the capacity. */
+    public int snapshotMaxInFlight;
+    public int snapshotBreakerFailures = 5;
+    public Duration snapshotBreakerOpen = Duration.ofSeconds(10);
 
     public Duration reorderGrace = Duration.ofSeconds(2);
     public long resyncMaxLogFetch = 1000;
@@ -132,6 +137,15 @@ public final class JobParameters implements Serializable {
         p.snapshotTimeout = duration(raw, "snapshot.timeout", p.snapshotTimeout);
         p.snapshotRetries = get(raw, "snapshot.retries", p.snapshotRetries, v -> atLeast(Integer.parseInt(v), 0));
         p.snapshotRetryBackoff = duration(raw, "snapshot.retry-backoff", p.snapshotRetryBackoff);
+        int capacity = p.snapshotCapacity;
+        p.snapshotMaxInFlight = get(raw, "snapshot.max-in-flight", Math.max(1, capacity / 2),
+                v -> {
+                    int n = atLeast(Integer.parseInt(v), 1);
+                    if (n > capacity) throw new IllegalArgumentException("must be at most --snapshot.capacity (" + capacity + ")");
+                    return n;
+                });
+        p.snapshotBreakerFailures = positiveInt(raw, "snapshot.breaker-failures", p.snapshotBreakerFailures);
+        p.snapshotBreakerOpen = duration(raw, "snapshot.breaker-open", p.snapshotBreakerOpen);
 
         p.reorderGrace = get(raw, "reorder.grace", p.reorderGrace, JobParameters::nonNegativeDuration);
         p.resyncMaxLogFetch = get(raw, "resync.max-log-fetch", p.resyncMaxLogFetch, v -> atLeast(Long.parseLong(v), 0L));

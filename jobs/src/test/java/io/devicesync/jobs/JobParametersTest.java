@@ -49,6 +49,10 @@ class JobParametersTest {
         assertEquals(5, p.redispatchMaxAttempts);
         assertEquals(1000, p.backlogThreshold);
         assertEquals(List.of("postgresql://db:5432/devices"), p.snapshotUrls);
+        assertEquals(512 * 1024, p.stateMaxDocumentBytes, "below Kafka's default 1 MB record limit");
+        assertEquals(50, p.snapshotMaxInFlight, "half the async capacity: the queue never fills with waiting lookups");
+        assertEquals(5, p.snapshotBreakerFailures);
+        assertEquals(Duration.ofSeconds(10), p.snapshotBreakerOpen);
     }
 
     @Test
@@ -76,6 +80,12 @@ class JobParametersTest {
         "--snapshot.url        | POSTGRESQL://db:5432/x",
         "--redispatch.max-attempts | 0",
         "--state.idle-ttl      | forever",
+        "--state.max-document-bytes | 10",
+        "--state.max-document-bytes | 2000000000",
+        "--snapshot.max-in-flight | 101",
+        "--snapshot.max-in-flight | 0",
+        "--snapshot.breaker-failures | 0",
+        "--snapshot.breaker-open | never",
     })
     void aWrongParameterIsNamedInTheError(String name, String value) {
         String msg = error("--kafka.bootstrap-servers", "b:9092", "--snapshot.url", "postgresql://db:5432/x", name, value);

@@ -12,6 +12,11 @@ public class LookupResult {
     public static final String VERSION = "VERSION";
     /** The lookup's deadline ({@code --snapshot.timeout}) passed: not retried; the audit retries. */
     public static final String TIMED_OUT = "TIMED_OUT";
+    /**
+     * The database was not asked: its circuit breaker is open, or too many lookups already wait for
+     * it. Not retried (it would hold Flink's async queue and the whole stream): the audit retries.
+     */
+    public static final String UNAVAILABLE = "UNAVAILABLE";
     /** The device has no row in {@code device_snapshot}. */
     public static final String NOT_FOUND = "NOT_FOUND";
 

@@ -199,8 +199,9 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
                     s.repairPending = true;
                     armAudit(s, ctx, a.ts);
                 } else {
-                    // The database could not be read: look again.
-                    recheck(s, ctx, a, MAX_RECHECKS, false);
+                    // The database could not be read (down, or its breaker open): look again,
+                    // backing off, for as long as it takes.
+                    recheck(s, ctx, a, Integer.MAX_VALUE, true);
                 }
                 break;
             case IN_FLIGHT:

@@ -21,6 +21,7 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Predicate;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.metrics.Counter;
@@ -64,19 +65,31 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
         final int poolSize;
         final long maxLogFetch;
         final long connectTimeoutMs;
+        /** Lookups at the database at once; more are shed (answered UNAVAILABLE, retried by the audit). */
+        final int maxInFlight;
+        /** Failures in a row that open the circuit breaker. */
+        final int breakerFailures;
+        /** How long the breaker stays open before a probe (doubling while probes fail, at most 8x). */
+        final long breakerOpenMs;
 
-        public Config(List<String> urls, String user, String password, int poolSize, long maxLogFetch, long connectTimeoutMs) {
+        public Config(List<String> urls, String user, String password, int poolSize, long maxLogFetch, long connectTimeoutMs,
+                int maxInFlight, int breakerFailures, long breakerOpenMs) {
             this.urls = List.copyOf(urls);
             this.user = user;
             this.password = password;
             this.poolSize = poolSize;
             this.maxLogFetch = maxLogFetch;
             this.connectTimeoutMs = connectTimeoutMs;
+            this.maxInFlight = maxInFlight;
+            this.breakerFailures = breakerFailures;
+            this.breakerOpenMs = breakerOpenMs;
         }
 
         @Override
         public String toString() {
-            return "SnapshotLookup.Config{urls=" + urls + ", user=" + user + ", password=***, poolSize=" + poolSize + "}";
+            return "SnapshotLookup.Config{urls=" + urls + ", user=" + user + ", password=***, poolSize=" + poolSize
+                    + ", maxInFlight=" + maxInFlight + ", breakerFailures=" + breakerFailures + ", breakerOpenMs="
+                    + breakerOpenMs + "}";
         }
     }
 
@@ -86,12 +99,19 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
     private transient List<Pool> pools;
     /** The server that answered last (callbacks run on the single Vert.x event loop). */
     private transient volatile int preferred;
+    /* Counters are thread-safe: results complete on the Vert.x event loop, not the task thread. */
     private transient Counter queries;
     private transient Counter fromLog;
     private transient Counter fromSnapshot;
     private transient Counter failed;
     private transient Counter notFound;
     private transient Counter audits;
+    private transient Counter shed;
+    private transient Counter rejectedByBreaker;
+    /** Lookups at the database now (incremented on the task thread, decremented on the event loop). */
+    private transient AtomicInteger inFlight;
+    private transient CircuitBreaker breaker;
+    private transient RateLimitedLog failureLog;
 
     public SnapshotLookup(Config config) {
         this.config = config;
@@ -113,13 +133,22 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
                     .with(new NetClientOptions().setConnectTimeout((int) config.connectTimeoutMs))
                     .connectingTo(connect).using(vertx).build());
         }
+        inFlight = new AtomicInteger();
+        breaker = new CircuitBreaker(config.breakerFailures, config.breakerOpenMs, config.breakerOpenMs * 8);
+        failureLog = new RateLimitedLog(LOG, 10_000);
         var metrics = getRuntimeContext().getMetricGroup();
-        queries = metrics.counter("lookupsIssued");
-        fromLog = metrics.counter("lookupsFromLog");
-        fromSnapshot = metrics.counter("lookupsFromSnapshot");
-        failed = metrics.counter("lookupAttemptsFailed");
-        notFound = metrics.counter("lookupsNotFound");
-        audits = metrics.counter("auditsVersionOnly");
+        queries = metrics.counter("lookupsIssued", new ThreadSafeCounter());
+        fromLog = metrics.counter("lookupsFromLog", new ThreadSafeCounter());
+        fromSnapshot = metrics.counter("lookupsFromSnapshot", new ThreadSafeCounter());
+        failed = metrics.counter("lookupAttemptsFailed", new ThreadSafeCounter());
+        notFound = metrics.counter("lookupsNotFound", new ThreadSafeCounter());
+        audits = metrics.counter("auditsVersionOnly", new ThreadSafeCounter());
+        shed = metrics.counter("lookupsShed", new ThreadSafeCounter());
+        rejectedByBreaker = metrics.counter("lookupsRejectedByBreaker", new ThreadSafeCounter());
+        metrics.gauge("lookupsInFlight", inFlight::get);
+        // 0 closed, 1 half-open, 2 open
+        metrics.gauge("databaseBreakerState", () -> breaker.state() == CircuitBreaker.State.CLOSED ? 0
+                : breaker.state() == CircuitBreaker.State.HALF_OPEN ? 1 : 2);
     }
 
     @Override
@@ -139,13 +168,35 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
         }
     }
 
+    /**
+     * Sends the lookup to the database, unless the database is known to be down (the breaker is
+     * open) or already has {@code maxInFlight} lookups: then the answer is UNAVAILABLE at once, which
+     * is not retried here (it would wait in Flink's async queue and backpressure the whole stream);
+     * the device's next audit retries it.
+     */
     @Override
     public void asyncInvoke(LookupRequest r, ResultFuture<LookupResult> out) {
+        long now = System.currentTimeMillis();
+        if (inFlight.get() >= config.maxInFlight) {
+            shed.inc();
+            out.complete(List.of(LookupResult.failed(r, LookupResult.UNAVAILABLE,
+                    "database lookup shed: " + config.maxInFlight + " lookups already waiting for the database")));
+            return;
+        }
+        if (!breaker.tryAcquire(now)) {
+            rejectedByBreaker.inc();
+            out.complete(List.of(LookupResult.failed(r, LookupResult.UNAVAILABLE,
+                    "database unavailable: circuit breaker open after repeated failures")));
+            return;
+        }
         queries.inc();
-        // A deadline per attempt: a connection that hangs (half-open after a failover) must not
-        // hold the request; the retry strategy tries again.
+        inFlight.incrementAndGet();
+        // A deadline per attempt: a connection that hangs (half-open after a failover, a database
+        // that stopped answering) must not hold the request; the breaker counts it as a failure.
         lookup(r).timeout(config.connectTimeoutMs, TimeUnit.MILLISECONDS).onComplete(res -> {
+            inFlight.decrementAndGet();
             if (res.succeeded()) {
+                logTransition(breaker.onSuccess());
                 LookupResult result = res.result();
                 switch (result.outcome) {
                     case LookupResult.LOG: fromLog.inc(); break;
@@ -155,12 +206,28 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
                 }
                 out.complete(List.of(result));
             } else {
+                logTransition(breaker.onFailure(System.currentTimeMillis()));
                 failed.inc();
                 String cause = describe(res.cause());
-                LOG.warn("Lookup for device {} failed: {}", r.deviceId, cause);
+                failureLog.warn(System.currentTimeMillis(), "Lookup for device " + r.deviceId + " failed: " + cause);
                 out.complete(List.of(LookupResult.failed(r, LookupResult.FAILED, "database lookup failed: " + cause)));
             }
         });
+    }
+
+    private void logTransition(CircuitBreaker.Transition t) {
+        if (t == null) return;
+        switch (t) {
+            case OPENED:
+                LOG.warn("Database circuit breaker opened after {} failed lookups in a row: lookups fail fast for {} ms,"
+                        + " devices are repaired by their audits", config.breakerFailures, breaker.openPeriodMs());
+                break;
+            case REOPENED:
+                LOG.warn("Database probe failed: circuit breaker open again for {} ms", breaker.openPeriodMs());
+                break;
+            default:
+                LOG.info("Database answered again: circuit breaker closed");
+        }
     }
 
     /**

@@ -236,7 +236,8 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
         long e = wasPublished ? pubEpoch : -1;
         long sq = wasPublished ? pubSeq : -1;
         String outcome;
-        if (s.heldCount > 0 || LookupResult.FAILED.equals(r.outcome) || LookupResult.TIMED_OUT.equals(r.outcome)) {
+        if (s.heldCount > 0 || LookupResult.FAILED.equals(r.outcome) || LookupResult.TIMED_OUT.equals(r.outcome)
+                || LookupResult.UNAVAILABLE.equals(r.outcome)) {
             // Still waiting (the guard repairs it), or the database could not be read (it looks again).
             outcome = AuditRecord.REPAIR_PENDING;
         } else if (repaired && !wasWaiting && q.quiet && !q.repair) {
