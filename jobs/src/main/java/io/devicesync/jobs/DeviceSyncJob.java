@@ -170,7 +170,8 @@ public final class DeviceSyncJob {
         SingleOutputStreamOperator<DeviceState> states = ordered
                 .keyBy(i -> i.deviceId, Types.STRING)
                 .connect(results.keyBy(r -> r.request.deviceId, Types.STRING))
-                .process(new StateReconciler(p.resyncMaxHeld, p.stateIdleTtl, p.stateMaxDocumentBytes), TypeInformation.of(DeviceState.class))
+                .transform("StateReconciler", TypeInformation.of(DeviceState.class), new StateReconciler.Operator(
+                        new StateReconciler(p.resyncMaxHeld, p.stateIdleTtl, p.stateMaxDocumentBytes)))
                 .uid(Uids.STATE_RECONCILER).name("StateReconciler");
         states.sinkTo(outputs.state).uid(Uids.SINK_STATE).name("Kafka: " + outputs.stateName);
         states.getSideOutput(Tags.AUDITS).sinkTo(outputs.audits).uid(Uids.SINK_AUDIT).name("Kafka: " + outputs.auditsName);

@@ -56,11 +56,16 @@ public final class JobParameters implements Serializable {
     public String snapshotUser;
     public String snapshotPassword;
     public int snapshotPoolSize = 4;
-    public int snapshotCapacity = 100;
+    /**
+     * Lookups Flink's async operator may hold per subtask: waiting for the database, for a retry, or
+     * done and waiting for an earlier one to finish (results cross a watermark only in order). Kept
+     * large, so that lookups stuck on a hung database never fill it and backpressure the stream.
+     */
+    public int snapshotCapacity = 10_000;
     public Duration snapshotTimeout = Duration.ofSeconds(60);
     public int snapshotRetries = 8;
     public Duration snapshotRetryBackoff = Duration.ofMillis(500);
-    /** Lookups at the database at once per subtask; more are shed. Default: half the capacity. */
+    /** Lookups at the database at once per subtask; more are shed. Default: 100 (at most half the capacity). */
     public int snapshotMaxInFlight;
     public int snapshotBreakerFailures = 5;
     public Duration snapshotBreakerOpen = Duration.ofSeconds(10);
@@ -138,7 +143,7 @@ public final class JobParameters implements Serializable {
         p.snapshotRetries = get(raw, "snapshot.retries", p.snapshotRetries, v -> atLeast(Integer.parseInt(v), 0));
         p.snapshotRetryBackoff = duration(raw, "snapshot.retry-backoff", p.snapshotRetryBackoff);
         int capacity = p.snapshotCapacity;
-        p.snapshotMaxInFlight = get(raw, "snapshot.max-in-flight", Math.max(1, capacity / 2),
+        p.snapshotMaxInFlight = get(raw, "snapshot.max-in-flight", Math.min(100, Math.max(1, capacity / 2)),
                 v -> {
                     int n = atLeast(Integer.parseInt(v), 1);
                     if (n > capacity) throw new IllegalArgumentException("must be at most --snapshot.capacity (" + capacity + ")");

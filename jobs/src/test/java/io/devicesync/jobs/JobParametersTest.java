@@ -50,7 +50,8 @@ class JobParametersTest {
         assertEquals(1000, p.backlogThreshold);
         assertEquals(List.of("postgresql://db:5432/devices"), p.snapshotUrls);
         assertEquals(512 * 1024, p.stateMaxDocumentBytes, "below Kafka's default 1 MB record limit");
-        assertEquals(50, p.snapshotMaxInFlight, "half the async capacity: the queue never fills with waiting lookups");
+        assertEquals(10_000, p.snapshotCapacity, "room for results stuck behind a hung lookup");
+        assertEquals(100, p.snapshotMaxInFlight);
         assertEquals(5, p.snapshotBreakerFailures);
         assertEquals(Duration.ofSeconds(10), p.snapshotBreakerOpen);
     }
@@ -82,7 +83,7 @@ class JobParametersTest {
         "--state.idle-ttl      | forever",
         "--state.max-document-bytes | 10",
         "--state.max-document-bytes | 2000000000",
-        "--snapshot.max-in-flight | 101",
+        "--snapshot.max-in-flight | 10001",
         "--snapshot.max-in-flight | 0",
         "--snapshot.breaker-failures | 0",
         "--snapshot.breaker-open | never",

@@ -17,8 +17,20 @@ public class Increment {
     public long ts;
     /** The {@code data} object, compact JSON in UTF-8. */
     public byte[] data;
+    /**
+     * Not an increment: the SequenceGuard forgot this device (silent for the idle TTL) and tells
+     * the reconciler, which forgets it too. Never read from Kafka.
+     */
+    public boolean forget;
 
     public Increment() {}
+
+    /** The SequenceGuard's word that it forgot {@code deviceId}. */
+    public static Increment forget(String deviceId, long ts) {
+        Increment i = new Increment(deviceId, 0, 0, ts, null);
+        i.forget = true;
+        return i;
+    }
 
     public Increment(String deviceId, long epoch, long seq, long ts, byte[] data) {
         this.deviceId = deviceId;

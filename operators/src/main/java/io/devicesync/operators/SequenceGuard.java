@@ -253,9 +253,11 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
      * increment the device sends ends the series (its own audits take over).
      */
     private void recheck(GuardState s, Context ctx, AuditRecord a, int maxRechecks, boolean backoff) {
-        if (s.rechecks >= maxRechecks || s.auditTimer != 0) return;
-        long intervals = backoff ? Math.min(MAX_BACKOFF_INTERVALS, 1L << Math.min(s.rechecks, 20)) : 1;
+        if (s.rechecks >= maxRechecks) return;
         s.recheck = true;
+        // An audit already armed (the device is active) is the re-check: a quiet one concludes.
+        if (s.auditTimer != 0) return;
+        long intervals = backoff ? Math.min(MAX_BACKOFF_INTERVALS, 1L << Math.min(s.rechecks, 20)) : 1;
         s.rechecks++;
         armAudit(s, ctx, a.ts + (intervals - 1) * auditMs, intervals * auditMs);
     }
@@ -277,9 +279,11 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
             s.auditTimer = 0;
             if (!s.active && timestamp - s.lastSeen >= idleTtl.toMillis()) {
                 // Silent for the idle TTL: forget the device; if it comes back, it is first-seen.
+                // The reconciler forgets it too (it may hold increments that wait for a repair).
                 clearHeld(s, ctx);
                 device.clear();
                 forgotten.inc();
+                out.collect(Increment.forget(ctx.getCurrentKey(), timestamp));
                 return;
             }
             audits.inc();

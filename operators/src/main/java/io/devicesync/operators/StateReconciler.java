@@ -17,9 +17,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Stream;
 import org.apache.flink.api.common.functions.OpenContext;
-import org.apache.flink.api.common.state.ListState;
-import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.state.MapState;
 import org.apache.flink.api.common.state.MapStateDescriptor;
 import org.apache.flink.api.common.state.StateTtlConfig;
@@ -30,9 +29,8 @@ import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.Histogram;
 import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
-import org.apache.flink.runtime.state.FunctionInitializationContext;
-import org.apache.flink.runtime.state.FunctionSnapshotContext;
-import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
+import org.apache.flink.runtime.state.VoidNamespace;
+import org.apache.flink.streaming.api.operators.co.KeyedCoProcessOperator;
 import org.apache.flink.streaming.api.functions.co.KeyedCoProcessFunction;
 import org.apache.flink.util.Collector;
 
@@ -51,8 +49,7 @@ import org.apache.flink.util.Collector;
  *       needs a snapshot newer than them, and a {@code BUFFER_OVERFLOW} alert says so.
  * </ul>
  */
-public class StateReconciler extends KeyedCoProcessFunction<String, Increment, LookupResult, DeviceState>
-        implements CheckpointedFunction {
+public class StateReconciler extends KeyedCoProcessFunction<String, Increment, LookupResult, DeviceState> {
     private static final long serialVersionUID = 1L;
 
     /** One value per device: the published version and document; cleared by TTL when idle. */
@@ -74,9 +71,8 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
     private transient Counter tailLosses;
     private transient Counter tooLarge;
     private transient Histogram repairLatency;
-    /** Devices of this subtask waiting for a repair (the gauge), kept across checkpoints. */
+    /** Devices of this subtask waiting for a repair (the gauge): counted on open, then kept up to date. */
     private transient AtomicLong waiting;
-    private transient ListState<Long> waitingCheckpointed;
 
     public StateReconciler(int maxHeld, Duration idleTtl, int maxDocumentBytes) {
         this.maxHeld = maxHeld;
@@ -106,21 +102,44 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
         tailLosses = metrics.counter("tailLossesRepaired");
         tooLarge = metrics.counter("versionsTooLarge");
         repairLatency = metrics.histogram("repairLatencyMs", new DescriptiveStatisticsHistogram(1000));
-        if (waiting == null) waiting = new AtomicLong();
+        waiting = new AtomicLong();
         metrics.gauge("devicesWaitingForRepair", waiting::get);
     }
 
-    @Override
-    public void initializeState(FunctionInitializationContext context) throws Exception {
-        waitingCheckpointed = context.getOperatorStateStore()
-                .getListState(new ListStateDescriptor<>("devicesWaiting", Types.LONG));
-        waiting = new AtomicLong();
-        for (Long n : waitingCheckpointed.get()) waiting.addAndGet(n);
+    /**
+     * The devices of this subtask that wait for a repair, counted from its keyed state when the
+     * operator opens (see {@link Operator}): right after a restore and a rescale alike.
+     */
+    void countWaiting(long devices) {
+        waiting.set(devices);
     }
 
-    @Override
-    public void snapshotState(FunctionSnapshotContext context) throws Exception {
-        waitingCheckpointed.update(List.of(waiting.get()));
+    /** Devices of this subtask waiting for a repair (the gauge's value). */
+    long waitingDevices() {
+        return waiting.get();
+    }
+
+    /**
+     * The operator that runs the reconciler: on open it counts the devices that wait for a repair,
+     * the keys that hold increments in {@link #HELD} (only those of this subtask's key groups, so
+     * the gauge is true after any rescale; no operator state to split).
+     */
+    public static final class Operator extends KeyedCoProcessOperator<String, Increment, LookupResult, DeviceState> {
+        private static final long serialVersionUID = 1L;
+
+        public Operator(StateReconciler reconciler) {
+            super(reconciler);
+        }
+
+        @Override
+        public void open() throws Exception {
+            super.open();
+            long n;
+            try (Stream<String> keys = this.<String>getKeyedStateBackend().getKeys(HELD, VoidNamespace.INSTANCE)) {
+                n = keys.distinct().count();
+            }
+            ((StateReconciler) getUserFunction()).countWaiting(n);
+        }
     }
 
     // ---- input 1: in-order increments --------------------------------------------------------
@@ -128,6 +147,13 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
     @Override
     public void processElement1(Increment i, Context ctx, Collector<DeviceState> out) throws Exception {
         ReconcilerState s = device.value();
+        if (i.forget) {
+            // The guard forgot the device (silent for the idle TTL): so does the reconciler.
+            if (s != null && s.waitingSince != 0) waiting.decrementAndGet();
+            if (s != null && s.heldCount > 0) held.clear();
+            device.clear();
+            return;
+        }
         if (s == null) s = new ReconcilerState();
         if (s.published && Versions.compare(i.epoch, i.seq, s.epoch, s.seq) <= 0) {
             staleDropped.inc(); // already covered by a repair

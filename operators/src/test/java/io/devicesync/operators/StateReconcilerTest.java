@@ -21,7 +21,6 @@ import java.util.List;
 import com.fasterxml.jackson.databind.JsonNode;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
-import org.apache.flink.streaming.api.operators.co.KeyedCoProcessOperator;
 import org.apache.flink.streaming.util.KeyedTwoInputStreamOperatorTestHarness;
 import org.apache.flink.streaming.util.ProcessFunctionTestHarnesses;
 import org.junit.jupiter.api.AfterEach;
@@ -162,7 +161,7 @@ class StateReconcilerTest {
     /** A new harness restored from {@code snapshot}, as Flink restores the operator after a failure. */
     private void restore(OperatorSubtaskState snapshot) throws Exception {
         h.close();
-        h = new KeyedTwoInputStreamOperatorTestHarness<>(new KeyedCoProcessOperator<>(
+        h = new KeyedTwoInputStreamOperatorTestHarness<>(new StateReconciler.Operator(
                 new StateReconciler(100, Duration.ofDays(30), MAX_DOC)), i -> i.deviceId, r -> r.request.deviceId, Types.STRING);
         h.setup();
         h.initializeState(snapshot);
@@ -199,6 +198,30 @@ class StateReconcilerTest {
         assertEquals("0/2:log,0/3:increment,0/4:increment", published(out));
         assertEquals("{\"a\":1,\"b\":2,\"c\":3,\"d\":4}", doc(out.get(2)), "the document came through too");
         assertTrue(alertTypes(h.getSideOutput(Tags.ALERTS)).isEmpty());
+    }
+
+    private long waitingGauge() {
+        return ((StateReconciler) ((StateReconciler.Operator) h.getOperator()).getUserFunction()).waitingDevices();
+    }
+
+    @Test
+    void theWaitingGaugeIsCountedFromStateAfterARestore() throws Exception {
+        send(inc("a", 1));
+        send(inc("a", 3)); // waits
+        send(inc("b", 2)); // first seen past 1: waits
+        send(inc("c", 1)); // does not wait
+        OperatorSubtaskState checkpoint = h.snapshot(1, TestData.T0);
+        restore(checkpoint);
+        assertEquals(2, waitingGauge(), "a and b wait, counted from the restored state");
+        result(LookupResult.log(gap("a", 2, 2), new Increment[] {inc("a", 0, 2, "{}")}));
+        assertEquals(1, waitingGauge());
+        // The guard forgot b (silent for the idle TTL): the reconciler forgets it too.
+        send(Increment.forget("b", TestData.T0 + 1));
+        assertEquals(0, waitingGauge());
+        assertEquals(2, h.numKeyedStateEntries(), "a and c only: b's state and held increment are gone");
+        send(Increment.forget("c", TestData.T0 + 1));
+        assertEquals(0, waitingGauge(), "forgetting a device that did not wait changes nothing");
+        assertEquals(1, h.numKeyedStateEntries());
     }
 
     @Test

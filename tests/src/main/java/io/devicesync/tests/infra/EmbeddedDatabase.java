@@ -89,6 +89,31 @@ public final class EmbeddedDatabase implements AutoCloseable {
         }
     }
 
+    /**
+     * Freezes the server without closing anything (SIGSTOP to the postmaster and its backends):
+     * connections stay open and queries get no answer, as with a database that hangs.
+     */
+    public synchronized void pause() throws IOException, InterruptedException {
+        signal("STOP");
+    }
+
+    /** Lets a paused server run again (SIGCONT). */
+    public synchronized void resume() throws IOException, InterruptedException {
+        signal("CONT");
+    }
+
+    private void signal(String sig) throws IOException, InterruptedException {
+        long postmaster = Long.parseLong(java.nio.file.Files.readAllLines(dataDir.resolve("postmaster.pid")).get(0).trim());
+        ProcessHandle pm = ProcessHandle.of(postmaster)
+                .orElseThrow(() -> new IllegalStateException("no postmaster with pid " + postmaster));
+        java.util.List<String> cmd = new java.util.ArrayList<>(java.util.List.of("kill", "-" + sig, Long.toString(postmaster)));
+        pm.descendants().forEach(p -> cmd.add(Long.toString(p.pid())));
+        Process kill = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(kill.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        // A backend that exited between listing and signalling is no error worth failing a test for.
+        if (kill.waitFor() != 0 && !out.contains("No such process")) throw new IOException("kill -" + sig + ": " + out);
+    }
+
     @Override
     public void close() throws IOException {
         stop();
