@@ -1,0 +1,435 @@
+package io.devicesync.operators;
+
+import io.devicesync.model.AlertType;
+import io.devicesync.model.Alerts;
+import io.devicesync.model.Alert;
+import io.devicesync.model.AuditRecord;
+import io.devicesync.model.DeviceState;
+import io.devicesync.model.Increment;
+import io.devicesync.model.Json;
+import io.devicesync.model.JsonMergePatch;
+import io.devicesync.model.LookupRequest;
+import io.devicesync.model.LookupResult;
+import io.devicesync.model.Severity;
+import io.devicesync.model.Strategy;
+import io.devicesync.model.Versions;
+import java.util.List;
+import java.util.function.LongSupplier;
+
+/**
+ * What the StateReconciler decides, without Flink: given a device's state, its held increments
+ * and one input (an increment from the guard, or a lookup result), what to publish, alert and
+ * audit, and how the state changes. The Flink function around it only loads the state, calls this
+ * and saves it; this class is unit-tested with plain JUnit ({@code ReconciliationTest}).
+ *
+ * <ul>
+ *   <li>an increment that follows the published version is applied (JSON merge patch) and
+ *       published at once; any other (after a gap, for a first-seen device, in a new epoch) is held
+ *       until a lookup result repairs the device;
+ *   <li>log increments are applied in order, a snapshot only when it is newer than what was
+ *       published; then held increments that follow are replayed on top. A new epoch is published
+ *       only on top of a snapshot that reached it: a snapshot still in the old epoch may lack the
+ *       old epoch's lost tail;
+ *   <li>a result that leaves the device waiting raises {@code RESYNC_FAILED} and a
+ *       {@code REPAIR_PENDING} audit record (the guard reads it back and retries at its next audit);
+ *   <li>the held buffer is bounded: past {@code maxHeld} the oldest held are dropped, the device
+ *       needs a snapshot newer than them, and a {@code BUFFER_OVERFLOW} alert says so;
+ *   <li>a document over {@code maxDocumentBytes} is kept but not published ({@code STATE_TOO_LARGE}).
+ * </ul>
+ */
+public final class Reconciliation {
+
+    /** A device's held increments, ordered by version (a MapState in the job, a map in tests). */
+    public interface Held {
+        boolean contains(long epoch, long seq) throws Exception;
+
+        void put(HeldIncrement h) throws Exception;
+
+        void remove(long epoch, long seq) throws Exception;
+
+        /** All held increments in version order. */
+        List<HeldIncrement> inOrder() throws Exception;
+    }
+
+    /** What a decision does outside the state: records to emit and events to count. */
+    public interface Effects {
+        /** Counted events (each a metric of the job). */
+        enum Event { PUBLISHED, STALE_DROPPED, REPAIR_FAILED, HELD_OVERFLOW, TAIL_LOSS_REPAIRED, TOO_LARGE }
+
+        void publish(DeviceState state);
+
+        void alert(Alert alert);
+
+        void audit(AuditRecord audit);
+
+        void count(Event event);
+
+        /** A device's repair closed its gap ({@code request} made it; for the repair latency). */
+        void repaired(LookupRequest request);
+
+        /** A device started (+1) or stopped (-1) waiting for a repair. */
+        void waiting(int delta);
+    }
+
+    private final int maxHeld;
+    private final int maxDocumentBytes;
+    private final LongSupplier clock;
+
+    /** {@code clock}: wall-clock ms, for when a device started waiting. */
+    public Reconciliation(int maxHeld, int maxDocumentBytes, LongSupplier clock) {
+        this.maxHeld = maxHeld;
+        this.maxDocumentBytes = maxDocumentBytes;
+        this.clock = clock;
+    }
+
+    // ---- an in-order increment from the SequenceGuard ----------------------------------------
+
+    /**
+     * An increment the guard forwarded: applied and published when it follows the published
+     * version (then any held ones that follow it), else held until a repair. Returns whether the
+     * state changed (and must be saved).
+     */
+    public boolean onIncrement(ReconcilerState s, Held held, Increment i, Effects fx) throws Exception {
+        if (s.published && Versions.compare(i.epoch, i.seq, s.epoch, s.seq) <= 0) {
+            fx.count(Effects.Event.STALE_DROPPED); // already covered by a repair
+            return false;
+        }
+        if (follows(s, i)) {
+            apply(s, i, DeviceState.SOURCE_INCREMENT, fx);
+            drain(s, held, fx);
+        } else {
+            // Nothing held can follow now either: the published version did not move.
+            hold(s, held, i, DeviceState.SOURCE_INCREMENT, fx);
+        }
+        updateWaiting(s, fx);
+        return true;
+    }
+
+    // ---- a lookup result -----------------------------------------------------------------------
+
+    /**
+     * A lookup's answer: the repair data applied, held increments replayed on top; a repair that
+     * left the device waiting raises {@code RESYNC_FAILED} and asks the guard for another try
+     * ({@code REPAIR_PENDING}); an audit's outcome goes to device-audit. Returns whether the state
+     * is worth saving (a device that never published nor holds anything is not).
+     */
+    public boolean onResult(ReconcilerState s, Held held, LookupResult r, Effects fx) throws Exception {
+        LookupRequest q = r.request;
+        boolean wasWaiting = s.heldCount > 0;
+        boolean wasPublished = s.published;
+        long pubEpoch = s.epoch;
+        long pubSeq = s.seq;
+        String cause = null;
+        boolean repaired = false;
+        boolean audit = LookupRequest.AUDIT.equals(q.kind);
+        // An audit brings repair data for a waiting device (repair audit) or for tail loss (quiet
+        // audit). A repair audit that finds the device no longer waiting changes nothing.
+        String outcome = audit && q.repair && !wasWaiting && isData(r.outcome) ? LookupResult.VERSION : r.outcome;
+        switch (outcome) {
+            case LookupResult.LOG:
+                repaired = applyLog(s, held, r.increments, fx);
+                break;
+            case LookupResult.SNAPSHOT:
+                repaired = applySnapshot(s, held, r, fx);
+                break;
+            case LookupResult.VERSION:
+                break;
+            default:
+                cause = r.cause;
+        }
+        drain(s, held, fx);
+        Increment firstHeld = s.heldCount > 0 ? firstHeld(held) : null;
+        if (firstHeld == null) s.heldCount = 0;
+        // A repair that was attempted and left the device waiting failed; a version-only audit that
+        // finds it waiting attempted nothing: it only asks for a repair (REPAIR_PENDING below).
+        boolean attempted = isData(outcome);
+        boolean failed = firstHeld != null
+                && (cause != null || (audit ? attempted : stillMissing(s, q, firstHeld)));
+        if (failed) {
+            s.failures++;
+            fx.count(Effects.Event.REPAIR_FAILED);
+            if (cause == null) {
+                cause = (LookupResult.LOG.equals(r.outcome) ? "the increment log"
+                        : LookupResult.SNAPSHOT.equals(r.outcome) ? "the snapshot at " + Versions.format(r.snapshotEpoch, r.snapshotSeq)
+                        : "the database at " + Versions.format(r.dbEpoch, r.dbSeq))
+                        + " does not reach " + Versions.format(firstHeld.epoch, firstHeld.seq) + " from "
+                        + (s.published ? Versions.format(s.epoch, s.seq) : "nothing");
+            }
+            // The first three failures, then every tenth: a device that cannot be repaired for days
+            // does not raise an alert every audit interval.
+            if (s.failures <= 3 || s.failures % 10 == 0) {
+                fx.alert(Alerts.of(AlertType.RESYNC_FAILED, s.failures >= 3 ? Severity.CRITICAL : Severity.WARNING)
+                        .device(q.deviceId)
+                        .cause(cause)
+                        .strategy(Strategy.RETRY_ON_AUDIT)
+                        .detail("kind", q.kind).detail("epoch", q.epoch).detail("fromSeq", q.fromSeq)
+                        .detail("toSeq", q.toSeq).detail("failures", s.failures)
+                        .ts(q.ts)
+                        // The request identifies the episode; replayed after a restore, it has the same id.
+                        .build(q.kind, Long.toString(q.epoch), Long.toString(q.fromSeq), Long.toString(q.toSeq),
+                                Long.toString(q.ts)));
+            }
+        } else if (wasWaiting && s.heldCount == 0) {
+            fx.repaired(q);
+            if (s.failures > 0) {
+                fx.alert(Alerts.of(AlertType.RESYNC_RESOLVED, Severity.INFO)
+                        .device(q.deviceId)
+                        .cause("repaired after " + s.failures + " failed attempt(s); now at " + Versions.format(s.epoch, s.seq))
+                        .strategy(Strategy.NONE)
+                        .detail("failures", s.failures).detail("epoch", s.epoch).detail("seq", s.seq)
+                        .ts(q.ts)
+                        .build(Long.toString(s.epoch), Long.toString(s.seq)));
+            }
+            s.failures = 0;
+        }
+        if (audit) audited(s, r, fx, wasWaiting, wasPublished, pubEpoch, pubSeq, repaired);
+        else if (failed && s.heldCount > 0) askForRepair(s, r, fx);
+        updateWaiting(s, fx);
+        return s.published || s.heldCount > 0;
+    }
+
+    /**
+     * The outcome of an audit, on device-audit: the version published when audited against the
+     * database's. A database ahead with nothing held is tail loss: alerted once per episode (the
+     * published version it was found at) and repaired from the data the audit brought.
+     */
+    private void audited(ReconcilerState s, LookupResult r, Effects fx, boolean wasWaiting, boolean wasPublished,
+            long pubEpoch, long pubSeq, boolean repaired) {
+        LookupRequest q = r.request;
+        long e = wasPublished ? pubEpoch : -1;
+        long sq = wasPublished ? pubSeq : -1;
+        String outcome;
+        if (s.heldCount > 0 || LookupResult.FAILED.equals(r.outcome) || LookupResult.TIMED_OUT.equals(r.outcome)
+                || LookupResult.UNAVAILABLE.equals(r.outcome)) {
+            // Still waiting (the guard repairs it), or the database could not be read (it looks again).
+            outcome = AuditRecord.REPAIR_PENDING;
+        } else if (repaired && !wasWaiting && q.quiet && !q.repair) {
+            outcome = AuditRecord.TAIL_LOSS;
+            boolean sameEpoch = wasPublished && r.dbEpoch == pubEpoch;
+            fx.count(Effects.Event.TAIL_LOSS_REPAIRED);
+            fx.alert(Alerts.of(AlertType.TAIL_LOSS, Severity.WARNING)
+                    .device(q.deviceId)
+                    .cause("the database is at " + Versions.format(r.dbEpoch, r.dbSeq) + " but the stream stopped at "
+                            + (wasPublished ? Versions.format(pubEpoch, pubSeq) : "nothing"))
+                    .strategy(LookupResult.LOG.equals(r.outcome) ? Strategy.FETCH_INCREMENTS : Strategy.FETCH_SNAPSHOT)
+                    .detail("epoch", e).detail("seq", sq).detail("dbEpoch", r.dbEpoch).detail("dbSeq", r.dbSeq)
+                    .detail("missing", sameEpoch ? r.dbSeq - pubSeq : -1)
+                    .ts(q.ts)
+                    .build(Long.toString(e), Long.toString(sq)));
+        } else if (LookupResult.NOT_FOUND.equals(r.outcome) || r.dbEpoch < 0) {
+            outcome = AuditRecord.DB_MISSING; // the database has no row for the device (yet)
+        } else {
+            int c = Versions.compare(s.epoch, s.seq, r.dbEpoch, r.dbSeq);
+            // (A database ahead that brought no repair: increments on their way, see SnapshotLookup.)
+            outcome = c == 0 && s.published ? AuditRecord.VERIFIED : c > 0 ? AuditRecord.DB_BEHIND : AuditRecord.IN_FLIGHT;
+        }
+        if (!AuditRecord.TAIL_LOSS.equals(outcome) && s.published) {
+            // What is published now that the audit's data was applied: a VERIFIED record has the
+            // database's version. (TAIL_LOSS keeps where the stream stopped.)
+            e = s.epoch;
+            sq = s.seq;
+        }
+        fx.audit(new AuditRecord(q.deviceId, e, sq, r.dbEpoch, r.dbSeq, outcome, q.ts));
+    }
+
+    // ---- helpers -----------------------------------------------------------------------------
+
+    /** Whether {@code i} is the very next version after what was published. */
+    private static boolean follows(ReconcilerState s, Increment i) {
+        if (!s.published) return i.epoch == 0 && i.seq == 1;
+        // A new epoch never follows by itself: only a snapshot that reached it (see applySnapshot).
+        return i.epoch == s.epoch && i.seq == s.seq + 1;
+    }
+
+    private void apply(ReconcilerState s, Increment i, String source, Effects fx) {
+        s.state = JsonMergePatch.apply(s.state == null ? Json.EMPTY_OBJECT : s.state, i.data);
+        s.published = true;
+        s.epoch = i.epoch;
+        s.seq = i.seq;
+        s.ts = i.ts;
+        emit(s, i.deviceId, source, fx);
+    }
+
+    /**
+     * Publishes the device's current version, unless its document is larger than
+     * {@code maxDocumentBytes}: past the topic's record limit the sink would fail the job, restore
+     * it and fail again forever. Such a version is kept in state (a later increment that removes
+     * members, or a smaller snapshot, brings it back under the limit, and that version is
+     * published) but not published; one {@code STATE_TOO_LARGE} alert per episode says so.
+     */
+    private void emit(ReconcilerState s, String deviceId, String source, Effects fx) {
+        if (s.state.length > maxDocumentBytes) {
+            fx.count(Effects.Event.TOO_LARGE);
+            if (!s.oversized) {
+                s.oversized = true;
+                fx.alert(Alerts.of(AlertType.STATE_TOO_LARGE, Severity.CRITICAL)
+                        .device(deviceId)
+                        .cause("the state document of " + deviceId + " at " + Versions.format(s.epoch, s.seq) + " is "
+                                + s.state.length + " bytes, over the limit of " + maxDocumentBytes
+                                + "; not published until it fits again")
+                        .strategy(Strategy.NONE)
+                        .detail("epoch", s.epoch).detail("seq", s.seq).detail("bytes", s.state.length)
+                        .detail("maxBytes", maxDocumentBytes)
+                        .ts(s.ts)
+                        .build(Long.toString(s.epoch), Long.toString(s.seq)));
+            }
+            return;
+        }
+        s.oversized = false;
+        fx.publish(new DeviceState(deviceId, s.epoch, s.seq, s.ts, s.state, source));
+        fx.count(Effects.Event.PUBLISHED);
+    }
+
+    /** Read back by the SequenceGuard: the next audit interval retries with a repair. */
+    private void askForRepair(ReconcilerState s, LookupResult r, Effects fx) {
+        LookupRequest q = r.request;
+        fx.audit(new AuditRecord(q.deviceId, s.published ? s.epoch : -1, s.published ? s.seq : -1,
+                r.dbEpoch, r.dbSeq, AuditRecord.REPAIR_PENDING, q.ts));
+    }
+
+    private static boolean isData(String outcome) {
+        return LookupResult.LOG.equals(outcome) || LookupResult.SNAPSHOT.equals(outcome);
+    }
+
+    /**
+     * Applies log increments that follow the published version; holds those that come later.
+     * Returns whether anything was published.
+     */
+    private boolean applyLog(ReconcilerState s, Held held, Increment[] increments, Effects fx) throws Exception {
+        boolean any = false;
+        for (Increment i : increments) {
+            if (s.published && Versions.compare(i.epoch, i.seq, s.epoch, s.seq) <= 0) continue;
+            if (follows(s, i)) {
+                apply(s, i, DeviceState.SOURCE_LOG, fx);
+                removeHeld(s, held, i.epoch, i.seq);
+                any = true;
+            } else {
+                hold(s, held, i, DeviceState.SOURCE_LOG, fx);
+            }
+        }
+        return any;
+    }
+
+    /**
+     * Applies a snapshot if it is newer than what was published, then the log rows that continue
+     * it. Returns whether anything was published.
+     */
+    private boolean applySnapshot(ReconcilerState s, Held held, LookupResult r, Effects fx) throws Exception {
+        LookupRequest q = r.request;
+        boolean any = false;
+        if (!s.published || Versions.compare(r.snapshotEpoch, r.snapshotSeq, s.epoch, s.seq) > 0) {
+            s.published = true;
+            s.epoch = r.snapshotEpoch;
+            s.seq = r.snapshotSeq;
+            s.ts = Math.max(s.ts, q.ts);
+            s.state = r.snapshotState;
+            emit(s, q.deviceId, DeviceState.SOURCE_SNAPSHOT, fx);
+            dropHeldUpTo(s, held);
+            any = true;
+        }
+        // A snapshot still in an older epoch than the one the device moved to does not confirm the
+        // reset: the old epoch's last increments may have been lost and not be in it yet (it may
+        // lag). The new epoch is published only on top of a snapshot that reached it, which holds
+        // the whole old epoch; until then its increments wait and the audit retries.
+        if (r.increments != null) any |= applyLog(s, held, r.increments, fx);
+        return any;
+    }
+
+    /**
+     * Whether the device still waits at a version this request was made to repair: then the repair
+     * failed. A device that waits at an earlier hole waits for another request, not this one.
+     */
+    private static boolean stillMissing(ReconcilerState s, LookupRequest q, Increment firstHeld) {
+        boolean upToTrigger = Versions.compare(firstHeld.epoch, firstHeld.seq, q.epoch, q.toSeq + 1) <= 0;
+        switch (q.kind) {
+            case LookupRequest.GAP:
+                // A gap result cannot give an unpublished device its base: FIRST_SEEN's job.
+                return s.published && Versions.compare(s.epoch, s.seq + 1, q.epoch, q.fromSeq) >= 0
+                        && Versions.compare(s.epoch, s.seq + 1, q.epoch, q.toSeq + 1) <= 0;
+            default:
+                // RESET, FIRST_SEEN, AUDIT: anything held up to the trigger, in any epoch, was the
+                // request's to repair (the guard sends no other request for a reset's old epoch).
+                return !s.published || upToTrigger;
+        }
+    }
+
+    private void hold(ReconcilerState s, Held held, Increment i, String source, Effects fx) throws Exception {
+        if (held.contains(i.epoch, i.seq)) return;
+        held.put(new HeldIncrement(i, source));
+        s.heldCount++;
+        if (s.heldCount > maxHeld) {
+            // Drop the oldest held: the device then needs a repair that reaches past them.
+            Increment oldest = firstHeld(held);
+            if (oldest == null) return;
+            held.remove(oldest.epoch, oldest.seq);
+            s.heldCount--;
+            fx.count(Effects.Event.HELD_OVERFLOW);
+            if (s.overflowed) return; // one alert per waiting episode
+            s.overflowed = true;
+            fx.alert(Alerts.of(AlertType.BUFFER_OVERFLOW, Severity.CRITICAL)
+                    .device(i.deviceId)
+                    .cause("more than " + maxHeld + " increments held while waiting for a repair; the oldest ("
+                            + Versions.format(oldest.epoch, oldest.seq) + ") was dropped and the device needs its snapshot")
+                    .strategy(Strategy.FETCH_SNAPSHOT)
+                    .detail("maxHeld", maxHeld).detail("droppedEpoch", oldest.epoch).detail("droppedSeq", oldest.seq)
+                    .ts(i.ts)
+                    .build(Long.toString(oldest.epoch), Long.toString(oldest.seq)));
+            // The audit fetches the snapshot of a device whose repair is pending.
+            fx.audit(new AuditRecord(i.deviceId, s.published ? s.epoch : -1, s.published ? s.seq : -1,
+                    -1, -1, AuditRecord.REPAIR_PENDING, i.ts));
+        }
+    }
+
+    /** Applies held increments that follow the published version, in order. */
+    private void drain(ReconcilerState s, Held held, Effects fx) throws Exception {
+        if (s.heldCount == 0) return;
+        List<HeldIncrement> inOrder = held.inOrder();
+        s.heldCount = inOrder.size(); // entries may have expired one by one (TTL)
+        for (HeldIncrement h : inOrder) {
+            Increment i = h.increment;
+            if (s.published && Versions.compare(i.epoch, i.seq, s.epoch, s.seq) <= 0) {
+                removeHeld(s, held, i.epoch, i.seq);
+            } else if (follows(s, i)) {
+                apply(s, i, h.source, fx);
+                removeHeld(s, held, i.epoch, i.seq);
+            } else {
+                break;
+            }
+        }
+    }
+
+    private static void dropHeldUpTo(ReconcilerState s, Held held) throws Exception {
+        if (s.heldCount == 0) return;
+        for (HeldIncrement h : held.inOrder()) {
+            if (Versions.compare(h.increment.epoch, h.increment.seq, s.epoch, s.seq) > 0) break;
+            removeHeld(s, held, h.increment.epoch, h.increment.seq);
+        }
+    }
+
+    private static void removeHeld(ReconcilerState s, Held held, long epoch, long seq) throws Exception {
+        if (s.heldCount == 0) return;
+        if (held.contains(epoch, seq)) {
+            held.remove(epoch, seq);
+            s.heldCount--;
+        }
+    }
+
+    /** The earliest held increment; null with heldCount > 0 only if entries expired (drain corrects the count). */
+    private static Increment firstHeld(Held held) throws Exception {
+        List<HeldIncrement> all = held.inOrder();
+        return all.isEmpty() ? null : all.get(0).increment;
+    }
+
+    /** Starts or ends the device's waiting episode (the gauge of waiting devices follows it). */
+    private void updateWaiting(ReconcilerState s, Effects fx) {
+        boolean waits = s.heldCount > 0;
+        if (waits && s.waitingSince == 0) {
+            s.waitingSince = Math.max(1, clock.getAsLong());
+            fx.waiting(+1);
+        } else if (!waits && s.waitingSince != 0) {
+            s.waitingSince = 0;
+            s.overflowed = false;
+            fx.waiting(-1);
+        }
+    }
+}
