@@ -1,23 +1,7 @@
 package io.devicesync.operators;
 
-import io.devicesync.model.Increment;
-import io.devicesync.model.Json;
 import io.devicesync.model.LookupRequest;
 import io.devicesync.model.LookupResult;
-import io.devicesync.model.Versions;
-import io.vertx.core.Future;
-import io.vertx.core.Vertx;
-import io.vertx.core.VertxOptions;
-import io.vertx.core.net.NetClientOptions;
-import io.vertx.pgclient.PgBuilder;
-import io.vertx.pgclient.PgConnectOptions;
-import io.vertx.sqlclient.Pool;
-import io.vertx.sqlclient.PoolOptions;
-import io.vertx.sqlclient.Row;
-import io.vertx.sqlclient.RowSet;
-import io.vertx.sqlclient.Tuple;
-import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -31,30 +15,25 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Answers lookup requests from PostgreSQL with the non-blocking Vert.x client (Flink Async I/O; the
- * task thread never waits for the database).
+ * Flink Async I/O in front of the source of truth: what to read is the {@link LookupPlanner}'s,
+ * how is the {@link SourceOfTruth}'s ({@link PostgresSourceOfTruth} in the job); this class guards
+ * the stream against the database:
  *
  * <ul>
- *   <li>a gap of at most {@code maxLogFetch} versions whose rows are all in {@code device_increment}:
- *       the log ({@code LOG});
- *   <li>anything else: the snapshot ({@code SNAPSHOT}), followed by the log rows that continue it up
- *       to the request's range when the snapshot lags and the log has them;
- *   <li>no snapshot row: {@code NOT_FOUND}; an error: a {@code FAILED} result, which the retry
- *       strategy ({@link #isRetryable}) retries with backoff; a timeout: {@code FAILED}. Never an
- *       exception: the job never fails on the database.
+ *   <li>a circuit breaker: after repeated failures lookups fail at once (UNAVAILABLE) instead of
+ *       waiting for a database that is down or hangs; it half-opens to probe;
+ *   <li>at most {@code maxInFlight} lookups at the database; more are shed (UNAVAILABLE);
+ *   <li>a deadline per attempt, so a hung connection cannot hold a lookup; a failed attempt is a
+ *       {@code FAILED} result, which the retry strategy ({@link #isRetryable}) retries with backoff;
+ *       the whole lookup's deadline gives {@code TIMED_OUT}. UNAVAILABLE and TIMED_OUT are not
+ *       retried here: the device's next audit retries. Never an exception: the job never fails on
+ *       the database.
  * </ul>
- *
- * Queries only read, so a request replayed after a restore is harmless. Servers of
- * {@code --snapshot.url} are tried in order: the next one when a query on the previous fails.
+ * Counters are thread-safe: results complete on the database client's thread.
  */
 public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResult> {
     private static final long serialVersionUID = 1L;
     private static final Logger LOG = LoggerFactory.getLogger(SnapshotLookup.class);
-
-    static final String LOG_QUERY = "SELECT seq, data::text, (extract(epoch from ts) * 1000)::bigint FROM device_increment "
-            + "WHERE device_id = $1 AND epoch = $2 AND seq BETWEEN $3 AND $4 ORDER BY seq";
-    static final String SNAPSHOT_QUERY = "SELECT epoch, seq, state::text FROM device_snapshot WHERE device_id = $1";
-    static final String VERSION_QUERY = "SELECT epoch, seq FROM device_snapshot WHERE device_id = $1";
 
     /** How to reach the database; the password never appears in {@link #toString()}. */
     public static final class Config implements java.io.Serializable {
@@ -94,12 +73,11 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
     }
 
     private final Config config;
+    private final SourceOfTruth.Factory truth;
 
-    private transient Vertx vertx;
-    private transient List<Pool> pools;
-    /** The server that answered last (callbacks run on the single Vert.x event loop). */
-    private transient volatile int preferred;
-    /* Counters are thread-safe: results complete on the Vert.x event loop, not the task thread. */
+    private transient SourceOfTruth db;
+    private transient LookupPlanner planner;
+    /* Counters are thread-safe: results complete on the database client's thread, not the task thread. */
     private transient Counter queries;
     private transient Counter fromLog;
     private transient Counter fromSnapshot;
@@ -113,26 +91,25 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
     private transient CircuitBreaker breaker;
     private transient RateLimitedLog failureLog;
 
+    /** Lookups against PostgreSQL as {@code config} says. */
     public SnapshotLookup(Config config) {
+        this(config, postgres(config));
+    }
+
+    /** Lookups against another source of truth (tests: the simulator's truth in memory). */
+    public SnapshotLookup(Config config, SourceOfTruth.Factory truth) {
         this.config = config;
+        this.truth = truth;
+    }
+
+    private static SourceOfTruth.Factory postgres(Config c) {
+        return () -> new PostgresSourceOfTruth(c.urls, c.user, c.password, c.poolSize, c.connectTimeoutMs);
     }
 
     @Override
     public void open(OpenContext ctx) {
-        vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(1).setWorkerPoolSize(1));
-        pools = new ArrayList<>();
-        for (String url : config.urls) {
-            PgConnectOptions connect = PgConnectOptions.fromUri(url.startsWith("postgresql://") || url.startsWith("postgres://")
-                    ? url : "postgresql://" + url);
-            if (config.user != null) connect.setUser(config.user);
-            if (config.password != null) connect.setPassword(config.password);
-            connect.setCachePreparedStatements(true);
-            PoolOptions poolOptions = new PoolOptions().setMaxSize(config.poolSize)
-                    .setConnectionTimeout((int) config.connectTimeoutMs).setConnectionTimeoutUnit(TimeUnit.MILLISECONDS);
-            pools.add(PgBuilder.pool().with(poolOptions)
-                    .with(new NetClientOptions().setConnectTimeout((int) config.connectTimeoutMs))
-                    .connectingTo(connect).using(vertx).build());
-        }
+        db = truth.open();
+        planner = new LookupPlanner(config.maxLogFetch);
         inFlight = new AtomicInteger();
         breaker = new CircuitBreaker(config.breakerFailures, config.breakerOpenMs, config.breakerOpenMs * 8);
         failureLog = new RateLimitedLog(LOG, 10_000);
@@ -153,19 +130,7 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
 
     @Override
     public void close() throws Exception {
-        try {
-            if (pools != null) {
-                for (Pool p : pools) {
-                    try {
-                        p.close().await(10, TimeUnit.SECONDS);
-                    } catch (Exception e) {
-                        LOG.warn("Closing a database pool failed: {}", describe(e));
-                    }
-                }
-            }
-        } finally {
-            if (vertx != null) vertx.close().await(10, TimeUnit.SECONDS);
-        }
+        if (db != null) db.close();
     }
 
     /**
@@ -193,11 +158,11 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
         inFlight.incrementAndGet();
         // A deadline per attempt: a connection that hangs (half-open after a failover, a database
         // that stopped answering) must not hold the request; the breaker counts it as a failure.
-        lookup(r).timeout(config.connectTimeoutMs, TimeUnit.MILLISECONDS).onComplete(res -> {
+        planner.lookup(r, db).toCompletableFuture().orTimeout(config.connectTimeoutMs, TimeUnit.MILLISECONDS)
+                .whenComplete((result, error) -> {
             inFlight.decrementAndGet();
-            if (res.succeeded()) {
+            if (error == null) {
                 logTransition(breaker.onSuccess());
-                LookupResult result = res.result();
                 switch (result.outcome) {
                     case LookupResult.LOG: fromLog.inc(); break;
                     case LookupResult.SNAPSHOT: fromSnapshot.inc(); break;
@@ -208,7 +173,8 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
             } else {
                 logTransition(breaker.onFailure(System.currentTimeMillis()));
                 failed.inc();
-                String cause = describe(res.cause());
+                String cause = describe(error instanceof java.util.concurrent.CompletionException && error.getCause() != null
+                        ? error.getCause() : error);
                 failureLog.warn(System.currentTimeMillis(), "Lookup for device " + r.deviceId + " failed: " + cause);
                 out.complete(List.of(LookupResult.failed(r, LookupResult.FAILED, "database lookup failed: " + cause)));
             }
@@ -253,122 +219,6 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
             for (LookupResult r : results) if (LookupResult.FAILED.equals(r.outcome)) return true;
             return false;
         }
-    }
-
-    Future<LookupResult> lookup(LookupRequest r) {
-        if (LookupRequest.AUDIT.equals(r.kind)) return audit(r);
-        if (LookupRequest.GAP.equals(r.kind) && r.missing() <= config.maxLogFetch) {
-            return query(0, LOG_QUERY, Tuple.of(r.deviceId, r.epoch, r.fromSeq, r.toSeq)).compose(rows -> {
-                if (rows.size() == r.missing()) {
-                    return Future.succeededFuture(LookupResult.log(r, increments(r.deviceId, r.epoch, rows)));
-                }
-                return snapshot(r);
-            });
-        }
-        return snapshot(r);
-    }
-
-    /**
-     * An audit reads the database's version (one primary-key lookup). Only when the database is
-     * ahead of what the guard forwarded on a quiet audit (tail loss), or a repair is pending, does it
-     * fetch the repair data: the log when it has every missing row and at most maxLogFetch of them,
-     * else the snapshot.
-     */
-    private Future<LookupResult> audit(LookupRequest r) {
-        return query(0, VERSION_QUERY, Tuple.of(r.deviceId)).compose(rows -> {
-            if (rows.size() == 0) return notFound(r);
-            Row row = rows.iterator().next();
-            long dbEpoch = row.getLong(0);
-            long dbSeq = row.getLong(1);
-            Future<LookupResult> result;
-            if (r.repair) {
-                result = snapshot(r);
-            } else if (Versions.compare(dbEpoch, dbSeq, r.epoch, r.toSeq) <= 0 || !r.quiet) {
-                // Not ahead; or ahead while the device still sends (in flight, not tail loss).
-                result = Future.succeededFuture(LookupResult.version(r, dbEpoch, dbSeq));
-            } else if (dbEpoch == r.epoch && dbSeq - r.toSeq <= config.maxLogFetch) {
-                long missing = dbSeq - r.toSeq;
-                result = query(0, LOG_QUERY, Tuple.of(r.deviceId, r.epoch, r.toSeq + 1, dbSeq)).compose(logRows -> {
-                    if (logRows.size() != missing) return snapshotOnRecheck(r, dbEpoch, dbSeq);
-                    Increment[] tail = increments(r.deviceId, r.epoch, logRows);
-                    // Lost if the first missing one is older than the audit: the stream would have
-                    // delivered it before the watermark passed. A later one may be in flight.
-                    return tail[0].ts <= r.ts
-                            ? Future.succeededFuture(LookupResult.log(r, tail))
-                            : Future.succeededFuture(LookupResult.version(r, dbEpoch, dbSeq));
-                });
-            } else {
-                result = snapshotOnRecheck(r, dbEpoch, dbSeq);
-            }
-            return result.map(res -> {
-                if (res.dbEpoch < 0) {
-                    res.dbEpoch = dbEpoch;
-                    res.dbSeq = dbSeq;
-                }
-                return res;
-            });
-        });
-    }
-
-    /**
-     * Without the log's event times, lost and in flight look alike: the first quiet audit answers
-     * with the version (IN_FLIGHT), and a re-check one interval later that still finds the
-     * database ahead, with the device quiet all along, takes the snapshot.
-     */
-    private Future<LookupResult> snapshotOnRecheck(LookupRequest r, long dbEpoch, long dbSeq) {
-        return r.recheck ? snapshot(r) : Future.succeededFuture(LookupResult.version(r, dbEpoch, dbSeq));
-    }
-
-    private static Future<LookupResult> notFound(LookupRequest r) {
-        return Future.succeededFuture(LookupResult.failed(r, LookupResult.NOT_FOUND,
-                "device " + r.deviceId + " has no row in device_snapshot"));
-    }
-
-    private Future<LookupResult> snapshot(LookupRequest r) {
-        return query(0, SNAPSHOT_QUERY, Tuple.of(r.deviceId)).compose(rows -> {
-            if (rows.size() == 0) return notFound(r);
-            Row row = rows.iterator().next();
-            long epoch = row.getLong(0);
-            long seq = row.getLong(1);
-            LookupResult result = LookupResult.snapshot(r, epoch, seq, normalize(row.getString(2)));
-            result.dbEpoch = epoch;
-            result.dbSeq = seq;
-            // The snapshot lags the request: continue it from the log where the log has the rows
-            // (in the request's epoch: from seq 1 when the snapshot has not reached that epoch yet).
-            long from = epoch == r.epoch ? seq + 1 : epoch < r.epoch ? 1 : Long.MAX_VALUE;
-            long tail = r.toSeq - from + 1;
-            if (tail <= 0 || tail > config.maxLogFetch) {
-                return Future.succeededFuture(result);
-            }
-            return query(0, LOG_QUERY, Tuple.of(r.deviceId, r.epoch, from, r.toSeq)).map(tailRows -> {
-                result.increments = increments(r.deviceId, r.epoch, tailRows);
-                return result;
-            });
-        });
-    }
-
-    /**
-     * Runs a query on the server that answered last, falling over to the next ones in the order of
-     * {@code --snapshot.url} when it fails (the first server is tried first until one fails).
-     */
-    private Future<RowSet<Row>> query(int attempt, String sql, Tuple args) {
-        int server = (preferred + attempt) % pools.size();
-        return pools.get(server).preparedQuery(sql).execute(args)
-                .onSuccess(rows -> preferred = server)
-                .recover(e -> attempt + 1 < pools.size() ? query(attempt + 1, sql, args) : Future.failedFuture(e));
-    }
-
-    private static Increment[] increments(String deviceId, long epoch, RowSet<Row> rows) {
-        List<Increment> list = new ArrayList<>(rows.size());
-        for (Row row : rows) {
-            list.add(new Increment(deviceId, epoch, row.getLong(0), row.getLong(2), normalize(row.getString(1))));
-        }
-        return list.toArray(new Increment[0]);
-    }
-
-    /** jsonb text as compact JSON bytes, the job's form of a document. */
-    private static byte[] normalize(String json) {
-        return Json.bytes(Json.parse(json.getBytes(StandardCharsets.UTF_8)));
     }
 
     private static String describe(Throwable t) {

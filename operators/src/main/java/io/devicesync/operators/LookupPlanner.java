@@ -1,0 +1,118 @@
+package io.devicesync.operators;
+
+import io.devicesync.model.Increment;
+import io.devicesync.model.LookupRequest;
+import io.devicesync.model.LookupResult;
+import io.devicesync.model.Versions;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+
+/**
+ * Which reads answer a lookup request, and what the answer is (no Flink, no database client: the
+ * reads go through a {@link SourceOfTruth}, so the plan is unit-tested against maps).
+ *
+ * <ul>
+ *   <li>a gap of at most {@code maxLogFetch} versions whose rows are all in the log: the log
+ *       ({@code LOG});
+ *   <li>anything else (a longer gap, rows gone, a first-seen device, a reset, a repair audit): the
+ *       snapshot ({@code SNAPSHOT}), followed by the log rows that continue a lagging snapshot up to
+ *       the request's range where the log has them;
+ *   <li>an audit: the database's version only ({@code VERSION}), unless the database is ahead of a
+ *       quiet device (tail loss: the log rows when it has them all and they are older than the
+ *       audit, else the snapshot on a re-check) or a repair is pending (the snapshot);
+ *   <li>no snapshot row: {@code NOT_FOUND}.
+ * </ul>
+ * A read that fails fails the returned stage; the caller turns that into a {@code FAILED} result.
+ */
+public final class LookupPlanner {
+    private final long maxLogFetch;
+
+    public LookupPlanner(long maxLogFetch) {
+        this.maxLogFetch = maxLogFetch;
+    }
+
+    public CompletionStage<LookupResult> lookup(LookupRequest r, SourceOfTruth db) {
+        if (LookupRequest.AUDIT.equals(r.kind)) return audit(r, db);
+        if (LookupRequest.GAP.equals(r.kind) && r.missing() <= maxLogFetch) {
+            return db.log(r.deviceId, r.epoch, r.fromSeq, r.toSeq).thenCompose(rows -> rows.size() == r.missing()
+                    ? done(LookupResult.log(r, rows.toArray(new Increment[0])))
+                    : snapshot(r, db));
+        }
+        return snapshot(r, db);
+    }
+
+    /**
+     * An audit reads the database's version (one primary-key lookup). Only when the database is
+     * ahead of what the guard forwarded on a quiet audit (tail loss), or a repair is pending, does it
+     * fetch the repair data.
+     */
+    private CompletionStage<LookupResult> audit(LookupRequest r, SourceOfTruth db) {
+        return db.version(r.deviceId).thenCompose(found -> {
+            if (found.isEmpty()) return done(notFound(r));
+            long dbEpoch = found.get().epoch();
+            long dbSeq = found.get().seq();
+            CompletionStage<LookupResult> result;
+            if (r.repair) {
+                result = snapshot(r, db);
+            } else if (Versions.compare(dbEpoch, dbSeq, r.epoch, r.toSeq) <= 0 || !r.quiet) {
+                // Not ahead; or ahead while the device still sends (in flight, not tail loss).
+                result = done(LookupResult.version(r, dbEpoch, dbSeq));
+            } else if (dbEpoch == r.epoch && dbSeq - r.toSeq <= maxLogFetch) {
+                long missing = dbSeq - r.toSeq;
+                result = db.log(r.deviceId, r.epoch, r.toSeq + 1, dbSeq).thenCompose(tail -> {
+                    if (tail.size() != missing) return snapshotOnRecheck(r, db, dbEpoch, dbSeq);
+                    // Lost if the first missing one is older than the audit: the stream would have
+                    // delivered it before the watermark passed. A later one may be in flight.
+                    return tail.get(0).ts <= r.ts
+                            ? done(LookupResult.log(r, tail.toArray(new Increment[0])))
+                            : done(LookupResult.version(r, dbEpoch, dbSeq));
+                });
+            } else {
+                result = snapshotOnRecheck(r, db, dbEpoch, dbSeq);
+            }
+            return result.thenApply(res -> {
+                if (res.dbEpoch < 0) {
+                    res.dbEpoch = dbEpoch;
+                    res.dbSeq = dbSeq;
+                }
+                return res;
+            });
+        });
+    }
+
+    /**
+     * Without the log's event times, lost and in flight look alike: the first quiet audit answers
+     * with the version (IN_FLIGHT), and a re-check one interval later that still finds the
+     * database ahead, with the device quiet all along, takes the snapshot.
+     */
+    private CompletionStage<LookupResult> snapshotOnRecheck(LookupRequest r, SourceOfTruth db, long dbEpoch, long dbSeq) {
+        return r.recheck ? snapshot(r, db) : done(LookupResult.version(r, dbEpoch, dbSeq));
+    }
+
+    private CompletionStage<LookupResult> snapshot(LookupRequest r, SourceOfTruth db) {
+        return db.snapshot(r.deviceId).thenCompose(found -> {
+            if (found.isEmpty()) return done(notFound(r));
+            SourceOfTruth.Snapshot snap = found.get();
+            LookupResult result = LookupResult.snapshot(r, snap.epoch(), snap.seq(), snap.state());
+            result.dbEpoch = snap.epoch();
+            result.dbSeq = snap.seq();
+            // The snapshot lags the request: continue it from the log where the log has the rows
+            // (in the request's epoch: from seq 1 when the snapshot has not reached that epoch yet).
+            long from = snap.epoch() == r.epoch ? snap.seq() + 1 : snap.epoch() < r.epoch ? 1 : Long.MAX_VALUE;
+            long tail = r.toSeq - from + 1;
+            if (tail <= 0 || tail > maxLogFetch) return done(result);
+            return db.log(r.deviceId, r.epoch, from, r.toSeq).thenApply(rows -> {
+                result.increments = rows.toArray(new Increment[0]);
+                return result;
+            });
+        });
+    }
+
+    private static LookupResult notFound(LookupRequest r) {
+        return LookupResult.failed(r, LookupResult.NOT_FOUND, "device " + r.deviceId + " has no row in device_snapshot");
+    }
+
+    private static CompletionStage<LookupResult> done(LookupResult r) {
+        return CompletableFuture.completedFuture(r);
+    }
+}

@@ -1,0 +1,35 @@
+package io.devicesync.operators;
+
+import io.devicesync.model.Increment;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletionStage;
+
+/**
+ * The source-of-truth database as the lookups see it: three reads, each asynchronous (the task
+ * thread never waits). {@link PostgresSourceOfTruth} reads PostgreSQL; tests read maps.
+ */
+public interface SourceOfTruth extends AutoCloseable {
+    /** Opens a source of truth where the job runs (it is shipped to the task managers). */
+    interface Factory extends java.io.Serializable {
+        SourceOfTruth open();
+    }
+
+    /** A device's version in {@code device_snapshot}. */
+    record Version(long epoch, long seq) {}
+
+    /** A device's row in {@code device_snapshot}: its version and state (compact JSON bytes). */
+    record Snapshot(long epoch, long seq, byte[] state) {}
+
+    /** The version of the device's snapshot row; empty if it has none. */
+    CompletionStage<Optional<Version>> version(String deviceId);
+
+    /** The device's snapshot row; empty if it has none. */
+    CompletionStage<Optional<Snapshot>> snapshot(String deviceId);
+
+    /** The rows of {@code device_increment} for (epoch, fromSeq..toSeq) that the log still has, in seq order. */
+    CompletionStage<List<Increment>> log(String deviceId, long epoch, long fromSeq, long toSeq);
+
+    @Override
+    default void close() throws Exception {}
+}
