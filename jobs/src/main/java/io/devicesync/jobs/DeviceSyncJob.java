@@ -100,7 +100,7 @@ public final class DeviceSyncJob {
                         "Kafka: " + p.topicAudit + " (repairs pending)")
                 .uid(Uids.SOURCE_AUDIT_FEEDBACK);
         String tx = p.groupId;
-        defineWorkflow(records, auditFeedback, p, new Outputs(
+        defineWorkflow(records, auditFeedback, new SnapshotLookup(lookupConfig(p)), p, new Outputs(
                 KafkaSinks.deviceState(p.bootstrapServers, p.topicState, tx + "-state", p.kafka()),
                 KafkaSinks.alerts(p.bootstrapServers, p.topicAlerts, tx + "-alerts", p.kafka()),
                 KafkaSinks.deadLetters(p.bootstrapServers, p.topicDlq, tx + "-dlq", p.kafka()),
@@ -132,9 +132,19 @@ public final class DeviceSyncJob {
         }
     }
 
-    /** The pipeline from parsed records to the outputs. */
+    /** How the lookups reach the database and guard the stream against it. */
+    public static SnapshotLookup.Config lookupConfig(JobParameters p) {
+        return new SnapshotLookup.Config(p.snapshotUrls, p.snapshotUser, p.snapshotPassword,
+                p.snapshotPoolSize, p.resyncMaxLogFetch, Math.min(10_000L, p.snapshotTimeout.toMillis()),
+                p.snapshotMaxInFlight, p.snapshotBreakerFailures, p.snapshotBreakerOpen.toMillis());
+    }
+
+    /**
+     * The pipeline from parsed records to the outputs. Its edges are passed in: the sources, the
+     * lookup (PostgreSQL in the job; a source of truth in memory in the workflow tests) and the sinks.
+     */
     public static void defineWorkflow(DataStream<SourceRecord> records, DataStream<AuditRecord> auditFeedback,
-            JobParameters p, Outputs outputs) {
+            SnapshotLookup lookup, JobParameters p, Outputs outputs) {
         SingleOutputStreamOperator<Increment> increments = records
                 .process(new InputRouter(), TypeInformation.of(Increment.class))
                 .uid(Uids.INPUT_ROUTER).name("Validate input");
@@ -158,11 +168,8 @@ public final class DeviceSyncJob {
                         p.snapshotRetries, p.snapshotRetryBackoff.toMillis(), 30_000L, 2.0)
                 .ifResult(SnapshotLookup.isRetryable())
                 .build();
-        SnapshotLookup.Config db = new SnapshotLookup.Config(p.snapshotUrls, p.snapshotUser, p.snapshotPassword,
-                p.snapshotPoolSize, p.resyncMaxLogFetch, Math.min(10_000L, p.snapshotTimeout.toMillis()),
-                p.snapshotMaxInFlight, p.snapshotBreakerFailures, p.snapshotBreakerOpen.toMillis());
         DataStream<LookupResult> results = AsyncDataStream
-                .unorderedWaitWithRetry(requests, new SnapshotLookup(db), p.snapshotTimeout.toMillis(),
+                .unorderedWaitWithRetry(requests, lookup, p.snapshotTimeout.toMillis(),
                         TimeUnit.MILLISECONDS, p.snapshotCapacity, retry)
                 .returns(TypeInformation.of(LookupResult.class))
                 .uid(Uids.SNAPSHOT_LOOKUP).name("SnapshotLookup");

@@ -259,7 +259,7 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
         if (s.auditTimer != 0) return;
         long intervals = backoff ? Math.min(MAX_BACKOFF_INTERVALS, 1L << Math.min(s.rechecks, 20)) : 1;
         s.rechecks++;
-        armAudit(s, ctx, a.ts + (intervals - 1) * auditMs, intervals * auditMs);
+        armAudit(s, ctx, plus(a.ts, (intervals - 1) * auditMs), intervals * auditMs);
     }
 
     /** The longest wait between two re-checks of a database that lags, in audit intervals. */
@@ -320,7 +320,7 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
             Increment first = early.get(k);
             if (k > 0) {
                 // A later hole: its grace ran from its successor's time (bounded like armGrace's).
-                long end = Math.min(Math.max(first.ts, timestamp - graceMs), timestamp) + graceMs;
+                long end = plus(Math.min(Math.max(first.ts, timestamp - graceMs), timestamp), graceMs);
                 if (end > timestamp) {
                     s.graceTimer = end;
                     ctx.timerService().registerEventTimeTimer(end);
@@ -391,7 +391,9 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
     private void armAudit(GuardState s, Context ctx, long time, long maxAhead) {
         if (s.auditTimer != 0) return;
         long wm = ctx.timerService().currentWatermark();
-        long t = wm == Long.MIN_VALUE ? time : Math.max(wm, Math.min(time, wm + maxAhead));
+        long t = wm == Long.MIN_VALUE ? time : Math.max(wm, Math.min(time, plus(wm, maxAhead)));
+        // The end of event time (a drained stop, the end of a bounded input): no later audit.
+        if (t > Long.MAX_VALUE - 2 * auditMs) return;
         long offset = Math.floorMod(ctx.getCurrentKey().hashCode(), auditMs);
         s.auditTimer = (Math.floorDiv(t - offset, auditMs) + 1) * auditMs + offset;
         ctx.timerService().registerEventTimeTimer(s.auditTimer);
@@ -437,9 +439,14 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
      */
     private void armGrace(GuardState s, Context ctx, long ts) {
         long wm = ctx.timerService().currentWatermark();
-        long start = wm == Long.MIN_VALUE ? ts : Math.max(wm, Math.min(ts, wm + graceMs));
-        s.graceTimer = start + graceMs;
+        long start = wm == Long.MIN_VALUE ? ts : Math.max(wm, Math.min(ts, plus(wm, graceMs)));
+        s.graceTimer = plus(start, graceMs); // at the end of event time, at its very end
         ctx.timerService().registerEventTimeTimer(s.graceTimer);
+    }
+
+    /** {@code a + b} for b >= 0, saturating at the end of event time instead of wrapping around. */
+    static long plus(long a, long b) {
+        return a > Long.MAX_VALUE - b ? Long.MAX_VALUE : a + b;
     }
 
     private void clearHeld(GuardState s, Context ctx) throws Exception {

@@ -345,4 +345,18 @@ class SequenceGuardAuditTest {
         watermark(next("d", T0 + 10));
         assertEquals(1, audits().size(), "the audit timer came through the restore");
     }
+
+    @Test
+    void theEndOfEventTimeDeclaresGapsButForgetsNothing() throws Exception {
+        // A drained stop (stop --drain) or the end of a bounded input sends the last watermark.
+        open(Duration.ofDays(30));
+        send(inc("d", 1));
+        send(inc("d", 3));
+        watermark(Long.MAX_VALUE);
+        assertEquals("0/1,0/3", versions(h.extractOutputValues()), "the gap is declared; no forget marker");
+        assertTrue(h.extractOutputValues().stream().noneMatch(i -> i.forget));
+        assertEquals(1, h.numKeyedStateEntries(), "the device is kept");
+        assertEquals(1, values(h.getSideOutput(Tags.LOOKUPS)).stream().filter(r -> r.kind.equals(LookupRequest.GAP)).count());
+        assertTrue(audits().size() <= 2, "the audits due, then nothing: no timer wraps around to the past");
+    }
 }
