@@ -1,0 +1,30 @@
+package io.devicesync.operators;
+
+import io.devicesync.model.Alert;
+import io.devicesync.model.AuditRecord;
+import io.devicesync.model.DeadLetter;
+import io.devicesync.model.DeviceState;
+import io.devicesync.model.Increment;
+import io.devicesync.model.LookupRequest;
+import io.devicesync.model.LookupResult;
+import io.devicesync.model.SourceRecord;
+import org.apache.flink.types.PojoTestUtils;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * Every type that crosses the network between operators or lives in state is a POJO Flink
+ * serializes itself: no Kryo fallback (slow, and fragile across versions of a savepoint). The
+ * cluster runs with {@code pipeline.generic-types: false}, which would fail the job; this fails
+ * the build first.
+ */
+class SerializedWithoutKryoTest {
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(classes = {Increment.class, SourceRecord.class, DeadLetter.class, DeviceState.class, Alert.class,
+            AuditRecord.class, LookupRequest.class, LookupResult.class, GuardState.class, ReconcilerState.class,
+            HeldIncrement.class})
+    void isAPojoWithoutKryo(Class<?> type) {
+        PojoTestUtils.assertSerializedAsPojoWithoutKryo(type);
+    }
+}
