@@ -11,34 +11,40 @@ package io.devicesync.model;
  * the version the repair reached.
  */
 public class AuditRecord {
-    public static final String VERIFIED = "VERIFIED";
-    public static final String DB_BEHIND = "DB_BEHIND";
-    public static final String TAIL_LOSS = "TAIL_LOSS";
-    public static final String REPAIR_PENDING = "REPAIR_PENDING";
-    /**
-     * The database is ahead while the device is still sending: its increments are on their way
-     * (the platform records them before it publishes). The audit after it falls quiet decides.
-     * Not in DESIGN.md's list: added because it is neither verified nor tail loss.
-     */
-    public static final String IN_FLIGHT = "IN_FLIGHT";
-    /**
-     * The database has no row for the device (yet): nothing to compare with. Like {@code DB_BEHIND},
-     * the device is audited again, backing off, until the row appears. Not in DESIGN.md's list:
-     * added because a missing row is not a database behind.
-     */
-    public static final String DB_MISSING = "DB_MISSING";
+    /** What the audit found. */
+    public enum Outcome {
+        /** Published equals the database. */
+        VERIFIED,
+        /** The database is behind what was published; re-checked with backoff. */
+        DB_BEHIND,
+        /** The database was ahead of a quiet device: its lost tail is being repaired. */
+        TAIL_LOSS,
+        /** The device waits for a repair, or the database could not be read; retried. */
+        REPAIR_PENDING,
+        /**
+         * The database is ahead while the device is still sending: its increments are on their way
+         * (the platform records them before it publishes). The audit after it falls quiet decides.
+         * Not in DESIGN.md's list: added because it is neither verified nor tail loss.
+         */
+        IN_FLIGHT,
+        /**
+         * The database has no row for the device (yet): nothing to compare with. Like DB_BEHIND,
+         * re-checked with backoff. Not in DESIGN.md's list: a missing row is not a database behind.
+         */
+        DB_MISSING
+    }
 
     public String deviceId;
     public long epoch = -1;
     public long seq = -1;
     public long dbEpoch = -1;
     public long dbSeq = -1;
-    public String outcome;
+    public Outcome outcome;
     public long ts;
 
     public AuditRecord() {}
 
-    public AuditRecord(String deviceId, long epoch, long seq, long dbEpoch, long dbSeq, String outcome, long ts) {
+    public AuditRecord(String deviceId, long epoch, long seq, long dbEpoch, long dbSeq, Outcome outcome, long ts) {
         this.deviceId = deviceId;
         this.epoch = epoch;
         this.seq = seq;

@@ -45,7 +45,7 @@ public final class Codecs {
             writeVersion(g, "seq", a.seq);
             writeVersion(g, "dbEpoch", a.dbEpoch);
             writeVersion(g, "dbSeq", a.dbSeq);
-            g.writeStringField("outcome", a.outcome);
+            g.writeStringField("outcome", a.outcome.name());
             g.writeNumberField("ts", a.ts);
             g.writeEndObject();
         });
@@ -62,7 +62,8 @@ public final class Codecs {
             JsonNode n = Json.MAPPER.readTree(json);
             if (n == null || !n.isObject() || !n.path("deviceId").isTextual() || !n.path("outcome").isTextual()) return null;
             return new AuditRecord(n.get("deviceId").asText(), n.path("epoch").asLong(-1), n.path("seq").asLong(-1),
-                    n.path("dbEpoch").asLong(-1), n.path("dbSeq").asLong(-1), n.get("outcome").asText(), n.path("ts").asLong());
+                    n.path("dbEpoch").asLong(-1), n.path("dbSeq").asLong(-1), AuditRecord.Outcome.valueOf(n.get("outcome").asText()),
+                    n.path("ts").asLong());
         } catch (java.io.IOException | RuntimeException e) {
             return null;
         }

@@ -20,13 +20,11 @@ package io.devicesync.model;
  * <p>The lookup is idempotent: a request replayed after a restore yields the same kind of result.
  */
 public class LookupRequest {
-    public static final String GAP = "GAP";
-    public static final String FIRST_SEEN = "FIRST_SEEN";
-    public static final String RESET = "RESET";
-    public static final String AUDIT = "AUDIT";
+    /** What the request is for (see the class comment). */
+    public enum Kind { GAP, FIRST_SEEN, RESET, AUDIT }
 
     public String deviceId;
-    public String kind;
+    public Kind kind;
     public long epoch;
     public long fromSeq;
     public long toSeq;
@@ -50,7 +48,7 @@ public class LookupRequest {
 
     public LookupRequest() {}
 
-    public LookupRequest(String deviceId, String kind, long epoch, long fromSeq, long toSeq, long ts, long issuedAt) {
+    public LookupRequest(String deviceId, Kind kind, long epoch, long fromSeq, long toSeq, long ts, long issuedAt) {
         this.deviceId = deviceId;
         this.kind = kind;
         this.epoch = epoch;
@@ -62,7 +60,7 @@ public class LookupRequest {
 
     public static LookupRequest audit(String deviceId, long epoch, long seq, boolean repair, boolean quiet, long ts,
             long issuedAt) {
-        LookupRequest r = new LookupRequest(deviceId, AUDIT, epoch, seq + 1, seq, ts, issuedAt);
+        LookupRequest r = new LookupRequest(deviceId, Kind.AUDIT, epoch, seq + 1, seq, ts, issuedAt);
         r.repair = repair;
         r.quiet = quiet;
         return r;

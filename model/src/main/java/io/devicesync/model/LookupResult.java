@@ -5,23 +5,40 @@ package io.devicesync.model;
  * snapshot, or a failure with its cause. Arrays, not lists, so Flink serializes it without Kryo.
  */
 public class LookupResult {
-    public static final String LOG = "LOG";
-    public static final String SNAPSHOT = "SNAPSHOT";
-    public static final String FAILED = "FAILED";
-    /** AUDIT: the database's version only; it is not ahead of what the guard forwarded. */
-    public static final String VERSION = "VERSION";
-    /** The lookup's deadline ({@code --snapshot.timeout}) passed: not retried; the audit retries. */
-    public static final String TIMED_OUT = "TIMED_OUT";
-    /**
-     * The database was not asked: its circuit breaker is open, or too many lookups already wait for
-     * it. Not retried (it would hold Flink's async queue and the whole stream): the audit retries.
-     */
-    public static final String UNAVAILABLE = "UNAVAILABLE";
-    /** The device has no row in {@code device_snapshot}. */
-    public static final String NOT_FOUND = "NOT_FOUND";
+    /** What the source of truth answered. */
+    public enum Outcome {
+        /** The missing increments, from the log. */
+        LOG,
+        /** The device's snapshot (and the log rows that continue it, if it lags). */
+        SNAPSHOT,
+        /** The database failed; retried with backoff by the async operator. */
+        FAILED,
+        /** AUDIT: the database's version only; it is not ahead of what the guard forwarded. */
+        VERSION,
+        /** The lookup's deadline ({@code --snapshot.timeout}) passed: not retried; the audit retries. */
+        TIMED_OUT,
+        /**
+         * The database was not asked: its circuit breaker is open, or too many lookups already wait
+         * for it. Not retried (it would hold Flink's async queue and the whole stream): the audit
+         * retries.
+         */
+        UNAVAILABLE,
+        /** The device has no row in {@code device_snapshot}. */
+        NOT_FOUND;
+
+        /** Whether the result brings repair data. */
+        public boolean isData() {
+            return this == LOG || this == SNAPSHOT;
+        }
+
+        /** Whether the database could not be read at all. */
+        public boolean isUnreadable() {
+            return this == FAILED || this == TIMED_OUT || this == UNAVAILABLE;
+        }
+    }
 
     public LookupRequest request;
-    public String outcome;
+    public Outcome outcome;
     /** LOG: the missing increments, in version order. */
     public Increment[] increments;
     /** SNAPSHOT: the database's version and state. */
@@ -39,7 +56,7 @@ public class LookupResult {
     public static LookupResult log(LookupRequest request, Increment[] increments) {
         LookupResult r = new LookupResult();
         r.request = request;
-        r.outcome = LOG;
+        r.outcome = Outcome.LOG;
         r.increments = increments;
         return r;
     }
@@ -47,7 +64,7 @@ public class LookupResult {
     public static LookupResult snapshot(LookupRequest request, long epoch, long seq, byte[] state) {
         LookupResult r = new LookupResult();
         r.request = request;
-        r.outcome = SNAPSHOT;
+        r.outcome = Outcome.SNAPSHOT;
         r.snapshotEpoch = epoch;
         r.snapshotSeq = seq;
         r.snapshotState = state;
@@ -57,13 +74,13 @@ public class LookupResult {
     public static LookupResult version(LookupRequest request, long dbEpoch, long dbSeq) {
         LookupResult r = new LookupResult();
         r.request = request;
-        r.outcome = VERSION;
+        r.outcome = Outcome.VERSION;
         r.dbEpoch = dbEpoch;
         r.dbSeq = dbSeq;
         return r;
     }
 
-    public static LookupResult failed(LookupRequest request, String outcome, String cause) {
+    public static LookupResult failed(LookupRequest request, Outcome outcome, String cause) {
         LookupResult r = new LookupResult();
         r.request = request;
         r.outcome = outcome;
@@ -73,7 +90,7 @@ public class LookupResult {
 
     @Override
     public String toString() {
-        return "LookupResult{" + outcome + " " + request + (SNAPSHOT.equals(outcome) ? " at " + snapshotEpoch + "/" + snapshotSeq : "")
+        return "LookupResult{" + outcome + " " + request + (outcome == Outcome.SNAPSHOT ? " at " + snapshotEpoch + "/" + snapshotSeq : "")
                 + (increments != null ? " " + increments.length + " increments" : "") + (cause != null ? " " + cause : "") + "}";
     }
 }

@@ -32,8 +32,8 @@ public final class LookupPlanner {
     }
 
     public CompletionStage<LookupResult> lookup(LookupRequest r, SourceOfTruth db) {
-        if (LookupRequest.AUDIT.equals(r.kind)) return audit(r, db);
-        if (LookupRequest.GAP.equals(r.kind) && r.missing() <= maxLogFetch) {
+        if (LookupRequest.Kind.AUDIT.equals(r.kind)) return audit(r, db);
+        if (LookupRequest.Kind.GAP.equals(r.kind) && r.missing() <= maxLogFetch) {
             return db.log(r.deviceId, r.epoch, r.fromSeq, r.toSeq).thenCompose(rows -> rows.size() == r.missing()
                     ? done(LookupResult.log(r, rows.toArray(new Increment[0])))
                     : snapshot(r, db));
@@ -109,7 +109,7 @@ public final class LookupPlanner {
     }
 
     private static LookupResult notFound(LookupRequest r) {
-        return LookupResult.failed(r, LookupResult.NOT_FOUND, "device " + r.deviceId + " has no row in device_snapshot");
+        return LookupResult.failed(r, LookupResult.Outcome.NOT_FOUND, "device " + r.deviceId + " has no row in device_snapshot");
     }
 
     private static CompletionStage<LookupResult> done(LookupResult r) {

@@ -121,18 +121,19 @@ public final class Reconciliation {
         long pubSeq = s.seq;
         String cause = null;
         boolean repaired = false;
-        boolean audit = LookupRequest.AUDIT.equals(q.kind);
+        boolean audit = q.kind == LookupRequest.Kind.AUDIT;
         // An audit brings repair data for a waiting device (repair audit) or for tail loss (quiet
         // audit). A repair audit that finds the device no longer waiting changes nothing.
-        String outcome = audit && q.repair && !wasWaiting && isData(r.outcome) ? LookupResult.VERSION : r.outcome;
+        LookupResult.Outcome outcome = audit && q.repair && !wasWaiting && r.outcome.isData()
+                ? LookupResult.Outcome.VERSION : r.outcome;
         switch (outcome) {
-            case LookupResult.LOG:
+            case LOG:
                 repaired = applyLog(s, held, r.increments, fx);
                 break;
-            case LookupResult.SNAPSHOT:
+            case SNAPSHOT:
                 repaired = applySnapshot(s, held, r, fx);
                 break;
-            case LookupResult.VERSION:
+            case VERSION:
                 break;
             default:
                 cause = r.cause;
@@ -142,15 +143,15 @@ public final class Reconciliation {
         if (firstHeld == null) s.heldCount = 0;
         // A repair that was attempted and left the device waiting failed; a version-only audit that
         // finds it waiting attempted nothing: it only asks for a repair (REPAIR_PENDING below).
-        boolean attempted = isData(outcome);
+        boolean attempted = outcome.isData();
         boolean failed = firstHeld != null
                 && (cause != null || (audit ? attempted : stillMissing(s, q, firstHeld)));
         if (failed) {
             s.failures++;
             fx.count(Effects.Event.REPAIR_FAILED);
             if (cause == null) {
-                cause = (LookupResult.LOG.equals(r.outcome) ? "the increment log"
-                        : LookupResult.SNAPSHOT.equals(r.outcome) ? "the snapshot at " + Versions.format(r.snapshotEpoch, r.snapshotSeq)
+                cause = (r.outcome == LookupResult.Outcome.LOG ? "the increment log"
+                        : r.outcome == LookupResult.Outcome.SNAPSHOT ? "the snapshot at " + Versions.format(r.snapshotEpoch, r.snapshotSeq)
                         : "the database at " + Versions.format(r.dbEpoch, r.dbSeq))
                         + " does not reach " + Versions.format(firstHeld.epoch, firstHeld.seq) + " from "
                         + (s.published ? Versions.format(s.epoch, s.seq) : "nothing");
@@ -162,11 +163,11 @@ public final class Reconciliation {
                         .device(q.deviceId)
                         .cause(cause)
                         .strategy(Strategy.RETRY_ON_AUDIT)
-                        .detail("kind", q.kind).detail("epoch", q.epoch).detail("fromSeq", q.fromSeq)
+                        .detail("kind", q.kind.name()).detail("epoch", q.epoch).detail("fromSeq", q.fromSeq)
                         .detail("toSeq", q.toSeq).detail("failures", s.failures)
                         .ts(q.ts)
                         // The request identifies the episode; replayed after a restore, it has the same id.
-                        .build(q.kind, Long.toString(q.epoch), Long.toString(q.fromSeq), Long.toString(q.toSeq),
+                        .build(q.kind.name(), Long.toString(q.epoch), Long.toString(q.fromSeq), Long.toString(q.toSeq),
                                 Long.toString(q.ts)));
             }
         } else if (wasWaiting && s.heldCount == 0) {
@@ -198,32 +199,32 @@ public final class Reconciliation {
         LookupRequest q = r.request;
         long e = wasPublished ? pubEpoch : -1;
         long sq = wasPublished ? pubSeq : -1;
-        String outcome;
-        if (s.heldCount > 0 || LookupResult.FAILED.equals(r.outcome) || LookupResult.TIMED_OUT.equals(r.outcome)
-                || LookupResult.UNAVAILABLE.equals(r.outcome)) {
+        AuditRecord.Outcome outcome;
+        if (s.heldCount > 0 || r.outcome.isUnreadable()) {
             // Still waiting (the guard repairs it), or the database could not be read (it looks again).
-            outcome = AuditRecord.REPAIR_PENDING;
+            outcome = AuditRecord.Outcome.REPAIR_PENDING;
         } else if (repaired && !wasWaiting && q.quiet && !q.repair) {
-            outcome = AuditRecord.TAIL_LOSS;
+            outcome = AuditRecord.Outcome.TAIL_LOSS;
             boolean sameEpoch = wasPublished && r.dbEpoch == pubEpoch;
             fx.count(Effects.Event.TAIL_LOSS_REPAIRED);
             fx.alert(Alerts.of(AlertType.TAIL_LOSS, Severity.WARNING)
                     .device(q.deviceId)
                     .cause("the database is at " + Versions.format(r.dbEpoch, r.dbSeq) + " but the stream stopped at "
                             + (wasPublished ? Versions.format(pubEpoch, pubSeq) : "nothing"))
-                    .strategy(LookupResult.LOG.equals(r.outcome) ? Strategy.FETCH_INCREMENTS : Strategy.FETCH_SNAPSHOT)
+                    .strategy(r.outcome == LookupResult.Outcome.LOG ? Strategy.FETCH_INCREMENTS : Strategy.FETCH_SNAPSHOT)
                     .detail("epoch", e).detail("seq", sq).detail("dbEpoch", r.dbEpoch).detail("dbSeq", r.dbSeq)
                     .detail("missing", sameEpoch ? r.dbSeq - pubSeq : -1)
                     .ts(q.ts)
                     .build(Long.toString(e), Long.toString(sq)));
-        } else if (LookupResult.NOT_FOUND.equals(r.outcome) || r.dbEpoch < 0) {
-            outcome = AuditRecord.DB_MISSING; // the database has no row for the device (yet)
+        } else if (r.outcome == LookupResult.Outcome.NOT_FOUND || r.dbEpoch < 0) {
+            outcome = AuditRecord.Outcome.DB_MISSING; // the database has no row for the device (yet)
         } else {
             int c = Versions.compare(s.epoch, s.seq, r.dbEpoch, r.dbSeq);
             // (A database ahead that brought no repair: increments on their way, see SnapshotLookup.)
-            outcome = c == 0 && s.published ? AuditRecord.VERIFIED : c > 0 ? AuditRecord.DB_BEHIND : AuditRecord.IN_FLIGHT;
+            outcome = c == 0 && s.published ? AuditRecord.Outcome.VERIFIED
+                    : c > 0 ? AuditRecord.Outcome.DB_BEHIND : AuditRecord.Outcome.IN_FLIGHT;
         }
-        if (!AuditRecord.TAIL_LOSS.equals(outcome) && s.published) {
+        if (outcome != AuditRecord.Outcome.TAIL_LOSS && s.published) {
             // What is published now that the audit's data was applied: a VERIFIED record has the
             // database's version. (TAIL_LOSS keeps where the stream stopped.)
             e = s.epoch;
@@ -284,12 +285,9 @@ public final class Reconciliation {
     private void askForRepair(ReconcilerState s, LookupResult r, Effects fx) {
         LookupRequest q = r.request;
         fx.audit(new AuditRecord(q.deviceId, s.published ? s.epoch : -1, s.published ? s.seq : -1,
-                r.dbEpoch, r.dbSeq, AuditRecord.REPAIR_PENDING, q.ts));
+                r.dbEpoch, r.dbSeq, AuditRecord.Outcome.REPAIR_PENDING, q.ts));
     }
 
-    private static boolean isData(String outcome) {
-        return LookupResult.LOG.equals(outcome) || LookupResult.SNAPSHOT.equals(outcome);
-    }
 
     /**
      * Applies log increments that follow the published version; holds those that come later.
@@ -342,7 +340,7 @@ public final class Reconciliation {
     private static boolean stillMissing(ReconcilerState s, LookupRequest q, Increment firstHeld) {
         boolean upToTrigger = Versions.compare(firstHeld.epoch, firstHeld.seq, q.epoch, q.toSeq + 1) <= 0;
         switch (q.kind) {
-            case LookupRequest.GAP:
+            case GAP:
                 // A gap result cannot give an unpublished device its base: FIRST_SEEN's job.
                 return s.published && Versions.compare(s.epoch, s.seq + 1, q.epoch, q.fromSeq) >= 0
                         && Versions.compare(s.epoch, s.seq + 1, q.epoch, q.toSeq + 1) <= 0;
@@ -376,7 +374,7 @@ public final class Reconciliation {
                     .build(Long.toString(oldest.epoch), Long.toString(oldest.seq)));
             // The audit fetches the snapshot of a device whose repair is pending.
             fx.audit(new AuditRecord(i.deviceId, s.published ? s.epoch : -1, s.published ? s.seq : -1,
-                    -1, -1, AuditRecord.REPAIR_PENDING, i.ts));
+                    -1, -1, AuditRecord.Outcome.REPAIR_PENDING, i.ts));
         }
     }
 

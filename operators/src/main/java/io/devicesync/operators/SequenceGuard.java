@@ -8,11 +8,6 @@ import io.devicesync.model.LookupRequest;
 import io.devicesync.model.Severity;
 import io.devicesync.model.Strategy;
 import io.devicesync.model.Versions;
-import static io.devicesync.model.AuditRecord.DB_BEHIND;
-import static io.devicesync.model.AuditRecord.DB_MISSING;
-import static io.devicesync.model.AuditRecord.IN_FLIGHT;
-import static io.devicesync.model.AuditRecord.REPAIR_PENDING;
-import static io.devicesync.model.AuditRecord.TAIL_LOSS;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -122,7 +117,7 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
             s = new GuardState();
             if (i.epoch > 0) {
                 // State carries across epochs: only the database knows what came before.
-                request(s, ctx, new LookupRequest(i.deviceId, LookupRequest.FIRST_SEEN, i.epoch, 1, i.seq - 1,
+                request(s, ctx, new LookupRequest(i.deviceId, LookupRequest.Kind.FIRST_SEEN, i.epoch, 1, i.seq - 1,
                         i.ts, System.currentTimeMillis()));
                 forward(s, i, out);
                 accepted(s, i, ctx);
@@ -156,7 +151,7 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
             // database gives the base of the new epoch.
             for (Increment h : heldInOrder()) forward(s, h, out);
             clearHeld(s, ctx);
-            request(s, ctx, new LookupRequest(i.deviceId, LookupRequest.FIRST_SEEN, i.epoch, 1, i.seq - 1,
+            request(s, ctx, new LookupRequest(i.deviceId, LookupRequest.Kind.FIRST_SEEN, i.epoch, 1, i.seq - 1,
                     i.ts, System.currentTimeMillis()));
             forward(s, i, out);
             accepted(s, i, ctx);
@@ -179,7 +174,7 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
                 .detail("fromEpoch", oldEpoch).detail("lastSeq", oldSeq).detail("toEpoch", i.epoch).detail("seq", i.seq)
                 .ts(i.ts)
                 .build(Long.toString(i.epoch)));
-        request(s, ctx, new LookupRequest(i.deviceId, LookupRequest.RESET, i.epoch, 1, i.seq - 1, i.ts,
+        request(s, ctx, new LookupRequest(i.deviceId, LookupRequest.Kind.RESET, i.epoch, 1, i.seq - 1, i.ts,
                 System.currentTimeMillis()));
         forward(s, i, out);
         accepted(s, i, ctx);
@@ -349,7 +344,7 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
         if (s.seq == 0) {
             // A device first seen past (0, 1), and (0, 1) did not come within the grace: the job
             // cannot know its state. Not an alert: a job started after the fleet sees every device so.
-            request(s, ctx, new LookupRequest(next.deviceId, LookupRequest.FIRST_SEEN, s.epoch, 1, toSeq,
+            request(s, ctx, new LookupRequest(next.deviceId, LookupRequest.Kind.FIRST_SEEN, s.epoch, 1, toSeq,
                     timestamp, System.currentTimeMillis()));
             return;
         }
@@ -362,7 +357,7 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
                 .detail("epoch", s.epoch).detail("fromSeq", fromSeq).detail("toSeq", toSeq).detail("missing", missing)
                 .ts(timestamp)
                 .build(Long.toString(s.epoch), Long.toString(fromSeq), Long.toString(toSeq)));
-        request(s, ctx, new LookupRequest(next.deviceId, LookupRequest.GAP, s.epoch, fromSeq, toSeq, timestamp,
+        request(s, ctx, new LookupRequest(next.deviceId, LookupRequest.Kind.GAP, s.epoch, fromSeq, toSeq, timestamp,
                 System.currentTimeMillis()));
     }
 
@@ -464,7 +459,7 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
 
     /** Sends a lookup request; a gap already covered by an earlier request is not sent again. */
     private void request(GuardState s, Context ctx, LookupRequest r) {
-        if (LookupRequest.GAP.equals(r.kind) && s.requestedEpoch >= 0
+        if (LookupRequest.Kind.GAP.equals(r.kind) && s.requestedEpoch >= 0
                 && Versions.compare(r.epoch, r.toSeq, s.requestedEpoch, s.requestedSeq) <= 0) {
             return;
         }

@@ -144,13 +144,13 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
         long now = System.currentTimeMillis();
         if (inFlight.get() >= config.maxInFlight) {
             shed.inc();
-            out.complete(List.of(LookupResult.failed(r, LookupResult.UNAVAILABLE,
+            out.complete(List.of(LookupResult.failed(r, LookupResult.Outcome.UNAVAILABLE,
                     "database lookup shed: " + config.maxInFlight + " lookups already waiting for the database")));
             return;
         }
         if (!breaker.tryAcquire(now)) {
             rejectedByBreaker.inc();
-            out.complete(List.of(LookupResult.failed(r, LookupResult.UNAVAILABLE,
+            out.complete(List.of(LookupResult.failed(r, LookupResult.Outcome.UNAVAILABLE,
                     "database unavailable: circuit breaker open after repeated failures")));
             return;
         }
@@ -164,9 +164,9 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
             if (error == null) {
                 logTransition(breaker.onSuccess());
                 switch (result.outcome) {
-                    case LookupResult.LOG: fromLog.inc(); break;
-                    case LookupResult.SNAPSHOT: fromSnapshot.inc(); break;
-                    case LookupResult.VERSION: audits.inc(); break;
+                    case LOG: fromLog.inc(); break;
+                    case SNAPSHOT: fromSnapshot.inc(); break;
+                    case VERSION: audits.inc(); break;
                     default: notFound.inc();
                 }
                 out.complete(List.of(result));
@@ -176,7 +176,7 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
                 String cause = describe(error instanceof java.util.concurrent.CompletionException && error.getCause() != null
                         ? error.getCause() : error);
                 failureLog.warn(System.currentTimeMillis(), "Lookup for device " + r.deviceId + " failed: " + cause);
-                out.complete(List.of(LookupResult.failed(r, LookupResult.FAILED, "database lookup failed: " + cause)));
+                out.complete(List.of(LookupResult.failed(r, LookupResult.Outcome.FAILED, "database lookup failed: " + cause)));
             }
         });
     }
@@ -203,7 +203,7 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
     @Override
     public void timeout(LookupRequest r, ResultFuture<LookupResult> out) {
         failed.inc();
-        out.complete(List.of(LookupResult.failed(r, LookupResult.TIMED_OUT, "database lookup timed out")));
+        out.complete(List.of(LookupResult.failed(r, LookupResult.Outcome.TIMED_OUT, "database lookup timed out")));
     }
 
     /** The retry strategy retries results that say the database failed (not a missing row). */
@@ -216,7 +216,7 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
 
         @Override
         public boolean test(Collection<LookupResult> results) {
-            for (LookupResult r : results) if (LookupResult.FAILED.equals(r.outcome)) return true;
+            for (LookupResult r : results) if (r.outcome == LookupResult.Outcome.FAILED) return true;
             return false;
         }
     }

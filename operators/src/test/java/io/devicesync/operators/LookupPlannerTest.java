@@ -32,24 +32,24 @@ class LookupPlannerTest {
     }
 
     private static LookupRequest gap(long from, long to) {
-        return new LookupRequest("d", LookupRequest.GAP, 0, from, to, T0, 0);
+        return new LookupRequest("d", LookupRequest.Kind.GAP, 0, from, to, T0, 0);
     }
 
     @Test
     void aShortGapWithAllItsRowsComesFromTheLog() {
         truth("d", 0, 10);
         LookupResult r = lookup(gap(4, 6));
-        assertEquals(LookupResult.LOG, r.outcome);
+        assertEquals(LookupResult.Outcome.LOG, r.outcome);
         assertEquals("0/4,0/5,0/6", seqs(r.increments));
     }
 
     @Test
     void aLongGapOrMissingRowsTakeTheSnapshot() {
         truth("d", 0, 10);
-        assertEquals(LookupResult.SNAPSHOT, lookup(gap(2, 6)).outcome, "longer than max-log-fetch");
+        assertEquals(LookupResult.Outcome.SNAPSHOT, lookup(gap(2, 6)).outcome, "longer than max-log-fetch");
         db.forget("d", 0, 5);
         LookupResult r = lookup(gap(4, 6));
-        assertEquals(LookupResult.SNAPSHOT, r.outcome, "a row is gone");
+        assertEquals(LookupResult.Outcome.SNAPSHOT, r.outcome, "a row is gone");
         assertEquals(10, r.snapshotSeq);
         assertEquals("none", seqs(r.increments), "the snapshot is ahead: nothing to continue it with");
     }
@@ -58,8 +58,8 @@ class LookupPlannerTest {
     void aLaggingSnapshotIsContinuedFromTheLog() {
         truth("d", 0, 10);
         db.snapshot("d", 0, 8, "{\"n\":8}".getBytes(StandardCharsets.UTF_8)); // lags the log
-        LookupResult r = lookup(new LookupRequest("d", LookupRequest.FIRST_SEEN, 0, 1, 10, T0, 0));
-        assertEquals(LookupResult.SNAPSHOT, r.outcome);
+        LookupResult r = lookup(new LookupRequest("d", LookupRequest.Kind.FIRST_SEEN, 0, 1, 10, T0, 0));
+        assertEquals(LookupResult.Outcome.SNAPSHOT, r.outcome);
         assertEquals(8, r.snapshotSeq);
         assertEquals("0/9,0/10", seqs(r.increments));
     }
@@ -68,7 +68,7 @@ class LookupPlannerTest {
     void aResetReadsTheSnapshotAndTheNewEpochsRowsFromOne() {
         truth("d", 0, 10);
         db.log(inc("d", 1, 1, "{}")).log(inc("d", 1, 2, "{}"));
-        LookupResult r = lookup(new LookupRequest("d", LookupRequest.RESET, 1, 1, 2, T0, 0));
+        LookupResult r = lookup(new LookupRequest("d", LookupRequest.Kind.RESET, 1, 1, 2, T0, 0));
         assertEquals(0, r.snapshotEpoch, "the snapshot has not reached the new epoch");
         assertEquals("1/1,1/2", seqs(r.increments), "the reconciler decides whether the old epoch is complete");
     }
@@ -76,15 +76,15 @@ class LookupPlannerTest {
     @Test
     void anAuditReadsTheVersionAndRepairsOnlyAQuietDeviceTheDatabaseIsAheadOf() {
         truth("d", 0, 5);
-        assertEquals(LookupResult.VERSION, lookup(LookupRequest.audit("d", 0, 5, false, true, T0, 0)).outcome, "equal");
-        assertEquals(LookupResult.VERSION, lookup(LookupRequest.audit("d", 0, 3, false, false, T0, 0)).outcome,
+        assertEquals(LookupResult.Outcome.VERSION, lookup(LookupRequest.audit("d", 0, 5, false, true, T0, 0)).outcome, "equal");
+        assertEquals(LookupResult.Outcome.VERSION, lookup(LookupRequest.audit("d", 0, 3, false, false, T0, 0)).outcome,
                 "ahead, but the device still sends: in flight");
         LookupResult tail = lookup(LookupRequest.audit("d", 0, 3, false, true, T0 + 1_000, 0));
-        assertEquals(LookupResult.LOG, tail.outcome, "ahead of a quiet device, rows older than the audit: tail loss");
+        assertEquals(LookupResult.Outcome.LOG, tail.outcome, "ahead of a quiet device, rows older than the audit: tail loss");
         assertEquals("0/4,0/5", seqs(tail.increments));
         assertEquals(5, tail.dbSeq);
         LookupResult young = lookup(LookupRequest.audit("d", 0, 3, false, true, T0 - 1_000, 0));
-        assertEquals(LookupResult.VERSION, young.outcome, "rows newer than the audit may be in flight");
+        assertEquals(LookupResult.Outcome.VERSION, young.outcome, "rows newer than the audit may be in flight");
     }
 
     @Test
@@ -92,18 +92,18 @@ class LookupPlannerTest {
         truth("d", 0, 5);
         db.forget("d", 0, 4);
         LookupRequest first = LookupRequest.audit("d", 0, 3, false, true, T0 + 1_000, 0);
-        assertEquals(LookupResult.VERSION, lookup(first).outcome);
+        assertEquals(LookupResult.Outcome.VERSION, lookup(first).outcome);
         LookupRequest recheck = LookupRequest.audit("d", 0, 3, false, true, T0 + 2_000, 0);
         recheck.recheck = true;
-        assertEquals(LookupResult.SNAPSHOT, lookup(recheck).outcome);
+        assertEquals(LookupResult.Outcome.SNAPSHOT, lookup(recheck).outcome);
     }
 
     @Test
     void noRowIsNotFound() {
         LookupResult r = lookup(LookupRequest.audit("d", 0, 3, false, true, T0, 0));
-        assertEquals(LookupResult.NOT_FOUND, r.outcome);
+        assertEquals(LookupResult.Outcome.NOT_FOUND, r.outcome);
         assertEquals(-1, r.dbSeq);
-        assertEquals(LookupResult.NOT_FOUND, lookup(gap(1, 50)).outcome);
+        assertEquals(LookupResult.Outcome.NOT_FOUND, lookup(gap(1, 50)).outcome);
         assertNull(lookup(gap(1, 50)).increments);
     }
 }

@@ -124,7 +124,7 @@ class ReconciliationTest {
         assertEquals("0/1:increment", fx.versions());
         assertEquals(1, fx.waiting, "the device waits");
         assertEquals(1, s.heldCount);
-        result(LookupResult.log(new LookupRequest("d", LookupRequest.GAP, 0, 2, 2, T0, 0), new Increment[] {inc("d", 2)}));
+        result(LookupResult.log(new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 2, T0, 0), new Increment[] {inc("d", 2)}));
         assertEquals("0/1:increment,0/2:log,0/3:increment", fx.versions());
         assertEquals(0, fx.waiting);
         assertEquals(1, fx.repaired);
@@ -136,10 +136,10 @@ class ReconciliationTest {
     void aRepairThatLeavesTheDeviceWaitingFailsAndAsksTheGuardForAnother() throws Exception {
         send(inc("d", 1));
         send(inc("d", 4));
-        result(LookupResult.log(new LookupRequest("d", LookupRequest.GAP, 0, 2, 3, T0, 0), new Increment[] {inc("d", 2)}));
+        result(LookupResult.log(new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 3, T0, 0), new Increment[] {inc("d", 2)}));
         assertEquals("0/1:increment,0/2:log", fx.versions());
         assertEquals(List.of("RESYNC_FAILED"), fx.alertTypes());
-        assertEquals(AuditRecord.REPAIR_PENDING, fx.audits.get(0).outcome);
+        assertEquals(AuditRecord.Outcome.REPAIR_PENDING, fx.audits.get(0).outcome);
         assertEquals(2, fx.audits.get(0).seq, "published below what the guard forwarded: it waits");
         assertEquals(1, fx.counts.get(Reconciliation.Effects.Event.REPAIR_FAILED));
     }
@@ -148,7 +148,7 @@ class ReconciliationTest {
     void aResetIsPublishedOnlyOnASnapshotThatReachedTheNewEpoch() throws Exception {
         send(inc("d", 1));
         send(inc("d", 1, 1, "{\"n\":1}"));
-        LookupRequest reset = new LookupRequest("d", LookupRequest.RESET, 1, 1, 0, T0, 0);
+        LookupRequest reset = new LookupRequest("d", LookupRequest.Kind.RESET, 1, 1, 0, T0, 0);
         result(LookupResult.snapshot(reset, 0, 2, json("{\"old\":2}")));
         assertEquals("0/1:increment,0/2:snapshot", fx.versions(), "the old epoch advances, the new one waits");
         assertEquals(1, s.heldCount);
@@ -167,7 +167,7 @@ class ReconciliationTest {
         assertEquals("0/1:increment,0/2:log", fx.versions());
         assertEquals(List.of("TAIL_LOSS"), fx.alertTypes());
         AuditRecord a = fx.audits.get(0);
-        assertEquals(AuditRecord.TAIL_LOSS, a.outcome);
+        assertEquals(AuditRecord.Outcome.TAIL_LOSS, a.outcome);
         assertEquals(1, a.seq, "where the stream stopped");
         assertEquals(2, a.dbSeq, "what the guard continues from");
     }
@@ -179,10 +179,10 @@ class ReconciliationTest {
         result(LookupResult.version(LookupRequest.audit("d", 0, 2, false, true, T0, 0), 0, 2));
         result(LookupResult.version(LookupRequest.audit("d", 0, 2, false, true, T0, 0), 0, 1));
         result(LookupResult.version(LookupRequest.audit("d", 0, 2, false, false, T0, 0), 0, 3));
-        result(LookupResult.failed(LookupRequest.audit("d", 0, 2, false, true, T0, 0), LookupResult.NOT_FOUND, "no row"));
-        result(LookupResult.failed(LookupRequest.audit("d", 0, 2, false, true, T0, 0), LookupResult.UNAVAILABLE, "breaker"));
-        assertEquals(List.of(AuditRecord.VERIFIED, AuditRecord.DB_BEHIND, AuditRecord.IN_FLIGHT, AuditRecord.DB_MISSING,
-                AuditRecord.REPAIR_PENDING), fx.audits.stream().map(a -> a.outcome).toList());
+        result(LookupResult.failed(LookupRequest.audit("d", 0, 2, false, true, T0, 0), LookupResult.Outcome.NOT_FOUND, "no row"));
+        result(LookupResult.failed(LookupRequest.audit("d", 0, 2, false, true, T0, 0), LookupResult.Outcome.UNAVAILABLE, "breaker"));
+        assertEquals(List.of(AuditRecord.Outcome.VERIFIED, AuditRecord.Outcome.DB_BEHIND, AuditRecord.Outcome.IN_FLIGHT, AuditRecord.Outcome.DB_MISSING,
+                AuditRecord.Outcome.REPAIR_PENDING), fx.audits.stream().map(a -> a.outcome).toList());
         assertTrue(fx.alerts.isEmpty(), "an audit that repairs nothing alerts nothing");
     }
 

@@ -47,7 +47,7 @@ class SequenceGuardAuditTest {
     }
 
     private List<LookupRequest> audits() {
-        return values(h.getSideOutput(Tags.LOOKUPS)).stream().filter(r -> r.kind.equals(LookupRequest.AUDIT)).toList();
+        return values(h.getSideOutput(Tags.LOOKUPS)).stream().filter(r -> r.kind.equals(LookupRequest.Kind.AUDIT)).toList();
     }
 
     /** The device's first audit boundary after {@code t}: boundaries are offset per device. */
@@ -118,8 +118,8 @@ class SequenceGuardAuditTest {
         watermark(b1 + AUDIT); // audited, quiet-audited, no timer
         assertEquals(0, h.numEventTimeTimers());
         // The reconciler published 1 only: it waits.
-        h.processElement2(new AuditRecord("d", 0, 1, -1, -1, AuditRecord.REPAIR_PENDING, b1 + AUDIT), b1 + AUDIT);
-        h.processElement2(new AuditRecord("d", 0, 1, 0, 1, AuditRecord.VERIFIED, b1 + AUDIT), b1 + AUDIT);
+        h.processElement2(new AuditRecord("d", 0, 1, -1, -1, AuditRecord.Outcome.REPAIR_PENDING, b1 + AUDIT), b1 + AUDIT);
+        h.processElement2(new AuditRecord("d", 0, 1, 0, 1, AuditRecord.Outcome.VERIFIED, b1 + AUDIT), b1 + AUDIT);
         watermark(b1 + 2 * AUDIT);
         List<LookupRequest> a = audits();
         assertEquals(3, a.size());
@@ -135,7 +135,7 @@ class SequenceGuardAuditTest {
         watermark(b1);
         watermark(b1 + AUDIT);
         for (int k = 2; k <= 6; k++) {
-            h.processElement2(new AuditRecord("d", 0, 1, 0, 2, AuditRecord.IN_FLIGHT, b1 + (k - 1) * AUDIT),
+            h.processElement2(new AuditRecord("d", 0, 1, 0, 2, AuditRecord.Outcome.IN_FLIGHT, b1 + (k - 1) * AUDIT),
                     b1 + (k - 1) * AUDIT);
             watermark(b1 + k * AUDIT);
         }
@@ -156,7 +156,7 @@ class SequenceGuardAuditTest {
         // silent for the idle TTL.
         for (int k = 2; k <= 8; k++) {
             if (h.numKeyedStateEntries() > 0) {
-                h.processElement2(new AuditRecord("d", 0, 1, -1, -1, AuditRecord.REPAIR_PENDING, b1 + (k - 1) * AUDIT),
+                h.processElement2(new AuditRecord("d", 0, 1, -1, -1, AuditRecord.Outcome.REPAIR_PENDING, b1 + (k - 1) * AUDIT),
                         b1 + (k - 1) * AUDIT);
             }
             watermark(b1 + k * AUDIT);
@@ -174,7 +174,7 @@ class SequenceGuardAuditTest {
         h.processElement1(new Increment("d", 0, 3, t, new byte[] {'{', '}'}), t);
         watermark(t + 2 * GRACE);
         List<LookupRequest> firstSeen = values(h.getSideOutput(Tags.LOOKUPS)).stream()
-                .filter(r -> r.kind.equals(LookupRequest.FIRST_SEEN)).toList();
+                .filter(r -> r.kind.equals(LookupRequest.Kind.FIRST_SEEN)).toList();
         assertEquals(1, firstSeen.size());
         assertEquals("0/1,0/2,0/3", versions(h.extractOutputValues().stream().filter(i -> !i.forget).toList()));
     }
@@ -224,11 +224,11 @@ class SequenceGuardAuditTest {
         send(inc("d", 8));
         watermark(T0 + 80 + GRACE);
         List<LookupRequest> r = values(h.getSideOutput(Tags.LOOKUPS)).stream()
-                .filter(q -> !q.kind.equals(LookupRequest.AUDIT)).toList();
+                .filter(q -> !q.kind.equals(LookupRequest.Kind.AUDIT)).toList();
         assertEquals(2, r.size());
-        assertEquals(LookupRequest.FIRST_SEEN, r.get(0).kind);
+        assertEquals(LookupRequest.Kind.FIRST_SEEN, r.get(0).kind);
         assertEquals(4, r.get(0).toSeq, "the base, up to the message after the first hole");
-        assertEquals(LookupRequest.GAP, r.get(1).kind);
+        assertEquals(LookupRequest.Kind.GAP, r.get(1).kind);
         assertEquals(6, r.get(1).fromSeq);
         assertEquals(7, r.get(1).toSeq);
         assertEquals("0/5,0/8", versions(h.extractOutputValues()));
@@ -241,9 +241,9 @@ class SequenceGuardAuditTest {
         send(inc("d", 1, 1, "{}"));
         assertTrue(values(h.getSideOutput(Tags.ALERTS)).isEmpty(), "no DEVICE_RESET from seq 0");
         List<LookupRequest> r = values(h.getSideOutput(Tags.LOOKUPS)).stream()
-                .filter(q -> !q.kind.equals(LookupRequest.AUDIT)).toList();
+                .filter(q -> !q.kind.equals(LookupRequest.Kind.AUDIT)).toList();
         assertEquals(1, r.size());
-        assertEquals(LookupRequest.FIRST_SEEN, r.get(0).kind);
+        assertEquals(LookupRequest.Kind.FIRST_SEEN, r.get(0).kind);
         assertEquals(1, r.get(0).epoch);
         assertEquals("0/5,1/1", versions(h.extractOutputValues()));
         assertEquals(1, h.numEventTimeTimers(), "no grace timer left, only the audit");
@@ -262,7 +262,7 @@ class SequenceGuardAuditTest {
         long t = b1 + AUDIT;
         List<Long> gaps = new java.util.ArrayList<>();
         for (int k = 0; k < 5; k++) {
-            h.processElement2(new AuditRecord("d", 0, 1, 0, 0, k % 2 == 0 ? AuditRecord.DB_BEHIND : AuditRecord.DB_MISSING, t), t);
+            h.processElement2(new AuditRecord("d", 0, 1, 0, 0, k % 2 == 0 ? AuditRecord.Outcome.DB_BEHIND : AuditRecord.Outcome.DB_MISSING, t), t);
             assertEquals(1, h.numEventTimeTimers(), "one re-check armed");
             int before = audits().size();
             long w = t;
@@ -277,12 +277,12 @@ class SequenceGuardAuditTest {
         }
         assertEquals(List.of(1L, 2L, 4L, 8L, 16L), gaps, "backs off, interval by interval");
         // The database caught up: the audit said VERIFIED (or repaired the tail): nothing more.
-        h.processElement2(new AuditRecord("d", 0, 1, 0, 1, AuditRecord.VERIFIED, t), t);
+        h.processElement2(new AuditRecord("d", 0, 1, 0, 1, AuditRecord.Outcome.VERIFIED, t), t);
         assertEquals(0, h.numEventTimeTimers());
         // A device that sends again starts over.
         h.processElement1(new Increment("d", 0, 2, t + 1, new byte[] {'{', '}'}), t + 1);
         watermark(t + 2 * AUDIT);
-        h.processElement2(new AuditRecord("d", 0, 2, 0, 1, AuditRecord.DB_BEHIND, t + 2 * AUDIT), t + 2 * AUDIT);
+        h.processElement2(new AuditRecord("d", 0, 2, 0, 1, AuditRecord.Outcome.DB_BEHIND, t + 2 * AUDIT), t + 2 * AUDIT);
         int before = audits().size();
         watermark(t + 4 * AUDIT);
         assertEquals(before + 1, audits().size(), "the series restarted at one interval");
@@ -297,13 +297,13 @@ class SequenceGuardAuditTest {
         watermark(b1);
         watermark(b1 + AUDIT);
         // The quiet audit found the database at 5 and repaired 3..5.
-        h.processElement2(new AuditRecord("d", 0, 2, 0, 5, AuditRecord.TAIL_LOSS, b1 + AUDIT), b1 + AUDIT);
+        h.processElement2(new AuditRecord("d", 0, 2, 0, 5, AuditRecord.Outcome.TAIL_LOSS, b1 + AUDIT), b1 + AUDIT);
         long t = b1 + AUDIT + 100;
         h.processElement1(new Increment("d", 0, 6, t, new byte[] {'{', '}'}), t);
         h.processElement1(new Increment("d", 0, 4, t, new byte[] {'{', '}'}), t); // covered by the repair
         watermark(t + 2 * GRACE);
         assertEquals("0/1,0/2,0/6", versions(h.extractOutputValues()), "6 follows the repaired 5 at once");
-        assertTrue(values(h.getSideOutput(Tags.LOOKUPS)).stream().noneMatch(r -> r.kind.equals(LookupRequest.GAP)));
+        assertTrue(values(h.getSideOutput(Tags.LOOKUPS)).stream().noneMatch(r -> r.kind.equals(LookupRequest.Kind.GAP)));
         assertTrue(values(h.getSideOutput(Tags.ALERTS)).isEmpty(), "no SEQUENCE_GAP for a repaired tail");
     }
 
@@ -313,7 +313,7 @@ class SequenceGuardAuditTest {
         send(inc("d", 1));
         long t = T0 + 100;
         h.processElement1(new Increment("d", 0, 4, t, new byte[] {'{', '}'}), t); // held: 2, 3 missing
-        h.processElement2(new AuditRecord("d", 0, 1, 0, 3, AuditRecord.TAIL_LOSS, t), t);
+        h.processElement2(new AuditRecord("d", 0, 1, 0, 3, AuditRecord.Outcome.TAIL_LOSS, t), t);
         assertEquals("0/1,0/4", versions(h.extractOutputValues()));
         assertEquals(1, h.numEventTimeTimers(), "grace timer gone, the audit stays");
         assertEquals(1, h.numKeyedStateEntries());
@@ -326,7 +326,7 @@ class SequenceGuardAuditTest {
         send(inc("d", 1));
         send(inc("d", 3));
         send(inc("d", 6));
-        h.processElement2(new AuditRecord("d", 0, 1, 0, 0, AuditRecord.DB_BEHIND, T0), T0); // timer armed already: no-op
+        h.processElement2(new AuditRecord("d", 0, 1, 0, 0, AuditRecord.Outcome.DB_BEHIND, T0), T0); // timer armed already: no-op
         var snapshot = h.snapshot(1, T0 + 100);
         h.close();
         h = new KeyedTwoInputStreamOperatorTestHarness<>(new KeyedCoProcessOperator<>(
@@ -341,7 +341,7 @@ class SequenceGuardAuditTest {
         assertEquals("0/2,0/3", versions(h.extractOutputValues()));
         watermark(T0 + 60 + GRACE); // the second hole's grace
         assertEquals("0/2,0/3,0/6", versions(h.extractOutputValues()));
-        assertEquals(1, values(h.getSideOutput(Tags.LOOKUPS)).stream().filter(r -> r.kind.equals(LookupRequest.GAP)).count());
+        assertEquals(1, values(h.getSideOutput(Tags.LOOKUPS)).stream().filter(r -> r.kind.equals(LookupRequest.Kind.GAP)).count());
         watermark(next("d", T0 + 10));
         assertEquals(1, audits().size(), "the audit timer came through the restore");
     }
@@ -356,7 +356,7 @@ class SequenceGuardAuditTest {
         assertEquals("0/1,0/3", versions(h.extractOutputValues()), "the gap is declared; no forget marker");
         assertTrue(h.extractOutputValues().stream().noneMatch(i -> i.forget));
         assertEquals(1, h.numKeyedStateEntries(), "the device is kept");
-        assertEquals(1, values(h.getSideOutput(Tags.LOOKUPS)).stream().filter(r -> r.kind.equals(LookupRequest.GAP)).count());
+        assertEquals(1, values(h.getSideOutput(Tags.LOOKUPS)).stream().filter(r -> r.kind.equals(LookupRequest.Kind.GAP)).count());
         assertTrue(audits().size() <= 2, "the audits due, then nothing: no timer wraps around to the past");
     }
 }

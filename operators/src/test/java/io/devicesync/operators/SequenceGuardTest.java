@@ -48,7 +48,7 @@ class SequenceGuardTest {
     }
 
     private List<LookupRequest> lookups() {
-        return values(h.getSideOutput(Tags.LOOKUPS)).stream().filter(r -> !r.kind.equals(LookupRequest.AUDIT)).toList();
+        return values(h.getSideOutput(Tags.LOOKUPS)).stream().filter(r -> !r.kind.equals(LookupRequest.Kind.AUDIT)).toList();
     }
 
     @Test
@@ -93,7 +93,7 @@ class SequenceGuardTest {
 
         List<LookupRequest> req = lookups();
         assertEquals(1, req.size());
-        assertEquals(LookupRequest.GAP, req.get(0).kind);
+        assertEquals(LookupRequest.Kind.GAP, req.get(0).kind);
         assertEquals(2, req.get(0).fromSeq);
         assertEquals(3, req.get(0).toSeq);
 
@@ -181,7 +181,7 @@ class SequenceGuardTest {
         List<LookupRequest> req = lookups();
         assertEquals(1, req.size());
         assertEquals("known-elsewhere", req.get(0).deviceId);
-        assertEquals(LookupRequest.FIRST_SEEN, req.get(0).kind);
+        assertEquals(LookupRequest.Kind.FIRST_SEEN, req.get(0).kind);
         assertEquals(6, req.get(0).toSeq);
         assertTrue(alertTypes(h.getSideOutput(Tags.ALERTS)).isEmpty(), "first seen is not an anomaly");
         assertEquals(2, h.numEventTimeTimers(), "the audit timers of the two devices");
@@ -201,7 +201,7 @@ class SequenceGuardTest {
     void firstSeenInAHigherEpochAsksAtOnce() throws Exception {
         send(inc("d", 3, 1, "{}"));
         assertEquals("3/1", versions(h.extractOutputValues()));
-        assertEquals(LookupRequest.FIRST_SEEN, lookups().get(0).kind);
+        assertEquals(LookupRequest.Kind.FIRST_SEEN, lookups().get(0).kind);
         assertTrue(alertTypes(h.getSideOutput(Tags.ALERTS)).isEmpty());
     }
 
@@ -216,7 +216,7 @@ class SequenceGuardTest {
         assertEquals(List.of("DEVICE_RESET"), alertTypes(h.getSideOutput(Tags.ALERTS)));
         List<LookupRequest> req = lookups();
         assertEquals(1, req.size());
-        assertEquals(LookupRequest.RESET, req.get(0).kind);
+        assertEquals(LookupRequest.Kind.RESET, req.get(0).kind);
         assertEquals(1, req.get(0).epoch);
     }
 

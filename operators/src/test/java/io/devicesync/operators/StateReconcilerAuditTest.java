@@ -71,10 +71,10 @@ class StateReconcilerAuditTest {
         result(LookupResult.version(audit(2, false), 0, 2));
         result(LookupResult.version(audit(2, false), 0, 1));
         List<AuditRecord> a = audits();
-        assertEquals(AuditRecord.VERIFIED, a.get(0).outcome);
+        assertEquals(AuditRecord.Outcome.VERIFIED, a.get(0).outcome);
         assertEquals(2, a.get(0).seq);
         assertEquals(2, a.get(0).dbSeq);
-        assertEquals(AuditRecord.DB_BEHIND, a.get(1).outcome);
+        assertEquals(AuditRecord.Outcome.DB_BEHIND, a.get(1).outcome);
         assertTrue(alerts().isEmpty());
     }
 
@@ -82,7 +82,7 @@ class StateReconcilerAuditTest {
     void databaseAheadWhileTheDeviceStillSendsIsInFlightNotTailLoss() throws Exception {
         send(inc("d", 1));
         result(LookupResult.version(LookupRequest.audit("d", 0, 1, false, false, TestData.T0, 0), 0, 3));
-        assertEquals(AuditRecord.IN_FLIGHT, audits().get(0).outcome);
+        assertEquals(AuditRecord.Outcome.IN_FLIGHT, audits().get(0).outcome);
         assertTrue(alerts().isEmpty());
         assertEquals("0/1:increment", published(h.extractOutputValues()));
     }
@@ -103,12 +103,12 @@ class StateReconcilerAuditTest {
         JsonNode d = Json.parse(alerts.get(0).details.getBytes(StandardCharsets.UTF_8));
         assertEquals(2, d.get("missing").asLong());
         AuditRecord a = audits().get(0);
-        assertEquals(AuditRecord.TAIL_LOSS, a.outcome);
+        assertEquals(AuditRecord.Outcome.TAIL_LOSS, a.outcome);
         assertEquals(2, a.seq, "what was published when audited");
         assertEquals(4, a.dbSeq);
         // The next audit verifies it.
         result(LookupResult.version(audit(2, false), 0, 4));
-        assertEquals(AuditRecord.VERIFIED, audits().get(1).outcome);
+        assertEquals(AuditRecord.Outcome.VERIFIED, audits().get(1).outcome);
         assertEquals(1, alerts().size());
     }
 
@@ -116,14 +116,14 @@ class StateReconcilerAuditTest {
     void aFailedRepairAsksForTheAuditWhichHealsItAndSaysSo() throws Exception {
         send(inc("d", 1));
         send(inc("d", 5));
-        result(LookupResult.failed(new LookupRequest("d", LookupRequest.GAP, 0, 2, 4, TestData.T0, 0),
-                LookupResult.FAILED, "database lookup failed: connection refused"));
+        result(LookupResult.failed(new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 4, TestData.T0, 0),
+                LookupResult.Outcome.FAILED, "database lookup failed: connection refused"));
         assertEquals(List.of("RESYNC_FAILED"), alerts().stream().map(a -> a.type).toList());
-        assertEquals(AuditRecord.REPAIR_PENDING, audits().get(0).outcome, "read back by the guard");
+        assertEquals(AuditRecord.Outcome.REPAIR_PENDING, audits().get(0).outcome, "read back by the guard");
 
         // A version-only audit finds it still waiting: it asks again, without a second RESYNC_FAILED.
         result(LookupResult.version(audit(5, false), 0, 5));
-        assertEquals(AuditRecord.REPAIR_PENDING, audits().get(1).outcome);
+        assertEquals(AuditRecord.Outcome.REPAIR_PENDING, audits().get(1).outcome);
         assertEquals(1, alerts().size());
 
         // The repair audit brings the snapshot and the log rows after it.
@@ -137,7 +137,7 @@ class StateReconcilerAuditTest {
         List<Alert> alerts = alerts();
         assertEquals("RESYNC_RESOLVED", alerts.get(alerts.size() - 1).type);
         assertEquals("INFO", alerts.get(alerts.size() - 1).severity);
-        assertEquals(AuditRecord.VERIFIED, audits().get(2).outcome);
+        assertEquals(AuditRecord.Outcome.VERIFIED, audits().get(2).outcome);
         assertEquals(1, h.numKeyedStateEntries(), "nothing held any more");
     }
 
@@ -148,7 +148,7 @@ class StateReconcilerAuditTest {
         send(inc("d", 1));
         for (long seq = 3; seq <= 10; seq++) send(inc("d", seq));
         assertEquals(List.of("BUFFER_OVERFLOW"), alerts().stream().map(a -> a.type).toList());
-        assertEquals(List.of(AuditRecord.REPAIR_PENDING), audits().stream().map(a -> a.outcome).toList());
+        assertEquals(List.of(AuditRecord.Outcome.REPAIR_PENDING), audits().stream().map(a -> a.outcome).toList());
         // The repair audit's snapshot past the dropped ones repairs it.
         result(LookupResult.snapshot(audit(10, true), 0, 7, "{}".getBytes(StandardCharsets.UTF_8)));
         assertEquals("0/1:increment,0/7:snapshot,0/8:increment,0/9:increment,0/10:increment",
@@ -160,10 +160,10 @@ class StateReconcilerAuditTest {
         send(inc("d", 0, 5, "{}"));
         send(inc("d", 0, 9, "{}"));
         // The gap 6..8 is answered before the first-seen snapshot (Async I/O is unordered).
-        result(LookupResult.log(new LookupRequest("d", LookupRequest.GAP, 0, 6, 8, TestData.T0, 0),
+        result(LookupResult.log(new LookupRequest("d", LookupRequest.Kind.GAP, 0, 6, 8, TestData.T0, 0),
                 new Increment[] {inc("d", 0, 6, "{}"), inc("d", 0, 7, "{}"), inc("d", 0, 8, "{}")}));
         assertTrue(alerts().isEmpty(), "not this request's hole: " + alerts());
-        result(LookupResult.snapshot(new LookupRequest("d", LookupRequest.FIRST_SEEN, 0, 1, 4, TestData.T0, 0),
+        result(LookupResult.snapshot(new LookupRequest("d", LookupRequest.Kind.FIRST_SEEN, 0, 1, 4, TestData.T0, 0),
                 0, 4, "{}".getBytes(StandardCharsets.UTF_8)));
         assertEquals("0/4:snapshot,0/5:increment,0/6:log,0/7:log,0/8:log,0/9:increment", published(h.extractOutputValues()));
     }
@@ -171,9 +171,9 @@ class StateReconcilerAuditTest {
     @Test
     void aDeviceWithoutADatabaseRowIsDbMissingNotDbBehind() throws Exception {
         send(inc("d", 1));
-        result(LookupResult.failed(audit(1, false), LookupResult.NOT_FOUND, "device d has no row in device_snapshot"));
+        result(LookupResult.failed(audit(1, false), LookupResult.Outcome.NOT_FOUND, "device d has no row in device_snapshot"));
         AuditRecord a = audits().get(0);
-        assertEquals(AuditRecord.DB_MISSING, a.outcome);
+        assertEquals(AuditRecord.Outcome.DB_MISSING, a.outcome);
         assertEquals(-1, a.dbSeq, "null on the topic");
         assertTrue(alerts().isEmpty());
     }
@@ -188,7 +188,7 @@ class StateReconcilerAuditTest {
         r.dbSeq = 3;
         result(r);
         AuditRecord a = audits().get(0);
-        assertEquals(AuditRecord.VERIFIED, a.outcome);
+        assertEquals(AuditRecord.Outcome.VERIFIED, a.outcome);
         assertEquals(a.dbSeq, a.seq);
         assertEquals(3, a.seq);
     }

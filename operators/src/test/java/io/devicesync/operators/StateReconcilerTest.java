@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.devicesync.model.Alert;
+import io.devicesync.model.AuditRecord;
 import io.devicesync.model.DeviceState;
 import io.devicesync.model.Increment;
 import io.devicesync.model.Json;
@@ -54,7 +55,7 @@ class StateReconcilerTest {
     }
 
     private static LookupRequest gap(String d, long from, long to) {
-        return new LookupRequest(d, LookupRequest.GAP, 0, from, to, TestData.T0, 0);
+        return new LookupRequest(d, LookupRequest.Kind.GAP, 0, from, to, TestData.T0, 0);
     }
 
     private static byte[] b(String s) {
@@ -98,7 +99,7 @@ class StateReconcilerTest {
         send(inc("d", 0, 5, "{\"x\":5}"));
         send(inc("d", 0, 6, "{\"y\":6}"));
         assertTrue(out().isEmpty());
-        result(LookupResult.snapshot(new LookupRequest("d", LookupRequest.FIRST_SEEN, 0, 1, 4, TestData.T0, 0),
+        result(LookupResult.snapshot(new LookupRequest("d", LookupRequest.Kind.FIRST_SEEN, 0, 1, 4, TestData.T0, 0),
                 0, 4, b("{\"w\":4}")));
         List<DeviceState> out = out();
         assertEquals("0/4:snapshot,0/5:increment,0/6:increment", published(out));
@@ -108,7 +109,7 @@ class StateReconcilerTest {
     @Test
     void snapshotAheadOfHeldIncrementsReplacesThem() throws Exception {
         send(inc("d", 0, 5, "{\"x\":5}"));
-        result(LookupResult.snapshot(new LookupRequest("d", LookupRequest.FIRST_SEEN, 0, 1, 4, TestData.T0, 0),
+        result(LookupResult.snapshot(new LookupRequest("d", LookupRequest.Kind.FIRST_SEEN, 0, 1, 4, TestData.T0, 0),
                 0, 9, b("{\"z\":9}")));
         send(inc("d", 0, 6, "{}")); // the guard may still forward what the snapshot already covers
         send(inc("d", 0, 10, "{\"t\":10}"));
@@ -146,8 +147,8 @@ class StateReconcilerTest {
         send(inc("d", 1));
         send(inc("d", 3));
         for (int i = 0; i < 3; i++) {
-            LookupRequest attempt = new LookupRequest("d", LookupRequest.GAP, 0, 2, 2, TestData.T0 + i * 1000, 0);
-            result(LookupResult.failed(attempt, LookupResult.FAILED, "database lookup failed: connection refused"));
+            LookupRequest attempt = new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 2, TestData.T0 + i * 1000, 0);
+            result(LookupResult.failed(attempt, LookupResult.Outcome.FAILED, "database lookup failed: connection refused"));
         }
         List<Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
         assertEquals(3, alerts.size());
@@ -170,15 +171,15 @@ class StateReconcilerTest {
 
     @Test
     void aFailureHasTheSameAlertIdWhenItsRequestIsReplayedAfterARestore() throws Exception {
-        LookupRequest q = new LookupRequest("d", LookupRequest.GAP, 0, 2, 2, TestData.T0, 0);
+        LookupRequest q = new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 2, TestData.T0, 0);
         send(inc("d", 1));
         send(inc("d", 3));
         OperatorSubtaskState checkpoint = h.snapshot(1, TestData.T0);
-        result(LookupResult.failed(q, LookupResult.FAILED, "database lookup failed"));
+        result(LookupResult.failed(q, LookupResult.Outcome.FAILED, "database lookup failed"));
         String first = values(h.getSideOutput(Tags.ALERTS)).get(0).alertId;
         // The job fails before the checkpoint after the alert; the result is replayed on restore.
         restore(checkpoint);
-        result(LookupResult.failed(q, LookupResult.FAILED, "database lookup failed"));
+        result(LookupResult.failed(q, LookupResult.Outcome.FAILED, "database lookup failed"));
         List<Alert> replayed = values(h.getSideOutput(Tags.ALERTS));
         assertEquals(1, replayed.size());
         assertEquals(first, replayed.get(0).alertId);
@@ -255,8 +256,8 @@ class StateReconcilerTest {
         send(inc("d", 1));
         send(inc("d", 3));
         for (int i = 0; i < 12; i++) {
-            result(LookupResult.failed(new LookupRequest("d", LookupRequest.GAP, 0, 2, 2, TestData.T0 + i * 1000, 0),
-                    LookupResult.NOT_FOUND, "device d has no row in device_snapshot"));
+            result(LookupResult.failed(new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 2, TestData.T0 + i * 1000, 0),
+                    LookupResult.Outcome.NOT_FOUND, "device d has no row in device_snapshot"));
         }
         List<Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
         assertEquals(List.of(1L, 2L, 3L, 10L), alerts.stream().map(a ->
@@ -305,11 +306,11 @@ class StateReconcilerTest {
         assertEquals("0/1:increment,0/2:increment", published(out()));
         // The database lags: its snapshot knows one more increment of the old epoch, but the old
         // epoch may have had more (it did: (0, 4) was lost too). The new epoch must not start on it.
-        result(LookupResult.snapshot(new LookupRequest("d", LookupRequest.RESET, 1, 1, 0, TestData.T0, 0),
+        result(LookupResult.snapshot(new LookupRequest("d", LookupRequest.Kind.RESET, 1, 1, 0, TestData.T0, 0),
                 0, 3, b("{\"a\":1,\"b\":2,\"lost\":3}")));
         assertEquals("0/1:increment,0/2:increment,0/3:snapshot", published(out()));
         assertEquals(List.of("RESYNC_FAILED"), alertTypes(h.getSideOutput(Tags.ALERTS)));
-        assertEquals(List.of("REPAIR_PENDING"), values(h.getSideOutput(Tags.AUDITS)).stream().map(a -> a.outcome).toList(),
+        assertEquals(List.of(AuditRecord.Outcome.REPAIR_PENDING), values(h.getSideOutput(Tags.AUDITS)).stream().map(a -> a.outcome).toList(),
                 "the guard audits it again, with a repair");
         // The database caught up: its snapshot is in the new epoch and holds the whole old one.
         result(LookupResult.snapshot(LookupRequest.audit("d", 1, 1, true, false, TestData.T0 + 10, 0),
@@ -325,7 +326,7 @@ class StateReconcilerTest {
     void resetConfirmedBySnapshotOfTheNewEpoch() throws Exception {
         send(inc("d", 0, 1, "{\"a\":1}"));
         send(inc("d", 2, 2, "{\"c\":3}"));
-        result(LookupResult.snapshot(new LookupRequest("d", LookupRequest.RESET, 2, 1, 1, TestData.T0, 0),
+        result(LookupResult.snapshot(new LookupRequest("d", LookupRequest.Kind.RESET, 2, 1, 1, TestData.T0, 0),
                 2, 1, b("{\"n\":1}")));
         assertEquals("0/1:increment,2/1:snapshot,2/2:increment", published(out()));
     }

@@ -65,7 +65,7 @@ public final class AuditFeedbackSource {
         public void deserialize(ConsumerRecord<byte[], byte[]> record, Collector<AuditRecord> out) {
             if (record.value() == null) return;
             AuditRecord a = Codecs.readAudit(record.value());
-            if (a != null && a.outcome != null && !AuditRecord.VERIFIED.equals(a.outcome)) {
+            if (a != null && a.outcome != null && !AuditRecord.Outcome.VERIFIED.equals(a.outcome)) {
                 out.collect(a);
             }
         }

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.devicesync.model.Alert;
+import io.devicesync.model.AuditRecord;
 import io.devicesync.model.Json;
 import io.devicesync.tests.infra.EmbeddedDatabase;
 import io.devicesync.tests.infra.EmbeddedKafka;
@@ -272,11 +273,11 @@ class DeviceSyncITCase {
                 assertTrue(a.ts <= lastEvent + 2 * 2_000 + 1_000, "found within two audit intervals of event time: " + a);
             }
             // device-audit says the same: TAIL_LOSS for those, and each device's latest audit verified.
-            Set<String> auditedTailLoss = s.auditsSeen.stream().filter(a -> a.outcome.equals("TAIL_LOSS"))
+            Set<String> auditedTailLoss = s.auditsSeen.stream().filter(a -> a.outcome == AuditRecord.Outcome.TAIL_LOSS)
                     .map(a -> a.deviceId).collect(Collectors.toSet());
             assertEquals(s.sim.tailLost, auditedTailLoss);
             Map<String, String> latest = new java.util.HashMap<>();
-            for (var a : s.auditsSeen) latest.put(a.deviceId, a.outcome);
+            for (var a : s.auditsSeen) latest.put(a.deviceId, a.outcome.name());
             assertEquals(s.sim.devices().length, latest.size(), "every device was audited");
             latest.forEach((device, outcome) -> assertEquals(s.sim.tailLost.contains(device) ? "TAIL_LOSS" : "VERIFIED",
                     outcome, device + ": the last audit before the input went idle"));

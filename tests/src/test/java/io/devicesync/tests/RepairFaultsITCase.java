@@ -123,7 +123,7 @@ class RepairFaultsITCase {
     private static Set<String> behind(List<AuditRecord> audits, Set<String> devices) {
         return audits.stream()
                 .filter(a -> devices.contains(a.deviceId)
-                        && (a.outcome.equals(AuditRecord.DB_BEHIND) || a.outcome.equals(AuditRecord.DB_MISSING)))
+                        && (a.outcome.equals(AuditRecord.Outcome.DB_BEHIND) || a.outcome.equals(AuditRecord.Outcome.DB_MISSING)))
                 .map(a -> a.deviceId).collect(Collectors.toSet());
     }
 
