@@ -23,7 +23,7 @@ public class GuardState {
     public boolean repairPending;
     /** The last audit was inconclusive (IN_FLIGHT, or the database could not be read): look again. */
     public boolean recheck;
-    /** Re-checks in a row without activity; capped, so an inconclusive device cannot loop forever. */
+    /** Re-checks in a row without activity: the next one waits 2^rechecks intervals (capped). */
     public int rechecks;
     /** Event time of the last accepted increment: a device silent for the idle TTL is forgotten. */
     public long lastSeen;

@@ -50,10 +50,13 @@ import org.apache.flink.util.Collector;
  * device-audit schedules one more audit: with a repair when the record shows the device waiting
  * (published below what was forwarded), else a plain re-check; the reconciler writes one after
  * every repair that did not close the device, so a failed repair is audited until it is repaired.
- * An {@code IN_FLIGHT} record (the database ahead while increments may be on their way) schedules
- * a re-check, at most {@value #MAX_RECHECKS} in a row. A device silent for the idle TTL is
- * forgotten at its next audit (state and timers); the state TTL removes the state of devices
- * without timers.
+ * An inconclusive audit read back ({@code IN_FLIGHT}: the database ahead while increments may be
+ * on their way; {@code DB_BEHIND}, {@code DB_MISSING}: the database lags or has no row; a
+ * {@code REPAIR_PENDING} of a device that does not wait: the database could not be read)
+ * schedules a re-check, backing off 1, 2, 4 … intervals, until an audit concludes or the device
+ * sends again. A {@code TAIL_LOSS} record moves the guard to the version the repair reached. A
+ * device silent for the idle TTL is forgotten at its next audit (state and timers), and the
+ * reconciler is told; the state TTL removes the state of devices without timers.
  *
  * <p>Nothing here touches the database; the hot path reads and writes one small value.
  */
@@ -194,20 +197,16 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
                     s.repairPending = true;
                     armAudit(s, ctx, a.ts);
                 } else {
-                    // The database could not be read (down, or its breaker open): look again,
-                    // backing off, for as long as it takes.
-                    recheck(s, ctx, a, Integer.MAX_VALUE, true);
+                    // The database could not be read (down, or its breaker open): look again.
+                    recheck(s, ctx, a);
                 }
                 break;
-            case IN_FLIGHT:
-                // Increments were on their way: look again once, at most a few times in a row.
-                recheck(s, ctx, a, MAX_RECHECKS, false);
-                break;
-            case DB_BEHIND:
-            case DB_MISSING:
-                // The database lags (or has no row yet): look again, backing off, until it is
-                // verified or the device is repaired; only a device that sends again stops it.
-                recheck(s, ctx, a, Integer.MAX_VALUE, true);
+            case IN_FLIGHT: // increments were on their way
+            case DB_BEHIND: // the database lags
+            case DB_MISSING: // the database has no row (yet)
+                // Look again, backing off, until an audit is VERIFIED or repairs the device;
+                // only a device that sends again stops it (its own audits take over).
+                recheck(s, ctx, a);
                 break;
             case TAIL_LOSS:
                 repairedTail(s, a, ctx, out);
@@ -243,25 +242,22 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
     }
 
     /**
-     * Schedules a plain re-check audit: at the next boundary, or with {@code backoff} at 1, 2, 4 …
-     * intervals (at most {@value #MAX_BACKOFF_INTERVALS}) as the re-checks in a row go on. Any
-     * increment the device sends ends the series (its own audits take over).
+     * Schedules a plain re-check audit at the device's boundary 1, 2, 4 … intervals later (at most
+     * {@value #MAX_BACKOFF_INTERVALS}) as the re-checks in a row go on: bounded cost for a database
+     * that lags for long, and no device left unchecked. Any increment the device sends ends the
+     * series (its own audits take over).
      */
-    private void recheck(GuardState s, Context ctx, AuditRecord a, int maxRechecks, boolean backoff) {
-        if (s.rechecks >= maxRechecks) return;
+    private void recheck(GuardState s, Context ctx, AuditRecord a) {
         s.recheck = true;
         // An audit already armed (the device is active) is the re-check: a quiet one concludes.
         if (s.auditTimer != 0) return;
-        long intervals = backoff ? Math.min(MAX_BACKOFF_INTERVALS, 1L << Math.min(s.rechecks, 20)) : 1;
+        long intervals = Math.min(MAX_BACKOFF_INTERVALS, 1L << Math.min(s.rechecks, 20));
         s.rechecks++;
         armAudit(s, ctx, plus(a.ts, (intervals - 1) * auditMs), intervals * auditMs);
     }
 
-    /** The longest wait between two re-checks of a database that lags, in audit intervals. */
+    /** The longest wait between two re-checks of an inconclusive audit, in audit intervals. */
     static final long MAX_BACKOFF_INTERVALS = 64;
-
-    /** Inconclusive audits re-checked in a row at most, until the device sends again. */
-    static final int MAX_RECHECKS = 3;
 
     // ---- timers -----------------------------------------------------------------------------
 

@@ -128,19 +128,24 @@ class SequenceGuardAuditTest {
     }
 
     @Test
-    void inconclusiveAuditsAreRecheckedAFewTimesWithoutRepair() throws Exception {
+    void inconclusiveAuditsAreRecheckedWithBackoffWithoutRepair() throws Exception {
         open(Duration.ofDays(30));
         send(inc("d", 1));
         long b1 = next("d", T0 + 10);
         watermark(b1);
         watermark(b1 + AUDIT);
-        for (int k = 2; k <= 6; k++) {
-            h.processElement2(new AuditRecord("d", 0, 1, 0, 2, AuditRecord.Outcome.IN_FLIGHT, b1 + (k - 1) * AUDIT),
-                    b1 + (k - 1) * AUDIT);
-            watermark(b1 + k * AUDIT);
+        long t = b1 + AUDIT;
+        for (int k = 0; k < 4; k++) {
+            h.processElement2(new AuditRecord("d", 0, 1, 0, 2, AuditRecord.Outcome.IN_FLIGHT, t), t);
+            int before = audits().size();
+            long w = t;
+            while (audits().size() == before) watermark(w += AUDIT);
+            t = audits().get(audits().size() - 1).ts;
         }
         List<LookupRequest> a = audits();
-        assertEquals(2 + SequenceGuard.MAX_RECHECKS, a.size(), "capped");
+        assertEquals(6, a.size());
+        assertEquals(List.of(1L, 2L, 4L, 8L), List.of((a.get(2).ts - a.get(1).ts) / AUDIT, (a.get(3).ts - a.get(2).ts) / AUDIT,
+                (a.get(4).ts - a.get(3).ts) / AUDIT, (a.get(5).ts - a.get(4).ts) / AUDIT), "backing off");
         assertTrue(a.subList(2, a.size()).stream().allMatch(r -> r.recheck && r.quiet && !r.repair));
     }
 
