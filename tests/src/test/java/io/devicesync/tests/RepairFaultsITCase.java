@@ -6,6 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.devicesync.model.Alert;
 import io.devicesync.model.AuditRecord;
 import io.devicesync.model.DeviceState;
+import io.devicesync.model.Json;
+import io.devicesync.tests.infra.Truth;
+import java.nio.charset.StandardCharsets;
 import io.devicesync.tests.infra.EmbeddedDatabase;
 import io.devicesync.tests.infra.EmbeddedKafka;
 import io.devicesync.tests.sim.DeviceSimulator;
@@ -206,6 +209,61 @@ class RepairFaultsITCase {
                         "no repair alerts for healthy devices: " + a);
             }
         }
+    }
+
+    /**
+     * A device whose document grows past the record limit of the topic (1.2 MB of members, over
+     * Kafka's default 1 MB): before, the sink failed, the job restored and failed again on the same
+     * input forever. Now the versions over --state.max-document-bytes are not published, one
+     * STATE_TOO_LARGE alert names the device and size, the other devices flow, and the device is
+     * published again once an increment shrinks its document (issue 7, item 5).
+     */
+    @Test
+    void anOversizedDocumentIsHeldBackNotFatal(@InjectClusterClient ClusterClient<?> client) throws Exception {
+        DeviceSimulator.Options o = new DeviceSimulator.Options();
+        o.devices = 50;
+        o.malformedRate = 0;
+        o.seed = 41;
+        try (Scenario s = new Scenario(kafka, db, client.getWebInterfaceURL(), o, 1000)) {
+            s.startJob();
+            String big = "big" + s.id;
+            String blob = "x".repeat(60_000);
+            DeviceSimulator.Batch grow = new DeviceSimulator.Batch();
+            StringBuilder shrink = new StringBuilder("{");
+            for (int seq = 1; seq <= 20; seq++) {
+                grow.wire.add(wire(big, seq, "{\"blob" + seq + "\":\"" + blob + "\"}"));
+                shrink.append(seq > 1 ? "," : "").append("\"blob").append(seq).append("\":null");
+            }
+            grow.wire.add(wire(big, 21, shrink.append(",\"small\":true}").toString()));
+            s.writer.write(s.sim.next(200, System.currentTimeMillis()));
+            s.writer.publish(grow);
+            s.writer.write(s.sim.next(200, System.currentTimeMillis()));
+            s.writer.write(s.sim.cleanTail(System.currentTimeMillis()));
+            s.awaitConvergence();
+            s.awaitOrFail(() -> {
+                s.pollOutputs();
+                DeviceState last = s.last.get(big);
+                return last != null && last.seq == 21;
+            }, () -> "the big device published again once its document fits: " + s.last.get(big));
+            s.quiesce();
+            s.assertStillRunning();
+            assertEquals("{\"small\":true}", Truth.canonical(s.last.get(big).state));
+            List<Alert> tooLarge = s.alertsSeen.stream().filter(a -> a.type.equals("STATE_TOO_LARGE")).toList();
+            assertEquals(1, tooLarge.size(), "one alert per episode");
+            assertEquals(big, tooLarge.get(0).deviceId);
+            assertEquals("CRITICAL", tooLarge.get(0).severity);
+            long bytes = Json.parse(tooLarge.get(0).details.getBytes(StandardCharsets.UTF_8)).get("bytes").asLong();
+            assertTrue(bytes > 512 * 1024, "the size is in the alert: " + bytes);
+            List<String> published = s.sourcesByDevice.get(big);
+            assertTrue(published.size() < 21, "the oversized versions were not published: " + published.size());
+        }
+    }
+
+    private static DeviceSimulator.WireRecord wire(String device, long seq, String data) {
+        String json = "{\"deviceId\":\"" + device + "\",\"seq\":" + seq + ",\"ts\":" + System.currentTimeMillis()
+                + ",\"data\":" + data + "}";
+        return new DeviceSimulator.WireRecord(device.getBytes(StandardCharsets.UTF_8), json.getBytes(StandardCharsets.UTF_8),
+                false);
     }
 
     private static boolean published(Scenario s, DeviceSimulator sim, long seq) {

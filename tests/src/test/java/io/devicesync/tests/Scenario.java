@@ -52,6 +52,14 @@ final class Scenario implements AutoCloseable {
     final FlinkRest rest;
     JobClient job;
 
+    /** The parallelism of the next {@link #startJob} (the max parallelism is the job's own, see there). */
+    int parallelism = 2;
+    /**
+     * Whether the job may restart (a test with a restart strategy that kills a TaskManager): then
+     * waits tolerate RESTARTING, INITIALIZING and CREATED, and fail only on any other status.
+     */
+    boolean allowRestarts;
+
     final TopicReader stateReader;
     final TopicReader alertReader;
     final TopicReader dlqReader;
@@ -112,11 +120,39 @@ final class Scenario implements AutoCloseable {
     void startJob(Configuration conf, String... extra) throws Exception {
         conf.set(PipelineOptions.GENERIC_TYPES, false);
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
-        env.setParallelism(2);
+        env.setParallelism(parallelism);
         env.enableCheckpointing(500);
         JobParameters p = JobParameters.fromArgs(args(extra).toArray(new String[0]));
+        // As in production: the job's max parallelism (its key groups), so that a savepoint taken
+        // at one parallelism restores at another exactly as a deployment's would.
+        DeviceSyncJob.configure(env, p);
         DeviceSyncJob.build(env, p);
         job = env.executeAsync("devicesync-" + id);
+    }
+
+    /**
+     * Waits until the job just started (or restarted) runs every task: meanwhile it is
+     * INITIALIZING or CREATED (or RESTARTING, where restarts are allowed), not yet RUNNING, which
+     * {@link #awaitOrFail} would take for a failure.
+     */
+    void awaitStarted() throws Exception {
+        String jobId = job.getJobID().toString();
+        long deadline = System.nanoTime() + DEADLINE.toNanos();
+        while (true) {
+            JobStatus status = job.getJobStatus().get();
+            if (status == JobStatus.RUNNING) {
+                try {
+                    if (rest.allTasksRunning(jobId)) return;
+                } catch (java.io.IOException e) {
+                    // not known to the web monitor yet
+                }
+            } else if (status != JobStatus.INITIALIZING && status != JobStatus.CREATED
+                    && !(allowRestarts && status == JobStatus.RESTARTING)) {
+                fail("the job did not start: it is " + status + failureCause());
+            }
+            if (System.nanoTime() > deadline) fail("not within " + DEADLINE + ": every task of the job RUNNING");
+            pollOutputs();
+        }
     }
 
     /** Runs the simulator: {@code batches} batches of {@code size} increments, then a clean tail. */
@@ -212,8 +248,24 @@ final class Scenario implements AutoCloseable {
         long deadline = System.nanoTime() + DEADLINE.toNanos();
         while (!condition.getAsBoolean()) {
             JobStatus status = job.getJobStatus().get();
-            assertEquals(JobStatus.RUNNING, status, "the job keeps running (no restarts are allowed in tests)");
+            if (!allowRestarts) {
+                assertEquals(JobStatus.RUNNING, status, "the job keeps running (no restarts are allowed in tests)");
+            } else if (status != JobStatus.RUNNING && status != JobStatus.RESTARTING && status != JobStatus.INITIALIZING
+                    && status != JobStatus.CREATED) {
+                fail("the job may restart but not stop: it is " + status + failureCause());
+            }
             if (System.nanoTime() > deadline) fail("not within " + DEADLINE + ": " + why.get());
+        }
+    }
+
+    private String failureCause() {
+        try {
+            job.getJobExecutionResult().get(10, java.util.concurrent.TimeUnit.SECONDS);
+            return "";
+        } catch (Exception e) {
+            java.io.StringWriter w = new java.io.StringWriter();
+            e.printStackTrace(new java.io.PrintWriter(w));
+            return ", because: " + w;
         }
     }
 

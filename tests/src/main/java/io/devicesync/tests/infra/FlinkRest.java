@@ -12,8 +12,11 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * Reads a job's operator metrics through the Flink REST API, as the web UI shows them: each
@@ -37,6 +40,89 @@ public final class FlinkRest {
     /** How many checkpoints of the job have completed. */
     public long completedCheckpoints(String jobId) throws IOException, InterruptedException {
         return get("/jobs/" + jobId + "/checkpoints").get("counts").get("completed").asLong();
+    }
+
+    /** The id of the job's latest completed checkpoint, or -1 if none completed. */
+    public long latestCompletedCheckpointId(String jobId) throws IOException, InterruptedException {
+        JsonNode c = get("/jobs/" + jobId + "/checkpoints").path("latest").path("completed");
+        return c.isMissingNode() || c.isNull() ? -1 : c.get("id").asLong();
+    }
+
+    /**
+     * How many times the job restarted (the job metric {@code numRestarts}), or -1 while the web
+     * monitor has not fetched it yet.
+     */
+    public long numRestarts(String jobId) throws IOException, InterruptedException {
+        JsonNode values = get("/jobs/" + jobId + "/metrics?get=numRestarts");
+        for (JsonNode m : values) {
+            if (m.get("id").asText().equals("numRestarts")) return (long) Double.parseDouble(m.get("value").asText());
+        }
+        return -1;
+    }
+
+    /**
+     * The checkpoint or savepoint the job last restored from ({@code latest.restored} of
+     * {@code /jobs/<id>/checkpoints}: {@code id}, {@code is_savepoint}, {@code external_path}...),
+     * or null if it never restored.
+     */
+    public JsonNode restoredFrom(String jobId) throws IOException, InterruptedException {
+        JsonNode r = get("/jobs/" + jobId + "/checkpoints").path("latest").path("restored");
+        return r.isMissingNode() || r.isNull() ? null : r;
+    }
+
+    /** Whether the job is RUNNING and so is every subtask of every vertex (deployed, not restarting). */
+    public boolean allTasksRunning(String jobId) throws IOException, InterruptedException {
+        JsonNode job = get("/jobs/" + jobId);
+        if (!"RUNNING".equals(job.get("state").asText())) return false;
+        for (JsonNode v : job.get("vertices")) {
+            JsonNode counts = v.get("tasks");
+            int parallelism = v.get("parallelism").asInt();
+            if (counts == null || counts.path("RUNNING").asInt() != parallelism) return false;
+        }
+        return true;
+    }
+
+    /** The TaskManagers (their resource ids) that run at least one subtask of the job. */
+    public Set<String> taskManagersOf(String jobId) throws IOException, InterruptedException {
+        Set<String> out = new TreeSet<>();
+        for (JsonNode v : get("/jobs/" + jobId).get("vertices")) {
+            for (JsonNode st : get("/jobs/" + jobId + "/vertices/" + v.get("id").asText()).get("subtasks")) {
+                out.add(st.get("taskmanager-id").asText());
+            }
+        }
+        return out;
+    }
+
+    /**
+     * The smallest and the largest value over all subtasks ({min, max}) of the operator metric whose
+     * name ends with {@code .<name>}, or null if no vertex has it (yet): a gauge that must be 0 on
+     * every subtask, not only in sum.
+     */
+    public long[] minMax(String jobId, String name) throws IOException, InterruptedException {
+        long[] out = null;
+        for (JsonNode v : get("/jobs/" + jobId).get("vertices")) {
+            String path = "/jobs/" + jobId + "/vertices/" + v.get("id").asText() + "/subtasks/metrics";
+            List<String> wanted = new ArrayList<>();
+            for (JsonNode m : get(path)) {
+                String id = m.get("id").asText();
+                if (id.endsWith("." + name)) wanted.add(id);
+            }
+            if (wanted.isEmpty()) continue;
+            JsonNode values = get(path + "?agg=min,max&get=" + URLEncoder.encode(String.join(",", wanted), StandardCharsets.UTF_8));
+            for (JsonNode m : values) {
+                long min = (long) m.get("min").asDouble();
+                long max = (long) m.get("max").asDouble();
+                out = out == null ? new long[] {min, max} : new long[] {Math.min(out[0], min), Math.max(out[1], max)};
+            }
+        }
+        return out;
+    }
+
+    /** Each vertex's name and parallelism. */
+    public Map<String, Integer> parallelismByVertex(String jobId) throws IOException, InterruptedException {
+        Map<String, Integer> out = new LinkedHashMap<>();
+        for (JsonNode v : get("/jobs/" + jobId).get("vertices")) out.put(v.get("name").asText(), v.get("parallelism").asInt());
+        return out;
     }
 
     /**

@@ -48,7 +48,7 @@ public final class DeviceSimulator {
         public final byte[] value;
         public final boolean malformed;
 
-        WireRecord(byte[] key, byte[] value, boolean malformed) {
+        public WireRecord(byte[] key, byte[] value, boolean malformed) {
             this.key = key;
             this.value = value;
             this.malformed = malformed;
