@@ -65,7 +65,11 @@ public final class JobParameters implements Serializable {
     public Duration snapshotTimeout = Duration.ofSeconds(60);
     public int snapshotRetries = 8;
     public Duration snapshotRetryBackoff = Duration.ofMillis(500);
-    /** Lookups at the database at once per subtask; more are shed. Default: 100 (at most half the capacity). */
+    /**
+     * Lookups waiting for the database at once per subtask (in its pool's queue or running); more
+     * are shed. Default: 1000 (at most half the capacity): a healthy database drains a burst of
+     * gaps that size in a second or two, well within an attempt's deadline.
+     */
     public int snapshotMaxInFlight;
     public int snapshotBreakerFailures = 5;
     public Duration snapshotBreakerOpen = Duration.ofSeconds(10);
@@ -143,7 +147,7 @@ public final class JobParameters implements Serializable {
         p.snapshotRetries = get(raw, "snapshot.retries", p.snapshotRetries, v -> atLeast(Integer.parseInt(v), 0));
         p.snapshotRetryBackoff = duration(raw, "snapshot.retry-backoff", p.snapshotRetryBackoff);
         int capacity = p.snapshotCapacity;
-        p.snapshotMaxInFlight = get(raw, "snapshot.max-in-flight", Math.min(100, Math.max(1, capacity / 2)),
+        p.snapshotMaxInFlight = get(raw, "snapshot.max-in-flight", Math.min(1000, Math.max(1, capacity / 2)),
                 v -> {
                     int n = atLeast(Integer.parseInt(v), 1);
                     if (n > capacity) throw new IllegalArgumentException("must be at most --snapshot.capacity (" + capacity + ")");

@@ -51,7 +51,7 @@ class JobParametersTest {
         assertEquals(List.of("postgresql://db:5432/devices"), p.snapshotUrls);
         assertEquals(512 * 1024, p.stateMaxDocumentBytes, "below Kafka's default 1 MB record limit");
         assertEquals(10_000, p.snapshotCapacity, "room for results stuck behind a hung lookup");
-        assertEquals(100, p.snapshotMaxInFlight);
+        assertEquals(1000, p.snapshotMaxInFlight, "no shedding in a healthy burst of gaps");
         assertEquals(5, p.snapshotBreakerFailures);
         assertEquals(Duration.ofSeconds(10), p.snapshotBreakerOpen);
     }

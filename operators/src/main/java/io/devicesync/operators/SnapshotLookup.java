@@ -86,6 +86,7 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
     private transient Counter audits;
     private transient Counter shed;
     private transient Counter rejectedByBreaker;
+    private transient Counter breakerOpened;
     /** Lookups at the database now (incremented on the task thread, decremented on the event loop). */
     private transient AtomicInteger inFlight;
     private transient CircuitBreaker breaker;
@@ -122,6 +123,7 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
         audits = metrics.counter("auditsVersionOnly", new ThreadSafeCounter());
         shed = metrics.counter("lookupsShed", new ThreadSafeCounter());
         rejectedByBreaker = metrics.counter("lookupsRejectedByBreaker", new ThreadSafeCounter());
+        breakerOpened = metrics.counter("databaseBreakerOpened", new ThreadSafeCounter());
         metrics.gauge("lookupsInFlight", inFlight::get);
         // 0 closed, 1 half-open, 2 open
         metrics.gauge("databaseBreakerState", () -> breaker.state() == CircuitBreaker.State.CLOSED ? 0
@@ -183,6 +185,7 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
 
     private void logTransition(CircuitBreaker.Transition t) {
         if (t == null) return;
+        if (t != CircuitBreaker.Transition.CLOSED) breakerOpened.inc();
         switch (t) {
             case OPENED:
                 LOG.warn("Database circuit breaker opened after {} failed lookups in a row: lookups fail fast for {} ms,"

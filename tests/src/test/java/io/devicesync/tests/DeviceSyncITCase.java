@@ -228,7 +228,7 @@ class DeviceSyncITCase {
             s.awaitConvergence();
             s.quiesce();
             s.assertStillRunning();
-            assertTrue(metric(s, "lookupsRejectedByBreaker") > 0, "the breaker opened");
+            assertTrue(metric(s, "databaseBreakerOpened") > 0, "the breaker opened");
             Set<String> failed = s.alertsSeen.stream().filter(a -> a.type.equals("RESYNC_FAILED")).map(a -> a.deviceId)
                     .collect(Collectors.toSet());
             Set<String> resolved = s.alertsSeen.stream().filter(a -> a.type.equals("RESYNC_RESOLVED")).map(a -> a.deviceId)

@@ -186,8 +186,10 @@ class RepairFaultsITCase {
                     }, () -> "healthy devices at " + target + " while the database hangs");
                     worst = Math.max(worst, System.currentTimeMillis() - sent);
                 }
-                assertTrue(s.metrics("lookupsRejectedByBreaker").get("lookupsRejectedByBreaker") > 0,
-                        "the breaker opened");
+                // The web UI's metrics are fetched from the task managers now and then: wait for them.
+                s.awaitOrFail(() -> breakerOpened(s) > 0, () -> "the breaker opened");
+                System.out.println("Lookup metrics while the database hung: " + s.metrics("databaseBreakerOpened",
+                        "lookupAttemptsFailed", "lookupsShed", "lookupsIssued", "lookupsRejectedByBreaker"));
             } finally {
                 db.resume();
             }
@@ -264,6 +266,14 @@ class RepairFaultsITCase {
                 + ",\"data\":" + data + "}";
         return new DeviceSimulator.WireRecord(device.getBytes(StandardCharsets.UTF_8), json.getBytes(StandardCharsets.UTF_8),
                 false);
+    }
+
+    private static long breakerOpened(Scenario s) {
+        try {
+            return s.metrics("databaseBreakerOpened").get("databaseBreakerOpened");
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     private static boolean published(Scenario s, DeviceSimulator sim, long seq) {

@@ -76,10 +76,16 @@ public final class EmbeddedKafka implements AutoCloseable {
     }
 
     private static boolean allLed(Admin admin, List<String> topics) throws Exception {
-        for (var d : admin.describeTopics(topics).allTopicNames().get().values()) {
-            for (var p : d.partitions()) if (p.leader() == null || p.leader().isEmpty()) return false;
+        try {
+            for (var d : admin.describeTopics(topics).allTopicNames().get().values()) {
+                for (var p : d.partitions()) if (p.leader() == null || p.leader().isEmpty()) return false;
+            }
+            return true;
+        } catch (java.util.concurrent.ExecutionException e) {
+            // Just created: the broker's metadata may not know the topic yet. Ask again.
+            if (e.getCause() instanceof org.apache.kafka.common.errors.UnknownTopicOrPartitionException) return false;
+            throw e;
         }
-        return true;
     }
 
     @Override
