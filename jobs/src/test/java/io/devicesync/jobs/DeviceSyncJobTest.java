@@ -1,0 +1,33 @@
+package io.devicesync.jobs;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Map;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.PipelineOptions;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.junit.jupiter.api.Test;
+
+class DeviceSyncJobTest {
+    private static final JobParameters PARAMS = JobParameters.parse(new String[] {"--kafka.bootstrap-servers", "b:9092",
+            "--snapshot.url", "postgresql://db:5432/x"}, Map.of());
+
+    @Test
+    void fixesTheMaxParallelismSoThatEverySavepointRescales() {
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        DeviceSyncJob.configure(env, PARAMS);
+        assertEquals(720, env.getMaxParallelism());
+        assertEquals(0, 720 % 2 + 720 % 3 + 720 % 4 + 720 % 5 + 720 % 6 + 720 % 8 + 720 % 9 + 720 % 10 + 720 % 12 + 720 % 16,
+                "devices spread evenly over the usual parallelisms");
+        assertTrue(env.getCheckpointConfig().isCheckpointingEnabled(), "checkpointing on when the cluster did not set it");
+    }
+
+    @Test
+    void keepsAMaxParallelismTheClusterConfigured() {
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(
+                new Configuration().set(PipelineOptions.MAX_PARALLELISM, 256));
+        DeviceSyncJob.configure(env, PARAMS);
+        assertEquals(256, env.getMaxParallelism());
+    }
+}
