@@ -61,6 +61,34 @@ public class LookupResult {
         return r;
     }
 
+    /**
+     * The snapshot row (its version is the database's), and the log rows that continue it when it
+     * lags the request (null if none were read).
+     */
+    public static LookupResult snapshot(LookupRequest request, long epoch, long seq, byte[] state, Increment[] continuation) {
+        LookupResult r = snapshot(request, epoch, seq, state);
+        r.increments = continuation;
+        r.dbEpoch = epoch;
+        r.dbSeq = seq;
+        return r;
+    }
+
+    /** This result, with the database's version read by the same lookup, if it did not say it already. */
+    public LookupResult withDatabaseVersion(long epoch, long seq) {
+        if (dbEpoch >= 0) return this;
+        LookupResult r = new LookupResult();
+        r.request = request;
+        r.outcome = outcome;
+        r.increments = increments;
+        r.snapshotEpoch = snapshotEpoch;
+        r.snapshotSeq = snapshotSeq;
+        r.snapshotState = snapshotState;
+        r.cause = cause;
+        r.dbEpoch = epoch;
+        r.dbSeq = seq;
+        return r;
+    }
+
     public static LookupResult snapshot(LookupRequest request, long epoch, long seq, byte[] state) {
         LookupResult r = new LookupResult();
         r.request = request;

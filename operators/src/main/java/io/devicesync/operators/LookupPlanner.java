@@ -70,13 +70,7 @@ public final class LookupPlanner {
             } else {
                 result = snapshotOnRecheck(r, db, dbEpoch, dbSeq);
             }
-            return result.thenApply(res -> {
-                if (res.dbEpoch < 0) {
-                    res.dbEpoch = dbEpoch;
-                    res.dbSeq = dbSeq;
-                }
-                return res;
-            });
+            return result.thenApply(res -> res.withDatabaseVersion(dbEpoch, dbSeq));
         });
     }
 
@@ -93,18 +87,15 @@ public final class LookupPlanner {
         return db.snapshot(r.deviceId).thenCompose(found -> {
             if (found.isEmpty()) return done(notFound(r));
             SourceOfTruth.Snapshot snap = found.get();
-            LookupResult result = LookupResult.snapshot(r, snap.epoch(), snap.seq(), snap.state());
-            result.dbEpoch = snap.epoch();
-            result.dbSeq = snap.seq();
             // The snapshot lags the request: continue it from the log where the log has the rows
             // (in the request's epoch: from seq 1 when the snapshot has not reached that epoch yet).
             long from = snap.epoch() == r.epoch ? snap.seq() + 1 : snap.epoch() < r.epoch ? 1 : Long.MAX_VALUE;
             long tail = r.toSeq - from + 1;
-            if (tail <= 0 || tail > maxLogFetch) return done(result);
-            return db.log(r.deviceId, r.epoch, from, r.toSeq).thenApply(rows -> {
-                result.increments = rows.toArray(new Increment[0]);
-                return result;
-            });
+            if (tail <= 0 || tail > maxLogFetch) {
+                return done(LookupResult.snapshot(r, snap.epoch(), snap.seq(), snap.state(), null));
+            }
+            return db.log(r.deviceId, r.epoch, from, r.toSeq).thenApply(rows ->
+                    LookupResult.snapshot(r, snap.epoch(), snap.seq(), snap.state(), rows.toArray(new Increment[0])));
         });
     }
 
