@@ -144,8 +144,12 @@ public final class Reconciliation {
         // A repair that was attempted and left the device waiting failed; a version-only audit that
         // finds it waiting attempted nothing: it only asks for a repair (REPAIR_PENDING below).
         boolean attempted = outcome.isData();
-        boolean failed = firstHeld != null
-                && (cause != null || (audit ? attempted : stillMissing(s, q, firstHeld)));
+        // A repair request failed when the device still waits inside the range it was sent for
+        // (never because of the message after the range: the guard forwards that one itself, and it
+        // may still be on its way), or when the database could not answer for a device that waits.
+        boolean failed = audit
+                ? firstHeld != null && (cause != null || attempted)
+                : notCovered(s, q) || (cause != null && firstHeld != null);
         if (failed) {
             s.failures++;
             fx.count(Effects.Event.REPAIR_FAILED);
@@ -153,7 +157,9 @@ public final class Reconciliation {
                 cause = (r.outcome == LookupResult.Outcome.LOG ? "the increment log"
                         : r.outcome == LookupResult.Outcome.SNAPSHOT ? "the snapshot at " + Versions.format(r.snapshotEpoch, r.snapshotSeq)
                         : "the database at " + Versions.format(r.dbEpoch, r.dbSeq))
-                        + " does not reach " + Versions.format(firstHeld.epoch, firstHeld.seq) + " from "
+                        + " does not reach " + (firstHeld != null && audit ? Versions.format(firstHeld.epoch, firstHeld.seq)
+                                : Versions.format(q.epoch, Math.max(q.toSeq, 1)))
+                        + " from "
                         + (s.published ? Versions.format(s.epoch, s.seq) : "nothing");
             }
             // The first three failures, then every tenth: a device that cannot be repaired for days
@@ -184,7 +190,7 @@ public final class Reconciliation {
             s.failures = 0;
         }
         if (audit) audited(s, r, fx, wasWaiting, wasPublished, pubEpoch, pubSeq, repaired);
-        else if (failed && s.heldCount > 0) askForRepair(s, r, fx);
+        else if (failed) askForRepair(s, r, fx);
         updateWaiting(s, fx);
         return s.published || s.heldCount > 0;
     }
@@ -334,21 +340,18 @@ public final class Reconciliation {
     }
 
     /**
-     * Whether the device still waits at a version this request was made to repair: then the repair
-     * failed. A device that waits at an earlier hole waits for another request, not this one.
+     * Whether a repair request left the device short of the versions it was made for. A gap request
+     * covers (epoch, fromSeq..toSeq): it failed if the device still waits inside that range (a
+     * device waiting at an earlier hole waits for another request). A first-seen or reset request
+     * covers everything up to (epoch, toSeq): the device must have published that far, in that
+     * epoch (a reset is confirmed only by a snapshot that reached the new epoch).
      */
-    private static boolean stillMissing(ReconcilerState s, LookupRequest q, Increment firstHeld) {
-        boolean upToTrigger = Versions.compare(firstHeld.epoch, firstHeld.seq, q.epoch, q.toSeq + 1) <= 0;
-        switch (q.kind) {
-            case GAP:
-                // A gap result cannot give an unpublished device its base: FIRST_SEEN's job.
-                return s.published && Versions.compare(s.epoch, s.seq + 1, q.epoch, q.fromSeq) >= 0
-                        && Versions.compare(s.epoch, s.seq + 1, q.epoch, q.toSeq + 1) <= 0;
-            default:
-                // RESET, FIRST_SEEN, AUDIT: anything held up to the trigger, in any epoch, was the
-                // request's to repair (the guard sends no other request for a reset's old epoch).
-                return !s.published || upToTrigger;
+    private static boolean notCovered(ReconcilerState s, LookupRequest q) {
+        if (q.kind == LookupRequest.Kind.GAP) {
+            return s.published && Versions.compare(s.epoch, s.seq + 1, q.epoch, q.fromSeq) >= 0
+                    && Versions.compare(s.epoch, s.seq + 1, q.epoch, q.toSeq) <= 0;
         }
+        return !s.published || Versions.compare(s.epoch, s.seq, q.epoch, q.toSeq) < 0;
     }
 
     private void hold(ReconcilerState s, Held held, Increment i, String source, Effects fx) throws Exception {

@@ -208,4 +208,29 @@ class ReconciliationTest {
         assertFalse(s.oversized);
         assertEquals(List.of("STATE_TOO_LARGE"), fx.alertTypes());
     }
+
+    @Test
+    void repairsOfTwoHolesThatOvertakeTheMessageBetweenThemAreNoFailure() throws Exception {
+        // Holes 2 and 4: the guard sent two requests and forwarded 3 and 5, which are still on
+        // their way when both answers arrive.
+        send(inc("d", 1));
+        result(LookupResult.log(new LookupRequest("d", LookupRequest.Kind.GAP, 0, 4, 4, T0, 0), new Increment[] {inc("d", 4)}));
+        result(LookupResult.log(new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 2, T0, 0), new Increment[] {inc("d", 2)}));
+        assertEquals("0/1:increment,0/2:log", fx.versions());
+        assertTrue(fx.alerts.isEmpty(), "each request got what it was for: " + fx.alertTypes());
+        assertTrue(fx.audits.isEmpty());
+        send(inc("d", 3));
+        send(inc("d", 5));
+        assertEquals("0/1:increment,0/2:log,0/3:increment,0/4:log,0/5:increment", fx.versions());
+        assertEquals(0, fx.waiting);
+    }
+
+    @Test
+    void aGapRequestThatLeavesItsOwnRangeOpenFailsEvenBeforeItsTriggerArrives() throws Exception {
+        send(inc("d", 1));
+        // The log misses 3 of 2..3; the message after the hole (4) is still on its way.
+        result(LookupResult.log(new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 3, T0, 0), new Increment[] {inc("d", 2)}));
+        assertEquals(List.of("RESYNC_FAILED"), fx.alertTypes());
+        assertEquals(AuditRecord.Outcome.REPAIR_PENDING, fx.audits.get(0).outcome, "the guard is asked to retry");
+    }
 }

@@ -171,8 +171,12 @@ class DeviceSyncITCase {
                     + unexplained(s, repaired).stream().limit(3).map(d -> d + " published " + s.sourcesByDevice.get(d)
                             + " audits " + s.auditsSeen.stream().filter(a -> a.deviceId.equals(d)).map(a -> a.outcome + "@"
                                     + a.seq + "/" + a.dbSeq).collect(Collectors.toList())).collect(Collectors.toList()));
-            assertEquals(0, s.alertCount("RESYNC_FAILED"), "the database leads the stream: every repair closes its gap "
-                    + s.alertsSeen.stream().filter(a -> a.type.equals("RESYNC_FAILED")).limit(3).collect(Collectors.toList()));
+            assertEquals(0, s.alertCount("RESYNC_FAILED"), () -> "the database leads the stream: every repair closes its gap; "
+                    + s.alertsSeen.stream().filter(a -> a.type.equals("RESYNC_FAILED")).limit(3).map(f -> f.deviceId
+                            + ": alerts " + s.alertsSeen.stream().filter(a -> f.deviceId.equals(a.deviceId)).toList()
+                            + " published " + s.publishedVersions.get(f.deviceId)
+                            + " audits " + s.auditsSeen.stream().filter(a -> a.deviceId.equals(f.deviceId)).toList())
+                    .collect(Collectors.joining("; ")));
             // One DEVICE_RESET per epoch change the job saw: a device whose epoch-0 messages were all
             // lost is first seen in its new epoch (a first-seen lookup, no reset).
             assertTrue(s.alertCount("DEVICE_RESET") <= s.sim.reboots

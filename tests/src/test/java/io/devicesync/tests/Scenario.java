@@ -69,6 +69,8 @@ final class Scenario implements AutoCloseable {
     final Map<String, DeviceState> last = new HashMap<>();
     final List<String> orderViolations = new ArrayList<>();
     final Map<String, List<String>> sourcesByDevice = new HashMap<>();
+    /** Every version published per device, with its source (for failure messages). */
+    final Map<String, List<String>> publishedVersions = new HashMap<>();
     final List<Alert> alertsSeen = new ArrayList<>();
 
     Scenario(EmbeddedKafka kafka, EmbeddedDatabase db, String restUrl, DeviceSimulator.Options options, int logRetention)
@@ -204,6 +206,7 @@ final class Scenario implements AutoCloseable {
             }
             last.put(s.deviceId, s);
             sourcesByDevice.computeIfAbsent(s.deviceId, k -> new ArrayList<>()).add(s.source);
+            publishedVersions.computeIfAbsent(s.deviceId, k -> new ArrayList<>()).add(Versions.format(s.epoch, s.seq) + ":" + s.source);
         }
         for (ConsumerRecord<byte[], byte[]> r : alertReader.poll(Duration.ofMillis(50))) {
             alertsSeen.add(Codecs.readAlert(r.value()));
