@@ -143,9 +143,9 @@ public final class JobParameters implements Serializable {
         p.snapshotPassword = raw.containsKey("snapshot.password") ? raw.get("snapshot.password") : env.get(ENV_PASSWORD);
         p.snapshotPoolSize = positiveInt(raw, "snapshot.pool-size", p.snapshotPoolSize);
         p.snapshotCapacity = positiveInt(raw, "snapshot.capacity", p.snapshotCapacity);
-        p.snapshotTimeout = duration(raw, "snapshot.timeout", p.snapshotTimeout);
+        p.snapshotTimeout = atLeastAMillisecond(raw, "snapshot.timeout", p.snapshotTimeout);
         p.snapshotRetries = get(raw, "snapshot.retries", p.snapshotRetries, v -> atLeast(Integer.parseInt(v), 0));
-        p.snapshotRetryBackoff = duration(raw, "snapshot.retry-backoff", p.snapshotRetryBackoff);
+        p.snapshotRetryBackoff = atLeastAMillisecond(raw, "snapshot.retry-backoff", p.snapshotRetryBackoff);
         int capacity = p.snapshotCapacity;
         p.snapshotMaxInFlight = get(raw, "snapshot.max-in-flight", Math.min(1000, Math.max(1, capacity / 2)),
                 v -> {
@@ -154,7 +154,7 @@ public final class JobParameters implements Serializable {
                     return n;
                 });
         p.snapshotBreakerFailures = positiveInt(raw, "snapshot.breaker-failures", p.snapshotBreakerFailures);
-        p.snapshotBreakerOpen = duration(raw, "snapshot.breaker-open", p.snapshotBreakerOpen);
+        p.snapshotBreakerOpen = atLeastAMillisecond(raw, "snapshot.breaker-open", p.snapshotBreakerOpen);
 
         p.reorderGrace = get(raw, "reorder.grace", p.reorderGrace, JobParameters::nonNegativeDuration);
         p.resyncMaxLogFetch = get(raw, "resync.max-log-fetch", p.resyncMaxLogFetch, v -> atLeast(Long.parseLong(v), 0L));
@@ -235,6 +235,15 @@ public final class JobParameters implements Serializable {
 
     private static int positiveInt(Map<String, String> raw, String name, int dflt) {
         return get(raw, name, dflt, v -> atLeast(Integer.parseInt(v), 1));
+    }
+
+    /** A duration the job counts in milliseconds: below one it would be zero. */
+    private static Duration atLeastAMillisecond(Map<String, String> raw, String name, Duration dflt) {
+        return get(raw, name, dflt, v -> {
+            Duration d = parseDuration(v);
+            if (d.toMillis() < 1) throw new IllegalArgumentException("must be at least 1 ms");
+            return d;
+        });
     }
 
     private static Duration duration(Map<String, String> raw, String name, Duration dflt) {

@@ -87,6 +87,8 @@ class JobParametersTest {
         "--snapshot.max-in-flight | 0",
         "--snapshot.breaker-failures | 0",
         "--snapshot.breaker-open | never",
+        "--snapshot.breaker-open | 1 ns",
+        "--snapshot.timeout | 100 us",
     })
     void aWrongParameterIsNamedInTheError(String name, String value) {
         String msg = error("--kafka.bootstrap-servers", "b:9092", "--snapshot.url", "postgresql://db:5432/x", name, value);

@@ -62,8 +62,10 @@ public final class LookupPlanner {
                 result = db.log(r.deviceId, r.epoch, r.toSeq + 1, dbSeq).thenCompose(tail -> {
                     if (tail.size() != missing) return snapshotOnRecheck(r, db, dbEpoch, dbSeq);
                     // Lost if the first missing one is older than the audit: the stream would have
-                    // delivered it before the watermark passed. A later one may be in flight.
-                    return tail.get(0).ts <= r.ts
+                    // delivered it before the watermark passed. A later one may be in flight, unless
+                    // this is a re-check (the device stayed quiet since): then it is lost too, even
+                    // if its time is ahead (a device clock ahead).
+                    return tail.get(0).ts <= r.ts || r.recheck
                             ? done(LookupResult.log(r, tail.toArray(new Increment[0])))
                             : done(LookupResult.version(r, dbEpoch, dbSeq));
                 });

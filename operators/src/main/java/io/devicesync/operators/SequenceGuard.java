@@ -26,7 +26,7 @@ import org.apache.flink.util.Collector;
 
 /**
  * Orders and deduplicates each device's increments and schedules its audits (keyed by deviceId;
- * input 1: increments, input 2: {@code REPAIR_PENDING} records read back from device-audit).
+ * input 1: increments, input 2: audit records read back from device-audit, all but VERIFIED).
  *
  * <ul>
  *   <li>at or below the last forwarded version: dropped, counted in {@code duplicatesDropped};
@@ -224,6 +224,22 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
      */
     private void repairedTail(GuardState s, AuditRecord a, Context ctx, Collector<Increment> out) throws Exception {
         if (a.dbSeq < 0 || Versions.compare(a.dbEpoch, a.dbSeq, s.epoch, s.seq) <= 0) return;
+        // Only where the audit found the stream: a record of another run (replayed after a restore
+        // from an older savepoint) must not move the guard past what this run published.
+        if (a.epoch != s.epoch || a.seq != s.seq) return;
+        if (a.dbEpoch > s.epoch) {
+            // Every message of the new epoch was lost: the epoch change is still one DEVICE_RESET
+            // (the same id as if the stream had shown it).
+            resets.inc();
+            ctx.output(Tags.ALERTS, Alerts.of(AlertType.DEVICE_RESET, Severity.WARNING)
+                    .device(ctx.getCurrentKey())
+                    .cause("epoch moved from " + s.epoch + " to " + a.dbEpoch + " (last seq " + s.seq
+                            + "), found by an audit: the stream lost every message of the new epoch")
+                    .strategy(Strategy.FETCH_SNAPSHOT)
+                    .detail("fromEpoch", s.epoch).detail("lastSeq", s.seq).detail("toEpoch", a.dbEpoch).detail("seq", a.dbSeq)
+                    .ts(a.ts)
+                    .build(Long.toString(a.dbEpoch)));
+        }
         if (s.heldCount > 0) {
             // Held messages the repair covered are stale now; those that follow it go downstream.
             for (Increment h : heldInOrder()) {
@@ -248,9 +264,14 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
      * series (its own audits take over).
      */
     private void recheck(GuardState s, Context ctx, AuditRecord a) {
+        if (s.auditTimer != 0) {
+            // The device is active: its next audit is armed already. After IN_FLIGHT (increments
+            // seemed on their way), that audit, if quiet, may conclude. Any other outcome of an
+            // active audit says nothing about tail loss: the quiet audit looks afresh.
+            if (a.outcome == AuditRecord.Outcome.IN_FLIGHT) s.recheck = true;
+            return;
+        }
         s.recheck = true;
-        // An audit already armed (the device is active) is the re-check: a quiet one concludes.
-        if (s.auditTimer != 0) return;
         long intervals = Math.min(MAX_BACKOFF_INTERVALS, 1L << Math.min(s.rechecks, 20));
         s.rechecks++;
         armAudit(s, ctx, plus(a.ts, (intervals - 1) * auditMs), intervals * auditMs);
@@ -363,7 +384,10 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
     private void accepted(GuardState s, Increment i, Context ctx) throws Exception {
         s.active = true;
         s.rechecks = 0;
-        s.lastSeen = Math.max(s.lastSeen, i.ts);
+        // Event time of the last increment, no further ahead than the watermark allows: a device
+        // clock far ahead must not keep the device from ever being forgotten.
+        long wm = ctx.timerService().currentWatermark();
+        s.lastSeen = Math.max(s.lastSeen, wm == Long.MIN_VALUE ? i.ts : Math.min(i.ts, plus(wm, auditMs)));
         armAudit(s, ctx, i.ts);
         device.update(s);
     }
@@ -378,16 +402,25 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
         armAudit(s, ctx, time, auditMs);
     }
 
-    /** As {@link #armAudit(GuardState, Context, long)}, at most {@code maxAhead} past the watermark. */
+    /**
+     * As {@link #armAudit(GuardState, Context, long)}, at most {@code maxAhead} past the watermark.
+     * An audit already armed at or before that boundary serves; one armed later (a re-check backing
+     * off) is brought forward: a device that sends again, or waits for a repair, is audited on its
+     * usual schedule.
+     */
     private void armAudit(GuardState s, Context ctx, long time, long maxAhead) {
-        if (s.auditTimer != 0) return;
         long wm = ctx.timerService().currentWatermark();
         long t = wm == Long.MIN_VALUE ? time : Math.max(wm, Math.min(time, plus(wm, maxAhead)));
         // The end of event time (a drained stop, the end of a bounded input): no later audit.
         if (t > Long.MAX_VALUE - 2 * auditMs) return;
         long offset = Math.floorMod(ctx.getCurrentKey().hashCode(), auditMs);
-        s.auditTimer = (Math.floorDiv(t - offset, auditMs) + 1) * auditMs + offset;
-        ctx.timerService().registerEventTimeTimer(s.auditTimer);
+        long at = (Math.floorDiv(t - offset, auditMs) + 1) * auditMs + offset;
+        if (s.auditTimer != 0) {
+            if (s.auditTimer <= at) return;
+            if (s.auditTimer != s.graceTimer) ctx.timerService().deleteEventTimeTimer(s.auditTimer);
+        }
+        s.auditTimer = at;
+        ctx.timerService().registerEventTimeTimer(at);
     }
 
     /** Deletes the grace timer, unless the audit shares its timestamp (one timer serves both). */

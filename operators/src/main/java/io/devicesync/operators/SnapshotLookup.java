@@ -4,6 +4,7 @@ import io.devicesync.model.LookupRequest;
 import io.devicesync.model.LookupResult;
 import java.util.Collection;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Predicate;
@@ -160,9 +161,11 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
         inFlight.incrementAndGet();
         // A deadline per attempt: a connection that hangs (half-open after a failover, a database
         // that stopped answering) must not hold the request; the breaker counts it as a failure.
-        planner.lookup(r, db).toCompletableFuture().orTimeout(config.connectTimeoutMs, TimeUnit.MILLISECONDS)
-                .whenComplete((result, error) -> {
-            inFlight.decrementAndGet();
+        CompletableFuture<LookupResult> work = planner.lookup(r, db).toCompletableFuture();
+        // In flight until the database is done with it, even after the attempt's deadline: the
+        // bound is on what the database holds.
+        work.whenComplete((result, error) -> inFlight.decrementAndGet());
+        work.copy().orTimeout(config.connectTimeoutMs, TimeUnit.MILLISECONDS).whenComplete((result, error) -> {
             if (error == null) {
                 logTransition(breaker.onSuccess());
                 switch (result.outcome) {

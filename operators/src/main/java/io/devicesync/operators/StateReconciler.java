@@ -98,6 +98,12 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
         waiting.set(devices);
     }
 
+    /** Whether the current key's device waits for a repair (its state, as TTL lets it be read). */
+    boolean currentDeviceWaits() throws Exception {
+        ReconcilerState s = device.value();
+        return s != null && s.waitingSince != 0;
+    }
+
     /** Devices of this subtask waiting for a repair (the gauge's value). */
     long waitingDevices() {
         return waiting.get();
@@ -118,11 +124,19 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
         @Override
         public void open() throws Exception {
             super.open();
-            long n;
+            // Only devices that hold increments can wait: few keys, read one by one (a held entry
+            // whose TTL ran out may still be listed; the device's own value decides).
+            List<String> holding;
             try (Stream<String> keys = this.<String>getKeyedStateBackend().getKeys(HELD, VoidNamespace.INSTANCE)) {
-                n = keys.distinct().count();
+                holding = keys.distinct().collect(java.util.stream.Collectors.toList());
             }
-            ((StateReconciler) getUserFunction()).countWaiting(n);
+            StateReconciler reconciler = (StateReconciler) getUserFunction();
+            long n = 0;
+            for (String key : holding) {
+                setCurrentKey(key);
+                if (reconciler.currentDeviceWaits()) n++;
+            }
+            reconciler.countWaiting(n);
         }
     }
 
@@ -132,7 +146,7 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
         if (i.forget) {
             // The guard forgot the device (silent for the idle TTL): so does the reconciler.
             if (s != null && s.waitingSince != 0) waiting.decrementAndGet();
-            if (s != null && s.heldCount > 0) heldState.clear();
+            heldState.clear();
             device.clear();
             return;
         }

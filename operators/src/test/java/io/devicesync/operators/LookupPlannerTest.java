@@ -106,4 +106,16 @@ class LookupPlannerTest {
         assertEquals(LookupResult.Outcome.NOT_FOUND, lookup(gap(1, 50)).outcome);
         assertNull(lookup(gap(1, 50)).increments);
     }
+
+    @Test
+    void aRecheckTakesTheLogEvenWhenItsRowsAreDatedAheadOfTheAudit() {
+        truth("d", 0, 5); // rows at T0 + seq * 10
+        LookupRequest first = LookupRequest.audit("d", 0, 3, false, true, T0, 0);
+        assertEquals(LookupResult.Outcome.VERSION, lookup(first).outcome, "maybe in flight (a device clock ahead)");
+        LookupRequest recheck = LookupRequest.audit("d", 0, 3, false, true, T0 + 1, 0);
+        recheck.recheck = true;
+        LookupResult r = lookup(recheck);
+        assertEquals(LookupResult.Outcome.LOG, r.outcome, "quiet all along: lost, however it is dated");
+        assertEquals("0/4,0/5", seqs(r.increments));
+    }
 }

@@ -364,4 +364,65 @@ class SequenceGuardAuditTest {
         assertEquals(1, values(h.getSideOutput(Tags.LOOKUPS)).stream().filter(r -> r.kind.equals(LookupRequest.Kind.GAP)).count());
         assertTrue(audits().size() <= 2, "the audits due, then nothing: no timer wraps around to the past");
     }
+
+    @Test
+    void aDeviceThatSendsAgainIsNotLeftBehindALongRecheck() throws Exception {
+        open(Duration.ofDays(30));
+        send(inc("d", 1));
+        long b1 = next("d", T0 + 10);
+        watermark(b1);
+        watermark(b1 + AUDIT);
+        // Many DB_BEHIND in a row: the next re-check is 16 intervals away.
+        for (int k = 0; k < 5; k++) {
+            h.processElement2(new AuditRecord("d", 0, 1, 0, 0, AuditRecord.Outcome.DB_BEHIND, b1 + AUDIT), b1 + AUDIT);
+            long armed = h.numEventTimeTimers();
+            assertEquals(1, armed);
+            int before = audits().size();
+            long w = b1 + AUDIT;
+            while (audits().size() == before) watermark(w += AUDIT);
+        }
+        h.processElement2(new AuditRecord("d", 0, 1, 0, 0, AuditRecord.Outcome.DB_BEHIND, b1 + AUDIT), b1 + AUDIT);
+        long now = audits().get(audits().size() - 1).ts + 1;
+        // It sends again: its audit comes at its next boundary, not 32 intervals later.
+        h.processElement1(new Increment("d", 0, 2, now, new byte[] {'{', '}'}), now);
+        int before = audits().size();
+        watermark(next("d", now));
+        assertEquals(before + 1, audits().size(), "audited at its usual boundary");
+        assertEquals(1, h.numEventTimeTimers(), "the far re-check is gone; the next audit is armed");
+    }
+
+    @Test
+    void onlyInFlightFromAnActiveAuditMakesTheQuietAuditARecheck() throws Exception {
+        open(Duration.ofDays(30));
+        send(inc("d", 1));
+        long b1 = next("d", T0 + 10);
+        watermark(b1); // active audit; the next (quiet) one is armed
+        h.processElement2(new AuditRecord("d", 0, 1, 0, 0, AuditRecord.Outcome.DB_BEHIND, b1), b1);
+        watermark(b1 + AUDIT);
+        assertFalse(audits().get(1).recheck, "a database behind says nothing about tail loss");
+        h.close();
+        open(Duration.ofDays(30));
+        send(inc("d", 1));
+        watermark(b1);
+        h.processElement2(new AuditRecord("d", 0, 1, 0, 3, AuditRecord.Outcome.IN_FLIGHT, b1), b1);
+        watermark(b1 + AUDIT);
+        assertTrue(audits().get(1).recheck, "the database was ahead: the quiet audit concludes");
+    }
+
+    @Test
+    void aTailRepairedIntoANewEpochIsAResetAndARecordOfAnotherRunIsIgnored() throws Exception {
+        open(Duration.ofDays(30));
+        send(inc("d", 1));
+        send(inc("d", 2));
+        // A record of a run that had gone further (replayed after a restore from an older savepoint).
+        h.processElement2(new AuditRecord("d", 0, 5, 0, 9, AuditRecord.Outcome.TAIL_LOSS, T0), T0);
+        send(inc("d", 3));
+        assertEquals("0/1,0/2,0/3", versions(h.extractOutputValues()), "the guard did not move");
+        // The device reset and every message of epoch 1 was lost; the audit repaired it to (1, 4).
+        h.processElement2(new AuditRecord("d", 0, 3, 1, 4, AuditRecord.Outcome.TAIL_LOSS, T0 + 100), T0 + 100);
+        List<io.devicesync.model.Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
+        assertEquals(List.of("DEVICE_RESET"), alerts.stream().map(a -> a.type).toList());
+        send(inc("d", 1, 5, "{}"));
+        assertEquals("0/1,0/2,0/3,1/5", versions(h.extractOutputValues()), "(1, 5) follows the repaired (1, 4)");
+    }
 }
