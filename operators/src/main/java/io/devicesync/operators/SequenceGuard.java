@@ -278,7 +278,7 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
     }
 
     /** The longest wait between two re-checks of an inconclusive audit, in audit intervals. */
-    static final long MAX_BACKOFF_INTERVALS = 64;
+    static final long MAX_BACKOFF_INTERVALS = 8;
 
     // ---- timers -----------------------------------------------------------------------------
 
