@@ -12,11 +12,8 @@ import io.devicesync.model.DeviceState;
 import io.devicesync.model.Increment;
 import io.devicesync.model.IncrementCodec;
 import io.devicesync.model.Versions;
-import io.devicesync.tests.infra.EmbeddedDatabase;
-import io.devicesync.tests.infra.EmbeddedKafka;
 import io.devicesync.tests.sim.DeviceSimulator;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -50,11 +47,8 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Faults the suite must prove: a TaskManager that dies mid-stream, and a job rescaled through
@@ -63,7 +57,7 @@ import org.junit.jupiter.api.io.TempDir;
  * Outputs are read {@code read_committed}: whatever happens, no version of a device is published
  * twice or out of order, alert ids stay unique, and every device converges to the database.
  */
-class CrashAndRescaleITCase {
+class CrashAndRescaleITCase extends EndToEnd {
     private static final String WAITING = "devicesWaitingForRepair";
 
     @RegisterExtension
@@ -72,11 +66,6 @@ class CrashAndRescaleITCase {
             .setNumberSlotsPerTaskManager(2)
             .setConfiguration(clusterConfiguration())
             .build());
-
-    @TempDir
-    static Path tmp;
-    static EmbeddedKafka kafka;
-    static EmbeddedDatabase db;
 
     static Configuration clusterConfiguration() {
         Configuration c = new Configuration();
@@ -88,18 +77,6 @@ class CrashAndRescaleITCase {
         // TaskManager the test kills runs part of it.
         c.set(TaskManagerOptions.TASK_MANAGER_LOAD_BALANCE_MODE, TaskManagerOptions.TaskManagerLoadBalanceMode.SLOTS);
         return c;
-    }
-
-    @BeforeAll
-    static void start() throws Exception {
-        kafka = EmbeddedKafka.start(tmp.resolve("kafka"));
-        db = EmbeddedDatabase.start(tmp.resolve("pg"));
-    }
-
-    @AfterAll
-    static void stop() throws Exception {
-        if (db != null) db.close();
-        if (kafka != null) kafka.close();
     }
 
     /** RocksDB with incremental checkpoints in this class's temporary folder, one folder per scenario. */

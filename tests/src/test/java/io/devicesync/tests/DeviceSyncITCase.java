@@ -7,11 +7,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.devicesync.model.Alert;
 import io.devicesync.model.AuditRecord;
 import io.devicesync.model.Json;
-import io.devicesync.tests.infra.EmbeddedDatabase;
-import io.devicesync.tests.infra.EmbeddedKafka;
 import io.devicesync.tests.sim.DeviceSimulator;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -24,18 +21,13 @@ import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.StateBackendOptions;
 import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.core.execution.SavepointFormatType;
-import org.apache.flink.configuration.MetricOptions;
-import org.apache.flink.configuration.RestartStrategyOptions;
 import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.test.junit5.InjectClusterClient;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.common.header.Header;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
-import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -43,38 +35,14 @@ import org.junit.jupiter.params.provider.MethodSource;
  * The job end to end on a real Kafka broker and a real PostgreSQL, on a Flink MiniCluster that
  * does not restart failed jobs: any failure fails the test.
  */
-class DeviceSyncITCase {
+class DeviceSyncITCase extends EndToEnd {
 
     @RegisterExtension
     static final MiniClusterExtension FLINK = new MiniClusterExtension(new MiniClusterResourceConfiguration.Builder()
             .setNumberTaskManagers(1)
             .setNumberSlotsPerTaskManager(4)
-            .setConfiguration(clusterConfiguration())
+            .setConfiguration(noRestarts())
             .build());
-
-    @TempDir
-    static Path tmp;
-    static EmbeddedKafka kafka;
-    static EmbeddedDatabase db;
-
-    static Configuration clusterConfiguration() {
-        Configuration c = new Configuration();
-        c.set(RestartStrategyOptions.RESTART_STRATEGY, "none");
-        c.set(MetricOptions.METRIC_FETCHER_UPDATE_INTERVAL, java.time.Duration.ofMillis(500));
-        return c;
-    }
-
-    @BeforeAll
-    static void start() throws Exception {
-        kafka = EmbeddedKafka.start(tmp.resolve("kafka"));
-        db = EmbeddedDatabase.start(tmp.resolve("pg"));
-    }
-
-    @AfterAll
-    static void stop() throws Exception {
-        if (db != null) db.close();
-        if (kafka != null) kafka.close();
-    }
 
     private static String restUrl(ClusterClient<?> client) {
         return client.getWebInterfaceURL();

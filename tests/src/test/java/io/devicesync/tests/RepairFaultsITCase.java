@@ -9,27 +9,18 @@ import io.devicesync.model.DeviceState;
 import io.devicesync.model.Json;
 import io.devicesync.tests.infra.Truth;
 import java.nio.charset.StandardCharsets;
-import io.devicesync.tests.infra.EmbeddedDatabase;
-import io.devicesync.tests.infra.EmbeddedKafka;
 import io.devicesync.tests.sim.DeviceSimulator;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.stream.Collectors;
 import org.apache.flink.client.program.ClusterClient;
-import org.apache.flink.configuration.Configuration;
-import org.apache.flink.configuration.MetricOptions;
-import org.apache.flink.configuration.RestartStrategyOptions;
 import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.test.junit5.InjectClusterClient;
 import org.apache.flink.test.junit5.MiniClusterExtension;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
-import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -38,38 +29,14 @@ import org.junit.jupiter.params.provider.ValueSource;
  * database that lags the stream (rows late, snapshots behind the log) and a database that hangs.
  * The MiniCluster never restarts a failed job: any failure fails the test.
  */
-class RepairFaultsITCase {
+class RepairFaultsITCase extends EndToEnd {
 
     @RegisterExtension
     static final MiniClusterExtension FLINK = new MiniClusterExtension(new MiniClusterResourceConfiguration.Builder()
             .setNumberTaskManagers(1)
             .setNumberSlotsPerTaskManager(4)
-            .setConfiguration(clusterConfiguration())
+            .setConfiguration(noRestarts())
             .build());
-
-    @TempDir
-    static Path tmp;
-    static EmbeddedKafka kafka;
-    static EmbeddedDatabase db;
-
-    static Configuration clusterConfiguration() {
-        Configuration c = new Configuration();
-        c.set(RestartStrategyOptions.RESTART_STRATEGY, "none");
-        c.set(MetricOptions.METRIC_FETCHER_UPDATE_INTERVAL, java.time.Duration.ofMillis(500));
-        return c;
-    }
-
-    @BeforeAll
-    static void start() throws Exception {
-        kafka = EmbeddedKafka.start(tmp.resolve("kafka"));
-        db = EmbeddedDatabase.start(tmp.resolve("pg"));
-    }
-
-    @AfterAll
-    static void stop() throws Exception {
-        if (db != null) db.close();
-        if (kafka != null) kafka.close();
-    }
 
     /**
      * The database lags the stream for some devices: for 5 % their rows are written late, for
