@@ -319,7 +319,9 @@ public final class JobParameters implements Serializable {
                 + snapshotUser + ", snapshotPassword=" + (snapshotPassword == null ? "none" : "***") + ", reorderGrace="
                 + reorderGrace + ", resyncMaxLogFetch=" + resyncMaxLogFetch + ", resyncMaxHeld=" + resyncMaxHeld
                 + ", auditInterval=" + auditInterval + ", stateIdleTtl=" + stateIdleTtl + ", stateMaxDocumentBytes="
-                + stateMaxDocumentBytes + "}";
+                + stateMaxDocumentBytes + ", snapshotCapacity=" + snapshotCapacity + ", snapshotMaxInFlight="
+                + snapshotMaxInFlight + ", snapshotBreakerFailures=" + snapshotBreakerFailures + ", snapshotBreakerOpen="
+                + snapshotBreakerOpen + "}";
     }
 
     static boolean isSecret(String property) {

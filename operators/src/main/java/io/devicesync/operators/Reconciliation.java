@@ -138,9 +138,7 @@ public final class Reconciliation {
             default:
                 cause = r.cause;
         }
-        drain(s, held, fx);
-        Increment firstHeld = s.heldCount > 0 ? firstHeld(held) : null;
-        if (firstHeld == null) s.heldCount = 0;
+        Increment firstHeld = drain(s, held, fx);
         // A repair that was attempted and left the device waiting failed; a version-only audit that
         // finds it waiting attempted nothing: it only asks for a repair (REPAIR_PENDING below).
         boolean attempted = outcome.isData();
@@ -381,9 +379,12 @@ public final class Reconciliation {
         }
     }
 
-    /** Applies held increments that follow the published version, in order. */
-    private void drain(ReconcilerState s, Held held, Effects fx) throws Exception {
-        if (s.heldCount == 0) return;
+    /**
+     * Applies held increments that follow the published version, in order. Returns the first one
+     * still held (null when none is).
+     */
+    private Increment drain(ReconcilerState s, Held held, Effects fx) throws Exception {
+        if (s.heldCount == 0) return null;
         List<HeldIncrement> inOrder = held.inOrder();
         s.heldCount = inOrder.size(); // entries may have expired one by one (TTL)
         for (HeldIncrement h : inOrder) {
@@ -394,9 +395,10 @@ public final class Reconciliation {
                 apply(s, i, h.source, fx);
                 removeHeld(s, held, i.epoch, i.seq);
             } else {
-                break;
+                return i;
             }
         }
+        return null;
     }
 
     private static void dropHeldUpTo(ReconcilerState s, Held held) throws Exception {
@@ -415,7 +417,7 @@ public final class Reconciliation {
         }
     }
 
-    /** The earliest held increment; null with heldCount > 0 only if entries expired (drain corrects the count). */
+    /** The earliest held increment; null if entries expired one by one (TTL). */
     private static Increment firstHeld(Held held) throws Exception {
         List<HeldIncrement> all = held.inOrder();
         return all.isEmpty() ? null : all.get(0).increment;

@@ -5,6 +5,7 @@ import io.devicesync.model.LookupResult;
 import java.util.Collection;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Predicate;
@@ -178,7 +179,7 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
             } else {
                 logTransition(breaker.onFailure(System.currentTimeMillis()));
                 failed.inc();
-                String cause = describe(error instanceof java.util.concurrent.CompletionException && error.getCause() != null
+                String cause = describe(error instanceof CompletionException && error.getCause() != null
                         ? error.getCause() : error);
                 failureLog.warn(System.currentTimeMillis(), "Lookup for device " + r.deviceId + " failed: " + cause);
                 out.complete(List.of(LookupResult.failed(r, LookupResult.Outcome.FAILED, "database lookup failed: " + cause)));
