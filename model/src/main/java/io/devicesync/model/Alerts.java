@@ -65,6 +65,13 @@ public final class Alerts {
             return this;
         }
 
+        /** A version number, or JSON null when {@code value} is negative (none). */
+        public Builder detailOrNull(String name, long value) {
+            if (value < 0) details.putNull(name);
+            else details.put(name, value);
+            return this;
+        }
+
         public Builder detail(String name, String value) {
             details.put(name, value);
             return this;

@@ -20,6 +20,35 @@ public final class Codecs {
         });
     }
 
+    /** A device-state record plus {@code "redispatch":{"consumer":…,"attempt":…}}. */
+    public static byte[] redispatch(Redispatch r) {
+        DeviceState s = r.state;
+        return Json.write(g -> {
+            g.writeStartObject();
+            g.writeStringField("deviceId", s.deviceId);
+            g.writeNumberField("epoch", s.epoch);
+            g.writeNumberField("seq", s.seq);
+            g.writeNumberField("ts", s.ts);
+            g.writeFieldName("state");
+            Json.writeRaw(g, s.state);
+            g.writeStringField("source", s.source);
+            g.writeObjectFieldStart("redispatch");
+            g.writeStringField("consumer", r.consumer);
+            g.writeNumberField("attempt", r.attempt);
+            g.writeEndObject();
+            g.writeEndObject();
+        });
+    }
+
+    /** Reads a redispatch record back (tests, tools). */
+    public static Redispatch readRedispatch(byte[] json) {
+        JsonNode n = Json.parse(json);
+        DeviceState s = new DeviceState(n.get("deviceId").asText(), n.get("epoch").asLong(), n.get("seq").asLong(),
+                n.get("ts").asLong(), Json.bytes(n.get("state")), n.get("source").asText());
+        JsonNode r = n.get("redispatch");
+        return new Redispatch(s, r.get("consumer").asText(), r.get("attempt").asInt());
+    }
+
     public static byte[] alert(Alert a) {
         return Json.write(g -> {
             g.writeStartObject();

@@ -101,11 +101,11 @@ public final class IncrementCodec {
     }
 
     /** A JSON integer that fits a long: {@code "1"}, {@code 1.5} and {@code 1.0} are not. */
-    private static boolean isLong(JsonNode n) {
+    static boolean isLong(JsonNode n) {
         return n.isIntegralNumber() && n.canConvertToLong();
     }
 
-    private static boolean isUtf8(byte[] value) {
+    static boolean isUtf8(byte[] value) {
         CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder()
                 .onMalformedInput(CodingErrorAction.REPORT)
                 .onUnmappableCharacter(CodingErrorAction.REPORT);

@@ -1,6 +1,6 @@
 package io.devicesync.model;
 
-/** Why a record of {@code device-events} is rejected to the dead-letter topic. Codes are public. */
+/** Why a record of {@code device-events} or {@code device-acks} is rejected to the dead-letter topic. Codes are public. */
 public final class RejectReason {
     private RejectReason() {}
 
@@ -21,6 +21,10 @@ public final class RejectReason {
     public static final String MISSING_DATA = "MISSING_DATA";
     public static final String DATA_NOT_OBJECT = "DATA_NOT_OBJECT";
     public static final String KEY_MISMATCH = "KEY_MISMATCH";
+    /** An ack without a {@code consumer}. */
+    public static final String MISSING_CONSUMER = "MISSING_CONSUMER";
+    /** An ack whose {@code consumer} is not a non-empty string of at most 128 characters. */
+    public static final String INVALID_CONSUMER = "INVALID_CONSUMER";
     /** The deserializer hit something it did not foresee; the record is kept, not lost. */
     public static final String INTERNAL_ERROR = "INTERNAL_ERROR";
 }

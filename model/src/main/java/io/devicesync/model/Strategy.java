@@ -10,6 +10,8 @@ public enum Strategy {
     DEAD_LETTER,
     /** Retried by the next audit of the device. */
     RETRY_ON_AUDIT,
+    /** Send the device's latest state again to the consumer that did not acknowledge it. */
+    REDISPATCH,
     /** Nothing left to do: the episode is over. */
     NONE
 }

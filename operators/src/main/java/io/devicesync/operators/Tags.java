@@ -22,6 +22,10 @@ public final class Tags {
     public static final OutputTag<io.devicesync.model.AuditRecord> AUDITS =
             new OutputTag<>("audits", TypeInformation.of(io.devicesync.model.AuditRecord.class));
 
+    /** Exhausted redispatches, for device-redispatch-dlq. */
+    public static final OutputTag<io.devicesync.model.Redispatch> REDISPATCH_DEAD_LETTERS =
+            new OutputTag<>("redispatch-dead-letters", TypeInformation.of(io.devicesync.model.Redispatch.class));
+
     /** Alerts raised by any operator. */
     public static final OutputTag<Alert> ALERTS = new OutputTag<>("alerts", TypeInformation.of(Alert.class));
 }

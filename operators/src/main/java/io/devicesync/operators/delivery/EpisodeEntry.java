@@ -1,0 +1,25 @@
+package io.devicesync.operators.delivery;
+
+import io.devicesync.model.DeviceState;
+
+/** The RedispatchScheduler's entry for one device of its consumer: an open episode, or a parking. */
+public class EpisodeEntry {
+    /** The episode: the first unacknowledged version when it opened. */
+    public long epoch;
+    public long seq;
+    /** Publication time of that version (event time): longest waiting goes first. */
+    public long waitingSince;
+    /** The latest attempt (queued or sent) and its state. */
+    public int attempt;
+    public DeviceState state;
+    /** Size of its redispatch record: smallest goes first among equally old. */
+    public int bytes;
+    /** Attempts actually sent. */
+    public int sent;
+    /** Waiting in the queue for the budget. */
+    public boolean queued;
+    /** Attempts exhausted; counted in the backlog until the consumer acknowledges again. */
+    public boolean parked;
+
+    public EpisodeEntry() {}
+}

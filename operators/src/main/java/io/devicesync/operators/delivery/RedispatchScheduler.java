@@ -1,0 +1,294 @@
+package io.devicesync.operators.delivery;
+
+import io.devicesync.model.Alert;
+import io.devicesync.model.AlertType;
+import io.devicesync.model.Alerts;
+import io.devicesync.model.Codecs;
+import io.devicesync.model.Redispatch;
+import io.devicesync.model.Severity;
+import io.devicesync.model.Strategy;
+import io.devicesync.model.Versions;
+import io.devicesync.operators.Tags;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.state.MapState;
+import org.apache.flink.api.common.state.MapStateDescriptor;
+import org.apache.flink.api.common.state.ValueState;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.metrics.MetricGroup;
+import org.apache.flink.runtime.state.VoidNamespace;
+import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
+import org.apache.flink.streaming.api.operators.KeyedProcessOperator;
+import org.apache.flink.util.Collector;
+
+/**
+ * Keyed by consumer: sends the attempts the DeliveryTracker found due within the consumer's budget
+ * ({@code --redispatch.rate} per second, {@link SendWindow}), the waiting ones in priority order
+ * ({@link RedispatchQueue}), a newer attempt replacing a queued one; dead-letters exhausted episodes
+ * (with one REDISPATCH_EXHAUSTED alert) and counts the backlog (devices with an open episode or
+ * parked) with BACKLOG / BACKLOG_CLEARED hysteresis. Its work follows the problems (attempts,
+ * episode changes), never the event rate. The budget is in processing time: it protects the
+ * consumer's real throughput, also while a backlog of input is replayed.
+ *
+ * <p>Metrics, per consumer (group {@code consumer}): {@code redispatchesSent},
+ * {@code redispatchesDeferred} (attempts that waited for the budget), {@code redispatchesExhausted},
+ * gauges {@code backlog}, {@code redispatchesQueued} and {@code oldestUnacknowledgedAgeMs}.
+ */
+public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEvent, Redispatch> {
+    private static final long serialVersionUID = 1L;
+
+    public static final String EPISODES = "episodes";
+    public static final String SCHEDULER = "scheduler";
+
+    private final List<String> consumers;
+    private final int rate;
+    private final long backlogThreshold;
+
+    private transient MapState<String, EpisodeEntry> episodes;
+    private transient ValueState<SchedulerState> scheduler;
+    private transient Map<String, RedispatchQueue> queues;
+    private transient Map<String, ConsumerMetrics> metrics;
+
+    public RedispatchScheduler(List<String> consumers, int rate, long backlogThreshold) {
+        this.consumers = List.copyOf(consumers);
+        this.rate = rate;
+        this.backlogThreshold = backlogThreshold;
+    }
+
+    /** Per-consumer metrics; gauges read values the task thread wrote. */
+    static final class ConsumerMetrics {
+        final Counter sent;
+        final Counter deferred;
+        final Counter exhausted;
+        volatile long backlog;
+        volatile long queued;
+        volatile long oldestWaitingSince = Long.MAX_VALUE;
+
+        ConsumerMetrics(MetricGroup g) {
+            sent = g.counter("redispatchesSent");
+            deferred = g.counter("redispatchesDeferred");
+            exhausted = g.counter("redispatchesExhausted");
+            g.gauge("backlog", () -> backlog);
+            g.gauge("redispatchesQueued", () -> queued);
+            g.gauge("oldestUnacknowledgedAgeMs", () -> {
+                long oldest = oldestWaitingSince;
+                return oldest == Long.MAX_VALUE ? 0L : Math.max(0L, System.currentTimeMillis() - oldest);
+            });
+        }
+    }
+
+    @Override
+    public void open(OpenContext ctx) {
+        episodes = getRuntimeContext().getMapState(
+                new MapStateDescriptor<>(EPISODES, Types.STRING, TypeInformation.of(EpisodeEntry.class)));
+        scheduler = getRuntimeContext().getState(new ValueStateDescriptor<>(SCHEDULER, TypeInformation.of(SchedulerState.class)));
+        queues = new HashMap<>();
+        metrics = new HashMap<>();
+        MetricGroup group = getRuntimeContext().getMetricGroup();
+        for (String c : consumers) metrics.put(c, new ConsumerMetrics(group.addGroup("consumer", c)));
+    }
+
+    @Override
+    public void processElement(DeliveryEvent e, Context ctx, Collector<Redispatch> out) throws Exception {
+        String consumer = ctx.getCurrentKey();
+        SchedulerState st = load();
+        RedispatchQueue q = queue(consumer);
+        ConsumerMetrics m = metrics(consumer);
+        long now = ctx.timerService().currentProcessingTime();
+        EpisodeEntry en = episodes.get(e.deviceId);
+        switch (e.kind) {
+            case ATTEMPT:
+                if (en == null) {
+                    en = new EpisodeEntry();
+                    st.backlog++;
+                }
+                en.parked = false;
+                en.epoch = e.epoch;
+                en.seq = e.seq;
+                en.waitingSince = e.waitingSince;
+                en.attempt = e.attempt;
+                en.state = e.state;
+                en.bytes = Codecs.redispatch(new Redispatch(e.state, consumer, e.attempt)).length;
+                en.queued = true; // replaces an attempt still queued
+                episodes.put(e.deviceId, en);
+                q.put(e.deviceId, en);
+                break;
+            case EXHAUSTED:
+                if (en == null) {
+                    en = new EpisodeEntry();
+                    en.epoch = e.epoch;
+                    en.seq = e.seq;
+                    en.waitingSince = e.waitingSince;
+                    en.attempt = e.attempt;
+                    st.backlog++;
+                }
+                Redispatch last = new Redispatch(en.state != null ? en.state : e.state, consumer, en.attempt);
+                last.attemptsSent = en.sent;
+                ctx.output(Tags.REDISPATCH_DEAD_LETTERS, last);
+                ctx.output(Tags.ALERTS, exhaustedAlert(e.deviceId, consumer, en, now));
+                if (m != null) m.exhausted.inc();
+                en.parked = true;
+                en.queued = false;
+                en.state = null;
+                episodes.put(e.deviceId, en);
+                q.put(e.deviceId, en);
+                break;
+            case CLOSED:
+                if (en != null) {
+                    episodes.remove(e.deviceId);
+                    q.remove(e.deviceId);
+                    st.backlog--;
+                }
+                break;
+            default:
+                throw new IllegalStateException(String.valueOf(e.kind));
+        }
+        backlogAlerts(st, consumer, now, ctx);
+        drain(st, q, consumer, now, ctx, out);
+        if (e.kind == DeliveryEvent.Kind.ATTEMPT && en.queued && m != null) m.deferred.inc();
+        scheduler.update(st);
+        refresh(m, st, q);
+    }
+
+    @Override
+    public void onTimer(long timestamp, OnTimerContext ctx, Collector<Redispatch> out) throws Exception {
+        String consumer = ctx.getCurrentKey();
+        SchedulerState st = load();
+        if (st.drainTimer == timestamp) st.drainTimer = 0;
+        RedispatchQueue q = queue(consumer);
+        drain(st, q, consumer, ctx.timerService().currentProcessingTime(), ctx, out);
+        scheduler.update(st);
+        refresh(metrics(consumer), st, q);
+    }
+
+    /** Sends queued attempts, first in priority order, while the budget allows; a timer for the rest. */
+    private void drain(SchedulerState st, RedispatchQueue q, String consumer, long now, Context ctx,
+            Collector<Redispatch> out) throws Exception {
+        ConsumerMetrics m = metrics(consumer);
+        while (q.queuedCount() > 0 && SendWindow.canSend(st, now)) {
+            String deviceId = q.pollQueued();
+            EpisodeEntry en = episodes.get(deviceId);
+            if (en == null || !en.queued) continue;
+            out.collect(new Redispatch(en.state, consumer, en.attempt));
+            SendWindow.record(st, now);
+            en.sent++;
+            en.queued = false;
+            episodes.put(deviceId, en);
+            if (m != null) m.sent.inc();
+        }
+        long next = q.queuedCount() > 0 ? SendWindow.nextAllowed(st, now) : 0;
+        if (next != st.drainTimer) {
+            if (st.drainTimer != 0) ctx.timerService().deleteProcessingTimeTimer(st.drainTimer);
+            if (next != 0) ctx.timerService().registerProcessingTimeTimer(next);
+            st.drainTimer = next;
+        }
+    }
+
+    private void backlogAlerts(SchedulerState st, String consumer, long now, Context ctx) {
+        if (!st.backlogOpen && st.backlog > backlogThreshold) {
+            st.backlogOpen = true;
+            st.backlogEpisode++;
+            ctx.output(Tags.ALERTS, Alerts.of(AlertType.BACKLOG, Severity.WARNING)
+                    .consumer(consumer)
+                    .cause(consumer + " has not confirmed " + st.backlog + " devices (threshold " + backlogThreshold + ")")
+                    .strategy(Strategy.REDISPATCH)
+                    .detail("backlog", st.backlog)
+                    .detail("threshold", backlogThreshold)
+                    .detail("backlogEpisode", st.backlogEpisode)
+                    .ts(now)
+                    .build(Long.toString(st.backlogEpisode)));
+        } else if (st.backlogOpen && st.backlog <= backlogThreshold / 2) {
+            st.backlogOpen = false;
+            ctx.output(Tags.ALERTS, Alerts.of(AlertType.BACKLOG_CLEARED, Severity.INFO)
+                    .consumer(consumer)
+                    .cause(consumer + "'s backlog is down to " + st.backlog + " devices")
+                    .strategy(Strategy.NONE)
+                    .detail("backlog", st.backlog)
+                    .detail("threshold", backlogThreshold)
+                    .detail("backlogEpisode", st.backlogEpisode)
+                    .ts(now)
+                    .build(Long.toString(st.backlogEpisode)));
+        }
+    }
+
+    private static Alert exhaustedAlert(String deviceId, String consumer, EpisodeEntry en, long now) {
+        return Alerts.of(AlertType.REDISPATCH_EXHAUSTED, Severity.CRITICAL)
+                .device(deviceId)
+                .consumer(consumer)
+                .cause(consumer + " acknowledged nothing from " + Versions.format(en.epoch, en.seq) + " after "
+                        + en.sent + " redispatch(es); the last one is on the dead-letter topic and the device is parked"
+                        + " for " + consumer + " until it acknowledges again")
+                .strategy(Strategy.DEAD_LETTER)
+                .detail("epoch", en.epoch)
+                .detail("seq", en.seq)
+                .detail("attempts", en.sent)
+                .ts(now)
+                .build(Long.toString(en.epoch), Long.toString(en.seq));
+    }
+
+    private SchedulerState load() throws Exception {
+        SchedulerState st = scheduler.value();
+        if (st == null) st = new SchedulerState();
+        SendWindow.fit(st, rate);
+        return st;
+    }
+
+    /** The consumer's queue, rebuilt from its entries the first time this instance needs it. */
+    private RedispatchQueue queue(String consumer) throws Exception {
+        RedispatchQueue q = queues.get(consumer);
+        if (q == null) {
+            q = new RedispatchQueue();
+            for (Map.Entry<String, EpisodeEntry> e : episodes.entries()) q.put(e.getKey(), e.getValue());
+            queues.put(consumer, q);
+        }
+        return q;
+    }
+
+    private ConsumerMetrics metrics(String consumer) {
+        return metrics.get(consumer);
+    }
+
+    private static void refresh(ConsumerMetrics m, SchedulerState st, RedispatchQueue q) {
+        if (m == null) return;
+        m.backlog = st.backlog;
+        m.queued = q.queuedCount();
+        m.oldestWaitingSince = q.oldestWaitingSince();
+    }
+
+    /** Called for each consumer of this subtask when the operator opens: queues and gauges as restored. */
+    void warm(String consumer) throws Exception {
+        SchedulerState st = scheduler.value();
+        if (st == null) return;
+        refresh(metrics(consumer), st, queue(consumer));
+    }
+
+    /** The operator: on open it rebuilds the queues and gauges of the consumers this subtask has. */
+    public static final class Operator extends KeyedProcessOperator<String, DeliveryEvent, Redispatch> {
+        private static final long serialVersionUID = 1L;
+
+        public Operator(RedispatchScheduler scheduler) {
+            super(scheduler);
+        }
+
+        @Override
+        public void open() throws Exception {
+            super.open();
+            List<String> keys;
+            try (Stream<String> s = this.<String>getKeyedStateBackend().getKeys(SCHEDULER, VoidNamespace.INSTANCE)) {
+                keys = s.collect(Collectors.toList());
+            }
+            RedispatchScheduler f = (RedispatchScheduler) getUserFunction();
+            for (String key : keys) {
+                setCurrentKey(key);
+                f.warm(key);
+            }
+        }
+    }
+}

@@ -1,0 +1,315 @@
+package io.devicesync.operators.delivery;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.devicesync.model.Ack;
+import io.devicesync.model.Alert;
+import io.devicesync.model.DeviceState;
+import io.devicesync.model.Json;
+import io.devicesync.operators.Tags;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Collectors;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
+import org.apache.flink.streaming.api.operators.co.KeyedCoProcessOperator;
+import org.apache.flink.streaming.api.watermark.Watermark;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.apache.flink.streaming.util.KeyedTwoInputStreamOperatorTestHarness;
+import org.apache.flink.streaming.util.ProcessFunctionTestHarnesses;
+import com.fasterxml.jackson.databind.JsonNode;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The DeliveryTracker in a keyed harness, event time driven by watermarks. Schedule: ack timeout
+ * 30 s, checkpoint interval 10 s, backoff 5 s doubling up to 60 s, 3 attempts.
+ */
+class DeliveryTrackerTest {
+    static final long T0 = 1_763_800_000_123L; // not on a second: timers round up
+    static final DeliverySchedule SCHEDULE = new DeliverySchedule(Duration.ofSeconds(30), Duration.ofSeconds(10), 3,
+            Duration.ofSeconds(5), Duration.ofSeconds(60));
+
+    private KeyedTwoInputStreamOperatorTestHarness<String, DeviceState, Ack, DeliveryEvent> h;
+    private long watermark = Long.MIN_VALUE;
+
+    private void open(List<String> consumers) throws Exception {
+        h = ProcessFunctionTestHarnesses.forKeyedCoProcessFunction(
+                new DeliveryTracker(consumers, SCHEDULE, Duration.ofDays(30)), s -> s.deviceId, a -> a.deviceId, Types.STRING);
+    }
+
+    @AfterEach
+    void close() throws Exception {
+        if (h != null) h.close();
+    }
+
+    static DeviceState version(String device, long epoch, long seq, long ts) {
+        return new DeviceState(device, epoch, seq, ts, ("{\"seq\":" + seq + "}").getBytes(StandardCharsets.UTF_8), "increment");
+    }
+
+    private void publish(String device, long seq, long ts) throws Exception {
+        h.processElement1(version(device, 0, seq, ts), ts);
+    }
+
+    private void ack(String consumer, String device, long epoch, long seq, long ts) throws Exception {
+        h.processElement2(new Ack(consumer, device, epoch, seq, ts), ts);
+    }
+
+    private void watermark(long t) throws Exception {
+        watermark = t;
+        h.processBothWatermarks(new Watermark(t));
+    }
+
+    /** Advances the watermark second by second to {@code until}, noting when each event came out. */
+    private List<long[]> advance(long until) throws Exception {
+        List<long[]> seen = new ArrayList<>();
+        int before = events().size();
+        long from = Math.floorDiv(watermark == Long.MIN_VALUE ? T0 : watermark, 1000) * 1000;
+        for (long t = from + 1000; t <= until; t += 1000) {
+            watermark(t);
+            List<DeliveryEvent> now = events();
+            for (int i = before; i < now.size(); i++) seen.add(new long[] {t, i});
+            before = now.size();
+        }
+        return seen;
+    }
+
+    private List<DeliveryEvent> events() {
+        return h.extractOutputValues();
+    }
+
+    private List<Alert> alerts() {
+        var records = h.getSideOutput(Tags.ALERTS);
+        return records == null ? List.of() : records.stream().map(StreamRecord::getValue).collect(Collectors.toList());
+    }
+
+    private String kinds() {
+        return events().stream().map(e -> e.kind + (e.kind == DeliveryEvent.Kind.ATTEMPT ? "#" + e.attempt : ""))
+                .collect(Collectors.joining(","));
+    }
+
+    @Test
+    void theDeadlineIsNeverEarlyAndRoundedUpToTheSecond() throws Exception {
+        open(List.of("billing"));
+        watermark(T0 - 5000);
+        publish("d", 1, T0);
+        long deadline = T0 + 40_000; // ack timeout + checkpoint interval
+        long timer = DeliverySchedule.roundUpToSecond(deadline);
+        assertTrue(timer > deadline);
+        assertEquals(1, h.numEventTimeTimers());
+        watermark(deadline);
+        assertTrue(alerts().isEmpty(), "not before the timer, rounded up");
+        watermark(timer - 1);
+        assertTrue(alerts().isEmpty());
+        watermark(timer);
+        assertEquals(1, alerts().size());
+        assertEquals("ATTEMPT#1", kinds());
+    }
+
+    @Test
+    void theDeadlineCountsFromTheWatermarkWhenTheVersionIsOlder() throws Exception {
+        open(List.of("billing"));
+        watermark(T0 + 100_000);
+        publish("d", 1, T0); // published late: counted from the watermark
+        watermark(T0 + 100_000 + 39_000);
+        assertTrue(alerts().isEmpty());
+        watermark(T0 + 100_000 + 41_000);
+        assertEquals(1, alerts().size());
+    }
+
+    @Test
+    void healthyAcksCauseNothingAndLeaveNoStateOrTimer() throws Exception {
+        open(List.of("billing", "dashboard"));
+        watermark(T0);
+        publish("d", 1, T0);
+        publish("d", 2, T0 + 10);
+        ack("billing", "d", 0, 1, T0 + 500);
+        ack("dashboard", "d", 0, 2, T0 + 600);
+        ack("billing", "d", 0, 2, T0 + 700);
+        assertEquals(0, h.numEventTimeTimers(), "nothing pending: no timer");
+        assertEquals(0, h.numKeyedStateEntries(), "nothing pending: no state");
+        advance(T0 + 600_000);
+        assertTrue(events().isEmpty());
+        assertTrue(alerts().isEmpty());
+    }
+
+    @Test
+    void oneUnconsumedPerEpisodeAttemptsOnScheduleWithTheLatestStateThenExhaustion() throws Exception {
+        open(List.of("billing"));
+        watermark(T0 - 1000);
+        publish("d", 1, T0);
+        List<long[]> fired = new ArrayList<>(advance(T0 + 45_000));
+        assertEquals("ATTEMPT#1", kinds());
+        publish("d", 2, watermark + 10); // a newer version: the next attempt carries it
+        fired.addAll(advance(T0 + 400_000));
+        assertEquals("ATTEMPT#1,ATTEMPT#2,ATTEMPT#3,EXHAUSTED", kinds());
+        List<Alert> alerts = alerts();
+        assertEquals(1, alerts.size(), "one UNCONSUMED per episode");
+        Alert a = alerts.get(0);
+        assertEquals("UNCONSUMED", a.type);
+        assertEquals("WARNING", a.severity);
+        assertEquals("REDISPATCH", a.strategy);
+        assertEquals("billing", a.consumer);
+        JsonNode details = Json.parse(a.details.getBytes(StandardCharsets.UTF_8));
+        assertEquals(1, details.get("seq").asLong());
+        assertEquals(0, details.get("epoch").asLong());
+        assertTrue(details.get("ackedSeq").isNull());
+        assertTrue(details.get("ackedEpoch").isNull());
+
+        List<DeliveryEvent> ev = events();
+        assertEquals(1, ev.get(0).state.seq);
+        assertEquals(2, ev.get(1).state.seq, "each attempt carries the latest state");
+        assertEquals(2, ev.get(2).state.seq);
+        for (DeliveryEvent e : ev) {
+            assertEquals(1, e.seq, "the episode is the first unacknowledged version");
+            assertEquals(T0, e.waitingSince);
+        }
+        // Attempt 1 at the deadline; attempt n+1 ack timeout + backoff(n) × [0.8, 1.2] later.
+        long d1 = T0 + 40_000;
+        assertEquals(DeliverySchedule.roundUpToSecond(d1), fired.get(0)[0]);
+        long d2 = SCHEDULE.nextAttempt(d1, 1, "d", "billing", 0, 1);
+        assertTrue(d2 >= d1 + 30_000 + 4_000 && d2 <= d1 + 30_000 + 6_000);
+        assertEquals(DeliverySchedule.roundUpToSecond(d2), fired.get(1)[0]);
+        long d3 = SCHEDULE.nextAttempt(d2, 2, "d", "billing", 0, 1);
+        assertTrue(d3 >= d2 + 30_000 + 8_000 && d3 <= d2 + 30_000 + 12_000);
+        assertEquals(DeliverySchedule.roundUpToSecond(d3), fired.get(2)[0]);
+        assertEquals(DeliverySchedule.roundUpToSecond(d3 + 40_000), fired.get(3)[0], "the last attempt's deadline");
+
+        // Parked: newer versions cause nothing, and no timer is left.
+        assertEquals(0, h.numEventTimeTimers());
+        publish("d", 3, watermark + 10);
+        advance(watermark + 600_000);
+        assertEquals(4, events().size());
+        assertEquals(1, alerts().size());
+    }
+
+    @Test
+    void anAckAtTheLastDueVersionEndsTheEpisodeAndLaterVersionsGetTheirOwnDeadline() throws Exception {
+        open(List.of("billing"));
+        watermark(T0 - 1000);
+        publish("d", 1, T0);
+        advance(T0 + 41_000);
+        assertEquals("ATTEMPT#1", kinds());
+        publish("d", 2, watermark + 10);
+        ack("billing", "d", 0, 1, watermark + 20); // the version attempt 1 carried
+        assertEquals("ATTEMPT#1,CLOSED", kinds());
+        // v2 is pending from its own publication: its deadline 40 s later, then a new episode.
+        long published2 = watermark + 10;
+        advance(published2 + 39_000);
+        assertEquals("ATTEMPT#1,CLOSED", kinds());
+        advance(published2 + 41_000);
+        assertEquals("ATTEMPT#1,CLOSED,ATTEMPT#1", kinds());
+        assertEquals(2, alerts().size());
+        assertEquals(2, events().get(2).seq);
+    }
+
+    @Test
+    void aPartialAckInsideAnEpisodeDoesNotEndIt() throws Exception {
+        open(List.of("billing"));
+        watermark(T0 - 1000);
+        publish("d", 1, T0);
+        publish("d", 2, T0 + 1);
+        advance(T0 + 41_000);
+        assertEquals("ATTEMPT#1", kinds());
+        ack("billing", "d", 0, 1, watermark); // attempt 1 carried v2
+        assertEquals("ATTEMPT#1", kinds());
+        advance(T0 + 100_000);
+        assertEquals("ATTEMPT#1,ATTEMPT#2", kinds());
+        ack("billing", "d", 0, 2, watermark);
+        assertEquals("ATTEMPT#1,ATTEMPT#2,CLOSED", kinds());
+        assertEquals(0, h.numKeyedStateEntries());
+    }
+
+    @Test
+    void staleDuplicateReorderedAndOlderEpochAcksChangeNothing() throws Exception {
+        open(List.of("billing"));
+        watermark(T0 - 1000);
+        for (int s = 1; s <= 5; s++) publish("d", s, T0 + s);
+        ack("billing", "d", 0, 3, T0 + 100);
+        ack("billing", "d", 0, 2, T0 + 200); // reordered
+        ack("billing", "d", 0, 3, T0 + 300); // duplicate
+        h.processElement1(version("d", 1, 1, T0 + 400), T0 + 400); // a reset to epoch 1
+        ack("billing", "d", 0, 5, T0 + 500); // older epoch than the latest, newer than the position
+        ack("nobody", "d", 1, 1, T0 + 600); // unknown consumer
+        advance(T0 + 45_000);
+        assertEquals("ATTEMPT#1", kinds());
+        JsonNode details = Json.parse(alerts().get(0).details.getBytes(StandardCharsets.UTF_8));
+        assertEquals(1, details.get("epoch").asLong(), "first unacknowledged: 1/1");
+        assertEquals(1, details.get("seq").asLong());
+        assertEquals(5, details.get("ackedSeq").asLong());
+        assertEquals(0, details.get("ackedEpoch").asLong());
+        assertEquals(T0 + 400, events().get(0).waitingSince, "from 1/1's own publication");
+        ack("billing", "d", 0, 4, watermark); // behind the position: stale
+        assertEquals("ATTEMPT#1", kinds());
+        ack("billing", "d", 1, 1, watermark);
+        assertEquals("ATTEMPT#1,CLOSED", kinds());
+    }
+
+    @Test
+    void anAckAheadOfWhatWasPublishedAcknowledgesEverything() throws Exception {
+        open(List.of("billing"));
+        watermark(T0);
+        publish("d", 1, T0);
+        ack("billing", "d", 0, 9, T0 + 5);
+        assertEquals(0, h.numKeyedStateEntries());
+        advance(T0 + 100_000);
+        assertTrue(events().isEmpty());
+    }
+
+    @Test
+    void aRestoreBetweenAttemptsResumesAtTheNextAttempt() throws Exception {
+        open(List.of("billing"));
+        watermark(T0 - 1000);
+        publish("d", 1, T0);
+        advance(T0 + 80_000);
+        assertEquals("ATTEMPT#1,ATTEMPT#2", kinds());
+        OperatorSubtaskState snapshot = h.snapshot(1, 1);
+        h.close();
+        // A consumer added on the way: the existing state stays valid.
+        h = new KeyedTwoInputStreamOperatorTestHarness<>(new KeyedCoProcessOperator<>(new DeliveryTracker(
+                List.of("billing", "archive"), SCHEDULE, Duration.ofDays(30))), s -> s.deviceId, a -> a.deviceId, Types.STRING);
+        h.setup();
+        h.initializeState(snapshot);
+        h.open();
+        assertEquals(1, h.numEventTimeTimers(), "the timer is restored");
+        advance(T0 + 400_000);
+        assertEquals("ATTEMPT#3,EXHAUSTED", kinds(), "never attempt 1 again");
+        assertTrue(alerts().isEmpty(), "no second UNCONSUMED");
+        publish("d", 2, watermark); // billing is parked; archive is owed this one
+        advance(watermark + 41_000);
+        assertEquals("ATTEMPT#3,EXHAUSTED,ATTEMPT#1", kinds());
+        assertEquals("archive", events().get(2).consumer);
+    }
+
+    @Test
+    void aParkedConsumerComesBackWithAnAck() throws Exception {
+        open(List.of("billing"));
+        watermark(T0 - 1000);
+        publish("d", 1, T0);
+        advance(T0 + 400_000);
+        assertEquals("ATTEMPT#1,ATTEMPT#2,ATTEMPT#3,EXHAUSTED", kinds());
+        publish("d", 2, watermark);
+        publish("d", 3, watermark + 1);
+        ack("billing", "d", 0, 2, watermark + 2);
+        assertEquals("ATTEMPT#1,ATTEMPT#2,ATTEMPT#3,EXHAUSTED,CLOSED", kinds());
+        advance(watermark + 45_000);
+        assertEquals("ATTEMPT#1,ATTEMPT#2,ATTEMPT#3,EXHAUSTED,CLOSED,ATTEMPT#1", kinds(), "3 is tracked as usual");
+        assertEquals(3, events().get(5).seq);
+        assertEquals(2, alerts().size());
+    }
+
+    @Test
+    void theEndOfEventTimeIsNotADeadline() throws Exception {
+        open(List.of("billing"));
+        watermark(T0);
+        publish("d", 1, T0);
+        watermark(Long.MAX_VALUE);
+        assertTrue(events().isEmpty());
+        assertTrue(alerts().isEmpty());
+        assertNotNull(h);
+    }
+}

@@ -1,0 +1,223 @@
+package io.devicesync.operators.delivery;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.devicesync.model.Alert;
+import io.devicesync.model.DeviceState;
+import io.devicesync.model.Json;
+import io.devicesync.model.Redispatch;
+import io.devicesync.operators.Tags;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Collectors;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/** The RedispatchScheduler in a keyed harness; processing time is set by the test. */
+class RedispatchSchedulerTest {
+    static final long P0 = 1_800_000_000_000L;
+    private KeyedOneInputStreamOperatorTestHarness<String, DeliveryEvent, Redispatch> h;
+    private final List<long[]> sendTimes = new ArrayList<>();
+    private int seen;
+
+    private void open(int rate, long threshold, OperatorSubtaskState restoreFrom) throws Exception {
+        h = new KeyedOneInputStreamOperatorTestHarness<>(new RedispatchScheduler.Operator(
+                new RedispatchScheduler(List.of("billing", "dashboard"), rate, threshold)), e -> e.consumer, Types.STRING);
+        h.setup();
+        if (restoreFrom != null) h.initializeState(restoreFrom);
+        h.open();
+    }
+
+    @AfterEach
+    void close() throws Exception {
+        if (h != null) h.close();
+    }
+
+    static DeliveryEvent attempt(String consumer, String device, long waitingSince, int attempt, int stateBytes) {
+        DeliveryEvent e = new DeliveryEvent();
+        e.kind = DeliveryEvent.Kind.ATTEMPT;
+        e.consumer = consumer;
+        e.deviceId = device;
+        e.epoch = 0;
+        e.seq = 1;
+        e.waitingSince = waitingSince;
+        e.attempt = attempt;
+        e.state = new DeviceState(device, 0, 7, 1, ("{\"p\":\"" + "x".repeat(stateBytes) + "\"}").getBytes(StandardCharsets.UTF_8),
+                "increment");
+        return e;
+    }
+
+    static DeliveryEvent event(DeliveryEvent.Kind kind, String consumer, String device) {
+        DeliveryEvent e = attempt(consumer, device, 0, 1, 1);
+        e.kind = kind;
+        if (kind == DeliveryEvent.Kind.CLOSED) e.state = null;
+        return e;
+    }
+
+    private void in(DeliveryEvent e) throws Exception {
+        h.processElement(e, 0);
+        note();
+    }
+
+    private void at(long t) throws Exception {
+        h.setProcessingTime(t);
+        note();
+    }
+
+    /** Records the processing time at which each new redispatch came out. */
+    private void note() {
+        List<Redispatch> out = sent();
+        for (int i = seen; i < out.size(); i++) sendTimes.add(new long[] {h.getProcessingTime(), i});
+        seen = out.size();
+    }
+
+    private List<Redispatch> sent() {
+        return h.extractOutputValues();
+    }
+
+    private String order() {
+        return sent().stream().map(r -> r.consumer + ":" + r.state.deviceId + "#" + r.attempt).collect(Collectors.joining(","));
+    }
+
+    private List<Alert> alerts() {
+        var records = h.getSideOutput(Tags.ALERTS);
+        return records == null ? List.of() : records.stream().map(StreamRecord::getValue).collect(Collectors.toList());
+    }
+
+    private List<Redispatch> deadLetters() {
+        var records = h.getSideOutput(Tags.REDISPATCH_DEAD_LETTERS);
+        return records == null ? List.of() : records.stream().map(StreamRecord::getValue).collect(Collectors.toList());
+    }
+
+    @Test
+    void waitingAttemptsGoLongestWaitingFirstThenSmallestThenByDevice() throws Exception {
+        open(1, 1000, null);
+        at(P0);
+        in(attempt("billing", "first", 50, 1, 10)); // the budget allows it at once
+        in(attempt("billing", "e", 300, 1, 10));
+        in(attempt("billing", "c", 100, 1, 50));
+        in(attempt("billing", "d", 100, 1, 10));
+        in(attempt("billing", "b", 100, 1, 10));
+        in(attempt("billing", "a", 200, 1, 1));
+        assertEquals("billing:first#1", order());
+        for (int s = 1; s <= 5; s++) at(P0 + s * 1000L);
+        assertEquals("billing:first#1,billing:b#1,billing:d#1,billing:c#1,billing:a#1,billing:e#1", order());
+    }
+
+    @Test
+    void theBudgetIsNeverExceededInAnyOneSecondWindow() throws Exception {
+        int rate = 5;
+        open(rate, 1000, null);
+        at(P0);
+        int queued = 0;
+        for (int i = 0; i < 37; i++, queued++) in(attempt("billing", "dev-" + i, i, 1, 5));
+        for (long t = P0; t <= P0 + 12_000; t += 37) {
+            at(t);
+            if (t % 3 == 0) {
+                in(attempt("billing", "late-" + t, t, 1, 5)); // more keep coming
+                queued++;
+            }
+        }
+        for (long t = P0 + 12_000; t <= P0 + 60_000; t += 200) at(t);
+        assertEquals(queued, sent().size(), "everything queued was sent in the end");
+        for (long[] s : sendTimes) {
+            long start = s[0];
+            long inWindow = sendTimes.stream().filter(o -> o[0] >= start && o[0] < start + 1000).count();
+            assertTrue(inWindow <= rate, inWindow + " sends in the second from " + start);
+        }
+        assertEquals(0, h.numProcessingTimeTimers(), "nothing queued: no timer");
+    }
+
+    @Test
+    void oneConsumersBacklogDoesNotDelayAnothers() throws Exception {
+        open(1, 1000, null);
+        at(P0);
+        for (int i = 0; i < 50; i++) in(attempt("billing", "dev-" + i, i, 1, 5));
+        in(attempt("dashboard", "dev-7", 7, 1, 5));
+        assertEquals("billing:dev-0#1,dashboard:dev-7#1", order(), "dashboard's attempt is not behind billing's queue");
+    }
+
+    @Test
+    void aNewerAttemptReplacesTheQueuedOne() throws Exception {
+        open(1, 1000, null);
+        at(P0);
+        in(attempt("billing", "x", 1, 1, 5));
+        in(attempt("billing", "y", 2, 1, 5));
+        in(attempt("billing", "y", 2, 2, 5));
+        at(P0 + 1000);
+        at(P0 + 5000);
+        assertEquals("billing:x#1,billing:y#2", order());
+    }
+
+    @Test
+    void exhaustionGivesOneDeadLetterAndOneCriticalAlert() throws Exception {
+        open(100, 1000, null);
+        at(P0);
+        in(attempt("billing", "x", 1, 1, 5));
+        in(attempt("billing", "x", 1, 2, 5));
+        in(event(DeliveryEvent.Kind.EXHAUSTED, "billing", "x"));
+        List<Redispatch> dl = deadLetters();
+        assertEquals(1, dl.size());
+        assertEquals(2, dl.get(0).attempt, "the last redispatch record");
+        assertEquals(2, dl.get(0).attemptsSent);
+        assertEquals("billing", dl.get(0).consumer);
+        List<Alert> alerts = alerts();
+        assertEquals(1, alerts.size());
+        assertEquals("REDISPATCH_EXHAUSTED", alerts.get(0).type);
+        assertEquals("CRITICAL", alerts.get(0).severity);
+        assertEquals("DEAD_LETTER", alerts.get(0).strategy);
+        assertEquals("x", alerts.get(0).deviceId);
+        assertEquals(2, Json.parse(alerts.get(0).details.getBytes(StandardCharsets.UTF_8)).get("attempts").asInt());
+    }
+
+    @Test
+    void oneBacklogAlertPairForABacklogThatMovesAroundTheThreshold() throws Exception {
+        open(1000, 4, null);
+        at(P0);
+        for (int i = 1; i <= 5; i++) in(attempt("billing", "d" + i, i, 1, 5)); // 5 > 4: BACKLOG
+        in(event(DeliveryEvent.Kind.CLOSED, "billing", "d1"));
+        in(event(DeliveryEvent.Kind.CLOSED, "billing", "d2")); // 3
+        in(attempt("billing", "d1", 1, 1, 5));
+        in(attempt("billing", "d2", 1, 1, 5)); // 5 again: still the same episode
+        in(event(DeliveryEvent.Kind.EXHAUSTED, "billing", "d3")); // parked still counts
+        for (String d : List.of("d1", "d2", "d4")) in(event(DeliveryEvent.Kind.CLOSED, "billing", d)); // 2 <= 4/2
+        in(event(DeliveryEvent.Kind.CLOSED, "billing", "unknown")); // nothing to close
+        List<Alert> backlog = alerts().stream().filter(a -> a.type.startsWith("BACKLOG")).collect(Collectors.toList());
+        assertEquals(List.of("BACKLOG", "BACKLOG_CLEARED"), backlog.stream().map(a -> a.type).collect(Collectors.toList()));
+        assertEquals("WARNING", backlog.get(0).severity);
+        assertEquals("INFO", backlog.get(1).severity);
+        assertEquals("billing", backlog.get(0).consumer);
+        assertEquals(null, backlog.get(0).deviceId);
+        var open = Json.parse(backlog.get(0).details.getBytes(StandardCharsets.UTF_8));
+        var cleared = Json.parse(backlog.get(1).details.getBytes(StandardCharsets.UTF_8));
+        assertEquals(5, open.get("backlog").asLong());
+        assertEquals(2, cleared.get("backlog").asLong());
+        assertEquals(open.get("backlogEpisode"), cleared.get("backlogEpisode"));
+    }
+
+    @Test
+    void theQueueSurvivesARestoreInItsOrder() throws Exception {
+        open(1, 1000, null);
+        at(P0);
+        in(attempt("billing", "first", 0, 1, 5));
+        in(attempt("billing", "c", 30, 1, 5));
+        in(attempt("billing", "a", 10, 1, 5));
+        in(attempt("billing", "b", 20, 1, 5));
+        OperatorSubtaskState snapshot = h.snapshot(1, P0);
+        h.close();
+        seen = 0;
+        open(1, 1000, snapshot);
+        at(P0 + 500);
+        assertEquals("", order(), "the budget is restored too: one per second");
+        at(P0 + 1000);
+        at(P0 + 2000);
+        at(P0 + 3000);
+        assertEquals("billing:a#1,billing:b#1,billing:c#1", order());
+    }
+}
