@@ -18,7 +18,19 @@ import io.devicesync.sinks.KafkaSinks;
 import io.devicesync.sources.AuditFeedbackSource;
 import io.devicesync.sources.EventSource;
 import io.devicesync.sources.EventTimeWatermarks;
+import io.devicesync.model.Ack;
+import io.devicesync.model.AckRecord;
+import io.devicesync.model.Redispatch;
+import io.devicesync.operators.delivery.AckRouter;
+import io.devicesync.operators.delivery.DeliveryEvent;
+import io.devicesync.operators.delivery.DeliverySchedule;
+import io.devicesync.operators.delivery.DeliveryTracker;
+import io.devicesync.operators.delivery.RedispatchScheduler;
+import io.devicesync.sources.AckSource;
+import java.time.Duration;
 import java.util.concurrent.TimeUnit;
+import org.apache.flink.streaming.api.datastream.DataStreamUtils;
+import org.apache.flink.streaming.api.datastream.KeyedStream;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.connector.sink2.Sink;
@@ -100,12 +112,31 @@ public final class DeviceSyncJob {
                         "Kafka: " + p.topicAudit + " (repairs pending)")
                 .uid(Uids.SOURCE_AUDIT_FEEDBACK);
         String tx = p.groupId;
-        defineWorkflow(records, auditFeedback, new SnapshotLookup(lookupConfig(p)), p, new Outputs(
+        Outputs outputs = new Outputs(
                 KafkaSinks.deviceState(p.bootstrapServers, p.topicState, tx + "-state", p.kafka()),
                 KafkaSinks.alerts(p.bootstrapServers, p.topicAlerts, tx + "-alerts", p.kafka()),
                 KafkaSinks.deadLetters(p.bootstrapServers, p.topicDlq, tx + "-dlq", p.kafka()),
                 KafkaSinks.audits(p.bootstrapServers, p.topicAudit, tx + "-audit", p.kafka()),
-                p.topicState, p.topicAlerts, p.topicDlq, p.topicAudit));
+                p.topicState, p.topicAlerts, p.topicDlq, p.topicAudit);
+        DataStream<AckRecord> acks = null;
+        if (!p.deliveryConsumers.isEmpty()) {
+            acks = env.fromSource(
+                            AckSource.create(p.bootstrapServers, p.topicAcks, p.groupId + "-acks", p.startingOffsets, p.kafka()),
+                            AckSource.watermarks(p.watermarkOutOfOrderness, p.watermarkIdleTimeout, p.watermarkMaxFutureSkew),
+                            "Kafka: " + p.topicAcks)
+                    .uid(Uids.SOURCE_ACKS);
+            outputs.withDelivery(
+                    KafkaSinks.redispatch(p.bootstrapServers, p.topicRedispatch, tx + "-redispatch", p.kafka()),
+                    KafkaSinks.redispatchDeadLetters(p.bootstrapServers, p.topicRedispatchDlq, tx + "-redispatch-dlq", p.kafka()),
+                    p.topicRedispatch, p.topicRedispatchDlq);
+        }
+        defineWorkflow(records, auditFeedback, acks, new SnapshotLookup(lookupConfig(p)), p, checkpointInterval(env, p), outputs);
+    }
+
+    /** The checkpoint interval the job runs with: the cluster's if it set one, else the parameter's. */
+    public static Duration checkpointInterval(StreamExecutionEnvironment env, JobParameters p) {
+        long ms = env.getCheckpointConfig().getCheckpointInterval();
+        return ms > 0 ? Duration.ofMillis(ms) : p.checkpointInterval;
     }
 
     /** Where the job writes; tests may pass other sinks. */
@@ -118,6 +149,20 @@ public final class DeviceSyncJob {
         final String alertsName;
         final String deadLettersName;
         final String auditsName;
+        Sink<Redispatch> redispatch;
+        Sink<Redispatch> redispatchDeadLetters;
+        String redispatchName;
+        String redispatchDeadLettersName;
+
+        /** The delivery sinks; needed when {@code --delivery.consumers} is set. */
+        public Outputs withDelivery(Sink<Redispatch> redispatch, Sink<Redispatch> redispatchDeadLetters, String redispatchName,
+                String redispatchDeadLettersName) {
+            this.redispatch = redispatch;
+            this.redispatchDeadLetters = redispatchDeadLetters;
+            this.redispatchName = redispatchName;
+            this.redispatchDeadLettersName = redispatchDeadLettersName;
+            return this;
+        }
 
         public Outputs(Sink<DeviceState> state, Sink<Alert> alerts, Sink<DeadLetter> deadLetters, Sink<AuditRecord> audits,
                 String stateName, String alertsName, String deadLettersName, String auditsName) {
@@ -142,14 +187,25 @@ public final class DeviceSyncJob {
     /**
      * The pipeline from parsed records to the outputs. Its edges are passed in: the sources, the
      * lookup (PostgreSQL in the job; a source of truth in memory in the workflow tests) and the sinks.
+     * {@code acks} is read only when {@code --delivery.consumers} is set (it may be null otherwise).
+     *
+     * @param checkpointInterval what a read_committed consumer waits at most to see a version: part of its deadline
      */
     public static void defineWorkflow(DataStream<SourceRecord> records, DataStream<AuditRecord> auditFeedback,
-            SnapshotLookup lookup, JobParameters p, Outputs outputs) {
+            DataStream<AckRecord> acks, SnapshotLookup lookup, JobParameters p, Duration checkpointInterval, Outputs outputs) {
+        boolean delivery = !p.deliveryConsumers.isEmpty();
+        if (delivery && (acks == null || outputs.redispatch == null)) {
+            throw new IllegalArgumentException("--delivery.consumers needs the acks source and the redispatch sinks");
+        }
         SingleOutputStreamOperator<Increment> increments = records
                 .process(new InputRouter(), TypeInformation.of(Increment.class))
                 .uid(Uids.INPUT_ROUTER).name("Validate input");
-
+        SingleOutputStreamOperator<Ack> validAcks = null;
         DataStream<DeadLetter> deadLetters = increments.getSideOutput(Tags.DEAD_LETTERS);
+        if (delivery) {
+            validAcks = acks.process(new AckRouter(), TypeInformation.of(Ack.class)).uid(Uids.ACK_ROUTER).name("Validate acks");
+            deadLetters = deadLetters.union(validAcks.getSideOutput(Tags.DEAD_LETTERS));
+        }
         deadLetters.sinkTo(outputs.deadLetters).uid(Uids.SINK_DLQ).name("Kafka: " + outputs.deadLettersName);
         DataStream<Alert> invalidInputAlerts = deadLetters
                 .keyBy(d -> d.reason, Types.STRING)
@@ -183,8 +239,28 @@ public final class DeviceSyncJob {
         states.sinkTo(outputs.state).uid(Uids.SINK_STATE).name("Kafka: " + outputs.stateName);
         states.getSideOutput(Tags.AUDITS).sinkTo(outputs.audits).uid(Uids.SINK_AUDIT).name("Kafka: " + outputs.auditsName);
 
-        ordered.getSideOutput(Tags.ALERTS)
-                .union(states.getSideOutput(Tags.ALERTS), invalidInputAlerts)
-                .sinkTo(outputs.alerts).uid(Uids.SINK_ALERTS).name("Kafka: " + outputs.alertsName);
+        DataStream<Alert> alerts = ordered.getSideOutput(Tags.ALERTS).union(states.getSideOutput(Tags.ALERTS), invalidInputAlerts);
+
+        if (delivery) {
+            // Same key, same parallelism: the tracker reads the reconciler's output without a shuffle.
+            KeyedStream<DeviceState, String> published = DataStreamUtils.reinterpretAsKeyedStream(states, s -> s.deviceId, Types.STRING);
+            DeliverySchedule schedule = new DeliverySchedule(p.deliveryAckTimeout, checkpointInterval, p.redispatchMaxAttempts,
+                    p.redispatchBackoff, p.redispatchMaxBackoff);
+            SingleOutputStreamOperator<DeliveryEvent> deliveries = published
+                    .connect(validAcks.keyBy(a -> a.deviceId, Types.STRING))
+                    .process(new DeliveryTracker(p.deliveryConsumers, schedule, p.stateIdleTtl),
+                            TypeInformation.of(DeliveryEvent.class))
+                    .uid(Uids.DELIVERY_TRACKER).name("DeliveryTracker");
+            SingleOutputStreamOperator<Redispatch> redispatches = deliveries
+                    .keyBy(e -> e.consumer, Types.STRING)
+                    .transform("RedispatchScheduler", TypeInformation.of(Redispatch.class), new RedispatchScheduler.Operator(
+                            new RedispatchScheduler(p.deliveryConsumers, p.redispatchRate, p.backlogThreshold)))
+                    .uid(Uids.REDISPATCH_SCHEDULER).name("RedispatchScheduler");
+            redispatches.sinkTo(outputs.redispatch).uid(Uids.SINK_REDISPATCH).name("Kafka: " + outputs.redispatchName);
+            redispatches.getSideOutput(Tags.REDISPATCH_DEAD_LETTERS).sinkTo(outputs.redispatchDeadLetters)
+                    .uid(Uids.SINK_REDISPATCH_DLQ).name("Kafka: " + outputs.redispatchDeadLettersName);
+            alerts = alerts.union(deliveries.getSideOutput(Tags.ALERTS), redispatches.getSideOutput(Tags.ALERTS));
+        }
+        alerts.sinkTo(outputs.alerts).uid(Uids.SINK_ALERTS).name("Kafka: " + outputs.alertsName);
     }
 }

@@ -28,13 +28,15 @@ public final class JobParameters implements Serializable {
     /** The parameters this job knows, besides {@code kafka.<client property>}. */
     static final Set<String> KNOWN = Set.of(
             "kafka.bootstrap-servers", "kafka.group-id", "kafka.starting-offsets",
-            "topic.events", "topic.acks", "topic.state", "topic.alerts", "topic.dlq", "topic.redispatch", "topic.audit",
+            "topic.events", "topic.acks", "topic.state", "topic.alerts", "topic.dlq", "topic.redispatch", "topic.redispatch-dlq",
+            "topic.audit",
             "snapshot.url", "snapshot.user", "snapshot.password", "snapshot.pool-size", "snapshot.capacity",
             "snapshot.timeout", "snapshot.retries", "snapshot.retry-backoff", "snapshot.max-in-flight",
             "snapshot.breaker-failures", "snapshot.breaker-open",
             "reorder.grace", "resync.max-log-fetch", "resync.max-held", "audit.interval", "state.idle-ttl",
             "state.max-document-bytes",
-            "delivery.consumers", "delivery.ack-timeout", "redispatch.max-attempts", "backlog.threshold",
+            "delivery.consumers", "delivery.ack-timeout", "redispatch.max-attempts", "redispatch.backoff",
+            "redispatch.max-backoff", "redispatch.rate", "backlog.threshold",
             "watermark.out-of-orderness", "watermark.idle-timeout", "watermark.max-future-skew",
             "checkpoint.interval", "alerts.invalid-input-window");
 
@@ -50,6 +52,7 @@ public final class JobParameters implements Serializable {
     public String topicAlerts = "device-alerts";
     public String topicDlq = "device-events-dlq";
     public String topicRedispatch = "device-redispatch";
+    public String topicRedispatchDlq = "device-redispatch-dlq";
     public String topicAudit = "device-audit";
 
     public List<String> snapshotUrls;
@@ -88,7 +91,16 @@ public final class JobParameters implements Serializable {
     public List<String> deliveryConsumers = List.of();
     public Duration deliveryAckTimeout = Duration.ofSeconds(30);
     public int redispatchMaxAttempts = 5;
+    public Duration redispatchBackoff = Duration.ofSeconds(5);
+    public Duration redispatchMaxBackoff = Duration.ofMinutes(5);
+    public int redispatchRate = 100;
     public long backlogThreshold = 1000;
+
+    /** At most this many consumers may be listed: each costs state per device and metrics. */
+    public static final int MAX_CONSUMERS = 64;
+    /** The largest budget: the scheduler keeps the times of the last {@code rate} sends. */
+    public static final int MAX_REDISPATCH_RATE = 100_000;
+    public static final int MAX_REDISPATCH_ATTEMPTS = 100;
 
     public Duration watermarkOutOfOrderness = Duration.ofSeconds(1);
     public Duration watermarkIdleTimeout = Duration.ofSeconds(10);
@@ -135,6 +147,7 @@ public final class JobParameters implements Serializable {
         p.topicAlerts = text(raw, "topic.alerts", p.topicAlerts);
         p.topicDlq = text(raw, "topic.dlq", p.topicDlq);
         p.topicRedispatch = text(raw, "topic.redispatch", p.topicRedispatch);
+        p.topicRedispatchDlq = text(raw, "topic.redispatch-dlq", p.topicRedispatchDlq);
         p.topicAudit = text(raw, "topic.audit", p.topicAudit);
 
         p.snapshotUrls = get(raw, "snapshot.url", null, JobParameters::urls);
@@ -164,9 +177,22 @@ public final class JobParameters implements Serializable {
         p.stateMaxDocumentBytes = get(raw, "state.max-document-bytes", p.stateMaxDocumentBytes,
                 v -> atMost(atLeast(Integer.parseInt(v), 1024), 64 * 1024 * 1024));
 
-        p.deliveryConsumers = get(raw, "delivery.consumers", p.deliveryConsumers, JobParameters::list);
-        p.deliveryAckTimeout = duration(raw, "delivery.ack-timeout", p.deliveryAckTimeout);
-        p.redispatchMaxAttempts = positiveInt(raw, "redispatch.max-attempts", p.redispatchMaxAttempts);
+        p.deliveryConsumers = get(raw, "delivery.consumers", p.deliveryConsumers, JobParameters::consumers);
+        p.deliveryAckTimeout = atLeastAMillisecond(raw, "delivery.ack-timeout", p.deliveryAckTimeout);
+        p.redispatchMaxAttempts = get(raw, "redispatch.max-attempts", p.redispatchMaxAttempts,
+                v -> atMost(atLeast(Integer.parseInt(v), 1), MAX_REDISPATCH_ATTEMPTS));
+        p.redispatchBackoff = get(raw, "redispatch.backoff", p.redispatchBackoff, JobParameters::nonNegativeDuration);
+        Duration backoff = p.redispatchBackoff;
+        p.redispatchMaxBackoff = get(raw, "redispatch.max-backoff", p.redispatchMaxBackoff.compareTo(backoff) < 0 ? backoff
+                : p.redispatchMaxBackoff, v -> {
+                    Duration d = nonNegativeDuration(v);
+                    if (d.compareTo(backoff) < 0) {
+                        throw new IllegalArgumentException("must be at least --redispatch.backoff (" + backoff + ")");
+                    }
+                    return d;
+                });
+        p.redispatchRate = get(raw, "redispatch.rate", p.redispatchRate,
+                v -> atMost(atLeast(Integer.parseInt(v), 1), MAX_REDISPATCH_RATE));
         p.backlogThreshold = get(raw, "backlog.threshold", p.backlogThreshold, v -> atLeast(Long.parseLong(v), 1L));
 
         p.watermarkOutOfOrderness = get(raw, "watermark.out-of-orderness", p.watermarkOutOfOrderness,
@@ -287,6 +313,18 @@ public final class JobParameters implements Serializable {
         return List.copyOf(out);
     }
 
+    /** Non-empty names of at most 128 characters, no duplicates, at most {@link #MAX_CONSUMERS}. */
+    private static List<String> consumers(String v) {
+        List<String> out = list(v);
+        if (out.size() > MAX_CONSUMERS) throw new IllegalArgumentException("at most " + MAX_CONSUMERS + " consumers");
+        java.util.Set<String> seen = new java.util.HashSet<>();
+        for (String c : out) {
+            if (c.length() > 128) throw new IllegalArgumentException("consumer name longer than 128 characters");
+            if (!seen.add(c)) throw new IllegalArgumentException("'" + c + "' is listed twice");
+        }
+        return out;
+    }
+
     private static List<String> urls(String v) {
         List<String> out = list(v);
         for (String u : out) {
@@ -315,13 +353,16 @@ public final class JobParameters implements Serializable {
         kafkaProperties.forEach((k, v) -> safeKafka.put(k, isSecret(k.toString()) ? "***" : v));
         return "JobParameters{bootstrapServers=" + bootstrapServers + ", groupId=" + groupId + ", startingOffsets="
                 + startingOffsets + ", kafka=" + safeKafka + ", topics=" + Arrays.asList(topicEvents, topicAcks, topicState,
-                topicAlerts, topicDlq, topicRedispatch, topicAudit) + ", snapshotUrls=" + snapshotUrls + ", snapshotUser="
+                topicAlerts, topicDlq, topicRedispatch, topicRedispatchDlq, topicAudit) + ", snapshotUrls=" + snapshotUrls + ", snapshotUser="
                 + snapshotUser + ", snapshotPassword=" + (snapshotPassword == null ? "none" : "***") + ", reorderGrace="
                 + reorderGrace + ", resyncMaxLogFetch=" + resyncMaxLogFetch + ", resyncMaxHeld=" + resyncMaxHeld
                 + ", auditInterval=" + auditInterval + ", stateIdleTtl=" + stateIdleTtl + ", stateMaxDocumentBytes="
                 + stateMaxDocumentBytes + ", snapshotCapacity=" + snapshotCapacity + ", snapshotMaxInFlight="
                 + snapshotMaxInFlight + ", snapshotBreakerFailures=" + snapshotBreakerFailures + ", snapshotBreakerOpen="
-                + snapshotBreakerOpen + "}";
+                + snapshotBreakerOpen + ", deliveryConsumers=" + deliveryConsumers + ", deliveryAckTimeout="
+                + deliveryAckTimeout + ", redispatchMaxAttempts=" + redispatchMaxAttempts + ", redispatchBackoff="
+                + redispatchBackoff + ", redispatchMaxBackoff=" + redispatchMaxBackoff + ", redispatchRate=" + redispatchRate
+                + ", backlogThreshold=" + backlogThreshold + "}";
     }
 
     static boolean isSecret(String property) {

@@ -18,4 +18,10 @@ public final class Uids {
     public static final String SINK_DLQ = "sink-device-events-dlq";
     public static final String SOURCE_AUDIT_FEEDBACK = "source-device-audit-feedback";
     public static final String SINK_AUDIT = "sink-device-audit";
+    public static final String SOURCE_ACKS = "source-device-acks";
+    public static final String ACK_ROUTER = "ack-router";
+    public static final String DELIVERY_TRACKER = "delivery-tracker";
+    public static final String REDISPATCH_SCHEDULER = "redispatch-scheduler";
+    public static final String SINK_REDISPATCH = "sink-device-redispatch";
+    public static final String SINK_REDISPATCH_DLQ = "sink-device-redispatch-dlq";
 }

@@ -30,4 +30,30 @@ class DeviceSyncJobTest {
         DeviceSyncJob.configure(env, PARAMS);
         assertEquals(256, env.getMaxParallelism());
     }
+
+    @Test
+    void deliveryTrackingIsWiredOnlyWhenConsumersAreListedAndReadsTheReconcilerWithoutAShuffle() {
+        StreamExecutionEnvironment off = StreamExecutionEnvironment.getExecutionEnvironment();
+        DeviceSyncJob.configure(off, PARAMS);
+        DeviceSyncJob.build(off, PARAMS);
+        var offNodes = off.getStreamGraph().getStreamNodes();
+        assertTrue(offNodes.stream().noneMatch(n -> n.getOperatorName().contains("Delivery")), "tracking off by default");
+
+        JobParameters on = JobParameters.parse(new String[] {"--kafka.bootstrap-servers", "b:9092",
+                "--snapshot.url", "postgresql://db:5432/x", "--delivery.consumers", "billing,dashboard"}, Map.of());
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        DeviceSyncJob.configure(env, on);
+        DeviceSyncJob.build(env, on);
+        var graph = env.getStreamGraph();
+        var nodes = graph.getStreamNodes();
+        var tracker = nodes.stream().filter(n -> n.getOperatorName().equals("DeliveryTracker")).findFirst().orElseThrow();
+        var reconciler = nodes.stream().filter(n -> n.getOperatorName().equals("StateReconciler")).findFirst().orElseThrow();
+        assertEquals(Uids.DELIVERY_TRACKER, tracker.getTransformationUID());
+        var fromReconciler = tracker.getInEdges().stream().filter(e -> e.getSourceId() == reconciler.getId()).findFirst().orElseThrow();
+        assertEquals("FORWARD", fromReconciler.getPartitioner().toString(), "same key: no shuffle");
+        for (String uid : new String[] {Uids.SOURCE_ACKS, Uids.ACK_ROUTER, Uids.REDISPATCH_SCHEDULER, Uids.SINK_REDISPATCH,
+                Uids.SINK_REDISPATCH_DLQ}) {
+            assertTrue(nodes.stream().anyMatch(n -> uid.equals(n.getTransformationUID())), uid);
+        }
+    }
 }

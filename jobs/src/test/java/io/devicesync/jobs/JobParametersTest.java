@@ -89,10 +89,43 @@ class JobParametersTest {
         "--snapshot.breaker-open | never",
         "--snapshot.breaker-open | 1 ns",
         "--snapshot.timeout | 100 us",
+        "--delivery.consumers | billing,,cache",
+        "--delivery.consumers | billing,billing",
+        "--delivery.consumers | ' '",
+        "--delivery.ack-timeout | 0 s",
+        "--delivery.ack-timeout | soon",
+        "--redispatch.max-attempts | 101",
+        "--redispatch.backoff | -1 s",
+        "--redispatch.max-backoff | 1 s",
+        "--redispatch.rate | 0",
+        "--redispatch.rate | 1000001",
+        "--backlog.threshold | 0",
+        "--topic.redispatch-dlq | ' '",
     })
     void aWrongParameterIsNamedInTheError(String name, String value) {
         String msg = error("--kafka.bootstrap-servers", "b:9092", "--snapshot.url", "postgresql://db:5432/x", name, value);
         assertTrue(msg.startsWith(name + ":"), msg);
+    }
+
+    @Test
+    void deliveryParametersHaveTheirDefaultsAndLimits() {
+        JobParameters p = parse(Map.of());
+        assertEquals(Duration.ofSeconds(5), p.redispatchBackoff);
+        assertEquals(Duration.ofMinutes(5), p.redispatchMaxBackoff);
+        assertEquals(100, p.redispatchRate);
+        assertEquals("device-redispatch-dlq", p.topicRedispatchDlq);
+        JobParameters q = parse(Map.of(), "--delivery.consumers", "billing,dashboard,archive", "--redispatch.backoff", "10 min",
+                "--redispatch.rate", "7", "--topic.redispatch-dlq", "r-dlq", "--delivery.ack-timeout", "2 s");
+        assertEquals(List.of("billing", "dashboard", "archive"), q.deliveryConsumers);
+        assertEquals(Duration.ofMinutes(10), q.redispatchMaxBackoff, "the cap is never below the backoff");
+        assertEquals(7, q.redispatchRate);
+        assertEquals("r-dlq", q.topicRedispatchDlq);
+        assertEquals(Duration.ofSeconds(2), q.deliveryAckTimeout);
+        String tooMany = String.join(",", java.util.stream.IntStream.range(0, 65).mapToObj(i -> "c" + i).toList());
+        assertTrue(error("--kafka.bootstrap-servers", "b:9092", "--snapshot.url", "postgresql://db:5432/x",
+                "--delivery.consumers", tooMany).startsWith("--delivery.consumers:"));
+        assertTrue(error("--kafka.bootstrap-servers", "b:9092", "--snapshot.url", "postgresql://db:5432/x",
+                "--delivery.consumers", "c".repeat(129)).startsWith("--delivery.consumers:"));
     }
 
     @Test

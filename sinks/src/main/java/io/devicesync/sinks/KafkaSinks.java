@@ -4,6 +4,7 @@ import io.devicesync.model.Alert;
 import io.devicesync.model.Codecs;
 import io.devicesync.model.DeadLetter;
 import io.devicesync.model.DeviceState;
+import io.devicesync.model.Redispatch;
 import java.nio.charset.StandardCharsets;
 import java.util.Properties;
 import org.apache.flink.connector.base.DeliveryGuarantee;
@@ -45,6 +46,28 @@ public final class KafkaSinks {
         return build(bootstrap, txPrefix, props, (KafkaRecordSerializationSchema<io.devicesync.model.AuditRecord>) (a, ctx, ts) ->
                 new ProducerRecord<>(topic, null, null, utf8(a.deviceId), Codecs.audit(a)));
     }
+
+    /** The device's latest state plus {@code "redispatch":{"consumer":…,"attempt":…}}, key = deviceId. */
+    public static KafkaSink<Redispatch> redispatch(String bootstrap, String topic, String txPrefix, Properties props) {
+        return build(bootstrap, txPrefix, props, (KafkaRecordSerializationSchema<Redispatch>) (r, ctx, ts) ->
+                new ProducerRecord<>(topic, null, null, utf8(r.state.deviceId), Codecs.redispatch(r)));
+    }
+
+    /**
+     * The last redispatch record of an exhausted episode, with headers {@code devicesync.reason} =
+     * {@code REDISPATCH_EXHAUSTED}, {@code devicesync.consumer}, {@code devicesync.attempts} (sent).
+     */
+    public static KafkaSink<Redispatch> redispatchDeadLetters(String bootstrap, String topic, String txPrefix, Properties props) {
+        return build(bootstrap, txPrefix, props, (KafkaRecordSerializationSchema<Redispatch>) (r, ctx, ts) -> {
+            RecordHeaders headers = new RecordHeaders();
+            headers.add("devicesync.reason", utf8(REDISPATCH_EXHAUSTED));
+            headers.add("devicesync.consumer", utf8(r.consumer));
+            headers.add("devicesync.attempts", utf8(Integer.toString(r.attemptsSent)));
+            return new ProducerRecord<>(topic, null, null, utf8(r.state.deviceId), Codecs.redispatch(r), headers);
+        });
+    }
+
+    public static final String REDISPATCH_EXHAUSTED = "REDISPATCH_EXHAUSTED";
 
     /** Key and value exactly as received; reason, topic, partition and offset as UTF-8 headers. */
     public static KafkaSink<DeadLetter> deadLetters(String bootstrap, String topic, String txPrefix, Properties props) {

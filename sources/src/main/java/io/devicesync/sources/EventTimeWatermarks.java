@@ -41,14 +41,19 @@ public final class EventTimeWatermarks {
 
     public static WatermarkStrategy<SourceRecord> strategy(Duration outOfOrderness, Duration idleTimeout,
             Duration maxFutureSkew, Clock clock) {
+        return EventTimeWatermarks.<SourceRecord>generator(outOfOrderness, idleTimeout, maxFutureSkew, clock)
+                .withTimestampAssigner((r, kafkaTs) -> r.eventTime());
+    }
+
+    /** The generator for any record type; the caller adds the timestamp assigner. */
+    static <T> WatermarkStrategy<T> generator(Duration outOfOrderness, Duration idleTimeout, Duration maxFutureSkew, Clock clock) {
         long bound = outOfOrderness.toMillis();
         long idle = idleTimeout.toMillis();
         long skew = maxFutureSkew.toMillis();
         // Idleness runs on the input activity clock, which stops while the task is backpressured:
         // a backlog that is not being read is not "idle".
-        return WatermarkStrategy.<SourceRecord>forGenerator(ctx -> new Generator<>(bound, idle, skew, clock,
-                        ctx.getInputActivityClock()::relativeTimeMillis))
-                .withTimestampAssigner((r, kafkaTs) -> r.eventTime());
+        return WatermarkStrategy.<T>forGenerator(ctx -> new Generator<>(bound, idle, skew, clock,
+                ctx.getInputActivityClock()::relativeTimeMillis));
     }
 
     /** The generator; public for tests. */

@@ -172,7 +172,7 @@ public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEv
     private void drain(SchedulerState st, RedispatchQueue q, String consumer, long now, Context ctx,
             Collector<Redispatch> out) throws Exception {
         ConsumerMetrics m = metrics(consumer);
-        while (q.queuedCount() > 0 && SendWindow.canSend(st, now)) {
+        while (q.queuedCount() > 0 && SendWindow.canSend(st, now, rate)) {
             String deviceId = q.pollQueued();
             EpisodeEntry en = episodes.get(deviceId);
             if (en == null || !en.queued) continue;
@@ -183,7 +183,7 @@ public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEv
             episodes.put(deviceId, en);
             if (m != null) m.sent.inc();
         }
-        long next = q.queuedCount() > 0 ? SendWindow.nextAllowed(st, now) : 0;
+        long next = q.queuedCount() > 0 ? SendWindow.nextAllowed(st, now, rate) : 0;
         if (next != st.drainTimer) {
             if (st.drainTimer != 0) ctx.timerService().deleteProcessingTimeTimer(st.drainTimer);
             if (next != 0) ctx.timerService().registerProcessingTimeTimer(next);
@@ -235,9 +235,7 @@ public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEv
 
     private SchedulerState load() throws Exception {
         SchedulerState st = scheduler.value();
-        if (st == null) st = new SchedulerState();
-        SendWindow.fit(st, rate);
-        return st;
+        return st == null ? new SchedulerState() : st;
     }
 
     /** The consumer's queue, rebuilt from its entries the first time this instance needs it. */

@@ -8,11 +8,10 @@ public class SchedulerState {
     public boolean backlogOpen;
     /** Number of the current (or last) backlog episode. */
     public long backlogEpisode;
-    /** Processing times of the latest sends, a ring of at most {@code --redispatch.rate} entries. */
-    public long[] sends = new long[0];
-    /** Index of the oldest send in the ring; sends in it. */
-    public int sendHead;
-    public int sendCount;
+    /** Sends per 10 ms slot of processing time over the last second (see {@link SendWindow}). */
+    public int[] slots;
+    /** The slot (processing time / 10 ms) last brought up to date. */
+    public long lastSlot = Long.MIN_VALUE;
     /** The processing-time timer that drains the queue; 0 when none. */
     public long drainTimer;
 

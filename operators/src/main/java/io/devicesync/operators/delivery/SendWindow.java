@@ -1,46 +1,57 @@
 package io.devicesync.operators.delivery;
 
 /**
- * The budget of {@code --redispatch.rate} sends per second: a send is allowed when fewer than
- * {@code rate} sends happened in the second before it, so no one-second window ever holds more
- * than {@code rate} (a burst of a whole second's budget is allowed after a quiet second). Kept as
- * the times of the last {@code rate} sends in {@link SchedulerState}.
+ * The budget of {@code --redispatch.rate} sends per second, as a sliding window: a send is allowed
+ * when fewer than {@code rate} sends were counted in the 101 slots of 10 ms ending with the current
+ * one. Any one-second window lies within 101 such slots, so none ever holds more than {@code rate}
+ * sends; a whole second's budget may go at once after a quiet second (the burst). The state is
+ * those counts: constant size, whatever the rate.
  */
 final class SendWindow {
     private SendWindow() {}
 
-    static final long WINDOW_MS = 1000;
+    static final long SLOT_MS = 10;
+    static final int SLOTS = 101;
 
-    /** Resizes the ring when the rate changed since the state was written (the latest sends kept). */
-    static void fit(SchedulerState s, int rate) {
-        if (s.sends.length == rate) return;
-        long[] ring = new long[rate];
-        int keep = Math.min(s.sendCount, rate);
-        for (int i = 0; i < keep; i++) {
-            ring[i] = s.sends[(s.sendHead + s.sendCount - keep + i) % s.sends.length];
+    /** Brings the ring up to {@code now}: slots that left the window are emptied. */
+    private static void advance(SchedulerState s, long now) {
+        if (s.slots == null || s.slots.length != SLOTS) {
+            s.slots = new int[SLOTS];
+            s.lastSlot = Long.MIN_VALUE;
         }
-        s.sends = ring;
-        s.sendHead = 0;
-        s.sendCount = keep;
+        long cur = Math.floorDiv(now, SLOT_MS);
+        if (s.lastSlot == Long.MIN_VALUE || cur - s.lastSlot >= SLOTS) {
+            java.util.Arrays.fill(s.slots, 0);
+        } else {
+            for (long k = s.lastSlot + 1; k <= cur; k++) s.slots[(int) Math.floorMod(k, (long) SLOTS)] = 0;
+        }
+        if (s.lastSlot == Long.MIN_VALUE || cur > s.lastSlot) s.lastSlot = cur;
     }
 
-    static boolean canSend(SchedulerState s, long now) {
-        return s.sendCount < s.sends.length || s.sends[s.sendHead] <= now - WINDOW_MS;
+    private static long sum(SchedulerState s) {
+        long n = 0;
+        for (int c : s.slots) n += c;
+        return n;
+    }
+
+    static boolean canSend(SchedulerState s, long now, int rate) {
+        advance(s, now);
+        return sum(s) < rate;
     }
 
     static void record(SchedulerState s, long now) {
-        int n = s.sends.length;
-        if (s.sendCount < n) {
-            s.sends[(s.sendHead + s.sendCount) % n] = now;
-            s.sendCount++;
-        } else {
-            s.sends[s.sendHead] = now;
-            s.sendHead = (s.sendHead + 1) % n;
-        }
+        advance(s, now);
+        s.slots[(int) Math.floorMod(s.lastSlot, (long) SLOTS)]++;
     }
 
-    /** When the next send is allowed (now, if it is). */
-    static long nextAllowed(SchedulerState s, long now) {
-        return canSend(s, now) ? now : s.sends[s.sendHead] + WINDOW_MS;
+    /** When the next send is allowed: {@code now} if it is, else when enough old slots leave the window. */
+    static long nextAllowed(SchedulerState s, long now, int rate) {
+        if (canSend(s, now, rate)) return now;
+        long total = sum(s);
+        for (long k = s.lastSlot - SLOTS + 1; k <= s.lastSlot; k++) {
+            total -= s.slots[(int) Math.floorMod(k, (long) SLOTS)];
+            if (total < rate) return (k + SLOTS) * SLOT_MS;
+        }
+        return (s.lastSlot + SLOTS) * SLOT_MS;
     }
 }

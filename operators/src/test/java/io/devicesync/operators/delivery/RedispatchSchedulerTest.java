@@ -70,6 +70,11 @@ class RedispatchSchedulerTest {
         note();
     }
 
+    /** Moves processing time on in 10 ms steps, as a task's timers would fire. */
+    private void until(long t) throws Exception {
+        for (long now = h.getProcessingTime() + 10; now <= t; now += 10) at(now);
+    }
+
     /** Records the processing time at which each new redispatch came out. */
     private void note() {
         List<Redispatch> out = sent();
@@ -106,7 +111,7 @@ class RedispatchSchedulerTest {
         in(attempt("billing", "b", 100, 1, 10));
         in(attempt("billing", "a", 200, 1, 1));
         assertEquals("billing:first#1", order());
-        for (int s = 1; s <= 5; s++) at(P0 + s * 1000L);
+        until(P0 + 6_000);
         assertEquals("billing:first#1,billing:b#1,billing:d#1,billing:c#1,billing:a#1,billing:e#1", order());
     }
 
@@ -150,8 +155,7 @@ class RedispatchSchedulerTest {
         in(attempt("billing", "x", 1, 1, 5));
         in(attempt("billing", "y", 2, 1, 5));
         in(attempt("billing", "y", 2, 2, 5));
-        at(P0 + 1000);
-        at(P0 + 5000);
+        until(P0 + 5000);
         assertEquals("billing:x#1,billing:y#2", order());
     }
 
@@ -215,9 +219,7 @@ class RedispatchSchedulerTest {
         open(1, 1000, snapshot);
         at(P0 + 500);
         assertEquals("", order(), "the budget is restored too: one per second");
-        at(P0 + 1000);
-        at(P0 + 2000);
-        at(P0 + 3000);
+        until(P0 + 4_000);
         assertEquals("billing:a#1,billing:b#1,billing:c#1", order());
     }
 }

@@ -112,7 +112,8 @@ class WorkflowITCase {
             DataStream<AuditRecord> noFeedback = records
                     .flatMap((SourceRecord r, Collector<AuditRecord> out) -> { }, TypeInformation.of(AuditRecord.class))
                     .name("no audit feedback");
-            DeviceSyncJob.defineWorkflow(records, noFeedback, new SnapshotLookup(DeviceSyncJob.lookupConfig(p), shared), p,
+            DeviceSyncJob.defineWorkflow(records, noFeedback, null, new SnapshotLookup(DeviceSyncJob.lookupConfig(p), shared), p,
+                    p.checkpointInterval,
                     new DeviceSyncJob.Outputs(states, alerts, dlq, audits, "state", "alerts", "dlq", "audit"));
             env.execute("workflow-" + seed);
 
