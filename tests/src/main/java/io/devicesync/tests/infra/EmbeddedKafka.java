@@ -17,6 +17,7 @@ import org.apache.kafka.common.test.TestKitNodes;
  * for the offsets and transaction logs, or transactions hang.
  */
 public final class EmbeddedKafka implements AutoCloseable {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(EmbeddedKafka.class);
     private final KafkaClusterTestKit cluster;
 
     private EmbeddedKafka(KafkaClusterTestKit cluster) {
@@ -39,7 +40,17 @@ public final class EmbeddedKafka implements AutoCloseable {
                 .setConfigProp("auto.create.topics.enable", "false")
                 .setConfigProp("log.flush.interval.messages", "1000000")
                 .build();
-        cluster.format();
+        // The storage formatter prints its metadata on System.out: to the log file instead, so
+        // that the local run's console shows devicesync's own lines only.
+        java.io.ByteArrayOutputStream formatterOutput = new java.io.ByteArrayOutputStream();
+        java.io.PrintStream console = System.out;
+        System.setOut(new java.io.PrintStream(formatterOutput, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            cluster.format();
+        } finally {
+            System.setOut(console);
+        }
+        LOG.info("Kafka storage formatted: {}", formatterOutput.toString(java.nio.charset.StandardCharsets.UTF_8).trim());
         cluster.startup();
         cluster.waitForReadyBrokers();
         return new EmbeddedKafka(cluster);

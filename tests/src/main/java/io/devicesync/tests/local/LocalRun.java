@@ -10,6 +10,7 @@ import io.devicesync.tests.infra.FlinkRest;
 import io.devicesync.tests.infra.TopicReader;
 import io.devicesync.tests.infra.Truth;
 import io.devicesync.tests.sim.DeviceSimulator;
+import io.devicesync.tests.sim.SimulatedConsumer;
 import io.devicesync.tests.sim.SimulatorWriter;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -44,7 +45,8 @@ import org.slf4j.LoggerFactory;
  * <p>Options (all optional): {@code --devices 1000 --rate 2000 --duplicate-rate 0.02
  * --reorder-rate 0.02 --loss-rate 0.003 --burst-loss-rate 0.0005 --burst-length 5
  * --reboot-rate 0.0002 --malformed-rate 0.0005 --log-retention 20 --seed 42 --duration 0
- * --progress-every 5}; any other {@code --name value} is a job parameter (e.g.
+ * --progress-every 5 --consumers billing:healthy,dashboard:flaky,archive:down} ({@code --consumers none}: no
+ * delivery tracking); any other {@code --name value} is a job parameter (e.g.
  * {@code --reorder.grace "1 s"}).
  */
 public final class LocalRun {
@@ -61,6 +63,7 @@ public final class LocalRun {
         opts.put("duration", "0");
         opts.put("progress-every", "5");
         opts.put("job", "local");
+        opts.put("consumers", "billing:healthy,dashboard:flaky,archive:down");
         List<String> jobArgs = new ArrayList<>();
         for (int i = 0; i < argv.length; i++) {
             if (!argv[i].startsWith("--") || i + 1 >= argv.length) {
@@ -94,10 +97,20 @@ public final class LocalRun {
                     + "PostgreSQL and the simulator, for a job submitted to a cluster)");
         };
 
+        List<DeliveryDemo.Spec> consumers = DeliveryDemo.parse(opts.get("consumers"));
+        if (!consumers.isEmpty() && !jobArgs.contains("--delivery.consumers")) {
+            jobArgs.addAll(List.of("--delivery.consumers", new DeliveryDemo(consumers).names()));
+            // A demo needs to see deadlines and redispatches in seconds.
+            for (String[] d : new String[][] {{"--delivery.ack-timeout", "5 s"}, {"--redispatch.backoff", "2 s"},
+                    {"--redispatch.max-backoff", "10 s"}, {"--redispatch.max-attempts", "3"},
+                    {"--backlog.threshold", Integer.toString(Math.max(1, sim.devices / 4))}}) {
+                if (!jobArgs.contains(d[0])) jobArgs.addAll(List.of(d[0], d[1]));
+            }
+        }
         Path work = Paths.get(".local-run").toAbsolutePath();
         for (String old : List.of("kafka", "pg", "checkpoints")) deleteRecursively(work.resolve(old)); // a fresh run
         Files.createDirectories(work.resolve("tmp"));
-        new LocalRun.Session(work, sim, rate, logRetention, duration, progressEvery, jobArgs, localJob).run();
+        new LocalRun.Session(work, sim, rate, logRetention, duration, progressEvery, jobArgs, localJob, consumers).run();
     }
 
     static final class Session {
@@ -109,12 +122,15 @@ public final class LocalRun {
         final Duration progressEvery;
         final List<String> jobArgs;
         final boolean localJob;
+        final List<DeliveryDemo.Spec> consumers;
+        DeliveryDemo delivery;
         volatile boolean stop;
         final CountDownLatch stopped = new CountDownLatch(1);
 
         Session(Path work, DeviceSimulator.Options sim, double rate, int logRetention, Duration duration,
-                Duration progressEvery, List<String> jobArgs, boolean localJob) {
+                Duration progressEvery, List<String> jobArgs, boolean localJob, List<DeliveryDemo.Spec> consumers) {
             this.localJob = localJob;
+            this.consumers = consumers;
             this.work = work;
             this.simOptions = sim;
             this.rate = rate;
@@ -130,7 +146,8 @@ public final class LocalRun {
             try (EmbeddedKafka kafka = EmbeddedKafka.start(work.resolve("kafka"));
                  EmbeddedDatabase db = EmbeddedDatabase.start(work.resolve("pg"))) {
                 kafka.createTopics(4, List.of("device-events", "device-acks", "device-state", "device-alerts",
-                        "device-events-dlq", "device-redispatch", "device-audit"), List.of("device-state", "device-audit"));
+                        "device-events-dlq", "device-redispatch", "device-redispatch-dlq", "device-audit"),
+                        List.of("device-state", "device-audit"));
                 List<String> args = new ArrayList<>(List.of(
                         "--kafka.bootstrap-servers", kafka.bootstrapServers(),
                         "--kafka.starting-offsets", "earliest",
@@ -170,13 +187,28 @@ public final class LocalRun {
                 say(duration.isZero() ? "Ctrl-C stops the run and prints a consistency report."
                         : "Runs for " + duration.toSeconds() + " s, then prints a consistency report.");
 
+                if (!consumers.isEmpty()) {
+                    say("Consumers acknowledging device-state: " + consumers.stream()
+                            .map(c -> c.name() + " (" + c.behaviour().name().toLowerCase(Locale.ROOT) + ")").toList()
+                            + "; a down one stops acknowledging a quarter into the run and comes back a third later.");
+                }
+
                 installStopHook();
                 DeviceSimulator simulator = new DeviceSimulator(simOptions);
                 FlinkRest rest = new FlinkRest("http://127.0.0.1:8081");
                 try (SimulatorWriter writer = new SimulatorWriter(db.dataSource(), kafka.bootstrapServers(),
-                        "device-events", logRetention)) {
+                        "device-events", logRetention);
+                        DeliveryDemo demo = new DeliveryDemo(consumers)) {
+                    if (!consumers.isEmpty()) {
+                        demo.start(kafka.bootstrapServers(), started, duration);
+                        delivery = demo;
+                    }
                     simulate(simulator, writer, started, rest, jobId);
-                    report(kafka, db, rest, jobId, new Progress(started), params.auditInterval);
+                    report(kafka, db, rest, jobId, new Progress(started, delivery), params.auditInterval);
+                    if (delivery != null) {
+                        for (SimulatedConsumer c : demo.consumers) c.setAcking(true);
+                        delivery.report(kafka.bootstrapServers());
+                    }
                 } finally {
                     job.cancel().get();
                 }
@@ -229,9 +261,10 @@ public final class LocalRun {
             int perTick = Math.max(1, (int) Math.round(rate * tick / 1000.0));
             long next = System.currentTimeMillis();
             long nextProgress = next + progressEvery.toMillis();
-            Progress progress = new Progress(started);
+            Progress progress = new Progress(started, delivery);
             while (!stop && (duration.isZero() || System.nanoTime() - started < duration.toNanos())) {
                 writer.write(simulator.next(perTick, System.currentTimeMillis()));
+                if (delivery != null) delivery.tick();
                 next += tick;
                 long now = System.currentTimeMillis();
                 if (now >= nextProgress) {
@@ -304,11 +337,13 @@ public final class LocalRun {
                 "deviceResets", "lookupsIssued", "lookupsFromLog", "lookupsFromSnapshot", "repairsCompleted",
                 "repairsFailed", "devicesWaitingForRepair", "versionsPublished", "auditsRequested", "tailLossesRepaired");
         final long started;
+        final DeliveryDemo delivery;
         long lastEvents;
         long lastAt = System.nanoTime();
 
-        Progress(long started) {
+        Progress(long started, DeliveryDemo delivery) {
             this.started = started;
+            this.delivery = delivery;
         }
 
         void print(FlinkRest rest, String jobId) {
@@ -328,6 +363,7 @@ public final class LocalRun {
                         m.get("gapsDetected"), m.get("deviceResets"), m.get("repairsCompleted"), m.get("lookupsFromLog"),
                         m.get("lookupsFromSnapshot"), m.get("repairsFailed"), m.get("devicesWaitingForRepair"),
                         m.get("auditsRequested"), m.get("tailLossesRepaired"), m.get("versionsPublished")));
+                if (delivery != null) say(delivery.progress(rest, jobId));
             } catch (IOException | RuntimeException e) {
                 say("(metrics not available yet: " + e.getMessage() + ")");
             } catch (InterruptedException e) {
