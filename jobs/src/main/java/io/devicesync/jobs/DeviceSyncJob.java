@@ -248,8 +248,8 @@ public final class DeviceSyncJob {
                     p.redispatchBackoff, p.redispatchMaxBackoff);
             SingleOutputStreamOperator<DeliveryEvent> deliveries = published
                     .connect(validAcks.keyBy(a -> a.deviceId, Types.STRING))
-                    .process(new DeliveryTracker(p.deliveryConsumers, schedule, p.stateIdleTtl),
-                            TypeInformation.of(DeliveryEvent.class))
+                    .transform("DeliveryTracker", TypeInformation.of(DeliveryEvent.class), new DeliveryTracker.Operator(
+                            new DeliveryTracker(p.deliveryConsumers, schedule, p.stateIdleTtl, p.watermarkMaxFutureSkew)))
                     .uid(Uids.DELIVERY_TRACKER).name("DeliveryTracker");
             SingleOutputStreamOperator<Redispatch> redispatches = deliveries
                     .keyBy(e -> e.consumer, Types.STRING)

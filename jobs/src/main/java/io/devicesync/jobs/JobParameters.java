@@ -98,7 +98,7 @@ public final class JobParameters implements Serializable {
 
     /** At most this many consumers may be listed: each costs state per device and metrics. */
     public static final int MAX_CONSUMERS = 64;
-    /** The largest budget: the scheduler keeps the times of the last {@code rate} sends. */
+    /** The largest budget per consumer. */
     public static final int MAX_REDISPATCH_RATE = 100_000;
     public static final int MAX_REDISPATCH_ATTEMPTS = 100;
 

@@ -23,6 +23,9 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.stream.Collectors;
 import org.apache.flink.client.program.ClusterClient;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.StateRecoveryOptions;
+import org.apache.flink.core.execution.SavepointFormatType;
 import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.test.junit5.InjectClusterClient;
 import org.apache.flink.test.junit5.MiniClusterExtension;
@@ -164,6 +167,74 @@ class DeliveryITCase extends EndToEnd {
                         .mapToLong(a -> Json.parse(a.details.getBytes(StandardCharsets.UTF_8)).get("count").asLong()).sum();
                 assertEquals(3, invalidCounted);
             }
+        }
+    }
+
+    /**
+     * A consumer that never acknowledges; the job is stopped with a savepoint while every device is
+     * between attempts and restored at another parallelism: the attempts go on where they were
+     * (never 1 again), each device gets exactly one UNCONSUMED, attempts 1..N, one dead letter.
+     */
+    @Test
+    void attemptsResumeAfterAStopWithSavepointAndARescale(@InjectClusterClient ClusterClient<?> client) throws Exception {
+        DeviceSimulator.Options o = new DeviceSimulator.Options();
+        o.devices = 10;
+        o.duplicateRate = 0;
+        o.reorderRate = 0;
+        o.malformedRate = 0;
+        o.seed = 9;
+        try (Scenario s = new Scenario(kafka, db, client.getWebInterfaceURL(), o, 1000)) {
+            String acks = "acks-" + s.id;
+            String redispatch = "redispatch-" + s.id;
+            String redispatchDlq = "redispatch-dlq-" + s.id;
+            kafka.createTopics(4, List.of(acks, redispatch, redispatchDlq), List.of());
+            String[] args = {"--delivery.consumers", "gone", "--topic.acks", acks,
+                    "--topic.redispatch", redispatch, "--topic.redispatch-dlq", redispatchDlq,
+                    "--delivery.ack-timeout", "3 s", "--redispatch.max-attempts", Integer.toString(ATTEMPTS),
+                    "--redispatch.backoff", "1 s", "--redispatch.max-backoff", "2 s", "--redispatch.rate", "50"};
+            s.startJob(args);
+            s.awaitStarted();
+            List<Redispatch> sent = new ArrayList<>();
+            List<ConsumerRecord<byte[], byte[]>> deadLetters = new ArrayList<>();
+            try (TopicReader redispatchReader = new TopicReader(kafka.bootstrapServers(), redispatch);
+                    TopicReader redispatchDlqReader = new TopicReader(kafka.bootstrapServers(), redispatchDlq)) {
+                s.simulate(2, 30);
+                s.awaitOrFail(() -> {
+                    s.pollOutputs();
+                    redispatchReader.poll(Duration.ofMillis(50)).forEach(r -> sent.add(Codecs.readRedispatch(r.value())));
+                    return sent.stream().map(r -> r.state.deviceId).distinct().count() == o.devices;
+                }, () -> "attempt 1 for every device: " + sent.size());
+                String savepoint = s.job.stopWithSavepoint(false, tmp.resolve("savepoints-" + s.id).toUri().toString(),
+                        SavepointFormatType.CANONICAL).get();
+                s.parallelism = 3;
+                Configuration conf = new Configuration();
+                conf.set(StateRecoveryOptions.SAVEPOINT_PATH, savepoint);
+                s.startJob(conf, args);
+                s.awaitStarted();
+                s.awaitOrFail(() -> {
+                    s.pollOutputs();
+                    redispatchReader.poll(Duration.ofMillis(50)).forEach(r -> sent.add(Codecs.readRedispatch(r.value())));
+                    deadLetters.addAll(redispatchDlqReader.poll(Duration.ofMillis(50)));
+                    return deadLetters.size() >= o.devices;
+                }, () -> deadLetters.size() + " dead letters after the restore");
+                s.quiesce();
+                redispatchReader.poll(Duration.ofMillis(200)).forEach(r -> sent.add(Codecs.readRedispatch(r.value())));
+                deadLetters.addAll(redispatchDlqReader.poll(Duration.ofMillis(200)));
+                s.assertStillRunning();
+            }
+            Map<String, List<Integer>> attempts = new TreeMap<>();
+            sent.forEach(r -> attempts.computeIfAbsent(r.state.deviceId, k -> new ArrayList<>()).add(r.attempt));
+            assertEquals(o.devices, attempts.size());
+            attempts.forEach((d, a) -> assertEquals(List.of(1, 2, 3), a, d + ": attempts across the restore"));
+            assertEquals(o.devices, deadLetters.size(), "one dead letter per device");
+            assertEquals(o.devices, deadLetters.stream().map(r -> new String(r.key(), StandardCharsets.UTF_8)).distinct().count());
+            assertTrue(deadLetters.stream().allMatch(r -> Integer.toString(ATTEMPTS).equals(header(r, "devicesync.attempts"))));
+            Map<String, Long> unconsumed = devicesAlerted(s, "UNCONSUMED", "gone");
+            assertEquals(o.devices, unconsumed.size());
+            assertTrue(unconsumed.values().stream().allMatch(n -> n == 1), "one UNCONSUMED per device: " + unconsumed);
+            Map<String, Long> exhausted = devicesAlerted(s, "REDISPATCH_EXHAUSTED", "gone");
+            assertEquals(o.devices, exhausted.size());
+            assertTrue(exhausted.values().stream().allMatch(n -> n == 1));
         }
     }
 

@@ -154,7 +154,12 @@ public final class DeliveryRules {
         c.due = schedule.deadline(c.firstAt);
     }
 
-    /** Event time reached {@code now}: every step due by then, in order. */
+    /**
+     * Event time reached {@code now}: every step due by then, in order. When event time jumped past
+     * a step by more than the ack timeout (the job was down, or replays a backlog), the attempt goes
+     * now and the schedule continues from now: the consumer always gets its ack window before the
+     * next attempt or the dead letter.
+     */
     public void time(DeliveryState s, String deviceId, long now, Effects fx) {
         DeviceState latest = latest(s, deviceId);
         for (ConsumerTrack c : s.consumers) {
@@ -166,7 +171,7 @@ public final class DeliveryRules {
                 }
                 if (c.attempt < schedule.maxAttempts) {
                     c.attempt++;
-                    c.attemptDue = c.due;
+                    c.attemptDue = now - c.due > schedule.ackTimeout ? now : c.due;
                     c.lastDueEpoch = s.epoch;
                     c.lastDueSeq = s.seq;
                     fx.attempt(deviceId, c, latest);

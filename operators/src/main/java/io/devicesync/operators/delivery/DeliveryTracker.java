@@ -10,6 +10,18 @@ import io.devicesync.model.Strategy;
 import io.devicesync.model.Versions;
 import io.devicesync.operators.Tags;
 import java.time.Duration;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.runtime.state.StateInitializationContext;
+import org.apache.flink.runtime.state.StateSnapshotContext;
+import org.apache.flink.runtime.state.VoidNamespace;
+import org.apache.flink.runtime.state.VoidNamespaceSerializer;
+import org.apache.flink.streaming.api.operators.InternalTimerService;
+import org.apache.flink.streaming.api.operators.co.KeyedCoProcessOperator;
+import org.apache.flink.streaming.api.watermark.Watermark;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -44,6 +56,7 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
     private final List<String> consumers;
     private final DeliverySchedule schedule;
     private final Duration idleTtl;
+    private final long maxFutureSkew;
 
     private transient ValueState<DeliveryState> device;
     private transient DeliveryRules rules;
@@ -51,10 +64,15 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
     private transient Counter unknownConsumers;
     private transient Emitter emitter;
 
-    public DeliveryTracker(List<String> consumers, DeliverySchedule schedule, Duration idleTtl) {
+    /**
+     * @param maxFutureSkew a version's time counts at most this far past the watermark (as in the
+     *     watermarks): a device clock far ahead cannot push its deadlines months out
+     */
+    public DeliveryTracker(List<String> consumers, DeliverySchedule schedule, Duration idleTtl, Duration maxFutureSkew) {
         this.consumers = List.copyOf(consumers);
         this.schedule = schedule;
         this.idleTtl = idleTtl;
+        this.maxFutureSkew = maxFutureSkew.toMillis();
     }
 
     static final class ConsumerMetrics {
@@ -91,8 +109,15 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
     @Override
     public void processElement1(DeviceState v, Context ctx, Collector<DeliveryEvent> out) throws Exception {
         DeliveryState s = rules.align(device.value());
-        rules.published(s, v, Math.max(v.ts, ctx.timerService().currentWatermark()));
+        rules.published(s, v, publicationTime(v.ts, ctx.timerService().currentWatermark()));
         save(s, ctx);
+    }
+
+    /** The later of the version's time and the watermark, the version's time at most the skew ahead. */
+    long publicationTime(long ts, long watermark) {
+        if (watermark == Long.MIN_VALUE) return ts;
+        long limit = watermark > Long.MAX_VALUE - maxFutureSkew ? Long.MAX_VALUE : watermark + maxFutureSkew;
+        return Math.max(watermark, Math.min(ts, limit));
     }
 
     @Override
@@ -136,7 +161,8 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
     public void onTimer(long timestamp, OnTimerContext ctx, Collector<DeliveryEvent> out) throws Exception {
         long watermark = ctx.timerService().currentWatermark();
         // The end of event time (a drained stop, the end of a bounded input) is not the passing of
-        // every deadline: nothing is alerted or sent; a job restored from here carries on.
+        // every deadline: nothing is alerted or sent. The timer is spent, though: a job restored
+        // from here arms it again (see Operator).
         if (watermark == Long.MAX_VALUE) return;
         DeliveryState s = device.value();
         if (s == null) return;
@@ -160,6 +186,75 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
             s.timer = next;
         }
         device.update(s);
+    }
+
+    /**
+     * After a restore from a state taken at the end of event time: arms the current device's timer
+     * again (the drained run fired and spent it). Returns the timer's time, or null for none.
+     */
+    Long rearmCurrentDevice() throws Exception {
+        DeliveryState s = device.value();
+        if (s == null) return null;
+        s = rules.align(s);
+        long next = rules.nextTimer(s);
+        if (next == Long.MAX_VALUE) return null;
+        s.timer = next;
+        device.update(s);
+        return next;
+    }
+
+    /**
+     * The operator. It notes in its operator state whether this run saw the end of event time (a
+     * drained stop fires, and so spends, every timer); a run restored from such a state arms the
+     * timer of every device that still waits for an ack.
+     */
+    public static final class Operator extends KeyedCoProcessOperator<String, DeviceState, Ack, DeliveryEvent> {
+        private static final long serialVersionUID = 1L;
+        private static final ListStateDescriptor<Boolean> DRAINED = new ListStateDescriptor<>("end-of-event-time", Types.BOOLEAN);
+
+        private transient boolean drained;
+        private transient boolean rearm;
+
+        public Operator(DeliveryTracker tracker) {
+            super(tracker);
+        }
+
+        @Override
+        public void initializeState(StateInitializationContext context) throws Exception {
+            super.initializeState(context);
+            for (Boolean b : context.getOperatorStateStore().getUnionListState(DRAINED).get()) rearm |= b;
+        }
+
+        @Override
+        public void open() throws Exception {
+            super.open();
+            if (!rearm) return;
+            List<String> keys;
+            try (Stream<String> k = this.<String>getKeyedStateBackend().getKeys(STATE, VoidNamespace.INSTANCE)) {
+                keys = k.collect(Collectors.toList());
+            }
+            InternalTimerService<VoidNamespace> timers =
+                    getInternalTimerService("user-timers", VoidNamespaceSerializer.INSTANCE, this);
+            DeliveryTracker tracker = (DeliveryTracker) getUserFunction();
+            for (String key : keys) {
+                setCurrentKey(key);
+                Long at = tracker.rearmCurrentDevice();
+                if (at != null) timers.registerEventTimeTimer(VoidNamespace.INSTANCE, at);
+            }
+        }
+
+        @Override
+        public void processWatermark(Watermark mark) throws Exception {
+            if (mark.getTimestamp() == Long.MAX_VALUE) drained = true;
+            super.processWatermark(mark);
+        }
+
+        @Override
+        public void snapshotState(StateSnapshotContext context) throws Exception {
+            super.snapshotState(context);
+            ListState<Boolean> state = getOperatorStateBackend().getUnionListState(DRAINED);
+            state.update(List.of(drained));
+        }
     }
 
     /** Turns the rules' effects into records, alerts and metrics. */

@@ -98,16 +98,24 @@ public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEv
     @Override
     public void processElement(DeliveryEvent e, Context ctx, Collector<Redispatch> out) throws Exception {
         String consumer = ctx.getCurrentKey();
+        if (!consumers.contains(consumer)) {
+            forget(consumer);
+            return;
+        }
+        EpisodeEntry en = episodes.get(e.deviceId);
+        if (e.kind == DeliveryEvent.Kind.CLOSED && en == null) return; // nothing to close: nothing changes
         SchedulerState st = load();
         RedispatchQueue q = queue(consumer);
         ConsumerMetrics m = metrics(consumer);
         long now = ctx.timerService().currentProcessingTime();
-        EpisodeEntry en = episodes.get(e.deviceId);
         switch (e.kind) {
             case ATTEMPT:
                 if (en == null) {
                     en = new EpisodeEntry();
                     st.backlog++;
+                } else if (en.parked || en.epoch != e.epoch || en.seq != e.seq) {
+                    // Another episode than the one kept (the tracker forgot the device meanwhile).
+                    en.sent = 0;
                 }
                 en.parked = false;
                 en.epoch = e.epoch;
@@ -160,6 +168,10 @@ public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEv
     @Override
     public void onTimer(long timestamp, OnTimerContext ctx, Collector<Redispatch> out) throws Exception {
         String consumer = ctx.getCurrentKey();
+        if (!consumers.contains(consumer)) {
+            forget(consumer);
+            return;
+        }
         SchedulerState st = load();
         if (st.drainTimer == timestamp) st.drainTimer = 0;
         RedispatchQueue q = queue(consumer);
@@ -260,8 +272,22 @@ public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEv
         m.oldestWaitingSince = q.oldestWaitingSince();
     }
 
+    /**
+     * A consumer no longer listed: its episodes, queue and backlog are dropped (were it listed again,
+     * it would start afresh, as the tracker does). A drain timer still set finds nothing.
+     */
+    private void forget(String consumer) {
+        episodes.clear();
+        scheduler.clear();
+        queues.remove(consumer);
+    }
+
     /** Called for each consumer of this subtask when the operator opens: queues and gauges as restored. */
     void warm(String consumer) throws Exception {
+        if (!consumers.contains(consumer)) {
+            forget(consumer);
+            return;
+        }
         SchedulerState st = scheduler.value();
         if (st == null) return;
         refresh(metrics(consumer), st, queue(consumer));

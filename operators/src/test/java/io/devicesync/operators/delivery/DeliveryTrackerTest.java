@@ -1,7 +1,6 @@
 package io.devicesync.operators.delivery;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.devicesync.model.Ack;
@@ -16,11 +15,9 @@ import java.util.List;
 import java.util.stream.Collectors;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
-import org.apache.flink.streaming.api.operators.co.KeyedCoProcessOperator;
 import org.apache.flink.streaming.api.watermark.Watermark;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.util.KeyedTwoInputStreamOperatorTestHarness;
-import org.apache.flink.streaming.util.ProcessFunctionTestHarnesses;
 import com.fasterxml.jackson.databind.JsonNode;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -38,8 +35,17 @@ class DeliveryTrackerTest {
     private long watermark = Long.MIN_VALUE;
 
     private void open(List<String> consumers) throws Exception {
-        h = ProcessFunctionTestHarnesses.forKeyedCoProcessFunction(
-                new DeliveryTracker(consumers, SCHEDULE, Duration.ofDays(30)), s -> s.deviceId, a -> a.deviceId, Types.STRING);
+        open(consumers, null);
+    }
+
+    /** A harness on the job's operator; restored from {@code snapshot} when there is one. */
+    private void open(List<String> consumers, OperatorSubtaskState snapshot) throws Exception {
+        h = new KeyedTwoInputStreamOperatorTestHarness<>(new DeliveryTracker.Operator(new DeliveryTracker(consumers, SCHEDULE,
+                Duration.ofDays(30), Duration.ofMinutes(5))), s -> s.deviceId, a -> a.deviceId, Types.STRING);
+        h.setup();
+        if (snapshot != null) h.initializeState(snapshot);
+        h.open();
+        watermark = Long.MIN_VALUE;
     }
 
     @AfterEach
@@ -269,12 +275,7 @@ class DeliveryTrackerTest {
         assertEquals("ATTEMPT#1,ATTEMPT#2", kinds());
         OperatorSubtaskState snapshot = h.snapshot(1, 1);
         h.close();
-        // A consumer added on the way: the existing state stays valid.
-        h = new KeyedTwoInputStreamOperatorTestHarness<>(new KeyedCoProcessOperator<>(new DeliveryTracker(
-                List.of("billing", "archive"), SCHEDULE, Duration.ofDays(30))), s -> s.deviceId, a -> a.deviceId, Types.STRING);
-        h.setup();
-        h.initializeState(snapshot);
-        h.open();
+        open(List.of("billing", "archive"), snapshot); // a consumer added on the way: the state stays valid
         assertEquals(1, h.numEventTimeTimers(), "the timer is restored");
         advance(T0 + 400_000);
         assertEquals("ATTEMPT#3,EXHAUSTED", kinds(), "never attempt 1 again");
@@ -303,13 +304,79 @@ class DeliveryTrackerTest {
     }
 
     @Test
-    void theEndOfEventTimeIsNotADeadline() throws Exception {
+    void theEndOfEventTimeIsNotADeadlineAndARestoredJobCarriesOn() throws Exception {
         open(List.of("billing"));
         watermark(T0);
         publish("d", 1, T0);
-        watermark(Long.MAX_VALUE);
+        publish("e", 1, T0);
+        ack("billing", "e", 0, 1, T0 + 1);
+        watermark(Long.MAX_VALUE); // flink stop --drain: every timer fires, and is spent
         assertTrue(events().isEmpty());
         assertTrue(alerts().isEmpty());
-        assertNotNull(h);
+        OperatorSubtaskState snapshot = h.snapshot(1, 1);
+        h.close();
+        open(List.of("billing"), snapshot);
+        assertEquals(1, h.numEventTimeTimers(), "armed again for the device that waits, not for the one acknowledged");
+        watermark(T0 + 39_000);
+        assertTrue(events().isEmpty());
+        watermark(T0 + 41_000);
+        assertEquals("ATTEMPT#1", kinds());
+        assertEquals("d", events().get(0).deviceId);
+    }
+
+    @Test
+    void aRestoreFromAnOrdinaryCheckpointKeepsItsTimersAsTheyWere() throws Exception {
+        open(List.of("billing"));
+        watermark(T0);
+        publish("d", 1, T0);
+        OperatorSubtaskState snapshot = h.snapshot(1, 1);
+        h.close();
+        open(List.of("billing"), snapshot);
+        assertEquals(1, h.numEventTimeTimers());
+        watermark(T0 + 41_000);
+        assertEquals("ATTEMPT#1", kinds());
+    }
+
+    @Test
+    void anEpochChangeDuringAnEpisodeIsCarriedAndAcknowledged() throws Exception {
+        open(List.of("billing"));
+        watermark(T0 - 1000);
+        publish("d", 7, T0);
+        advance(T0 + 41_000);
+        assertEquals("ATTEMPT#1", kinds());
+        h.processElement1(version("d", 1, 1, watermark), watermark); // the device reset
+        advance(T0 + 100_000);
+        assertEquals("ATTEMPT#1,ATTEMPT#2", kinds());
+        assertEquals(1, events().get(1).state.epoch, "the attempt carries the new epoch's state");
+        ack("billing", "d", 0, 7, watermark); // behind what attempt 2 carried: the episode goes on
+        assertEquals("ATTEMPT#1,ATTEMPT#2", kinds());
+        ack("billing", "d", 1, 1, watermark);
+        assertEquals("ATTEMPT#1,ATTEMPT#2,CLOSED", kinds());
+    }
+
+    @Test
+    void aJumpInEventTimeSendsOneAttemptAndLeavesTheConsumerItsAckWindow() throws Exception {
+        open(List.of("billing"));
+        watermark(T0 - 1000);
+        publish("d", 1, T0);
+        long jump = T0 + 3_600_000; // the job was down for an hour
+        watermark(jump);
+        assertEquals("ATTEMPT#1", kinds(), "not every attempt and the dead letter at once");
+        assertEquals(1, alerts().size());
+        advance(jump + 30_000 + 3_000);
+        assertEquals("ATTEMPT#1", kinds(), "attempt 2 is at least ack timeout + 0.8 × backoff after the jump");
+        advance(jump + 30_000 + 7_000);
+        assertEquals("ATTEMPT#1,ATTEMPT#2", kinds());
+    }
+
+    @Test
+    void aDeviceClockFarAheadCountsAtMostTheSkewPastTheWatermark() throws Exception {
+        open(List.of("billing"));
+        watermark(T0);
+        h.processElement1(version("d", 0, 1, Long.MAX_VALUE - 10), T0);
+        watermark(T0 + 300_000 + 39_000);
+        assertTrue(events().isEmpty());
+        advance(T0 + 300_000 + 42_000);
+        assertEquals("ATTEMPT#1", kinds(), "deadline from watermark + 5 min skew");
     }
 }

@@ -27,8 +27,12 @@ class RedispatchSchedulerTest {
     private int seen;
 
     private void open(int rate, long threshold, OperatorSubtaskState restoreFrom) throws Exception {
+        open(List.of("billing", "dashboard"), rate, threshold, restoreFrom);
+    }
+
+    private void open(List<String> consumers, int rate, long threshold, OperatorSubtaskState restoreFrom) throws Exception {
         h = new KeyedOneInputStreamOperatorTestHarness<>(new RedispatchScheduler.Operator(
-                new RedispatchScheduler(List.of("billing", "dashboard"), rate, threshold)), e -> e.consumer, Types.STRING);
+                new RedispatchScheduler(consumers, rate, threshold)), e -> e.consumer, Types.STRING);
         h.setup();
         if (restoreFrom != null) h.initializeState(restoreFrom);
         h.open();
@@ -72,6 +76,7 @@ class RedispatchSchedulerTest {
 
     /** Moves processing time on in 10 ms steps, as a task's timers would fire. */
     private void until(long t) throws Exception {
+        assertTrue(t - h.getProcessingTime() < 600_000, "set the time first");
         for (long now = h.getProcessingTime() + 10; now <= t; now += 10) at(now);
     }
 
@@ -122,14 +127,14 @@ class RedispatchSchedulerTest {
         at(P0);
         int queued = 0;
         for (int i = 0; i < 37; i++, queued++) in(attempt("billing", "dev-" + i, i, 1, 5));
-        for (long t = P0; t <= P0 + 12_000; t += 37) {
+        for (long t = P0; t <= P0 + 12_000; t += 10) {
             at(t);
-            if (t % 3 == 0) {
+            if (t % 37 == 0) {
                 in(attempt("billing", "late-" + t, t, 1, 5)); // more keep coming
                 queued++;
             }
         }
-        for (long t = P0 + 12_000; t <= P0 + 60_000; t += 200) at(t);
+        until(P0 + 60_000);
         assertEquals(queued, sent().size(), "everything queued was sent in the end");
         for (long[] s : sendTimes) {
             long start = s[0];
@@ -221,5 +226,73 @@ class RedispatchSchedulerTest {
         assertEquals("", order(), "the budget is restored too: one per second");
         until(P0 + 4_000);
         assertEquals("billing:a#1,billing:b#1,billing:c#1", order());
+    }
+
+    @Test
+    void anAttemptStillQueuedAtExhaustionIsTheDeadLetterWithTheAttemptsActuallySent() throws Exception {
+        open(1, 1000, null);
+        at(P0);
+        in(attempt("billing", "x", 1, 1, 5)); // takes the second's budget
+        in(attempt("billing", "y", 2, 1, 5)); // queued
+        in(event(DeliveryEvent.Kind.EXHAUSTED, "billing", "y"));
+        in(event(DeliveryEvent.Kind.EXHAUSTED, "billing", "z")); // the scheduler never saw z's attempts
+        until(P0 + 3000);
+        assertEquals("billing:x#1", order(), "a parked device's queued attempt is not sent");
+        List<Redispatch> dl = deadLetters();
+        assertEquals(2, dl.size());
+        assertEquals("y", dl.get(0).state.deviceId);
+        assertEquals(1, dl.get(0).attempt);
+        assertEquals(0, dl.get(0).attemptsSent);
+        assertEquals("z", dl.get(1).state.deviceId);
+        assertEquals(0, dl.get(1).attemptsSent);
+        assertEquals(2, alerts().stream().filter(a -> a.type.equals("REDISPATCH_EXHAUSTED")).count());
+    }
+
+    @Test
+    void aNewEpisodeOfAParkedDeviceCountsItsAttemptsAfresh() throws Exception {
+        open(100, 1000, null);
+        at(P0);
+        in(attempt("billing", "x", 1, 1, 5));
+        in(attempt("billing", "x", 1, 2, 5));
+        in(event(DeliveryEvent.Kind.EXHAUSTED, "billing", "x"));
+        DeliveryEvent next = attempt("billing", "x", 99, 1, 5); // the tracker forgot x and opened another episode
+        next.seq = 40;
+        in(next);
+        in(event(DeliveryEvent.Kind.EXHAUSTED, "billing", "x"));
+        List<Redispatch> dl = deadLetters();
+        assertEquals(2, dl.size());
+        assertEquals(2, dl.get(0).attemptsSent);
+        assertEquals(1, dl.get(1).attemptsSent, "not 3");
+    }
+
+    @Test
+    void parkedDevicesAndEveryConsumerSurviveARestoreAndAnUnlistedConsumerIsForgotten() throws Exception {
+        open(List.of("billing", "dashboard", "archive"), 1, 3, null);
+        at(P0);
+        in(attempt("billing", "first", 0, 1, 5));
+        in(attempt("billing", "b", 20, 1, 5));
+        in(attempt("billing", "a", 10, 1, 5));
+        in(event(DeliveryEvent.Kind.EXHAUSTED, "billing", "p")); // parked
+        in(attempt("dashboard", "d1", 5, 1, 5));
+        in(attempt("dashboard", "d2", 6, 1, 5));
+        for (int i = 0; i < 4; i++) in(attempt("archive", "r" + i, i, 1, 5)); // 4 > 3: BACKLOG
+        OperatorSubtaskState snapshot = h.snapshot(1, P0);
+        h.close();
+        seen = 0;
+        open(List.of("billing", "dashboard"), 1, 3, snapshot); // archive is no longer listed
+        at(P0);
+        until(P0 + 3000);
+        assertEquals(List.of("billing:a#1", "billing:b#1"), sent().stream().filter(r -> r.consumer.equals("billing"))
+                .map(r -> r.consumer + ":" + r.state.deviceId + "#" + r.attempt).collect(Collectors.toList()));
+        assertEquals(List.of("dashboard:d2#1"), sent().stream().filter(r -> r.consumer.equals("dashboard"))
+                .map(r -> r.consumer + ":" + r.state.deviceId + "#" + r.attempt).collect(Collectors.toList()));
+        // billing's backlog: first, a, b, p (4 > 3) raised BACKLOG before; closing three of them clears it.
+        for (String d : List.of("first", "a", "b")) in(event(DeliveryEvent.Kind.CLOSED, "billing", d));
+        List<Alert> backlog = alerts().stream().filter(a -> a.type.startsWith("BACKLOG")).collect(Collectors.toList());
+        assertEquals(List.of("BACKLOG_CLEARED"), backlog.stream().map(a -> a.type).collect(Collectors.toList()),
+                "the backlog and its open alert were restored with the parked device counted");
+        assertEquals(1, Json.parse(backlog.get(0).details.getBytes(StandardCharsets.UTF_8)).get("backlog").asLong());
+        in(attempt("archive", "r9", 9, 1, 5));
+        assertTrue(order().indexOf("archive") < 0, "an unlisted consumer gets nothing");
     }
 }
