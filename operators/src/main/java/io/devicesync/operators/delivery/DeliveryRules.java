@@ -5,6 +5,7 @@ import io.devicesync.model.DeviceState;
 import io.devicesync.model.Versions;
 import java.util.Arrays;
 import java.util.List;
+import java.util.function.Supplier;
 
 /**
  * What the DeliveryTracker does for one device, without Flink: the per-consumer state machine of
@@ -76,11 +77,9 @@ public final class DeliveryRules {
 
     /** Version {@code v} was published at event time {@code at}. */
     public void published(DeliveryState s, DeviceState v, long at) {
+        s.published = true;
         s.epoch = v.epoch;
         s.seq = v.seq;
-        s.ts = v.ts;
-        s.state = v.state;
-        s.source = v.source;
         remember(s, v.epoch, v.seq, at);
         for (ConsumerTrack c : s.consumers) {
             if (c.status != ConsumerTrack.Status.IDLE) continue; // pending, in an episode, or parked
@@ -101,7 +100,7 @@ public final class DeliveryRules {
         if (c.hasAck() && Versions.compare(a.epoch, a.seq, c.ackEpoch, c.ackSeq) <= 0) return AckOutcome.STALE;
         c.ackEpoch = a.epoch;
         c.ackSeq = a.seq;
-        boolean all = s.state != null && Versions.compare(a.epoch, a.seq, s.epoch, s.seq) >= 0;
+        boolean all = s.published && Versions.compare(a.epoch, a.seq, s.epoch, s.seq) >= 0;
         switch (c.status) {
             case IDLE:
                 break;
@@ -160,8 +159,8 @@ public final class DeliveryRules {
      * now and the schedule continues from now: the consumer always gets its ack window before the
      * next attempt or the dead letter.
      */
-    public void time(DeliveryState s, String deviceId, long now, Effects fx) {
-        DeviceState latest = latest(s, deviceId);
+    public void time(DeliveryState s, String deviceId, long now, Supplier<DeviceState> latestState, Effects fx) {
+        DeviceState latest = null;
         for (ConsumerTrack c : s.consumers) {
             while ((c.status == ConsumerTrack.Status.PENDING || c.status == ConsumerTrack.Status.OPEN) && c.due <= now) {
                 if (c.status == ConsumerTrack.Status.PENDING) {
@@ -174,11 +173,13 @@ public final class DeliveryRules {
                     c.attemptDue = now - c.due > schedule.ackTimeout ? now : c.due;
                     c.lastDueEpoch = s.epoch;
                     c.lastDueSeq = s.seq;
+                    if (latest == null) latest = latestState.get();
                     fx.attempt(deviceId, c, latest);
                     c.due = c.attempt < schedule.maxAttempts
                             ? schedule.nextAttempt(c.attemptDue, c.attempt, deviceId, c.name, c.firstEpoch, c.firstSeq)
                             : schedule.exhaustion(c.attemptDue);
                 } else {
+                    if (latest == null) latest = latestState.get();
                     fx.exhausted(deviceId, c, latest);
                     c.status = ConsumerTrack.Status.PARKED;
                 }
@@ -204,10 +205,6 @@ public final class DeliveryRules {
     public static ConsumerTrack find(DeliveryState s, String consumer) {
         for (ConsumerTrack c : s.consumers) if (c.name.equals(consumer)) return c;
         return null;
-    }
-
-    static DeviceState latest(DeliveryState s, String deviceId) {
-        return s.state == null ? null : new DeviceState(deviceId, s.epoch, s.seq, s.ts, s.state, s.source);
     }
 
     private static void remember(DeliveryState s, long epoch, long seq, long at) {

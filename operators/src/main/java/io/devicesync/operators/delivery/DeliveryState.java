@@ -5,12 +5,13 @@ package io.devicesync.operators.delivery;
  * some consumer (or a consumer is parked), and is cleared when every consumer acknowledged everything.
  */
 public class DeliveryState {
-    /** The latest published version (what an attempt sends); {@code state} null before the first. */
+    /**
+     * The latest published version; {@code published} false before the first. Its document is in
+     * a state of its own, written on publication and read only for an attempt: acks never touch it.
+     */
+    public boolean published;
     public long epoch;
     public long seq;
-    public long ts;
-    public byte[] state;
-    public String source;
     /**
      * Recent publications, oldest first: version and publication time, so that after a partial ack
      * the next unacknowledged version's deadline counts from its own publication. Bounded: when

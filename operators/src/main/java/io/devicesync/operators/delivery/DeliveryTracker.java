@@ -52,6 +52,8 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
     private static final long serialVersionUID = 1L;
 
     public static final String STATE = "delivery";
+    /** The latest published version of a device whose state is kept: what an attempt sends. */
+    public static final String LATEST = "delivery-latest";
 
     private final List<String> consumers;
     private final DeliverySchedule schedule;
@@ -59,6 +61,7 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
     private final long maxFutureSkew;
 
     private transient ValueState<DeliveryState> device;
+    private transient ValueState<DeviceState> latest;
     private transient DeliveryRules rules;
     private transient Map<String, ConsumerMetrics> metrics;
     private transient Counter unknownConsumers;
@@ -98,6 +101,9 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
                 .build();
         d.enableTimeToLive(ttl);
         device = getRuntimeContext().getState(d);
+        ValueStateDescriptor<DeviceState> l = new ValueStateDescriptor<>(LATEST, TypeInformation.of(DeviceState.class));
+        l.enableTimeToLive(ttl);
+        latest = getRuntimeContext().getState(l);
         rules = new DeliveryRules(consumers, schedule);
         MetricGroup group = getRuntimeContext().getMetricGroup();
         metrics = new HashMap<>();
@@ -110,7 +116,7 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
     public void processElement1(DeviceState v, Context ctx, Collector<DeliveryEvent> out) throws Exception {
         DeliveryState s = rules.align(device.value());
         rules.published(s, v, publicationTime(v.ts, ctx.timerService().currentWatermark()));
-        save(s, ctx);
+        if (save(s, ctx)) latest.update(v);
     }
 
     /** The later of the version's time and the watermark, the version's time at most the skew ahead. */
@@ -168,15 +174,25 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
         if (s == null) return;
         s = rules.align(s);
         if (s.timer == timestamp) s.timer = 0;
-        rules.time(s, ctx.getCurrentKey(), Math.max(timestamp, watermark), emitter.to(ctx, out));
+        rules.time(s, ctx.getCurrentKey(), Math.max(timestamp, watermark), this::latestState, emitter.to(ctx, out));
         save(s, ctx);
     }
 
-    private void save(DeliveryState s, Context ctx) throws Exception {
+    private DeviceState latestState() {
+        try {
+            return latest.value();
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Saves the device's state, or clears it when nothing is pending; whether it is kept. */
+    private boolean save(DeliveryState s, Context ctx) throws Exception {
         if (rules.quiet(s)) {
             if (s.timer != 0) ctx.timerService().deleteEventTimeTimer(s.timer);
             device.clear();
-            return;
+            latest.clear();
+            return false;
         }
         long next = rules.nextTimer(s);
         if (next == Long.MAX_VALUE) next = 0;
@@ -186,6 +202,7 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
             s.timer = next;
         }
         device.update(s);
+        return true;
     }
 
     /**

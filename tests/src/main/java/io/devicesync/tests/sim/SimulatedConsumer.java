@@ -2,11 +2,10 @@ package io.devicesync.tests.sim;
 
 import io.devicesync.model.Ack;
 import io.devicesync.model.AckCodec;
-import io.devicesync.model.Codecs;
-import io.devicesync.model.DeviceState;
 import io.devicesync.model.Json;
 import io.devicesync.model.Versions;
-import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -44,7 +43,41 @@ public final class SimulatedConsumer implements AutoCloseable {
     private volatile boolean running = true;
     private volatile Throwable failure;
     /** The latest version read per device that is not acknowledged yet. */
-    private final Map<String, DeviceState> unacked = new HashMap<>();
+    private final Map<String, Version> unacked = new HashMap<>();
+
+    /** What an ack needs from a device-state or redispatch record, read without building a tree. */
+    static final class Version {
+        String deviceId;
+        long epoch;
+        long seq;
+        String redispatchConsumer;
+
+        static Version of(byte[] json) throws java.io.IOException {
+            Version v = new Version();
+            try (JsonParser p = Json.MAPPER.getFactory().createParser(json)) {
+                p.nextToken();
+                while (p.nextToken() == JsonToken.FIELD_NAME) {
+                    String field = p.currentName();
+                    p.nextToken();
+                    switch (field) {
+                        case "deviceId" -> v.deviceId = p.getText();
+                        case "epoch" -> v.epoch = p.getLongValue();
+                        case "seq" -> v.seq = p.getLongValue();
+                        case "redispatch" -> {
+                            while (p.nextToken() == JsonToken.FIELD_NAME) {
+                                String f = p.currentName();
+                                p.nextToken();
+                                if (f.equals("consumer")) v.redispatchConsumer = p.getText();
+                                else p.skipChildren();
+                            }
+                        }
+                        default -> p.skipChildren();
+                    }
+                }
+            }
+            return v;
+        }
+    }
 
     public final AtomicLong read = new AtomicLong();
     public final AtomicLong redispatchesRead = new AtomicLong();
@@ -105,21 +138,18 @@ public final class SimulatedConsumer implements AutoCloseable {
             while (running) {
                 for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(100))) {
                     if (r.value() == null) continue;
-                    DeviceState s;
+                    Version v = Version.of(r.value());
                     if (r.topic().equals(redispatchTopic)) {
-                        JsonNode n = Json.parse(r.value());
-                        if (!name.equals(n.path("redispatch").path("consumer").asText())) continue;
+                        if (!name.equals(v.redispatchConsumer)) continue;
                         redispatchesRead.incrementAndGet();
-                        s = Codecs.readRedispatch(r.value()).state;
                     } else {
                         read.incrementAndGet();
-                        s = Codecs.readDeviceState(r.value());
                     }
-                    DeviceState prev = unacked.get(s.deviceId);
-                    if (prev == null || Versions.compare(s.epoch, s.seq, prev.epoch, prev.seq) > 0) unacked.put(s.deviceId, s);
+                    Version prev = unacked.get(v.deviceId);
+                    if (prev == null || Versions.compare(v.epoch, v.seq, prev.epoch, prev.seq) > 0) unacked.put(v.deviceId, v);
                 }
                 if (acking && !unacked.isEmpty()) {
-                    for (DeviceState s : unacked.values()) {
+                    for (Version s : unacked.values()) {
                         if (dropRate > 0 && random.nextDouble() < dropRate) {
                             dropped.incrementAndGet();
                             continue;

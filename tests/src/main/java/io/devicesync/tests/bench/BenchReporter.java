@@ -1,0 +1,55 @@
+package io.devicesync.tests.bench;
+
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.metrics.Metric;
+import org.apache.flink.metrics.MetricConfig;
+import org.apache.flink.metrics.MetricGroup;
+import org.apache.flink.metrics.reporter.MetricReporter;
+import org.apache.flink.metrics.reporter.MetricReporterFactory;
+
+/**
+ * A metric reporter for the benchmark's in-process MiniCluster: it keeps the counters the job
+ * registers, by name, so that the benchmark reads them without a REST round trip (every 50 ms).
+ */
+public final class BenchReporter implements MetricReporter {
+    private static final Map<String, List<Counter>> COUNTERS = new ConcurrentHashMap<>();
+
+    /** The sum over all subtasks of the counters named {@code name}. */
+    public static long sum(String name) {
+        long n = 0;
+        for (Counter c : COUNTERS.getOrDefault(name, List.of())) n += c.getCount();
+        return n;
+    }
+
+    /** Forgets every counter (between runs). */
+    public static void reset() {
+        COUNTERS.clear();
+    }
+
+    @Override
+    public void open(MetricConfig config) {}
+
+    @Override
+    public void close() {}
+
+    @Override
+    public void notifyOfAddedMetric(Metric metric, String name, MetricGroup group) {
+        if (metric instanceof Counter c) COUNTERS.computeIfAbsent(name, k -> new CopyOnWriteArrayList<>()).add(c);
+    }
+
+    @Override
+    public void notifyOfRemovedMetric(Metric metric, String name, MetricGroup group) {}
+
+    /** Named in the MiniCluster's configuration: {@code metrics.reporter.bench.factory.class}. */
+    public static final class Factory implements MetricReporterFactory {
+        @Override
+        public MetricReporter createMetricReporter(Properties properties) {
+            return new BenchReporter();
+        }
+    }
+}

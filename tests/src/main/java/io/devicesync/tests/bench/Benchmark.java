@@ -1,0 +1,314 @@
+package io.devicesync.tests.bench;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.devicesync.jobs.DeviceSyncJob;
+import io.devicesync.jobs.JobParameters;
+import io.devicesync.model.Json;
+import io.devicesync.tests.infra.EmbeddedDatabase;
+import io.devicesync.tests.infra.EmbeddedKafka;
+import io.devicesync.tests.infra.KafkaProcess;
+import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.time.Duration;
+import java.time.LocalDate;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Properties;
+import java.util.stream.Stream;
+import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.functions.RichMapFunction;
+import org.apache.flink.configuration.CheckpointingOptions;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.CoreOptions;
+import org.apache.flink.configuration.PipelineOptions;
+import org.apache.flink.configuration.StateBackendOptions;
+import org.apache.flink.connector.kafka.source.KafkaSource;
+import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
+import org.apache.flink.core.execution.CheckpointingMode;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.streaming.api.functions.sink.legacy.DiscardingSink;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+
+/**
+ * The benchmark suite (README, "Benchmarks"): a real broker (in a JVM of its own, so that the CPU
+ * measured is Flink's), the events topic preloaded with clean in-order increments, and jobs on an
+ * in-process MiniCluster reading it from the start, alternating: a parse-only job (Kafka source →
+ * Jackson readTree → discard), devicesync, and devicesync with delivery tracking for three
+ * consumers that acknowledge everything they read. Prints, per variant, the medians over the runs
+ * of events/s (whole run, and the steady part from 50 % to 90 % of the input), the ratio to
+ * parse-only, and CPU per event from the process's own accounting; and the lookups on clean input.
+ *
+ * <p>Options: {@code --events 2000000 --devices 100000 --runs 3 --backend rocksdb|hashmap
+ * --checkpoint-interval 10 --variants parse,devicesync,delivery --results PATH}.
+ */
+public final class Benchmark {
+    private Benchmark() {}
+
+    public static void main(String[] argv) throws Exception {
+        Map<String, String> o = new LinkedHashMap<>();
+        o.put("events", "2000000");
+        o.put("devices", "100000");
+        o.put("runs", "3");
+        o.put("backend", "rocksdb");
+        o.put("checkpoint-interval", "10");
+        o.put("variants", "parse,devicesync,delivery");
+        o.put("results", "");
+        for (int i = 0; i + 1 < argv.length; i += 2) {
+            String name = argv[i].replaceFirst("^--", "");
+            if (!o.containsKey(name)) throw new IllegalArgumentException("--" + name + ": unknown option; options: " + o.keySet());
+            o.put(name, argv[i + 1]);
+        }
+        long events = Long.parseLong(o.get("events"));
+        int devices = Integer.parseInt(o.get("devices"));
+        int runs = Integer.parseInt(o.get("runs"));
+        List<String> variants = Arrays.asList(o.get("variants").split(","));
+        Path work = Paths.get(".bench-run").toAbsolutePath();
+        if (Files.exists(work)) {
+            try (Stream<Path> old = Files.list(work)) {
+                for (Path f : old.toList()) if (!f.getFileName().toString().equals("tmp")) deleteRecursively(f); // a fresh run
+            }
+        }
+        Files.createDirectories(work.resolve("tmp"));
+        say("devicesync benchmark: " + o);
+        try (KafkaProcess kafka = KafkaProcess.start(work.resolve("kafka"));
+                EmbeddedDatabase db = EmbeddedDatabase.start(work.resolve("pg"))) {
+            say("Kafka (own JVM) at " + kafka.bootstrapServers() + ", PostgreSQL at " + db.url());
+            createTopics(kafka.bootstrapServers(), List.of("events"));
+            long t = System.nanoTime();
+            preload(kafka.bootstrapServers(), "events", events, devices);
+            say(String.format(Locale.ROOT, "Preloaded %,d events of %,d devices in %.1f s", events, devices,
+                    (System.nanoTime() - t) / 1e9));
+            Map<String, List<Result>> results = new LinkedHashMap<>();
+            for (int r = 1; r <= runs; r++) {
+                for (String v : variants) {
+                    Result res = run(v, r, kafka, db, o, work);
+                    results.computeIfAbsent(v, k -> new ArrayList<>()).add(res);
+                    say(String.format(Locale.ROOT, "run %d %-10s %s", r, v, res));
+                }
+            }
+            String table = table(results, o);
+            System.out.println();
+            System.out.println(table);
+            if (!o.get("results").isEmpty()) {
+                Files.writeString(Paths.get(o.get("results")), header(o) + table);
+                say("Written to " + o.get("results"));
+            }
+        }
+    }
+
+    /** One run's figures. */
+    record Result(double wholePerSecond, double steadyPerSecond, double cpuMicrosPerEvent, long lookups) {
+        @Override
+        public String toString() {
+            return String.format(Locale.ROOT, "whole %,.0f/s, steady %,.0f/s, CPU %.1f µs/event, lookups %,d",
+                    wholePerSecond, steadyPerSecond, cpuMicrosPerEvent, lookups);
+        }
+    }
+
+    static Result run(String variant, int runNo, KafkaProcess kafka, EmbeddedDatabase db, Map<String, String> o, Path work)
+            throws Exception {
+        long events = Long.parseLong(o.get("events"));
+        String id = variant + "-" + runNo;
+        Configuration conf = new Configuration();
+        conf.setString("metrics.reporter.bench.factory.class", BenchReporter.Factory.class.getName());
+        conf.set(StateBackendOptions.STATE_BACKEND, o.get("backend"));
+        conf.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, work.resolve("checkpoints-" + id).toUri().toString());
+        conf.set(CheckpointingOptions.INCREMENTAL_CHECKPOINTS, true);
+        conf.set(PipelineOptions.GENERIC_TYPES, false);
+        conf.set(CoreOptions.TMP_DIRS, work.resolve("tmp").toString());
+        BenchReporter.reset();
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(2, conf);
+        env.enableCheckpointing(Long.parseLong(o.get("checkpoint-interval")) * 1000, CheckpointingMode.EXACTLY_ONCE);
+        String counter;
+        if (variant.equals("parse")) {
+            counter = "parsedIn";
+            env.fromSource(KafkaSource.<byte[]>builder()
+                                    .setBootstrapServers(kafka.bootstrapServers())
+                                    .setTopics("events")
+                                    .setGroupId("bench-" + id)
+                                    .setStartingOffsets(OffsetsInitializer.earliest())
+                                    .setDeserializer(org.apache.flink.connector.kafka.source.reader.deserializer
+                                            .KafkaRecordDeserializationSchema.valueOnly(ByteArrayDeserializer.class))
+                                    .build(),
+                            WatermarkStrategy.noWatermarks(), "Kafka: events")
+                    .map(new ParseOnly())
+                    .addSink(new DiscardingSink<>());
+        } else {
+            counter = "eventsIn";
+            List<String> outputs = new ArrayList<>();
+            for (String topic : List.of("state", "alerts", "dlq", "audit", "acks", "redispatch", "redispatch-dlq")) {
+                outputs.add(topic + "-" + id);
+            }
+            createTopics(kafka.bootstrapServers(), outputs);
+            List<String> args = new ArrayList<>(List.of("--kafka.bootstrap-servers", kafka.bootstrapServers(),
+                    "--kafka.group-id", "bench-" + id, "--kafka.starting-offsets", "earliest",
+                    "--topic.events", "events", "--topic.state", "state-" + id, "--topic.alerts", "alerts-" + id,
+                    "--topic.dlq", "dlq-" + id, "--topic.audit", "audit-" + id, "--topic.acks", "acks-" + id,
+                    "--topic.redispatch", "redispatch-" + id, "--topic.redispatch-dlq", "redispatch-dlq-" + id,
+                    "--snapshot.url", db.url(), "--snapshot.user", EmbeddedDatabase.USER,
+                    "--snapshot.password", EmbeddedDatabase.PASSWORD));
+            if (variant.equals("delivery")) {
+                args.addAll(List.of("--delivery.consumers", "billing,dashboard,archive"));
+                kafka.startConsumers("state-" + id, "redispatch-" + id, "acks-" + id, List.of("billing", "dashboard", "archive"));
+            } else if (!variant.equals("devicesync")) {
+                throw new IllegalArgumentException("--variants: '" + variant + "' is not parse, devicesync or delivery");
+            }
+            JobParameters p = JobParameters.fromArgs(args.toArray(new String[0]));
+            DeviceSyncJob.configure(env, p);
+            DeviceSyncJob.build(env, p);
+        }
+        com.sun.management.OperatingSystemMXBean os =
+                (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+        long cpu0 = os.getProcessCpuTime();
+        long t0 = System.nanoTime();
+        JobClient job = env.executeAsync("bench " + id);
+        long half = -1;
+        long ninety = -1;
+        long deadline = t0 + Duration.ofMinutes(30).toNanos();
+        while (true) {
+            long n = BenchReporter.sum(counter);
+            long now = System.nanoTime();
+            if (half < 0 && n >= events / 2) half = now;
+            if (ninety < 0 && n >= events * 9 / 10) ninety = now;
+            if (n >= events) break;
+            if (now > deadline) throw new IllegalStateException(variant + ": only " + n + " events in 30 min");
+            if (n == 0 && now - t0 > Duration.ofMinutes(2).toNanos()) {
+                job.cancel().get();
+                throw new IllegalStateException(variant + ": no event counted in 2 min (is the BenchReporter registered?)");
+            }
+            if (job.getJobStatus().get().isGloballyTerminalState()) {
+                job.getJobExecutionResult().get(); // throws the failure
+                throw new IllegalStateException(variant + ": the job ended after " + n + " events");
+            }
+            Thread.sleep(20); // polls a counter; the measurement's resolution
+        }
+        long t1 = System.nanoTime();
+        long cpu1 = os.getProcessCpuTime();
+        long lookups = BenchReporter.sum("lookupsIssued");
+        job.cancel().get();
+        if (variant.equals("delivery")) kafka.stopConsumers();
+        return new Result(events / ((t1 - t0) / 1e9), (events * 4 / 10) / ((ninety - half) / 1e9),
+                (cpu1 - cpu0) / 1e3 / events, lookups);
+    }
+
+    /** Kafka source → Jackson readTree → discard: the floor any job on this topic pays. */
+    static final class ParseOnly extends RichMapFunction<byte[], Integer> {
+        private transient Counter in;
+
+        @Override
+        public void open(OpenContext ctx) {
+            in = getRuntimeContext().getMetricGroup().counter("parsedIn");
+        }
+
+        @Override
+        public Integer map(byte[] value) throws Exception {
+            in.inc();
+            JsonNode n = Json.MAPPER.readTree(value);
+            return n.size();
+        }
+    }
+
+    static String table(Map<String, List<Result>> results, Map<String, String> o) {
+        double parseSteady = median(results.getOrDefault("parse", List.of()), Result::steadyPerSecond);
+        double parseWhole = median(results.getOrDefault("parse", List.of()), Result::wholePerSecond);
+        double dsSteady = median(results.getOrDefault("devicesync", List.of()), Result::steadyPerSecond);
+        StringBuilder b = new StringBuilder();
+        b.append("| variant | whole run (events/s) | steady 50–90 % (events/s) | ratio to parse-only (steady) | CPU µs/event | lookups |\n");
+        b.append("|---|---|---|---|---|---|\n");
+        for (Map.Entry<String, List<Result>> e : results.entrySet()) {
+            List<Result> rs = e.getValue();
+            double steady = median(rs, Result::steadyPerSecond);
+            b.append(String.format(Locale.ROOT, "| %s | %,.0f | %,.0f | %s | %.1f | %,.0f |%n", e.getKey(),
+                    median(rs, Result::wholePerSecond), steady,
+                    parseSteady > 0 ? String.format(Locale.ROOT, "%.2f", steady / parseSteady) : "–",
+                    median(rs, Result::cpuMicrosPerEvent), median(rs, r -> (double) r.lookups())));
+        }
+        if (dsSteady > 0 && results.containsKey("delivery")) {
+            double withDelivery = median(results.get("delivery"), Result::steadyPerSecond);
+            b.append(String.format(Locale.ROOT, "%nCost of delivery tracking (3 consumers acking): delivery ÷ devicesync = %.2f (steady)"
+                    + ", %.2f (whole run)%n", withDelivery / dsSteady,
+                    median(results.get("delivery"), Result::wholePerSecond)
+                            / median(results.get("devicesync"), Result::wholePerSecond)));
+        }
+        if (parseWhole > 0) b.append(String.format(Locale.ROOT, "Medians of %s runs, alternating.%n", o.get("runs")));
+        return b.toString();
+    }
+
+    static double median(List<Result> rs, java.util.function.ToDoubleFunction<Result> f) {
+        if (rs.isEmpty()) return 0;
+        double[] v = rs.stream().mapToDouble(f).sorted().toArray();
+        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+    }
+
+    static String header(Map<String, String> o) throws IOException {
+        String cpu = Files.readAllLines(Paths.get("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
+                .findFirst().map(l -> l.substring(l.indexOf(':') + 1).trim()).orElse("unknown CPU");
+        return "# devicesync benchmark results\n\nMeasured " + LocalDate.now() + " on " + Runtime.getRuntime().availableProcessors()
+                + " cores (" + cpu + "), Java " + System.getProperty("java.version") + ", with `" + o + "`.\n"
+                + "Broker in its own JVM on the same machine; Flink MiniCluster at parallelism 2, exactly-once.\n\n";
+    }
+
+    /** Clean in-order increments: round r gives every device its seq r. */
+    static void preload(String bootstrap, String topic, long events, int devices) {
+        Properties p = new Properties();
+        p.put("bootstrap.servers", bootstrap);
+        p.put("acks", "1");
+        p.put("linger.ms", "20");
+        p.put("batch.size", "262144");
+        p.put("key.serializer", ByteArraySerializer.class.getName());
+        p.put("value.serializer", ByteArraySerializer.class.getName());
+        long base = System.currentTimeMillis() - 60_000;
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p)) {
+            long n = 0;
+            for (long round = 1; n < events; round++) {
+                for (int d = 0; d < devices && n < events; d++, n++) {
+                    String id = String.format(Locale.ROOT, "dev-%06d", d);
+                    String value = "{\"deviceId\":\"" + id + "\",\"epoch\":0,\"seq\":" + round + ",\"ts\":" + (base + round * 10)
+                            + ",\"data\":{\"temp\":" + (20 + (n % 100) / 10.0) + ",\"door\":\"" + (n % 2 == 0 ? "open" : "closed")
+                            + "\",\"n\":" + n + "}}";
+                    producer.send(new ProducerRecord<>(topic, id.getBytes(StandardCharsets.UTF_8), value.getBytes(StandardCharsets.UTF_8)));
+                }
+            }
+        }
+    }
+
+    static void createTopics(String bootstrap, List<String> topics) throws Exception {
+        Properties p = new Properties();
+        p.put("bootstrap.servers", bootstrap);
+        try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(p)) {
+            List<org.apache.kafka.clients.admin.NewTopic> all = new ArrayList<>();
+            for (String t : topics) all.add(new org.apache.kafka.clients.admin.NewTopic(t, 4, (short) 1));
+            admin.createTopics(all).all().get();
+        }
+    }
+
+    static void say(String line) {
+        System.out.println(line);
+    }
+
+    private static void deleteRecursively(Path dir) throws IOException {
+        if (!Files.exists(dir)) return;
+        if (!Files.isDirectory(dir)) {
+            Files.delete(dir);
+            return;
+        }
+        try (Stream<Path> s = Files.walk(dir)) {
+            for (Path f : s.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(f);
+        }
+    }
+}
