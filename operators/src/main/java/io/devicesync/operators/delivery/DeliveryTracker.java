@@ -29,7 +29,7 @@ import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.StateTtlConfig;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
-import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.Histogram;
 import org.apache.flink.metrics.MetricGroup;
@@ -60,8 +60,9 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
     private final Duration idleTtl;
     private final long maxFutureSkew;
 
-    private transient ValueState<DeliveryState> device;
-    private transient ValueState<DeviceState> latest;
+    /** {@link DeliveryState} and the latest version, in {@link DeliveryCodec}'s bytes. */
+    private transient ValueState<byte[]> device;
+    private transient ValueState<byte[]> latest;
     private transient DeliveryRules rules;
     private transient Map<String, ConsumerMetrics> metrics;
     private transient Counter unknownConsumers;
@@ -94,14 +95,14 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
 
     @Override
     public void open(OpenContext ctx) {
-        ValueStateDescriptor<DeliveryState> d = new ValueStateDescriptor<>(STATE, TypeInformation.of(DeliveryState.class));
+        ValueStateDescriptor<byte[]> d = new ValueStateDescriptor<>(STATE, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
         StateTtlConfig ttl = StateTtlConfig.newBuilder(idleTtl)
                 .setUpdateType(StateTtlConfig.UpdateType.OnCreateAndWrite)
                 .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
                 .build();
         d.enableTimeToLive(ttl);
         device = getRuntimeContext().getState(d);
-        ValueStateDescriptor<DeviceState> l = new ValueStateDescriptor<>(LATEST, TypeInformation.of(DeviceState.class));
+        ValueStateDescriptor<byte[]> l = new ValueStateDescriptor<>(LATEST, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
         l.enableTimeToLive(ttl);
         latest = getRuntimeContext().getState(l);
         rules = new DeliveryRules(consumers, schedule);
@@ -114,9 +115,9 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
 
     @Override
     public void processElement1(DeviceState v, Context ctx, Collector<DeliveryEvent> out) throws Exception {
-        DeliveryState s = rules.align(device.value());
+        DeliveryState s = rules.align(DeliveryCodec.decode(device.value()));
         rules.published(s, v, publicationTime(v.ts, ctx.timerService().currentWatermark()));
-        if (save(s, ctx)) latest.update(v);
+        if (save(s, ctx)) latest.update(DeliveryCodec.encodeLatest(v));
     }
 
     /** The later of the version's time and the watermark, the version's time at most the skew ahead. */
@@ -133,7 +134,7 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
             unknownConsumers.inc();
             return;
         }
-        DeliveryState s = device.value();
+        DeliveryState s = DeliveryCodec.decode(device.value());
         if (s == null) {
             // Nothing pending: everything published was acknowledged (or the device was forgotten).
             // Tell the scheduler anyway: a parking it still counts ends with this ack.
@@ -170,17 +171,18 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
         // every deadline: nothing is alerted or sent. The timer is spent, though: a job restored
         // from here arms it again (see Operator).
         if (watermark == Long.MAX_VALUE) return;
-        DeliveryState s = device.value();
+        DeliveryState s = DeliveryCodec.decode(device.value());
         if (s == null) return;
         s = rules.align(s);
         if (s.timer == timestamp) s.timer = 0;
-        rules.time(s, ctx.getCurrentKey(), Math.max(timestamp, watermark), this::latestState, emitter.to(ctx, out));
+        String deviceId = ctx.getCurrentKey();
+        rules.time(s, deviceId, Math.max(timestamp, watermark), () -> latestState(deviceId), emitter.to(ctx, out));
         save(s, ctx);
     }
 
-    private DeviceState latestState() {
+    private DeviceState latestState(String deviceId) {
         try {
-            return latest.value();
+            return DeliveryCodec.decodeLatest(deviceId, latest.value());
         } catch (Exception e) {
             throw new IllegalStateException(e);
         }
@@ -201,7 +203,7 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
             if (next != 0) ctx.timerService().registerEventTimeTimer(next);
             s.timer = next;
         }
-        device.update(s);
+        device.update(DeliveryCodec.encode(s));
         return true;
     }
 
@@ -210,13 +212,13 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
      * again (the drained run fired and spent it). Returns the timer's time, or null for none.
      */
     Long rearmCurrentDevice() throws Exception {
-        DeliveryState s = device.value();
+        DeliveryState s = DeliveryCodec.decode(device.value());
         if (s == null) return null;
         s = rules.align(s);
         long next = rules.nextTimer(s);
         if (next == Long.MAX_VALUE) return null;
         s.timer = next;
-        device.update(s);
+        device.update(DeliveryCodec.encode(s));
         return next;
     }
 

@@ -1,0 +1,137 @@
+package io.devicesync.operators.delivery;
+
+import io.devicesync.model.DeviceState;
+import java.io.IOException;
+import org.apache.flink.core.memory.DataInputDeserializer;
+import org.apache.flink.core.memory.DataOutputSerializer;
+
+/**
+ * The DeliveryTracker's state in compact bytes, written and read by hand: the tracker touches its
+ * state for every publication and every ack, and Flink's POJO serializer (reflection, boxing, an
+ * object per field) cost more than the rest of the tracker (measured, README "Benchmarks"). Each
+ * value starts with a format version.
+ */
+final class DeliveryCodec {
+    private DeliveryCodec() {}
+
+    private static final int FORMAT = 1;
+    private static final ConsumerTrack.Status[] STATUSES = ConsumerTrack.Status.values();
+
+    private static final ThreadLocal<DataOutputSerializer> OUT = ThreadLocal.withInitial(() -> new DataOutputSerializer(256));
+
+    static byte[] encode(DeliveryState s) {
+        DataOutputSerializer out = OUT.get();
+        out.clear();
+        try {
+            out.writeByte(FORMAT);
+            out.writeBoolean(s.published);
+            out.writeLong(s.epoch);
+            out.writeLong(s.seq);
+            out.writeLong(s.timer);
+            int pubs = s.pubSeq.length;
+            out.writeInt(pubs);
+            for (int i = 0; i < pubs; i++) {
+                out.writeLong(s.pubEpoch[i]);
+                out.writeLong(s.pubSeq[i]);
+                out.writeLong(s.pubAt[i]);
+            }
+            out.writeInt(s.consumers.length);
+            for (ConsumerTrack c : s.consumers) {
+                out.writeUTF(c.name);
+                out.writeByte(c.status.ordinal());
+                out.writeLong(c.ackEpoch);
+                out.writeLong(c.ackSeq);
+                out.writeLong(c.firstEpoch);
+                out.writeLong(c.firstSeq);
+                out.writeLong(c.firstAt);
+                out.writeLong(c.due);
+                out.writeInt(c.attempt);
+                out.writeLong(c.attemptDue);
+                out.writeLong(c.lastDueEpoch);
+                out.writeLong(c.lastDueSeq);
+            }
+            return out.getCopyOfBuffer();
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    static DeliveryState decode(byte[] bytes) {
+        if (bytes == null) return null;
+        DataInputDeserializer in = new DataInputDeserializer(bytes);
+        try {
+            int format = in.readByte();
+            if (format != FORMAT) throw new IllegalStateException("delivery state format " + format + " is not known");
+            DeliveryState s = new DeliveryState();
+            s.published = in.readBoolean();
+            s.epoch = in.readLong();
+            s.seq = in.readLong();
+            s.timer = in.readLong();
+            int pubs = in.readInt();
+            s.pubEpoch = new long[pubs];
+            s.pubSeq = new long[pubs];
+            s.pubAt = new long[pubs];
+            for (int i = 0; i < pubs; i++) {
+                s.pubEpoch[i] = in.readLong();
+                s.pubSeq[i] = in.readLong();
+                s.pubAt[i] = in.readLong();
+            }
+            int n = in.readInt();
+            s.consumers = new ConsumerTrack[n];
+            for (int i = 0; i < n; i++) {
+                ConsumerTrack c = new ConsumerTrack(in.readUTF());
+                c.status = STATUSES[in.readByte()];
+                c.ackEpoch = in.readLong();
+                c.ackSeq = in.readLong();
+                c.firstEpoch = in.readLong();
+                c.firstSeq = in.readLong();
+                c.firstAt = in.readLong();
+                c.due = in.readLong();
+                c.attempt = in.readInt();
+                c.attemptDue = in.readLong();
+                c.lastDueEpoch = in.readLong();
+                c.lastDueSeq = in.readLong();
+                s.consumers[i] = c;
+            }
+            return s;
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** The latest version without its deviceId (the key). */
+    static byte[] encodeLatest(DeviceState v) {
+        DataOutputSerializer out = OUT.get();
+        out.clear();
+        try {
+            out.writeByte(FORMAT);
+            out.writeLong(v.epoch);
+            out.writeLong(v.seq);
+            out.writeLong(v.ts);
+            out.writeUTF(v.source);
+            out.writeInt(v.state.length);
+            out.write(v.state);
+            return out.getCopyOfBuffer();
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    static DeviceState decodeLatest(String deviceId, byte[] bytes) {
+        if (bytes == null) return null;
+        DataInputDeserializer in = new DataInputDeserializer(bytes);
+        try {
+            int format = in.readByte();
+            if (format != FORMAT) throw new IllegalStateException("delivery state format " + format + " is not known");
+            long epoch = in.readLong();
+            long seq = in.readLong();
+            long ts = in.readLong();
+            String source = in.readUTF();
+            byte[] doc = new byte[in.readInt()];
+            in.readFully(doc);
+            return new DeviceState(deviceId, epoch, seq, ts, doc, source);
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}
