@@ -28,6 +28,7 @@ final class DeliveryCodec {
             out.writeLong(s.epoch);
             out.writeLong(s.seq);
             out.writeLong(s.timer);
+            out.writeBoolean(s.latestStored);
             int pubs = s.pubSeq.length;
             out.writeInt(pubs);
             for (int i = 0; i < pubs; i++) {
@@ -67,6 +68,7 @@ final class DeliveryCodec {
             s.epoch = in.readLong();
             s.seq = in.readLong();
             s.timer = in.readLong();
+            s.latestStored = in.readBoolean();
             int pubs = in.readInt();
             s.pubEpoch = new long[pubs];
             s.pubSeq = new long[pubs];

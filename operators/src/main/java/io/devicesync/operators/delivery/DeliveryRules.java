@@ -196,7 +196,12 @@ public final class DeliveryRules {
         return min == Long.MAX_VALUE ? min : DeliverySchedule.roundUpToSecond(min);
     }
 
-    /** Every listed consumer acknowledged everything: the state can go. */
+    /** When a device that went quiet at {@code now} is forgotten: one deadline later, on a whole second. */
+    public long forgetAt(long now) {
+        return DeliverySchedule.roundUpToSecond(schedule.deadline(now));
+    }
+
+    /** Every listed consumer acknowledged everything: nothing is pending, nobody is parked. */
     public boolean quiet(DeliveryState s) {
         for (ConsumerTrack c : s.consumers) if (c.status != ConsumerTrack.Status.IDLE) return false;
         return true;

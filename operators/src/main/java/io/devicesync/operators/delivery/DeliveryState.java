@@ -1,8 +1,10 @@
 package io.devicesync.operators.delivery;
 
 /**
- * The DeliveryTracker's one state value per device; it exists only while something is pending for
- * some consumer (or a consumer is parked), and is cleared when every consumer acknowledged everything.
+ * The DeliveryTracker's state of a device: while something is pending for some consumer (or a
+ * consumer is parked), and for one deadline after every consumer acknowledged everything (then
+ * only the ack positions and the timer that forgets it): a device that publishes again within
+ * that time costs no new timer.
  */
 public class DeliveryState {
     /**
@@ -23,6 +25,8 @@ public class DeliveryState {
     public ConsumerTrack[] consumers = new ConsumerTrack[0];
     /** The registered event-time timer; 0 when none. */
     public long timer;
+    /** The latest version's document is in the tracker's second state (only while something is pending). */
+    public boolean latestStored;
 
     public DeliveryState() {}
 }

@@ -116,8 +116,13 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
     @Override
     public void processElement1(DeviceState v, Context ctx, Collector<DeliveryEvent> out) throws Exception {
         DeliveryState s = rules.align(DeliveryCodec.decode(device.value()));
-        rules.published(s, v, publicationTime(v.ts, ctx.timerService().currentWatermark()));
-        if (save(s, ctx)) latest.update(DeliveryCodec.encodeLatest(v));
+        long at = publicationTime(v.ts, ctx.timerService().currentWatermark());
+        rules.published(s, v, at);
+        if (!rules.quiet(s)) {
+            latest.update(DeliveryCodec.encodeLatest(v));
+            s.latestStored = true;
+        }
+        save(s, ctx, at);
     }
 
     /** The later of the version's time and the watermark, the version's time at most the skew ahead. */
@@ -161,7 +166,7 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
         }
         m.applied.inc();
         if (coversFirst) m.latency.update(latency);
-        save(s, ctx);
+        save(s, ctx, at);
     }
 
     @Override
@@ -175,9 +180,16 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
         if (s == null) return;
         s = rules.align(s);
         if (s.timer == timestamp) s.timer = 0;
+        if (rules.quiet(s) && s.timer == 0) {
+            // Quiet since before this timer: forgotten.
+            device.clear();
+            if (s.latestStored) latest.clear();
+            return;
+        }
         String deviceId = ctx.getCurrentKey();
-        rules.time(s, deviceId, Math.max(timestamp, watermark), () -> latestState(deviceId), emitter.to(ctx, out));
-        save(s, ctx);
+        long now = Math.max(timestamp, watermark);
+        rules.time(s, deviceId, now, () -> latestState(deviceId), emitter.to(ctx, out));
+        save(s, ctx, now);
     }
 
     private DeviceState latestState(String deviceId) {
@@ -188,23 +200,32 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
         }
     }
 
-    /** Saves the device's state, or clears it when nothing is pending; whether it is kept. */
-    private boolean save(DeliveryState s, Context ctx) throws Exception {
+    /**
+     * Saves the device's state with the one timer it needs: the earliest step due, or, once quiet,
+     * the time it is forgotten. A timer already set earlier is kept (it fires, and sets the next):
+     * a device that publishes and is acknowledged all the time costs about one timer per deadline,
+     * not one per version.
+     */
+    private void save(DeliveryState s, Context ctx, long now) throws Exception {
         if (rules.quiet(s)) {
-            if (s.timer != 0) ctx.timerService().deleteEventTimeTimer(s.timer);
-            device.clear();
-            latest.clear();
-            return false;
-        }
-        long next = rules.nextTimer(s);
-        if (next == Long.MAX_VALUE) next = 0;
-        if (next != s.timer) {
-            if (s.timer != 0) ctx.timerService().deleteEventTimeTimer(s.timer);
-            if (next != 0) ctx.timerService().registerEventTimeTimer(next);
-            s.timer = next;
+            if (s.latestStored) {
+                latest.clear();
+                s.latestStored = false;
+            }
+            if (s.timer == 0) arm(s, ctx, rules.forgetAt(now));
+        } else {
+            long next = rules.nextTimer(s); // MAX_VALUE: parked only, nothing to time
+            if (next != Long.MAX_VALUE && (s.timer == 0 || s.timer > next)) {
+                if (s.timer != 0) ctx.timerService().deleteEventTimeTimer(s.timer);
+                arm(s, ctx, next);
+            }
         }
         device.update(DeliveryCodec.encode(s));
-        return true;
+    }
+
+    private static void arm(DeliveryState s, Context ctx, long at) {
+        ctx.timerService().registerEventTimeTimer(at);
+        s.timer = at;
     }
 
     /**
@@ -215,7 +236,7 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
         DeliveryState s = DeliveryCodec.decode(device.value());
         if (s == null) return null;
         s = rules.align(s);
-        long next = rules.nextTimer(s);
+        long next = s.timer != 0 ? s.timer : rules.nextTimer(s);
         if (next == Long.MAX_VALUE) return null;
         s.timer = next;
         device.update(DeliveryCodec.encode(s));

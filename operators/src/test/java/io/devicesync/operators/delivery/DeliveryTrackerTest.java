@@ -132,15 +132,24 @@ class DeliveryTrackerTest {
         open(List.of("billing", "dashboard"));
         watermark(T0);
         publish("d", 1, T0);
+        assertEquals(2, h.numKeyedStateEntries(), "pending: the positions and the latest version");
         publish("d", 2, T0 + 10);
         ack("billing", "d", 0, 1, T0 + 500);
         ack("dashboard", "d", 0, 2, T0 + 600);
         ack("billing", "d", 0, 2, T0 + 700);
-        assertEquals(0, h.numEventTimeTimers(), "nothing pending: no timer");
-        assertEquals(0, h.numKeyedStateEntries(), "nothing pending: no state");
+        assertEquals(1, h.numKeyedStateEntries(), "nothing pending: the latest version is gone, the positions stay a while");
+        assertEquals(1, h.numEventTimeTimers(), "one timer, set at the first publication, kept");
+        for (int v = 3; v <= 20; v++) { // a device that publishes and is acknowledged all the time
+            publish("d", v, T0 + v * 100);
+            ack("billing", "d", 0, v, T0 + v * 100 + 50);
+            ack("dashboard", "d", 0, v, T0 + v * 100 + 60);
+        }
+        assertEquals(1, h.numEventTimeTimers(), "no timer per version");
         advance(T0 + 600_000);
         assertTrue(events().isEmpty());
         assertTrue(alerts().isEmpty());
+        assertEquals(0, h.numEventTimeTimers(), "quiet for a deadline: forgotten");
+        assertEquals(0, h.numKeyedStateEntries());
     }
 
     @Test
@@ -227,7 +236,10 @@ class DeliveryTrackerTest {
         assertEquals("ATTEMPT#1,ATTEMPT#2", kinds());
         ack("billing", "d", 0, 2, watermark);
         assertEquals("ATTEMPT#1,ATTEMPT#2,CLOSED", kinds());
+        advance(watermark + 120_000);
+        assertEquals("ATTEMPT#1,ATTEMPT#2,CLOSED", kinds());
         assertEquals(0, h.numKeyedStateEntries());
+        assertEquals(0, h.numEventTimeTimers());
     }
 
     @Test
@@ -261,9 +273,10 @@ class DeliveryTrackerTest {
         watermark(T0);
         publish("d", 1, T0);
         ack("billing", "d", 0, 9, T0 + 5);
-        assertEquals(0, h.numKeyedStateEntries());
+        publish("d", 5, T0 + 10); // published after the ack that covers it
         advance(T0 + 100_000);
         assertTrue(events().isEmpty());
+        assertEquals(0, h.numKeyedStateEntries());
     }
 
     @Test
@@ -316,12 +329,13 @@ class DeliveryTrackerTest {
         OperatorSubtaskState snapshot = h.snapshot(1, 1);
         h.close();
         open(List.of("billing"), snapshot);
-        assertEquals(1, h.numEventTimeTimers(), "armed again for the device that waits, not for the one acknowledged");
+        assertEquals(2, h.numEventTimeTimers(), "armed again: the device that waits, and the one that is forgotten then");
         watermark(T0 + 39_000);
         assertTrue(events().isEmpty());
         watermark(T0 + 41_000);
         assertEquals("ATTEMPT#1", kinds());
         assertEquals("d", events().get(0).deviceId);
+        assertEquals(1, h.numEventTimeTimers(), "e is forgotten");
     }
 
     @Test

@@ -112,11 +112,11 @@ public final class Benchmark {
     }
 
     /** One run's figures. */
-    record Result(double wholePerSecond, double steadyPerSecond, double cpuMicrosPerEvent, long lookups) {
+    record Result(double wholePerSecond, double steadyPerSecond, double cpuMicrosPerEvent, long lookups, long acks) {
         @Override
         public String toString() {
-            return String.format(Locale.ROOT, "whole %,.0f/s, steady %,.0f/s, CPU %.1f µs/event, lookups %,d",
-                    wholePerSecond, steadyPerSecond, cpuMicrosPerEvent, lookups);
+            return String.format(Locale.ROOT, "whole %,.0f/s, steady %,.0f/s, CPU %.1f µs/event, lookups %,d, acks %,d",
+                    wholePerSecond, steadyPerSecond, cpuMicrosPerEvent, lookups, acks);
         }
     }
 
@@ -200,10 +200,11 @@ public final class Benchmark {
         long t1 = System.nanoTime();
         long cpu1 = os.getProcessCpuTime();
         long lookups = BenchReporter.sum("lookupsIssued");
+        long acks = BenchReporter.sum("acksIn");
         job.cancel().get();
         if (variant.equals("delivery")) kafka.stopConsumers();
         return new Result(events / ((t1 - t0) / 1e9), (events * 4 / 10) / ((ninety - half) / 1e9),
-                (cpu1 - cpu0) / 1e3 / events, lookups);
+                (cpu1 - cpu0) / 1e3 / events, lookups, acks);
     }
 
     /** Kafka source → Jackson readTree → discard: the floor any job on this topic pays. */
