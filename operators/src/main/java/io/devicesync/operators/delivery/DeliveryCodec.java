@@ -15,6 +15,9 @@ final class DeliveryCodec {
     private DeliveryCodec() {}
 
     private static final int FORMAT = 1;
+    /** Consumer names seen lately, with their UTF-8 bytes: names are compared as bytes, not decoded. */
+    private static final ThreadLocal<java.util.Map<String, byte[]>> NAME_BYTES = ThreadLocal.withInitial(java.util.HashMap::new);
+    private static final ThreadLocal<java.util.List<String>> NAMES = ThreadLocal.withInitial(java.util.ArrayList::new);
     private static final ConsumerTrack.Status[] STATUSES = ConsumerTrack.Status.values();
 
     private static final ThreadLocal<DataOutputSerializer> OUT = ThreadLocal.withInitial(() -> new DataOutputSerializer(256));
@@ -38,7 +41,9 @@ final class DeliveryCodec {
             }
             out.writeInt(s.consumers.length);
             for (ConsumerTrack c : s.consumers) {
-                out.writeUTF(c.name);
+                byte[] name = nameBytes(c.name);
+                out.writeShort(name.length);
+                out.write(name);
                 out.writeByte(c.status.ordinal());
                 out.writeLong(c.ackEpoch);
                 out.writeLong(c.ackSeq);
@@ -81,7 +86,7 @@ final class DeliveryCodec {
             int n = in.readInt();
             s.consumers = new ConsumerTrack[n];
             for (int i = 0; i < n; i++) {
-                ConsumerTrack c = new ConsumerTrack(in.readUTF());
+                ConsumerTrack c = new ConsumerTrack(readName(in, bytes));
                 c.status = STATUSES[in.readByte()];
                 c.ackEpoch = in.readLong();
                 c.ackSeq = in.readLong();
@@ -99,6 +104,35 @@ final class DeliveryCodec {
         } catch (IOException e) {
             throw new IllegalStateException(e);
         }
+    }
+
+    private static byte[] nameBytes(String name) {
+        java.util.Map<String, byte[]> cache = NAME_BYTES.get();
+        byte[] b = cache.get(name);
+        if (b == null) {
+            if (cache.size() > 1024) {
+                cache.clear();
+                NAMES.get().clear();
+            }
+            b = name.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            cache.put(name, b);
+            NAMES.get().add(name);
+        }
+        return b;
+    }
+
+    /** A consumer name: a known one without decoding (the same String), else decoded. */
+    private static String readName(DataInputDeserializer in, byte[] bytes) throws IOException {
+        int len = in.readUnsignedShort();
+        int at = in.getPosition();
+        in.skipBytesToRead(len);
+        for (String known : NAMES.get()) {
+            byte[] k = NAME_BYTES.get().get(known);
+            if (k.length == len && java.util.Arrays.equals(k, 0, len, bytes, at, at + len)) return known;
+        }
+        String name = new String(bytes, at, len, java.nio.charset.StandardCharsets.UTF_8);
+        nameBytes(name);
+        return name;
     }
 
     /** The latest version without its deviceId (the key). */
