@@ -32,6 +32,7 @@ final class DeliveryCodec {
             out.writeLong(s.seq);
             out.writeLong(s.timer);
             out.writeBoolean(s.latestStored);
+            out.writeLong(s.forgetAt);
             int pubs = s.pubSeq.length;
             out.writeInt(pubs);
             for (int i = 0; i < pubs; i++) {
@@ -74,6 +75,7 @@ final class DeliveryCodec {
             s.seq = in.readLong();
             s.timer = in.readLong();
             s.latestStored = in.readBoolean();
+            s.forgetAt = in.readLong();
             int pubs = in.readInt();
             s.pubEpoch = new long[pubs];
             s.pubSeq = new long[pubs];
@@ -126,8 +128,9 @@ final class DeliveryCodec {
         int len = in.readUnsignedShort();
         int at = in.getPosition();
         in.skipBytesToRead(len);
+        java.util.Map<String, byte[]> cache = NAME_BYTES.get();
         for (String known : NAMES.get()) {
-            byte[] k = NAME_BYTES.get().get(known);
+            byte[] k = cache.get(known);
             if (k.length == len && java.util.Arrays.equals(k, 0, len, bytes, at, at + len)) return known;
         }
         String name = new String(bytes, at, len, java.nio.charset.StandardCharsets.UTF_8);

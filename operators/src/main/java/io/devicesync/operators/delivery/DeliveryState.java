@@ -27,6 +27,8 @@ public class DeliveryState {
     public long timer;
     /** The latest version's document is in the tracker's second state (only while something is pending). */
     public boolean latestStored;
+    /** When a quiet device (nothing pending, nobody parked) is forgotten; 0 while it is not quiet. */
+    public long forgetAt;
 
     public DeliveryState() {}
 }

@@ -66,6 +66,7 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
     private transient DeliveryRules rules;
     private transient Map<String, ConsumerMetrics> metrics;
     private transient Counter unknownConsumers;
+    private transient Counter attemptsWithoutState;
     private transient Emitter emitter;
 
     /**
@@ -103,20 +104,26 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
         d.enableTimeToLive(ttl);
         device = getRuntimeContext().getState(d);
         ValueStateDescriptor<byte[]> l = new ValueStateDescriptor<>(LATEST, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
-        l.enableTimeToLive(ttl);
+        // Written only on publication, while acks rewrite the other state: a day longer, and
+        // refreshed when an attempt reads it. Should it still be gone, the attempt is skipped.
+        l.enableTimeToLive(StateTtlConfig.newBuilder(idleTtl.plusDays(1))
+                .setUpdateType(StateTtlConfig.UpdateType.OnReadAndWrite)
+                .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
+                .build());
         latest = getRuntimeContext().getState(l);
         rules = new DeliveryRules(consumers, schedule);
         MetricGroup group = getRuntimeContext().getMetricGroup();
         metrics = new HashMap<>();
         for (String c : consumers) metrics.put(c, new ConsumerMetrics(group.addGroup("consumer", c)));
         unknownConsumers = group.counter("acksFromUnknownConsumers");
+        attemptsWithoutState = group.counter("attemptsWithoutState");
         emitter = new Emitter();
     }
 
     @Override
     public void processElement1(DeviceState v, Context ctx, Collector<DeliveryEvent> out) throws Exception {
         DeliveryState s = rules.align(DeliveryCodec.decode(device.value()));
-        long at = publicationTime(v.ts, ctx.timerService().currentWatermark());
+        long at = eventTime(v.ts, ctx);
         rules.published(s, v, at);
         if (!rules.quiet(s)) {
             latest.update(DeliveryCodec.encodeLatest(v));
@@ -125,10 +132,15 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
         save(s, ctx, at);
     }
 
-    /** The later of the version's time and the watermark, the version's time at most the skew ahead. */
-    long publicationTime(long ts, long watermark) {
-        if (watermark == Long.MIN_VALUE) return ts;
-        long limit = watermark > Long.MAX_VALUE - maxFutureSkew ? Long.MAX_VALUE : watermark + maxFutureSkew;
+    /**
+     * When a version was published or an ack came: the later of its time and the watermark, its
+     * time at most the skew ahead of the watermark (before the first watermark, of the wall clock,
+     * which idle event time follows).
+     */
+    long eventTime(long ts, Context ctx) {
+        long watermark = ctx.timerService().currentWatermark();
+        long reference = watermark == Long.MIN_VALUE ? ctx.timerService().currentProcessingTime() : watermark;
+        long limit = reference > Long.MAX_VALUE - maxFutureSkew ? Long.MAX_VALUE : reference + maxFutureSkew;
         return Math.max(watermark, Math.min(ts, limit));
     }
 
@@ -154,7 +166,7 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
             return;
         }
         s = rules.align(s);
-        long at = Math.max(a.ts, ctx.timerService().currentWatermark());
+        long at = eventTime(a.ts, ctx);
         ConsumerTrack c = DeliveryRules.find(s, a.consumer);
         boolean coversFirst = c.status != ConsumerTrack.Status.IDLE
                 && Versions.compare(a.epoch, a.seq, c.firstEpoch, c.firstSeq) >= 0;
@@ -180,14 +192,14 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
         if (s == null) return;
         s = rules.align(s);
         if (s.timer == timestamp) s.timer = 0;
-        if (rules.quiet(s) && s.timer == 0) {
-            // Quiet since before this timer: forgotten.
+        long now = Math.max(timestamp, watermark);
+        if (rules.quiet(s) && s.timer == 0 && (s.forgetAt == 0 || s.forgetAt <= now)) {
+            // Quiet for a deadline: forgotten.
             device.clear();
             if (s.latestStored) latest.clear();
             return;
         }
         String deviceId = ctx.getCurrentKey();
-        long now = Math.max(timestamp, watermark);
         rules.time(s, deviceId, now, () -> latestState(deviceId), emitter.to(ctx, out));
         save(s, ctx, now);
     }
@@ -212,8 +224,10 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
                 latest.clear();
                 s.latestStored = false;
             }
-            if (s.timer == 0) arm(s, ctx, rules.forgetAt(now));
+            if (s.forgetAt == 0) s.forgetAt = rules.forgetAt(now);
+            if (s.timer == 0) arm(s, ctx, s.forgetAt); // an earlier timer, when it fires, arms this one
         } else {
+            s.forgetAt = 0;
             long next = rules.nextTimer(s); // MAX_VALUE: parked only, nothing to time
             if (next != Long.MAX_VALUE && (s.timer == 0 || s.timer > next)) {
                 if (s.timer != 0) ctx.timerService().deleteEventTimeTimer(s.timer);
@@ -236,7 +250,17 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
         DeliveryState s = DeliveryCodec.decode(device.value());
         if (s == null) return null;
         s = rules.align(s);
-        long next = s.timer != 0 ? s.timer : rules.nextTimer(s);
+        long next;
+        if (rules.quiet(s)) {
+            if (s.forgetAt == 0) { // quiet only since the consumer list changed: forgotten now
+                device.clear();
+                if (s.latestStored) latest.clear();
+                return null;
+            }
+            next = s.timer != 0 ? s.timer : s.forgetAt;
+        } else {
+            next = s.timer != 0 ? s.timer : rules.nextTimer(s);
+        }
         if (next == Long.MAX_VALUE) return null;
         s.timer = next;
         device.update(DeliveryCodec.encode(s));
@@ -328,6 +352,10 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
 
         @Override
         public void attempt(String deviceId, ConsumerTrack c, DeviceState latest) {
+            if (latest == null) { // its document expired (state TTL): nothing to send
+                attemptsWithoutState.inc();
+                return;
+            }
             out.collect(DeliveryEvent.of(DeliveryEvent.Kind.ATTEMPT, c.name, deviceId, c, latest));
         }
 

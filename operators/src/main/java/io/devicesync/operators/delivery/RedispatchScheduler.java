@@ -4,6 +4,7 @@ import io.devicesync.model.Alert;
 import io.devicesync.model.AlertType;
 import io.devicesync.model.Alerts;
 import io.devicesync.model.Codecs;
+import io.devicesync.model.DeviceState;
 import io.devicesync.model.Redispatch;
 import io.devicesync.model.Severity;
 import io.devicesync.model.Strategy;
@@ -137,9 +138,12 @@ public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEv
                     en.attempt = e.attempt;
                     st.backlog++;
                 }
-                Redispatch last = new Redispatch(en.state != null ? en.state : e.state, consumer, en.attempt);
-                last.attemptsSent = en.sent;
-                ctx.output(Tags.REDISPATCH_DEAD_LETTERS, last);
+                DeviceState lastState = en.state != null ? en.state : e.state;
+                if (lastState != null) { // none only if the tracker's copy expired (state TTL)
+                    Redispatch last = new Redispatch(lastState, consumer, en.attempt);
+                    last.attemptsSent = en.sent;
+                    ctx.output(Tags.REDISPATCH_DEAD_LETTERS, last);
+                }
                 ctx.output(Tags.ALERTS, exhaustedAlert(e.deviceId, consumer, en, now));
                 if (m != null) m.exhausted.inc();
                 en.parked = true;

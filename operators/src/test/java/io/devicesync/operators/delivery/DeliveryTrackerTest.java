@@ -393,4 +393,48 @@ class DeliveryTrackerTest {
         advance(T0 + 300_000 + 42_000);
         assertEquals("ATTEMPT#1", kinds(), "deadline from watermark + 5 min skew");
     }
+
+    @Test
+    void beforeTheFirstWatermarkAFarAheadClockCountsFromTheWallClock() throws Exception {
+        open(List.of("billing"));
+        h.setProcessingTime(T0);
+        h.processElement1(version("d", 0, 1, Long.MAX_VALUE - 10), T0); // no watermark yet
+        assertEquals(1, h.numEventTimeTimers(), "a deadline, not none");
+        watermark(T0 + 300_000 + 39_000);
+        assertTrue(events().isEmpty());
+        advance(T0 + 300_000 + 42_000);
+        assertEquals("ATTEMPT#1", kinds());
+    }
+
+    @Test
+    void aQuietDeviceIsForgottenOneDeadlineAfterItWentQuietAndKeepsItsPositionsUntilThen() throws Exception {
+        open(List.of("billing"));
+        watermark(T0);
+        publish("d", 1, T0);
+        ack("billing", "d", 0, 1, T0 + 39_000); // quiet at T0 + 39 s; its deadline timer is at T0 + 41 s
+        ack("billing", "d", 0, 5, T0 + 39_500); // ahead of what was published
+        advance(T0 + 60_000);
+        assertEquals(1, h.numKeyedStateEntries(), "not forgotten when the deadline timer fired");
+        publish("d", 5, T0 + 60_000); // covered by the ack ahead
+        advance(T0 + 200_000);
+        assertTrue(events().isEmpty(), "no UNCONSUMED for a version acknowledged ahead");
+        assertTrue(alerts().isEmpty());
+        assertEquals(0, h.numKeyedStateEntries());
+        assertEquals(0, h.numEventTimeTimers());
+    }
+
+    @Test
+    void aVersionPublishedWhileTheForgetTimerIsSetGetsItsDeadline() throws Exception {
+        open(List.of("billing"));
+        watermark(T0);
+        publish("d", 1, T0);
+        ack("billing", "d", 0, 1, T0 + 500);
+        publish("d", 2, T0 + 30_000); // pending again; the earlier timer stays
+        assertEquals(1, h.numEventTimeTimers());
+        advance(T0 + 69_000);
+        assertTrue(events().isEmpty());
+        advance(T0 + 72_000);
+        assertEquals("ATTEMPT#1", kinds());
+        assertEquals(2, events().get(0).seq);
+    }
 }
