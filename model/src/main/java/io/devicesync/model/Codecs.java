@@ -9,29 +9,26 @@ public final class Codecs {
     public static byte[] deviceState(DeviceState s) {
         return Json.write(g -> {
             g.writeStartObject();
-            g.writeStringField("deviceId", s.deviceId);
-            g.writeNumberField("epoch", s.epoch);
-            g.writeNumberField("seq", s.seq);
-            g.writeNumberField("ts", s.ts);
-            g.writeFieldName("state");
-            Json.writeRaw(g, s.state);
-            g.writeStringField("source", s.source);
+            writeDeviceStateFields(g, s);
             g.writeEndObject();
         });
     }
 
+    private static void writeDeviceStateFields(com.fasterxml.jackson.core.JsonGenerator g, DeviceState s) throws java.io.IOException {
+        g.writeStringField("deviceId", s.deviceId);
+        g.writeNumberField("epoch", s.epoch);
+        g.writeNumberField("seq", s.seq);
+        g.writeNumberField("ts", s.ts);
+        g.writeFieldName("state");
+        Json.writeRaw(g, s.state);
+        g.writeStringField("source", s.source);
+    }
+
     /** A device-state record plus {@code "redispatch":{"consumer":…,"attempt":…}}. */
     public static byte[] redispatch(Redispatch r) {
-        DeviceState s = r.state;
         return Json.write(g -> {
             g.writeStartObject();
-            g.writeStringField("deviceId", s.deviceId);
-            g.writeNumberField("epoch", s.epoch);
-            g.writeNumberField("seq", s.seq);
-            g.writeNumberField("ts", s.ts);
-            g.writeFieldName("state");
-            Json.writeRaw(g, s.state);
-            g.writeStringField("source", s.source);
+            writeDeviceStateFields(g, r.state);
             g.writeObjectFieldStart("redispatch");
             g.writeStringField("consumer", r.consumer);
             g.writeNumberField("attempt", r.attempt);
@@ -43,10 +40,8 @@ public final class Codecs {
     /** Reads a redispatch record back (tests, tools). */
     public static Redispatch readRedispatch(byte[] json) {
         JsonNode n = Json.parse(json);
-        DeviceState s = new DeviceState(n.get("deviceId").asText(), n.get("epoch").asLong(), n.get("seq").asLong(),
-                n.get("ts").asLong(), Json.bytes(n.get("state")), n.get("source").asText());
         JsonNode r = n.get("redispatch");
-        return new Redispatch(s, r.get("consumer").asText(), r.get("attempt").asInt());
+        return new Redispatch(deviceState(n), r.get("consumer").asText(), r.get("attempt").asInt());
     }
 
     public static byte[] alert(Alert a) {
@@ -100,7 +95,10 @@ public final class Codecs {
 
     /** Reads a published device-state record back (tests, tools). */
     public static DeviceState readDeviceState(byte[] json) {
-        JsonNode n = Json.parse(json);
+        return deviceState(Json.parse(json));
+    }
+
+    private static DeviceState deviceState(JsonNode n) {
         return new DeviceState(n.get("deviceId").asText(), n.get("epoch").asLong(), n.get("seq").asLong(),
                 n.get("ts").asLong(), Json.bytes(n.get("state")), n.get("source").asText());
     }

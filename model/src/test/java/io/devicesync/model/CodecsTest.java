@@ -34,4 +34,19 @@ class CodecsTest {
                 + "\"ts\":1763800000123}", new String(Codecs.alert(a), StandardCharsets.UTF_8));
         assertEquals(a.toString(), Codecs.readAlert(Codecs.alert(a)).toString());
     }
+
+    @Test
+    void aRedispatchIsADeviceStateRecordPlusItsConsumerAndAttempt() {
+        DeviceState s = new DeviceState("meter-00042", 0, 105, 1763800000123L,
+                "{\"temp\":4.5}".getBytes(java.nio.charset.StandardCharsets.UTF_8), "increment");
+        byte[] json = Codecs.redispatch(new Redispatch(s, "billing", 2));
+        assertEquals("{\"deviceId\":\"meter-00042\",\"epoch\":0,\"seq\":105,\"ts\":1763800000123,\"state\":{\"temp\":4.5},"
+                + "\"source\":\"increment\",\"redispatch\":{\"consumer\":\"billing\",\"attempt\":2}}",
+                new String(json, java.nio.charset.StandardCharsets.UTF_8));
+        Redispatch back = Codecs.readRedispatch(json);
+        assertEquals("billing", back.consumer);
+        assertEquals(2, back.attempt);
+        assertEquals(s.toString(), back.state.toString());
+        assertEquals(s.toString(), Codecs.readDeviceState(json).toString(), "a device-state reader reads it too");
+    }
 }
