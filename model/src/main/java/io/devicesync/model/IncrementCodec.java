@@ -106,6 +106,9 @@ public final class IncrementCodec {
     }
 
     static boolean isUtf8(byte[] value) {
+        int i = 0;
+        while (i < value.length && value[i] >= 0) i++; // plain ASCII (most records) needs no decoder
+        if (i == value.length) return true;
         CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder()
                 .onMalformedInput(CodingErrorAction.REPORT)
                 .onUnmappableCharacter(CodingErrorAction.REPORT);
