@@ -50,9 +50,29 @@ class AckCodecTest {
         "{\"consumer\":\"c\",\"deviceId\":\"d\",\"seq\":1,\"ts\":1.5}|MISTYPED_TS",
         "{\"consumer\":\"c\",\"deviceId\":\"d\",\"seq\":1,\"ts\":1,\"epoch\":-1}|EPOCH_OUT_OF_RANGE",
         "{\"consumer\":\"c\",\"deviceId\":\"other\",\"seq\":1,\"ts\":1}|KEY_MISMATCH",
+        "{\"consumer\":\"c\",\"deviceId\":\"d\",\"seq\":1,\"ts\":1} {}|NOT_JSON",
+        "{\"consumer\":\"c\",\"deviceId\":\"d\",\"seq\":1,\"ts\":1,\"x\":[1,{\"y\":]}|NOT_JSON",
+        "{\"seq\":1,\"ts\":1,\"x\":|NOT_JSON",
+        "[1] 2|NOT_JSON",
+        "7|NOT_OBJECT",
+        "{\"consumer\":null,\"deviceId\":\"d\",\"seq\":1,\"ts\":1}|INVALID_CONSUMER",
+        "{\"consumer\":\"c\",\"deviceId\":\"d\",\"seq\":99999999999999999999,\"ts\":1}|MISTYPED_SEQ",
+        "{\"consumer\":\"c\",\"deviceId\":\"d\",\"seq\":1.0,\"ts\":1}|MISTYPED_SEQ",
+        "{\"consumer\":\"c\",\"deviceId\":\"d\",\"seq\":1,\"ts\":1,\"epoch\":null}|MISTYPED_EPOCH",
+        "{\"consumer\":\"c\",\"deviceId\":[\"d\"],\"seq\":1,\"ts\":1}|INVALID_DEVICE_ID",
     })
     void rejects(String json, String reason) {
         assertEquals(reason, AckCodec.parse(b("d"), b(json)).rejectReason);
+    }
+
+    @Test
+    void otherFieldsOfAnyShapeAreSkippedAndARepeatedFieldCountsWithItsLastValue() {
+        AckCodec.Parsed p = AckCodec.parse(b("d"), b("{\"note\":{\"a\":[1,2,{\"b\":null}]},\"consumer\":\"x\",\"consumer\":\"billing\","
+                + "\"deviceId\":\"d\",\"seq\":3,\"seq\":4,\"ts\":9,\"epoch\":2}"));
+        assertTrue(p.isValid(), p.rejectReason);
+        assertEquals("billing", p.ack.consumer);
+        assertEquals(4, p.ack.seq);
+        assertEquals(2, p.ack.epoch);
     }
 
     @Test
