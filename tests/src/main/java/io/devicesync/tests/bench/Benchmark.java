@@ -112,11 +112,13 @@ public final class Benchmark {
     }
 
     /** One run's figures. */
-    record Result(double wholePerSecond, double steadyPerSecond, double cpuMicrosPerEvent, long lookups, long acks) {
+    record Result(double wholePerSecond, double steadyPerSecond, double cpuMicrosPerEvent, long lookups, long acks,
+            long unconsumed, long redispatches) {
         @Override
         public String toString() {
-            return String.format(Locale.ROOT, "whole %,.0f/s, steady %,.0f/s, CPU %.1f µs/event, lookups %,d, acks %,d",
-                    wholePerSecond, steadyPerSecond, cpuMicrosPerEvent, lookups, acks);
+            return String.format(Locale.ROOT, "whole %,.0f/s, steady %,.0f/s, CPU %.1f µs/event, lookups %,d, acks %,d,"
+                    + " unconsumed %,d, redispatches %,d", wholePerSecond, steadyPerSecond, cpuMicrosPerEvent, lookups, acks,
+                    unconsumed, redispatches);
         }
     }
 
@@ -201,10 +203,12 @@ public final class Benchmark {
         long cpu1 = os.getProcessCpuTime();
         long lookups = BenchReporter.sum("lookupsIssued");
         long acks = BenchReporter.sum("acksIn");
+        long unconsumed = BenchReporter.sum("unconsumedEpisodes");
+        long redispatches = BenchReporter.sum("redispatchesSent");
         job.cancel().get();
         if (variant.equals("delivery")) kafka.stopConsumers();
         return new Result(events / ((t1 - t0) / 1e9), (events * 4 / 10) / ((ninety - half) / 1e9),
-                (cpu1 - cpu0) / 1e3 / events, lookups, acks);
+                (cpu1 - cpu0) / 1e3 / events, lookups, acks, unconsumed, redispatches);
     }
 
     /** Kafka source → Jackson readTree → discard: the floor any job on this topic pays. */
