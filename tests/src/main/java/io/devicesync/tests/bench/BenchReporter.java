@@ -6,6 +6,7 @@ import java.util.Properties;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.apache.flink.metrics.Counter;
+import org.apache.flink.metrics.Gauge;
 import org.apache.flink.metrics.Metric;
 import org.apache.flink.metrics.MetricConfig;
 import org.apache.flink.metrics.MetricGroup;
@@ -14,10 +15,12 @@ import org.apache.flink.metrics.reporter.MetricReporterFactory;
 
 /**
  * A metric reporter for the benchmark's in-process MiniCluster: it keeps the counters the job
- * registers, by name, so that the benchmark reads them without a REST round trip (every 50 ms).
+ * and the JobManager register (counters and gauges), by name, so that the benchmark reads them
+ * without a REST round trip.
  */
 public final class BenchReporter implements MetricReporter {
     private static final Map<String, List<Counter>> COUNTERS = new ConcurrentHashMap<>();
+    private static final Map<String, List<Gauge<?>>> GAUGES = new ConcurrentHashMap<>();
 
     /** The sum over all subtasks of the counters named {@code name}. */
     public static long sum(String name) {
@@ -26,9 +29,20 @@ public final class BenchReporter implements MetricReporter {
         return n;
     }
 
-    /** Forgets every counter (between runs). */
+    /** The largest numeric value of the gauges named {@code name}; -1 when there is none (yet). */
+    public static long gaugeMax(String name) {
+        long max = -1;
+        for (Gauge<?> g : GAUGES.getOrDefault(name, List.of())) {
+            Object v = g.getValue();
+            if (v instanceof Number n) max = Math.max(max, n.longValue());
+        }
+        return max;
+    }
+
+    /** Forgets every metric (between runs). */
     public static void reset() {
         COUNTERS.clear();
+        GAUGES.clear();
     }
 
     @Override
@@ -40,6 +54,7 @@ public final class BenchReporter implements MetricReporter {
     @Override
     public void notifyOfAddedMetric(Metric metric, String name, MetricGroup group) {
         if (metric instanceof Counter c) COUNTERS.computeIfAbsent(name, k -> new CopyOnWriteArrayList<>()).add(c);
+        if (metric instanceof Gauge<?> g) GAUGES.computeIfAbsent(name, k -> new CopyOnWriteArrayList<>()).add(g);
     }
 
     @Override

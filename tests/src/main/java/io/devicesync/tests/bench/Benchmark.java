@@ -51,7 +51,8 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * Jackson readTree → discard), devicesync, and devicesync with delivery tracking for three
  * consumers that acknowledge everything they read. Prints, per variant, the medians over the runs
  * of events/s (whole run, and the steady part from 50 % to 90 % of the input), the ratio to
- * parse-only, and CPU per event from the process's own accounting; and the lookups on clean input.
+ * parse-only, CPU per event from the process's own accounting, the lookups on clean input, the
+ * slowest checkpoint and the size of the last full checkpoint per device.
  *
  * <p>Options: {@code --events 2000000 --devices 100000 --runs 3 --backend rocksdb|hashmap
  * --checkpoint-interval 10 --variants parse,devicesync,delivery --results PATH}.
@@ -113,12 +114,13 @@ public final class Benchmark {
 
     /** One run's figures. */
     record Result(double wholePerSecond, double steadyPerSecond, double cpuMicrosPerEvent, long lookups, long acks,
-            long unconsumed, long redispatches) {
+            long unconsumed, long redispatches, long maxCheckpointMs, long checkpointBytes) {
         @Override
         public String toString() {
             return String.format(Locale.ROOT, "whole %,.0f/s, steady %,.0f/s, CPU %.1f µs/event, lookups %,d, acks %,d,"
-                    + " unconsumed %,d, redispatches %,d", wholePerSecond, steadyPerSecond, cpuMicrosPerEvent, lookups, acks,
-                    unconsumed, redispatches);
+                    + " unconsumed %,d, redispatches %,d, slowest checkpoint %,d ms, last checkpoint %,d bytes",
+                    wholePerSecond, steadyPerSecond, cpuMicrosPerEvent, lookups, acks, unconsumed, redispatches,
+                    maxCheckpointMs, checkpointBytes);
         }
     }
 
@@ -181,10 +183,14 @@ public final class Benchmark {
         JobClient job = env.executeAsync("bench " + id);
         long half = -1;
         long ninety = -1;
+        long maxCheckpointMs = -1;
+        long checkpointBytes = -1;
         long deadline = t0 + Duration.ofMinutes(30).toNanos();
         while (true) {
             long n = BenchReporter.sum(counter);
             long now = System.nanoTime();
+            maxCheckpointMs = Math.max(maxCheckpointMs, BenchReporter.gaugeMax("lastCheckpointDuration"));
+            checkpointBytes = Math.max(checkpointBytes, BenchReporter.gaugeMax("lastCheckpointFullSize"));
             if (half < 0 && n >= events / 2) half = now;
             if (ninety < 0 && n >= events * 9 / 10) ninety = now;
             if (n >= events) break;
@@ -201,6 +207,14 @@ public final class Benchmark {
         }
         long t1 = System.nanoTime();
         long cpu1 = os.getProcessCpuTime();
+        // The state once every event is in: the next checkpoint that completes (not timed).
+        long completed = BenchReporter.gaugeMax("numberOfCompletedCheckpoints");
+        long waitUntil = System.nanoTime() + Duration.ofSeconds(3 * Long.parseLong(o.get("checkpoint-interval")) + 30).toNanos();
+        while (BenchReporter.gaugeMax("numberOfCompletedCheckpoints") <= completed && System.nanoTime() < waitUntil) {
+            Thread.sleep(50); // polls a gauge, with a deadline
+        }
+        maxCheckpointMs = Math.max(maxCheckpointMs, BenchReporter.gaugeMax("lastCheckpointDuration"));
+        checkpointBytes = BenchReporter.gaugeMax("lastCheckpointFullSize");
         long lookups = BenchReporter.sum("lookupsIssued");
         long acks = BenchReporter.sum("acksIn");
         long unconsumed = BenchReporter.sum("unconsumedEpisodes");
@@ -208,7 +222,7 @@ public final class Benchmark {
         job.cancel().get();
         if (variant.equals("delivery")) kafka.stopConsumers();
         return new Result(events / ((t1 - t0) / 1e9), (events * 4 / 10) / ((ninety - half) / 1e9),
-                (cpu1 - cpu0) / 1e3 / events, lookups, acks, unconsumed, redispatches);
+                (cpu1 - cpu0) / 1e3 / events, lookups, acks, unconsumed, redispatches, maxCheckpointMs, checkpointBytes);
     }
 
     /** Kafka source → Jackson readTree → discard: the floor any job on this topic pays. */
@@ -233,15 +247,20 @@ public final class Benchmark {
         double parseWhole = median(results.getOrDefault("parse", List.of()), Result::wholePerSecond);
         double dsSteady = median(results.getOrDefault("devicesync", List.of()), Result::steadyPerSecond);
         StringBuilder b = new StringBuilder();
-        b.append("| variant | whole run (events/s) | steady 50–90 % (events/s) | ratio to parse-only (steady) | CPU µs/event | lookups |\n");
-        b.append("|---|---|---|---|---|---|\n");
+        int devices = Integer.parseInt(o.get("devices"));
+        b.append("| variant | whole run (events/s) | steady 50–90 % (events/s) | ratio to parse-only (steady) | CPU µs/event"
+                + " | lookups | slowest checkpoint (ms) | checkpoint bytes per device |\n");
+        b.append("|---|---|---|---|---|---|---|---|\n");
         for (Map.Entry<String, List<Result>> e : results.entrySet()) {
             List<Result> rs = e.getValue();
             double steady = median(rs, Result::steadyPerSecond);
-            b.append(String.format(Locale.ROOT, "| %s | %,.0f | %,.0f | %s | %.1f | %,.0f |%n", e.getKey(),
+            double bytes = median(rs, r -> (double) r.checkpointBytes());
+            b.append(String.format(Locale.ROOT, "| %s | %,.0f | %,.0f | %s | %.1f | %,.0f | %,.0f | %s |%n", e.getKey(),
                     median(rs, Result::wholePerSecond), steady,
                     parseSteady > 0 ? String.format(Locale.ROOT, "%.2f", steady / parseSteady) : "–",
-                    median(rs, Result::cpuMicrosPerEvent), median(rs, r -> (double) r.lookups())));
+                    median(rs, Result::cpuMicrosPerEvent), median(rs, r -> (double) r.lookups()),
+                    median(rs, r -> (double) r.maxCheckpointMs()),
+                    bytes > 0 ? String.format(Locale.ROOT, "%,.0f", bytes / devices) : "–"));
         }
         if (dsSteady > 0 && results.containsKey("delivery")) {
             double withDelivery = median(results.get("delivery"), Result::steadyPerSecond);
