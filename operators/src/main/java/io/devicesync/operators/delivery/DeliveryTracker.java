@@ -10,6 +10,9 @@ import io.devicesync.model.Strategy;
 import io.devicesync.model.Versions;
 import io.devicesync.operators.Tags;
 import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.apache.flink.api.common.state.ListState;
@@ -22,9 +25,6 @@ import org.apache.flink.runtime.state.VoidNamespaceSerializer;
 import org.apache.flink.streaming.api.operators.InternalTimerService;
 import org.apache.flink.streaming.api.operators.co.KeyedCoProcessOperator;
 import org.apache.flink.streaming.api.watermark.Watermark;
-import java.util.HashMap;
-import java.util.List;
-import java.util.Map;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.StateTtlConfig;
 import org.apache.flink.api.common.state.ValueState;
@@ -41,12 +41,14 @@ import org.apache.flink.util.Collector;
  * Keyed by deviceId. Input 1: the versions the reconciler published (same key, no reshuffle);
  * input 2: acks. Keeps, per device and listed consumer, the ack position and what is pending
  * ({@link DeliveryRules} decides); emits UNCONSUMED alerts and, for the RedispatchScheduler, due
- * attempts, exhaustions and closed episodes. State exists only while something is pending (or a
- * consumer is parked) and has one event-time timer at most, rounded up to the second.
+ * attempts, exhaustions and closed episodes. A device has state while something is pending (or a
+ * consumer is parked) and for one deadline after everything was acknowledged, then it is
+ * forgotten; it has one event-time timer at most, rounded up to the second. The state is
+ * {@link DeliveryCodec}'s bytes; the latest document is apart, for attempts only.
  *
  * <p>Metrics, per consumer (group {@code consumer}): {@code acksApplied}, {@code acksStale},
  * {@code unconsumedEpisodes}, {@code ackLatencyMs} (from the publication of the first version an
- * ack newly covers); and {@code acksFromUnknownConsumers}.
+ * ack newly covers); and {@code acksFromUnknownConsumers}, {@code attemptsWithoutState}.
  */
 public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState, Ack, DeliveryEvent> {
     private static final long serialVersionUID = 1L;
