@@ -23,6 +23,13 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Properties;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.stream.Stream;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.functions.OpenContext;
@@ -181,28 +188,32 @@ public final class Benchmark {
         long cpu0 = os.getProcessCpuTime();
         long t0 = System.nanoTime();
         JobClient job = env.executeAsync("bench " + id);
-        long half = -1;
-        long ninety = -1;
-        long maxCheckpointMs = -1;
-        long deadline = t0 + Duration.ofMinutes(30).toNanos();
-        while (true) {
-            long n = BenchReporter.sum(counter);
-            long now = System.nanoTime();
-            maxCheckpointMs = Math.max(maxCheckpointMs, BenchReporter.gaugeMax("lastCheckpointDuration"));
-            if (half < 0 && n >= events / 2) half = now;
-            if (ninety < 0 && n >= events * 9 / 10) ninety = now;
-            if (n >= events) break;
-            if (now > deadline) throw new IllegalStateException(variant + ": only " + n + " events in 30 min");
-            if (n == 0 && now - t0 > Duration.ofMinutes(2).toNanos()) {
-                job.cancel().get();
-                throw new IllegalStateException(variant + ": no event counted in 2 min (is the BenchReporter registered?)");
-            }
-            if (job.getJobStatus().get().isGloballyTerminalState()) {
-                job.getJobExecutionResult().get(); // throws the failure
-                throw new IllegalStateException(variant + ": the job ended after " + n + " events");
-            }
-            Thread.sleep(20); // polls a counter; the measurement's resolution
+        // [half, ninety, slowest checkpoint]: when the counter passed 50 % and 90 %, sampled every 20 ms.
+        long[] seen = {-1, -1, -1};
+        try {
+            sampleUntil(Duration.ofMillis(20), Duration.ofMinutes(30), () -> {
+                long n = BenchReporter.sum(counter);
+                long now = System.nanoTime();
+                seen[2] = Math.max(seen[2], BenchReporter.gaugeMax("lastCheckpointDuration"));
+                if (seen[0] < 0 && n >= events / 2) seen[0] = now;
+                if (seen[1] < 0 && n >= events * 9 / 10) seen[1] = now;
+                if (n >= events) return true;
+                if (n == 0 && now - t0 > Duration.ofMinutes(2).toNanos()) {
+                    throw new IllegalStateException(variant + ": no event counted in 2 min (is the BenchReporter registered?)");
+                }
+                if (job.getJobStatus().get().isGloballyTerminalState()) {
+                    throw new IllegalStateException(variant + ": the job ended after " + n + " events");
+                }
+                return false;
+            });
+        } catch (TimeoutException | ExecutionException e) {
+            job.cancel().get();
+            throw new IllegalStateException(variant + ": " + (e instanceof TimeoutException ? "not done in 30 min"
+                    : e.getCause().getMessage()), e);
         }
+        long half = seen[0];
+        long ninety = seen[1];
+        long maxCheckpointMs = seen[2];
         long t1 = System.nanoTime();
         long cpu1 = os.getProcessCpuTime();
         long lookups = BenchReporter.sum("lookupsIssued");
@@ -212,15 +223,39 @@ public final class Benchmark {
         // The state once every event is in: the next checkpoint that completes (not timed, and
         // not counted above: audits and deadlines fire while the job waits for it).
         long completed = BenchReporter.gaugeMax("numberOfCompletedCheckpoints");
-        long waitUntil = System.nanoTime() + Duration.ofSeconds(3 * Long.parseLong(o.get("checkpoint-interval")) + 30).toNanos();
-        while (BenchReporter.gaugeMax("numberOfCompletedCheckpoints") <= completed && System.nanoTime() < waitUntil) {
-            Thread.sleep(50); // polls a gauge, with a deadline
+        try {
+            sampleUntil(Duration.ofMillis(50), Duration.ofSeconds(3 * Long.parseLong(o.get("checkpoint-interval")) + 30),
+                    () -> BenchReporter.gaugeMax("numberOfCompletedCheckpoints") > completed);
+        } catch (TimeoutException e) {
+            // no checkpoint completed: the size reported is the last one's
         }
         long checkpointBytes = BenchReporter.gaugeMax("lastCheckpointFullSize");
         job.cancel().get();
         if (variant.equals("delivery")) kafka.stopConsumers();
         return new Result(events / ((t1 - t0) / 1e9), (events * 4 / 10) / ((ninety - half) / 1e9),
                 (cpu1 - cpu0) / 1e3 / events, lookups, acks, unconsumed, redispatches, maxCheckpointMs, checkpointBytes);
+    }
+
+    /**
+     * Samples {@code probe} every {@code period} on a timer thread until it returns true; throws
+     * TimeoutException after {@code timeout}, ExecutionException with what the probe threw.
+     */
+    static void sampleUntil(Duration period, Duration timeout, Callable<Boolean> probe)
+            throws InterruptedException, ExecutionException, TimeoutException {
+        ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor();
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        timer.scheduleAtFixedRate(() -> {
+            try {
+                if (probe.call()) done.complete(null);
+            } catch (Exception e) {
+                done.completeExceptionally(e);
+            }
+        }, 0, period.toMillis(), TimeUnit.MILLISECONDS);
+        try {
+            done.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        } finally {
+            timer.shutdownNow();
+        }
     }
 
     /** Kafka source → Jackson readTree → discard: the floor any job on this topic pays. */
