@@ -58,22 +58,14 @@ class DeliveryITCase extends EndToEnd {
     @Test
     void unconsumedVersionsAreRedispatchedThenDeadLetteredAndAConsumerThatComesBackEndsItsEpisodes(
             @InjectClusterClient ClusterClient<?> client) throws Exception {
-        DeviceSimulator.Options o = new DeviceSimulator.Options();
-        o.devices = DEVICES;
-        o.duplicateRate = 0;
-        o.reorderRate = 0;
-        o.malformedRate = 0;
-        o.seed = 5;
+        DeviceSimulator.Options o = cleanStream(DEVICES, 5);
         try (Scenario s = new Scenario(kafka, db, client.getWebInterfaceURL(), o, 1000)) {
             String acks = "acks-" + s.id;
             String redispatch = "redispatch-" + s.id;
             String redispatchDlq = "redispatch-dlq-" + s.id;
             kafka.createTopics(4, List.of(acks, redispatch, redispatchDlq), List.of());
-            s.startJob("--delivery.consumers", "healthy,stops,returns", "--topic.acks", acks,
-                    "--topic.redispatch", redispatch, "--topic.redispatch-dlq", redispatchDlq,
-                    "--delivery.ack-timeout", "5 s", "--redispatch.max-attempts", Integer.toString(ATTEMPTS),
-                    "--redispatch.backoff", "1 s", "--redispatch.max-backoff", "2 s", "--redispatch.rate", "50",
-                    "--backlog.threshold", Integer.toString(DEVICES / 2));
+            s.startJob(deliveryArgs(s, "healthy,stops,returns", "5 s",
+                    "--backlog.threshold", Integer.toString(DEVICES / 2)));
             s.awaitStarted();
             String bootstrap = kafka.bootstrapServers();
             try (SimulatedConsumer healthy = new SimulatedConsumer(bootstrap, "healthy", s.state, redispatch, acks, 0, 1);
@@ -177,21 +169,13 @@ class DeliveryITCase extends EndToEnd {
      */
     @Test
     void attemptsResumeAfterAStopWithSavepointAndARescale(@InjectClusterClient ClusterClient<?> client) throws Exception {
-        DeviceSimulator.Options o = new DeviceSimulator.Options();
-        o.devices = 10;
-        o.duplicateRate = 0;
-        o.reorderRate = 0;
-        o.malformedRate = 0;
-        o.seed = 9;
+        DeviceSimulator.Options o = cleanStream(10, 9);
         try (Scenario s = new Scenario(kafka, db, client.getWebInterfaceURL(), o, 1000)) {
             String acks = "acks-" + s.id;
             String redispatch = "redispatch-" + s.id;
             String redispatchDlq = "redispatch-dlq-" + s.id;
             kafka.createTopics(4, List.of(acks, redispatch, redispatchDlq), List.of());
-            String[] args = {"--delivery.consumers", "gone", "--topic.acks", acks,
-                    "--topic.redispatch", redispatch, "--topic.redispatch-dlq", redispatchDlq,
-                    "--delivery.ack-timeout", "3 s", "--redispatch.max-attempts", Integer.toString(ATTEMPTS),
-                    "--redispatch.backoff", "1 s", "--redispatch.max-backoff", "2 s", "--redispatch.rate", "50"};
+            String[] args = deliveryArgs(s, "gone", "3 s");
             s.startJob(args);
             s.awaitStarted();
             List<Redispatch> sent = new ArrayList<>();
@@ -236,6 +220,27 @@ class DeliveryITCase extends EndToEnd {
             assertEquals(o.devices, exhausted.size());
             assertTrue(exhausted.values().stream().allMatch(n -> n == 1));
         }
+    }
+
+    /** A stream without duplicates, reordering or malformed records: every version is published once. */
+    private static DeviceSimulator.Options cleanStream(int devices, long seed) {
+        DeviceSimulator.Options o = new DeviceSimulator.Options();
+        o.devices = devices;
+        o.duplicateRate = 0;
+        o.reorderRate = 0;
+        o.malformedRate = 0;
+        o.seed = seed;
+        return o;
+    }
+
+    /** The delivery parameters of these tests (the scenario's topics), then {@code extra}. */
+    private static String[] deliveryArgs(Scenario s, String consumers, String ackTimeout, String... extra) {
+        List<String> a = new ArrayList<>(List.of("--delivery.consumers", consumers, "--topic.acks", "acks-" + s.id,
+                "--topic.redispatch", "redispatch-" + s.id, "--topic.redispatch-dlq", "redispatch-dlq-" + s.id,
+                "--delivery.ack-timeout", ackTimeout, "--redispatch.max-attempts", Integer.toString(ATTEMPTS),
+                "--redispatch.backoff", "1 s", "--redispatch.max-backoff", "2 s", "--redispatch.rate", "50"));
+        a.addAll(List.of(extra));
+        return a.toArray(new String[0]);
     }
 
     private static Map<String, Long> devicesAlerted(Scenario s, String type, String consumer) {
