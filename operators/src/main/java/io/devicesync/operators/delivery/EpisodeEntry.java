@@ -12,7 +12,7 @@ public class EpisodeEntry {
     /** The latest attempt (queued or sent) and its state. */
     public int attempt;
     public DeviceState state;
-    /** Size of its redispatch record: smallest goes first among equally old. */
+    /** Size of its record (document and deviceId; the other fields are alike): smallest goes first among equally old. */
     public int bytes;
     /** Attempts actually sent. */
     public int sent;
