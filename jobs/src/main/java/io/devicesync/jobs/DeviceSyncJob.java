@@ -1,5 +1,6 @@
 package io.devicesync.jobs;
 
+import io.devicesync.operators.serde.Compact;
 import io.devicesync.model.Alert;
 import io.devicesync.model.AuditRecord;
 import io.devicesync.model.DeadLetter;
@@ -91,6 +92,10 @@ public final class DeviceSyncJob {
         if (!env.getCheckpointConfig().isCheckpointingEnabled()) {
             env.enableCheckpointing(params.checkpointInterval.toMillis(), CheckpointingMode.EXACTLY_ONCE);
         }
+        // No operator of the job keeps or changes a record it was given or has emitted (keyed
+        // inputs arrive over the network as fresh objects; the async lookup copies what it queues),
+        // so chained operators may pass records without a copy through the serializer.
+        env.getConfig().enableObjectReuse();
         if (env.getConfig().getAutoWatermarkInterval() <= 0) {
             // Watermarks are periodic here: without them event time, and every timer, would stall.
             env.getConfig().setAutoWatermarkInterval(200);
@@ -198,7 +203,7 @@ public final class DeviceSyncJob {
             throw new IllegalArgumentException("--delivery.consumers needs the acks source and the redispatch sinks");
         }
         SingleOutputStreamOperator<Increment> increments = records
-                .process(new InputRouter(), TypeInformation.of(Increment.class))
+                .process(new InputRouter(), Compact.INCREMENT)
                 .uid(Uids.INPUT_ROUTER).name("Validate input");
         SingleOutputStreamOperator<Ack> validAcks = null;
         DataStream<DeadLetter> deadLetters = increments.getSideOutput(Tags.DEAD_LETTERS);
@@ -216,7 +221,7 @@ public final class DeviceSyncJob {
                 .keyBy(i -> i.deviceId, Types.STRING)
                 .connect(auditFeedback.keyBy(a -> a.deviceId, Types.STRING))
                 .process(new SequenceGuard(p.reorderGrace, p.resyncMaxLogFetch, p.auditInterval, p.stateIdleTtl),
-                        TypeInformation.of(Increment.class))
+                        Compact.INCREMENT)
                 .uid(Uids.SEQUENCE_GUARD).name("SequenceGuard");
 
         DataStream<LookupRequest> requests = ordered.getSideOutput(Tags.LOOKUPS);
@@ -233,7 +238,7 @@ public final class DeviceSyncJob {
         SingleOutputStreamOperator<DeviceState> states = ordered
                 .keyBy(i -> i.deviceId, Types.STRING)
                 .connect(results.keyBy(r -> r.request.deviceId, Types.STRING))
-                .transform("StateReconciler", TypeInformation.of(DeviceState.class), new StateReconciler.Operator(
+                .transform("StateReconciler", Compact.DEVICE_STATE, new StateReconciler.Operator(
                         new StateReconciler(p.resyncMaxHeld, p.stateIdleTtl, p.stateMaxDocumentBytes)))
                 .uid(Uids.STATE_RECONCILER).name("StateReconciler");
         states.sinkTo(outputs.state).uid(Uids.SINK_STATE).name("Kafka: " + outputs.stateName);

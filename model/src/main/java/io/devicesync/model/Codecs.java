@@ -6,35 +6,80 @@ import com.fasterxml.jackson.databind.JsonNode;
 public final class Codecs {
     private Codecs() {}
 
+    /** Written byte by byte (this is every published version): the document is copied as it is. */
     public static byte[] deviceState(DeviceState s) {
-        return Json.write(g -> {
-            g.writeStartObject();
-            writeDeviceStateFields(g, s);
-            g.writeEndObject();
-        });
+        RawJson.Out out = new RawJson.Out(s.state.length + s.deviceId.length() + 96);
+        writeDeviceStateFields(out, s);
+        out.put((byte) '}');
+        return out.toArray();
     }
 
-    private static void writeDeviceStateFields(com.fasterxml.jackson.core.JsonGenerator g, DeviceState s) throws java.io.IOException {
-        g.writeStringField("deviceId", s.deviceId);
-        g.writeNumberField("epoch", s.epoch);
-        g.writeNumberField("seq", s.seq);
-        g.writeNumberField("ts", s.ts);
-        g.writeFieldName("state");
-        Json.writeRaw(g, s.state);
-        g.writeStringField("source", s.source);
+    /** {@code {"deviceId":…,"epoch":…,"seq":…,"ts":…,"state":…,"source":…}} without the closing brace. */
+    private static void writeDeviceStateFields(RawJson.Out out, DeviceState s) {
+        ascii(out, "{\"deviceId\":");
+        string(out, s.deviceId);
+        ascii(out, ",\"epoch\":");
+        number(out, s.epoch);
+        ascii(out, ",\"seq\":");
+        number(out, s.seq);
+        ascii(out, ",\"ts\":");
+        number(out, s.ts);
+        ascii(out, ",\"state\":");
+        out.put(s.state, 0, s.state.length);
+        ascii(out, ",\"source\":");
+        string(out, s.source);
+    }
+
+    private static void ascii(RawJson.Out out, String s) {
+        for (int i = 0; i < s.length(); i++) out.put((byte) s.charAt(i));
+    }
+
+    /** A long in decimal, without a String on the way. */
+    private static void number(RawJson.Out out, long v) {
+        if (v < 0 || v > 999_999_999_999_999_999L) { // negative or 19 digits: rare, the plain way
+            ascii(out, Long.toString(v));
+            return;
+        }
+        int digits = 1;
+        for (long p = 10; p <= v; p *= 10) digits++;
+        out.reserve(digits);
+        for (int i = out.n + digits - 1; i >= out.n; i--, v /= 10) out.b[i] = (byte) ('0' + v % 10);
+        out.n += digits;
+    }
+
+    /** A JSON string, escaped as Jackson's generator escapes it. */
+    private static void string(RawJson.Out out, String s) {
+        if (s == null) {
+            ascii(out, "null");
+            return;
+        }
+        int plain = 0; // printable ASCII other than '"' and '\\' needs no escape: copied as it is
+        while (plain < s.length()) {
+            char c = s.charAt(plain);
+            if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') break;
+            plain++;
+        }
+        if (plain == s.length()) {
+            out.reserve(s.length() + 2);
+            out.b[out.n++] = '"';
+            for (int i = 0; i < s.length(); i++) out.b[out.n++] = (byte) s.charAt(i);
+            out.b[out.n++] = '"';
+            return;
+        }
+        byte[] quoted = Json.write(g -> g.writeString(s)); // rare: the generator's own escapes
+        out.put(quoted, 0, quoted.length);
     }
 
     /** A device-state record plus {@code "redispatch":{"consumer":…,"attempt":…}}. */
     public static byte[] redispatch(Redispatch r) {
-        return Json.write(g -> {
-            g.writeStartObject();
-            writeDeviceStateFields(g, r.state);
-            g.writeObjectFieldStart("redispatch");
-            g.writeStringField("consumer", r.consumer);
-            g.writeNumberField("attempt", r.attempt);
-            g.writeEndObject();
-            g.writeEndObject();
-        });
+        RawJson.Out out = new RawJson.Out(r.state.state.length + r.state.deviceId.length() + 160);
+        writeDeviceStateFields(out, r.state);
+        ascii(out, ",\"redispatch\":{\"consumer\":");
+        string(out, r.consumer);
+        ascii(out, ",\"attempt\":");
+        ascii(out, Integer.toString(r.attempt));
+        ascii(out, "}}");
+        return out.toArray();
     }
 
     /** Reads a redispatch record back (tests, tools). */

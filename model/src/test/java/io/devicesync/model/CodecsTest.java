@@ -17,6 +17,34 @@ class CodecsTest {
                 new String(Codecs.deviceState(s), StandardCharsets.UTF_8));
     }
 
+    /**
+     * The byte-by-byte writer writes what Jackson's generator wrote before it: ids that need escapes
+     * or are not ASCII, and numbers of every length and sign.
+     */
+    @Test
+    void deviceStateIsWrittenAsJacksonWroteIt() {
+        String[] ids = {"d", "meter-00042", "a\"b\\c", "tab\there", "\u0001x", "caf\u00e9", "\ud83d\ude00", "del\u007f", "</script>"};
+        long[] numbers = {0, 1, 9, 10, 99, 100, 1763800000123L, 999_999_999_999_999_999L, 1_000_000_000_000_000_000L, Long.MAX_VALUE, -1,
+            Long.MIN_VALUE};
+        for (String id : ids) {
+            for (long n : numbers) {
+                DeviceState s = new DeviceState(id, n, n, n, "{\"a\":[1,\"x\"]}".getBytes(StandardCharsets.UTF_8), DeviceState.SOURCE_LOG);
+                byte[] expected = Json.write(g -> {
+                    g.writeStartObject();
+                    g.writeStringField("deviceId", s.deviceId);
+                    g.writeNumberField("epoch", s.epoch);
+                    g.writeNumberField("seq", s.seq);
+                    g.writeNumberField("ts", s.ts);
+                    g.writeFieldName("state");
+                    g.writeRawValue(new String(s.state, StandardCharsets.UTF_8));
+                    g.writeStringField("source", s.source);
+                    g.writeEndObject();
+                });
+                assertEquals(new String(expected, StandardCharsets.UTF_8), new String(Codecs.deviceState(s), StandardCharsets.UTF_8));
+            }
+        }
+    }
+
     @Test
     void alertIsTheContractJsonWithDeterministicId() {
         Alert a = Alerts.of(AlertType.SEQUENCE_GAP, Severity.WARNING).device("meter-00042")

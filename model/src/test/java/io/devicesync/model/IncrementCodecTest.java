@@ -102,4 +102,60 @@ class IncrementCodecTest {
         // Jackson's nesting limit (1000) rejects it as JSON; whatever the reason, it is a rejection, not a throw.
         assertTrue(!p.isValid());
     }
+
+    /**
+     * The streaming parse decides exactly as the tree-based one it replaced: the same reason for every
+     * record, the same increment (data compared as JSON: the streaming parse keeps numbers and
+     * strings as written). Records are the contract's shape mutated at random: members dropped,
+     * repeated, retyped, truncated, and garbage added.
+     */
+    @Test
+    void decidesAsTheTreeParseOnRandomRecords() {
+        java.util.Random r = new java.util.Random(11);
+        String[] ids = {"\"d\"", "\"\"", "7", "null", "\"" + "x".repeat(129) + "\"", "{}", "\"d\\u0041\""};
+        String[] longs = {"1", "0", "-3", "1.0", "\"1\"", "99999999999999999999", "-0", "2e3", "null", "[1]", "9223372036854775807"};
+        String[] datas = {"{}", "{\"a\":1}", "{ \"a\" : [1, {\"b\":null}] }", "[]", "3", "null", "{\"a\":1,\"a\":2}",
+            "{\"t\":21.50,\"e\":1e3}", "{\"a\\u0062\":1}", "{\"a\":{\"b\":1,\"b\":{}}}"};
+        for (int n = 0; n < 20_000; n++) {
+            StringBuilder sb = new StringBuilder("{");
+            int members = r.nextInt(8);
+            for (int m = 0; m < members; m++) {
+                if (m > 0) sb.append(',');
+                switch (r.nextInt(6)) {
+                    case 0: sb.append("\"deviceId\":").append(ids[r.nextInt(ids.length)]); break;
+                    case 1: sb.append("\"seq\":").append(longs[r.nextInt(longs.length)]); break;
+                    case 2: sb.append("\"ts\":").append(longs[r.nextInt(longs.length)]); break;
+                    case 3: sb.append("\"epoch\":").append(longs[r.nextInt(longs.length)]); break;
+                    case 4: sb.append("\"data\":").append(datas[r.nextInt(datas.length)]); break;
+                    default: sb.append("\"x\":{\"deviceId\":1}"); break;
+                }
+            }
+            sb.append('}');
+            String record = sb.toString();
+            switch (r.nextInt(10)) {
+                case 0: record = record.substring(0, r.nextInt(record.length() + 1)); break;
+                case 1: record = record + (r.nextBoolean() ? " {}" : " "); break;
+                case 2: record = "[" + record + "]"; break;
+                default: break;
+            }
+            byte[] key = r.nextInt(4) == 0 ? b(r.nextBoolean() ? "d" : "e") : null;
+            IncrementCodec.Parsed streaming = IncrementCodec.parse(key, b(record));
+            IncrementCodec.Parsed tree = IncrementCodec.parseOnTree(key, b(record));
+            String what = record;
+            assertEquals(tree.rejectReason, streaming.rejectReason, what);
+            if (tree.isValid()) {
+                Increment a = tree.increment;
+                Increment s = streaming.increment;
+                assertEquals(a.deviceId + a.epoch + "/" + a.seq + "@" + a.ts, s.deviceId + s.epoch + "/" + s.seq + "@" + s.ts, what);
+                assertEquals(Json.parse(a.data), Json.parse(s.data), what);
+            }
+        }
+    }
+
+    @Test
+    void keepsDataAsWrittenLessTheWhitespace() {
+        IncrementCodec.Parsed p = IncrementCodec.parse(null,
+                b("{\"deviceId\":\"d\",\"seq\":1,\"ts\":5,\"data\": { \"t\" : 21.50 , \"big\": 1e999, \"s\":\"a b\" } }"));
+        assertEquals("{\"t\":21.50,\"big\":1e999,\"s\":\"a b\"}", new String(p.increment.data, StandardCharsets.UTF_8));
+    }
 }

@@ -1,5 +1,6 @@
 package io.devicesync.operators;
 
+import io.devicesync.operators.serde.Compact;
 import io.devicesync.model.AlertType;
 import io.devicesync.model.Alerts;
 import io.devicesync.model.AuditRecord;
@@ -94,9 +95,9 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
     @Override
     public void open(OpenContext ctx) {
         StateTtlConfig ttl = IdleTtl.of(idleTtl);
-        ValueStateDescriptor<GuardState> d = new ValueStateDescriptor<>(DEVICE, TypeInformation.of(GuardState.class));
+        ValueStateDescriptor<GuardState> d = new ValueStateDescriptor<>(DEVICE, Compact.GUARD_STATE);
         d.enableTimeToLive(ttl);
-        MapStateDescriptor<Long, Increment> h = new MapStateDescriptor<>(HELD, Types.LONG, TypeInformation.of(Increment.class));
+        MapStateDescriptor<Long, Increment> h = new MapStateDescriptor<>(HELD, Types.LONG, Compact.INCREMENT);
         h.enableTimeToLive(ttl);
         device = getRuntimeContext().getState(d);
         held = getRuntimeContext().getMapState(h);

@@ -1,5 +1,6 @@
 package io.devicesync.operators;
 
+import io.devicesync.operators.serde.Compact;
 import io.devicesync.model.Alert;
 import io.devicesync.model.AuditRecord;
 import io.devicesync.model.DeviceState;
@@ -67,7 +68,7 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
         // (a forget marker on input 1); the TTL is only the backstop.
         StateTtlConfig ttl = IdleTtl.of(idleTtl.plusDays(1));
         ValueStateDescriptor<ReconcilerState> d = new ValueStateDescriptor<>(DEVICE,
-                TypeInformation.of(ReconcilerState.class));
+                Compact.RECONCILER_STATE);
         d.enableTimeToLive(ttl);
         MapStateDescriptor<String, HeldIncrement> h = new MapStateDescriptor<>(HELD, Types.STRING,
                 TypeInformation.of(HeldIncrement.class));

@@ -1,0 +1,129 @@
+package io.devicesync.model;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+
+import java.nio.charset.StandardCharsets;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/** The byte-level merge and compaction against Jackson's tree, which they replace on the hot path. */
+class RawJsonTest {
+
+    private static byte[] b(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+
+    private static String s(byte[] b) {
+        return b == null ? null : new String(b, StandardCharsets.UTF_8);
+    }
+
+    /** Every example of RFC 7386 Appendix A, on bytes, written exactly as the tree writes it. */
+    @ParameterizedTest(name = "{0} + {1} = {2}")
+    @CsvSource(delimiter = '|', value = {
+        "{\"a\":\"b\"}                 | {\"a\":\"c\"}                    | {\"a\":\"c\"}",
+        "{\"a\":\"b\"}                 | {\"b\":\"c\"}                    | {\"a\":\"b\",\"b\":\"c\"}",
+        "{\"a\":\"b\"}                 | {\"a\":null}                     | {}",
+        "{\"a\":\"b\",\"b\":\"c\"}     | {\"a\":null}                     | {\"b\":\"c\"}",
+        "{\"a\":[\"b\"]}               | {\"a\":\"c\"}                    | {\"a\":\"c\"}",
+        "{\"a\":\"c\"}                 | {\"a\":[\"b\"]}                  | {\"a\":[\"b\"]}",
+        "{\"a\":{\"b\":\"c\"}}         | {\"a\":{\"b\":\"d\",\"c\":null}} | {\"a\":{\"b\":\"d\"}}",
+        "{\"a\":[{\"b\":\"c\"}]}       | {\"a\":[1]}                      | {\"a\":[1]}",
+        "[\"a\",\"b\"]                 | [\"c\",\"d\"]                    | [\"c\",\"d\"]",
+        "{\"a\":\"b\"}                 | [\"c\"]                          | [\"c\"]",
+        "{\"a\":\"foo\"}               | null                             | null",
+        "{\"a\":\"foo\"}               | \"bar\"                          | \"bar\"",
+        "{\"e\":null}                  | {\"a\":1}                        | {\"e\":null,\"a\":1}",
+        "[1,2]                         | {\"a\":\"b\",\"c\":null}         | {\"a\":\"b\"}",
+        "{}                            | {\"a\":{\"bb\":{\"ccc\":null}}}  | {\"a\":{\"bb\":{}}}",
+    })
+    void rfc7386AppendixA(String original, String patch, String expected) {
+        assertEquals(expected, s(RawJson.merge(b(original), b(patch))));
+        assertEquals(expected, s(JsonMergePatch.applyOnTree(b(original), b(patch))));
+    }
+
+    @Test
+    void keepsNumbersAndStringsAsWrittenAndLeavesOutWhitespace() {
+        assertEquals("{\"t\":21.50,\"o\":{\"x\":[1,2]},\"big\":123456789012345678901234567890.5,\"e\":1e999,\"s\":\"a\\u0041 b\"}",
+                s(JsonMergePatch.apply(b("{ \"t\" : 1, \"o\" : { \"x\" : [ 1 , 2 ] } }"),
+                        b("{\"t\": 21.50, \"big\":123456789012345678901234567890.5, \"e\":1e999, \"s\":\"a\\u0041 b\"}"))));
+    }
+
+    @Test
+    void aNameGivenTwiceInThePatchKeepsItsFirstPlaceAndItsLastValue() {
+        assertEquals("{\"a\":2,\"b\":1}", s(RawJson.merge(b("{\"a\":0,\"b\":1}"), b("{\"a\":1,\"a\":2}"))));
+        assertEquals("{\"x\":0,\"a\":2,\"b\":1}", s(RawJson.merge(b("{\"x\":0}"), b("{\"a\":1,\"b\":1,\"a\":2}"))));
+        assertEquals("{\"b\":1}", s(RawJson.merge(b("{\"a\":0,\"b\":1}"), b("{\"a\":1,\"a\":null}"))));
+        assertEquals("{\"a\":3}", s(RawJson.merge(null, b("{\"a\":null,\"a\":3}"))));
+    }
+
+    @Test
+    void anEscapedNameOrTooManyMembersGoesThroughTheTree() {
+        assertNull(RawJson.merge(b("{}"), b("{\"a\\u0062\":1}")));
+        assertEquals("{\"ab\":1}", s(JsonMergePatch.apply(b("{\"ab\":0}"), b("{\"a\\u0062\":1}"))));
+        StringBuilder big = new StringBuilder("{");
+        for (int i = 0; i <= RawJson.MAX_MEMBERS; i++) big.append(i == 0 ? "" : ",").append("\"m").append(i).append("\":").append(i);
+        big.append('}');
+        assertNull(RawJson.merge(b("{}"), b(big.toString())));
+        assertEquals(s(JsonMergePatch.applyOnTree(b("{}"), b(big.toString()))), s(JsonMergePatch.apply(b("{}"), b(big.toString()))));
+    }
+
+    private static String compactPlain(String json) {
+        return s(RawJson.compactPlain(b(json), json.indexOf('{'), json.lastIndexOf('}') + 1));
+    }
+
+    @Test
+    void compactPlainKeepsCompactValuesAndRefusesWhatTheTreeMustDecide() {
+        assertEquals("{\"a\":[1,{\"b\":\"x y\"}],\"c\":{}}", compactPlain(" {\"a\" :[1 ,{ \"b\":\"x y\"}],\n\"c\":{ }} "));
+        assertNull(compactPlain("{\"a\":1,\"a\":2}"));
+        assertNull(compactPlain("{\"a\":{\"b\":1,\"b\":2}}"));
+        assertNull(compactPlain("{\"a\\\"\":1}"));
+        assertEquals("{\"a\":{\"b\":1},\"b\":{\"a\":1}}", compactPlain("{\"a\":{\"b\":1},\"b\":{\"a\":1}}"));
+    }
+
+    /**
+     * Random documents and patches (nulls, nesting, arrays, whitespace, names shared between levels;
+     * no name twice in one object, as the source guarantees):
+     * the byte merge writes exactly what the tree writes, member order included. Numbers are written
+     * the way the tree writes them, so the two must agree byte for byte.
+     */
+    @Test
+    void agreesWithTheTreeOnRandomDocumentsAndPatches() {
+        Random random = new Random(7);
+        for (int n = 0; n < 20_000; n++) {
+            String compactDoc = s(Json.bytes(Json.parse(b(object(random, 3, false)))));
+            String patch = object(random, 3, true);
+            byte[] expected = JsonMergePatch.applyOnTree(b(compactDoc), b(patch));
+            byte[] actual = RawJson.merge(b(compactDoc), b(patch));
+            assertArrayEquals(expected, actual, () -> compactDoc + " + " + patch + ": " + s(expected) + " vs " + s(actual));
+        }
+    }
+
+    private static String object(Random r, int depth, boolean nulls) {
+        StringBuilder sb = new StringBuilder("{");
+        int members = r.nextInt(5);
+        java.util.List<Character> names = new java.util.ArrayList<>(java.util.List.of('a', 'b', 'c', 'd'));
+        java.util.Collections.shuffle(names, r);
+        for (int i = 0; i < members && i < names.size(); i++) {
+            if (i > 0) sb.append(r.nextBoolean() ? "," : " ,\n");
+            sb.append('"').append(names.get(i)).append("\" : ");
+            sb.append(value(r, depth - 1, nulls));
+        }
+        return sb.append(" }").toString();
+    }
+
+    private static String value(Random r, int depth, boolean nulls) {
+        switch (r.nextInt(depth > 0 ? 7 : 5)) {
+            case 0: return nulls && r.nextInt(3) == 0 ? "null" : "true";
+            case 1: return Integer.toString(r.nextInt(2000) - 1000);
+            case 2: return Double.toString(r.nextInt(10_000) / 100.0);
+            case 3: return "\"s" + r.nextInt(10) + (r.nextBoolean() ? "\\\"q\\n" : "") + "\"";
+            case 4: return nulls ? "null" : "\"v\"";
+            case 5: return "[ " + value(r, depth - 1, nulls) + " , " + value(r, depth - 1, nulls) + "]";
+            default: return object(r, depth, nulls);
+        }
+    }
+}

@@ -1,0 +1,87 @@
+package io.devicesync.operators.serde;
+
+import java.io.IOException;
+import org.apache.flink.api.common.typeutils.base.TypeSerializerSingleton;
+import org.apache.flink.core.memory.DataInputView;
+import org.apache.flink.core.memory.DataOutputView;
+import org.apache.flink.types.StringValue;
+
+/**
+ * A hand-written serializer for one of the job's hot types (on the exchanges and in keyed state):
+ * fields written in a fixed order, no reflection, no boxing, no per-field null flags beyond what
+ * the type needs. Byte arrays (documents, patches) are never changed in place anywhere in the job,
+ * so a copy shares them.
+ *
+ * <p>Changing the layout of a type is a change of its state format: bump the snapshot's version.
+ */
+public abstract class CompactSerializer<T> extends TypeSerializerSingleton<T> {
+    private static final long serialVersionUID = 1L;
+
+    /** Writes one value (never null). */
+    protected abstract void write(T value, DataOutputView out) throws IOException;
+
+    /** Reads one value. */
+    protected abstract T read(DataInputView in) throws IOException;
+
+    @Override
+    public boolean isImmutableType() {
+        return false;
+    }
+
+    @Override
+    public int getLength() {
+        return -1;
+    }
+
+    @Override
+    public T copy(T from, T reuse) {
+        return copy(from);
+    }
+
+    @Override
+    public void serialize(T record, DataOutputView target) throws IOException {
+        write(record, target);
+    }
+
+    @Override
+    public T deserialize(DataInputView source) throws IOException {
+        return read(source);
+    }
+
+    @Override
+    public T deserialize(T reuse, DataInputView source) throws IOException {
+        return read(source);
+    }
+
+    @Override
+    public void copy(DataInputView source, DataOutputView target) throws IOException {
+        write(read(source), target);
+    }
+
+    /** Bytes or null: the length (-1 for null), then the bytes. */
+    static void writeBytes(byte[] b, DataOutputView out) throws IOException {
+        if (b == null) {
+            out.writeInt(-1);
+        } else {
+            out.writeInt(b.length);
+            out.write(b);
+        }
+    }
+
+    static byte[] readBytes(DataInputView in) throws IOException {
+        int n = in.readInt();
+        if (n < 0) return null;
+        byte[] b = new byte[n];
+        in.readFully(b);
+        return b;
+    }
+
+    /** A string or null (Flink's string encoding, which has a null marker). */
+    static void writeString(String s, DataOutputView out) throws IOException {
+        StringValue.writeString(s, out);
+    }
+
+    static String readString(DataInputView in) throws IOException {
+        return StringValue.readString(in);
+    }
+}
