@@ -35,6 +35,7 @@ import org.apache.flink.streaming.api.datastream.KeyedStream;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.connector.sink2.Sink;
+import org.apache.flink.connector.base.DeliveryGuarantee;
 import org.apache.flink.core.execution.CheckpointingMode;
 import org.apache.flink.streaming.api.datastream.AsyncDataStream;
 import org.apache.flink.streaming.api.datastream.DataStream;
@@ -90,7 +91,10 @@ public final class DeviceSyncJob {
     public static void configure(StreamExecutionEnvironment env, JobParameters params) {
         if (env.getMaxParallelism() <= 0) env.setMaxParallelism(MAX_PARALLELISM);
         if (!env.getCheckpointConfig().isCheckpointingEnabled()) {
-            env.enableCheckpointing(params.checkpointInterval.toMillis(), CheckpointingMode.EXACTLY_ONCE);
+            // At-least-once sinks need no aligned barriers either: the guard drops what is replayed.
+            env.enableCheckpointing(params.checkpointInterval.toMillis(),
+                    params.sinkDeliveryGuarantee == DeliveryGuarantee.AT_LEAST_ONCE
+                            ? CheckpointingMode.AT_LEAST_ONCE : CheckpointingMode.EXACTLY_ONCE);
         }
         // No operator of the job keeps or changes a record it was given or has emitted (keyed
         // inputs arrive over the network as fresh objects; the async lookup copies what it queues),
@@ -118,10 +122,10 @@ public final class DeviceSyncJob {
                 .uid(Uids.SOURCE_AUDIT_FEEDBACK);
         String tx = p.groupId;
         Outputs outputs = new Outputs(
-                KafkaSinks.deviceState(p.bootstrapServers, p.topicState, tx + "-state", p.kafka()),
-                KafkaSinks.alerts(p.bootstrapServers, p.topicAlerts, tx + "-alerts", p.kafka()),
-                KafkaSinks.deadLetters(p.bootstrapServers, p.topicDlq, tx + "-dlq", p.kafka()),
-                KafkaSinks.audits(p.bootstrapServers, p.topicAudit, tx + "-audit", p.kafka()),
+                KafkaSinks.deviceState(p.bootstrapServers, p.topicState, tx + "-state", p.kafka(), p.sinkDeliveryGuarantee),
+                KafkaSinks.alerts(p.bootstrapServers, p.topicAlerts, tx + "-alerts", p.kafka(), p.sinkDeliveryGuarantee),
+                KafkaSinks.deadLetters(p.bootstrapServers, p.topicDlq, tx + "-dlq", p.kafka(), p.sinkDeliveryGuarantee),
+                KafkaSinks.audits(p.bootstrapServers, p.topicAudit, tx + "-audit", p.kafka(), p.sinkDeliveryGuarantee),
                 p.topicState, p.topicAlerts, p.topicDlq, p.topicAudit);
         DataStream<AckRecord> acks = null;
         if (!p.deliveryConsumers.isEmpty()) {
@@ -131,8 +135,8 @@ public final class DeviceSyncJob {
                             "Kafka: " + p.topicAcks)
                     .uid(Uids.SOURCE_ACKS);
             outputs.withDelivery(
-                    KafkaSinks.redispatch(p.bootstrapServers, p.topicRedispatch, tx + "-redispatch", p.kafka()),
-                    KafkaSinks.redispatchDeadLetters(p.bootstrapServers, p.topicRedispatchDlq, tx + "-redispatch-dlq", p.kafka()),
+                    KafkaSinks.redispatch(p.bootstrapServers, p.topicRedispatch, tx + "-redispatch", p.kafka(), p.sinkDeliveryGuarantee),
+                    KafkaSinks.redispatchDeadLetters(p.bootstrapServers, p.topicRedispatchDlq, tx + "-redispatch-dlq", p.kafka(), p.sinkDeliveryGuarantee),
                     p.topicRedispatch, p.topicRedispatchDlq);
         }
         defineWorkflow(records, auditFeedback, acks, new SnapshotLookup(lookupConfig(p)), p, checkpointInterval(env, p), outputs);

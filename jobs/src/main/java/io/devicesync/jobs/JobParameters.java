@@ -2,6 +2,7 @@ package io.devicesync.jobs;
 
 import io.devicesync.sources.EventSource.StartingOffsets;
 import java.io.Serializable;
+import org.apache.flink.connector.base.DeliveryGuarantee;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -38,7 +39,7 @@ public final class JobParameters implements Serializable {
             "delivery.consumers", "delivery.ack-timeout", "redispatch.max-attempts", "redispatch.backoff",
             "redispatch.max-backoff", "redispatch.rate", "backlog.threshold",
             "watermark.out-of-orderness", "watermark.idle-timeout", "watermark.max-future-skew",
-            "checkpoint.interval", "alerts.invalid-input-window");
+            "checkpoint.interval", "sink.delivery-guarantee", "alerts.invalid-input-window");
 
     public String bootstrapServers;
     public String groupId = "devicesync";
@@ -109,6 +110,12 @@ public final class JobParameters implements Serializable {
     public Duration invalidInputWindow = Duration.ofMinutes(1);
     /** Used only when the cluster configuration does not enable checkpointing itself. */
     public Duration checkpointInterval = Duration.ofSeconds(30);
+    /**
+     * How every Kafka sink writes: exactly-once (transactions committed on checkpoints; consumers
+     * read_committed) or at-least-once (written at once, flushed on checkpoints; after a restore
+     * a consumer may see a version, an alert or a redispatch again, never miss one).
+     */
+    public DeliveryGuarantee sinkDeliveryGuarantee = DeliveryGuarantee.EXACTLY_ONCE;
 
     private JobParameters() {}
 
@@ -201,6 +208,13 @@ public final class JobParameters implements Serializable {
         p.watermarkMaxFutureSkew = get(raw, "watermark.max-future-skew", p.watermarkMaxFutureSkew,
                 JobParameters::nonNegativeDuration);
         p.checkpointInterval = duration(raw, "checkpoint.interval", p.checkpointInterval);
+        p.sinkDeliveryGuarantee = get(raw, "sink.delivery-guarantee", p.sinkDeliveryGuarantee, v -> {
+            switch (v) {
+                case "exactly-once": return DeliveryGuarantee.EXACTLY_ONCE;
+                case "at-least-once": return DeliveryGuarantee.AT_LEAST_ONCE;
+                default: throw new IllegalArgumentException("use exactly-once or at-least-once");
+            }
+        });
         p.invalidInputWindow = duration(raw, "alerts.invalid-input-window", p.invalidInputWindow);
         return p;
     }
@@ -362,7 +376,7 @@ public final class JobParameters implements Serializable {
                 + snapshotBreakerOpen + ", deliveryConsumers=" + deliveryConsumers + ", deliveryAckTimeout="
                 + deliveryAckTimeout + ", redispatchMaxAttempts=" + redispatchMaxAttempts + ", redispatchBackoff="
                 + redispatchBackoff + ", redispatchMaxBackoff=" + redispatchMaxBackoff + ", redispatchRate=" + redispatchRate
-                + ", backlogThreshold=" + backlogThreshold + "}";
+                + ", backlogThreshold=" + backlogThreshold + ", sinkDeliveryGuarantee=" + sinkDeliveryGuarantee + "}";
     }
 
     static boolean isSecret(String property) {

@@ -54,6 +54,7 @@ class JobParametersTest {
         assertEquals(1000, p.snapshotMaxInFlight, "no shedding in a healthy burst of gaps");
         assertEquals(5, p.snapshotBreakerFailures);
         assertEquals(Duration.ofSeconds(10), p.snapshotBreakerOpen);
+        assertEquals(org.apache.flink.connector.base.DeliveryGuarantee.EXACTLY_ONCE, p.sinkDeliveryGuarantee);
     }
 
     @Test
@@ -61,7 +62,9 @@ class JobParametersTest {
         JobParameters p = JobParameters.parse(new String[] {"--kafka.bootstrap-servers", "b:9092",
                 "--reorder.grace", "500 ms", "--audit.interval", "1 min",
                 "--snapshot.url", "postgresql://a:5432/d,postgresql://b:5432/d", "--kafka.security.protocol", "SASL_SSL",
-                "--kafka.starting-offsets", "latest", "--delivery.consumers", "billing, cache"}, Map.of());
+                "--kafka.starting-offsets", "latest", "--delivery.consumers", "billing, cache",
+                "--sink.delivery-guarantee", "at-least-once"}, Map.of());
+        assertEquals(org.apache.flink.connector.base.DeliveryGuarantee.AT_LEAST_ONCE, p.sinkDeliveryGuarantee);
         assertEquals(Duration.ofMillis(500), p.reorderGrace);
         assertEquals(Duration.ofMinutes(1), p.auditInterval);
         assertEquals(List.of("postgresql://a:5432/d", "postgresql://b:5432/d"), p.snapshotUrls);
@@ -101,6 +104,8 @@ class JobParametersTest {
         "--redispatch.rate | 1000001",
         "--backlog.threshold | 0",
         "--topic.redispatch-dlq | ' '",
+        "--sink.delivery-guarantee | none",
+        "--sink.delivery-guarantee | EXACTLY_ONCE",
     })
     void aWrongParameterIsNamedInTheError(String name, String value) {
         String msg = error("--kafka.bootstrap-servers", "b:9092", "--snapshot.url", "postgresql://db:5432/x", name, value);

@@ -14,9 +14,11 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.header.internals.RecordHeaders;
 
 /**
- * The job's Kafka sinks, all exactly-once: each writes in Kafka transactions committed on
- * checkpoints, with its own transactional-id prefix. Consumers read with
- * {@code isolation.level=read_committed}.
+ * The job's Kafka sinks, all with one delivery guarantee ({@code --sink.delivery-guarantee}).
+ * Exactly-once (the default): each writes in Kafka transactions committed on checkpoints, with its
+ * own transactional-id prefix; consumers read with {@code isolation.level=read_committed}.
+ * At-least-once: records are written at once and flushed on checkpoints; after a restore some are
+ * written again.
  *
  * <p>Record timestamps are the producer's clock, never a device's {@code ts}: a negative or far
  * future device time would make the producer or the broker refuse the record and the job restart
@@ -32,24 +34,28 @@ public final class KafkaSinks {
      */
     public static final String DEFAULT_TRANSACTION_TIMEOUT_MS = "600000";
 
-    public static KafkaSink<DeviceState> deviceState(String bootstrap, String topic, String txPrefix, Properties props) {
-        return build(bootstrap, txPrefix, props, (KafkaRecordSerializationSchema<DeviceState>) (s, ctx, ts) ->
+    public static KafkaSink<DeviceState> deviceState(String bootstrap, String topic, String txPrefix, Properties props,
+            DeliveryGuarantee guarantee) {
+        return build(bootstrap, txPrefix, props, guarantee, (KafkaRecordSerializationSchema<DeviceState>) (s, ctx, ts) ->
                 new ProducerRecord<>(topic, null, null, utf8(s.deviceId), Codecs.deviceState(s)));
     }
 
-    public static KafkaSink<Alert> alerts(String bootstrap, String topic, String txPrefix, Properties props) {
-        return build(bootstrap, txPrefix, props, (KafkaRecordSerializationSchema<Alert>) (a, ctx, ts) ->
+    public static KafkaSink<Alert> alerts(String bootstrap, String topic, String txPrefix, Properties props,
+            DeliveryGuarantee guarantee) {
+        return build(bootstrap, txPrefix, props, guarantee, (KafkaRecordSerializationSchema<Alert>) (a, ctx, ts) ->
                 new ProducerRecord<>(topic, null, null, utf8(a.deviceId != null ? a.deviceId : a.consumer), Codecs.alert(a)));
     }
 
-    public static KafkaSink<io.devicesync.model.AuditRecord> audits(String bootstrap, String topic, String txPrefix, Properties props) {
-        return build(bootstrap, txPrefix, props, (KafkaRecordSerializationSchema<io.devicesync.model.AuditRecord>) (a, ctx, ts) ->
+    public static KafkaSink<io.devicesync.model.AuditRecord> audits(String bootstrap, String topic, String txPrefix, Properties props,
+            DeliveryGuarantee guarantee) {
+        return build(bootstrap, txPrefix, props, guarantee, (KafkaRecordSerializationSchema<io.devicesync.model.AuditRecord>) (a, ctx, ts) ->
                 new ProducerRecord<>(topic, null, null, utf8(a.deviceId), Codecs.audit(a)));
     }
 
     /** The device's latest state plus {@code "redispatch":{"consumer":…,"attempt":…}}, key = deviceId. */
-    public static KafkaSink<Redispatch> redispatch(String bootstrap, String topic, String txPrefix, Properties props) {
-        return build(bootstrap, txPrefix, props, (KafkaRecordSerializationSchema<Redispatch>) (r, ctx, ts) ->
+    public static KafkaSink<Redispatch> redispatch(String bootstrap, String topic, String txPrefix, Properties props,
+            DeliveryGuarantee guarantee) {
+        return build(bootstrap, txPrefix, props, guarantee, (KafkaRecordSerializationSchema<Redispatch>) (r, ctx, ts) ->
                 new ProducerRecord<>(topic, null, null, utf8(r.state.deviceId), Codecs.redispatch(r)));
     }
 
@@ -57,8 +63,9 @@ public final class KafkaSinks {
      * The last redispatch record of an exhausted episode, with headers {@code devicesync.reason} =
      * {@code REDISPATCH_EXHAUSTED}, {@code devicesync.consumer}, {@code devicesync.attempts} (sent).
      */
-    public static KafkaSink<Redispatch> redispatchDeadLetters(String bootstrap, String topic, String txPrefix, Properties props) {
-        return build(bootstrap, txPrefix, props, (KafkaRecordSerializationSchema<Redispatch>) (r, ctx, ts) -> {
+    public static KafkaSink<Redispatch> redispatchDeadLetters(String bootstrap, String topic, String txPrefix, Properties props,
+            DeliveryGuarantee guarantee) {
+        return build(bootstrap, txPrefix, props, guarantee, (KafkaRecordSerializationSchema<Redispatch>) (r, ctx, ts) -> {
             RecordHeaders headers = new RecordHeaders();
             headers.add("devicesync.reason", utf8(REDISPATCH_EXHAUSTED));
             headers.add("devicesync.consumer", utf8(r.consumer));
@@ -70,8 +77,9 @@ public final class KafkaSinks {
     public static final String REDISPATCH_EXHAUSTED = "REDISPATCH_EXHAUSTED";
 
     /** Key and value exactly as received; reason, topic, partition and offset as UTF-8 headers. */
-    public static KafkaSink<DeadLetter> deadLetters(String bootstrap, String topic, String txPrefix, Properties props) {
-        return build(bootstrap, txPrefix, props, (KafkaRecordSerializationSchema<DeadLetter>) (d, ctx, ts) -> {
+    public static KafkaSink<DeadLetter> deadLetters(String bootstrap, String topic, String txPrefix, Properties props,
+            DeliveryGuarantee guarantee) {
+        return build(bootstrap, txPrefix, props, guarantee, (KafkaRecordSerializationSchema<DeadLetter>) (d, ctx, ts) -> {
             RecordHeaders headers = new RecordHeaders();
             headers.add("devicesync.reason", utf8(d.reason));
             headers.add("devicesync.topic", utf8(d.topic));
@@ -82,14 +90,15 @@ public final class KafkaSinks {
     }
 
     private static <T> KafkaSink<T> build(String bootstrap, String txPrefix, Properties clientProps,
-            KafkaRecordSerializationSchema<T> serializer) {
+            DeliveryGuarantee guarantee, KafkaRecordSerializationSchema<T> serializer) {
+        if (guarantee == DeliveryGuarantee.NONE) throw new IllegalArgumentException("a sink of this job never drops records");
         Properties props = new Properties();
         props.putAll(clientProps);
         props.putIfAbsent("transaction.timeout.ms", DEFAULT_TRANSACTION_TIMEOUT_MS);
         return KafkaSink.<T>builder()
                 .setBootstrapServers(bootstrap)
                 .setKafkaProducerConfig(props)
-                .setDeliveryGuarantee(DeliveryGuarantee.EXACTLY_ONCE)
+                .setDeliveryGuarantee(guarantee)
                 .setTransactionalIdPrefix(txPrefix)
                 .setRecordSerializer(serializer)
                 .build();

@@ -21,6 +21,8 @@ import org.apache.flink.metrics.reporter.MetricReporterFactory;
 public final class BenchReporter implements MetricReporter {
     private static final Map<String, List<Counter>> COUNTERS = new ConcurrentHashMap<>();
     private static final Map<String, List<Gauge<?>>> GAUGES = new ConcurrentHashMap<>();
+    /** Task-level gauges by "metric|task name" (busy time: which task limits the run). */
+    private static final Map<String, List<Gauge<?>>> TASK_GAUGES = new ConcurrentHashMap<>();
 
     /** The sum over all subtasks of the counters named {@code name}. */
     public static long sum(String name) {
@@ -39,10 +41,29 @@ public final class BenchReporter implements MetricReporter {
         return max;
     }
 
+    /** For each task, the average over its subtasks of the task gauge {@code name}. */
+    public static Map<String, Double> perTask(String name) {
+        Map<String, Double> out = new java.util.TreeMap<>();
+        TASK_GAUGES.forEach((k, gauges) -> {
+            if (!k.startsWith(name + "|")) return;
+            double sum = 0;
+            int n = 0;
+            for (Gauge<?> g : gauges) {
+                if (g.getValue() instanceof Number v && !Double.isNaN(v.doubleValue())) {
+                    sum += v.doubleValue();
+                    n++;
+                }
+            }
+            if (n > 0) out.put(k.substring(name.length() + 1), sum / n);
+        });
+        return out;
+    }
+
     /** Forgets every metric (between runs). */
     public static void reset() {
         COUNTERS.clear();
         GAUGES.clear();
+        TASK_GAUGES.clear();
     }
 
     @Override
@@ -54,7 +75,13 @@ public final class BenchReporter implements MetricReporter {
     @Override
     public void notifyOfAddedMetric(Metric metric, String name, MetricGroup group) {
         if (metric instanceof Counter c) COUNTERS.computeIfAbsent(name, k -> new CopyOnWriteArrayList<>()).add(c);
-        if (metric instanceof Gauge<?> g) GAUGES.computeIfAbsent(name, k -> new CopyOnWriteArrayList<>()).add(g);
+        if (metric instanceof Gauge<?> g) {
+            GAUGES.computeIfAbsent(name, k -> new CopyOnWriteArrayList<>()).add(g);
+            String task = group.getAllVariables().get("<task_name>");
+            if (task != null && group.getAllVariables().get("<operator_name>") == null) {
+                TASK_GAUGES.computeIfAbsent(name + "|" + task, k -> new CopyOnWriteArrayList<>()).add(g);
+            }
+        }
     }
 
     @Override

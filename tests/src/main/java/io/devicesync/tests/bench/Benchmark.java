@@ -76,6 +76,11 @@ public final class Benchmark {
         o.put("checkpoint-interval", "10");
         o.put("variants", "parse,devicesync,delivery");
         o.put("results", "");
+        o.put("warmup", "1");
+        o.put("latency-seconds", "60");
+        o.put("latency-rate", "0");
+        o.put("latency-variants", "devicesync");
+        o.put("conf", "");
         for (int i = 0; i + 1 < argv.length; i += 2) {
             String name = argv[i].replaceFirst("^--", "");
             if (!o.containsKey(name)) throw new IllegalArgumentException("--" + name + ": unknown option; options: " + o.keySet());
@@ -101,6 +106,11 @@ public final class Benchmark {
             preload(kafka.bootstrapServers(), "events", events, devices);
             say(String.format(Locale.ROOT, "Preloaded %,d events of %,d devices in %.1f s", events, devices,
                     (System.nanoTime() - t) / 1e9));
+            // The JIT compiles the job's code during its first runs (tens of CPU-seconds of C2 in a
+            // profile): warm-up runs of each variant are measured but not counted.
+            for (int r = 1; r <= Integer.parseInt(o.get("warmup")); r++) {
+                for (String v : variants) say(String.format(Locale.ROOT, "warm-up %d %-10s %s", r, v, run(v, -r, kafka, db, o, work)));
+            }
             Map<String, List<Result>> results = new LinkedHashMap<>();
             for (int r = 1; r <= runs; r++) {
                 for (String v : variants) {
@@ -109,7 +119,21 @@ public final class Benchmark {
                     say(String.format(Locale.ROOT, "run %d %-10s %s", r, v, res));
                 }
             }
-            String table = table(results, o);
+            List<LatencyRun.Result> latencies = new ArrayList<>();
+            long latencySeconds = Long.parseLong(o.get("latency-seconds"));
+            if (latencySeconds > 0) {
+                double rate = Double.parseDouble(o.get("latency-rate"));
+                if (rate <= 0) {
+                    rate = median(results.getOrDefault("devicesync", List.of()), Result::steadyPerSecond) / 2;
+                    if (rate <= 0) throw new IllegalArgumentException("--latency-rate: needed when devicesync is not among --variants");
+                }
+                for (String v : o.get("latency-variants").split(",")) {
+                    LatencyRun.Result l = LatencyRun.run(v.trim(), rate, Duration.ofSeconds(latencySeconds), devices, kafka, db, o, work);
+                    latencies.add(l);
+                    say("latency " + l);
+                }
+            }
+            String table = table(results, o) + latencyTable(latencies, o);
             System.out.println();
             System.out.println(table);
             if (!o.get("results").isEmpty()) {
@@ -121,20 +145,18 @@ public final class Benchmark {
 
     /** One run's figures. */
     record Result(double wholePerSecond, double steadyPerSecond, double cpuMicrosPerEvent, double steadyCpuMicrosPerEvent, long lookups, long acks,
-            long unconsumed, long redispatches, long maxCheckpointMs, long checkpointBytes) {
+            long unconsumed, long redispatches, long maxCheckpointMs, long checkpointBytes, String busy) {
         @Override
         public String toString() {
             return String.format(Locale.ROOT, "whole %,.0f/s, steady %,.0f/s, CPU %.1f µs/event (steady %.1f), lookups %,d, acks %,d,"
-                    + " unconsumed %,d, redispatches %,d, slowest checkpoint %,d ms, last checkpoint %,d bytes",
+                    + " unconsumed %,d, redispatches %,d, slowest checkpoint %,d ms, last checkpoint %,d bytes; busy %s",
                     wholePerSecond, steadyPerSecond, cpuMicrosPerEvent, steadyCpuMicrosPerEvent, lookups, acks, unconsumed, redispatches,
-                    maxCheckpointMs, checkpointBytes);
+                    maxCheckpointMs, checkpointBytes, busy);
         }
     }
 
-    static Result run(String variant, int runNo, KafkaProcess kafka, EmbeddedDatabase db, Map<String, String> o, Path work)
-            throws Exception {
-        long events = Long.parseLong(o.get("events"));
-        String id = variant + "-" + runNo;
+    /** The MiniCluster's configuration: the in-process reporter, the backend, and {@code --conf}. */
+    static Configuration flinkConf(Map<String, String> o, Path work, String id) {
         Configuration conf = new Configuration();
         conf.setString("metrics.reporter.bench.factory.class", BenchReporter.Factory.class.getName());
         conf.set(StateBackendOptions.STATE_BACKEND, o.get("backend"));
@@ -142,11 +164,49 @@ public final class Benchmark {
         conf.set(CheckpointingOptions.INCREMENTAL_CHECKPOINTS, true);
         conf.set(PipelineOptions.GENERIC_TYPES, false);
         conf.set(CoreOptions.TMP_DIRS, work.resolve("tmp").toString());
+        for (String kv : o.get("conf").split(",")) {
+            if (kv.isBlank()) continue;
+            if (!kv.contains("=")) throw new IllegalArgumentException("--conf: '" + kv + "' is not key=value");
+            conf.setString(kv.substring(0, kv.indexOf('=')).trim(), kv.substring(kv.indexOf('=') + 1).trim());
+        }
+        return conf;
+    }
+
+    /**
+     * The devicesync job as a user submits it, on {@code eventsTopic}, with output topics of its own.
+     * A variant ending in {@code -alos} runs with {@code --sink.delivery-guarantee at-least-once}.
+     */
+    static void buildJob(StreamExecutionEnvironment env, String variant, String id, String eventsTopic, KafkaProcess kafka,
+            EmbeddedDatabase db, Map<String, String> o) throws Exception {
+        List<String> outputs = new ArrayList<>();
+        for (String topic : List.of("state", "alerts", "dlq", "audit", "acks", "redispatch", "redispatch-dlq")) {
+            outputs.add(topic + "-" + id);
+        }
+        createTopics(kafka.bootstrapServers(), outputs);
+        List<String> args = new ArrayList<>(List.of("--kafka.bootstrap-servers", kafka.bootstrapServers(),
+                "--kafka.group-id", "bench-" + id, "--kafka.starting-offsets", "earliest",
+                "--topic.events", eventsTopic, "--topic.state", "state-" + id, "--topic.alerts", "alerts-" + id,
+                "--topic.dlq", "dlq-" + id, "--topic.audit", "audit-" + id, "--topic.acks", "acks-" + id,
+                "--topic.redispatch", "redispatch-" + id, "--topic.redispatch-dlq", "redispatch-dlq-" + id,
+                "--snapshot.url", db.url(), "--snapshot.user", EmbeddedDatabase.USER,
+                "--snapshot.password", EmbeddedDatabase.PASSWORD,
+                "--checkpoint.interval", o.get("checkpoint-interval") + " s"));
+        if (variant.startsWith("delivery")) args.addAll(List.of("--delivery.consumers", "billing,dashboard,archive"));
+        if (variant.endsWith("-alos")) args.addAll(List.of("--sink.delivery-guarantee", "at-least-once"));
+        JobParameters p = JobParameters.fromArgs(args.toArray(new String[0]));
+        DeviceSyncJob.configure(env, p);
+        DeviceSyncJob.build(env, p);
+    }
+
+    static Result run(String variant, int runNo, KafkaProcess kafka, EmbeddedDatabase db, Map<String, String> o, Path work)
+            throws Exception {
+        long events = Long.parseLong(o.get("events"));
+        String id = variant + "-" + (runNo < 0 ? "warmup" + -runNo : runNo);
         BenchReporter.reset();
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(2, conf);
-        env.enableCheckpointing(Long.parseLong(o.get("checkpoint-interval")) * 1000, CheckpointingMode.EXACTLY_ONCE);
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(2, flinkConf(o, work, id));
         String counter;
         if (variant.equals("parse")) {
+            env.enableCheckpointing(Long.parseLong(o.get("checkpoint-interval")) * 1000, CheckpointingMode.EXACTLY_ONCE);
             counter = "parsedIn";
             env.fromSource(KafkaSource.<byte[]>builder()
                                     .setBootstrapServers(kafka.bootstrapServers())
@@ -161,27 +221,15 @@ public final class Benchmark {
                     .addSink(new DiscardingSink<>());
         } else {
             counter = "eventsIn";
-            List<String> outputs = new ArrayList<>();
-            for (String topic : List.of("state", "alerts", "dlq", "audit", "acks", "redispatch", "redispatch-dlq")) {
-                outputs.add(topic + "-" + id);
+            String base = variant.replaceFirst("-alos$", "");
+            if (!base.equals("devicesync") && !base.equals("delivery")) {
+                throw new IllegalArgumentException("--variants: '" + variant + "' is not parse, devicesync, devicesync-alos,"
+                        + " delivery or delivery-alos");
             }
-            createTopics(kafka.bootstrapServers(), outputs);
-            List<String> args = new ArrayList<>(List.of("--kafka.bootstrap-servers", kafka.bootstrapServers(),
-                    "--kafka.group-id", "bench-" + id, "--kafka.starting-offsets", "earliest",
-                    "--topic.events", "events", "--topic.state", "state-" + id, "--topic.alerts", "alerts-" + id,
-                    "--topic.dlq", "dlq-" + id, "--topic.audit", "audit-" + id, "--topic.acks", "acks-" + id,
-                    "--topic.redispatch", "redispatch-" + id, "--topic.redispatch-dlq", "redispatch-dlq-" + id,
-                    "--snapshot.url", db.url(), "--snapshot.user", EmbeddedDatabase.USER,
-                    "--snapshot.password", EmbeddedDatabase.PASSWORD));
-            if (variant.equals("delivery")) {
-                args.addAll(List.of("--delivery.consumers", "billing,dashboard,archive"));
+            if (base.equals("delivery")) {
                 kafka.startConsumers("state-" + id, "redispatch-" + id, "acks-" + id, List.of("billing", "dashboard", "archive"));
-            } else if (!variant.equals("devicesync")) {
-                throw new IllegalArgumentException("--variants: '" + variant + "' is not parse, devicesync or delivery");
             }
-            JobParameters p = JobParameters.fromArgs(args.toArray(new String[0]));
-            DeviceSyncJob.configure(env, p);
-            DeviceSyncJob.build(env, p);
+            buildJob(env, variant, id, "events", kafka, db, o);
         }
         com.sun.management.OperatingSystemMXBean os =
                 (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
@@ -191,6 +239,8 @@ public final class Benchmark {
         // [half, ninety, slowest checkpoint]: when the counter passed 50 % and 90 %, sampled every 20 ms.
         // [3], [4]: the process's CPU time at those two moments (the steady part's CPU per event).
         long[] seen = {-1, -1, -1, -1, -1};
+        // How busy each task was when 90 % were in: the one near 1000 ms/s limits the run.
+        java.util.concurrent.atomic.AtomicReference<String> busy = new java.util.concurrent.atomic.AtomicReference<>("");
         try {
             sampleUntil(Duration.ofMillis(20), Duration.ofMinutes(30), () -> {
                 long n = BenchReporter.sum(counter);
@@ -203,6 +253,7 @@ public final class Benchmark {
                 if (seen[1] < 0 && n >= events * 9 / 10) {
                     seen[1] = now;
                     seen[4] = os.getProcessCpuTime();
+                    busy.set(busySummary());
                 }
                 if (n >= events) return true;
                 if (n == 0 && now - t0 > Duration.ofMinutes(2).toNanos()) {
@@ -238,9 +289,21 @@ public final class Benchmark {
         }
         long checkpointBytes = BenchReporter.gaugeMax("lastCheckpointFullSize");
         job.cancel().get();
-        if (variant.equals("delivery")) kafka.stopConsumers();
+        if (variant.startsWith("delivery")) kafka.stopConsumers();
         return new Result(events / ((t1 - t0) / 1e9), (events * 4 / 10) / ((ninety - half) / 1e9),
-                (cpu1 - cpu0) / 1e3 / events, (seen[4] - seen[3]) / 1e3 / (events * 4 / 10), lookups, acks, unconsumed, redispatches, maxCheckpointMs, checkpointBytes);
+                (cpu1 - cpu0) / 1e3 / events, (seen[4] - seen[3]) / 1e3 / (events * 4 / 10), lookups, acks, unconsumed, redispatches, maxCheckpointMs, checkpointBytes,
+                busy.get());
+    }
+
+    /** Busy time per task (ms/s, averaged over its subtasks), by the first operator of its chain. */
+    static String busySummary() {
+        StringBuilder b = new StringBuilder();
+        BenchReporter.perTask("busyTimeMsPerSecond").forEach((task, ms) -> {
+            String name = task.split(" -> ")[0].replaceAll(" \\(\\d+/\\d+\\).*", "");
+            if (b.length() > 0) b.append(", ");
+            b.append(String.format(Locale.ROOT, "%s %.0f", name, ms));
+        });
+        return b.toString();
     }
 
     /**
@@ -310,7 +373,30 @@ public final class Benchmark {
                     median(results.get("delivery"), Result::wholePerSecond)
                             / median(results.get("devicesync"), Result::wholePerSecond)));
         }
-        if (parseWhole > 0) b.append(String.format(Locale.ROOT, "Medians of %s runs, alternating.%n", o.get("runs")));
+        if (dsSteady > 0 && results.containsKey("devicesync-alos")) {
+            double alos = median(results.get("devicesync-alos"), Result::steadyPerSecond);
+            b.append(String.format(Locale.ROOT, "%nExactly-once tax: devicesync ÷ devicesync-alos = %.2f (steady), %.2f (whole run);"
+                    + " CPU per event %.1f vs %.1f µs (steady)%n", dsSteady / alos,
+                    median(results.get("devicesync"), Result::wholePerSecond) / median(results.get("devicesync-alos"), Result::wholePerSecond),
+                    median(results.get("devicesync"), Result::steadyCpuMicrosPerEvent),
+                    median(results.get("devicesync-alos"), Result::steadyCpuMicrosPerEvent)));
+        }
+        b.append(String.format(Locale.ROOT, "Medians of %s runs, alternating, after %s warm-up run(s) of each.%n", o.get("runs"),
+                o.get("warmup")));
+        return b.toString();
+    }
+
+    static String latencyTable(List<LatencyRun.Result> rs, Map<String, String> o) {
+        if (rs.isEmpty()) return "";
+        StringBuilder b = new StringBuilder(String.format(Locale.ROOT, "%nEnd-to-end latency, from the append to device-events to the"
+                + " commit that made the version visible on device-state (read_committed; %s s of input after %d s to settle;"
+                + " checkpoint interval %s s):%n%n", o.get("latency-seconds"), LatencyRun.SETTLE.toSeconds(), o.get("checkpoint-interval")));
+        b.append("| variant | input (events/s) | versions | p50 (ms) | p99 (ms) | max (ms) | longest source stall (ms) |\n");
+        b.append("|---|---|---|---|---|---|---|\n");
+        for (LatencyRun.Result r : rs) {
+            b.append(String.format(Locale.ROOT, "| %s | %,.0f | %,d | %,d | %,d | %,d | %,d |%n", r.variant(), r.rate(), r.versions(),
+                    r.p50(), r.p99(), r.max(), r.longestStall()));
+        }
         return b.toString();
     }
 
