@@ -42,6 +42,19 @@ public final class Json {
         }
     }
 
+    /**
+     * Valid JSON text as compact bytes, strings and numbers as written, like the documents the
+     * job builds from increments; through Jackson's tree only where {@link RawJson} cannot (an
+     * escaped or repeated member name, an object of more than 256 members).
+     */
+    public static byte[] compact(byte[] valid) {
+        int from = RawJson.skipWs(valid, 0, valid.length);
+        int to = valid.length;
+        while (to > from && RawJson.isWs(valid[to - 1])) to--;
+        byte[] plain = RawJson.compactPlain(valid, from, to);
+        return plain != null ? plain : bytes(parse(valid));
+    }
+
     /** Writes one value with a streaming generator; {@code body} must write exactly one value. */
     public static byte[] write(GeneratorBody body) {
         ByteArrayOutputStream out = new ByteArrayOutputStream(256);

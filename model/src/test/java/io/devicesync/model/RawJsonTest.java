@@ -84,6 +84,13 @@ class RawJsonTest {
         assertEquals("{\"a\":{\"b\":1},\"b\":{\"a\":1}}", compactPlain("{\"a\":{\"b\":1},\"b\":{\"a\":1}}"));
     }
 
+    @Test
+    void compactKeepsWhatTheDatabaseWroteAndFallsBackToTheTree() {
+        assertEquals("{\"a\":1.50,\"b\":[1,2]}", s(Json.compact(b(" {\"a\": 1.50, \"b\": [1, 2]} \n"))));
+        assertEquals("{\"a\":2}", s(Json.compact(b("{\"a\": 1, \"a\": 2}"))));
+        assertEquals("null", s(Json.compact(b("null"))));
+    }
+
     /**
      * Random documents and patches (nulls, nesting, arrays, whitespace, names shared between levels;
      * no name twice in one object, as the source guarantees):

@@ -98,9 +98,15 @@ public final class PostgresSourceOfTruth implements SourceOfTruth {
                 .recover(e -> attempt + 1 < pools.size() ? query(attempt + 1, sql, args) : Future.failedFuture(e));
     }
 
-    /** jsonb text as compact JSON bytes, the job's form of a document. */
-    private static byte[] normalize(String json) {
-        return Json.bytes(Json.parse(json.getBytes(StandardCharsets.UTF_8)));
+    /**
+     * jsonb text as compact JSON bytes, the job's form of a document: numbers and strings as the
+     * database wrote them, like documents built from increments. Parsed first: a row that is not
+     * JSON fails here, as before.
+     */
+    static byte[] normalize(String json) {
+        byte[] bytes = json.getBytes(StandardCharsets.UTF_8);
+        Json.parse(bytes);
+        return Json.compact(bytes);
     }
 
     @Override
