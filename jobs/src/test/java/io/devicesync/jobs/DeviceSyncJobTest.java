@@ -56,4 +56,20 @@ class DeviceSyncJobTest {
             assertTrue(nodes.stream().anyMatch(n -> uid.equals(n.getTransformationUID())), uid);
         }
     }
+
+    @Test
+    void checkpointsAsTheSinksDeliverAndPassesRecordsWithoutCopies() {
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        DeviceSyncJob.configure(env, PARAMS);
+        assertEquals(org.apache.flink.core.execution.CheckpointingMode.EXACTLY_ONCE,
+                env.getCheckpointConfig().getCheckpointingConsistencyMode());
+        assertTrue(env.getConfig().isObjectReuseEnabled());
+
+        JobParameters atLeastOnce = JobParameters.parse(new String[] {"--kafka.bootstrap-servers", "b:9092",
+                "--snapshot.url", "postgresql://db:5432/x", "--sink.delivery-guarantee", "at-least-once"}, Map.of());
+        StreamExecutionEnvironment alos = StreamExecutionEnvironment.getExecutionEnvironment();
+        DeviceSyncJob.configure(alos, atLeastOnce);
+        assertEquals(org.apache.flink.core.execution.CheckpointingMode.AT_LEAST_ONCE,
+                alos.getCheckpointConfig().getCheckpointingConsistencyMode());
+    }
 }
