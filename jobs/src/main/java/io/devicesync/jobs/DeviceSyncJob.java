@@ -95,7 +95,16 @@ public final class DeviceSyncJob {
             env.enableCheckpointing(params.checkpointInterval.toMillis(),
                     params.sinkDeliveryGuarantee == DeliveryGuarantee.AT_LEAST_ONCE
                             ? CheckpointingMode.AT_LEAST_ONCE : CheckpointingMode.EXACTLY_ONCE);
+        } else if (params.sinkDeliveryGuarantee == DeliveryGuarantee.EXACTLY_ONCE
+                && env.getCheckpointConfig().getCheckpointingConsistencyMode() != CheckpointingMode.EXACTLY_ONCE) {
+            // Transactions committed on checkpoints that are not exactly-once would repeat outputs
+            // after a restore while promising not to: refuse at submission, naming both settings.
+            throw new IllegalArgumentException("--sink.delivery-guarantee: exactly-once sinks need exactly-once checkpoints,"
+                    + " but the cluster checkpoints " + env.getCheckpointConfig().getCheckpointingConsistencyMode()
+                    + " (execution.checkpointing.mode); set one of them to match");
         }
+        LOG.info("devicesync: sinks {}, checkpoints {} every {} ms", params.sinkDeliveryGuarantee,
+                env.getCheckpointConfig().getCheckpointingConsistencyMode(), env.getCheckpointConfig().getCheckpointInterval());
         // No operator of the job keeps or changes a record it was given or has emitted (keyed
         // inputs arrive over the network as fresh objects; the async lookup copies what it queues),
         // so chained operators may pass records without a copy through the serializer.

@@ -72,4 +72,13 @@ class DeviceSyncJobTest {
         assertEquals(org.apache.flink.core.execution.CheckpointingMode.AT_LEAST_ONCE,
                 alos.getCheckpointConfig().getCheckpointingConsistencyMode());
     }
+
+    @Test
+    void refusesExactlyOnceSinksOnAClusterThatCheckpointsAtLeastOnce() {
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        env.enableCheckpointing(10_000, org.apache.flink.core.execution.CheckpointingMode.AT_LEAST_ONCE);
+        String msg = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> DeviceSyncJob.configure(env, PARAMS)).getMessage();
+        assertTrue(msg.startsWith("--sink.delivery-guarantee:"), msg);
+    }
 }

@@ -8,10 +8,14 @@ public final class Codecs {
 
     /** Written byte by byte (this is every published version): the document is copied as it is. */
     public static byte[] deviceState(DeviceState s) {
-        RawJson.Out out = new RawJson.Out(s.state.length + s.deviceId.length() + 96);
+        RawJson.Out out = new RawJson.Out(sizeHint(s) + 96);
         writeDeviceStateFields(out, s);
         out.put((byte) '}');
         return out.toArray();
+    }
+
+    private static int sizeHint(DeviceState s) {
+        return (s.state == null ? 4 : s.state.length) + (s.deviceId == null ? 4 : s.deviceId.length());
     }
 
     /** {@code {"deviceId":…,"epoch":…,"seq":…,"ts":…,"state":…,"source":…}} without the closing brace. */
@@ -25,7 +29,8 @@ public final class Codecs {
         ascii(out, ",\"ts\":");
         number(out, s.ts);
         ascii(out, ",\"state\":");
-        out.put(s.state, 0, s.state.length);
+        if (s.state == null) ascii(out, "null");
+        else out.put(s.state, 0, s.state.length);
         ascii(out, ",\"source\":");
         string(out, s.source);
     }
@@ -72,7 +77,7 @@ public final class Codecs {
 
     /** A device-state record plus {@code "redispatch":{"consumer":…,"attempt":…}}. */
     public static byte[] redispatch(Redispatch r) {
-        RawJson.Out out = new RawJson.Out(r.state.state.length + r.state.deviceId.length() + 160);
+        RawJson.Out out = new RawJson.Out(sizeHint(r.state) + 160);
         writeDeviceStateFields(out, r.state);
         ascii(out, ",\"redispatch\":{\"consumer\":");
         string(out, r.consumer);

@@ -136,6 +136,9 @@ public final class IncrementCodec {
         if (key != null && !Arrays.equals(key, deviceId.getBytes(StandardCharsets.UTF_8))) {
             return Parsed.reject(RejectReason.KEY_MISMATCH);
         }
+        // No byte offsets: Jackson detected another encoding (UTF-16 or UTF-32 without a byte order
+        // mark passes the UTF-8 check): the tree decides, as it always did.
+        if (dataFrom < 0) return parseOnTree(key, value);
         byte[] data = RawJson.compactPlain(value, dataFrom, dataTo);
         if (data == null) data = Json.bytes(Json.parse(Arrays.copyOfRange(value, dataFrom, dataTo)));
         return Parsed.ok(new Increment(deviceId, epoch, seq, ts, data));

@@ -148,9 +148,7 @@ final class RawJson {
         int count = 0;
         while (true) {
             int nameEnd = stringEnd(b, i, b.length);
-            for (int k = i + 1; k < nameEnd - 1; k++) {
-                if (b[k] == '\\') return -1;
-            }
+            if (escaped(b, i, nameEnd)) return -1;
             for (int m = 0; m < count; m++) {
                 if (Arrays.equals(b, names[2 * m], names[2 * m + 1], b, i, nameEnd)) return -1;
             }
@@ -167,8 +165,8 @@ final class RawJson {
     }
 
     /**
-     * RFC 7386 merge of {@code patch} into {@code document} (null: none), as compact bytes; null if a
-     * patch object it merges has an escaped name or too many members. Both must be plain below
+     * RFC 7386 merge of {@code patch} into {@code document} (null: none), as compact bytes; null if an
+     * object it merges has an escaped name or the patch has one with too many members. Both must be plain below
      * their top level (no name twice in one object): what the source and the database reader make. The members of the document keep their
      * order; new members follow in the patch's order (as Jackson's ObjectNode orders them).
      */
@@ -176,14 +174,22 @@ final class RawJson {
         Out out = new Out((document == null ? 0 : document.length) + patch.length + 8);
         int d = document == null ? -1 : skipWs(document, 0, document.length);
         int p = skipWs(patch, 0, patch.length);
-        return mergeValue(document, d, patch, p, out) ? out.toArray() : null;
+        return mergeValue(document, d, patch, p, out) == TREE ? null : out.toArray();
     }
 
-    /** Writes the merge of the patch value at {@code p} into the document value at {@code d} (-1: none). */
-    private static boolean mergeValue(byte[] doc, int d, byte[] patch, int p, Out out) {
+    /** What {@link #mergeValue} returns when the tree must decide. */
+    private static final int TREE = Integer.MIN_VALUE;
+
+    /**
+     * Writes the merge of the patch value at {@code p} into the document value at {@code d} (-1:
+     * none). Returns the end of the document value when it went through it (an object merged into
+     * an object: its caller need not scan it again), -1 when it did not, {@link #TREE} when the
+     * tree must decide.
+     */
+    private static int mergeValue(byte[] doc, int d, byte[] patch, int p, Out out) {
         if (patch[p] != '{') {
             copyCompact(patch, p, valueEnd(patch, p, patch.length), out);
-            return true;
+            return -1;
         }
         // The patch's members: nameStart, nameEnd, valueStart per member.
         int[] m = new int[24];
@@ -191,10 +197,8 @@ final class RawJson {
         int i = skipWs(patch, p + 1, patch.length);
         while (patch[i] != '}') {
             int nameEnd = stringEnd(patch, i, patch.length);
-            for (int k = i + 1; k < nameEnd - 1; k++) {
-                if (patch[k] == '\\') return false;
-            }
-            if (count == MAX_MEMBERS) return false;
+            if (escaped(patch, i, nameEnd)) return TREE;
+            if (count == MAX_MEMBERS) return TREE;
             if (3 * count + 3 > m.length) m = Arrays.copyOf(m, m.length * 2);
             int v = skipWs(patch, skipWs(patch, nameEnd, patch.length) + 1, patch.length);
             m[3 * count] = i;
@@ -218,12 +222,15 @@ final class RawJson {
         }
         out.put((byte) '{');
         boolean first = true;
+        int docEnd = -1;
         if (d >= 0 && doc[d] == '{') {
             int j = skipWs(doc, d + 1, doc.length);
             while (doc[j] != '}') {
                 int nameEnd = stringEnd(doc, j, doc.length);
+                // A name with an escape (the tree writes some characters so, e.g. an emoji as a
+                // surrogate pair) may be a patch's unescaped name: only the tree can tell.
+                if (escaped(doc, j, nameEnd)) return TREE;
                 int v = skipWs(doc, skipWs(doc, nameEnd, doc.length) + 1, doc.length);
-                int vEnd = valueEnd(doc, v, doc.length);
                 int k = -1;
                 for (int a = 0; a < count; a++) {
                     if (!done[a] && sameName(patch, m, a, doc, j, nameEnd)) {
@@ -231,29 +238,42 @@ final class RawJson {
                         break;
                     }
                 }
+                int vEnd = -1;
                 if (k < 0) {
                     first = member(out, first, doc, j, nameEnd);
+                    vEnd = valueEnd(doc, v, doc.length);
                     copyCompact(doc, v, vEnd, out);
                 } else {
                     done[k] = true;
                     int pv = m[3 * k + 2];
                     if (patch[pv] != 'n') { // a null removes the member
                         first = member(out, first, doc, j, nameEnd);
-                        if (!mergeValue(doc, v, patch, pv, out)) return false;
+                        vEnd = mergeValue(doc, v, patch, pv, out);
+                        if (vEnd == TREE) return TREE;
                     }
                 }
+                if (vEnd < 0) vEnd = valueEnd(doc, v, doc.length);
                 j = skipWs(doc, vEnd, doc.length);
                 if (doc[j] == ',') j = skipWs(doc, j + 1, doc.length);
             }
+            docEnd = j + 1;
         }
         for (int a = 0; a < count; a++) {
             int pv = m[3 * a + 2];
             if (done[a] || patch[pv] == 'n') continue;
             first = member(out, first, patch, m[3 * a], m[3 * a + 1]);
-            if (!mergeValue(null, -1, patch, pv, out)) return false;
+            if (mergeValue(null, -1, patch, pv, out) == TREE) return TREE;
         }
         out.put((byte) '}');
-        return true;
+        return docEnd;
+    }
+
+    /** Whether the name in {@code [from, to)} (quotes included) has an escape. */
+    private static boolean escaped(byte[] b, int from, int to) {
+        for (int k = from + 1; k < to - 1; k++) {
+            if (b[k] == '\\') return true;
+        }
+        return false;
     }
 
     private static boolean sameName(byte[] patch, int[] m, int a, byte[] other, int from, int to) {

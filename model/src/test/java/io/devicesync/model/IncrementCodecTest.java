@@ -152,6 +152,16 @@ class IncrementCodecTest {
         }
     }
 
+    /** UTF-16 without a byte order mark passes the UTF-8 check and Jackson reads it: decided as the tree did. */
+    @Test
+    void utf16WithoutAByteOrderMarkIsDecidedAsBefore() {
+        byte[] record = "{\"deviceId\":\"d\",\"seq\":1,\"ts\":5,\"data\":{\"a\":1}}".getBytes(StandardCharsets.UTF_16LE);
+        IncrementCodec.Parsed tree = IncrementCodec.parseOnTree(null, record);
+        IncrementCodec.Parsed streaming = IncrementCodec.parse(null, record);
+        assertEquals(tree.rejectReason, streaming.rejectReason);
+        assertEquals(tree.increment, streaming.increment);
+    }
+
     @Test
     void keepsDataAsWrittenLessTheWhitespace() {
         IncrementCodec.Parsed p = IncrementCodec.parse(null,

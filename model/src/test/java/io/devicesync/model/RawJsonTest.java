@@ -84,6 +84,31 @@ class RawJsonTest {
         assertEquals("{\"a\":{\"b\":1},\"b\":{\"a\":1}}", compactPlain("{\"a\":{\"b\":1},\"b\":{\"a\":1}}"));
     }
 
+    /** The tree writes an emoji in a name as an escaped surrogate pair; a plain patch naming it must still replace it. */
+    @Test
+    void aNameTheTreeEscapedIsStillTheSameName() {
+        byte[] doc = JsonMergePatch.apply(null, b("{\"a\\\"b\":1,\"\ud83c\udf21\":20}")); // an escaped name: the tree
+        assertEquals("{\"a\\\"b\":1,\"\\uD83C\\uDF21\":20}", s(doc));
+        byte[] patch = b("{\"\ud83c\udf21\":21}");
+        assertEquals(s(JsonMergePatch.applyOnTree(doc, patch)), s(JsonMergePatch.apply(doc, patch)));
+        assertEquals("{\"a\\\"b\":1}", s(JsonMergePatch.apply(JsonMergePatch.apply(doc, patch), b("{\"\ud83c\udf21\":null}"))));
+    }
+
+    /** A deep path into a large document: each level is scanned once, not once per level above it. */
+    @Test
+    void aDeepPatchIntoALargeDocumentMergesAsTheTreeDoes() {
+        StringBuilder doc = new StringBuilder();
+        StringBuilder patch = new StringBuilder();
+        for (int i = 0; i < 200; i++) {
+            doc.append("{\"big\":\"").append("x".repeat(100)).append("\",\"d\":");
+            patch.append("{\"d\":");
+        }
+        doc.append("1").append("}".repeat(200));
+        patch.append("2").append("}".repeat(200));
+        byte[] expected = JsonMergePatch.applyOnTree(b(doc.toString()), b(patch.toString()));
+        assertArrayEquals(expected, RawJson.merge(b(doc.toString()), b(patch.toString())));
+    }
+
     @Test
     void compactKeepsWhatTheDatabaseWroteAndFallsBackToTheTree() {
         assertEquals("{\"a\":1.50,\"b\":[1,2]}", s(Json.compact(b(" {\"a\": 1.50, \"b\": [1, 2]} \n"))));

@@ -6,7 +6,6 @@ import io.devicesync.operators.GuardState;
 import io.devicesync.operators.ReconcilerState;
 import java.io.IOException;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
-import org.apache.flink.api.common.typeutils.SimpleTypeSerializerSnapshot;
 import org.apache.flink.api.common.typeutils.TypeSerializerSnapshot;
 import org.apache.flink.core.memory.DataInputView;
 import org.apache.flink.core.memory.DataOutputView;
@@ -65,7 +64,7 @@ public final class Compact {
         }
     }
 
-    public static final class IncrementSnapshot extends SimpleTypeSerializerSnapshot<Increment> {
+    public static final class IncrementSnapshot extends CompactSnapshot<Increment> {
         public IncrementSnapshot() {
             super(IncrementSerializer::new);
         }
@@ -113,7 +112,7 @@ public final class Compact {
         }
     }
 
-    public static final class DeviceStateSnapshot extends SimpleTypeSerializerSnapshot<DeviceState> {
+    public static final class DeviceStateSnapshot extends CompactSnapshot<DeviceState> {
         public DeviceStateSnapshot() {
             super(DeviceStateSerializer::new);
         }
@@ -184,7 +183,7 @@ public final class Compact {
         }
     }
 
-    public static final class GuardStateSnapshot extends SimpleTypeSerializerSnapshot<GuardState> {
+    public static final class GuardStateSnapshot extends CompactSnapshot<GuardState> {
         public GuardStateSnapshot() {
             super(GuardStateSerializer::new);
         }
@@ -249,7 +248,7 @@ public final class Compact {
         }
     }
 
-    public static final class ReconcilerStateSnapshot extends SimpleTypeSerializerSnapshot<ReconcilerState> {
+    public static final class ReconcilerStateSnapshot extends CompactSnapshot<ReconcilerState> {
         public ReconcilerStateSnapshot() {
             super(ReconcilerStateSerializer::new);
         }

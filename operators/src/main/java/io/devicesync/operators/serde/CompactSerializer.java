@@ -12,7 +12,8 @@ import org.apache.flink.types.StringValue;
  * the type needs. Byte arrays (documents, patches) are never changed in place anywhere in the job,
  * so a copy shares them.
  *
- * <p>Changing the layout of a type is a change of its state format: bump the snapshot's version.
+ * <p>Changing the layout of a type is a change of its state format: give it a new snapshot class
+ * that reads the old layout (a {@link CompactSnapshot} only knows the current one).
  */
 public abstract class CompactSerializer<T> extends TypeSerializerSingleton<T> {
     private static final long serialVersionUID = 1L;

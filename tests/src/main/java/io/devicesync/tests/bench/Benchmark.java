@@ -368,13 +368,15 @@ public final class Benchmark {
             List<Result> rs = e.getValue();
             double steady = median(rs, Result::steadyPerSecond);
             double bytes = median(rs, r -> (double) r.checkpointBytes());
-            b.append(String.format(Locale.ROOT, "| %s | %,.0f | %,.0f | %s | %.1f / %.1f | %,.0f | %,.0f | %s |%n", e.getKey(),
+            b.append(String.format(Locale.ROOT, "| %s | %,.0f | %,.0f | %s | %.1f / %.1f | %,.0f | %s | %s |%n", e.getKey(),
                     median(rs, Result::wholePerSecond), steady,
                     parseSteady > 0 ? String.format(Locale.ROOT, "%.2f", steady / parseSteady) : "–",
                     median(rs, Result::cpuMicrosPerEvent), median(rs, Result::steadyCpuMicrosPerEvent),
                     median(rs, r -> (double) r.lookups()),
-                    median(rs, r -> (double) r.maxCheckpointMs()),
-                    bytes > 0 ? String.format(Locale.ROOT, "%,.0f (%,.0f)", bytes / devices, bytes / devices - documentBytes) : "–"));
+                    rs.stream().allMatch(r -> r.maxCheckpointMs() < 0) ? "–"
+                            : String.format(Locale.ROOT, "%,.0f", median(rs, r -> (double) r.maxCheckpointMs())),
+                    bytes > 0 && !e.getKey().equals("parse")
+                            ? String.format(Locale.ROOT, "%,.0f (%,.0f)", bytes / devices, bytes / devices - documentBytes) : "–"));
         }
         if (dsSteady > 0 && results.containsKey("delivery")) {
             double withDelivery = median(results.get("delivery"), Result::steadyPerSecond);

@@ -25,7 +25,8 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 /**
  * End-to-end latency at a fixed input rate: increments are appended to an empty events topic at
- * {@code rate} per second (in 10 ms ticks), each with {@code ts} = the wall clock when it was sent;
+ * {@code rate} per second (in 10 ms ticks), each with {@code ts} = the time its tick was due (so a
+ * generator that falls behind shows as latency, not as a lower rate);
  * a read_committed consumer of {@code device-state} takes, for every version it receives, the
  * time since its {@code ts}: from the append to the commit that made it visible, consumer poll
  * included. The first {@link #SETTLE} of the run (job start, first checkpoints) is not counted.
@@ -49,6 +50,9 @@ final class LatencyRun {
 
     static Result run(String variant, double rate, Duration length, int devices, KafkaProcess kafka, EmbeddedDatabase db,
             Map<String, String> o, java.nio.file.Path work) throws Exception {
+        if (!variant.equals("devicesync") && !variant.equals("devicesync-alos")) {
+            throw new IllegalArgumentException("--latency-variants: '" + variant + "' is not devicesync or devicesync-alos");
+        }
         String id = "latency-" + variant;
         String events = "events-" + id;
         Benchmark.createTopics(kafka.bootstrapServers(), List.of(events));
@@ -61,9 +65,11 @@ final class LatencyRun {
         long countFrom = start + SETTLE.toMillis();
         long end = start + SETTLE.toMillis() + length.toMillis();
         AtomicLong sent = new AtomicLong();
+        AtomicLong sentCounted = new AtomicLong(); // sent with ts in [countFrom, end): the versions to wait for
         AtomicBoolean sending = new AtomicBoolean(true);
-        AtomicLong lastTick = new AtomicLong(Long.MAX_VALUE); // the ts of the last increments sent
+        long[] ticks = {0};
         long[] stall = {0, 0, System.nanoTime()}; // [longest ms, last count, when it last moved]
+        long countFromNanos = System.nanoTime() + SETTLE.toNanos();
         ScheduledExecutorService timers = Executors.newScheduledThreadPool(2);
         try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(producerProps(kafka.bootstrapServers()));
                 KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(consumerProps(kafka.bootstrapServers(), id))) {
@@ -74,9 +80,13 @@ final class LatencyRun {
             timers.scheduleAtFixedRate(() -> {
                 if (!sending.get()) return;
                 owed[0] += perTick;
-                long now = System.currentTimeMillis();
-                lastTick.set(now);
+                long now = start + 10 * ticks[0]++; // when this tick was due
+                if (now >= end) {
+                    sending.set(false);
+                    return;
+                }
                 for (; owed[0] >= 1; owed[0]--) {
+                    if (now >= countFrom) sentCounted.incrementAndGet();
                     long n = sent.getAndIncrement();
                     int d = (int) (n % devices);
                     String deviceId = String.format(Locale.ROOT, "dev-%06d", d);
@@ -89,35 +99,43 @@ final class LatencyRun {
             timers.scheduleAtFixedRate(() -> {
                 long n = BenchReporter.sum("eventsIn");
                 long now = System.nanoTime();
+                long since = Math.max(stall[2], countFromNanos); // a stall counts from the settled part on
                 if (n != stall[1] || n >= sent.get()) {
                     stall[1] = n;
                     stall[2] = now;
-                } else if (System.currentTimeMillis() >= countFrom) {
-                    stall[0] = Math.max(stall[0], (now - stall[2]) / 1_000_000);
+                } else if (now > countFromNanos) {
+                    synchronized (stall) {
+                        stall[0] = Math.max(stall[0], (now - since) / 1_000_000);
+                    }
                 }
             }, 0, 20, TimeUnit.MILLISECONDS);
 
             long[] latencies = new long[(int) Math.min(Integer.MAX_VALUE - 8, rate * (length.toSeconds() + 5) + 1000)];
             int count = 0;
             long deadline = end + Duration.ofSeconds(3 * Long.parseLong(o.get("checkpoint-interval")) + 30).toMillis();
-            while (System.currentTimeMillis() < deadline) {
-                if (sending.get() && System.currentTimeMillis() >= end) sending.set(false);
-                boolean caughtUp = false;
+            // Until every version of the counted part arrived (each increment makes one), or the deadline.
+            while (System.currentTimeMillis() < deadline && (sending.get() || count < sentCounted.get())) {
                 for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(50))) {
                     long now = System.currentTimeMillis();
                     long ts = tsOf(r.value());
-                    if (!sending.get() && ts >= lastTick.get()) caughtUp = true;
                     if (ts >= countFrom && ts < end && count < latencies.length) latencies[count++] = now - ts;
                 }
-                if (caughtUp) break;
                 if (job.getJobStatus().get().isGloballyTerminalState()) throw new IllegalStateException(id + ": the job ended");
             }
             job.cancel().get();
+            if (count < sentCounted.get()) {
+                Benchmark.say(String.format(Locale.ROOT, "latency %s: only %,d of %,d versions arrived by the deadline", variant, count,
+                        sentCounted.get()));
+            }
+            long longestStall;
+            synchronized (stall) {
+                longestStall = stall[0];
+            }
             long[] l = Arrays.copyOf(latencies, count);
             Arrays.sort(l);
             if (count == 0) throw new IllegalStateException(id + ": no version arrived on the state topic");
             return new Result(variant, rate, count, l[count / 2], l[(int) Math.min(count - 1, Math.ceil(count * 0.99) - 1)],
-                    l[count - 1], stall[0]);
+                    l[count - 1], longestStall);
         } finally {
             timers.shutdownNow();
         }
