@@ -84,6 +84,7 @@ public final class Benchmark {
         o.put("latency-seconds", "60");
         o.put("latency-rate", "0");
         o.put("latency-variants", "devicesync,devicesync-alos");
+        o.put("gaps", "1000");
         o.put("conf", "");
         for (int i = 0; i + 1 < argv.length; i += 2) {
             String name = argv[i].replaceFirst("^--", "");
@@ -138,7 +139,13 @@ public final class Benchmark {
                     say("latency " + l);
                 }
             }
-            String table = table(results, o) + latencyTable(latencies, o);
+            String gapLine = "";
+            int gaps = Integer.parseInt(o.get("gaps"));
+            if (gaps > 0) {
+                gapLine = GapRun.run(gaps, events, devices, kafka, db, o, work);
+                say(gapLine);
+            }
+            String table = table(results, o) + latencyTable(latencies, o) + (gapLine.isEmpty() ? "" : "\n" + gapLine + "\n");
             System.out.println();
             System.out.println(table);
             if (!o.get("results").isEmpty()) {
@@ -150,13 +157,13 @@ public final class Benchmark {
 
     /** One run's figures. */
     record Result(double wholePerSecond, double steadyPerSecond, double cpuMicrosPerEvent, double steadyCpuMicrosPerEvent, long lookups, long acks,
-            long unconsumed, long redispatches, long maxCheckpointMs, long checkpointBytes, String busy) {
+            long unconsumed, long redispatches, long maxCheckpointMs, long checkpointBytes, long finalCheckpointMs, String busy) {
         @Override
         public String toString() {
             return String.format(Locale.ROOT, "whole %,.0f/s, steady %,.0f/s, CPU %.1f µs/event (steady %.1f), lookups %,d, acks %,d,"
-                    + " unconsumed %,d, redispatches %,d, slowest checkpoint %,d ms, last checkpoint %,d bytes; busy %s",
+                    + " unconsumed %,d, redispatches %,d, slowest checkpoint %,d ms, checkpoint once all is in %,d bytes in %,d ms; busy %s",
                     wholePerSecond, steadyPerSecond, cpuMicrosPerEvent, steadyCpuMicrosPerEvent, lookups, acks, unconsumed, redispatches,
-                    maxCheckpointMs, checkpointBytes, busy);
+                    maxCheckpointMs, checkpointBytes, finalCheckpointMs, busy);
         }
     }
 
@@ -186,7 +193,7 @@ public final class Benchmark {
      * A variant ending in {@code -alos} runs with {@code --sink.delivery-guarantee at-least-once}.
      */
     static void buildJob(StreamExecutionEnvironment env, String variant, String id, String eventsTopic, KafkaProcess kafka,
-            EmbeddedDatabase db, Map<String, String> o) throws Exception {
+            EmbeddedDatabase db, Map<String, String> o, String... extraArgs) throws Exception {
         List<String> outputs = new ArrayList<>();
         for (String topic : List.of("state", "alerts", "dlq", "audit", "acks", "redispatch", "redispatch-dlq")) {
             outputs.add(topic + "-" + id);
@@ -202,6 +209,7 @@ public final class Benchmark {
                 "--checkpoint.interval", o.get("checkpoint-interval") + " s"));
         if (variant.startsWith("delivery")) args.addAll(List.of("--delivery.consumers", "billing,dashboard,archive"));
         if (variant.endsWith("-alos")) args.addAll(List.of("--sink.delivery-guarantee", "at-least-once"));
+        args.addAll(List.of(extraArgs));
         JobParameters p = JobParameters.fromArgs(args.toArray(new String[0]));
         DeviceSyncJob.configure(env, p);
         DeviceSyncJob.build(env, p);
@@ -297,11 +305,12 @@ public final class Benchmark {
             // no checkpoint completed: the size reported is the last one's
         }
         long checkpointBytes = BenchReporter.gaugeMax("lastCheckpointFullSize");
+        long finalCheckpointMs = BenchReporter.gaugeMax("lastCheckpointDuration");
         job.cancel().get();
         if (variant.startsWith("delivery")) kafka.stopConsumers();
         return new Result(events / ((t1 - t0) / 1e9), (events * 4 / 10) / ((ninety - half) / 1e9),
                 (cpu1 - cpu0) / 1e3 / events, (seen[4] - seen[3]) / 1e3 / (events * 4 / 10), lookups, acks, unconsumed, redispatches, maxCheckpointMs, checkpointBytes,
-                busy.get());
+                finalCheckpointMs, busy.get());
     }
 
     /** Busy time per task (ms/s, averaged over its subtasks), by the first operator of its chain. */
