@@ -123,34 +123,34 @@ public final class Compact {
 
         @Override
         protected void write(GuardState g, DataOutputView out) throws IOException {
-            out.writeLong(g.epoch);
-            out.writeLong(g.seq);
-            out.writeLong(g.graceTimer);
-            out.writeInt(g.heldCount);
-            out.writeLong(g.requestedEpoch);
-            out.writeLong(g.requestedSeq);
-            out.writeLong(g.auditTimer);
+            writeVarLong(g.epoch, out);
+            writeVarLong(g.seq, out);
+            writeVarLong(g.graceTimer, out);
+            writeVarLong(g.heldCount, out);
+            writeVarLong(g.requestedEpoch, out);
+            writeVarLong(g.requestedSeq, out);
+            writeVarLong(g.auditTimer, out);
             out.writeByte((g.active ? 1 : 0) | (g.repairPending ? 2 : 0) | (g.recheck ? 4 : 0));
-            out.writeInt(g.rechecks);
-            out.writeLong(g.lastSeen);
+            writeVarLong(g.rechecks, out);
+            writeVarLong(g.lastSeen, out);
         }
 
         @Override
         protected GuardState read(DataInputView in) throws IOException {
             GuardState g = new GuardState();
-            g.epoch = in.readLong();
-            g.seq = in.readLong();
-            g.graceTimer = in.readLong();
-            g.heldCount = in.readInt();
-            g.requestedEpoch = in.readLong();
-            g.requestedSeq = in.readLong();
-            g.auditTimer = in.readLong();
+            g.epoch = readVarLong(in);
+            g.seq = readVarLong(in);
+            g.graceTimer = readVarLong(in);
+            g.heldCount = (int) readVarLong(in);
+            g.requestedEpoch = readVarLong(in);
+            g.requestedSeq = readVarLong(in);
+            g.auditTimer = readVarLong(in);
             int flags = in.readByte();
             g.active = (flags & 1) != 0;
             g.repairPending = (flags & 2) != 0;
             g.recheck = (flags & 4) != 0;
-            g.rechecks = in.readInt();
-            g.lastSeen = in.readLong();
+            g.rechecks = (int) readVarLong(in);
+            g.lastSeen = readVarLong(in);
             return g;
         }
 
@@ -195,13 +195,13 @@ public final class Compact {
         @Override
         protected void write(ReconcilerState s, DataOutputView out) throws IOException {
             out.writeByte((s.published ? 1 : 0) | (s.overflowed ? 2 : 0) | (s.oversized ? 4 : 0));
-            out.writeLong(s.epoch);
-            out.writeLong(s.seq);
-            out.writeLong(s.ts);
+            writeVarLong(s.epoch, out);
+            writeVarLong(s.seq, out);
+            writeVarLong(s.ts, out);
             writeBytes(s.state, out);
-            out.writeInt(s.heldCount);
-            out.writeLong(s.waitingSince);
-            out.writeInt(s.failures);
+            writeVarLong(s.heldCount, out);
+            writeVarLong(s.waitingSince, out);
+            writeVarLong(s.failures, out);
         }
 
         @Override
@@ -211,13 +211,13 @@ public final class Compact {
             s.published = (flags & 1) != 0;
             s.overflowed = (flags & 2) != 0;
             s.oversized = (flags & 4) != 0;
-            s.epoch = in.readLong();
-            s.seq = in.readLong();
-            s.ts = in.readLong();
+            s.epoch = readVarLong(in);
+            s.seq = readVarLong(in);
+            s.ts = readVarLong(in);
             s.state = readBytes(in);
-            s.heldCount = in.readInt();
-            s.waitingSince = in.readLong();
-            s.failures = in.readInt();
+            s.heldCount = (int) readVarLong(in);
+            s.waitingSince = readVarLong(in);
+            s.failures = (int) readVarLong(in);
             return s;
         }
 

@@ -59,18 +59,42 @@ public abstract class CompactSerializer<T> extends TypeSerializerSingleton<T> {
         write(read(source), target);
     }
 
+    /**
+     * A long in 1-10 bytes, seven bits a byte (zigzag: small negative numbers are short too).
+     * Versions, counts and flags take a byte or two, timestamps six: keyed state is stored per
+     * device, so its size is the size of the state.
+     */
+    static void writeVarLong(long v, DataOutputView out) throws IOException {
+        long z = (v << 1) ^ (v >> 63);
+        while ((z & ~0x7FL) != 0) {
+            out.writeByte((int) ((z & 0x7F) | 0x80));
+            z >>>= 7;
+        }
+        out.writeByte((int) z);
+    }
+
+    static long readVarLong(DataInputView in) throws IOException {
+        long z = 0;
+        for (int shift = 0; shift < 64; shift += 7) {
+            int b = in.readUnsignedByte();
+            z |= (long) (b & 0x7F) << shift;
+            if ((b & 0x80) == 0) return (z >>> 1) ^ -(z & 1);
+        }
+        throw new IOException("a variable-length long longer than 10 bytes: corrupt state");
+    }
+
     /** Bytes or null: the length (-1 for null), then the bytes. */
     static void writeBytes(byte[] b, DataOutputView out) throws IOException {
         if (b == null) {
-            out.writeInt(-1);
+            writeVarLong(-1, out);
         } else {
-            out.writeInt(b.length);
+            writeVarLong(b.length, out);
             out.write(b);
         }
     }
 
     static byte[] readBytes(DataInputView in) throws IOException {
-        int n = in.readInt();
+        int n = (int) readVarLong(in);
         if (n < 0) return null;
         byte[] b = new byte[n];
         in.readFully(b);

@@ -61,12 +61,15 @@ class CompactTest {
         assertEquals(serializer.getClass(), read.restoreSerializer().getClass());
     }
 
+    /** Edges of the variable-length encoding (and, added to a random long, anything). */
+    private static final long[] LONGS = {0, 1, -1, 63, 64, -64, -65, 127, 128, 1L << 41, Long.MAX_VALUE, Long.MIN_VALUE};
+
     private static <T> void check(TypeInformation<T> type, Supplier<T> create, Random random) throws Exception {
         T value = create.get();
         for (Field f : fields(value.getClass())) {
             Class<?> t = f.getType();
-            if (t == long.class) f.setLong(value, random.nextInt(3) == 0 ? random.nextLong() : random.nextInt(1000));
-            else if (t == int.class) f.setInt(value, random.nextInt());
+            if (t == long.class) f.setLong(value, LONGS[random.nextInt(LONGS.length)] + (random.nextBoolean() ? 0 : random.nextLong()));
+            else if (t == int.class) f.setInt(value, random.nextBoolean() ? random.nextInt() : (int) LONGS[random.nextInt(LONGS.length)]);
             else if (t == boolean.class) f.setBoolean(value, random.nextBoolean());
             else if (t == String.class) f.set(value, random.nextInt(5) == 0 ? null : "dev-é" + random.nextInt(100));
             else if (t == byte[].class) f.set(value, random.nextInt(5) == 0 ? null : ("{\"n\":" + random.nextInt() + "}").getBytes());
