@@ -35,6 +35,11 @@ class JsonMergePatchTest {
     })
     void rfc7386AppendixA(String original, String patch, String expected) {
         assertEquals(json(expected), JsonMergePatch.apply(json(original), json(patch)));
+        // on bytes (the hot path) and on the tree (its fallback), written exactly so
+        byte[] o = original.getBytes(StandardCharsets.UTF_8);
+        byte[] p = patch.getBytes(StandardCharsets.UTF_8);
+        assertEquals(expected, new String(RawJson.merge(o, p), StandardCharsets.UTF_8));
+        assertEquals(expected, new String(JsonMergePatch.applyOnTree(o, p), StandardCharsets.UTF_8));
     }
 
     /** The worked example of RFC 7386, section 3. */

@@ -7,8 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import java.nio.charset.StandardCharsets;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.CsvSource;
 
 /** The byte-level merge and compaction against Jackson's tree, which they replace on the hot path. */
 class RawJsonTest {
@@ -19,30 +17,6 @@ class RawJsonTest {
 
     private static String s(byte[] b) {
         return b == null ? null : new String(b, StandardCharsets.UTF_8);
-    }
-
-    /** Every example of RFC 7386 Appendix A, on bytes, written exactly as the tree writes it. */
-    @ParameterizedTest(name = "{0} + {1} = {2}")
-    @CsvSource(delimiter = '|', value = {
-        "{\"a\":\"b\"}                 | {\"a\":\"c\"}                    | {\"a\":\"c\"}",
-        "{\"a\":\"b\"}                 | {\"b\":\"c\"}                    | {\"a\":\"b\",\"b\":\"c\"}",
-        "{\"a\":\"b\"}                 | {\"a\":null}                     | {}",
-        "{\"a\":\"b\",\"b\":\"c\"}     | {\"a\":null}                     | {\"b\":\"c\"}",
-        "{\"a\":[\"b\"]}               | {\"a\":\"c\"}                    | {\"a\":\"c\"}",
-        "{\"a\":\"c\"}                 | {\"a\":[\"b\"]}                  | {\"a\":[\"b\"]}",
-        "{\"a\":{\"b\":\"c\"}}         | {\"a\":{\"b\":\"d\",\"c\":null}} | {\"a\":{\"b\":\"d\"}}",
-        "{\"a\":[{\"b\":\"c\"}]}       | {\"a\":[1]}                      | {\"a\":[1]}",
-        "[\"a\",\"b\"]                 | [\"c\",\"d\"]                    | [\"c\",\"d\"]",
-        "{\"a\":\"b\"}                 | [\"c\"]                          | [\"c\"]",
-        "{\"a\":\"foo\"}               | null                             | null",
-        "{\"a\":\"foo\"}               | \"bar\"                          | \"bar\"",
-        "{\"e\":null}                  | {\"a\":1}                        | {\"e\":null,\"a\":1}",
-        "[1,2]                         | {\"a\":\"b\",\"c\":null}         | {\"a\":\"b\"}",
-        "{}                            | {\"a\":{\"bb\":{\"ccc\":null}}}  | {\"a\":{\"bb\":{}}}",
-    })
-    void rfc7386AppendixA(String original, String patch, String expected) {
-        assertEquals(expected, s(RawJson.merge(b(original), b(patch))));
-        assertEquals(expected, s(JsonMergePatch.applyOnTree(b(original), b(patch))));
     }
 
     @Test
