@@ -402,7 +402,7 @@ public final class Benchmark {
                     median(results.get("devicesync"), Result::steadyCpuMicrosPerEvent),
                     median(results.get("devicesync-alos"), Result::steadyCpuMicrosPerEvent)));
         }
-        b.append(String.format(Locale.ROOT, "Medians of %s runs, alternating, after %s warm-up run(s) of each.%n", o.get("runs"),
+        b.append(String.format(Locale.ROOT, "%nMedians of %s runs, alternating, after %s warm-up run(s) of each.%n", o.get("runs"),
                 o.get("warmup")));
         return b.toString();
     }
@@ -432,7 +432,8 @@ public final class Benchmark {
                 .findFirst().map(l -> l.substring(l.indexOf(':') + 1).trim()).orElse("unknown CPU");
         return "# devicesync benchmark results\n\nMeasured " + LocalDate.now() + " on " + Runtime.getRuntime().availableProcessors()
                 + " cores (" + cpu + "), Java " + System.getProperty("java.version") + ", with `" + o + "`.\n"
-                + "Broker in its own JVM on the same machine; Flink MiniCluster at parallelism 2, exactly-once.\n\n";
+                + "Broker in its own JVM on the same machine; Flink MiniCluster at parallelism 2, exactly-once (at-least-once for"
+                + " the -alos variants), 512 MB managed memory.\n\n";
     }
 
     /** Clean in-order increments: round r gives every device its seq r. */

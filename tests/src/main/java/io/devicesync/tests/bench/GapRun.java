@@ -26,7 +26,8 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * Database touches per gap: the same clean input as the throughput runs, less {@code gaps}
  * increments (each of another device, never its first or last), which are in PostgreSQL's
  * {@code device_increment} as a device's log would have them. Rounds are 5 s of event time apart,
- * so that each hole's grace ends while the input is read. Counts the gaps the guard declared, the
+ * so that a hole's grace ends while the input is read (for holes in the last rounds, once the idle
+ * input's event time follows the wall clock). Counts the gaps the guard declared, the
  * lookups that reached the database and the repairs completed: one lookup per gap is the aim.
  * Audits are set to one an hour so that only repairs touch the database.
  */
@@ -107,7 +108,7 @@ final class GapRun {
         job.cancel().get();
         return String.format(Locale.ROOT, "Database touches per gap: %,d increments lost of %,d (one each of %,d devices) → %,d gaps"
                 + " declared, %,d lookups (%.2f per gap), %,d versions published of %,d (%,d of the repairs ended a wait).", gaps,
-                events, gaps, detected, lookups, detected > 0 ? (double) lookups / detected : 0, published, rounds * devices, repaired);
+                rounds * devices, gaps, detected, lookups, detected > 0 ? (double) lookups / detected : 0, published, rounds * devices, repaired);
     }
 
     private static String progress() {
