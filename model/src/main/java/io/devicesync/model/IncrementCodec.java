@@ -63,7 +63,7 @@ public final class IncrementCodec {
         if (value == null) return Parsed.reject(RejectReason.NULL_VALUE);
         if (value.length > MAX_VALUE_BYTES) return Parsed.reject(RejectReason.TOO_LARGE);
         if (!isUtf8(value)) return Parsed.reject(RejectReason.NOT_UTF8);
-        // What the members were: 0 absent, else the JsonToken of the value (last occurrence).
+        // What the members were: null when absent, else the token of the value (of the last occurrence).
         JsonToken idToken = null, seqToken = null, tsToken = null, epochToken = null, dataToken = null;
         String deviceId = null;
         long seq = 0, ts = 0, epoch = 0;
