@@ -21,12 +21,29 @@ import org.apache.flink.api.common.typeutils.TypeSerializerSchemaCompatibility;
 import org.apache.flink.api.common.typeutils.TypeSerializerSnapshot;
 import org.apache.flink.core.memory.DataInputDeserializer;
 import org.apache.flink.core.memory.DataOutputSerializer;
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.state.MapState;
+import org.apache.flink.api.common.state.MapStateDescriptor;
+import org.apache.flink.api.common.state.ValueState;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
+import org.apache.flink.runtime.state.hashmap.HashMapStateBackend;
+import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
+import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
+import org.apache.flink.streaming.api.operators.KeyedProcessOperator;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
+import org.apache.flink.util.Collector;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The hand-written serializers keep every field of their type (found by reflection, so a field
- * added later and forgotten in the serializer fails here), copy without sharing the object, and
- * restore from their own snapshot as the same format.
+ * added later and forgotten in the serializer fails here), copy without sharing the object, read
+ * their own serializer snapshot back as the same format, and bring keyed state back through a real
+ * operator snapshot and restore.
  */
 class CompactTest {
 
@@ -41,14 +58,79 @@ class CompactTest {
         }
     }
 
+    /** The serializer's own snapshot (what a checkpoint records of it) reads back as the same format. */
     @Test
-    void restoresFromItsOwnSnapshotAsTheSameFormat() throws Exception {
+    void itsSerializerSnapshotReadsBackAsTheSameFormat() throws Exception {
         for (TypeInformation<?> type : List.of(Compact.INCREMENT, Compact.DEVICE_STATE, Compact.GUARD_STATE, Compact.RECONCILER_STATE)) {
-            restore(type);
+            snapshotReadsBack(type);
         }
     }
 
-    private static <T> void restore(TypeInformation<T> type) throws Exception {
+    /**
+     * Keyed state written with the compact serializers comes back, every field, from a real
+     * operator snapshot restored into a new operator, on RocksDB and on heap: the guard's and the
+     * reconciler's values and an increment in a MapState (the guard's held messages).
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"rocksdb", "hashmap"})
+    void stateSnapshottedAndRestoredKeepsEveryField(String backend) throws Exception {
+        Random random = new Random(5);
+        GuardState guard = filled(new GuardState(), random);
+        ReconcilerState reconciler = filled(new ReconcilerState(), random);
+        Increment held = filled(new Increment(), random);
+        OperatorSubtaskState snapshot;
+        try (var before = harness(backend)) {
+            before.open();
+            Holder.toWrite = new Object[] {guard, reconciler, held};
+            before.processElement(new StreamRecord<>("put", 1));
+            snapshot = before.snapshot(1, 1);
+        }
+        try (var after = harness(backend)) {
+            after.initializeState(snapshot);
+            after.open();
+            after.processElement(new StreamRecord<>("get", 2));
+            List<Object[]> out = after.extractOutputValues();
+            assertEquals(1, out.size());
+            assertSameFields(guard, out.get(0)[0]);
+            assertSameFields(reconciler, out.get(0)[1]);
+            assertSameFields(held, out.get(0)[2]);
+        }
+    }
+
+    /** Writes (on "put") or emits (on "get") one value of each state, all under key "d". */
+    static final class Holder extends KeyedProcessFunction<String, String, Object[]> {
+        static Object[] toWrite;
+        private transient ValueState<GuardState> guard;
+        private transient ValueState<ReconcilerState> reconciler;
+        private transient MapState<Long, Increment> held;
+
+        @Override
+        public void open(OpenContext ctx) {
+            guard = getRuntimeContext().getState(new ValueStateDescriptor<>("guard", Compact.GUARD_STATE));
+            reconciler = getRuntimeContext().getState(new ValueStateDescriptor<>("reconciler", Compact.RECONCILER_STATE));
+            held = getRuntimeContext().getMapState(new MapStateDescriptor<>("held", Types.LONG, Compact.INCREMENT));
+        }
+
+        @Override
+        public void processElement(String v, Context ctx, Collector<Object[]> out) throws Exception {
+            if (v.equals("put")) {
+                guard.update((GuardState) toWrite[0]);
+                reconciler.update((ReconcilerState) toWrite[1]);
+                held.put(7L, (Increment) toWrite[2]);
+            } else {
+                out.collect(new Object[] {guard.value(), reconciler.value(), held.get(7L)});
+            }
+        }
+    }
+
+    private static KeyedOneInputStreamOperatorTestHarness<String, String, Object[]> harness(String backend) throws Exception {
+        var h = new KeyedOneInputStreamOperatorTestHarness<String, String, Object[]>(
+                new KeyedProcessOperator<>(new Holder()), v -> "d", Types.STRING);
+        h.setStateBackend(backend.equals("rocksdb") ? new EmbeddedRocksDBStateBackend() : new HashMapStateBackend());
+        return h;
+    }
+
+    private static <T> void snapshotReadsBack(TypeInformation<T> type) throws Exception {
         TypeSerializer<T> serializer = type.createSerializer(new SerializerConfigImpl());
         TypeSerializerSnapshot<T> snapshot = serializer.snapshotConfiguration();
         DataOutputSerializer out = new DataOutputSerializer(64);
@@ -65,7 +147,19 @@ class CompactTest {
     private static final long[] LONGS = {0, 1, -1, 63, 64, -64, -65, 127, 128, 1L << 41, Long.MAX_VALUE, Long.MIN_VALUE};
 
     private static <T> void check(TypeInformation<T> type, Supplier<T> create, Random random) throws Exception {
-        T value = create.get();
+        T value = filled(create.get(), random);
+        TypeSerializer<T> serializer = type.createSerializer(new SerializerConfigImpl());
+        DataOutputSerializer out = new DataOutputSerializer(64);
+        serializer.serialize(value, out);
+        T back = serializer.deserialize(new DataInputDeserializer(out.getCopyOfBuffer()));
+        assertSameFields(value, back);
+        T copy = serializer.copy(value);
+        assertNotSame(value, copy);
+        assertSameFields(value, copy);
+    }
+
+    /** {@code value} with every public field set at random (edges of the encoding included). */
+    private static <T> T filled(T value, Random random) throws IllegalAccessException {
         for (Field f : fields(value.getClass())) {
             Class<?> t = f.getType();
             if (t == long.class) f.setLong(value, LONGS[random.nextInt(LONGS.length)] + (random.nextBoolean() ? 0 : random.nextLong()));
@@ -75,14 +169,7 @@ class CompactTest {
             else if (t == byte[].class) f.set(value, random.nextInt(5) == 0 ? null : ("{\"n\":" + random.nextInt() + "}").getBytes());
             else throw new AssertionError("a field of a type the test does not fill: " + f);
         }
-        TypeSerializer<T> serializer = type.createSerializer(new SerializerConfigImpl());
-        DataOutputSerializer out = new DataOutputSerializer(64);
-        serializer.serialize(value, out);
-        T back = serializer.deserialize(new DataInputDeserializer(out.getCopyOfBuffer()));
-        assertSameFields(value, back);
-        T copy = serializer.copy(value);
-        assertNotSame(value, copy);
-        assertSameFields(value, copy);
+        return value;
     }
 
     private static void assertSameFields(Object a, Object b) throws IllegalAccessException {
