@@ -23,11 +23,11 @@ public final class Codecs {
         ascii(out, "{\"deviceId\":");
         string(out, s.deviceId);
         ascii(out, ",\"epoch\":");
-        number(out, s.epoch);
+        ascii(out, Long.toString(s.epoch));
         ascii(out, ",\"seq\":");
-        number(out, s.seq);
+        ascii(out, Long.toString(s.seq));
         ascii(out, ",\"ts\":");
-        number(out, s.ts);
+        ascii(out, Long.toString(s.ts));
         ascii(out, ",\"state\":");
         if (s.state == null) ascii(out, "null");
         else out.put(s.state, 0, s.state.length);
@@ -37,19 +37,6 @@ public final class Codecs {
 
     private static void ascii(RawJson.Out out, String s) {
         for (int i = 0; i < s.length(); i++) out.put((byte) s.charAt(i));
-    }
-
-    /** A long in decimal, without a String on the way. */
-    private static void number(RawJson.Out out, long v) {
-        if (v < 0 || v > 999_999_999_999_999_999L) { // negative or 19 digits: rare, the plain way
-            ascii(out, Long.toString(v));
-            return;
-        }
-        int digits = 1;
-        for (long p = 10; p <= v; p *= 10) digits++;
-        out.reserve(digits);
-        for (int i = out.n + digits - 1; i >= out.n; i--, v /= 10) out.b[i] = (byte) ('0' + v % 10);
-        out.n += digits;
     }
 
     /** A JSON string, escaped as Jackson's generator escapes it. */

@@ -44,8 +44,9 @@ public final class JsonMergePatch {
     /**
      * Applies a patch given as JSON bytes to a document given as JSON bytes (null: none), both
      * already validated; returns compact bytes. Works on the bytes (strings and numbers are kept as
-     * written); only a patch object with an escaped or repeated member name, or more than 256
-     * members, goes through Jackson's tree (which writes numbers and strings its own way).
+     * written); only an object with an escaped member name (in the patch or the document), or a
+     * patch object with more than 256 members, goes through Jackson's tree (which writes numbers and
+     * strings its own way). A name repeated in the patch keeps its first place and its last value.
      */
     public static byte[] apply(byte[] document, byte[] patch) {
         byte[] merged = RawJson.merge(document, patch);
