@@ -16,9 +16,20 @@ import org.apache.flink.api.common.eventtime.WatermarkStrategy;
  *   <li>a timestamp more than {@code maxFutureSkew} ahead of the wall clock counts as the wall
  *       clock plus that skew: a device with a wildly wrong clock cannot drag event time forward for
  *       everyone (its own records are still processed, with their own timestamps);
- *   <li>once the partition has been idle (no record) for {@code idleTimeout}, the watermark follows
- *       the wall clock minus the out-of-orderness bound, so event-time timers (reorder grace,
- *       audits) fire at night, during a broker outage and in a quiet test.
+ *   <li>once the partition has been idle (no record) for {@code idleTimeout} <em>after its
+ *       records</em>, the watermark follows the wall clock minus the out-of-orderness bound, so
+ *       event-time timers (reorder grace, audits, deadlines) fire at night, during a broker outage
+ *       and in a quiet test. A partition with a backlog is never idle: its records keep coming (and
+ *       the activity clock stops while the task is backpressured), so during a catch-up event time
+ *       follows the data being read, the slowest partition first;
+ *   <li>a generator that has never seen a record never pulls event time forward: after
+ *       {@code idleTimeout} it only marks itself idle, so it holds back no one either. Flink's
+ *       source creates one generator per split <em>and one for the reader's main output</em>
+ *       ({@code ProgressiveTimestampsAndWatermarks.createMainOutput}) and forwards the highest
+ *       watermark of the two; the Kafka reader emits every record through its splits, so the main
+ *       output's generator never sees one. Were it to follow the wall clock, event time would
+ *       follow the wall clock whatever the partitions hold, and a catch-up would take every old
+ *       increment for late. A reader without partitions is idle the same way.
  * </ul>
  *
  * <p>A record that arrives behind the watermark is not dropped: operators schedule from
@@ -63,7 +74,9 @@ public final class EventTimeWatermarks {
         private final long maxFutureSkew;
         private final Clock clock;
         private final Clock activityClock;
+        /** The highest event time seen (clamped); {@code Long.MIN_VALUE} until the first record. */
         private long maxTimestamp = Long.MIN_VALUE;
+        /** Activity-clock time of the last record (of the generator's creation before the first). */
         private long lastRecordWallTime;
         private long emitted = Long.MIN_VALUE;
 
@@ -92,11 +105,14 @@ public final class EventTimeWatermarks {
 
         @Override
         public void onPeriodicEmit(WatermarkOutput output) {
-            long now = clock.now();
-            long candidate = maxTimestamp == Long.MIN_VALUE ? Long.MIN_VALUE : maxTimestamp - bound - 1;
-            if (activityClock.now() - lastRecordWallTime >= idleTimeout) {
-                candidate = Math.max(candidate, now - bound - 1);
+            boolean idle = activityClock.now() - lastRecordWallTime >= idleTimeout;
+            if (maxTimestamp == Long.MIN_VALUE) {
+                // Never had a record: it knows nothing of event time.
+                if (idle) output.markIdle();
+                return;
             }
+            long candidate = maxTimestamp - bound - 1;
+            if (idle) candidate = Math.max(candidate, clock.now() - bound - 1);
             if (candidate > emitted) {
                 emitted = candidate;
                 output.emitWatermark(new Watermark(candidate));

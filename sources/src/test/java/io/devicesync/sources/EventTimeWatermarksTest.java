@@ -45,12 +45,20 @@ class EventTimeWatermarksTest {
     }
 
     @Test
-    void aPartitionThatNeverHadARecordFollowsTheWallClockAfterTheIdleTimeout() {
-        g.onPeriodicEmit(out);
-        assertEquals(0, emitted.size());
+    void aGeneratorThatNeverHadARecordOnlyGoesIdle() {
+        List<String> status = new ArrayList<>();
+        WatermarkOutput o = new WatermarkOutput() {
+            @Override public void emitWatermark(Watermark w) { emitted.add(w.getTimestamp()); }
+            @Override public void markIdle() { status.add("idle"); }
+            @Override public void markActive() { status.add("active"); }
+        };
+        g.onPeriodicEmit(o);
         now += 10_000;
-        g.onPeriodicEmit(out);
-        assertEquals(now - 1_001, last());
+        g.onPeriodicEmit(o);
+        now += 3_600_000;
+        g.onPeriodicEmit(o);
+        assertEquals(List.of(), emitted, "event time not pulled forward");
+        assertEquals(List.of("idle", "idle"), status, "idle once the timeout passed");
     }
 
     @Test
