@@ -151,6 +151,15 @@ public final class DeviceSyncJob {
         defineWorkflow(records, auditFeedback, acks, new SnapshotLookup(lookupConfig(p)), p, checkpointInterval(env, p), outputs);
     }
 
+    /**
+     * The longest event-time jump an idle input makes in normal operation: the idle timeout (plus
+     * the periodic watermark that notices it) and the out-of-orderness. Audits passed by a longer
+     * jump (a stop, the end of a catch-up) are spread over the interval after it.
+     */
+    static Duration routineJump(JobParameters p, long watermarkIntervalMs) {
+        return p.watermarkIdleTimeout.plus(p.watermarkOutOfOrderness).plusMillis(Math.max(0, watermarkIntervalMs));
+    }
+
     /** The checkpoint interval the job runs with: the cluster's if it set one, else the parameter's. */
     public static Duration checkpointInterval(StreamExecutionEnvironment env, JobParameters p) {
         long ms = env.getCheckpointConfig().getCheckpointInterval();
@@ -233,7 +242,8 @@ public final class DeviceSyncJob {
         SingleOutputStreamOperator<Increment> ordered = increments
                 .keyBy(i -> i.deviceId, Types.STRING)
                 .connect(auditFeedback.keyBy(a -> a.deviceId, Types.STRING))
-                .process(new SequenceGuard(p.reorderGrace, p.resyncMaxLogFetch, p.auditInterval, p.stateIdleTtl),
+                .process(new SequenceGuard(p.reorderGrace, p.resyncMaxLogFetch, p.auditInterval, p.stateIdleTtl,
+                                routineJump(p, records.getExecutionEnvironment().getConfig().getAutoWatermarkInterval())),
                         Compact.INCREMENT)
                 .uid(Uids.SEQUENCE_GUARD).name("SequenceGuard");
 

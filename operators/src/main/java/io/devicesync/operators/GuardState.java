@@ -17,6 +17,11 @@ public class GuardState {
     public long requestedSeq;
     /** Event time of the pending audit timer (on an interval boundary); 0 when none. */
     public long auditTimer;
+    /**
+     * The pending audit was moved after a long jump of event time: it runs at its new time however
+     * coarse the watermark's steps are then (a fast catch-up steps by seconds), so it is moved once.
+     */
+    public boolean auditMoved;
     /** An increment was accepted since the last audit. */
     public boolean active;
     /** A repair failed (read back from device-audit): the next audit fetches the repair data. */

@@ -73,6 +73,13 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
     private final long maxLogFetch;
     private final long auditMs;
     private final Duration idleTtl;
+    /**
+     * The longest watermark step that counts as routine: an idle input's jump to the wall clock
+     * (the idle timeout, one periodic watermark and the out-of-orderness). An audit timer passed by
+     * more than this was passed by a stop, a catch-up's end or an outage: it is not run at once
+     * but moved to the device's slot in the interval after the jump.
+     */
+    private final long routineJumpMs;
 
     private transient ValueState<GuardState> device;
     private transient MapState<Long, Increment> held;
@@ -84,12 +91,25 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
     private transient Counter heldMessages;
     private transient Counter audits;
     private transient Counter forgotten;
+    private transient Counter postponed;
 
+    /** A guard that runs every audit as due, however far event time jumps (tests of the schedule). */
     public SequenceGuard(Duration reorderGrace, long maxLogFetch, Duration auditInterval, Duration idleTtl) {
+        this(reorderGrace, maxLogFetch, auditInterval, idleTtl, Duration.ofMillis(Long.MAX_VALUE));
+    }
+
+    /**
+     * @param routineJump the longest event-time jump whose audits run as due: the idle timeout plus
+     *     the out-of-orderness plus one periodic watermark (what an idle input's jump to the wall
+     *     clock takes); audits passed by more are spread over the interval after the jump
+     */
+    public SequenceGuard(Duration reorderGrace, long maxLogFetch, Duration auditInterval, Duration idleTtl,
+            Duration routineJump) {
         this.graceMs = reorderGrace.toMillis();
         this.maxLogFetch = maxLogFetch;
         this.auditMs = auditInterval.toMillis();
         this.idleTtl = idleTtl;
+        this.routineJumpMs = routineJump.toMillis();
     }
 
     @Override
@@ -110,6 +130,7 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
         heldMessages = metrics.counter("earlyMessagesHeld");
         audits = metrics.counter("auditsRequested");
         forgotten = metrics.counter("idleDevicesForgotten");
+        postponed = metrics.counter("auditsSpreadAfterJump");
     }
 
     // ---- input 1: increments ----------------------------------------------------------------
@@ -290,6 +311,17 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
         if (timestamp == s.graceTimer) graceExpired(s, timestamp, ctx, out);
         if (timestamp == s.auditTimer) {
             s.auditTimer = 0;
+            long wm = ctx.timerService().currentWatermark();
+            if (!s.auditMoved && wm != Long.MAX_VALUE && wm - timestamp > routineJumpMs) {
+                // Passed by a long jump of event time (a stop, the end of a catch-up, an outage):
+                // the device is audited at its slot in the interval after the jump, not now, so
+                // the fleet's missed audits neither run at once nor once per interval missed.
+                postponed.inc();
+                armAudit(s, ctx, wm);
+                s.auditMoved = true;
+                device.update(s);
+                return;
+            }
             if (!s.active && timestamp - s.lastSeen >= idleTtl.toMillis()) {
                 // Silent for the idle TTL: forget the device; if it comes back, it is first-seen.
                 // The reconciler forgets it too (it may hold increments that wait for a repair).
@@ -299,6 +331,7 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
                 out.collect(Increment.forget(ctx.getCurrentKey(), timestamp));
                 return;
             }
+            s.auditMoved = false;
             audits.inc();
             boolean wasActive = s.active;
             // Quiet: nothing accepted for a whole interval and nothing waiting for its grace.
@@ -421,6 +454,7 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
             if (s.auditTimer != s.graceTimer) ctx.timerService().deleteEventTimeTimer(s.auditTimer);
         }
         s.auditTimer = at;
+        s.auditMoved = false;
         ctx.timerService().registerEventTimeTimer(at);
     }
 
