@@ -125,13 +125,26 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
     @Override
     public void processElement1(DeviceState v, Context ctx, Collector<DeliveryEvent> out) throws Exception {
         DeliveryState s = rules.align(DeliveryCodec.decode(device.value()));
-        long at = eventTime(v.ts, ctx);
+        long at = publishedAt(v.ts, ctx);
         rules.published(s, v, at);
         if (!rules.quiet(s)) {
             latest.update(DeliveryCodec.encodeLatest(v));
             s.latestStored = true;
         }
         save(s, ctx, at);
+    }
+
+    /**
+     * When a version was published, for its deadline: as {@link #eventTime}, and no earlier than
+     * the wall clock (processing time) at which the job publishes it. Consumers see a version in
+     * wall-clock time; during a catch-up (a backlog read after a stop, an outage, a lagging group)
+     * event time follows the old data at many times the speed of the wall clock, and a deadline
+     * counted from the version's own time alone would pass before any consumer could read it:
+     * every healthy consumer would be UNCONSUMED, redispatched to and dead-lettered. In steady
+     * state the two differ by the pipeline's latency.
+     */
+    long publishedAt(long ts, Context ctx) {
+        return Math.max(eventTime(ts, ctx), ctx.timerService().currentProcessingTime());
     }
 
     /**

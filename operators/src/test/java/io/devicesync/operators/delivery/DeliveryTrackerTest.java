@@ -99,6 +99,24 @@ class DeliveryTrackerTest {
     }
 
     @Test
+    void aVersionPublishedDuringACatchUpGetsItsDeadlineInWallClockTime() throws Exception {
+        // The job reads a backlog: event time is 20 minutes behind the wall clock and runs ahead
+        // many times faster than it while the job catches up.
+        open(List.of("billing"));
+        long wallClock = T0 + Duration.ofMinutes(20).toMillis();
+        h.setProcessingTime(wallClock);
+        watermark(T0 - 1000);
+        publish("d", 1, T0);
+        advance(T0 + Duration.ofMinutes(19).toMillis()); // 19 minutes of backlog read in a few seconds
+        assertEquals("", kinds(), "no deadline passed: the consumer could not have read the version yet");
+        assertEquals(List.of(), alerts());
+        // Caught up: event time follows the wall clock again; the consumer still has not acked.
+        advance(wallClock + 40_000 + 1000);
+        assertEquals(1, alerts().stream().filter(a -> a.type.equals("UNCONSUMED")).count(),
+                "the deadline counts from the wall-clock publication: ack timeout + checkpoint interval");
+    }
+
+    @Test
     void theDeadlineIsNeverEarlyAndRoundedUpToTheSecond() throws Exception {
         open(List.of("billing"));
         watermark(T0 - 5000);
