@@ -62,10 +62,12 @@ public final class LookupPlanner {
                 result = db.log(r.deviceId, r.epoch, r.toSeq + 1, dbSeq).thenCompose(tail -> {
                     if (tail.size() != missing) return snapshotOnRecheck(r, db, dbEpoch, dbSeq);
                     // Lost if the first missing one is older than the audit: the stream would have
-                    // delivered it before the watermark passed. A later one may be in flight, unless
-                    // this is a re-check (the device stayed quiet since): then it is lost too, even
-                    // if its time is ahead (a device clock ahead).
-                    return tail.get(0).ts <= r.ts || r.recheck
+                    // delivered it before the watermark passed. A later one may be in flight: while
+                    // the job catches up, event time is behind the wall clock and the increments
+                    // written meanwhile are still in the backlog, however many re-checks pass. Only
+                    // one dated ahead of the wall clock (a device clock ahead, which event time may
+                    // never reach) is lost on a re-check (the device stayed quiet since).
+                    return tail.get(0).ts <= r.ts || (r.recheck && tail.get(0).ts > r.issuedAt)
                             ? done(LookupResult.log(r, tail.toArray(new Increment[0])))
                             : done(LookupResult.version(r, dbEpoch, dbSeq));
                 });

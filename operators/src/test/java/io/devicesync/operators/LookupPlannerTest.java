@@ -118,4 +118,20 @@ class LookupPlannerTest {
         assertEquals(LookupResult.Outcome.LOG, r.outcome, "quiet all along: lost, however it is dated");
         assertEquals("0/4,0/5", seqs(r.increments));
     }
+
+    @Test
+    void aRecheckDuringACatchUpFindsTheIncrementsWrittenSinceInFlight() {
+        // The job reads a backlog: the audit's event time is 20 minutes behind the wall clock, and
+        // the device's next increments, written 19 minutes after the audit, are still in the backlog.
+        truth("d", 0, 3);
+        long wall = T0 + 20 * 60_000;
+        db.log(new Increment("d", 0, 4, T0 + 19 * 60_000, new byte[] {'{', '}'}));
+        db.snapshot("d", 0, 4, new byte[] {'{', '}'});
+        LookupRequest recheck = LookupRequest.audit("d", 0, 3, false, true, T0 + 1_000, wall);
+        recheck.recheck = true;
+        assertEquals(LookupResult.Outcome.VERSION, lookup(recheck).outcome, "in flight: dated after the audit, before now");
+        LookupRequest caughtUp = LookupRequest.audit("d", 0, 3, false, true, T0 + 19 * 60_000 + 1, wall);
+        caughtUp.recheck = true;
+        assertEquals(LookupResult.Outcome.LOG, lookup(caughtUp).outcome, "event time passed it: lost");
+    }
 }
