@@ -48,6 +48,8 @@ final class Scenario implements AutoCloseable {
     final EmbeddedKafka kafka;
     final EmbeddedDatabase db;
     final DeviceSimulator sim;
+    /** Devices of a second simulator of the test's own, named under this scenario's prefix too. */
+    int otherDevices;
     final SimulatorWriter writer;
     final FlinkRest rest;
     JobClient job;
@@ -166,7 +168,7 @@ final class Scenario implements AutoCloseable {
     /** Reads the outputs until every device's last published state equals the database. */
     void awaitConvergence() throws Exception {
         Map<String, Truth.Version> truth = truthOfThisScenario();
-        assertEquals(sim.devices().length, truth.size(), "every simulated device is in the database");
+        assertEquals(sim.devices().length + otherDevices, truth.size(), "every simulated device is in the database");
         awaitOrFail(() -> {
             pollOutputs();
             return diverging(truth).isEmpty();
