@@ -79,14 +79,18 @@ public final class KafkaSinks {
     /** Key and value exactly as received; reason, topic, partition and offset as UTF-8 headers. */
     public static KafkaSink<DeadLetter> deadLetters(String bootstrap, String topic, String txPrefix, Properties props,
             DeliveryGuarantee guarantee) {
-        return build(bootstrap, txPrefix, props, guarantee, (KafkaRecordSerializationSchema<DeadLetter>) (d, ctx, ts) -> {
-            RecordHeaders headers = new RecordHeaders();
-            headers.add("devicesync.reason", utf8(d.reason));
-            headers.add("devicesync.topic", utf8(d.topic));
-            headers.add("devicesync.partition", utf8(Integer.toString(d.partition)));
-            headers.add("devicesync.offset", utf8(Long.toString(d.offset)));
-            return new ProducerRecord<>(topic, null, d.timestamp, d.key, d.value, headers);
-        });
+        return build(bootstrap, txPrefix, props, guarantee,
+                (KafkaRecordSerializationSchema<DeadLetter>) (d, ctx, ts) -> deadLetterRecord(topic, d));
+    }
+
+    /** The record a dead letter is written as (public for tests: what the producer is given). */
+    public static ProducerRecord<byte[], byte[]> deadLetterRecord(String topic, DeadLetter d) {
+        RecordHeaders headers = new RecordHeaders();
+        headers.add("devicesync.reason", utf8(d.reason));
+        headers.add("devicesync.topic", utf8(d.topic));
+        headers.add("devicesync.partition", utf8(Integer.toString(d.partition)));
+        headers.add("devicesync.offset", utf8(Long.toString(d.offset)));
+        return new ProducerRecord<>(topic, null, d.timestamp, d.key, d.value, headers);
     }
 
     private static <T> KafkaSink<T> build(String bootstrap, String txPrefix, Properties clientProps,
