@@ -235,7 +235,7 @@ public final class DeviceSyncJob {
         deadLetters.sinkTo(outputs.deadLetters).uid(Uids.SINK_DLQ).name("Kafka: " + outputs.deadLettersName);
         DataStream<Alert> invalidInputAlerts = deadLetters
                 .keyBy(d -> d.reason, Types.STRING)
-                .process(new InvalidInputAlerts(p.invalidInputWindow), TypeInformation.of(Alert.class))
+                .process(new InvalidInputAlerts(p.invalidInputWindow, p.watermarkMaxFutureSkew), TypeInformation.of(Alert.class))
                 .uid(Uids.INVALID_INPUT_ALERTS).name("Invalid input alerts");
 
         SingleOutputStreamOperator<Increment> ordered = increments
