@@ -13,8 +13,9 @@ import org.apache.flink.connector.base.DeliveryGuarantee;
  *
  * <p>The rule: the timeout is at least twice the checkpoint interval plus {@link #RECOVERY} (one
  * interval for the transaction itself, one for a checkpoint that failed or took up to an interval,
- * one minute for a restart and restore: the cluster configuration's restart delay is at most a
- * minute). With the defaults (30 s, 10 min) that is 2 min of 10; a 10 min interval needs 21 min.
+ * one minute for a restart and restore: flink-conf/config.yaml's exponential restart delay tops out
+ * at a minute). With the defaults (30 s, 10 min) that is 2 min of 10; a 10 min interval needs 21 min.
+ * A heuristic floor, not a proof: a cluster whose restarts take longer needs a longer timeout.
  * At-least-once sinks have no transactions and are not checked.
  */
 final class TransactionTimeout {
