@@ -65,15 +65,15 @@ public final class DeviceSyncJob {
 
     public static void main(String[] args) throws Exception {
         JobParameters params;
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
         try {
             params = JobParameters.fromArgs(args);
+            configure(env, params);
         } catch (IllegalArgumentException e) {
             // The message names the parameter; no stack trace from deep inside.
             System.err.println("devicesync: " + e.getMessage());
             throw new IllegalArgumentException("devicesync: " + e.getMessage());
         }
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
-        configure(env, params);
         build(env, params);
         env.execute("devicesync");
     }
@@ -87,10 +87,14 @@ public final class DeviceSyncJob {
      */
     public static final int MAX_PARALLELISM = 720;
 
-    /** Checkpointing and the max parallelism, if the cluster configuration did not set them. */
+    /**
+     * Checkpointing and the max parallelism, if the cluster configuration did not set them; refuses
+     * (naming the parameter) what the cluster's settings and the parameters cannot run together.
+     */
     public static void configure(StreamExecutionEnvironment env, JobParameters params) {
         if (env.getMaxParallelism() <= 0) env.setMaxParallelism(MAX_PARALLELISM);
-        if (!env.getCheckpointConfig().isCheckpointingEnabled()) {
+        boolean clusterCheckpoints = env.getCheckpointConfig().isCheckpointingEnabled();
+        if (!clusterCheckpoints) {
             // At-least-once sinks need no aligned barriers either: the guard drops what is replayed.
             env.enableCheckpointing(params.checkpointInterval.toMillis(),
                     params.sinkDeliveryGuarantee == DeliveryGuarantee.AT_LEAST_ONCE
@@ -103,6 +107,10 @@ public final class DeviceSyncJob {
                     + " but the cluster checkpoints " + env.getCheckpointConfig().getCheckpointingConsistencyMode()
                     + " (execution.checkpointing.mode); set one of them to match");
         }
+        TransactionTimeout.check(params.sinkDeliveryGuarantee, params.transactionTimeoutMs,
+                params.kafkaProperties.containsKey("transaction.timeout.ms"),
+                Duration.ofMillis(env.getCheckpointConfig().getCheckpointInterval()),
+                clusterCheckpoints ? "the cluster's execution.checkpointing.interval" : "--checkpoint.interval");
         LOG.info("devicesync: sinks {}, checkpoints {} every {} ms", params.sinkDeliveryGuarantee,
                 env.getCheckpointConfig().getCheckpointingConsistencyMode(), env.getCheckpointConfig().getCheckpointInterval());
         // No operator of the job keeps or changes a record it was given or has emitted (keyed
@@ -236,7 +244,7 @@ public final class DeviceSyncJob {
         deadLetters.sinkTo(outputs.deadLetters).uid(Uids.SINK_DLQ).name("Kafka: " + outputs.deadLettersName);
         DataStream<Alert> invalidInputAlerts = deadLetters
                 .keyBy(d -> d.reason, Types.STRING)
-                .process(new InvalidInputAlerts(p.invalidInputWindow), TypeInformation.of(Alert.class))
+                .process(new InvalidInputAlerts(p.invalidInputWindow, p.watermarkMaxFutureSkew), TypeInformation.of(Alert.class))
                 .uid(Uids.INVALID_INPUT_ALERTS).name("Invalid input alerts");
 
         SingleOutputStreamOperator<Increment> ordered = increments

@@ -1,5 +1,7 @@
 package io.devicesync.jobs;
 
+import io.devicesync.model.DeadLetter;
+import io.devicesync.sinks.KafkaSinks;
 import io.devicesync.sources.EventSource.StartingOffsets;
 import java.io.Serializable;
 import org.apache.flink.connector.base.DeliveryGuarantee;
@@ -19,6 +21,12 @@ import org.apache.flink.util.TimeUtils;
  * Every job parameter, typed, with its default and validation. A missing or wrong parameter is an
  * {@link IllegalArgumentException} whose message names it, raised before the job graph is built.
  * Credentials are kept out of {@link #toString()}.
+ *
+ * <p>Durations: the job counts whole milliseconds, so a duration between 0 and 1 ms is refused
+ * everywhere (it would silently be 0). Periods, windows, timeouts and TTLs, which divide or
+ * schedule, are at least 1 ms (the checkpoint interval at least Flink's 10 ms); the delays and
+ * bounds where 0 means "none" (reorder grace, out-of-orderness, future skew, redispatch backoff)
+ * may be 0.
  */
 public final class JobParameters implements Serializable {
     private static final long serialVersionUID = 1L;
@@ -110,6 +118,22 @@ public final class JobParameters implements Serializable {
     public Duration invalidInputWindow = Duration.ofMinutes(1);
     /** Used only when the cluster configuration does not enable checkpointing itself. */
     public Duration checkpointInterval = Duration.ofSeconds(30);
+    /** Flink's shortest checkpoint interval. */
+    public static final Duration MIN_CHECKPOINT_INTERVAL = Duration.ofMillis(10);
+    /**
+     * The sinks' {@code transaction.timeout.ms} ({@code --kafka.transaction.timeout.ms}, else the
+     * job's default): checked against the checkpoint interval when the job is configured.
+     */
+    public int transactionTimeoutMs = Integer.parseInt(KafkaSinks.DEFAULT_TRANSACTION_TIMEOUT_MS);
+    /** The producers' {@code max.request.size} ({@code --kafka.max.request.size}, else Kafka's default). */
+    public int maxRequestSize = DEFAULT_MAX_REQUEST_SIZE;
+    /** Kafka's default {@code max.request.size}. */
+    public static final int DEFAULT_MAX_REQUEST_SIZE = 1024 * 1024;
+    /**
+     * What a device-state or redispatch record adds to its document, at most: key, deviceId
+     * (escaped), version, time, source, the redispatch's consumer and attempt, headers.
+     */
+    public static final int STATE_RECORD_OVERHEAD = 4096;
     /**
      * How every Kafka sink writes: exactly-once (transactions committed on checkpoints; consumers
      * read_committed) or at-least-once (written at once, flushed on checkpoints; after a restore
@@ -139,6 +163,18 @@ public final class JobParameters implements Serializable {
             }
         }
         p.bootstrapServers = required(raw, "kafka.bootstrap-servers");
+        // Client properties the job depends on: refused here, by name, rather than by the producer
+        // when a sink starts (a failure there restarts the job, and fails again, forever).
+        p.transactionTimeoutMs = get(raw, "kafka.transaction.timeout.ms", p.transactionTimeoutMs,
+                v -> atLeast(Integer.parseInt(v), 1));
+        p.maxRequestSize = get(raw, "kafka.max.request.size", p.maxRequestSize, v -> {
+            int n = Integer.parseInt(v);
+            if (n < DeadLetter.MAX_RECORD_BYTES) {
+                throw new IllegalArgumentException("must be at least " + DeadLetter.MAX_RECORD_BYTES
+                        + " bytes: a dead letter (64 KiB of value, 1 KiB of key, headers) must fit");
+            }
+            return n;
+        });
         p.groupId = text(raw, "kafka.group-id", p.groupId);
         p.startingOffsets = get(raw, "kafka.starting-offsets", p.startingOffsets, v -> {
             switch (v) {
@@ -176,23 +212,33 @@ public final class JobParameters implements Serializable {
         p.snapshotBreakerFailures = positiveInt(raw, "snapshot.breaker-failures", p.snapshotBreakerFailures);
         p.snapshotBreakerOpen = atLeastAMillisecond(raw, "snapshot.breaker-open", p.snapshotBreakerOpen);
 
-        p.reorderGrace = get(raw, "reorder.grace", p.reorderGrace, JobParameters::nonNegativeDuration);
+        p.reorderGrace = get(raw, "reorder.grace", p.reorderGrace, JobParameters::noneOrAtLeastAMillisecond);
         p.resyncMaxLogFetch = get(raw, "resync.max-log-fetch", p.resyncMaxLogFetch, v -> atLeast(Long.parseLong(v), 0L));
         p.resyncMaxHeld = positiveInt(raw, "resync.max-held", p.resyncMaxHeld);
-        p.auditInterval = duration(raw, "audit.interval", p.auditInterval);
-        p.stateIdleTtl = duration(raw, "state.idle-ttl", p.stateIdleTtl);
+        p.auditInterval = atLeastAMillisecond(raw, "audit.interval", p.auditInterval);
+        p.stateIdleTtl = atLeastAMillisecond(raw, "state.idle-ttl", p.stateIdleTtl);
         p.stateMaxDocumentBytes = get(raw, "state.max-document-bytes", p.stateMaxDocumentBytes,
                 v -> atMost(atLeast(Integer.parseInt(v), 1024), 64 * 1024 * 1024));
+        if (p.stateMaxDocumentBytes > p.maxRequestSize - STATE_RECORD_OVERHEAD) {
+            // A published version the producer refuses fails the sink on every restart. Named: the
+            // one of the two the user set (the document limit when both or neither).
+            String named = raw.containsKey("kafka.max.request.size") && !raw.containsKey("state.max-document-bytes")
+                    ? "--kafka.max.request.size" : "--state.max-document-bytes";
+            throw new IllegalArgumentException(named + ": a document of --state.max-document-bytes (" + p.stateMaxDocumentBytes
+                    + ") does not fit --kafka.max.request.size (" + p.maxRequestSize + " bytes, " + STATE_RECORD_OVERHEAD
+                    + " of them for the rest of the record): raise --kafka.max.request.size (and the topics'"
+                    + " max.message.bytes) with the document limit");
+        }
 
         p.deliveryConsumers = get(raw, "delivery.consumers", p.deliveryConsumers, JobParameters::consumers);
         p.deliveryAckTimeout = atLeastAMillisecond(raw, "delivery.ack-timeout", p.deliveryAckTimeout);
         p.redispatchMaxAttempts = get(raw, "redispatch.max-attempts", p.redispatchMaxAttempts,
                 v -> atMost(atLeast(Integer.parseInt(v), 1), MAX_REDISPATCH_ATTEMPTS));
-        p.redispatchBackoff = get(raw, "redispatch.backoff", p.redispatchBackoff, JobParameters::nonNegativeDuration);
+        p.redispatchBackoff = get(raw, "redispatch.backoff", p.redispatchBackoff, JobParameters::noneOrAtLeastAMillisecond);
         Duration backoff = p.redispatchBackoff;
         p.redispatchMaxBackoff = get(raw, "redispatch.max-backoff", p.redispatchMaxBackoff.compareTo(backoff) < 0 ? backoff
                 : p.redispatchMaxBackoff, v -> {
-                    Duration d = nonNegativeDuration(v);
+                    Duration d = noneOrAtLeastAMillisecond(v);
                     if (d.compareTo(backoff) < 0) {
                         throw new IllegalArgumentException("must be at least --redispatch.backoff (" + backoff + ")");
                     }
@@ -203,11 +249,15 @@ public final class JobParameters implements Serializable {
         p.backlogThreshold = get(raw, "backlog.threshold", p.backlogThreshold, v -> atLeast(Long.parseLong(v), 1L));
 
         p.watermarkOutOfOrderness = get(raw, "watermark.out-of-orderness", p.watermarkOutOfOrderness,
-                JobParameters::nonNegativeDuration);
-        p.watermarkIdleTimeout = duration(raw, "watermark.idle-timeout", p.watermarkIdleTimeout);
+                JobParameters::noneOrAtLeastAMillisecond);
+        p.watermarkIdleTimeout = atLeastAMillisecond(raw, "watermark.idle-timeout", p.watermarkIdleTimeout);
         p.watermarkMaxFutureSkew = get(raw, "watermark.max-future-skew", p.watermarkMaxFutureSkew,
-                JobParameters::nonNegativeDuration);
-        p.checkpointInterval = duration(raw, "checkpoint.interval", p.checkpointInterval);
+                JobParameters::noneOrAtLeastAMillisecond);
+        p.checkpointInterval = get(raw, "checkpoint.interval", p.checkpointInterval, v -> {
+            Duration d = parseDuration(v);
+            if (d.compareTo(MIN_CHECKPOINT_INTERVAL) < 0) throw new IllegalArgumentException("must be at least 10 ms (Flink's minimum)");
+            return d;
+        });
         p.sinkDeliveryGuarantee = get(raw, "sink.delivery-guarantee", p.sinkDeliveryGuarantee, v -> {
             switch (v) {
                 case "exactly-once": return DeliveryGuarantee.EXACTLY_ONCE;
@@ -215,7 +265,7 @@ public final class JobParameters implements Serializable {
                 default: throw new IllegalArgumentException("use exactly-once or at-least-once");
             }
         });
-        p.invalidInputWindow = duration(raw, "alerts.invalid-input-window", p.invalidInputWindow);
+        p.invalidInputWindow = atLeastAMillisecond(raw, "alerts.invalid-input-window", p.invalidInputWindow);
         return p;
     }
 
@@ -277,7 +327,10 @@ public final class JobParameters implements Serializable {
         return get(raw, name, dflt, v -> atLeast(Integer.parseInt(v), 1));
     }
 
-    /** A duration the job counts in milliseconds: below one it would be zero. */
+    /**
+     * A period, window, timeout or TTL: it divides or schedules, in whole milliseconds, so below
+     * one it would be zero (a division by zero, a timer loop, a state that expires at once).
+     */
     private static Duration atLeastAMillisecond(Map<String, String> raw, String name, Duration dflt) {
         return get(raw, name, dflt, v -> {
             Duration d = parseDuration(v);
@@ -286,17 +339,11 @@ public final class JobParameters implements Serializable {
         });
     }
 
-    private static Duration duration(Map<String, String> raw, String name, Duration dflt) {
-        return get(raw, name, dflt, v -> {
-            Duration d = parseDuration(v);
-            if (d.isZero() || d.isNegative()) throw new IllegalArgumentException("must be greater than zero");
-            return d;
-        });
-    }
-
-    private static Duration nonNegativeDuration(String v) {
+    /** A delay or bound where 0 means none; anything else is at least 1 ms (the job counts whole milliseconds). */
+    private static Duration noneOrAtLeastAMillisecond(String v) {
         Duration d = parseDuration(v);
         if (d.isNegative()) throw new IllegalArgumentException("must not be negative");
+        if (!d.isZero() && d.toMillis() < 1) throw new IllegalArgumentException("must be 0 or at least 1 ms");
         return d;
     }
 
@@ -376,7 +423,8 @@ public final class JobParameters implements Serializable {
                 + snapshotBreakerOpen + ", deliveryConsumers=" + deliveryConsumers + ", deliveryAckTimeout="
                 + deliveryAckTimeout + ", redispatchMaxAttempts=" + redispatchMaxAttempts + ", redispatchBackoff="
                 + redispatchBackoff + ", redispatchMaxBackoff=" + redispatchMaxBackoff + ", redispatchRate=" + redispatchRate
-                + ", backlogThreshold=" + backlogThreshold + ", sinkDeliveryGuarantee=" + sinkDeliveryGuarantee + "}";
+                + ", backlogThreshold=" + backlogThreshold + ", sinkDeliveryGuarantee=" + sinkDeliveryGuarantee
+                + ", transactionTimeoutMs=" + transactionTimeoutMs + ", maxRequestSize=" + maxRequestSize + "}";
     }
 
     static boolean isSecret(String property) {

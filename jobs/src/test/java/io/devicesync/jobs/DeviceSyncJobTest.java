@@ -73,6 +73,54 @@ class DeviceSyncJobTest {
                 alos.getCheckpointConfig().getCheckpointingConsistencyMode());
     }
 
+    private static JobParameters params(String... extra) {
+        java.util.List<String> a = new java.util.ArrayList<>(java.util.List.of("--kafka.bootstrap-servers", "b:9092",
+                "--snapshot.url", "postgresql://db:5432/x"));
+        a.addAll(java.util.List.of(extra));
+        return JobParameters.parse(a.toArray(new String[0]), Map.of());
+    }
+
+    private static StreamExecutionEnvironment clusterCheckpointingEvery(java.time.Duration interval) {
+        return StreamExecutionEnvironment.getExecutionEnvironment(
+                new Configuration().set(org.apache.flink.configuration.CheckpointingOptions.CHECKPOINTING_INTERVAL, interval));
+    }
+
+    private static String refusal(StreamExecutionEnvironment env, JobParameters p) {
+        return org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> DeviceSyncJob.configure(env, p)).getMessage();
+    }
+
+    /**
+     * A 10-minute checkpoint interval with the default 10-minute transaction timeout: the broker
+     * would abort every transaction (and the job restart). Refused at submission, by name, whether
+     * the interval is the cluster's or the job's own.
+     */
+    @Test
+    void refusesATransactionTimeoutThatACheckpointIntervalAndARecoveryWouldOutlast() {
+        String cluster = refusal(clusterCheckpointingEvery(java.time.Duration.ofMinutes(10)), PARAMS);
+        assertTrue(cluster.startsWith("--kafka.transaction.timeout.ms:"), cluster);
+        assertTrue(cluster.contains("execution.checkpointing.interval"), "says where the interval comes from: " + cluster);
+        String own = refusal(StreamExecutionEnvironment.getExecutionEnvironment(), params("--checkpoint.interval", "10 min"));
+        assertTrue(own.startsWith("--kafka.transaction.timeout.ms:") && own.contains("--checkpoint.interval"), own);
+        // Room for a recovery: twice the interval plus a minute. Just below it is refused too.
+        String justBelow = refusal(clusterCheckpointingEvery(java.time.Duration.ofMinutes(10)),
+                params("--kafka.transaction.timeout.ms", "1259999"));
+        assertTrue(justBelow.startsWith("--kafka.transaction.timeout.ms:"), justBelow);
+    }
+
+    @Test
+    void acceptsATransactionTimeoutWithRoomForARecoveryAndAtLeastOnceSinksWithoutTransactions() {
+        StreamExecutionEnvironment raised = clusterCheckpointingEvery(java.time.Duration.ofMinutes(10));
+        DeviceSyncJob.configure(raised, params("--kafka.transaction.timeout.ms", "1260000"));
+        assertEquals(600_000, raised.getCheckpointConfig().getCheckpointInterval());
+        DeviceSyncJob.configure(clusterCheckpointingEvery(java.time.Duration.ofMinutes(4)), PARAMS); // 9 min needed, 10 there
+        DeviceSyncJob.configure(clusterCheckpointingEvery(java.time.Duration.ofMinutes(10)),
+                params("--sink.delivery-guarantee", "at-least-once"));
+        StreamExecutionEnvironment own = StreamExecutionEnvironment.getExecutionEnvironment();
+        DeviceSyncJob.configure(own, params("--checkpoint.interval", "4 min"));
+        assertEquals(240_000, own.getCheckpointConfig().getCheckpointInterval());
+    }
+
     @Test
     void refusesExactlyOnceSinksOnAClusterThatCheckpointsAtLeastOnce() {
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();

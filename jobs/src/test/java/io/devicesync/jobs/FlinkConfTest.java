@@ -48,6 +48,17 @@ class FlinkConfTest {
         assertFalse(c.get(PipelineOptions.GENERIC_TYPES));
     }
 
+    /** The job with its defaults is accepted on a cluster configured like config.yaml (its checkpoint interval, its transaction timeout). */
+    @Test
+    void theJobsDefaultsRunOnTheClusterConfiguration() {
+        Configuration c = GlobalConfiguration.loadConfiguration(Path.of("..", "flink-conf").toString());
+        org.apache.flink.streaming.api.environment.StreamExecutionEnvironment env =
+                org.apache.flink.streaming.api.environment.StreamExecutionEnvironment.getExecutionEnvironment(c);
+        DeviceSyncJob.configure(env, JobParameters.parse(new String[] {"--kafka.bootstrap-servers", "b:9092",
+                "--snapshot.url", "postgresql://db:5432/x"}, Map.of()));
+        assertEquals(30_000, env.getCheckpointConfig().getCheckpointInterval());
+    }
+
     /**
      * Keys of config.yaml that the operator derives from the FlinkDeployment's resource specs
      * rather than from spec.flinkConfiguration: when the resource's memory is set, it overwrites the

@@ -91,7 +91,7 @@ class JobParametersTest {
         "--snapshot.breaker-failures | 0",
         "--snapshot.breaker-open | never",
         "--snapshot.breaker-open | 1 ns",
-        "--snapshot.timeout | 100 us",
+        "--snapshot.timeout | 100 micro",
         "--delivery.consumers | billing,,cache",
         "--delivery.consumers | billing,billing",
         "--delivery.consumers | ' '",
@@ -106,10 +106,67 @@ class JobParametersTest {
         "--topic.redispatch-dlq | ' '",
         "--sink.delivery-guarantee | none",
         "--sink.delivery-guarantee | EXACTLY_ONCE",
+        // Below a millisecond: the job counts whole milliseconds, so these would be 0 and divide
+        // (audit slots, alert windows), schedule (timers, idleness, TTL) or never advance.
+        "--audit.interval | 500 micro",
+        "--alerts.invalid-input-window | 1 ns",
+        "--state.idle-ttl | 999 micro",
+        "--watermark.idle-timeout | 1 ns",
+        "--checkpoint.interval | 1 ns",
+        "--checkpoint.interval | 9 ms",
+        "--reorder.grace | 1 ns",
+        "--watermark.out-of-orderness | 500 micros",
+        "--watermark.max-future-skew | 1 ns",
+        "--redispatch.backoff | 1 ns",
+        "--snapshot.retry-backoff | 1 ns",
+        "--kafka.transaction.timeout.ms | ten minutes",
+        "--kafka.transaction.timeout.ms | 0",
+        "--kafka.max.request.size | 65536",
+        "--kafka.max.request.size | lots",
     })
     void aWrongParameterIsNamedInTheError(String name, String value) {
         String msg = error("--kafka.bootstrap-servers", "b:9092", "--snapshot.url", "postgresql://db:5432/x", name, value);
         assertTrue(msg.startsWith(name + ":"), msg);
+    }
+
+    @Test
+    void durationsAreAMillisecondOrMoreAndZeroOnlyWhereItMeansNone() {
+        JobParameters least = parse(Map.of(), "--audit.interval", "1 ms", "--alerts.invalid-input-window", "1 ms",
+                "--state.idle-ttl", "1 ms", "--watermark.idle-timeout", "1 ms", "--checkpoint.interval", "10 ms",
+                "--delivery.ack-timeout", "1 ms");
+        assertEquals(Duration.ofMillis(1), least.auditInterval);
+        assertEquals(Duration.ofMillis(1), least.invalidInputWindow);
+        assertEquals(Duration.ofMillis(10), least.checkpointInterval, "Flink's own minimum");
+        JobParameters none = parse(Map.of(), "--reorder.grace", "0 ms", "--watermark.out-of-orderness", "0 s",
+                "--watermark.max-future-skew", "0 s", "--redispatch.backoff", "0 s", "--redispatch.max-backoff", "0 s");
+        assertEquals(Duration.ZERO, none.reorderGrace);
+        assertEquals(Duration.ZERO, none.watermarkOutOfOrderness);
+        assertEquals(Duration.ZERO, none.watermarkMaxFutureSkew);
+        assertEquals(Duration.ZERO, none.redispatchMaxBackoff);
+        for (String zeroIsWrong : new String[] {"--audit.interval", "--alerts.invalid-input-window", "--state.idle-ttl",
+                "--watermark.idle-timeout", "--checkpoint.interval", "--snapshot.timeout", "--snapshot.breaker-open",
+                "--snapshot.retry-backoff", "--delivery.ack-timeout"}) {
+            String msg = error("--kafka.bootstrap-servers", "b:9092", "--snapshot.url", "postgresql://db:5432/x",
+                    zeroIsWrong, "0 ms");
+            assertTrue(msg.startsWith(zeroIsWrong + ":"), msg);
+        }
+    }
+
+    @Test
+    void theProducersRequestLimitAdmitsEveryRecordTheJobWrites() {
+        // The least it may be: a dead letter (64 KiB of value, 1 KiB of key, headers), with a
+        // document limit to match.
+        assertEquals("69632", parse(Map.of(), "--kafka.max.request.size", "69632", "--state.max-document-bytes", "65536")
+                .kafka().getProperty("max.request.size"));
+        String msg = error("--kafka.bootstrap-servers", "b:9092", "--snapshot.url", "postgresql://db:5432/x",
+                "--state.max-document-bytes", "2000000");
+        assertTrue(msg.startsWith("--state.max-document-bytes:") && msg.contains("--kafka.max.request.size"), msg);
+        String lowered = error("--kafka.bootstrap-servers", "b:9092", "--snapshot.url", "postgresql://db:5432/x",
+                "--kafka.max.request.size", "500000");
+        assertTrue(lowered.startsWith("--kafka.max.request.size:"), "below the default 512 KiB documents: " + lowered);
+        JobParameters raised = parse(Map.of(), "--state.max-document-bytes", "2000000", "--kafka.max.request.size", "2100000");
+        assertEquals(2_000_000, raised.stateMaxDocumentBytes);
+        assertEquals("2100000", raised.kafka().getProperty("max.request.size"), "passed to the producers");
     }
 
     @Test

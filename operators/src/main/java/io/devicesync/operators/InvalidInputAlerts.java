@@ -20,14 +20,24 @@ import org.apache.flink.util.Collector;
  *
  * <p>A record counts in the minute of {@code max(its time, watermark)}, so a minute whose alert
  * went out is never reopened by a late record: each (reason, minute) is alerted once and its id is
- * a hash of the two.
+ * a hash of the two. Its time is clamped like the events' event time: a time further than
+ * {@code --watermark.max-future-skew} ahead of the wall clock counts as the wall clock plus the
+ * skew, so a producer's far-future timestamps cannot open windows that close in days (or never)
+ * and keep their counts in state meanwhile.
  */
 public class InvalidInputAlerts extends KeyedProcessFunction<String, DeadLetter, Alert> {
     private static final long serialVersionUID = 1L;
     private final long window;
+    private final long maxFutureSkew;
 
-    public InvalidInputAlerts(java.time.Duration window) {
+    /**
+     * @param window the aggregation window, at least 1 ms
+     * @param maxFutureSkew how far ahead of the wall clock a record's time may count
+     */
+    public InvalidInputAlerts(java.time.Duration window, java.time.Duration maxFutureSkew) {
         this.window = window.toMillis();
+        this.maxFutureSkew = maxFutureSkew.toMillis();
+        if (this.window < 1) throw new IllegalArgumentException("window must be at least 1 ms");
     }
 
     /** Count of rejected records per minute start; an entry is removed when its alert is sent. */
@@ -43,7 +53,8 @@ public class InvalidInputAlerts extends KeyedProcessFunction<String, DeadLetter,
 
     @Override
     public void processElement(DeadLetter d, Context ctx, Collector<Alert> out) throws Exception {
-        long t = Math.max(d.timestamp, ctx.timerService().currentWatermark() + 1);
+        long latest = saturatedAdd(ctx.timerService().currentProcessingTime(), maxFutureSkew);
+        long t = Math.max(Math.min(d.timestamp, latest), ctx.timerService().currentWatermark() + 1);
         long minute = Math.floorDiv(t, window) * window;
         Long n = counts.get(minute);
         if (n == null) {
@@ -52,6 +63,11 @@ public class InvalidInputAlerts extends KeyedProcessFunction<String, DeadLetter,
             n = 0L;
         }
         counts.put(minute, n + 1);
+    }
+
+    private static long saturatedAdd(long a, long b) {
+        long r = a + b;
+        return ((a ^ r) & (b ^ r)) < 0 ? Long.MAX_VALUE : r;
     }
 
     @Override

@@ -75,18 +75,34 @@ public final class KafkaSinks {
     }
 
     public static final String REDISPATCH_EXHAUSTED = "REDISPATCH_EXHAUSTED";
+    /** Header of a dead letter whose value was cut: the value's size in bytes as received. */
+    public static final String ORIGINAL_SIZE = "devicesync.original-size";
+    /** Header of a dead letter whose key was cut: the key's size in bytes as received. */
+    public static final String ORIGINAL_KEY_SIZE = "devicesync.original-key-size";
 
-    /** Key and value exactly as received; reason, topic, partition and offset as UTF-8 headers. */
+    /**
+     * Key and value as received (a value over its input's limit, a key over 1 KiB, cut by the
+     * source: see {@link DeadLetter}); reason, topic, partition and offset as UTF-8 headers, and
+     * {@code devicesync.original-size} / {@code devicesync.original-key-size} when the value / key
+     * was cut. Every dead letter fits {@link DeadLetter#MAX_RECORD_BYTES}.
+     */
     public static KafkaSink<DeadLetter> deadLetters(String bootstrap, String topic, String txPrefix, Properties props,
             DeliveryGuarantee guarantee) {
-        return build(bootstrap, txPrefix, props, guarantee, (KafkaRecordSerializationSchema<DeadLetter>) (d, ctx, ts) -> {
-            RecordHeaders headers = new RecordHeaders();
-            headers.add("devicesync.reason", utf8(d.reason));
-            headers.add("devicesync.topic", utf8(d.topic));
-            headers.add("devicesync.partition", utf8(Integer.toString(d.partition)));
-            headers.add("devicesync.offset", utf8(Long.toString(d.offset)));
-            return new ProducerRecord<>(topic, null, d.timestamp, d.key, d.value, headers);
-        });
+        return build(bootstrap, txPrefix, props, guarantee,
+                (KafkaRecordSerializationSchema<DeadLetter>) (d, ctx, ts) -> deadLetterRecord(topic, d));
+    }
+
+    /** The record a dead letter is written as (public for tests: what the producer is given). */
+    public static ProducerRecord<byte[], byte[]> deadLetterRecord(String topic, DeadLetter letter) {
+        DeadLetter d = letter.bounded();
+        RecordHeaders headers = new RecordHeaders();
+        headers.add("devicesync.reason", utf8(d.reason));
+        headers.add("devicesync.topic", utf8(d.topic));
+        headers.add("devicesync.partition", utf8(Integer.toString(d.partition)));
+        headers.add("devicesync.offset", utf8(Long.toString(d.offset)));
+        if (d.originalValueSize >= 0) headers.add(ORIGINAL_SIZE, utf8(Integer.toString(d.originalValueSize)));
+        if (d.originalKeySize >= 0) headers.add(ORIGINAL_KEY_SIZE, utf8(Integer.toString(d.originalKeySize)));
+        return new ProducerRecord<>(topic, null, d.timestamp, d.key, d.value, headers);
     }
 
     private static <T> KafkaSink<T> build(String bootstrap, String txPrefix, Properties clientProps,

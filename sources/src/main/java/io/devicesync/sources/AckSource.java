@@ -54,8 +54,9 @@ public final class AckSource {
         static AckRecord toAckRecord(ConsumerRecord<byte[], byte[]> record) {
             AckCodec.Parsed parsed = AckCodec.parse(record.key(), record.value());
             if (parsed.isValid()) return AckRecord.of(parsed.ack);
-            return AckRecord.rejected(new DeadLetter(record.key(), record.value(), parsed.rejectReason,
-                    record.topic(), record.partition(), record.offset(), Math.max(0L, record.timestamp())));
+            // Cut to the acks' limit: the dead letter must fit the producer whatever was rejected.
+            return AckRecord.rejected(DeadLetter.of(record.key(), record.value(), AckCodec.MAX_VALUE_BYTES,
+                    parsed.rejectReason, record.topic(), record.partition(), record.offset(), Math.max(0L, record.timestamp())));
         }
 
         @Override

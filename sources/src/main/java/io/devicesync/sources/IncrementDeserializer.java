@@ -11,7 +11,8 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 /**
  * Reads {@code device-events}. It never throws: the Kafka source would restart the task on the
  * same offset forever. Every record becomes exactly one {@link SourceRecord}: a valid increment, or
- * a dead letter that keeps the original bytes, the reason, topic, partition and offset.
+ * a dead letter that keeps the original bytes (a value over 64 KiB cut to 64 KiB, a key over 1 KiB
+ * to 1 KiB, with their original sizes), the reason, topic, partition and offset.
  */
 public class IncrementDeserializer implements KafkaRecordDeserializationSchema<SourceRecord> {
     private static final long serialVersionUID = 1L;
@@ -26,8 +27,9 @@ public class IncrementDeserializer implements KafkaRecordDeserializationSchema<S
         if (parsed.isValid()) {
             return SourceRecord.of(parsed.increment);
         }
-        return SourceRecord.rejected(new DeadLetter(record.key(), record.value(), parsed.rejectReason,
-                record.topic(), record.partition(), record.offset(), Math.max(0L, record.timestamp())));
+        // Cut to the input's limit: the dead letter must fit the producer whatever was rejected.
+        return SourceRecord.rejected(DeadLetter.of(record.key(), record.value(), IncrementCodec.MAX_VALUE_BYTES,
+                parsed.rejectReason, record.topic(), record.partition(), record.offset(), Math.max(0L, record.timestamp())));
     }
 
     @Override

@@ -233,8 +233,11 @@ class DeliveryITCase extends EndToEnd {
         return o;
     }
 
-    /** The delivery parameters of these tests (the scenario's topics), then {@code extra}. */
-    private static String[] deliveryArgs(Scenario s, String consumers, String ackTimeout, String... extra) {
+    /**
+     * The delivery parameters of these tests (the scenario's topics {@code acks-<id>},
+     * {@code redispatch-<id>}, {@code redispatch-dlq-<id>}, which the test creates), then {@code extra}.
+     */
+    static String[] deliveryArgs(Scenario s, String consumers, String ackTimeout, String... extra) {
         List<String> a = new ArrayList<>(List.of("--delivery.consumers", consumers, "--topic.acks", "acks-" + s.id,
                 "--topic.redispatch", "redispatch-" + s.id, "--topic.redispatch-dlq", "redispatch-dlq-" + s.id,
                 "--delivery.ack-timeout", ackTimeout, "--redispatch.max-attempts", Integer.toString(ATTEMPTS),
@@ -252,7 +255,8 @@ class DeliveryITCase extends EndToEnd {
         return s.alertsSeen.stream().filter(a -> a.type.equals(type) && consumer.equals(a.consumer)).count();
     }
 
-    private static String header(ConsumerRecord<byte[], byte[]> r, String name) {
+    /** A header's value as UTF-8 text, null when the record has none. */
+    static String header(ConsumerRecord<byte[], byte[]> r, String name) {
         Header h = r.headers().lastHeader(name);
         return h == null ? null : new String(h.value(), StandardCharsets.UTF_8);
     }
