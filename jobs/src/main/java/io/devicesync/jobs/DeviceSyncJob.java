@@ -216,7 +216,8 @@ public final class DeviceSyncJob {
     public static SnapshotLookup.Config lookupConfig(JobParameters p) {
         return new SnapshotLookup.Config(p.snapshotUrls, p.snapshotUser, p.snapshotPassword,
                 p.snapshotPoolSize, p.resyncMaxLogFetch, Math.min(10_000L, p.snapshotTimeout.toMillis()),
-                p.snapshotMaxInFlight, p.snapshotBreakerFailures, p.snapshotBreakerOpen.toMillis());
+                p.snapshotMaxInFlight, p.snapshotBreakerFailures, p.snapshotBreakerOpen.toMillis(),
+                p.snapshotBatchSize, p.snapshotBatchLinger.toMillis());
     }
 
     /**

@@ -1,6 +1,7 @@
 package io.devicesync.jobs;
 
 import io.devicesync.model.DeadLetter;
+import io.devicesync.operators.PostgresSourceOfTruth;
 import io.devicesync.sinks.KafkaSinks;
 import io.devicesync.sources.EventSource.StartingOffsets;
 import java.io.Serializable;
@@ -41,7 +42,7 @@ public final class JobParameters implements Serializable {
             "topic.audit",
             "snapshot.url", "snapshot.user", "snapshot.password", "snapshot.pool-size", "snapshot.capacity",
             "snapshot.timeout", "snapshot.retries", "snapshot.retry-backoff", "snapshot.max-in-flight",
-            "snapshot.breaker-failures", "snapshot.breaker-open",
+            "snapshot.breaker-failures", "snapshot.breaker-open", "snapshot.batch-size", "snapshot.batch-linger",
             "reorder.grace", "resync.max-log-fetch", "resync.max-held", "audit.interval", "state.idle-ttl",
             "state.max-document-bytes",
             "delivery.consumers", "delivery.ack-timeout", "redispatch.max-attempts", "redispatch.backoff",
@@ -85,6 +86,18 @@ public final class JobParameters implements Serializable {
     public int snapshotMaxInFlight;
     public int snapshotBreakerFailures = 5;
     public Duration snapshotBreakerOpen = Duration.ofSeconds(10);
+    /** Reads of one kind (versions, snapshots, log ranges) answered by one database query at most. */
+    public int snapshotBatchSize = PostgresSourceOfTruth.DEFAULT_BATCH_SIZE;
+    /**
+     * How long a batch waits for more reads after its first; it goes earlier once full. Small: every
+     * read it holds waits that long at most (0: only the reads already queued join it).
+     */
+    public Duration snapshotBatchLinger = Duration.ofMillis(PostgresSourceOfTruth.DEFAULT_BATCH_LINGER_MS);
+
+    /** The largest batch of reads. */
+    public static final int MAX_SNAPSHOT_BATCH_SIZE = 10_000;
+    /** The longest a read may wait for its batch. */
+    public static final Duration MAX_SNAPSHOT_BATCH_LINGER = Duration.ofMillis(50);
 
     public Duration reorderGrace = Duration.ofSeconds(2);
     public long resyncMaxLogFetch = 1000;
@@ -211,6 +224,16 @@ public final class JobParameters implements Serializable {
                 });
         p.snapshotBreakerFailures = positiveInt(raw, "snapshot.breaker-failures", p.snapshotBreakerFailures);
         p.snapshotBreakerOpen = atLeastAMillisecond(raw, "snapshot.breaker-open", p.snapshotBreakerOpen);
+        p.snapshotBatchSize = get(raw, "snapshot.batch-size", p.snapshotBatchSize,
+                v -> atMost(atLeast(Integer.parseInt(v), 1), MAX_SNAPSHOT_BATCH_SIZE));
+        p.snapshotBatchLinger = get(raw, "snapshot.batch-linger", p.snapshotBatchLinger, v -> {
+            Duration d = nonNegativeDuration(v);
+            if (d.compareTo(MAX_SNAPSHOT_BATCH_LINGER) > 0) {
+                throw new IllegalArgumentException("must be at most " + MAX_SNAPSHOT_BATCH_LINGER.toMillis() + " ms");
+            }
+            if (d.toNanos() % 1_000_000 != 0) throw new IllegalArgumentException("must be whole milliseconds");
+            return d;
+        });
 
         p.reorderGrace = get(raw, "reorder.grace", p.reorderGrace, JobParameters::noneOrAtLeastAMillisecond);
         p.resyncMaxLogFetch = get(raw, "resync.max-log-fetch", p.resyncMaxLogFetch, v -> atLeast(Long.parseLong(v), 0L));
@@ -420,7 +443,8 @@ public final class JobParameters implements Serializable {
                 + ", auditInterval=" + auditInterval + ", stateIdleTtl=" + stateIdleTtl + ", stateMaxDocumentBytes="
                 + stateMaxDocumentBytes + ", snapshotCapacity=" + snapshotCapacity + ", snapshotMaxInFlight="
                 + snapshotMaxInFlight + ", snapshotBreakerFailures=" + snapshotBreakerFailures + ", snapshotBreakerOpen="
-                + snapshotBreakerOpen + ", deliveryConsumers=" + deliveryConsumers + ", deliveryAckTimeout="
+                + snapshotBreakerOpen + ", snapshotBatchSize=" + snapshotBatchSize + ", snapshotBatchLinger="
+                + snapshotBatchLinger + ", deliveryConsumers=" + deliveryConsumers + ", deliveryAckTimeout="
                 + deliveryAckTimeout + ", redispatchMaxAttempts=" + redispatchMaxAttempts + ", redispatchBackoff="
                 + redispatchBackoff + ", redispatchMaxBackoff=" + redispatchMaxBackoff + ", redispatchRate=" + redispatchRate
                 + ", backlogThreshold=" + backlogThreshold + ", sinkDeliveryGuarantee=" + sinkDeliveryGuarantee

@@ -54,6 +54,8 @@ class JobParametersTest {
         assertEquals(1000, p.snapshotMaxInFlight, "no shedding in a healthy burst of gaps");
         assertEquals(5, p.snapshotBreakerFailures);
         assertEquals(Duration.ofSeconds(10), p.snapshotBreakerOpen);
+        assertEquals(128, p.snapshotBatchSize);
+        assertEquals(Duration.ofMillis(2), p.snapshotBatchLinger, "a lookup waits a few ms at most for its batch");
         assertEquals(org.apache.flink.connector.base.DeliveryGuarantee.EXACTLY_ONCE, p.sinkDeliveryGuarantee);
     }
 
@@ -74,6 +76,18 @@ class JobParametersTest {
         assertEquals(List.of("billing", "cache"), p.deliveryConsumers);
     }
 
+    @Test
+    void batchesOfLookupsAreSetAndReachTheLookup() {
+        JobParameters p = parse(Map.of(), "--snapshot.batch-size", "1", "--snapshot.batch-linger", "0 ms");
+        assertEquals(1, p.snapshotBatchSize);
+        assertEquals(Duration.ZERO, p.snapshotBatchLinger);
+        p = parse(Map.of(), "--snapshot.batch-size", "10000", "--snapshot.batch-linger", "50 ms");
+        assertEquals(10_000, p.snapshotBatchSize);
+        assertEquals(Duration.ofMillis(50), p.snapshotBatchLinger);
+        String config = DeviceSyncJob.lookupConfig(p).toString();
+        assertTrue(config.contains("batchSize=10000") && config.contains("batchLingerMs=50"), config);
+    }
+
     @ParameterizedTest(name = "{0}")
     @CsvSource(delimiter = '|', value = {
         "--reorder.grace       | abc",
@@ -92,6 +106,13 @@ class JobParametersTest {
         "--snapshot.breaker-open | never",
         "--snapshot.breaker-open | 1 ns",
         "--snapshot.timeout | 100 micro",
+        "--snapshot.batch-size | 0",
+        "--snapshot.batch-size | 10001",
+        "--snapshot.batch-size | many",
+        "--snapshot.batch-linger | -1 ms",
+        "--snapshot.batch-linger | 51 ms",
+        "--snapshot.batch-linger | 1 s",
+        "--snapshot.batch-linger | 500 micro",
         "--delivery.consumers | billing,,cache",
         "--delivery.consumers | billing,billing",
         "--delivery.consumers | ' '",

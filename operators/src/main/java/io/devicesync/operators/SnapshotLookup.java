@@ -31,6 +31,8 @@ import org.slf4j.LoggerFactory;
  *       retried here: the device's next audit retries. Never an exception: the job never fails on
  *       the database.
  * </ul>
+ * Each lookup's reads are per device; {@link PostgresSourceOfTruth} answers them in batches (one
+ * query for many devices), so every guard here still applies to each device's lookup on its own.
  * Counters are thread-safe: results complete on the database client's thread.
  */
 public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResult> {
@@ -52,9 +54,13 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
         final int breakerFailures;
         /** How long the breaker stays open before a probe (doubling while probes fail, at most 8x). */
         final long breakerOpenMs;
+        /** Reads of one kind answered by one database query at most. */
+        final int batchSize;
+        /** How long a batch waits for more reads after its first (0: only those already queued). */
+        final long batchLingerMs;
 
         public Config(List<String> urls, String user, String password, int poolSize, long maxLogFetch, long connectTimeoutMs,
-                int maxInFlight, int breakerFailures, long breakerOpenMs) {
+                int maxInFlight, int breakerFailures, long breakerOpenMs, int batchSize, long batchLingerMs) {
             this.urls = List.copyOf(urls);
             this.user = user;
             this.password = password;
@@ -64,13 +70,15 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
             this.maxInFlight = maxInFlight;
             this.breakerFailures = breakerFailures;
             this.breakerOpenMs = breakerOpenMs;
+            this.batchSize = batchSize;
+            this.batchLingerMs = batchLingerMs;
         }
 
         @Override
         public String toString() {
             return "SnapshotLookup.Config{urls=" + urls + ", user=" + user + ", password=***, poolSize=" + poolSize
                     + ", maxInFlight=" + maxInFlight + ", breakerFailures=" + breakerFailures + ", breakerOpenMs="
-                    + breakerOpenMs + "}";
+                    + breakerOpenMs + ", batchSize=" + batchSize + ", batchLingerMs=" + batchLingerMs + "}";
         }
     }
 
@@ -106,7 +114,8 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
     }
 
     private static SourceOfTruth.Factory postgres(Config c) {
-        return () -> new PostgresSourceOfTruth(c.urls, c.user, c.password, c.poolSize, c.connectTimeoutMs);
+        return () -> new PostgresSourceOfTruth(c.urls, c.user, c.password, c.poolSize, c.connectTimeoutMs, c.batchSize,
+                c.batchLingerMs);
     }
 
     @Override
@@ -118,6 +127,8 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
         failureLog = new RateLimitedLog(LOG, 10_000);
         var metrics = getRuntimeContext().getMetricGroup();
         queries = metrics.counter("lookupsIssued", new ThreadSafeCounter());
+        // Queries the database received for those lookups (a batch answers many): read from the source's own count.
+        metrics.counter("databaseQueries", new QueriesIssued(db));
         fromLog = metrics.counter("lookupsFromLog", new ThreadSafeCounter());
         fromSnapshot = metrics.counter("lookupsFromSnapshot", new ThreadSafeCounter());
         failed = metrics.counter("lookupAttemptsFailed", new ThreadSafeCounter());
@@ -225,6 +236,43 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
         public boolean test(Collection<LookupResult> results) {
             for (LookupResult r : results) if (r.outcome == LookupResult.Outcome.FAILED) return true;
             return false;
+        }
+    }
+
+    /**
+     * The source of truth's count of queries as a Flink counter, read-only: the source counts on its
+     * own thread-safe adder, so no Flink metric is touched from the database client's thread.
+     */
+    private static final class QueriesIssued implements Counter {
+        private final SourceOfTruth db;
+
+        QueriesIssued(SourceOfTruth db) {
+            this.db = db;
+        }
+
+        @Override
+        public long getCount() {
+            return db.queriesIssued();
+        }
+
+        @Override
+        public void inc() {
+            throw new UnsupportedOperationException("counted by the source of truth");
+        }
+
+        @Override
+        public void inc(long n) {
+            throw new UnsupportedOperationException("counted by the source of truth");
+        }
+
+        @Override
+        public void dec() {
+            throw new UnsupportedOperationException("counted by the source of truth");
+        }
+
+        @Override
+        public void dec(long n) {
+            throw new UnsupportedOperationException("counted by the source of truth");
         }
     }
 

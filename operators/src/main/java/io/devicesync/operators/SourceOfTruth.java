@@ -30,6 +30,14 @@ public interface SourceOfTruth extends AutoCloseable {
     /** The rows of {@code device_increment} for (epoch, fromSeq..toSeq) that the log still has, in seq order. */
     CompletionStage<List<Increment>> log(String deviceId, long epoch, long fromSeq, long toSeq);
 
+    /**
+     * Queries sent to the database so far (one query may answer many devices' reads); safe to call
+     * from any thread. A source that is not a database counts none.
+     */
+    default long queriesIssued() {
+        return 0;
+    }
+
     @Override
     default void close() throws Exception {}
 }
