@@ -5,6 +5,7 @@ import java.io.Serializable;
 import java.time.Duration;
 import org.apache.flink.api.common.eventtime.Watermark;
 import org.apache.flink.api.common.eventtime.WatermarkGenerator;
+import org.apache.flink.api.common.eventtime.WatermarkGeneratorSupplier;
 import org.apache.flink.api.common.eventtime.WatermarkOutput;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 
@@ -58,13 +59,42 @@ public final class EventTimeWatermarks {
 
     /** The generator for any record type; the caller adds the timestamp assigner. */
     static <T> WatermarkStrategy<T> generator(Duration outOfOrderness, Duration idleTimeout, Duration maxFutureSkew, Clock clock) {
-        long bound = outOfOrderness.toMillis();
-        long idle = idleTimeout.toMillis();
-        long skew = maxFutureSkew.toMillis();
-        // Idleness runs on the input activity clock, which stops while the task is backpressured:
-        // a backlog that is not being read is not "idle".
-        return WatermarkStrategy.<T>forGenerator(ctx -> new Generator<>(bound, idle, skew, clock,
-                ctx.getInputActivityClock()::relativeTimeMillis));
+        return WatermarkStrategy.<T>forGenerator(new Supplier<>(outOfOrderness.toMillis(), idleTimeout.toMillis(),
+                maxFutureSkew.toMillis(), clock));
+    }
+
+    /**
+     * What the generators of one reader (one source subtask: its splits' and its main output's)
+     * know together: whether any of them has had a record. Flink deserializes the strategy, and so
+     * this supplier, once per subtask, and asks it for every generator of that subtask's reader.
+     */
+    static final class ReaderActivity {
+        volatile boolean anyRecord;
+    }
+
+    /** Makes the generators of one reader, sharing its {@link ReaderActivity}. */
+    static final class Supplier<T> implements WatermarkGeneratorSupplier<T> {
+        private static final long serialVersionUID = 1L;
+        private final long bound;
+        private final long idle;
+        private final long skew;
+        private final Clock clock;
+        private transient ReaderActivity reader;
+
+        Supplier(long bound, long idle, long skew, Clock clock) {
+            this.bound = bound;
+            this.idle = idle;
+            this.skew = skew;
+            this.clock = clock;
+        }
+
+        @Override
+        public WatermarkGenerator<T> createWatermarkGenerator(Context ctx) {
+            if (reader == null) reader = new ReaderActivity();
+            // Idleness runs on the input activity clock, which stops while the task is backpressured:
+            // a backlog that is not being read is not "idle".
+            return new Generator<>(bound, idle, skew, clock, ctx.getInputActivityClock()::relativeTimeMillis, reader);
+        }
     }
 
     /** The generator; public for tests. */
@@ -79,39 +109,54 @@ public final class EventTimeWatermarks {
         /** Activity-clock time of the last record (of the generator's creation before the first). */
         private long lastRecordWallTime;
         private long emitted = Long.MIN_VALUE;
+        private final ReaderActivity reader;
 
+        /** A generator alone (tests): the only one of its reader. */
         public Generator(long bound, long idleTimeout, long maxFutureSkew, Clock clock) {
-            this(bound, idleTimeout, maxFutureSkew, clock, clock);
+            this(bound, idleTimeout, maxFutureSkew, clock, clock, new ReaderActivity());
         }
 
         /**
          * @param clock the wall clock, what an idle watermark follows
          * @param activityClock measures idleness (Flink's input activity clock: paused under backpressure)
+         * @param reader what the reader's other generators know (has any had a record)
          */
-        public Generator(long bound, long idleTimeout, long maxFutureSkew, Clock clock, Clock activityClock) {
+        Generator(long bound, long idleTimeout, long maxFutureSkew, Clock clock, Clock activityClock, ReaderActivity reader) {
             this.bound = bound;
             this.idleTimeout = idleTimeout;
             this.maxFutureSkew = maxFutureSkew;
             this.clock = clock;
             this.activityClock = activityClock;
+            this.reader = reader;
             this.lastRecordWallTime = activityClock.now();
         }
 
         @Override
         public void onEvent(T event, long eventTimestamp, WatermarkOutput output) {
             lastRecordWallTime = activityClock.now();
+            if (!reader.anyRecord) reader.anyRecord = true;
             maxTimestamp = Math.max(maxTimestamp, Math.min(eventTimestamp, clock.now() + maxFutureSkew));
         }
 
         @Override
         public void onPeriodicEmit(WatermarkOutput output) {
             boolean idle = activityClock.now() - lastRecordWallTime >= idleTimeout;
-            if (maxTimestamp == Long.MIN_VALUE) {
-                // Never had a record: it knows nothing of event time.
-                if (idle) output.markIdle();
+            long candidate;
+            if (maxTimestamp != Long.MIN_VALUE) {
+                candidate = maxTimestamp - bound - 1;
+            } else if (!idle) {
                 return;
+            } else if (reader.anyRecord) {
+                // Never had a record while its reader's partitions have: it knows nothing of event
+                // time (the main output beside the partitions' outputs). Idle: it holds back no one.
+                output.markIdle();
+                return;
+            } else {
+                // The reader has read nothing for the idle timeout since it started: a job restored
+                // onto silent partitions, or a reader without partitions. The wall clock, as for an
+                // idle partition, so that restored timers fire at night.
+                candidate = Long.MIN_VALUE;
             }
-            long candidate = maxTimestamp - bound - 1;
             if (idle) candidate = Math.max(candidate, clock.now() - bound - 1);
             if (candidate > emitted) {
                 emitted = candidate;

@@ -45,20 +45,38 @@ class EventTimeWatermarksTest {
     }
 
     @Test
-    void aGeneratorThatNeverHadARecordOnlyGoesIdle() {
+    void aGeneratorWhoseReaderHasRecordsButItselfNoneOnlyGoesIdle() {
+        // The main output of a reader whose partitions have records: it never sees one itself.
+        EventTimeWatermarks.ReaderActivity reader = new EventTimeWatermarks.ReaderActivity();
+        EventTimeWatermarks.Generator<Object> split = new EventTimeWatermarks.Generator<>(1_000, 10_000, 60_000,
+                () -> now, () -> now, reader);
+        EventTimeWatermarks.Generator<Object> main = new EventTimeWatermarks.Generator<>(1_000, 10_000, 60_000,
+                () -> now, () -> now, reader);
         List<String> status = new ArrayList<>();
         WatermarkOutput o = new WatermarkOutput() {
             @Override public void emitWatermark(Watermark w) { emitted.add(w.getTimestamp()); }
             @Override public void markIdle() { status.add("idle"); }
             @Override public void markActive() { status.add("active"); }
         };
-        g.onPeriodicEmit(o);
+        split.onEvent("x", now - 3_600_000, out);
+        main.onPeriodicEmit(o);
         now += 10_000;
-        g.onPeriodicEmit(o);
+        main.onPeriodicEmit(o);
         now += 3_600_000;
-        g.onPeriodicEmit(o);
+        main.onPeriodicEmit(o);
         assertEquals(List.of(), emitted, "event time not pulled forward");
         assertEquals(List.of("idle", "idle"), status, "idle once the timeout passed");
+    }
+
+    @Test
+    void aReaderThatHasReadNothingFollowsTheWallClockAfterTheIdleTimeout() {
+        // A job restored onto silent partitions (or a reader without partitions): its restored
+        // timers still fire at night.
+        g.onPeriodicEmit(out);
+        assertEquals(0, emitted.size());
+        now += 10_000;
+        g.onPeriodicEmit(out);
+        assertEquals(now - 1_001, last());
     }
 
     @Test
