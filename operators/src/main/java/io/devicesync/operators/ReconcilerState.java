@@ -11,6 +11,15 @@ public class ReconcilerState {
     public byte[] state;
     /** Increments held because they do not follow the published version; 0: the map is untouched. */
     public int heldCount;
+    /**
+     * The oldest and the newest held versions (the held increments are linked in version order
+     * between them); all 0 when nothing is held, or in state of a build that did not keep them
+     * (then the order is rebuilt from the held increments once).
+     */
+    public long heldFirstEpoch;
+    public long heldFirstSeq;
+    public long heldLastEpoch;
+    public long heldLastSeq;
     /** Wall-clock ms since when the device waits for a repair; 0 when it does not. */
     public long waitingSince;
     /** The held buffer overflowed in the current waiting episode (one alert per episode). */

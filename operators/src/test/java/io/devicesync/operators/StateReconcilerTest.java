@@ -193,7 +193,7 @@ class StateReconcilerTest {
         send(inc("d", 0, 3, "{\"c\":3}"));
         send(inc("d", 0, 4, "{\"d\":4}"));
         restore(h.snapshot(1, TestData.T0));
-        assertEquals(2, h.numKeyedStateEntries(), "the device and its held increments");
+        assertEquals(3, h.numKeyedStateEntries(), "the device, its held increments and their order");
         result(LookupResult.log(gap("d", 2, 2), new Increment[] {inc("d", 0, 2, "{\"b\":2}")}));
         List<DeviceState> out = out();
         assertEquals("0/2:log,0/3:increment,0/4:increment", published(out));
