@@ -330,4 +330,68 @@ class StateReconcilerTest {
                 2, 1, b("{\"n\":1}")));
         assertEquals("0/1:increment,2/1:snapshot,2/2:increment", published(out()));
     }
+    private static LookupResult answer(LookupRequest q, InMemorySourceOfTruth db) {
+        return new LookupPlanner(1000).lookup(q, db).toCompletableFuture().join();
+    }
+
+    /**
+     * Issue 14: a device first seen at (0, 4) whose platform logged 1..3 but wrote no snapshot row is
+     * rebuilt from {} and the log (published as log records), then its held increments replayed.
+     */
+    @Test
+    void aFirstSeenDeviceWithoutASnapshotRowIsRebuiltFromTheLogThenReplaysWhatItHeld() throws Exception {
+        InMemorySourceOfTruth db = new InMemorySourceOfTruth();
+        db.log(inc("d", 0, 1, "{\"a\":1,\"b\":1}")).log(inc("d", 0, 2, "{\"b\":null}")).log(inc("d", 0, 3, "{\"c\":{\"x\":1}}"));
+        send(inc("d", 0, 4, "{\"c\":{\"y\":2}}"));
+        send(inc("d", 0, 5, "{\"a\":5}"));
+        assertTrue(out().isEmpty(), "nothing before its base is known");
+        result(answer(new LookupRequest("d", LookupRequest.Kind.FIRST_SEEN, 0, 1, 3, TestData.T0, 0), db));
+        List<DeviceState> out = out();
+        assertEquals("0/1:log,0/2:log,0/3:log,0/4:increment,0/5:increment", published(out));
+        assertEquals("{\"a\":1,\"b\":1}", doc(out.get(0)));
+        assertEquals("{\"a\":5,\"c\":{\"x\":1,\"y\":2}}", doc(out.get(4)));
+        assertTrue(alertTypes(h.getSideOutput(Tags.ALERTS)).isEmpty());
+        assertTrue(values(h.getSideOutput(Tags.AUDITS)).isEmpty(), "no repair pending");
+        assertEquals(1, h.numKeyedStateEntries(), "nothing held any more");
+    }
+
+    /**
+     * The decision for a first-seen device in a later epoch without a snapshot row: it waits (its
+     * epoch's log does not hold what the earlier epochs left), says so, and the audit retries until
+     * the platform writes the row.
+     */
+    @Test
+    void aFirstSeenDeviceInALaterEpochWithoutASnapshotRowWaitsForTheRow() throws Exception {
+        InMemorySourceOfTruth db = new InMemorySourceOfTruth();
+        db.log(inc("d", 1, 1, "{\"b\":1}"));
+        send(inc("d", 1, 2, "{\"c\":2}"));
+        result(answer(new LookupRequest("d", LookupRequest.Kind.FIRST_SEEN, 1, 1, 1, TestData.T0, 0), db));
+        assertTrue(out().isEmpty());
+        List<Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
+        assertEquals(List.of("RESYNC_FAILED"), alerts.stream().map(a -> a.type).toList());
+        assertTrue(alerts.get(0).cause.contains("epoch 1"), alerts.get(0).cause);
+        assertEquals(List.of(AuditRecord.Outcome.REPAIR_PENDING), values(h.getSideOutput(Tags.AUDITS)).stream()
+                .map(a -> a.outcome).toList());
+        db.snapshot("d", 1, 1, b("{\"a\":0,\"b\":1}"));
+        result(answer(LookupRequest.audit("d", 1, 2, true, false, TestData.T0 + 10, 0), db));
+        assertEquals("1/1:snapshot,1/2:increment", published(out()));
+        assertEquals("{\"a\":0,\"b\":1,\"c\":2}", doc(out().get(1)));
+    }
+    @Test
+    void aFirstSeenRebuildThatFoundTheLogShortIsRetriedByTheAuditFromTheLog() throws Exception {
+        InMemorySourceOfTruth db = new InMemorySourceOfTruth();
+        db.log(inc("d", 0, 1, "{\"a\":1}")).log(inc("d", 0, 3, "{\"c\":3}"));
+        send(inc("d", 0, 3, "{\"c\":3}"));
+        result(answer(new LookupRequest("d", LookupRequest.Kind.FIRST_SEEN, 0, 1, 2, TestData.T0, 0), db));
+        assertTrue(out().isEmpty(), "(0, 2) is not in the log yet: no base");
+        assertEquals(List.of("RESYNC_FAILED"), alertTypes(h.getSideOutput(Tags.ALERTS)));
+        db.log(inc("d", 0, 2, "{\"b\":2}"));
+        // The guard read REPAIR_PENDING back; its next audit asks for the repair, up to what it forwarded.
+        result(answer(LookupRequest.audit("d", 0, 3, true, false, TestData.T0 + 10, 0), db));
+        assertEquals("0/1:log,0/2:log,0/3:log", published(out()), "all three from the log (3 was held from the stream)");
+        assertEquals("{\"a\":1,\"b\":2,\"c\":3}", doc(out().get(2)));
+        assertEquals(List.of("RESYNC_FAILED", "RESYNC_RESOLVED"), alertTypes(h.getSideOutput(Tags.ALERTS)));
+        assertEquals(AuditRecord.Outcome.DB_MISSING, values(h.getSideOutput(Tags.AUDITS)).get(1).outcome,
+                "repaired, and still no row: re-checked like any device without one");
+    }
 }
