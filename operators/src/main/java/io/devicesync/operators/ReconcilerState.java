@@ -31,6 +31,11 @@ public class ReconcilerState {
      * published (one STATE_TOO_LARGE alert per episode) until it fits again.
      */
     public boolean oversized;
+    /**
+     * A version would have grown the document past {@code 4 x --state.max-document-bytes}: nothing
+     * is applied (increments are held) until a snapshot that fits (one alert per episode).
+     */
+    public boolean tooLargeToKeep;
 
     public ReconcilerState() {}
 }

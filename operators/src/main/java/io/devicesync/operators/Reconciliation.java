@@ -35,7 +35,10 @@ import java.util.function.LongSupplier;
  *       {@code REPAIR_PENDING} audit record (the guard reads it back and retries at its next audit);
  *   <li>the held buffer is bounded: past {@code maxHeld} the oldest held are dropped, the device
  *       needs a snapshot newer than them, and a {@code BUFFER_OVERFLOW} alert says so;
- *   <li>a document over {@code maxDocumentBytes} is kept but not published ({@code STATE_TOO_LARGE}).
+ *   <li>a document over {@code maxDocumentBytes} is kept but not published ({@code STATE_TOO_LARGE}),
+ *       up to {@link #KEPT_FACTOR} times that: a version that would grow it further is not applied,
+ *       and the device applies nothing more until a snapshot that fits ({@code STATE_TOO_LARGE},
+ *       strategy {@code FETCH_SNAPSHOT}).
  * </ul>
  */
 public final class Reconciliation {
@@ -76,7 +79,7 @@ public final class Reconciliation {
     /** What a decision does outside the state: records to emit and events to count. */
     public interface Effects {
         /** Counted events (each a metric of the job). */
-        enum Event { PUBLISHED, STALE_DROPPED, REPAIR_FAILED, HELD_OVERFLOW, TAIL_LOSS_REPAIRED, TOO_LARGE }
+        enum Event { PUBLISHED, STALE_DROPPED, REPAIR_FAILED, HELD_OVERFLOW, TAIL_LOSS_REPAIRED, TOO_LARGE, TOO_LARGE_TO_KEEP }
 
         void publish(DeviceState state);
 
@@ -93,14 +96,21 @@ public final class Reconciliation {
         void waiting(int delta);
     }
 
+    /** How many times {@code --state.max-document-bytes} a document kept in state may be. */
+    public static final int KEPT_FACTOR = 4;
+
     private final int maxHeld;
     private final int maxDocumentBytes;
+    private final int maxKeptBytes;
     private final LongSupplier clock;
+    /** A version was refused in the current call (too large to keep): the guard is asked for a repair. */
+    private boolean refusedNow;
 
     /** {@code clock}: wall-clock ms, for when a device started waiting. */
     public Reconciliation(int maxHeld, int maxDocumentBytes, LongSupplier clock) {
         this.maxHeld = maxHeld;
         this.maxDocumentBytes = maxDocumentBytes;
+        this.maxKeptBytes = (int) Math.min(Integer.MAX_VALUE, (long) KEPT_FACTOR * maxDocumentBytes);
         this.clock = clock;
     }
 
@@ -116,14 +126,15 @@ public final class Reconciliation {
             fx.count(Effects.Event.STALE_DROPPED); // already covered by a repair
             return false;
         }
-        if (follows(s, i)) {
-            apply(s, i, DeviceState.SOURCE_INCREMENT, fx);
+        refusedNow = false;
+        if (follows(s, i) && apply(s, i, DeviceState.SOURCE_INCREMENT, fx)) {
             drain(s, held, fx);
         } else {
             // Nothing held can follow now either: the published version did not move.
             hold(s, held, i, DeviceState.SOURCE_INCREMENT, fx);
         }
         updateWaiting(s, fx);
+        if (refusedNow) askForRepair(s, i.deviceId, -1, -1, i.ts, fx);
         return true;
     }
 
@@ -137,6 +148,7 @@ public final class Reconciliation {
      */
     public boolean onResult(ReconcilerState s, Held held, LookupResult r, Effects fx) throws Exception {
         LookupRequest q = r.request;
+        refusedNow = false;
         boolean wasWaiting = s.heldCount > 0;
         boolean wasPublished = s.published;
         long pubEpoch = s.epoch;
@@ -173,6 +185,12 @@ public final class Reconciliation {
         if (failed) {
             s.failures++;
             fx.count(Effects.Event.REPAIR_FAILED);
+            if (cause == null && s.tooLargeToKeep) {
+                cause = "the state document would grow past the " + maxKeptBytes + " bytes kept in state ("
+                        + KEPT_FACTOR + " x --state.max-document-bytes) at "
+                        + (firstHeld != null ? Versions.format(firstHeld.epoch, firstHeld.seq) : "the snapshot")
+                        + ": it waits for a snapshot that fits";
+            }
             if (cause == null) {
                 cause = (r.outcome == LookupResult.Outcome.LOG ? "the increment log"
                         : r.outcome == LookupResult.Outcome.SNAPSHOT ? "the snapshot at " + Versions.format(r.snapshotEpoch, r.snapshotSeq)
@@ -210,7 +228,7 @@ public final class Reconciliation {
             s.failures = 0;
         }
         if (audit) audited(s, r, fx, wasWaiting, wasPublished, pubEpoch, pubSeq, repaired);
-        else if (failed) askForRepair(s, r, fx);
+        else if (failed || refusedNow) askForRepair(s, q.deviceId, r.dbEpoch, r.dbSeq, q.ts, fx);
         updateWaiting(s, fx);
         return s.published || s.heldCount > 0;
     }
@@ -261,20 +279,60 @@ public final class Reconciliation {
 
     // ---- helpers -----------------------------------------------------------------------------
 
-    /** Whether {@code i} is the very next version after what was published. */
+    /**
+     * Whether {@code i} is the very next version after what was published (never while the device
+     * waits for a snapshot that fits: its next version was too large to keep).
+     */
     private static boolean follows(ReconcilerState s, Increment i) {
+        if (s.tooLargeToKeep) return false;
         if (!s.published) return i.epoch == 0 && i.seq == 1;
         // A new epoch never follows by itself: only a snapshot that reached it (see applySnapshot).
         return i.epoch == s.epoch && i.seq == s.seq + 1;
     }
 
-    private void apply(ReconcilerState s, Increment i, String source, Effects fx) {
-        s.state = JsonMergePatch.apply(s.state == null ? Json.EMPTY_OBJECT : s.state, i.data);
+    /**
+     * Applies {@code i} and publishes the version; returns false, applying nothing, when the
+     * document would grow past what is kept (see {@link #refuse}).
+     */
+    private boolean apply(ReconcilerState s, Increment i, String source, Effects fx) {
+        byte[] merged = JsonMergePatch.apply(s.state == null ? Json.EMPTY_OBJECT : s.state, i.data);
+        if (merged.length > maxKeptBytes) {
+            refuse(s, i.deviceId, i.epoch, i.seq, i.ts, merged.length, fx);
+            return false;
+        }
+        s.state = merged;
         s.published = true;
         s.epoch = i.epoch;
         s.seq = i.seq;
         s.ts = i.ts;
         emit(s, i.deviceId, source, fx);
+        return true;
+    }
+
+    /**
+     * A version whose document would be larger than {@code maxKeptBytes} ({@link #KEPT_FACTOR} times
+     * the publication limit) is not applied: a device that keeps adding members would otherwise grow
+     * one state value without bound, until RocksDB and the checkpoints break on it. The device then
+     * applies nothing (its later increments are held, within {@code maxHeld}) until a snapshot that
+     * fits is applied: it waits for a repair like a device after a gap, the guard is asked for the
+     * snapshot, and the audit retries until the database's document fits. Each refusal is counted;
+     * one {@code STATE_TOO_LARGE} alert per episode (strategy {@code FETCH_SNAPSHOT}) says so.
+     */
+    private void refuse(ReconcilerState s, String deviceId, long epoch, long seq, long ts, int bytes, Effects fx) {
+        fx.count(Effects.Event.TOO_LARGE_TO_KEEP);
+        refusedNow = true;
+        if (s.tooLargeToKeep) return;
+        s.tooLargeToKeep = true;
+        fx.alert(Alerts.of(AlertType.STATE_TOO_LARGE, Severity.CRITICAL)
+                .device(deviceId)
+                .cause("applying " + Versions.format(epoch, seq) + " would grow the state document of " + deviceId + " to "
+                        + bytes + " bytes, over the " + maxKeptBytes + " kept in state (" + KEPT_FACTOR
+                        + " x --state.max-document-bytes): it is not applied, and the device waits for a snapshot that fits")
+                .strategy(Strategy.FETCH_SNAPSHOT)
+                .detail("epoch", epoch).detail("seq", seq).detail("bytes", bytes)
+                .detail("maxBytes", maxDocumentBytes).detail("maxKeptBytes", maxKeptBytes)
+                .ts(ts)
+                .build("kept", Long.toString(epoch), Long.toString(seq)));
     }
 
     /**
@@ -308,10 +366,9 @@ public final class Reconciliation {
     }
 
     /** Read back by the SequenceGuard: the next audit interval retries with a repair. */
-    private void askForRepair(ReconcilerState s, LookupResult r, Effects fx) {
-        LookupRequest q = r.request;
-        fx.audit(new AuditRecord(q.deviceId, s.published ? s.epoch : -1, s.published ? s.seq : -1,
-                r.dbEpoch, r.dbSeq, AuditRecord.Outcome.REPAIR_PENDING, q.ts));
+    private static void askForRepair(ReconcilerState s, String deviceId, long dbEpoch, long dbSeq, long ts, Effects fx) {
+        fx.audit(new AuditRecord(deviceId, s.published ? s.epoch : -1, s.published ? s.seq : -1,
+                dbEpoch, dbSeq, AuditRecord.Outcome.REPAIR_PENDING, ts));
     }
 
 
@@ -325,8 +382,7 @@ public final class Reconciliation {
         long[] hint = null;
         for (Increment i : increments) {
             if (s.published && Versions.compare(i.epoch, i.seq, s.epoch, s.seq) <= 0) continue;
-            if (follows(s, i)) {
-                apply(s, i, DeviceState.SOURCE_LOG, fx);
+            if (follows(s, i) && apply(s, i, DeviceState.SOURCE_LOG, fx)) {
                 dropHeldUpTo(s, held);
                 any = true;
             } else if (hold(s, held, i, DeviceState.SOURCE_LOG, fx, hint)) {
@@ -343,7 +399,11 @@ public final class Reconciliation {
     private boolean applySnapshot(ReconcilerState s, Held held, LookupResult r, Effects fx) throws Exception {
         LookupRequest q = r.request;
         boolean any = false;
-        if (!s.published || Versions.compare(r.snapshotEpoch, r.snapshotSeq, s.epoch, s.seq) > 0) {
+        boolean newer = !s.published || Versions.compare(r.snapshotEpoch, r.snapshotSeq, s.epoch, s.seq) > 0;
+        if (newer && r.snapshotState != null && r.snapshotState.length > maxKeptBytes) {
+            refuse(s, q.deviceId, r.snapshotEpoch, r.snapshotSeq, q.ts, r.snapshotState.length, fx);
+        } else if (newer) {
+            s.tooLargeToKeep = false;
             s.published = true;
             s.epoch = r.snapshotEpoch;
             s.seq = r.snapshotSeq;
@@ -439,8 +499,7 @@ public final class Reconciliation {
             Increment i = h.increment;
             if (s.published && Versions.compare(i.epoch, i.seq, s.epoch, s.seq) <= 0) {
                 popFirst(s, held);
-            } else if (follows(s, i)) {
-                apply(s, i, h.source, fx);
+            } else if (follows(s, i) && apply(s, i, h.source, fx)) {
                 popFirst(s, held);
             } else {
                 return i;

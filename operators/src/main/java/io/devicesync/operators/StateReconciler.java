@@ -95,6 +95,7 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
         counters.put(Reconciliation.Effects.Event.HELD_OVERFLOW, metrics.counter("heldBufferOverflows"));
         counters.put(Reconciliation.Effects.Event.TAIL_LOSS_REPAIRED, metrics.counter("tailLossesRepaired"));
         counters.put(Reconciliation.Effects.Event.TOO_LARGE, metrics.counter("versionsTooLarge"));
+        counters.put(Reconciliation.Effects.Event.TOO_LARGE_TO_KEEP, metrics.counter("versionsTooLargeToKeep"));
         emitter = new Emitter(counters, metrics.counter("repairsCompleted"),
                 metrics.histogram("repairLatencyMs", new DescriptiveStatisticsHistogram(1000)), waiting);
         metrics.gauge("devicesWaitingForRepair", waiting::get);

@@ -445,4 +445,51 @@ class ReconciliationTest {
         assertEquals("0/1:increment,0/2:log,0/5:snapshot,0/6:increment", fx.versions());
         assertTrue(held.map.isEmpty() && held.links.isEmpty());
     }
+    /**
+     * Issue 14: a kept oversized document is bounded. The limit here is 64 bytes, so 256 are kept at
+     * most: the version that would grow the document past them is not applied, the device stops
+     * applying (what follows is held) and waits for a snapshot that fits, with one alert per
+     * episode and every refusal counted. Before, the document grew without bound.
+     */
+    @Test
+    void aDocumentThatWouldGrowPastFourTimesTheLimitIsNotKeptAndTheDeviceWaitsForASnapshotThatFits() throws Exception {
+        String x = "x".repeat(100);
+        send(inc("d", 0, 1, "{\"a\":\"" + x + "\"}"));
+        send(inc("d", 0, 2, "{\"b\":\"" + x + "\"}"));
+        assertEquals(2, s.seq, "over the limit, under four times it: kept and applied");
+        send(inc("d", 0, 3, "{\"c\":\"" + x + "\"}"));
+        assertEquals(2, s.seq, "3 would make it about 330 bytes: not applied");
+        assertTrue(s.state.length <= 4 * 64, "the kept document is bounded: " + s.state.length);
+        send(inc("d", 0, 4, "{\"a\":null,\"b\":null,\"c\":null}"));
+        assertEquals(2, s.seq, "nothing after it applies either, even what would shrink it: 3 comes first");
+        assertEquals(2, s.heldCount, "3 and 4 wait");
+        assertEquals(1, fx.waiting, "the device waits for a repair");
+        assertEquals(List.of("STATE_TOO_LARGE", "STATE_TOO_LARGE"), fx.alertTypes(), "published no more; then kept no more");
+        Alert stopped = fx.alerts.get(1);
+        assertEquals("CRITICAL", stopped.severity);
+        assertEquals("FETCH_SNAPSHOT", stopped.strategy);
+        assertTrue(stopped.details.contains("\"seq\":3") && stopped.details.contains("\"maxKeptBytes\":256"), stopped.details);
+        assertEquals(1, fx.counts.get(Reconciliation.Effects.Event.TOO_LARGE_TO_KEEP));
+        assertEquals(List.of(AuditRecord.Outcome.REPAIR_PENDING), fx.audits.stream().map(a -> a.outcome).toList(),
+                "the guard is asked for the snapshot");
+        assertTrue(fx.published.isEmpty());
+
+        // The database's snapshot is as large: not kept either, the device goes on waiting.
+        LookupRequest repair = LookupRequest.audit("d", 0, 4, true, false, T0 + 1_000, 0);
+        result(LookupResult.snapshot(repair, 0, 3, json("{\"s\":\"" + "y".repeat(300) + "\"}"), null));
+        assertEquals(2, s.seq);
+        assertEquals(2, fx.counts.get(Reconciliation.Effects.Event.TOO_LARGE_TO_KEEP));
+        assertEquals(List.of("STATE_TOO_LARGE", "STATE_TOO_LARGE", "RESYNC_FAILED"), fx.alertTypes(), "one alert per episode");
+        assertTrue(fx.alerts.get(2).cause.contains("256 bytes kept"), fx.alerts.get(2).cause);
+
+        // One that fits ends the episode; what was held is replayed on it.
+        result(LookupResult.snapshot(LookupRequest.audit("d", 0, 4, true, false, T0 + 2_000, 0), 0, 3, json("{\"s\":3}"), null));
+        assertEquals("0/3:snapshot,0/4:increment", fx.versions());
+        assertEquals("{\"s\":3}", new String(fx.published.get(1).state, StandardCharsets.UTF_8));
+        assertEquals(0, s.heldCount);
+        assertEquals(0, fx.waiting);
+        assertFalse(s.tooLargeToKeep);
+        send(inc("d", 0, 5, "{\"c\":\"" + x + "\"}"));
+        assertEquals(5, s.seq, "applying again");
+    }
 }

@@ -22,6 +22,7 @@ import java.util.List;
 import com.fasterxml.jackson.databind.JsonNode;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
+import org.apache.flink.streaming.api.operators.AbstractUdfStreamOperator;
 import org.apache.flink.streaming.util.KeyedTwoInputStreamOperatorTestHarness;
 import org.apache.flink.streaming.util.ProcessFunctionTestHarnesses;
 import org.junit.jupiter.api.AfterEach;
@@ -202,7 +203,7 @@ class StateReconcilerTest {
     }
 
     private long waitingGauge() {
-        return ((StateReconciler) ((StateReconciler.Operator) h.getOperator()).getUserFunction()).waitingDevices();
+        return ((StateReconciler) ((AbstractUdfStreamOperator<?, ?>) h.getOperator()).getUserFunction()).waitingDevices();
     }
 
     @Test
@@ -393,5 +394,30 @@ class StateReconcilerTest {
         assertEquals(List.of("RESYNC_FAILED", "RESYNC_RESOLVED"), alertTypes(h.getSideOutput(Tags.ALERTS)));
         assertEquals(AuditRecord.Outcome.DB_MISSING, values(h.getSideOutput(Tags.AUDITS)).get(1).outcome,
                 "repaired, and still no row: re-checked like any device without one");
+    }
+    /**
+     * Issue 14, through the operator: a device that keeps adding members stops being applied once its
+     * document would pass four times the limit; it is alerted and asked a snapshot for, and the
+     * snapshot that fits brings it back with what it sent meanwhile.
+     */
+    @Test
+    void aDeviceThatKeepsGrowingStopsAtFourTimesTheLimitUntilASnapshotFits() throws Exception {
+        String member = "x".repeat(MAX_DOC / 2);
+        for (int seq = 1; seq <= 12; seq++) send(inc("d", 0, seq, "{\"m" + seq + "\":\"" + member + "\"}"));
+        assertEquals("0/1:increment", published(out()), "only the first fits the limit");
+        List<Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
+        assertEquals(List.of("STATE_TOO_LARGE", "STATE_TOO_LARGE"), alerts.stream().map(a -> a.type).toList());
+        JsonNode stopped = Json.parse(alerts.get(1).details.getBytes(StandardCharsets.UTF_8));
+        assertEquals(8, stopped.get("seq").asLong(), "8 members of half the limit would be over four times it");
+        assertEquals(4 * MAX_DOC, stopped.get("maxKeptBytes").asLong());
+        assertEquals(List.of(AuditRecord.Outcome.REPAIR_PENDING), values(h.getSideOutput(Tags.AUDITS)).stream()
+                .map(a -> a.outcome).toList());
+        assertEquals(1, waitingGauge(), "it waits for a repair");
+        result(LookupResult.snapshot(LookupRequest.audit("d", 0, 12, true, false, TestData.T0 + 1_000, 0), 0, 10,
+                b("{\"trimmed\":true}")));
+        List<DeviceState> out = out();
+        assertEquals("0/1:increment,0/10:snapshot,0/11:increment", published(out),
+                "12 grows it past the limit again (kept, not published)");
+        assertEquals(0, waitingGauge());
     }
 }
