@@ -227,7 +227,7 @@ public final class JobParameters implements Serializable {
         p.snapshotBatchSize = get(raw, "snapshot.batch-size", p.snapshotBatchSize,
                 v -> atMost(atLeast(Integer.parseInt(v), 1), MAX_SNAPSHOT_BATCH_SIZE));
         p.snapshotBatchLinger = get(raw, "snapshot.batch-linger", p.snapshotBatchLinger, v -> {
-            Duration d = nonNegativeDuration(v);
+            Duration d = noneOrAtLeastAMillisecond(v);
             if (d.compareTo(MAX_SNAPSHOT_BATCH_LINGER) > 0) {
                 throw new IllegalArgumentException("must be at most " + MAX_SNAPSHOT_BATCH_LINGER.toMillis() + " ms");
             }

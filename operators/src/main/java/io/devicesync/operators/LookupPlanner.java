@@ -20,7 +20,11 @@ import java.util.concurrent.CompletionStage;
  *   <li>an audit: the database's version only ({@code VERSION}), unless the database is ahead of a
  *       quiet device (tail loss: the log rows when it has them all and they are older than the
  *       audit, else the snapshot on a re-check) or a repair is pending (the snapshot);
- *   <li>no snapshot row: {@code NOT_FOUND}.
+ *   <li>no snapshot row: a device first seen in epoch 0 (or whose repair the audit retries) is
+ *       rebuilt from {@code {}} and the log ({@code LOG}: (0, 1..toSeq)) when the log has every row
+ *       from seq 1 on and there are at most {@code maxLogFetch}; otherwise {@code NOT_FOUND}. A
+ *       device in a later epoch is never rebuilt from the log: state carries across epochs, and
+ *       the log of its epoch starts from a state that only a snapshot holds.
  * </ul>
  * A read that fails fails the returned stage; the caller turns that into a {@code FAILED} result.
  */
@@ -48,7 +52,7 @@ public final class LookupPlanner {
      */
     private CompletionStage<LookupResult> audit(LookupRequest r, SourceOfTruth db) {
         return db.version(r.deviceId).thenCompose(found -> {
-            if (found.isEmpty()) return done(notFound(r));
+            if (found.isEmpty()) return r.repair ? fromLogAlone(r, db) : done(notFound(r));
             long dbEpoch = found.get().epoch();
             long dbSeq = found.get().seq();
             CompletionStage<LookupResult> result;
@@ -89,7 +93,7 @@ public final class LookupPlanner {
 
     private CompletionStage<LookupResult> snapshot(LookupRequest r, SourceOfTruth db) {
         return db.snapshot(r.deviceId).thenCompose(found -> {
-            if (found.isEmpty()) return done(notFound(r));
+            if (found.isEmpty()) return fromLogAlone(r, db);
             SourceOfTruth.Snapshot snap = found.get();
             // The snapshot lags the request: continue it from the log where the log has the rows
             // (in the request's epoch: from seq 1 when the snapshot has not reached that epoch yet).
@@ -103,8 +107,37 @@ public final class LookupPlanner {
         });
     }
 
+    /**
+     * A device without a snapshot row: in epoch 0 its state is the merge of (0, 1..toSeq) onto
+     * {@code {}}, so a first-seen lookup (or the audit's retry of a repair) is answered from the log
+     * when it has every one of those rows and there are at most {@code maxLogFetch} (the reconciler
+     * publishes them as {@code source: log} and replays what it held). Never in a later epoch: its
+     * first increment applies to the state the earlier epochs left, which only a snapshot holds
+     * (the log does not say where an epoch ended, and its retention may have trimmed them). Nor for
+     * a gap: its rows were just read and are not all there.
+     */
+    private CompletionStage<LookupResult> fromLogAlone(LookupRequest r, SourceOfTruth db) {
+        boolean rebuild = LookupRequest.Kind.FIRST_SEEN.equals(r.kind) || (LookupRequest.Kind.AUDIT.equals(r.kind) && r.repair);
+        if (!rebuild) return done(notFound(r));
+        if (r.epoch > 0) {
+            return done(notFound(r, "; in epoch " + r.epoch + " the log cannot rebuild it (state carries across epochs):"
+                    + " it waits for its snapshot"));
+        }
+        if (r.toSeq < 1 || r.toSeq > maxLogFetch) {
+            return done(notFound(r, "; rebuilding it from the log would take " + r.toSeq + " rows, over --resync.max-log-fetch ("
+                    + maxLogFetch + ")"));
+        }
+        return db.log(r.deviceId, 0, 1, r.toSeq).thenApply(rows -> rows.size() == r.toSeq
+                ? LookupResult.log(r, rows.toArray(new Increment[0]))
+                : notFound(r, "; the log has " + rows.size() + " of the rows (0, 1.." + r.toSeq + ") that would rebuild it"));
+    }
+
     private static LookupResult notFound(LookupRequest r) {
-        return LookupResult.failed(r, LookupResult.Outcome.NOT_FOUND, "device " + r.deviceId + " has no row in device_snapshot");
+        return notFound(r, "");
+    }
+
+    private static LookupResult notFound(LookupRequest r, String why) {
+        return LookupResult.failed(r, LookupResult.Outcome.NOT_FOUND, "device " + r.deviceId + " has no row in device_snapshot" + why);
     }
 
     private static CompletionStage<LookupResult> done(LookupResult r) {

@@ -11,6 +11,15 @@ public class ReconcilerState {
     public byte[] state;
     /** Increments held because they do not follow the published version; 0: the map is untouched. */
     public int heldCount;
+    /**
+     * The oldest and the newest held versions (the held increments are linked in version order
+     * between them); all 0 when nothing is held, or in state of a build that did not keep them
+     * (then the order is rebuilt from the held increments once).
+     */
+    public long heldFirstEpoch;
+    public long heldFirstSeq;
+    public long heldLastEpoch;
+    public long heldLastSeq;
     /** Wall-clock ms since when the device waits for a repair; 0 when it does not. */
     public long waitingSince;
     /** The held buffer overflowed in the current waiting episode (one alert per episode). */
@@ -22,6 +31,11 @@ public class ReconcilerState {
      * published (one STATE_TOO_LARGE alert per episode) until it fits again.
      */
     public boolean oversized;
+    /**
+     * A version would have grown the document past {@code 4 x --state.max-document-bytes}: nothing
+     * is applied (increments are held) until a snapshot that fits (one alert per episode).
+     */
+    public boolean tooLargeToKeep;
 
     public ReconcilerState() {}
 }

@@ -13,6 +13,7 @@ import io.devicesync.model.LookupResult;
 import io.devicesync.model.Severity;
 import io.devicesync.model.Strategy;
 import io.devicesync.model.Versions;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.function.LongSupplier;
 
@@ -34,27 +35,51 @@ import java.util.function.LongSupplier;
  *       {@code REPAIR_PENDING} audit record (the guard reads it back and retries at its next audit);
  *   <li>the held buffer is bounded: past {@code maxHeld} the oldest held are dropped, the device
  *       needs a snapshot newer than them, and a {@code BUFFER_OVERFLOW} alert says so;
- *   <li>a document over {@code maxDocumentBytes} is kept but not published ({@code STATE_TOO_LARGE}).
+ *   <li>a document over {@code maxDocumentBytes} is kept but not published ({@code STATE_TOO_LARGE}),
+ *       up to {@link #KEPT_FACTOR} times that: a version that would grow it further is not applied,
+ *       and the device applies nothing more until a snapshot that fits ({@code STATE_TOO_LARGE},
+ *       strategy {@code FETCH_SNAPSHOT}).
  * </ul>
  */
 public final class Reconciliation {
 
-    /** A device's held increments, ordered by version (a MapState in the job, a map in tests). */
+    /**
+     * A device's held increments (a MapState in the job, maps in tests), by version, and their
+     * version order as links from each to the next one held: the oldest and the newest are in the
+     * device's {@link ReconcilerState}, so the hot operations (hold the newest, drop the oldest at
+     * the cap, replay from the oldest) touch a few entries, never the whole buffer.
+     */
     public interface Held {
         boolean contains(long epoch, long seq) throws Exception;
+
+        /** The increment held at (epoch, seq); null if none (its entry may have expired: TTL). */
+        HeldIncrement get(long epoch, long seq) throws Exception;
 
         void put(HeldIncrement h) throws Exception;
 
         void remove(long epoch, long seq) throws Exception;
 
-        /** All held increments in version order. */
-        List<HeldIncrement> inOrder() throws Exception;
+        /** The version held after (epoch, seq): {epoch, seq}; null if none is recorded. */
+        long[] next(long epoch, long seq) throws Exception;
+
+        void setNext(long epoch, long seq, long nextEpoch, long nextSeq) throws Exception;
+
+        void removeNext(long epoch, long seq) throws Exception;
+
+        /**
+         * Every held increment, in no particular order: a scan of the whole buffer, used only to
+         * rebuild the order (state of a build that did not keep it, or entries expired one by one).
+         */
+        Iterable<HeldIncrement> all() throws Exception;
+
+        /** Forgets every link (before the order is rebuilt from {@link #all()}). */
+        void clearOrder() throws Exception;
     }
 
     /** What a decision does outside the state: records to emit and events to count. */
     public interface Effects {
         /** Counted events (each a metric of the job). */
-        enum Event { PUBLISHED, STALE_DROPPED, REPAIR_FAILED, HELD_OVERFLOW, TAIL_LOSS_REPAIRED, TOO_LARGE }
+        enum Event { PUBLISHED, STALE_DROPPED, REPAIR_FAILED, HELD_OVERFLOW, TAIL_LOSS_REPAIRED, TOO_LARGE, TOO_LARGE_TO_KEEP }
 
         void publish(DeviceState state);
 
@@ -71,14 +96,21 @@ public final class Reconciliation {
         void waiting(int delta);
     }
 
+    /** How many times {@code --state.max-document-bytes} a document kept in state may be. */
+    public static final int KEPT_FACTOR = 4;
+
     private final int maxHeld;
     private final int maxDocumentBytes;
+    private final int maxKeptBytes;
     private final LongSupplier clock;
+    /** A version was refused in the current call (too large to keep): the guard is asked for a repair. */
+    private boolean refusedNow;
 
     /** {@code clock}: wall-clock ms, for when a device started waiting. */
     public Reconciliation(int maxHeld, int maxDocumentBytes, LongSupplier clock) {
         this.maxHeld = maxHeld;
         this.maxDocumentBytes = maxDocumentBytes;
+        this.maxKeptBytes = (int) Math.min(Integer.MAX_VALUE, (long) KEPT_FACTOR * maxDocumentBytes);
         this.clock = clock;
     }
 
@@ -94,14 +126,15 @@ public final class Reconciliation {
             fx.count(Effects.Event.STALE_DROPPED); // already covered by a repair
             return false;
         }
-        if (follows(s, i)) {
-            apply(s, i, DeviceState.SOURCE_INCREMENT, fx);
+        refusedNow = false;
+        if (follows(s, i) && apply(s, i, DeviceState.SOURCE_INCREMENT, fx)) {
             drain(s, held, fx);
         } else {
             // Nothing held can follow now either: the published version did not move.
             hold(s, held, i, DeviceState.SOURCE_INCREMENT, fx);
         }
         updateWaiting(s, fx);
+        if (refusedNow) askForRepair(s, i.deviceId, -1, -1, i.ts, fx);
         return true;
     }
 
@@ -115,6 +148,7 @@ public final class Reconciliation {
      */
     public boolean onResult(ReconcilerState s, Held held, LookupResult r, Effects fx) throws Exception {
         LookupRequest q = r.request;
+        refusedNow = false;
         boolean wasWaiting = s.heldCount > 0;
         boolean wasPublished = s.published;
         long pubEpoch = s.epoch;
@@ -151,6 +185,12 @@ public final class Reconciliation {
         if (failed) {
             s.failures++;
             fx.count(Effects.Event.REPAIR_FAILED);
+            if (cause == null && s.tooLargeToKeep) {
+                cause = "the state document would grow past the " + maxKeptBytes + " bytes kept in state ("
+                        + KEPT_FACTOR + " x --state.max-document-bytes) at "
+                        + (firstHeld != null ? Versions.format(firstHeld.epoch, firstHeld.seq) : "the snapshot")
+                        + ": it waits for a snapshot that fits";
+            }
             if (cause == null) {
                 cause = (r.outcome == LookupResult.Outcome.LOG ? "the increment log"
                         : r.outcome == LookupResult.Outcome.SNAPSHOT ? "the snapshot at " + Versions.format(r.snapshotEpoch, r.snapshotSeq)
@@ -188,7 +228,7 @@ public final class Reconciliation {
             s.failures = 0;
         }
         if (audit) audited(s, r, fx, wasWaiting, wasPublished, pubEpoch, pubSeq, repaired);
-        else if (failed) askForRepair(s, r, fx);
+        else if (failed || refusedNow) askForRepair(s, q.deviceId, r.dbEpoch, r.dbSeq, q.ts, fx);
         updateWaiting(s, fx);
         return s.published || s.heldCount > 0;
     }
@@ -239,20 +279,60 @@ public final class Reconciliation {
 
     // ---- helpers -----------------------------------------------------------------------------
 
-    /** Whether {@code i} is the very next version after what was published. */
+    /**
+     * Whether {@code i} is the very next version after what was published (never while the device
+     * waits for a snapshot that fits: its next version was too large to keep).
+     */
     private static boolean follows(ReconcilerState s, Increment i) {
+        if (s.tooLargeToKeep) return false;
         if (!s.published) return i.epoch == 0 && i.seq == 1;
         // A new epoch never follows by itself: only a snapshot that reached it (see applySnapshot).
         return i.epoch == s.epoch && i.seq == s.seq + 1;
     }
 
-    private void apply(ReconcilerState s, Increment i, String source, Effects fx) {
-        s.state = JsonMergePatch.apply(s.state == null ? Json.EMPTY_OBJECT : s.state, i.data);
+    /**
+     * Applies {@code i} and publishes the version; returns false, applying nothing, when the
+     * document would grow past what is kept (see {@link #refuse}).
+     */
+    private boolean apply(ReconcilerState s, Increment i, String source, Effects fx) {
+        byte[] merged = JsonMergePatch.apply(s.state == null ? Json.EMPTY_OBJECT : s.state, i.data);
+        if (merged.length > maxKeptBytes) {
+            refuse(s, i.deviceId, i.epoch, i.seq, i.ts, merged.length, fx);
+            return false;
+        }
+        s.state = merged;
         s.published = true;
         s.epoch = i.epoch;
         s.seq = i.seq;
         s.ts = i.ts;
         emit(s, i.deviceId, source, fx);
+        return true;
+    }
+
+    /**
+     * A version whose document would be larger than {@code maxKeptBytes} ({@link #KEPT_FACTOR} times
+     * the publication limit) is not applied: a device that keeps adding members would otherwise grow
+     * one state value without bound, until RocksDB and the checkpoints break on it. The device then
+     * applies nothing (its later increments are held, within {@code maxHeld}) until a snapshot that
+     * fits is applied: it waits for a repair like a device after a gap, the guard is asked for the
+     * snapshot, and the audit retries until the database's document fits. Each refusal is counted;
+     * one {@code STATE_TOO_LARGE} alert per episode (strategy {@code FETCH_SNAPSHOT}) says so.
+     */
+    private void refuse(ReconcilerState s, String deviceId, long epoch, long seq, long ts, int bytes, Effects fx) {
+        fx.count(Effects.Event.TOO_LARGE_TO_KEEP);
+        refusedNow = true;
+        if (s.tooLargeToKeep) return;
+        s.tooLargeToKeep = true;
+        fx.alert(Alerts.of(AlertType.STATE_TOO_LARGE, Severity.CRITICAL)
+                .device(deviceId)
+                .cause("applying " + Versions.format(epoch, seq) + " would grow the state document of " + deviceId + " to "
+                        + bytes + " bytes, over the " + maxKeptBytes + " kept in state (" + KEPT_FACTOR
+                        + " x --state.max-document-bytes): it is not applied, and the device waits for a snapshot that fits")
+                .strategy(Strategy.FETCH_SNAPSHOT)
+                .detail("epoch", epoch).detail("seq", seq).detail("bytes", bytes)
+                .detail("maxBytes", maxDocumentBytes).detail("maxKeptBytes", maxKeptBytes)
+                .ts(ts)
+                .build("kept", Long.toString(epoch), Long.toString(seq)));
     }
 
     /**
@@ -286,10 +366,9 @@ public final class Reconciliation {
     }
 
     /** Read back by the SequenceGuard: the next audit interval retries with a repair. */
-    private void askForRepair(ReconcilerState s, LookupResult r, Effects fx) {
-        LookupRequest q = r.request;
-        fx.audit(new AuditRecord(q.deviceId, s.published ? s.epoch : -1, s.published ? s.seq : -1,
-                r.dbEpoch, r.dbSeq, AuditRecord.Outcome.REPAIR_PENDING, q.ts));
+    private static void askForRepair(ReconcilerState s, String deviceId, long dbEpoch, long dbSeq, long ts, Effects fx) {
+        fx.audit(new AuditRecord(deviceId, s.published ? s.epoch : -1, s.published ? s.seq : -1,
+                dbEpoch, dbSeq, AuditRecord.Outcome.REPAIR_PENDING, ts));
     }
 
 
@@ -299,14 +378,15 @@ public final class Reconciliation {
      */
     private boolean applyLog(ReconcilerState s, Held held, Increment[] increments, Effects fx) throws Exception {
         boolean any = false;
+        // Rows come in version order: each one held is looked for from the previous one.
+        long[] hint = null;
         for (Increment i : increments) {
             if (s.published && Versions.compare(i.epoch, i.seq, s.epoch, s.seq) <= 0) continue;
-            if (follows(s, i)) {
-                apply(s, i, DeviceState.SOURCE_LOG, fx);
-                removeHeld(s, held, i.epoch, i.seq);
+            if (follows(s, i) && apply(s, i, DeviceState.SOURCE_LOG, fx)) {
+                dropHeldUpTo(s, held);
                 any = true;
-            } else {
-                hold(s, held, i, DeviceState.SOURCE_LOG, fx);
+            } else if (hold(s, held, i, DeviceState.SOURCE_LOG, fx, hint)) {
+                hint = new long[] {i.epoch, i.seq};
             }
         }
         return any;
@@ -319,7 +399,11 @@ public final class Reconciliation {
     private boolean applySnapshot(ReconcilerState s, Held held, LookupResult r, Effects fx) throws Exception {
         LookupRequest q = r.request;
         boolean any = false;
-        if (!s.published || Versions.compare(r.snapshotEpoch, r.snapshotSeq, s.epoch, s.seq) > 0) {
+        boolean newer = !s.published || Versions.compare(r.snapshotEpoch, r.snapshotSeq, s.epoch, s.seq) > 0;
+        if (newer && r.snapshotState != null && r.snapshotState.length > maxKeptBytes) {
+            refuse(s, q.deviceId, r.snapshotEpoch, r.snapshotSeq, q.ts, r.snapshotState.length, fx);
+        } else if (newer) {
+            s.tooLargeToKeep = false;
             s.published = true;
             s.epoch = r.snapshotEpoch;
             s.seq = r.snapshotSeq;
@@ -353,47 +437,70 @@ public final class Reconciliation {
     }
 
     private void hold(ReconcilerState s, Held held, Increment i, String source, Effects fx) throws Exception {
-        if (held.contains(i.epoch, i.seq)) return;
-        held.put(new HeldIncrement(i, source));
-        s.heldCount++;
-        if (s.heldCount > maxHeld) {
-            // Drop the oldest held: the device then needs a repair that reaches past them.
-            Increment oldest = firstHeld(held);
-            if (oldest == null) return;
-            held.remove(oldest.epoch, oldest.seq);
-            s.heldCount--;
-            fx.count(Effects.Event.HELD_OVERFLOW);
-            if (s.overflowed) return; // one alert per waiting episode
-            s.overflowed = true;
-            fx.alert(Alerts.of(AlertType.BUFFER_OVERFLOW, Severity.CRITICAL)
-                    .device(i.deviceId)
-                    .cause("more than " + maxHeld + " increments held while waiting for a repair; the oldest ("
-                            + Versions.format(oldest.epoch, oldest.seq) + ") was dropped and the device needs its snapshot")
-                    .strategy(Strategy.FETCH_SNAPSHOT)
-                    .detail("maxHeld", maxHeld).detail("droppedEpoch", oldest.epoch).detail("droppedSeq", oldest.seq)
-                    .ts(i.ts)
-                    .build(Long.toString(oldest.epoch), Long.toString(oldest.seq)));
-            // The audit fetches the snapshot of a device whose repair is pending.
-            fx.audit(new AuditRecord(i.deviceId, s.published ? s.epoch : -1, s.published ? s.seq : -1,
-                    -1, -1, AuditRecord.Outcome.REPAIR_PENDING, i.ts));
-        }
+        hold(s, held, i, source, fx, null);
     }
 
     /**
-     * Applies held increments that follow the published version, in order. Returns the first one
-     * still held (null when none is).
+     * Holds {@code i} until it follows the published version; past {@code maxHeld} the oldest held
+     * is dropped. A few state accesses whatever the number held: the oldest and the newest are in
+     * the device's state, and an increment newer than all held (the stream's, in order) is linked
+     * after the newest. Returns whether {@code i} is held now ({@code hint}: a version held before
+     * it, where to start looking for its place; null: the oldest).
+     */
+    private boolean hold(ReconcilerState s, Held held, Increment i, String source, Effects fx, long[] hint)
+            throws Exception {
+        if (held.contains(i.epoch, i.seq)) return true;
+        knowOrder(s, held);
+        if (s.heldCount >= maxHeld && Versions.compare(i.epoch, i.seq, s.heldFirstEpoch, s.heldFirstSeq) < 0) {
+            overflow(s, i, i.epoch, i.seq, fx); // older than everything held at the cap: the one dropped
+            return false;
+        }
+        insert(s, held, new HeldIncrement(i, source), hint);
+        if (s.heldCount > maxHeld) {
+            // Drop the oldest held: the device then needs a repair that reaches past them.
+            long epoch = s.heldFirstEpoch;
+            long seq = s.heldFirstSeq;
+            popFirst(s, held);
+            overflow(s, i, epoch, seq, fx);
+        }
+        return true;
+    }
+
+    private void overflow(ReconcilerState s, Increment i, long droppedEpoch, long droppedSeq, Effects fx) {
+        fx.count(Effects.Event.HELD_OVERFLOW);
+        if (s.overflowed) return; // one alert per waiting episode
+        s.overflowed = true;
+        fx.alert(Alerts.of(AlertType.BUFFER_OVERFLOW, Severity.CRITICAL)
+                .device(i.deviceId)
+                .cause("more than " + maxHeld + " increments held while waiting for a repair; the oldest ("
+                        + Versions.format(droppedEpoch, droppedSeq) + ") was dropped and the device needs its snapshot")
+                .strategy(Strategy.FETCH_SNAPSHOT)
+                .detail("maxHeld", maxHeld).detail("droppedEpoch", droppedEpoch).detail("droppedSeq", droppedSeq)
+                .ts(i.ts)
+                .build(Long.toString(droppedEpoch), Long.toString(droppedSeq)));
+        // The audit fetches the snapshot of a device whose repair is pending.
+        fx.audit(new AuditRecord(i.deviceId, s.published ? s.epoch : -1, s.published ? s.seq : -1,
+                -1, -1, AuditRecord.Outcome.REPAIR_PENDING, i.ts));
+    }
+
+    /**
+     * Applies held increments that follow the published version, in order from the oldest.
+     * Returns the first one still held (null when none is).
      */
     private Increment drain(ReconcilerState s, Held held, Effects fx) throws Exception {
         if (s.heldCount == 0) return null;
-        List<HeldIncrement> inOrder = held.inOrder();
-        s.heldCount = inOrder.size(); // entries may have expired one by one (TTL)
-        for (HeldIncrement h : inOrder) {
+        knowOrder(s, held);
+        while (s.heldCount > 0) {
+            HeldIncrement h = held.get(s.heldFirstEpoch, s.heldFirstSeq);
+            if (h == null) {
+                relink(s, held); // the oldest expired (TTL): the order is rebuilt from what is left
+                continue;
+            }
             Increment i = h.increment;
             if (s.published && Versions.compare(i.epoch, i.seq, s.epoch, s.seq) <= 0) {
-                removeHeld(s, held, i.epoch, i.seq);
-            } else if (follows(s, i)) {
-                apply(s, i, h.source, fx);
-                removeHeld(s, held, i.epoch, i.seq);
+                popFirst(s, held);
+            } else if (follows(s, i) && apply(s, i, h.source, fx)) {
+                popFirst(s, held);
             } else {
                 return i;
             }
@@ -401,26 +508,117 @@ public final class Reconciliation {
         return null;
     }
 
+    /** Drops the held increments at or below the published version (the oldest first). */
     private static void dropHeldUpTo(ReconcilerState s, Held held) throws Exception {
         if (s.heldCount == 0) return;
-        for (HeldIncrement h : held.inOrder()) {
-            if (Versions.compare(h.increment.epoch, h.increment.seq, s.epoch, s.seq) > 0) break;
-            removeHeld(s, held, h.increment.epoch, h.increment.seq);
+        knowOrder(s, held);
+        while (s.heldCount > 0 && Versions.compare(s.heldFirstEpoch, s.heldFirstSeq, s.epoch, s.seq) <= 0) {
+            popFirst(s, held);
         }
     }
 
-    private static void removeHeld(ReconcilerState s, Held held, long epoch, long seq) throws Exception {
-        if (s.heldCount == 0) return;
-        if (held.contains(epoch, seq)) {
-            held.remove(epoch, seq);
-            s.heldCount--;
-        }
+    // ---- the held buffer's version order --------------------------------------------------
+
+    /**
+     * State written by a build that did not keep the order (no oldest recorded while increments
+     * are held: a held seq is never 0) gets it from one scan of the buffer, once.
+     */
+    private static void knowOrder(ReconcilerState s, Held held) throws Exception {
+        if (s.heldCount > 0 && s.heldFirstSeq == 0) relink(s, held);
     }
 
-    /** The earliest held increment; null if entries expired one by one (TTL). */
-    private static Increment firstHeld(Held held) throws Exception {
-        List<HeldIncrement> all = held.inOrder();
-        return all.isEmpty() ? null : all.get(0).increment;
+    /** Links {@code h} (not held yet) in version order: at the newest end in a step, else from {@code hint}. */
+    private static void insert(ReconcilerState s, Held held, HeldIncrement h, long[] hint) throws Exception {
+        long e = h.increment.epoch;
+        long q = h.increment.seq;
+        if (s.heldCount == 0) {
+            held.put(h);
+            s.heldFirstEpoch = s.heldLastEpoch = e;
+            s.heldFirstSeq = s.heldLastSeq = q;
+        } else if (Versions.compare(e, q, s.heldLastEpoch, s.heldLastSeq) > 0) {
+            held.put(h);
+            held.setNext(s.heldLastEpoch, s.heldLastSeq, e, q);
+            s.heldLastEpoch = e;
+            s.heldLastSeq = q;
+        } else if (Versions.compare(e, q, s.heldFirstEpoch, s.heldFirstSeq) < 0) {
+            held.put(h);
+            held.setNext(e, q, s.heldFirstEpoch, s.heldFirstSeq);
+            s.heldFirstEpoch = e;
+            s.heldFirstSeq = q;
+        } else {
+            // Between two held ones (a log row, or an increment that overtook a repair): walk to its
+            // place, from the hint when it lies before it.
+            long ce = s.heldFirstEpoch;
+            long cq = s.heldFirstSeq;
+            if (hint != null && Versions.compare(hint[0], hint[1], ce, cq) > 0 && Versions.compare(hint[0], hint[1], e, q) < 0) {
+                ce = hint[0];
+                cq = hint[1];
+            }
+            long[] next;
+            while ((next = held.next(ce, cq)) != null && Versions.compare(next[0], next[1], e, q) < 0) {
+                ce = next[0];
+                cq = next[1];
+            }
+            held.put(h);
+            if (next == null) {
+                relink(s, held); // a link expired (TTL): the order is rebuilt, this one included
+                return;
+            }
+            if (next[0] == e && next[1] == q) return; // its entry had expired (TTL), its place had not: stored again
+            held.setNext(e, q, next[0], next[1]);
+            held.setNext(ce, cq, e, q);
+        }
+        s.heldCount++;
+    }
+
+    /** Removes the oldest held increment. */
+    private static void popFirst(ReconcilerState s, Held held) throws Exception {
+        long e = s.heldFirstEpoch;
+        long q = s.heldFirstSeq;
+        if (s.heldCount <= 1) {
+            held.remove(e, q);
+            s.heldCount = 0;
+            forgetOrder(s);
+            return;
+        }
+        long[] next = held.next(e, q);
+        held.remove(e, q);
+        if (next == null) {
+            relink(s, held); // a link expired (TTL): the order is rebuilt from what is left
+            return;
+        }
+        held.removeNext(e, q);
+        s.heldCount--;
+        s.heldFirstEpoch = next[0];
+        s.heldFirstSeq = next[1];
+    }
+
+    /** Rebuilds the order (and the count) from a scan of the buffer. */
+    private static void relink(ReconcilerState s, Held held) throws Exception {
+        List<HeldIncrement> all = new ArrayList<>();
+        for (HeldIncrement h : held.all()) all.add(h);
+        all.sort((a, b) -> Versions.compare(a.increment.epoch, a.increment.seq, b.increment.epoch, b.increment.seq));
+        held.clearOrder();
+        s.heldCount = all.size();
+        if (all.isEmpty()) {
+            forgetOrder(s);
+            return;
+        }
+        for (int k = 0; k + 1 < all.size(); k++) {
+            Increment a = all.get(k).increment;
+            Increment b = all.get(k + 1).increment;
+            held.setNext(a.epoch, a.seq, b.epoch, b.seq);
+        }
+        Increment first = all.get(0).increment;
+        Increment last = all.get(all.size() - 1).increment;
+        s.heldFirstEpoch = first.epoch;
+        s.heldFirstSeq = first.seq;
+        s.heldLastEpoch = last.epoch;
+        s.heldLastSeq = last.seq;
+    }
+
+    private static void forgetOrder(ReconcilerState s) {
+        s.heldFirstEpoch = s.heldFirstSeq = s.heldLastEpoch = s.heldLastSeq = 0;
     }
 
     /** Starts or ends the device's waiting episode (the gauge of waiting devices follows it). */

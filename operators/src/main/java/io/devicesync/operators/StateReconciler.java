@@ -7,9 +7,7 @@ import io.devicesync.model.DeviceState;
 import io.devicesync.model.Increment;
 import io.devicesync.model.LookupRequest;
 import io.devicesync.model.LookupResult;
-import io.devicesync.model.Versions;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
@@ -20,6 +18,7 @@ import org.apache.flink.api.common.state.MapStateDescriptor;
 import org.apache.flink.api.common.state.StateTtlConfig;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.metrics.Counter;
@@ -43,6 +42,11 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
     public static final String DEVICE = "reconciler";
     /** Increments waiting for a repair, by "epoch/seq"; empty for a device that does not wait. */
     public static final String HELD = "reconcilerHeld";
+    /**
+     * The held increments' version order: for each held "epoch/seq" but the newest, the version
+     * held after it ({epoch, seq}); the oldest and newest are in the device's value.
+     */
+    public static final String HELD_ORDER = "reconcilerHeldOrder";
 
     private final int maxHeld;
     private final Duration idleTtl;
@@ -50,6 +54,7 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
 
     private transient ValueState<ReconcilerState> device;
     private transient MapState<String, HeldIncrement> heldState;
+    private transient MapState<String, long[]> heldOrder;
     private transient Reconciliation rules;
     private transient HeldInMapState held;
     private transient Emitter emitter;
@@ -73,9 +78,13 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
         MapStateDescriptor<String, HeldIncrement> h = new MapStateDescriptor<>(HELD, Types.STRING,
                 TypeInformation.of(HeldIncrement.class));
         h.enableTimeToLive(ttl);
+        MapStateDescriptor<String, long[]> o = new MapStateDescriptor<>(HELD_ORDER, Types.STRING,
+                PrimitiveArrayTypeInfo.LONG_PRIMITIVE_ARRAY_TYPE_INFO);
+        o.enableTimeToLive(ttl);
         device = getRuntimeContext().getState(d);
         heldState = getRuntimeContext().getMapState(h);
-        held = new HeldInMapState(heldState);
+        heldOrder = getRuntimeContext().getMapState(o);
+        held = new HeldInMapState(heldState, heldOrder);
         rules = new Reconciliation(maxHeld, maxDocumentBytes, System::currentTimeMillis);
         waiting = new AtomicLong();
         var metrics = getRuntimeContext().getMetricGroup();
@@ -86,6 +95,7 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
         counters.put(Reconciliation.Effects.Event.HELD_OVERFLOW, metrics.counter("heldBufferOverflows"));
         counters.put(Reconciliation.Effects.Event.TAIL_LOSS_REPAIRED, metrics.counter("tailLossesRepaired"));
         counters.put(Reconciliation.Effects.Event.TOO_LARGE, metrics.counter("versionsTooLarge"));
+        counters.put(Reconciliation.Effects.Event.TOO_LARGE_TO_KEEP, metrics.counter("versionsTooLargeToKeep"));
         emitter = new Emitter(counters, metrics.counter("repairsCompleted"),
                 metrics.histogram("repairLatencyMs", new DescriptiveStatisticsHistogram(1000)), waiting);
         metrics.gauge("devicesWaitingForRepair", waiting::get);
@@ -148,6 +158,7 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
             // The guard forgot the device (silent for the idle TTL): so does the reconciler.
             if (s != null && s.waitingSince != 0) waiting.decrementAndGet();
             heldState.clear();
+            heldOrder.clear();
             device.clear();
             return;
         }
@@ -162,17 +173,24 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
         if (rules.onResult(s, held, r, emitter.to(ctx, out))) device.update(s);
     }
 
-    /** The held increments of the current key, in the keyed MapState (by "epoch/seq"). */
+    /** The held increments of the current key and their order, in two keyed MapStates (by "epoch/seq"). */
     private static final class HeldInMapState implements Reconciliation.Held {
         private final MapState<String, HeldIncrement> map;
+        private final MapState<String, long[]> order;
 
-        HeldInMapState(MapState<String, HeldIncrement> map) {
+        HeldInMapState(MapState<String, HeldIncrement> map, MapState<String, long[]> order) {
             this.map = map;
+            this.order = order;
         }
 
         @Override
         public boolean contains(long epoch, long seq) throws Exception {
             return map.contains(key(epoch, seq));
+        }
+
+        @Override
+        public HeldIncrement get(long epoch, long seq) throws Exception {
+            return map.get(key(epoch, seq));
         }
 
         @Override
@@ -186,11 +204,28 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
         }
 
         @Override
-        public List<HeldIncrement> inOrder() throws Exception {
-            List<HeldIncrement> list = new ArrayList<>();
-            for (HeldIncrement h : map.values()) list.add(h);
-            list.sort((a, b) -> Versions.compare(a.increment.epoch, a.increment.seq, b.increment.epoch, b.increment.seq));
-            return list;
+        public long[] next(long epoch, long seq) throws Exception {
+            return order.get(key(epoch, seq));
+        }
+
+        @Override
+        public void setNext(long epoch, long seq, long nextEpoch, long nextSeq) throws Exception {
+            order.put(key(epoch, seq), new long[] {nextEpoch, nextSeq});
+        }
+
+        @Override
+        public void removeNext(long epoch, long seq) throws Exception {
+            order.remove(key(epoch, seq));
+        }
+
+        @Override
+        public Iterable<HeldIncrement> all() throws Exception {
+            return map.values();
+        }
+
+        @Override
+        public void clearOrder() throws Exception {
+            order.clear();
         }
 
         private static String key(long epoch, long seq) {

@@ -4,6 +4,7 @@ import static io.devicesync.operators.TestData.T0;
 import static io.devicesync.operators.TestData.inc;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.devicesync.model.Increment;
 import io.devicesync.model.LookupRequest;
@@ -133,5 +134,58 @@ class LookupPlannerTest {
         LookupRequest caughtUp = LookupRequest.audit("d", 0, 3, false, true, T0 + 19 * 60_000 + 1, wall);
         caughtUp.recheck = true;
         assertEquals(LookupResult.Outcome.LOG, lookup(caughtUp).outcome, "event time passed it: lost");
+    }
+
+    private static LookupRequest firstSeen(long epoch, long toSeq) {
+        return new LookupRequest("d", LookupRequest.Kind.FIRST_SEEN, epoch, 1, toSeq, T0, 0);
+    }
+
+    /** Issue 14: the platform logged the device's first increments but wrote no snapshot row (yet). */
+    @Test
+    void aFirstSeenDeviceWithoutASnapshotRowIsRebuiltFromTheLogFromSeqOne() {
+        for (long seq = 1; seq <= 3; seq++) db.log(inc("d", 0, seq, "{\"n\":" + seq + "}"));
+        LookupResult r = lookup(firstSeen(0, 3));
+        assertEquals(LookupResult.Outcome.LOG, r.outcome, String.valueOf(r));
+        assertEquals("0/1,0/2,0/3", seqs(r.increments), "from {} and every increment before the first one seen");
+    }
+
+    @Test
+    void aRebuildNeedsEveryRowFromSeqOneWithinTheLogFetch() {
+        for (long seq = 1; seq <= 4; seq++) db.log(inc("d", 0, seq, "{}"));
+        assertEquals(LookupResult.Outcome.NOT_FOUND, lookup(firstSeen(0, 4)).outcome, "4 rows: longer than max-log-fetch (3)");
+        assertEquals(LookupResult.Outcome.NOT_FOUND, lookup(firstSeen(0, 5)).outcome, "the log does not reach 5 yet");
+        db.forget("d", 0, 1);
+        assertEquals(LookupResult.Outcome.NOT_FOUND, lookup(firstSeen(0, 3)).outcome, "seq 1 gone (retention): no base");
+        db.log(inc("d", 0, 1, "{}")).forget("d", 0, 2);
+        LookupResult r = lookup(firstSeen(0, 3));
+        assertEquals(LookupResult.Outcome.NOT_FOUND, r.outcome, "a hole in 1..3");
+        assertNull(r.increments);
+    }
+
+    /**
+     * State carries across epochs: the log of a later epoch starts from the state the earlier ones
+     * left, which without a snapshot nothing tells (the log does not say where an epoch ended).
+     * Such a device waits for its snapshot row.
+     */
+    @Test
+    void aFirstSeenDeviceInALaterEpochWithoutASnapshotRowIsNotRebuiltFromItsEpochsLog() {
+        db.log(inc("d", 0, 1, "{\"a\":1}")).log(inc("d", 1, 1, "{\"b\":1}")).log(inc("d", 1, 2, "{\"c\":1}"));
+        LookupResult r = lookup(firstSeen(1, 2));
+        assertEquals(LookupResult.Outcome.NOT_FOUND, r.outcome);
+        assertTrue(r.cause.contains("epoch 1"), r.cause);
+    }
+
+    @Test
+    void aRepairAuditOfADeviceWithoutASnapshotRowRebuildsItFromTheLogToo() {
+        for (long seq = 1; seq <= 3; seq++) db.log(inc("d", 0, seq, "{}"));
+        LookupResult r = lookup(LookupRequest.audit("d", 0, 3, true, false, T0, 0));
+        assertEquals(LookupResult.Outcome.LOG, r.outcome, "a first-seen lookup that failed, retried by the audit");
+        assertEquals("0/1,0/2,0/3", seqs(r.increments));
+        assertEquals(-1, r.dbSeq, "the database still has no row");
+        assertEquals(LookupResult.Outcome.NOT_FOUND, lookup(LookupRequest.audit("d", 0, 3, false, true, T0, 0)).outcome,
+                "a plain audit repairs nothing: DB_MISSING");
+        db.forget("d", 0, 3);
+        assertEquals(LookupResult.Outcome.NOT_FOUND, lookup(gap(2, 3)).outcome,
+                "a gap whose rows the log has not is no rebuild either");
     }
 }

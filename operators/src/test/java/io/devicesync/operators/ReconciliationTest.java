@@ -16,6 +16,7 @@ import io.devicesync.model.Versions;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.EnumMap;
+import java.util.HashMap;
 import java.util.List;
 import java.util.TreeMap;
 import java.util.stream.Collectors;
@@ -28,9 +29,10 @@ class ReconciliationTest {
     private final MapHeld held = new MapHeld();
     private final Recorder fx = new Recorder();
 
-    /** Held increments in a sorted map, as the MapState holds them in the job. */
+    /** Held increments and their order links in maps, as the two MapStates hold them in the job. */
     static final class MapHeld implements Reconciliation.Held {
         final TreeMap<String, HeldIncrement> map = new TreeMap<>();
+        final HashMap<String, long[]> links = new HashMap<>();
 
         private static String key(long epoch, long seq) {
             return String.format("%019d/%019d", epoch, seq);
@@ -39,6 +41,11 @@ class ReconciliationTest {
         @Override
         public boolean contains(long epoch, long seq) {
             return map.containsKey(key(epoch, seq));
+        }
+
+        @Override
+        public HeldIncrement get(long epoch, long seq) {
+            return map.get(key(epoch, seq));
         }
 
         @Override
@@ -52,8 +59,45 @@ class ReconciliationTest {
         }
 
         @Override
-        public List<HeldIncrement> inOrder() {
+        public long[] next(long epoch, long seq) {
+            return links.get(key(epoch, seq));
+        }
+
+        @Override
+        public void setNext(long epoch, long seq, long nextEpoch, long nextSeq) {
+            links.put(key(epoch, seq), new long[] {nextEpoch, nextSeq});
+        }
+
+        @Override
+        public void removeNext(long epoch, long seq) {
+            links.remove(key(epoch, seq));
+        }
+
+        @Override
+        public Iterable<HeldIncrement> all() {
             return new ArrayList<>(map.values());
+        }
+
+        @Override
+        public void clearOrder() {
+            links.clear();
+        }
+
+        /** The held versions in version order (the sorted map's). */
+        String versions() {
+            return map.values().stream().map(h -> Versions.format(h.increment.epoch, h.increment.seq))
+                    .collect(Collectors.joining(","));
+        }
+
+        /** The held versions as the order links chain them, from the oldest recorded in {@code s}. */
+        String chain(ReconcilerState s) {
+            List<String> out = new ArrayList<>();
+            long[] at = s.heldCount == 0 ? null : new long[] {s.heldFirstEpoch, s.heldFirstSeq};
+            while (at != null && out.size() <= map.size()) {
+                out.add(Versions.format(at[0], at[1]));
+                at = next(at[0], at[1]);
+            }
+            return String.join(",", out);
         }
     }
 
@@ -193,8 +237,8 @@ class ReconciliationTest {
         assertEquals(3, s.heldCount, "maxHeld");
         assertEquals(List.of("BUFFER_OVERFLOW"), fx.alertTypes());
         assertEquals(3, fx.counts.get(Reconciliation.Effects.Event.HELD_OVERFLOW));
-        assertEquals("0/6,0/7,0/8", held.inOrder().stream().map(h -> Versions.format(h.increment.epoch, h.increment.seq))
-                .collect(Collectors.joining(",")), "the oldest were dropped");
+        assertEquals("0/6,0/7,0/8", held.versions(), "the oldest were dropped");
+        assertEquals("0/6,0/7,0/8", held.chain(s), "in order");
     }
 
     @Test
@@ -232,5 +276,220 @@ class ReconciliationTest {
         result(LookupResult.log(new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 3, T0, 0), new Increment[] {inc("d", 2)}));
         assertEquals(List.of("RESYNC_FAILED"), fx.alertTypes());
         assertEquals(AuditRecord.Outcome.REPAIR_PENDING, fx.audits.get(0).outcome, "the guard is asked to retry");
+    }
+    /** Counts the state accesses of a held buffer (each entry a scan returns is one read). */
+    static final class CountingHeld implements Reconciliation.Held {
+        final MapHeld inner = new MapHeld();
+        int reads;
+        int writes;
+
+        @Override
+        public boolean contains(long epoch, long seq) {
+            reads++;
+            return inner.contains(epoch, seq);
+        }
+
+        @Override
+        public HeldIncrement get(long epoch, long seq) {
+            reads++;
+            return inner.get(epoch, seq);
+        }
+
+        @Override
+        public void put(HeldIncrement h) {
+            writes++;
+            inner.put(h);
+        }
+
+        @Override
+        public void remove(long epoch, long seq) {
+            writes++;
+            inner.remove(epoch, seq);
+        }
+
+        @Override
+        public long[] next(long epoch, long seq) {
+            reads++;
+            return inner.next(epoch, seq);
+        }
+
+        @Override
+        public void setNext(long epoch, long seq, long nextEpoch, long nextSeq) {
+            writes++;
+            inner.setNext(epoch, seq, nextEpoch, nextSeq);
+        }
+
+        @Override
+        public void removeNext(long epoch, long seq) {
+            writes++;
+            inner.removeNext(epoch, seq);
+        }
+
+        @Override
+        public Iterable<HeldIncrement> all() {
+            List<HeldIncrement> all = new ArrayList<>();
+            inner.all().forEach(all::add);
+            reads += all.size();
+            return all;
+        }
+
+        @Override
+        public void clearOrder() {
+            writes++;
+            inner.clearOrder();
+        }
+    }
+
+    /**
+     * Issue 14: a device waiting at the cap (the database down for long) costs a few state accesses
+     * per increment, the same with 3 or 1,000 held: before, every increment read and sorted the
+     * whole buffer to find the oldest (5 reads at 3 held, 1,002 at 1,000).
+     */
+    @Test
+    void atTheCapAnIncrementCostsTheSameFewStateAccessesHoweverManyAreHeld() throws Exception {
+        for (int maxHeld : new int[] {3, 1000}) {
+            Reconciliation capped = new Reconciliation(maxHeld, 1 << 20, () -> 1_000L);
+            ReconcilerState st = new ReconcilerState();
+            CountingHeld counting = new CountingHeld();
+            Recorder effects = new Recorder();
+            capped.onIncrement(st, counting, inc("d", 1), effects);
+            long seq = 3; // 2 is missing: everything after it is held
+            for (; seq < 3 + maxHeld; seq++) capped.onIncrement(st, counting, inc("d", seq), effects);
+            assertEquals(maxHeld, st.heldCount);
+            for (int n = 0; n < 5; n++, seq++) {
+                counting.reads = 0;
+                counting.writes = 0;
+                capped.onIncrement(st, counting, inc("d", seq), effects);
+                assertEquals(maxHeld, st.heldCount, "one in, the oldest out");
+                // contains(new), next(oldest); put(new), link(newest -> new), remove(oldest), unlink(oldest)
+                assertEquals(2, counting.reads, "maxHeld " + maxHeld + ": reads");
+                assertEquals(4, counting.writes, "maxHeld " + maxHeld + ": writes");
+            }
+            long oldest = seq - maxHeld;
+            assertEquals(Versions.format(0, oldest), counting.inner.chain(st).split(",")[0], "the oldest were dropped");
+            assertEquals(counting.inner.versions(), counting.inner.chain(st), "linked in version order");
+            assertEquals(5, effects.counts.get(Reconciliation.Effects.Event.HELD_OVERFLOW));
+            // A snapshot past the dropped ones repairs the device: the rest is replayed in order.
+            counting.reads = 0;
+            capped.onResult(st, counting, LookupResult.snapshot(LookupRequest.audit("d", 0, seq - 1, true, true, T0, 0),
+                    0, oldest - 1, json("{}")), effects);
+            assertEquals(0, st.heldCount);
+            assertEquals(Versions.format(0, seq - 1), Versions.format(st.epoch, st.seq));
+            assertTrue(counting.reads <= 2 * maxHeld + 2, "the replay reads each held once: " + counting.reads);
+            assertTrue(counting.inner.map.isEmpty() && counting.inner.links.isEmpty(), "nothing left behind");
+        }
+    }
+
+    @Test
+    void logRowsHeldBetweenHeldIncrementsKeepTheVersionOrder() throws Exception {
+        Reconciliation wide = new Reconciliation(100, 1 << 20, () -> 1_000L);
+        wide.onIncrement(s, held, inc("d", 1), fx);
+        wide.onIncrement(s, held, inc("d", 3), fx);
+        wide.onIncrement(s, held, inc("d", 9), fx);
+        // The repair of hole 5..7 arrives before hole 2's and before 4 and 8 (still on their way).
+        wide.onResult(s, held, LookupResult.log(new LookupRequest("d", LookupRequest.Kind.GAP, 0, 5, 7, T0, 0),
+                new Increment[] {inc("d", 5), inc("d", 6), inc("d", 7)}), fx);
+        wide.onIncrement(s, held, inc("d", 8), fx);
+        wide.onIncrement(s, held, inc("d", 4), fx);
+        assertEquals("0/3,0/4,0/5,0/6,0/7,0/8,0/9", held.chain(s));
+        assertEquals(held.versions(), held.chain(s));
+        assertEquals(7, s.heldCount);
+        wide.onResult(s, held, LookupResult.log(new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 2, T0, 0),
+                new Increment[] {inc("d", 2)}), fx);
+        assertEquals("0/1:increment,0/2:log,0/3:increment,0/4:increment,0/5:log,0/6:log,0/7:log,0/8:increment,0/9:increment",
+                fx.versions());
+        assertEquals(0, s.heldCount);
+        assertTrue(held.map.isEmpty() && held.links.isEmpty());
+    }
+
+    /**
+     * State of the build before the order (8f4564d): held increments, a count, no oldest or links.
+     * The order is rebuilt from one scan, once; then the cap costs what it costs.
+     */
+    @Test
+    void heldIncrementsOfABuildWithoutTheOrderAreOrderedOnceThenCostLittle() throws Exception {
+        CountingHeld counting = new CountingHeld();
+        s.published = true;
+        s.seq = 1;
+        s.state = json("{}");
+        s.waitingSince = 5;
+        for (long seq : new long[] {4, 3, 5}) counting.inner.put(new HeldIncrement(inc("d", seq), "increment"));
+        s.heldCount = 3;
+        rules.onIncrement(s, counting, inc("d", 6), fx); // maxHeld 3: 3 is dropped
+        assertEquals("0/4,0/5,0/6", counting.inner.chain(s));
+        assertEquals(List.of("BUFFER_OVERFLOW"), fx.alertTypes());
+        assertTrue(fx.alerts.get(0).details.contains("\"droppedSeq\":3"), fx.alerts.get(0).details);
+        counting.reads = 0;
+        rules.onIncrement(s, counting, inc("d", 7), fx);
+        assertEquals(2, counting.reads, "ordered now: no scan");
+        rules.onResult(s, counting, LookupResult.snapshot(LookupRequest.audit("d", 0, 7, true, true, T0, 0), 0, 4,
+                json("{\"s\":4}")), fx);
+        assertEquals("0/4:snapshot,0/5:increment,0/6:increment,0/7:increment", fx.versions());
+        assertTrue(counting.inner.map.isEmpty() && counting.inner.links.isEmpty());
+    }
+
+    @Test
+    void aHeldIncrementThatExpiredIsSkippedAndTheOrderRebuilt() throws Exception {
+        Reconciliation wide = new Reconciliation(100, 1 << 20, () -> 1_000L);
+        wide.onIncrement(s, held, inc("d", 1), fx);
+        for (long seq = 3; seq <= 6; seq++) wide.onIncrement(s, held, inc("d", seq), fx);
+        held.remove(0, 3); // the state TTL removed the oldest entry on its own (its link remains)
+        held.remove(0, 5);
+        wide.onResult(s, held, LookupResult.log(new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 2, T0, 0),
+                new Increment[] {inc("d", 2)}), fx);
+        assertEquals("0/1:increment,0/2:log", fx.versions(), "3 is gone: the device still waits");
+        assertEquals(2, s.heldCount, "counted again from what is left");
+        assertEquals("0/4,0/6", held.chain(s));
+        wide.onResult(s, held, LookupResult.snapshot(LookupRequest.audit("d", 0, 6, true, true, T0, 0), 0, 5,
+                json("{}")), fx);
+        assertEquals("0/1:increment,0/2:log,0/5:snapshot,0/6:increment", fx.versions());
+        assertTrue(held.map.isEmpty() && held.links.isEmpty());
+    }
+    /**
+     * Issue 14: a kept oversized document is bounded. The limit here is 64 bytes, so 256 are kept at
+     * most: the version that would grow the document past them is not applied, the device stops
+     * applying (what follows is held) and waits for a snapshot that fits, with one alert per
+     * episode and every refusal counted. Before, the document grew without bound.
+     */
+    @Test
+    void aDocumentThatWouldGrowPastFourTimesTheLimitIsNotKeptAndTheDeviceWaitsForASnapshotThatFits() throws Exception {
+        String x = "x".repeat(100);
+        send(inc("d", 0, 1, "{\"a\":\"" + x + "\"}"));
+        send(inc("d", 0, 2, "{\"b\":\"" + x + "\"}"));
+        assertEquals(2, s.seq, "over the limit, under four times it: kept and applied");
+        send(inc("d", 0, 3, "{\"c\":\"" + x + "\"}"));
+        assertEquals(2, s.seq, "3 would make it about 330 bytes: not applied");
+        assertTrue(s.state.length <= 4 * 64, "the kept document is bounded: " + s.state.length);
+        send(inc("d", 0, 4, "{\"a\":null,\"b\":null,\"c\":null}"));
+        assertEquals(2, s.seq, "nothing after it applies either, even what would shrink it: 3 comes first");
+        assertEquals(2, s.heldCount, "3 and 4 wait");
+        assertEquals(1, fx.waiting, "the device waits for a repair");
+        assertEquals(List.of("STATE_TOO_LARGE", "STATE_TOO_LARGE"), fx.alertTypes(), "published no more; then kept no more");
+        Alert stopped = fx.alerts.get(1);
+        assertEquals("CRITICAL", stopped.severity);
+        assertEquals("FETCH_SNAPSHOT", stopped.strategy);
+        assertTrue(stopped.details.contains("\"seq\":3") && stopped.details.contains("\"maxKeptBytes\":256"), stopped.details);
+        assertEquals(1, fx.counts.get(Reconciliation.Effects.Event.TOO_LARGE_TO_KEEP));
+        assertEquals(List.of(AuditRecord.Outcome.REPAIR_PENDING), fx.audits.stream().map(a -> a.outcome).toList(),
+                "the guard is asked for the snapshot");
+        assertTrue(fx.published.isEmpty());
+
+        // The database's snapshot is as large: not kept either, the device goes on waiting.
+        LookupRequest repair = LookupRequest.audit("d", 0, 4, true, false, T0 + 1_000, 0);
+        result(LookupResult.snapshot(repair, 0, 3, json("{\"s\":\"" + "y".repeat(300) + "\"}"), null));
+        assertEquals(2, s.seq);
+        assertEquals(2, fx.counts.get(Reconciliation.Effects.Event.TOO_LARGE_TO_KEEP));
+        assertEquals(List.of("STATE_TOO_LARGE", "STATE_TOO_LARGE", "RESYNC_FAILED"), fx.alertTypes(), "one alert per episode");
+        assertTrue(fx.alerts.get(2).cause.contains("256 bytes kept"), fx.alerts.get(2).cause);
+
+        // One that fits ends the episode; what was held is replayed on it.
+        result(LookupResult.snapshot(LookupRequest.audit("d", 0, 4, true, false, T0 + 2_000, 0), 0, 3, json("{\"s\":3}"), null));
+        assertEquals("0/3:snapshot,0/4:increment", fx.versions());
+        assertEquals("{\"s\":3}", new String(fx.published.get(1).state, StandardCharsets.UTF_8));
+        assertEquals(0, s.heldCount);
+        assertEquals(0, fx.waiting);
+        assertFalse(s.tooLargeToKeep);
+        send(inc("d", 0, 5, "{\"c\":\"" + x + "\"}"));
+        assertEquals(5, s.seq, "applying again");
     }
 }

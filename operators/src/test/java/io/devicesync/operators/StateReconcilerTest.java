@@ -22,6 +22,7 @@ import java.util.List;
 import com.fasterxml.jackson.databind.JsonNode;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
+import org.apache.flink.streaming.api.operators.AbstractUdfStreamOperator;
 import org.apache.flink.streaming.util.KeyedTwoInputStreamOperatorTestHarness;
 import org.apache.flink.streaming.util.ProcessFunctionTestHarnesses;
 import org.junit.jupiter.api.AfterEach;
@@ -193,7 +194,7 @@ class StateReconcilerTest {
         send(inc("d", 0, 3, "{\"c\":3}"));
         send(inc("d", 0, 4, "{\"d\":4}"));
         restore(h.snapshot(1, TestData.T0));
-        assertEquals(2, h.numKeyedStateEntries(), "the device and its held increments");
+        assertEquals(3, h.numKeyedStateEntries(), "the device, its held increments and their order");
         result(LookupResult.log(gap("d", 2, 2), new Increment[] {inc("d", 0, 2, "{\"b\":2}")}));
         List<DeviceState> out = out();
         assertEquals("0/2:log,0/3:increment,0/4:increment", published(out));
@@ -202,7 +203,7 @@ class StateReconcilerTest {
     }
 
     private long waitingGauge() {
-        return ((StateReconciler) ((StateReconciler.Operator) h.getOperator()).getUserFunction()).waitingDevices();
+        return ((StateReconciler) ((AbstractUdfStreamOperator<?, ?>) h.getOperator()).getUserFunction()).waitingDevices();
     }
 
     @Test
@@ -329,5 +330,94 @@ class StateReconcilerTest {
         result(LookupResult.snapshot(new LookupRequest("d", LookupRequest.Kind.RESET, 2, 1, 1, TestData.T0, 0),
                 2, 1, b("{\"n\":1}")));
         assertEquals("0/1:increment,2/1:snapshot,2/2:increment", published(out()));
+    }
+    private static LookupResult answer(LookupRequest q, InMemorySourceOfTruth db) {
+        return new LookupPlanner(1000).lookup(q, db).toCompletableFuture().join();
+    }
+
+    /**
+     * Issue 14: a device first seen at (0, 4) whose platform logged 1..3 but wrote no snapshot row is
+     * rebuilt from {} and the log (published as log records), then its held increments replayed.
+     */
+    @Test
+    void aFirstSeenDeviceWithoutASnapshotRowIsRebuiltFromTheLogThenReplaysWhatItHeld() throws Exception {
+        InMemorySourceOfTruth db = new InMemorySourceOfTruth();
+        db.log(inc("d", 0, 1, "{\"a\":1,\"b\":1}")).log(inc("d", 0, 2, "{\"b\":null}")).log(inc("d", 0, 3, "{\"c\":{\"x\":1}}"));
+        send(inc("d", 0, 4, "{\"c\":{\"y\":2}}"));
+        send(inc("d", 0, 5, "{\"a\":5}"));
+        assertTrue(out().isEmpty(), "nothing before its base is known");
+        result(answer(new LookupRequest("d", LookupRequest.Kind.FIRST_SEEN, 0, 1, 3, TestData.T0, 0), db));
+        List<DeviceState> out = out();
+        assertEquals("0/1:log,0/2:log,0/3:log,0/4:increment,0/5:increment", published(out));
+        assertEquals("{\"a\":1,\"b\":1}", doc(out.get(0)));
+        assertEquals("{\"a\":5,\"c\":{\"x\":1,\"y\":2}}", doc(out.get(4)));
+        assertTrue(alertTypes(h.getSideOutput(Tags.ALERTS)).isEmpty());
+        assertTrue(values(h.getSideOutput(Tags.AUDITS)).isEmpty(), "no repair pending");
+        assertEquals(1, h.numKeyedStateEntries(), "nothing held any more");
+    }
+
+    /**
+     * The decision for a first-seen device in a later epoch without a snapshot row: it waits (its
+     * epoch's log does not hold what the earlier epochs left), says so, and the audit retries until
+     * the platform writes the row.
+     */
+    @Test
+    void aFirstSeenDeviceInALaterEpochWithoutASnapshotRowWaitsForTheRow() throws Exception {
+        InMemorySourceOfTruth db = new InMemorySourceOfTruth();
+        db.log(inc("d", 1, 1, "{\"b\":1}"));
+        send(inc("d", 1, 2, "{\"c\":2}"));
+        result(answer(new LookupRequest("d", LookupRequest.Kind.FIRST_SEEN, 1, 1, 1, TestData.T0, 0), db));
+        assertTrue(out().isEmpty());
+        List<Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
+        assertEquals(List.of("RESYNC_FAILED"), alerts.stream().map(a -> a.type).toList());
+        assertTrue(alerts.get(0).cause.contains("epoch 1"), alerts.get(0).cause);
+        assertEquals(List.of(AuditRecord.Outcome.REPAIR_PENDING), values(h.getSideOutput(Tags.AUDITS)).stream()
+                .map(a -> a.outcome).toList());
+        db.snapshot("d", 1, 1, b("{\"a\":0,\"b\":1}"));
+        result(answer(LookupRequest.audit("d", 1, 2, true, false, TestData.T0 + 10, 0), db));
+        assertEquals("1/1:snapshot,1/2:increment", published(out()));
+        assertEquals("{\"a\":0,\"b\":1,\"c\":2}", doc(out().get(1)));
+    }
+    @Test
+    void aFirstSeenRebuildThatFoundTheLogShortIsRetriedByTheAuditFromTheLog() throws Exception {
+        InMemorySourceOfTruth db = new InMemorySourceOfTruth();
+        db.log(inc("d", 0, 1, "{\"a\":1}")).log(inc("d", 0, 3, "{\"c\":3}"));
+        send(inc("d", 0, 3, "{\"c\":3}"));
+        result(answer(new LookupRequest("d", LookupRequest.Kind.FIRST_SEEN, 0, 1, 2, TestData.T0, 0), db));
+        assertTrue(out().isEmpty(), "(0, 2) is not in the log yet: no base");
+        assertEquals(List.of("RESYNC_FAILED"), alertTypes(h.getSideOutput(Tags.ALERTS)));
+        db.log(inc("d", 0, 2, "{\"b\":2}"));
+        // The guard read REPAIR_PENDING back; its next audit asks for the repair, up to what it forwarded.
+        result(answer(LookupRequest.audit("d", 0, 3, true, false, TestData.T0 + 10, 0), db));
+        assertEquals("0/1:log,0/2:log,0/3:log", published(out()), "all three from the log (3 was held from the stream)");
+        assertEquals("{\"a\":1,\"b\":2,\"c\":3}", doc(out().get(2)));
+        assertEquals(List.of("RESYNC_FAILED", "RESYNC_RESOLVED"), alertTypes(h.getSideOutput(Tags.ALERTS)));
+        assertEquals(AuditRecord.Outcome.DB_MISSING, values(h.getSideOutput(Tags.AUDITS)).get(1).outcome,
+                "repaired, and still no row: re-checked like any device without one");
+    }
+    /**
+     * Issue 14, through the operator: a device that keeps adding members stops being applied once its
+     * document would pass four times the limit; it is alerted and asked a snapshot for, and the
+     * snapshot that fits brings it back with what it sent meanwhile.
+     */
+    @Test
+    void aDeviceThatKeepsGrowingStopsAtFourTimesTheLimitUntilASnapshotFits() throws Exception {
+        String member = "x".repeat(MAX_DOC / 2);
+        for (int seq = 1; seq <= 12; seq++) send(inc("d", 0, seq, "{\"m" + seq + "\":\"" + member + "\"}"));
+        assertEquals("0/1:increment", published(out()), "only the first fits the limit");
+        List<Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
+        assertEquals(List.of("STATE_TOO_LARGE", "STATE_TOO_LARGE"), alerts.stream().map(a -> a.type).toList());
+        JsonNode stopped = Json.parse(alerts.get(1).details.getBytes(StandardCharsets.UTF_8));
+        assertEquals(8, stopped.get("seq").asLong(), "8 members of half the limit would be over four times it");
+        assertEquals(4 * MAX_DOC, stopped.get("maxKeptBytes").asLong());
+        assertEquals(List.of(AuditRecord.Outcome.REPAIR_PENDING), values(h.getSideOutput(Tags.AUDITS)).stream()
+                .map(a -> a.outcome).toList());
+        assertEquals(1, waitingGauge(), "it waits for a repair");
+        result(LookupResult.snapshot(LookupRequest.audit("d", 0, 12, true, false, TestData.T0 + 1_000, 0), 0, 10,
+                b("{\"trimmed\":true}")));
+        List<DeviceState> out = out();
+        assertEquals("0/1:increment,0/10:snapshot,0/11:increment", published(out),
+                "12 grows it past the limit again (kept, not published)");
+        assertEquals(0, waitingGauge());
     }
 }

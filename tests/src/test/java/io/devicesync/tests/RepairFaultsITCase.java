@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.devicesync.model.Alert;
 import io.devicesync.model.AuditRecord;
 import io.devicesync.model.DeviceState;
+import io.devicesync.model.Increment;
 import io.devicesync.model.Json;
 import io.devicesync.tests.infra.Truth;
 import java.nio.charset.StandardCharsets;
@@ -65,6 +66,17 @@ class RepairFaultsITCase extends EndToEnd {
             s.startJob();
             // The platform is up to date at first...
             for (int b = 0; b < 2; b++) s.writer.write(s.sim.next(400, System.currentTimeMillis()));
+            // ...except for one device that it logged but never wrote a snapshot row for, and whose
+            // first three increments the stream lost: first seen at (0, 4), rebuilt from {} and the
+            // log (issue 14).
+            String noRow = "norow" + s.id;
+            DeviceSimulator.Batch logOnly = new DeviceSimulator.Batch();
+            String[] data = {"{\"a\":1,\"b\":1}", "{\"b\":null}", "{\"c\":{\"x\":3}}", "{\"c\":{\"y\":4}}", "{\"a\":5}"};
+            for (int seq = 1; seq <= data.length; seq++) {
+                logOnly.truth.add(new Increment(noRow, 0, seq, System.currentTimeMillis(), data[seq - 1].getBytes(StandardCharsets.UTF_8)));
+                if (seq >= 4) logOnly.wire.add(wire(noRow, seq, data[seq - 1]));
+            }
+            s.writer.write(logOnly); // the log rows, no snapshot (nothing touched), then 4 and 5 on the stream
             // ...then lags for some devices while the stream goes on.
             List<DeviceSimulator.Batch> late = new ArrayList<>();
             for (int b = 0; b < 6; b++) late.add(s.sim.next(400, System.currentTimeMillis()));
@@ -85,8 +97,15 @@ class RepairFaultsITCase extends EndToEnd {
             // The database catches up.
             for (DeviceSimulator.Batch b : late) s.writer.writeTruth(b, lagging::contains, d -> true);
             s.awaitConvergence();
+            s.awaitOrFail(() -> {
+                s.pollOutputs();
+                return s.last.get(noRow) != null && s.last.get(noRow).seq == 5;
+            }, () -> "the device without a snapshot row: " + s.publishedVersions.get(noRow));
             s.quiesce();
             s.assertStillRunning();
+            assertEquals(List.of("0/1:log", "0/2:log", "0/3:log", "0/4:increment", "0/5:increment"),
+                    s.publishedVersions.get(noRow), "rebuilt from the log, then what the stream brought");
+            assertEquals("{\"a\":5,\"c\":{\"x\":3,\"y\":4}}", Truth.canonical(s.last.get(noRow).state));
         }
     }
 

@@ -191,12 +191,26 @@ public final class Compact {
         }
     }
 
+    /**
+     * The reconciler's value: a flags byte, the published version and document, the held count,
+     * the waiting time, the failures; then, only when the flags say so, the oldest and newest held
+     * versions. A value of the build before those and the too-large-to-keep flag (commit 8f4564d)
+     * has those flags clear and reads as one with nothing recorded (the reconciler rebuilds the
+     * order from the held increments) and not too large to keep: the same snapshot class reads
+     * both, and savepoints of that build restore as they are.
+     */
     public static final class ReconcilerStateSerializer extends CompactSerializer<ReconcilerState> {
         private static final long serialVersionUID = 1L;
+        /** Flag: the held buffer's oldest and newest versions follow. */
+        private static final int HELD_ORDER = 8;
+        /** Flag: {@link ReconcilerState#tooLargeToKeep}. */
+        private static final int TOO_LARGE_TO_KEEP = 16;
 
         @Override
         protected void write(ReconcilerState s, DataOutputView out) throws IOException {
-            out.writeByte((s.published ? 1 : 0) | (s.overflowed ? 2 : 0) | (s.oversized ? 4 : 0));
+            boolean order = s.heldFirstEpoch != 0 || s.heldFirstSeq != 0 || s.heldLastEpoch != 0 || s.heldLastSeq != 0;
+            out.writeByte((s.published ? 1 : 0) | (s.overflowed ? 2 : 0) | (s.oversized ? 4 : 0) | (order ? HELD_ORDER : 0)
+                    | (s.tooLargeToKeep ? TOO_LARGE_TO_KEEP : 0));
             writeVarLong(s.epoch, out);
             writeVarLong(s.seq, out);
             writeVarLong(s.ts, out);
@@ -204,6 +218,12 @@ public final class Compact {
             writeVarLong(s.heldCount, out);
             writeVarLong(s.waitingSince, out);
             writeVarLong(s.failures, out);
+            if (order) {
+                writeVarLong(s.heldFirstEpoch, out);
+                writeVarLong(s.heldFirstSeq, out);
+                writeVarLong(s.heldLastEpoch, out);
+                writeVarLong(s.heldLastSeq, out);
+            }
         }
 
         @Override
@@ -213,6 +233,7 @@ public final class Compact {
             s.published = (flags & 1) != 0;
             s.overflowed = (flags & 2) != 0;
             s.oversized = (flags & 4) != 0;
+            s.tooLargeToKeep = (flags & TOO_LARGE_TO_KEEP) != 0;
             s.epoch = readVarLong(in);
             s.seq = readVarLong(in);
             s.ts = readVarLong(in);
@@ -220,6 +241,12 @@ public final class Compact {
             s.heldCount = (int) readVarLong(in);
             s.waitingSince = readVarLong(in);
             s.failures = (int) readVarLong(in);
+            if ((flags & HELD_ORDER) != 0) {
+                s.heldFirstEpoch = readVarLong(in);
+                s.heldFirstSeq = readVarLong(in);
+                s.heldLastEpoch = readVarLong(in);
+                s.heldLastSeq = readVarLong(in);
+            }
             return s;
         }
 
@@ -234,11 +261,16 @@ public final class Compact {
             s.published = from.published;
             s.overflowed = from.overflowed;
             s.oversized = from.oversized;
+            s.tooLargeToKeep = from.tooLargeToKeep;
             s.epoch = from.epoch;
             s.seq = from.seq;
             s.ts = from.ts;
             s.state = from.state;
             s.heldCount = from.heldCount;
+            s.heldFirstEpoch = from.heldFirstEpoch;
+            s.heldFirstSeq = from.heldFirstSeq;
+            s.heldLastEpoch = from.heldLastEpoch;
+            s.heldLastSeq = from.heldLastSeq;
             s.waitingSince = from.waitingSince;
             s.failures = from.failures;
             return s;

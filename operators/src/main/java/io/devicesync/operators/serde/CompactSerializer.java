@@ -12,8 +12,10 @@ import org.apache.flink.types.StringValue;
  * the type needs. Byte arrays (documents, patches) are never changed in place anywhere in the job,
  * so a copy shares them.
  *
- * <p>Changing the layout of a type is a change of its state format: give it a new snapshot class
- * that reads the old layout (a {@link CompactSnapshot} only knows the current one).
+ * <p>Changing the layout of a type is a change of its state format: either the new layout reads
+ * the old one as it is (fields added behind a flag the old layout left clear, as the reconciler's
+ * state does), or give it a new snapshot class that reads the old layout (a {@link CompactSnapshot}
+ * only knows the current one). Either way a migration test restores a savepoint of the old build.
  */
 public abstract class CompactSerializer<T> extends TypeSerializerSingleton<T> {
     private static final long serialVersionUID = 1L;
