@@ -66,7 +66,8 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * <p>Options: {@code --events 2000000 --devices 100000 --runs 3 --warmup 2 --backend rocksdb|hashmap
  * --checkpoint-interval 10 --variants parse,devicesync,devicesync-alos,delivery --latency-seconds 60
  * --latency-rate 0 (half the devicesync throughput measured) --latency-variants devicesync,devicesync-alos
- * --conf key=value,… (Flink configuration of the MiniCluster) --results PATH}.
+ * --conf key=value,… (Flink configuration of the MiniCluster) --gaps 1000 --fleet 0 (devices of the fleet-scale run,
+ * {@link FleetRun}) --fleet-audit-interval 120 (s) --results PATH}.
  */
 public final class Benchmark {
     private Benchmark() {}
@@ -85,6 +86,8 @@ public final class Benchmark {
         o.put("latency-rate", "0");
         o.put("latency-variants", "devicesync,devicesync-alos");
         o.put("gaps", "1000");
+        o.put("fleet", "0");
+        o.put("fleet-audit-interval", "120");
         o.put("conf", "");
         for (int i = 0; i + 1 < argv.length; i += 2) {
             String name = argv[i].replaceFirst("^--", "");
@@ -145,7 +148,14 @@ public final class Benchmark {
                 gapLine = GapRun.run(gaps, events, devices, kafka, db, o, work);
                 say(gapLine);
             }
-            String table = table(results, o) + latencyTable(latencies, o) + (gapLine.isEmpty() ? "" : "\n" + gapLine + "\n");
+            String fleetLine = "";
+            int fleet = Integer.parseInt(o.get("fleet"));
+            if (fleet > 0) {
+                fleetLine = FleetRun.run(fleet, Duration.ofSeconds(Long.parseLong(o.get("fleet-audit-interval"))), kafka, db, o, work);
+                say(fleetLine);
+            }
+            String table = table(results, o) + latencyTable(latencies, o) + (gapLine.isEmpty() ? "" : "\n" + gapLine + "\n")
+                    + fleetLine;
             System.out.println();
             System.out.println(table);
             if (!o.get("results").isEmpty()) {
@@ -471,7 +481,12 @@ public final class Benchmark {
         try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(p)) {
             List<org.apache.kafka.clients.admin.NewTopic> all = new ArrayList<>();
             for (String t : topics) all.add(new org.apache.kafka.clients.admin.NewTopic(t, 4, (short) 1));
-            admin.createTopics(all).all().get();
+            try {
+                admin.createTopics(all).all().get();
+            } catch (ExecutionException e) {
+                // a job restored onto the topics of the run it continues
+                if (!(e.getCause() instanceof org.apache.kafka.common.errors.TopicExistsException)) throw e;
+            }
         }
     }
 

@@ -1,0 +1,207 @@
+package io.devicesync.tests.bench;
+
+import io.devicesync.tests.infra.EmbeddedDatabase;
+import io.devicesync.tests.infra.KafkaProcess;
+import java.io.StringReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.time.Duration;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.TimeoutException;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.StateRecoveryOptions;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.core.execution.SavepointFormatType;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.postgresql.PGConnection;
+
+/**
+ * Fleet scale (issue 14): {@code devices} devices, two clean versions each, written an hour ago
+ * (the input a job finds after an hour's stop), the database current for every device. Two runs of
+ * devicesync on it, each measuring the slowest checkpoint and the longest source stall:
+ *
+ * <ul>
+ *   <li><b>end</b>: the job reads the input, then the input goes idle and event time jumps an hour
+ *       to the wall clock: every device's audit is passed by the jump (spread over the next
+ *       interval); measured while the input is read and for 2.5 audit intervals after it ends;
+ *   <li><b>restore</b>: the job reads the input and is stopped with a savepoint at once (its audit
+ *       timers armed, an hour in the past); restored onto the silent input, its event time jumps
+ *       from nothing to the wall clock; measured for 2.5 intervals after the restore.
+ * </ul>
+ * Also reports the audits, the database queries that answered them, and the audits spread.
+ */
+final class FleetRun {
+    private FleetRun() {}
+
+    static String run(int devices, Duration auditInterval, KafkaProcess kafka, EmbeddedDatabase db, Map<String, String> o,
+            Path work) throws Exception {
+        String topic = "events-fleet";
+        Benchmark.createTopics(kafka.bootstrapServers(), List.of(topic));
+        long base = System.currentTimeMillis() - Duration.ofHours(1).toMillis();
+        long t = System.nanoTime();
+        long events = preload(kafka.bootstrapServers(), topic, devices, base);
+        seedDatabase(db, devices);
+        Benchmark.say(String.format(Locale.ROOT, "fleet: preloaded %,d events of %,d devices an hour old, database seeded, in %.1f s",
+                events, devices, (System.nanoTime() - t) / 1e9));
+        String[] args = {"--audit.interval", auditInterval.toSeconds() + " s"};
+        Duration after = auditInterval.multipliedBy(5).dividedBy(2);
+
+        // end: the input, then its end and the hour's jump.
+        Measure end = new Measure();
+        JobClient job = start("fleet-end", topic, kafka, db, o, work, null, args);
+        end.untilAllIn(job, events);
+        end.window(job, after);
+        job.cancel().get();
+        Benchmark.say("fleet end: " + end);
+
+        // restore: stopped with a savepoint once every event is in, restored onto the silent input.
+        Measure input = new Measure();
+        job = start("fleet-restore", topic, kafka, db, o, work, null, args);
+        input.untilAllIn(job, events);
+        long s0 = System.nanoTime();
+        String savepoint = job.stopWithSavepoint(false, work.resolve("savepoints-fleet").toUri().toString(),
+                SavepointFormatType.CANONICAL).get();
+        long savepointMs = (System.nanoTime() - s0) / 1_000_000;
+        Measure restore = new Measure();
+        job = start("fleet-restore", topic, kafka, db, o, work, savepoint, args);
+        restore.window(job, after);
+        job.cancel().get();
+        Benchmark.say("fleet restore: input " + input + "; stop with savepoint " + savepointMs + " ms; after the restore " + restore);
+
+        return String.format(Locale.ROOT, "%nFleet scale: %,d devices, %,d events written an hour before the run, audit interval %s,"
+                        + " checkpoint interval %s s, the database current:%n%n"
+                        + "| run | slowest checkpoint while the input is read (ms) | longest source stall (ms) | slowest checkpoint after"
+                        + " the input ends / after the restore (ms) | checkpoints completed after | audits | audits spread after the jump"
+                        + " | database queries per audit |%n|---|---|---|---|---|---|---|---|%n"
+                        + "| end of input, then the hour's jump | %,d | %,d | %,d | %d | %,d | %,d | %.3f |%n"
+                        + "| stop with savepoint (%,d ms), restore | %,d | %,d | %,d | %d | %,d | %,d | %.3f |%n",
+                devices, events, auditInterval, o.get("checkpoint-interval"),
+                end.inputCheckpointMs, end.longestStallMs, end.afterCheckpointMs, end.afterCheckpoints, end.audits, end.spread,
+                end.queriesPerAudit(),
+                savepointMs, input.inputCheckpointMs, input.longestStallMs, restore.afterCheckpointMs, restore.afterCheckpoints,
+                restore.audits, restore.spread, restore.queriesPerAudit());
+    }
+
+    /** What one job showed: checkpoints, stalls and audits. */
+    static final class Measure {
+        long inputCheckpointMs = -1;
+        long longestStallMs;
+        long afterCheckpointMs = -1;
+        long afterCheckpoints;
+        long audits;
+        long spread;
+        long queries;
+
+        double queriesPerAudit() {
+            return audits == 0 ? 0 : (double) queries / audits;
+        }
+
+        /** Samples until every event is in: the slowest checkpoint and the longest time no event came in. */
+        void untilAllIn(JobClient job, long events) throws Exception {
+            long[] last = {0, System.nanoTime()}; // events seen, when they last grew
+            Benchmark.sampleUntil(Duration.ofMillis(20), Duration.ofMinutes(30), () -> {
+                long n = BenchReporter.sum("eventsIn");
+                long now = System.nanoTime();
+                inputCheckpointMs = Math.max(inputCheckpointMs, BenchReporter.gaugeMax("lastCheckpointDuration"));
+                if (n > last[0]) {
+                    if (last[0] > 0) longestStallMs = Math.max(longestStallMs, (now - last[1]) / 1_000_000);
+                    last[0] = n;
+                    last[1] = now;
+                }
+                if (job.getJobStatus().get().isGloballyTerminalState()) throw new IllegalStateException("the job ended");
+                return n >= events;
+            });
+            audits = BenchReporter.sum("auditsRequested");
+        }
+
+        /** Samples for {@code d}: the checkpoints completed meanwhile and the slowest of them. */
+        void window(JobClient job, Duration d) throws Exception {
+            long completed0 = Math.max(0, BenchReporter.gaugeMax("numberOfCompletedCheckpoints"));
+            long lastDuration = BenchReporter.gaugeMax("lastCheckpointDuration");
+            long[] seenCompleted = {completed0};
+            long end = System.nanoTime() + d.toNanos();
+            try {
+                Benchmark.sampleUntil(Duration.ofMillis(20), d.plusSeconds(5), () -> {
+                    long c = BenchReporter.gaugeMax("numberOfCompletedCheckpoints");
+                    if (c > seenCompleted[0]) {
+                        seenCompleted[0] = c;
+                        afterCheckpointMs = Math.max(afterCheckpointMs, BenchReporter.gaugeMax("lastCheckpointDuration"));
+                    }
+                    if (job.getJobStatus().get().isGloballyTerminalState()) throw new IllegalStateException("the job ended");
+                    return System.nanoTime() >= end;
+                });
+            } catch (TimeoutException e) {
+                // the window is over
+            }
+            afterCheckpoints = seenCompleted[0] - completed0;
+            if (afterCheckpoints == 0) afterCheckpointMs = lastDuration;
+            audits = BenchReporter.sum("auditsRequested");
+            spread = BenchReporter.sum("auditsSpreadAfterJump");
+            queries = BenchReporter.sum("databaseQueries");
+        }
+
+        @Override
+        public String toString() {
+            return String.format(Locale.ROOT, "slowest checkpoint while reading %,d ms, longest stall %,d ms, slowest checkpoint after"
+                    + " %,d ms (%d completed), audits %,d, spread %,d, database queries %,d", inputCheckpointMs, longestStallMs,
+                    afterCheckpointMs, afterCheckpoints, audits, spread, queries);
+        }
+    }
+
+    static JobClient start(String id, String topic, KafkaProcess kafka, EmbeddedDatabase db, Map<String, String> o, Path work,
+            String savepoint, String... args) throws Exception {
+        BenchReporter.reset();
+        Configuration conf = Benchmark.flinkConf(o, work, id);
+        if (savepoint != null) conf.set(StateRecoveryOptions.SAVEPOINT_PATH, savepoint);
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(2, conf);
+        Benchmark.buildJob(env, "devicesync", id, topic, kafka, db, o, args);
+        return env.executeAsync("bench " + id + (savepoint == null ? "" : " (restored)"));
+    }
+
+    /** Two clean versions per device, an hour old, spread over a second of event time per round. */
+    static long preload(String bootstrap, String topic, int devices, long base) {
+        Properties p = new Properties();
+        p.put("bootstrap.servers", bootstrap);
+        p.put("acks", "1");
+        p.put("linger.ms", "20");
+        p.put("batch.size", "262144");
+        p.put("key.serializer", ByteArraySerializer.class.getName());
+        p.put("value.serializer", ByteArraySerializer.class.getName());
+        long n = 0;
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p)) {
+            for (int round = 1; round <= 2; round++) {
+                for (int d = 0; d < devices; d++, n++) {
+                    String id = String.format(Locale.ROOT, "dev-%07d", d);
+                    long ts = base + (round - 1) * 1_000L + (long) d * 1_000 / devices;
+                    String value = "{\"deviceId\":\"" + id + "\",\"epoch\":0,\"seq\":" + round + ",\"ts\":" + ts
+                            + ",\"data\":{\"temp\":" + (20 + round) + "}}";
+                    producer.send(new ProducerRecord<>(topic, id.getBytes(StandardCharsets.UTF_8), value.getBytes(StandardCharsets.UTF_8)));
+                }
+            }
+        }
+        return n;
+    }
+
+    /** Every device's snapshot at its last version (COPY: a million rows in seconds). */
+    static void seedDatabase(EmbeddedDatabase db, int devices) throws Exception {
+        try (Connection c = db.dataSource().getConnection()) {
+            c.createStatement().execute("TRUNCATE device_snapshot, device_increment");
+            StringBuilder b = new StringBuilder();
+            var copy = c.unwrap(PGConnection.class).getCopyAPI();
+            for (int d = 0; d < devices; d++) {
+                b.append(String.format(Locale.ROOT, "dev-%07d", d)).append("\t0\t2\t{\"temp\":22}\n");
+                if (b.length() > 1 << 20 || d == devices - 1) {
+                    copy.copyIn("COPY device_snapshot (device_id, epoch, seq, state) FROM STDIN", new StringReader(b.toString()));
+                    b.setLength(0);
+                }
+            }
+        }
+    }
+}
