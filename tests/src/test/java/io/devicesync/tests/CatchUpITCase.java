@@ -49,9 +49,9 @@ class CatchUpITCase extends EndToEnd {
     @Test
     void aCatchUpRaisesNoTailLossGapOrUnconsumedAndPublishesEveryIncrement(@InjectClusterClient ClusterClient<?> client)
             throws Exception {
-        DeviceSimulator.Options o = clean(BUSY, 14);
+        DeviceSimulator.Options o = DeliveryITCase.cleanStream(BUSY, 14);
         try (Scenario s = new Scenario(kafka, db, client.getWebInterfaceURL(), o, 100_000)) {
-            DeviceSimulator.Options so = clean(SLEEPY, 15);
+            DeviceSimulator.Options so = DeliveryITCase.cleanStream(SLEEPY, 15);
             so.prefix = o.prefix + "sleepy-";
             DeviceSimulator sleepy = new DeviceSimulator(so);
             s.otherDevices = SLEEPY;
@@ -99,15 +99,5 @@ class CatchUpITCase extends EndToEnd {
                         + catchUpMs + " ms");
             }
         }
-    }
-
-    private static DeviceSimulator.Options clean(int devices, long seed) {
-        DeviceSimulator.Options o = new DeviceSimulator.Options();
-        o.devices = devices;
-        o.duplicateRate = 0;
-        o.reorderRate = 0;
-        o.malformedRate = 0;
-        o.seed = seed;
-        return o;
     }
 }

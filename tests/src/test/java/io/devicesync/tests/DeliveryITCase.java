@@ -223,7 +223,7 @@ class DeliveryITCase extends EndToEnd {
     }
 
     /** A stream without duplicates, reordering or malformed records: every version is published once. */
-    private static DeviceSimulator.Options cleanStream(int devices, long seed) {
+    static DeviceSimulator.Options cleanStream(int devices, long seed) {
         DeviceSimulator.Options o = new DeviceSimulator.Options();
         o.devices = devices;
         o.duplicateRate = 0;

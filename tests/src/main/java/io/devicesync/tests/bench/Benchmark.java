@@ -449,13 +449,7 @@ public final class Benchmark {
     /** Clean in-order increments: round r gives every device its seq r. */
     /** Returns the average size of a device's document once every event is in (its last data). */
     static double preload(String bootstrap, String topic, long events, int devices) {
-        Properties p = new Properties();
-        p.put("bootstrap.servers", bootstrap);
-        p.put("acks", "1");
-        p.put("linger.ms", "20");
-        p.put("batch.size", "262144");
-        p.put("key.serializer", ByteArraySerializer.class.getName());
-        p.put("value.serializer", ByteArraySerializer.class.getName());
+        Properties p = preloadProducer(bootstrap);
         long base = System.currentTimeMillis() - 60_000;
         int[] documentBytes = new int[devices]; // every data has the same members: the last one is the document
         try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p)) {
@@ -473,6 +467,18 @@ public final class Benchmark {
             }
         }
         return Arrays.stream(documentBytes).average().orElse(0);
+    }
+
+    /** A producer configured for preloading: batched, one ack. */
+    static Properties preloadProducer(String bootstrap) {
+        Properties p = new Properties();
+        p.put("bootstrap.servers", bootstrap);
+        p.put("acks", "1");
+        p.put("linger.ms", "20");
+        p.put("batch.size", "262144");
+        p.put("key.serializer", ByteArraySerializer.class.getName());
+        p.put("value.serializer", ByteArraySerializer.class.getName());
+        return p;
     }
 
     static void createTopics(String bootstrap, List<String> topics) throws Exception {

@@ -19,7 +19,6 @@ import org.apache.flink.core.execution.SavepointFormatType;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.postgresql.PGConnection;
 
 /**
@@ -167,13 +166,7 @@ final class FleetRun {
 
     /** Two clean versions per device, an hour old, spread over a second of event time per round. */
     static long preload(String bootstrap, String topic, int devices, long base) {
-        Properties p = new Properties();
-        p.put("bootstrap.servers", bootstrap);
-        p.put("acks", "1");
-        p.put("linger.ms", "20");
-        p.put("batch.size", "262144");
-        p.put("key.serializer", ByteArraySerializer.class.getName());
-        p.put("value.serializer", ByteArraySerializer.class.getName());
+        Properties p = Benchmark.preloadProducer(bootstrap);
         long n = 0;
         try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p)) {
             for (int round = 1; round <= 2; round++) {
