@@ -4,6 +4,7 @@ import io.devicesync.model.Increment;
 import io.devicesync.model.LookupRequest;
 import io.devicesync.model.LookupResult;
 import io.devicesync.model.Versions;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 
@@ -19,7 +20,9 @@ import java.util.concurrent.CompletionStage;
  *       the request's range where the log has them;
  *   <li>an audit: the database's version only ({@code VERSION}), unless the database is ahead of a
  *       quiet device (tail loss: the log rows when it has them all and they are older than the
- *       audit, else the snapshot on a re-check) or a repair is pending (the snapshot);
+ *       audit; the snapshot when the tail is longer than the log fetch and its first row is older
+ *       than the audit; the snapshot on a re-check when the log no longer has it) or a repair is
+ *       pending (the snapshot);
  *   <li>no snapshot row: a device first seen in epoch 0 (or whose repair the audit retries) is
  *       rebuilt from {@code {}} and the log ({@code LOG}: (0, 1..toSeq)) when the log has every row
  *       from seq 1 on and there are at most {@code maxLogFetch}; otherwise {@code NOT_FOUND}. A
@@ -65,21 +68,44 @@ public final class LookupPlanner {
                 long missing = dbSeq - r.toSeq;
                 result = db.log(r.deviceId, r.epoch, r.toSeq + 1, dbSeq).thenCompose(tail -> {
                     if (tail.size() != missing) return snapshotOnRecheck(r, db, dbEpoch, dbSeq);
-                    // Lost if the first missing one is older than the audit: the stream would have
-                    // delivered it before the watermark passed. A later one may be in flight: while
-                    // the job catches up, event time is behind the wall clock and the increments
-                    // written meanwhile are still in the backlog, however many re-checks pass. Only
-                    // one dated ahead of the wall clock (a device clock ahead, which event time may
-                    // never reach) is lost on a re-check (the device stayed quiet since).
-                    return tail.get(0).ts <= r.ts || (r.recheck && tail.get(0).ts > r.issuedAt)
+                    return lost(r, tail.get(0).ts)
                             ? done(LookupResult.log(r, tail.toArray(new Increment[0])))
                             : done(LookupResult.version(r, dbEpoch, dbSeq));
                 });
             } else {
-                result = snapshotOnRecheck(r, db, dbEpoch, dbSeq);
+                // A tail longer than the log fetch (or across a reset) is repaired from the snapshot;
+                // whether it is lost is still the first missing row's date, read alone (one row).
+                result = firstMissing(r, db, dbEpoch).thenCompose(first -> first.isEmpty()
+                        ? snapshotOnRecheck(r, db, dbEpoch, dbSeq)
+                        : lost(r, first.get(0).ts) ? snapshot(r, db) : done(LookupResult.version(r, dbEpoch, dbSeq)));
             }
             return result.thenApply(res -> res.withDatabaseVersion(dbEpoch, dbSeq));
         });
+    }
+
+    /**
+     * Whether a quiet device's tail, whose first missing increment is dated {@code firstMissingTs},
+     * is lost. Lost if it is older than the audit: the stream would have delivered it before the
+     * watermark passed. A later one may be in flight: while the job catches up, event time is
+     * behind the wall clock and the increments written meanwhile are still in the backlog, however
+     * many re-checks pass. Only one dated ahead of the wall clock (a device clock ahead, which event
+     * time may never reach) is lost on a re-check (the device stayed quiet since).
+     */
+    private static boolean lost(LookupRequest r, long firstMissingTs) {
+        return firstMissingTs <= r.ts || (r.recheck && firstMissingTs > r.issuedAt);
+    }
+
+    /**
+     * The first increment the device's forwarded version misses, as at most one log row: the next
+     * seq of its epoch, or, when that epoch ended there and the database is in a later one, the
+     * first row of the database's epoch (no older than the first missing one: a lower bound on
+     * what is in flight, so a real loss is still found once event time passes it). Empty when the
+     * log no longer has it.
+     */
+    private static CompletionStage<List<Increment>> firstMissing(LookupRequest r, SourceOfTruth db, long dbEpoch) {
+        CompletionStage<List<Increment>> next = db.log(r.deviceId, r.epoch, r.toSeq + 1, r.toSeq + 1);
+        if (dbEpoch == r.epoch) return next;
+        return next.thenCompose(rows -> rows.isEmpty() ? db.log(r.deviceId, dbEpoch, 1, 1) : done(rows));
     }
 
     /**
@@ -140,7 +166,7 @@ public final class LookupPlanner {
         return LookupResult.failed(r, LookupResult.Outcome.NOT_FOUND, "device " + r.deviceId + " has no row in device_snapshot" + why);
     }
 
-    private static CompletionStage<LookupResult> done(LookupResult r) {
+    private static <T> CompletionStage<T> done(T r) {
         return CompletableFuture.completedFuture(r);
     }
 }

@@ -225,7 +225,7 @@ public final class PostgresSourceOfTruth implements SourceOfTruth {
             try {
                 List<Q> requests = new ArrayList<>(batch.size());
                 for (Pending<Q, A> p : batch) requests.add(p.request());
-                result = query(0, sql, args.of(requests));
+                result = query(preferred, 0, sql, args.of(requests));
             } catch (RuntimeException e) {
                 result = Future.failedFuture(e);
             }
@@ -326,14 +326,16 @@ public final class PostgresSourceOfTruth implements SourceOfTruth {
 
     /**
      * Runs a query on the server that answered last, falling over to the next ones in the order of
-     * {@code --snapshot.url} when it fails.
+     * {@code --snapshot.url} when it fails. {@code first} is the server the batch started on, read
+     * once: another batch that meanwhile fell over moves {@link #preferred}, and counting the
+     * attempts from the moved one would try the failed server again and skip a live one.
      */
-    private Future<RowSet<Row>> query(int attempt, String sql, Tuple args) {
-        int server = (preferred + attempt) % pools.size();
+    private Future<RowSet<Row>> query(int first, int attempt, String sql, Tuple args) {
+        int server = (first + attempt) % pools.size();
         queries.increment();
         return pools.get(server).preparedQuery(sql).execute(args)
                 .onSuccess(rows -> preferred = server)
-                .recover(e -> attempt + 1 < pools.size() ? query(attempt + 1, sql, args) : Future.failedFuture(e));
+                .recover(e -> attempt + 1 < pools.size() ? query(first, attempt + 1, sql, args) : Future.failedFuture(e));
     }
 
     /**

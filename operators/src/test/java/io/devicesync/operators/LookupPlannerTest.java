@@ -136,6 +136,44 @@ class LookupPlannerTest {
         assertEquals(LookupResult.Outcome.LOG, lookup(caughtUp).outcome, "event time passed it: lost");
     }
 
+    /**
+     * CI, issue 14: a busy device read from a backlog is quiet between two bursts in event time,
+     * and the database is more than {@code --resync.max-log-fetch} ahead of it. Its tail is still in
+     * the backlog; the re-check must not take it for lost (it was repaired from the snapshot and
+     * raised TAIL_LOSS).
+     */
+    @Test
+    void aLongTailDuringACatchUpIsInFlightOnARecheckToo() {
+        truth("d", 0, 3);
+        long wall = T0 + 20 * 60_000;
+        for (long seq = 4; seq <= 10; seq++) db.log(new Increment("d", 0, seq, T0 + 60_000 + seq, new byte[] {'{', '}'}));
+        db.snapshot("d", 0, 10, new byte[] {'{', '}'});
+        LookupRequest first = LookupRequest.audit("d", 0, 3, false, true, T0 + 1_000, wall);
+        assertEquals(LookupResult.Outcome.VERSION, lookup(first).outcome, "7 missing, over the log fetch, dated after the audit");
+        LookupRequest recheck = LookupRequest.audit("d", 0, 3, false, true, T0 + 2_000, wall);
+        recheck.recheck = true;
+        assertEquals(LookupResult.Outcome.VERSION, lookup(recheck).outcome, "in flight: dated after the audit, before now");
+        LookupRequest caughtUp = LookupRequest.audit("d", 0, 3, false, true, T0 + 60_004, wall);
+        LookupResult r = lookup(caughtUp);
+        assertEquals(LookupResult.Outcome.SNAPSHOT, r.outcome, "event time passed the first missing one: lost, from the snapshot");
+        assertEquals(10, r.snapshotSeq);
+        assertEquals(10, r.dbSeq);
+    }
+
+    @Test
+    void aLongTailAcrossAResetIsDatedByTheNewEpochsFirstRow() {
+        truth("d", 0, 3);
+        long wall = T0 + 20 * 60_000;
+        for (long seq = 1; seq <= 5; seq++) db.log(new Increment("d", 1, seq, T0 + 60_000 + seq, new byte[] {'{', '}'}));
+        db.snapshot("d", 1, 5, new byte[] {'{', '}'});
+        LookupRequest recheck = LookupRequest.audit("d", 0, 3, false, true, T0 + 2_000, wall);
+        recheck.recheck = true;
+        assertEquals(LookupResult.Outcome.VERSION, lookup(recheck).outcome, "the reset is still in the backlog");
+        LookupResult r = lookup(LookupRequest.audit("d", 0, 3, false, true, T0 + 60_002, wall));
+        assertEquals(LookupResult.Outcome.SNAPSHOT, r.outcome, "event time passed the reset: lost");
+        assertEquals(1, r.snapshotEpoch);
+    }
+
     private static LookupRequest firstSeen(long epoch, long toSeq) {
         return new LookupRequest("d", LookupRequest.Kind.FIRST_SEEN, epoch, 1, toSeq, T0, 0);
     }
