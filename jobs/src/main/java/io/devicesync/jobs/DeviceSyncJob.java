@@ -15,6 +15,9 @@ import io.devicesync.operators.SequenceGuard;
 import io.devicesync.operators.SnapshotLookup;
 import io.devicesync.operators.StateReconciler;
 import io.devicesync.operators.Tags;
+import io.devicesync.operators.alerts.AlertPolicyFunction;
+import io.devicesync.operators.alerts.AlertRouting;
+import io.devicesync.operators.alerts.PolicyInput;
 import io.devicesync.sinks.KafkaSinks;
 import io.devicesync.sources.AuditFeedbackSource;
 import io.devicesync.sources.EventSource;
@@ -298,6 +301,12 @@ public final class DeviceSyncJob {
                     .uid(Uids.SINK_REDISPATCH_DLQ).name("Kafka: " + outputs.redispatchDeadLettersName);
             alerts = alerts.union(deliveries.getSideOutput(Tags.ALERTS), redispatches.getSideOutput(Tags.ALERTS));
         }
-        alerts.sinkTo(outputs.alerts).uid(Uids.SINK_ALERTS).name("Kafka: " + outputs.alertsName);
+        // Storm control: one key per alert type (its budget is job-wide), see AlertPolicy.
+        alerts.flatMap(new AlertRouting(), TypeInformation.of(PolicyInput.class))
+                .uid(Uids.ALERT_ROUTING).name("Route alerts")
+                .keyBy(in -> in.key, Types.STRING)
+                .process(new AlertPolicyFunction(p.alertsMaxPerMinute, p.alertsWindow.toMillis()), TypeInformation.of(Alert.class))
+                .uid(Uids.ALERT_POLICY).name("AlertPolicy")
+                .sinkTo(outputs.alerts).uid(Uids.SINK_ALERTS).name("Kafka: " + outputs.alertsName);
     }
 }

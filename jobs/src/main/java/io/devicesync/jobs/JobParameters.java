@@ -48,7 +48,8 @@ public final class JobParameters implements Serializable {
             "delivery.consumers", "delivery.ack-timeout", "redispatch.max-attempts", "redispatch.backoff",
             "redispatch.max-backoff", "redispatch.rate", "backlog.threshold",
             "watermark.out-of-orderness", "watermark.idle-timeout", "watermark.max-future-skew",
-            "checkpoint.interval", "sink.delivery-guarantee", "alerts.invalid-input-window");
+            "checkpoint.interval", "sink.delivery-guarantee", "alerts.invalid-input-window", "alerts.max-per-minute",
+            "alerts.window");
 
     public String bootstrapServers;
     public String groupId = "devicesync";
@@ -129,6 +130,10 @@ public final class JobParameters implements Serializable {
     public Duration watermarkMaxFutureSkew = Duration.ofMinutes(5);
     /** INVALID_INPUT alerts aggregate rejected records per reason over this event-time window. */
     public Duration invalidInputWindow = Duration.ofMinutes(1);
+    /** Alerts of one type published one by one per minute (job-wide); the rest go into an ALERT_SUMMARY. 0: all summarized. */
+    public int alertsMaxPerMinute = 1000;
+    /** The AlertPolicy's window: the budget counts and summaries fold per window (the contract's minute by default). */
+    public Duration alertsWindow = Duration.ofMinutes(1);
     /** Used only when the cluster configuration does not enable checkpointing itself. */
     public Duration checkpointInterval = Duration.ofSeconds(30);
     /** Flink's shortest checkpoint interval. */
@@ -289,6 +294,8 @@ public final class JobParameters implements Serializable {
             }
         });
         p.invalidInputWindow = atLeastAMillisecond(raw, "alerts.invalid-input-window", p.invalidInputWindow);
+        p.alertsMaxPerMinute = get(raw, "alerts.max-per-minute", p.alertsMaxPerMinute, v -> atLeast(Integer.parseInt(v), 0));
+        p.alertsWindow = atLeastAMillisecond(raw, "alerts.window", p.alertsWindow);
         return p;
     }
 
@@ -447,7 +454,7 @@ public final class JobParameters implements Serializable {
                 + snapshotBatchLinger + ", deliveryConsumers=" + deliveryConsumers + ", deliveryAckTimeout="
                 + deliveryAckTimeout + ", redispatchMaxAttempts=" + redispatchMaxAttempts + ", redispatchBackoff="
                 + redispatchBackoff + ", redispatchMaxBackoff=" + redispatchMaxBackoff + ", redispatchRate=" + redispatchRate
-                + ", backlogThreshold=" + backlogThreshold + ", sinkDeliveryGuarantee=" + sinkDeliveryGuarantee
+                + ", backlogThreshold=" + backlogThreshold + ", alertsMaxPerMinute=" + alertsMaxPerMinute + ", alertsWindow=" + alertsWindow + ", sinkDeliveryGuarantee=" + sinkDeliveryGuarantee
                 + ", transactionTimeoutMs=" + transactionTimeoutMs + ", maxRequestSize=" + maxRequestSize + "}";
     }
 

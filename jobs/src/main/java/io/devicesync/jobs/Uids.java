@@ -15,6 +15,8 @@ public final class Uids {
     public static final String STATE_RECONCILER = "state-reconciler";
     public static final String SINK_STATE = "sink-device-state";
     public static final String SINK_ALERTS = "sink-device-alerts";
+    public static final String ALERT_ROUTING = "alert-routing";
+    public static final String ALERT_POLICY = "alert-policy";
     public static final String SINK_DLQ = "sink-device-events-dlq";
     public static final String SOURCE_AUDIT_FEEDBACK = "source-device-audit-feedback";
     public static final String SINK_AUDIT = "sink-device-audit";

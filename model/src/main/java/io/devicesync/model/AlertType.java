@@ -14,5 +14,11 @@ public enum AlertType {
     UNCONSUMED,
     REDISPATCH_EXHAUSTED,
     BACKLOG,
-    BACKLOG_CLEARED
+    BACKLOG_CLEARED,
+    /** A lookup circuit breaker opened somewhere in the job (one per outage; the AlertPolicy's). */
+    DATABASE_UNAVAILABLE,
+    /** Every lookup circuit breaker is closed again; {@code details.suppressed}: the RESYNC_FAILED not published meanwhile. */
+    DATABASE_RECOVERED,
+    /** Alerts of one type (and consumer) folded into one record per minute by the AlertPolicy. */
+    ALERT_SUMMARY
 }

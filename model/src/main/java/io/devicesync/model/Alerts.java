@@ -72,6 +72,11 @@ public final class Alerts {
             return this;
         }
 
+        public Builder detail(String name, boolean value) {
+            details.put(name, value);
+            return this;
+        }
+
         public Builder detail(String name, String value) {
             details.put(name, value);
             return this;

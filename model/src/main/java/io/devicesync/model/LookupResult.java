@@ -50,6 +50,12 @@ public class LookupResult {
     public long dbSeq = -1;
     /** FAILED / NOT_FOUND: why. */
     public String cause;
+    /**
+     * The lookup subtask's breaker, when it changed since the last report (or on the subtask's
+     * first result); null on almost every result. Not part of the answer: the reconciler hands it
+     * to the AlertPolicy.
+     */
+    public BreakerReport breaker;
 
     public LookupResult() {}
 
@@ -84,6 +90,7 @@ public class LookupResult {
         r.snapshotSeq = snapshotSeq;
         r.snapshotState = snapshotState;
         r.cause = cause;
+        r.breaker = breaker;
         r.dbEpoch = epoch;
         r.dbSeq = seq;
         return r;

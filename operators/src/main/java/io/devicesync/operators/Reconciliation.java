@@ -203,12 +203,15 @@ public final class Reconciliation {
             // The first three failures, then every tenth: a device that cannot be repaired for days
             // does not raise an alert every audit interval.
             if (s.failures <= 3 || s.failures % 10 == 0) {
-                fx.alert(Alerts.of(AlertType.RESYNC_FAILED, s.failures >= 3 ? Severity.CRITICAL : Severity.WARNING)
+                Alerts.Builder alert = Alerts.of(AlertType.RESYNC_FAILED, s.failures >= 3 ? Severity.CRITICAL : Severity.WARNING)
                         .device(q.deviceId)
                         .cause(cause)
                         .strategy(Strategy.RETRY_ON_AUDIT)
                         .detail("kind", q.kind.name()).detail("epoch", q.epoch).detail("fromSeq", q.fromSeq)
-                        .detail("toSeq", q.toSeq).detail("failures", s.failures)
+                        .detail("toSeq", q.toSeq).detail("failures", s.failures).detail("lookup", r.outcome.name());
+                // The AlertPolicy holds these back while a lookup breaker is open (DATABASE_UNAVAILABLE).
+                if (r.outcome.isUnreadable()) alert.detail("databaseUnavailable", true);
+                fx.alert(alert
                         .ts(q.ts)
                         // The request identifies the episode; replayed after a restore, it has the same id.
                         .build(q.kind.name(), Long.toString(q.epoch), Long.toString(q.fromSeq), Long.toString(q.toSeq),

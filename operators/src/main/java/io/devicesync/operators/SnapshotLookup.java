@@ -1,5 +1,6 @@
 package io.devicesync.operators;
 
+import io.devicesync.model.BreakerReport;
 import io.devicesync.model.LookupRequest;
 import io.devicesync.model.LookupResult;
 import java.util.Collection;
@@ -7,7 +8,9 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Predicate;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.metrics.Counter;
@@ -31,6 +34,9 @@ import org.slf4j.LoggerFactory;
  *       retried here: the device's next audit retries. Never an exception: the job never fails on
  *       the database.
  * </ul>
+ * The breaker's changes reach the AlertPolicy (one DATABASE_UNAVAILABLE for the job, not one
+ * RESYNC_FAILED per device): each opening or closing, and this subtask's first state after it
+ * opens, rides as a {@link BreakerReport} on the next result that is not retried.
  * Each lookup's reads are per device; {@link PostgresSourceOfTruth} answers them in batches (one
  * query for many devices), so every guard here still applies to each device's lookup on its own.
  * Counters are thread-safe: results complete on the database client's thread.
@@ -100,6 +106,14 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
     /** Lookups at the database now (incremented on the task thread, decremented on the event loop). */
     private transient AtomicInteger inFlight;
     private transient CircuitBreaker breaker;
+    /** Guards the breaker's transitions and their numbering together, so the last report is the breaker's state. */
+    private transient Object breakerLock;
+    private transient long breakerGeneration;
+    private transient long incarnation;
+    private transient int subtask;
+    private transient int parallelism;
+    /** The breaker's latest change not yet carried by a result (the latest wins). */
+    private transient AtomicReference<BreakerReport> pendingReport;
     private transient RateLimitedLog failureLog;
 
     /** Lookups against PostgreSQL as {@code config} says. */
@@ -124,6 +138,13 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
         planner = new LookupPlanner(config.maxLogFetch);
         inFlight = new AtomicInteger();
         breaker = new CircuitBreaker(config.breakerFailures, config.breakerOpenMs, config.breakerOpenMs * 8);
+        breakerLock = new Object();
+        incarnation = ThreadLocalRandom.current().nextLong();
+        subtask = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
+        parallelism = getRuntimeContext().getTaskInfo().getNumberOfParallelSubtasks();
+        // A new incarnation's breaker is closed: said once, so that the AlertPolicy forgets what an
+        // earlier one (before a restart) left open.
+        pendingReport = new AtomicReference<>(new BreakerReport(subtask, parallelism, incarnation, 0, false));
         failureLog = new RateLimitedLog(LOG, 10_000);
         var metrics = getRuntimeContext().getMetricGroup();
         queries = metrics.counter("lookupsIssued", new ThreadSafeCounter());
@@ -159,14 +180,14 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
         long now = System.currentTimeMillis();
         if (inFlight.get() >= config.maxInFlight) {
             shed.inc();
-            out.complete(List.of(LookupResult.failed(r, LookupResult.Outcome.UNAVAILABLE,
-                    "database lookup shed: " + config.maxInFlight + " lookups already waiting for the database")));
+            out.complete(List.of(reported(LookupResult.failed(r, LookupResult.Outcome.UNAVAILABLE,
+                    "database lookup shed: " + config.maxInFlight + " lookups already waiting for the database"))));
             return;
         }
         if (!breaker.tryAcquire(now)) {
             rejectedByBreaker.inc();
-            out.complete(List.of(LookupResult.failed(r, LookupResult.Outcome.UNAVAILABLE,
-                    "database unavailable: circuit breaker open after repeated failures")));
+            out.complete(List.of(reported(LookupResult.failed(r, LookupResult.Outcome.UNAVAILABLE,
+                    "database unavailable: circuit breaker open after repeated failures"))));
             return;
         }
         queries.inc();
@@ -179,16 +200,16 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
         work.whenComplete((result, error) -> inFlight.decrementAndGet());
         work.copy().orTimeout(config.connectTimeoutMs, TimeUnit.MILLISECONDS).whenComplete((result, error) -> {
             if (error == null) {
-                logTransition(breaker.onSuccess());
+                breakerSucceeded();
                 switch (result.outcome) {
                     case LOG: fromLog.inc(); break;
                     case SNAPSHOT: fromSnapshot.inc(); break;
                     case VERSION: audits.inc(); break;
                     default: notFound.inc();
                 }
-                out.complete(List.of(result));
+                out.complete(List.of(reported(result)));
             } else {
-                logTransition(breaker.onFailure(System.currentTimeMillis()));
+                breakerFailed(System.currentTimeMillis());
                 failed.inc();
                 String cause = describe(error instanceof CompletionException && error.getCause() != null
                         ? error.getCause() : error);
@@ -196,6 +217,40 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
                 out.complete(List.of(LookupResult.failed(r, LookupResult.Outcome.FAILED, "database lookup failed: " + cause)));
             }
         });
+    }
+
+    private void breakerSucceeded() {
+        CircuitBreaker.Transition t;
+        synchronized (breakerLock) {
+            t = breaker.onSuccess();
+            if (t == CircuitBreaker.Transition.CLOSED) report(false);
+        }
+        logTransition(t);
+    }
+
+    private void breakerFailed(long now) {
+        CircuitBreaker.Transition t;
+        synchronized (breakerLock) {
+            t = breaker.onFailure(now);
+            if (t == CircuitBreaker.Transition.OPENED) report(true);
+        }
+        logTransition(t);
+    }
+
+    /** Under {@link #breakerLock}: the breaker opened or closed. */
+    private void report(boolean open) {
+        pendingReport.set(new BreakerReport(subtask, parallelism, incarnation, ++breakerGeneration, open));
+    }
+
+    /**
+     * {@code r} with the breaker's pending report, if any. A FAILED result does not carry it: the
+     * retry strategy may drop it for another attempt, and the report with it.
+     */
+    private LookupResult reported(LookupResult r) {
+        if (r.outcome == LookupResult.Outcome.FAILED) return r;
+        BreakerReport b = pendingReport.getAndSet(null);
+        if (b != null) r.breaker = b;
+        return r;
     }
 
     private void logTransition(CircuitBreaker.Transition t) {
@@ -221,7 +276,7 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
     @Override
     public void timeout(LookupRequest r, ResultFuture<LookupResult> out) {
         failed.inc();
-        out.complete(List.of(LookupResult.failed(r, LookupResult.Outcome.TIMED_OUT, "database lookup timed out")));
+        out.complete(List.of(reported(LookupResult.failed(r, LookupResult.Outcome.TIMED_OUT, "database lookup timed out"))));
     }
 
     /** The retry strategy retries results that say the database failed (not a missing row). */

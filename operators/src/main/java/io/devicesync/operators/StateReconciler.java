@@ -7,6 +7,7 @@ import io.devicesync.model.DeviceState;
 import io.devicesync.model.Increment;
 import io.devicesync.model.LookupRequest;
 import io.devicesync.model.LookupResult;
+import io.devicesync.operators.alerts.AlertRouting;
 import java.time.Duration;
 import java.util.EnumMap;
 import java.util.List;
@@ -168,6 +169,8 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
 
     @Override
     public void processElement2(LookupResult r, Context ctx, Collector<DeviceState> out) throws Exception {
+        // Not the device's: the lookup subtask's breaker changed; the AlertPolicy keeps count.
+        if (r.breaker != null) ctx.output(Tags.ALERTS, AlertRouting.breakerSignal(r.breaker));
         ReconcilerState s = device.value();
         if (s == null) s = new ReconcilerState();
         if (rules.onResult(s, held, r, emitter.to(ctx, out))) device.update(s);

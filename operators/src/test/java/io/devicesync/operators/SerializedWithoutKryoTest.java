@@ -26,7 +26,8 @@ class SerializedWithoutKryoTest {
             HeldIncrement.class, io.devicesync.model.Ack.class, io.devicesync.model.AckRecord.class,
             io.devicesync.model.Redispatch.class, io.devicesync.operators.delivery.DeliveryState.class,
             io.devicesync.operators.delivery.ConsumerTrack.class, io.devicesync.operators.delivery.DeliveryEvent.class,
-            io.devicesync.operators.delivery.EpisodeEntry.class, io.devicesync.operators.delivery.SchedulerState.class})
+            io.devicesync.operators.delivery.EpisodeEntry.class, io.devicesync.operators.delivery.SchedulerState.class,
+            io.devicesync.operators.alerts.PolicyInput.class, io.devicesync.model.BreakerReport.class})
     void isAPojoWithoutKryo(Class<?> type) {
         PojoTestUtils.assertSerializedAsPojoWithoutKryo(type);
     }

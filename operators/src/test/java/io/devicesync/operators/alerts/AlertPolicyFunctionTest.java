@@ -1,0 +1,101 @@
+package io.devicesync.operators.alerts;
+
+import static io.devicesync.operators.alerts.AlertPolicyTest.MINUTE;
+import static io.devicesync.operators.alerts.AlertPolicyTest.NOW;
+import static io.devicesync.operators.alerts.AlertPolicyTest.alert;
+import static io.devicesync.operators.alerts.AlertPolicyTest.details;
+import static io.devicesync.operators.alerts.AlertPolicyTest.resyncFailed;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.devicesync.model.Alert;
+import io.devicesync.model.AlertType;
+import io.devicesync.model.BreakerReport;
+import io.devicesync.model.Severity;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Collectors;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
+import org.apache.flink.streaming.api.operators.KeyedProcessOperator;
+import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
+import org.apache.flink.util.Collector;
+import org.junit.jupiter.api.Test;
+
+/** The AlertPolicy stage in Flink: routing, keyed state, the minute's timer, and a restore in the middle of a minute. */
+class AlertPolicyFunctionTest {
+
+    private static KeyedOneInputStreamOperatorTestHarness<String, PolicyInput, Alert> harness(int max) throws Exception {
+        KeyedOneInputStreamOperatorTestHarness<String, PolicyInput, Alert> h = new KeyedOneInputStreamOperatorTestHarness<>(
+                new KeyedProcessOperator<>(new AlertPolicyFunction(max)), in -> in.key, Types.STRING);
+        h.setup();
+        return h;
+    }
+
+    /** The routing the job does before the keyBy. */
+    private static void send(KeyedOneInputStreamOperatorTestHarness<String, PolicyInput, Alert> h, Alert a, long now)
+            throws Exception {
+        List<PolicyInput> routed = new ArrayList<>();
+        new AlertRouting().flatMap(a, new Collector<>() {
+            @Override
+            public void collect(PolicyInput in) {
+                routed.add(in);
+            }
+
+            @Override
+            public void close() {}
+        });
+        for (PolicyInput in : routed) h.processElement(in, now);
+    }
+
+    private static List<String> types(KeyedOneInputStreamOperatorTestHarness<String, PolicyInput, Alert> h) {
+        return h.extractOutputValues().stream().map(a -> a.type).collect(Collectors.toList());
+    }
+
+    @Test
+    void aRestoreInTheMiddleOfAMinuteKeepsItsBudgetAndSummary() throws Exception {
+        OperatorSubtaskState snapshot;
+        try (KeyedOneInputStreamOperatorTestHarness<String, PolicyInput, Alert> h = harness(2)) {
+            h.open();
+            h.setProcessingTime(NOW + 1_000);
+            for (int i = 0; i < 4; i++) send(h, alert(AlertType.SEQUENCE_GAP, "d" + i, null, Severity.WARNING, NOW), NOW);
+            assertEquals(List.of("SEQUENCE_GAP", "SEQUENCE_GAP"), types(h));
+            assertEquals(1, h.numProcessingTimeTimers(), "the minute's end");
+            snapshot = h.snapshot(1, NOW + 2_000);
+        }
+        try (KeyedOneInputStreamOperatorTestHarness<String, PolicyInput, Alert> h = harness(2)) {
+            h.initializeState(snapshot);
+            h.open();
+            h.setProcessingTime(NOW + 30_000);
+            send(h, alert(AlertType.SEQUENCE_GAP, "a", null, Severity.CRITICAL, NOW + 7), NOW + 30_000);
+            assertEquals(List.of(), types(h), "the budget of the minute was spent before the restore");
+            h.setProcessingTime(NOW + MINUTE);
+            assertEquals(List.of("ALERT_SUMMARY"), types(h), "the restored timer publishes the minute's summary");
+            Alert summary = h.extractOutputValues().get(0);
+            assertEquals(3, details(summary).get("count").asLong(), "two before the restore, one after");
+            assertEquals("[\"a\",\"d2\",\"d3\"]", details(summary).get("sampleDeviceIds").toString());
+            assertEquals("CRITICAL", summary.severity);
+            assertEquals(0, h.numProcessingTimeTimers());
+        }
+    }
+
+    @Test
+    void breakerSignalsAndBacklogsAreRoutedToTheKeysTheyInhibitAndNeverPublished() throws Exception {
+        try (KeyedOneInputStreamOperatorTestHarness<String, PolicyInput, Alert> h = harness(100)) {
+            h.open();
+            h.setProcessingTime(NOW);
+            send(h, AlertRouting.breakerSignal(new BreakerReport(0, 1, 5, 1, true)), NOW);
+            send(h, resyncFailed("d", true), NOW);
+            send(h, alert(AlertType.BACKLOG, null, "billing", Severity.WARNING, NOW), NOW);
+            send(h, alert(AlertType.UNCONSUMED, "d", "billing", Severity.WARNING, NOW), NOW);
+            send(h, alert(AlertType.REDISPATCH_EXHAUSTED, "d", "billing", Severity.CRITICAL, NOW), NOW);
+            send(h, alert(AlertType.TAIL_LOSS, "d", null, Severity.WARNING, NOW), NOW);
+            send(h, alert(AlertType.BACKLOG_CLEARED, null, "billing", Severity.INFO, NOW), NOW);
+            send(h, alert(AlertType.UNCONSUMED, "e", "billing", Severity.WARNING, NOW), NOW);
+            send(h, AlertRouting.breakerSignal(new BreakerReport(0, 1, 5, 2, false)), NOW);
+            assertEquals(List.of("DATABASE_UNAVAILABLE", "BACKLOG", "TAIL_LOSS", "BACKLOG_CLEARED", "UNCONSUMED",
+                    "DATABASE_RECOVERED"), types(h));
+            h.setProcessingTime(NOW + MINUTE);
+            assertEquals(2, types(h).stream().filter("ALERT_SUMMARY"::equals).count(), "billing's UNCONSUMED and REDISPATCH_EXHAUSTED");
+        }
+    }
+}

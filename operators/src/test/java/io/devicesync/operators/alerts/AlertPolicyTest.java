@@ -1,0 +1,255 @@
+package io.devicesync.operators.alerts;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.devicesync.model.Alert;
+import io.devicesync.model.AlertType;
+import io.devicesync.model.Alerts;
+import io.devicesync.model.BreakerReport;
+import io.devicesync.model.Json;
+import io.devicesync.model.Severity;
+import io.devicesync.model.Strategy;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.TreeMap;
+import java.util.stream.Collectors;
+import java.util.stream.IntStream;
+import org.junit.jupiter.api.Test;
+
+/** The AlertPolicy's rules on their own: budget, summaries, inhibition (DESIGN.md, Storm control). */
+class AlertPolicyTest {
+    static final long MINUTE = 60_000;
+    /** Processing time of the test, on a minute boundary. */
+    static final long NOW = 29_396_666 * MINUTE;
+
+    private final AlertPolicy policy = new AlertPolicy(3);
+    /** One state per key, as in the job (the key is the type). */
+    private final Map<String, PolicyState> states = new TreeMap<>();
+    private final Recorder out = new Recorder();
+
+    static final class Recorder implements AlertPolicy.Effects {
+        final List<Alert> published = new ArrayList<>();
+        final Map<String, Integer> summarized = new TreeMap<>();
+        final Map<String, Integer> suppressed = new TreeMap<>();
+
+        @Override
+        public void publish(Alert alert) {
+            published.add(alert);
+        }
+
+        @Override
+        public void summarized(String type) {
+            summarized.merge(type, 1, Integer::sum);
+        }
+
+        @Override
+        public void suppressed(String type) {
+            suppressed.merge(type, 1, Integer::sum);
+        }
+
+        List<String> types() {
+            return published.stream().map(a -> a.type).collect(Collectors.toList());
+        }
+    }
+
+    static Alert alert(AlertType type, String device, String consumer, Severity severity, long ts) {
+        return Alerts.of(type, severity).device(device).consumer(consumer).cause("test").strategy(Strategy.NONE).ts(ts)
+                .build(Long.toString(ts));
+    }
+
+    static Alert resyncFailed(String device, boolean database) {
+        Alerts.Builder b = Alerts.of(AlertType.RESYNC_FAILED, Severity.WARNING).device(device).cause("test")
+                .strategy(Strategy.RETRY_ON_AUDIT).detail("lookup", database ? "UNAVAILABLE" : "NOT_FOUND");
+        if (database) b.detail("databaseUnavailable", true);
+        return b.ts(NOW).build();
+    }
+
+    private PolicyState state(String key) {
+        return states.computeIfAbsent(key, k -> new PolicyState());
+    }
+
+    private void send(Alert a, long now) {
+        policy.onAlert(state(a.type), a, now, out);
+    }
+
+    private void breaker(int subtask, long incarnation, long generation, boolean open, long now) {
+        policy.onBreaker(state("RESYNC_FAILED"), new BreakerReport(subtask, 2, incarnation, generation, open), now, out);
+    }
+
+    private void backlog(String consumer, boolean open) {
+        policy.onBacklog(state("UNCONSUMED"), consumer, open);
+        policy.onBacklog(state("REDISPATCH_EXHAUSTED"), consumer, open);
+    }
+
+    static JsonNode details(Alert a) {
+        return Json.parse(a.details.getBytes(StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void eachTypeHasItsBudgetPerMinuteAndTheRestIsOneSummaryWhenTheMinuteEnds() {
+        for (int i = 0; i < 5; i++) send(alert(AlertType.SEQUENCE_GAP, "d" + i, null, Severity.WARNING, NOW + i), NOW + i);
+        send(alert(AlertType.TAIL_LOSS, "t", null, Severity.WARNING, NOW), NOW + 10);
+        assertEquals(List.of("SEQUENCE_GAP", "SEQUENCE_GAP", "SEQUENCE_GAP", "TAIL_LOSS"), out.types(), "3 of a type, others untouched");
+        assertEquals(Map.of("SEQUENCE_GAP", 2), out.summarized);
+        assertEquals(NOW + MINUTE, policy.summariesDue(state("SEQUENCE_GAP")));
+        assertEquals(-1, policy.summariesDue(state("TAIL_LOSS")));
+
+        policy.onTime(state("SEQUENCE_GAP"), NOW + MINUTE, out);
+        Alert summary = out.published.get(4);
+        assertEquals("ALERT_SUMMARY", summary.type);
+        JsonNode d = details(summary);
+        assertEquals("SEQUENCE_GAP", d.get("summarizedType").asText());
+        assertEquals(2, d.get("count").asLong());
+        assertEquals(NOW, d.get("windowStart").asLong());
+        assertEquals(NOW + MINUTE, d.get("windowEnd").asLong());
+        assertEquals(NOW + 3, d.get("firstTs").asLong());
+        assertEquals(NOW + 4, d.get("lastTs").asLong());
+        assertEquals("[\"d3\",\"d4\"]", d.get("sampleDeviceIds").toString());
+        assertEquals("BUDGET", d.get("reason").asText());
+        assertNull(summary.consumer);
+        assertEquals(NOW + MINUTE, summary.ts, "the policy's own alerts: processing time, the minute's end");
+
+        // The next minute has its budget again.
+        for (int i = 0; i < 4; i++) send(alert(AlertType.SEQUENCE_GAP, "e" + i, null, Severity.WARNING, NOW), NOW + MINUTE + 5);
+        assertEquals(8, out.published.size(), "3 more published one by one");
+    }
+
+    @Test
+    void anAlertOfALaterMinutePublishesTheSummaryOfTheEarlierFirst() {
+        for (int i = 0; i < 4; i++) send(alert(AlertType.UNCONSUMED, "d" + i, "billing", Severity.WARNING, NOW), NOW);
+        send(alert(AlertType.UNCONSUMED, "late", "billing", Severity.WARNING, NOW), NOW + 3 * MINUTE + 1);
+        assertEquals(List.of("UNCONSUMED", "UNCONSUMED", "UNCONSUMED", "ALERT_SUMMARY", "UNCONSUMED"), out.types());
+        assertEquals(NOW, details(out.published.get(3)).get("windowStart").asLong());
+    }
+
+    @Test
+    void aSummaryHasTheHighestSeverityTheSmallestIdsAndAnIdFromTypeAndWindowOnly() {
+        List<Integer> order = IntStream.range(0, 40).boxed().collect(Collectors.toList());
+        Alert first = summaryOf(order, new AlertPolicy(0));
+        Collections.shuffle(order, new Random(7));
+        Alert second = summaryOf(order, new AlertPolicy(0));
+        assertEquals(first.alertId, second.alertId, "the same id whatever the order within the minute");
+        assertEquals(first.details, second.details, "the same contents whatever the order");
+        assertEquals("CRITICAL", first.severity);
+        JsonNode d = details(first);
+        assertEquals(40, d.get("count").asLong());
+        assertEquals(20, d.get("sampleDeviceIds").size());
+        assertEquals("dev-00", d.get("sampleDeviceIds").get(0).asText());
+        assertEquals("dev-19", d.get("sampleDeviceIds").get(19).asText());
+        assertEquals(NOW, d.get("firstTs").asLong());
+        assertEquals(NOW + 39, d.get("lastTs").asLong());
+
+        PolicyState next = new PolicyState();
+        AlertPolicy p = new AlertPolicy(0);
+        p.onAlert(next, alert(AlertType.TAIL_LOSS, "x", null, Severity.INFO, NOW), NOW + MINUTE, out);
+        p.onTime(next, NOW + 2 * MINUTE, out);
+        assertNotEquals(first.alertId, out.published.get(out.published.size() - 1).alertId, "another minute, another id");
+    }
+
+    private Alert summaryOf(List<Integer> order, AlertPolicy p) {
+        PolicyState s = new PolicyState();
+        Recorder r = new Recorder();
+        for (int i : order) {
+            Severity sev = i == 17 ? Severity.CRITICAL : Severity.WARNING;
+            p.onAlert(s, alert(AlertType.TAIL_LOSS, String.format("dev-%02d", i), null, sev, NOW + i), NOW + 10 + i, r);
+        }
+        p.onTime(s, NOW + MINUTE, r);
+        assertEquals(1, r.published.size());
+        return r.published.get(0);
+    }
+
+    @Test
+    void anOpenBreakerAnywhereIsOneDatabaseUnavailableAndItsResyncFailedWaitForOneRecovered() {
+        send(resyncFailed("before", true), NOW);
+        assertEquals(List.of("RESYNC_FAILED"), out.types(), "no breaker open yet: published");
+        breaker(0, 11, 1, true, NOW + 1);
+        breaker(1, 22, 1, true, NOW + 2);
+        assertEquals(List.of("RESYNC_FAILED", "DATABASE_UNAVAILABLE"), out.types(), "one for the job, however many breakers open");
+        Alert down = out.published.get(1);
+        assertEquals("CRITICAL", down.severity);
+        assertEquals("RETRY_ON_AUDIT", down.strategy);
+        for (int i = 0; i < 5; i++) send(resyncFailed("d" + i, true), NOW + 3);
+        send(resyncFailed("missing-row", false), NOW + 3);
+        assertEquals(List.of("RESYNC_FAILED", "DATABASE_UNAVAILABLE", "RESYNC_FAILED"), out.types(),
+                "only the one the database did not cause");
+        assertEquals("missing-row", out.published.get(2).deviceId);
+        assertEquals(Map.of("RESYNC_FAILED", 5), out.suppressed);
+
+        breaker(0, 11, 2, false, NOW + 4);
+        breaker(0, 11, 1, true, NOW + 5); // overtaken on its way: older
+        assertEquals(3, out.published.size(), "subtask 1's breaker is still open");
+        breaker(1, 22, 2, false, NOW + 6);
+        Alert up = out.published.get(3);
+        assertEquals("DATABASE_RECOVERED", up.type);
+        assertEquals("INFO", up.severity);
+        assertEquals(5, details(up).get("suppressed").asLong());
+        assertEquals(Alerts.id("DATABASE_RECOVERED", null, null, "0/11/1"), up.alertId, "identified by the report that opened the outage");
+
+        send(resyncFailed("after", true), NOW + 7);
+        assertEquals("after", out.published.get(4).deviceId, "published again once recovered");
+    }
+
+    @Test
+    void aRestartedLookupSubtaskReplacesWhatItsEarlierIncarnationLeftOpen() {
+        breaker(0, 11, 1, true, NOW);
+        assertEquals(List.of("DATABASE_UNAVAILABLE"), out.types());
+        breaker(0, 99, 0, false, NOW + 1); // a new incarnation after a restart: closed, generation 0
+        assertEquals(List.of("DATABASE_UNAVAILABLE", "DATABASE_RECOVERED"), out.types());
+        // A rescale to one subtask forgets subtask 1's report.
+        breaker(1, 22, 1, true, NOW + 2);
+        policy.onBreaker(state("RESYNC_FAILED"), new BreakerReport(0, 1, 99, 1, false), NOW + 3, out);
+        assertEquals(List.of("DATABASE_UNAVAILABLE", "DATABASE_RECOVERED", "DATABASE_UNAVAILABLE", "DATABASE_RECOVERED"), out.types());
+    }
+
+    @Test
+    void anOpenBacklogFoldsItsConsumersUnconsumedAndExhaustedIntoSummariesOfThatConsumer() {
+        send(alert(AlertType.UNCONSUMED, "a", "billing", Severity.WARNING, NOW), NOW);
+        backlog("billing", true);
+        for (int i = 0; i < 2; i++) {
+            send(alert(AlertType.UNCONSUMED, "b" + i, "billing", Severity.WARNING, NOW), NOW + 1);
+            send(alert(AlertType.REDISPATCH_EXHAUSTED, "b" + i, "billing", Severity.CRITICAL, NOW), NOW + 1);
+        }
+        send(alert(AlertType.UNCONSUMED, "c", "dashboard", Severity.WARNING, NOW), NOW + 2);
+        assertEquals(List.of("UNCONSUMED", "UNCONSUMED"), out.types(), "billing's folded, dashboard's published");
+        assertEquals("dashboard", out.published.get(1).consumer);
+        assertEquals(Map.of("REDISPATCH_EXHAUSTED", 2, "UNCONSUMED", 2), out.summarized);
+        policy.onTime(state("UNCONSUMED"), NOW + MINUTE, out);
+        policy.onTime(state("REDISPATCH_EXHAUSTED"), NOW + MINUTE, out);
+        Alert unconsumed = out.published.get(2);
+        Alert exhausted = out.published.get(3);
+        assertEquals("billing", unconsumed.consumer);
+        assertEquals("BACKLOG", details(unconsumed).get("reason").asText());
+        assertEquals(2, details(unconsumed).get("count").asLong());
+        assertEquals("REDISPATCH_EXHAUSTED", details(exhausted).get("summarizedType").asText());
+        assertEquals("CRITICAL", exhausted.severity);
+        backlog("billing", false);
+        send(alert(AlertType.UNCONSUMED, "d", "billing", Severity.WARNING, NOW), NOW + MINUTE + 1);
+        assertEquals("UNCONSUMED", out.published.get(4).type, "published one by one once the backlog cleared");
+    }
+
+    @Test
+    void theStateReadsBackAsItWasWritten() {
+        for (int i = 0; i < 6; i++) send(alert(AlertType.UNCONSUMED, "d" + i, "billing", Severity.WARNING, NOW + i), NOW);
+        backlog("billing", true);
+        send(alert(AlertType.UNCONSUMED, "z", "billing", Severity.CRITICAL, NOW), NOW);
+        breaker(0, 11, 1, true, NOW);
+        for (String key : states.keySet()) {
+            PolicyState s = states.get(key);
+            byte[] bytes = s.encode();
+            assertEquals(bytes.length, PolicyState.decode(bytes).encode().length);
+            assertTrue(java.util.Arrays.equals(bytes, PolicyState.decode(bytes).encode()), key);
+        }
+        PolicyState restored = PolicyState.decode(state("UNCONSUMED").encode());
+        policy.onTime(restored, NOW + MINUTE, out);
+        List<Alert> summaries = out.published.stream().filter(a -> a.type.equals("ALERT_SUMMARY")).collect(Collectors.toList());
+        assertEquals(2, summaries.size(), "the budget's and billing's");
+    }
+}
