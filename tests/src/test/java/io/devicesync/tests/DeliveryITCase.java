@@ -64,8 +64,9 @@ class DeliveryITCase extends EndToEnd {
             String redispatch = "redispatch-" + s.id;
             String redispatchDlq = "redispatch-dlq-" + s.id;
             kafka.createTopics(4, List.of(acks, redispatch, redispatchDlq), List.of());
+            // Summaries every 2 s instead of every minute, so that the test sees them soon.
             s.startJob(deliveryArgs(s, "healthy,stops,returns", "5 s",
-                    "--backlog.threshold", Integer.toString(DEVICES / 2)));
+                    "--backlog.threshold", Integer.toString(DEVICES / 2), "--alerts.window", "2 s"));
             s.awaitStarted();
             String bootstrap = kafka.bootstrapServers();
             try (SimulatedConsumer healthy = new SimulatedConsumer(bootstrap, "healthy", s.state, redispatch, acks, 0, 1);
@@ -82,8 +83,8 @@ class DeliveryITCase extends EndToEnd {
                 // Every device gets its episode for "returns"; then it comes back.
                 s.awaitOrFail(() -> {
                     s.pollOutputs();
-                    return devicesAlerted(s, "UNCONSUMED", "returns").size() == DEVICES;
-                }, () -> devicesAlerted(s, "UNCONSUMED", "returns").size() + " of " + DEVICES + " devices UNCONSUMED for returns");
+                    return alertedOrSummarized(s, "UNCONSUMED", "returns").size() == DEVICES;
+                }, () -> alertedOrSummarized(s, "UNCONSUMED", "returns").size() + " of " + DEVICES + " devices UNCONSUMED for returns");
                 returns.setAcking(true);
 
                 List<Redispatch> sent = new ArrayList<>();
@@ -94,8 +95,10 @@ class DeliveryITCase extends EndToEnd {
                     returns.check();
                     redispatchReader.poll(Duration.ofMillis(50)).forEach(r -> sent.add(Codecs.readRedispatch(r.value())));
                     deadLetters.addAll(redispatchDlqReader.poll(Duration.ofMillis(50)));
-                    return deadLetters.size() >= DEVICES && s.alertCount("BACKLOG_CLEARED") >= 1;
-                }, () -> deadLetters.size() + " dead letters, BACKLOG_CLEARED " + s.alertCount("BACKLOG_CLEARED"));
+                    return deadLetters.size() >= DEVICES && s.alertCount("BACKLOG_CLEARED") >= 1
+                            && alertedOrSummarized(s, "REDISPATCH_EXHAUSTED", "stops").size() == DEVICES;
+                }, () -> deadLetters.size() + " dead letters, BACKLOG_CLEARED " + s.alertCount("BACKLOG_CLEARED")
+                        + ", REDISPATCH_EXHAUSTED for " + alertedOrSummarized(s, "REDISPATCH_EXHAUSTED", "stops").size() + " devices");
                 s.quiesce();
                 redispatchReader.poll(Duration.ofMillis(200)).forEach(r -> sent.add(Codecs.readRedispatch(r.value())));
                 deadLetters.addAll(redispatchDlqReader.poll(Duration.ofMillis(200)));
@@ -109,10 +112,11 @@ class DeliveryITCase extends EndToEnd {
                 assertTrue(sent.stream().noneMatch(r -> r.consumer.equals("healthy")));
                 assertTrue(healthy.acked.get() >= DEVICES);
 
-                // The consumer that stopped: per device one UNCONSUMED, attempts 1..N with the
-                // latest state, one dead letter, one REDISPATCH_EXHAUSTED; its backlog stays open.
-                assertEquals(devices, devicesAlerted(s, "UNCONSUMED", "stops").keySet());
-                assertTrue(devicesAlerted(s, "UNCONSUMED", "stops").values().stream().allMatch(n -> n == 1));
+                // The consumer that stopped: per device one UNCONSUMED (published, or in a summary of
+                // the consumer once its BACKLOG opened), attempts 1..N with the latest state, one
+                // dead letter, one REDISPATCH_EXHAUSTED; its backlog stays open.
+                assertEquals(devices, alertedOrSummarized(s, "UNCONSUMED", "stops").keySet());
+                assertTrue(alertedOrSummarized(s, "UNCONSUMED", "stops").values().stream().allMatch(n -> n == 1));
                 Map<String, List<Integer>> attempts = new TreeMap<>();
                 for (Redispatch r : sent) {
                     if (!r.consumer.equals("stops")) continue;
@@ -135,14 +139,18 @@ class DeliveryITCase extends EndToEnd {
                 }
                 assertEquals(devices, dlqByDevice.keySet());
                 assertTrue(dlqByDevice.values().stream().allMatch(n -> n == 1), "one dead letter per device: " + dlqByDevice);
-                Map<String, Long> exhausted = devicesAlerted(s, "REDISPATCH_EXHAUSTED", "stops");
+                Map<String, Long> exhausted = alertedOrSummarized(s, "REDISPATCH_EXHAUSTED", "stops");
                 assertEquals(devices, exhausted.keySet());
                 assertTrue(exhausted.values().stream().allMatch(n -> n == 1));
-                assertTrue(s.alertsSeen.stream().filter(a -> a.type.equals("REDISPATCH_EXHAUSTED"))
-                        .allMatch(a -> a.severity.equals("CRITICAL")));
+                // Issue 17: its BACKLOG opened long before the attempts ran out: summaries of the
+                // consumer, not one alert per device (the dead letters above are all there).
+                assertEquals(Map.of(), devicesAlerted(s, "REDISPATCH_EXHAUSTED", "stops"));
+                List<Alert> exhaustedSummaries = summaries(s, "REDISPATCH_EXHAUSTED", "stops");
+                assertTrue(!exhaustedSummaries.isEmpty() && exhaustedSummaries.stream().allMatch(a -> a.severity.equals("CRITICAL")),
+                        "summaries of REDISPATCH_EXHAUSTED are CRITICAL: " + exhaustedSummaries);
 
                 // The consumer that came back: one episode per device, ended by its acks.
-                assertTrue(devicesAlerted(s, "UNCONSUMED", "returns").values().stream().allMatch(n -> n == 1));
+                assertTrue(alertedOrSummarized(s, "UNCONSUMED", "returns").values().stream().allMatch(n -> n == 1));
                 assertEquals(Map.of(), devicesAlerted(s, "REDISPATCH_EXHAUSTED", "returns"));
 
                 // Backlog: raised for both, cleared only for the one that came back.
@@ -249,6 +257,28 @@ class DeliveryITCase extends EndToEnd {
     private static Map<String, Long> devicesAlerted(Scenario s, String type, String consumer) {
         return s.alertsSeen.stream().filter(a -> a.type.equals(type) && consumer.equals(a.consumer))
                 .collect(Collectors.groupingBy(a -> a.deviceId, TreeMap::new, Collectors.counting()));
+    }
+
+    /** The ALERT_SUMMARY records of a consumer that fold alerts of {@code type}. */
+    private static List<Alert> summaries(Scenario s, String type, String consumer) {
+        return s.alertsSeen.stream().filter(a -> a.type.equals("ALERT_SUMMARY") && consumer.equals(a.consumer)
+                && type.equals(Json.parse(a.details.getBytes(StandardCharsets.UTF_8)).get("summarizedType").asText()))
+                .collect(Collectors.toList());
+    }
+
+    /**
+     * The devices with an alert of {@code type} for {@code consumer}: published one by one, or
+     * folded into one of the consumer's summaries (whose sample then names every device folded:
+     * these tests have fewer devices than a sample holds). Counts per device.
+     */
+    private static Map<String, Long> alertedOrSummarized(Scenario s, String type, String consumer) {
+        Map<String, Long> devices = devicesAlerted(s, type, consumer);
+        for (Alert a : summaries(s, type, consumer)) {
+            var d = Json.parse(a.details.getBytes(StandardCharsets.UTF_8));
+            assertEquals(d.get("count").asLong(), d.get("sampleDeviceIds").size(), "a sample of all: " + a);
+            d.get("sampleDeviceIds").forEach(id -> devices.merge(id.asText(), 1L, Long::sum));
+        }
+        return devices;
     }
 
     private static long consumerAlerts(Scenario s, String type, String consumer) {

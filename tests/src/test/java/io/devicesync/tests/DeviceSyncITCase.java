@@ -205,7 +205,10 @@ class DeviceSyncITCase extends EndToEnd {
                     .collect(Collectors.toSet());
             Set<String> resolved = s.alertsSeen.stream().filter(a -> a.type.equals("RESYNC_RESOLVED")).map(a -> a.deviceId)
                     .collect(Collectors.toSet());
-            assertEquals(failed, resolved, "every failed repair is resolved, and says so");
+            // RESYNC_FAILED caused by the database are not published while its breaker is open
+            // (DATABASE_UNAVAILABLE instead): every one published is resolved.
+            assertTrue(resolved.containsAll(failed), "every failed repair published is resolved, and says so");
+            assertTrue(s.alertCount("DATABASE_UNAVAILABLE") <= s.alertCount("DATABASE_RECOVERED"), "every outage ends");
             assertTrue(s.sourcesByDevice.values().stream().flatMap(List::stream).anyMatch(src -> !src.equals("increment")));
         }
     }
@@ -294,7 +297,9 @@ class DeviceSyncITCase extends EndToEnd {
             assertTrue(resolved.containsAll(failed), "every failed repair published is resolved, and says so");
             assertTrue(!resolved.isEmpty(), "the repairs that failed while the database was down are resolved");
             assertTrue(s.alertsSeen.stream().filter(a -> a.type.equals("RESYNC_RESOLVED")).allMatch(a -> a.severity.equals("INFO")));
-            assertEquals(0, metric(s, "devicesWaitingForRepair"));
+            // The web UI fetches metrics now and then: the value read during the outage may still show.
+            s.awaitOrFail(() -> metric(s, "devicesWaitingForRepair") == 0,
+                    () -> "devicesWaitingForRepair " + metric(s, "devicesWaitingForRepair"));
             s.awaitOrFail(() -> {
                 s.pollOutputs();
                 return s.alertCount("DATABASE_RECOVERED") >= 1;

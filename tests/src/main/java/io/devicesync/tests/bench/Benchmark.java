@@ -67,7 +67,8 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * --checkpoint-interval 10 --variants parse,devicesync,devicesync-alos,delivery --latency-seconds 60
  * --latency-rate 0 (half the devicesync throughput measured) --latency-variants devicesync,devicesync-alos
  * --conf key=value,… (Flink configuration of the MiniCluster) --gaps 1000 --fleet 0 (devices of the fleet-scale run,
- * {@link FleetRun}) --fleet-audit-interval 120 (s) --results PATH}.
+ * {@link FleetRun}) --fleet-audit-interval 120 (s) --alert-storm 0 (alerts through the AlertPolicy, {@link AlertStormRun})
+ * --results PATH}.
  */
 public final class Benchmark {
     private Benchmark() {}
@@ -88,6 +89,7 @@ public final class Benchmark {
         o.put("gaps", "1000");
         o.put("fleet", "0");
         o.put("fleet-audit-interval", "120");
+        o.put("alert-storm", "0");
         o.put("conf", "");
         for (int i = 0; i + 1 < argv.length; i += 2) {
             String name = argv[i].replaceFirst("^--", "");
@@ -154,8 +156,14 @@ public final class Benchmark {
                 fleetLine = FleetRun.run(fleet, Duration.ofSeconds(Long.parseLong(o.get("fleet-audit-interval"))), kafka, db, o, work);
                 say(fleetLine);
             }
+            String stormLine = "";
+            long storm = Long.parseLong(o.get("alert-storm"));
+            if (storm > 0) {
+                stormLine = AlertStormRun.run(storm, o, work);
+                say(stormLine);
+            }
             String table = table(results, o) + latencyTable(latencies, o) + (gapLine.isEmpty() ? "" : "\n" + gapLine + "\n")
-                    + fleetLine;
+                    + fleetLine + stormLine;
             System.out.println();
             System.out.println(table);
             if (!o.get("results").isEmpty()) {

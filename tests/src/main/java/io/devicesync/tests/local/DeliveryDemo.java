@@ -123,6 +123,11 @@ final class DeliveryDemo implements AutoCloseable {
                 long[] n = a.consumer == null ? null : per.get(a.consumer);
                 if (n == null) return;
                 if (a.type.equals("UNCONSUMED")) n[0]++;
+                // Once its BACKLOG is open, a consumer's UNCONSUMED come as summaries (AlertPolicy).
+                if (a.type.equals("ALERT_SUMMARY")) {
+                    var d = io.devicesync.model.Json.parse(a.details.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                    if (d.get("summarizedType").asText().equals("UNCONSUMED")) n[0] += d.get("count").asLong();
+                }
                 if (a.type.equals("BACKLOG")) n[3]++;
             });
             readAll(redispatches).forEach(r -> {
@@ -146,7 +151,7 @@ final class DeliveryDemo implements AutoCloseable {
         }
     }
 
-    private static List<ConsumerRecord<byte[], byte[]>> readAll(TopicReader reader) {
+    static List<ConsumerRecord<byte[], byte[]>> readAll(TopicReader reader) {
         List<ConsumerRecord<byte[], byte[]>> out = new ArrayList<>();
         do {
             out.addAll(reader.poll(Duration.ofMillis(300)));

@@ -315,6 +315,36 @@ public final class LocalRun {
                         + " device-alerts):");
                 diverging.stream().limit(10).forEach(d -> say("  " + d));
             }
+            alertReport(kafka.bootstrapServers());
+        }
+
+        /** What device-alerts holds, by type: published one by one, and folded into summaries by the AlertPolicy. */
+        static void alertReport(String bootstrap) {
+            Map<String, long[]> byType = new java.util.TreeMap<>(); // published, summarized, summaries
+            long suppressed = 0;
+            try (TopicReader alerts = new TopicReader(bootstrap, "device-alerts")) {
+                for (var r : DeliveryDemo.readAll(alerts)) {
+                    io.devicesync.model.Alert a = Codecs.readAlert(r.value());
+                    if (a.type.equals("ALERT_SUMMARY")) {
+                        var d = io.devicesync.model.Json.parse(a.details.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                        long[] n = byType.computeIfAbsent(d.get("summarizedType").asText(), t -> new long[3]);
+                        n[1] += d.get("count").asLong();
+                        n[2]++;
+                    } else {
+                        byType.computeIfAbsent(a.type, t -> new long[3])[0]++;
+                        if (a.type.equals("DATABASE_RECOVERED")) {
+                            suppressed += io.devicesync.model.Json.parse(a.details.getBytes(java.nio.charset.StandardCharsets.UTF_8))
+                                    .get("suppressed").asLong();
+                        }
+                    }
+                }
+            }
+            long summarized = byType.values().stream().mapToLong(n -> n[1]).sum();
+            say("Alerts on device-alerts by type (" + summarized + " folded into ALERT_SUMMARY records by the AlertPolicy):");
+            if (byType.isEmpty()) say("  none");
+            byType.forEach((type, n) -> say(String.format(Locale.ROOT, "  %-22s %,9d published one by one%s", type, n[0],
+                    n[1] == 0 ? "" : String.format(Locale.ROOT, ", %,d summarized in %,d summaries", n[1], n[2]))));
+            if (suppressed > 0) say("  RESYNC_FAILED not published while the database was unavailable: " + suppressed);
         }
 
         static List<String> diverging(Map<String, Truth.Version> truth, Map<String, DeviceState> last) {
