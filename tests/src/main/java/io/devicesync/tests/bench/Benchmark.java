@@ -67,7 +67,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * --checkpoint-interval 10 --variants parse,devicesync,devicesync-alos,delivery --latency-seconds 60
  * --latency-rate 0 (half the devicesync throughput measured) --latency-variants devicesync,devicesync-alos
  * --conf key=value,… (Flink configuration of the MiniCluster) --gaps 1000 --fleet 0 (devices of the fleet-scale run,
- * {@link FleetRun}) --fleet-audit-interval 120 (s) --alert-storm 0 (alerts through the AlertPolicy, {@link AlertStormRun})
+ * {@link FleetRun}) --fleet-audit-interval 120 (s) --fleet-after-intervals 2.5 --alert-storm 0 (alerts through the AlertPolicy, {@link AlertStormRun})
  * --results PATH}.
  */
 public final class Benchmark {
@@ -89,6 +89,7 @@ public final class Benchmark {
         o.put("gaps", "1000");
         o.put("fleet", "0");
         o.put("fleet-audit-interval", "120");
+        o.put("fleet-after-intervals", "2.5");
         o.put("alert-storm", "0");
         o.put("conf", "");
         for (int i = 0; i + 1 < argv.length; i += 2) {

@@ -29,10 +29,11 @@ import org.postgresql.PGConnection;
  * <ul>
  *   <li><b>end</b>: the job reads the input, then the input goes idle and event time jumps an hour
  *       to the wall clock: every device's audit is passed by the jump (spread over the next
- *       interval); measured while the input is read and for 2.5 audit intervals after it ends;
+ *       interval); measured while the input is read and for {@code --fleet-after-intervals} (2.5)
+ *       audit intervals after it ends;
  *   <li><b>restore</b>: the job reads the input and is stopped with a savepoint at once (its audit
  *       timers armed, an hour in the past); restored onto the silent input, its event time jumps
- *       from nothing to the wall clock; measured for 2.5 intervals after the restore.
+ *       from nothing to the wall clock; measured for as long after the restore.
  * </ul>
  * Also reports the audits, the database queries that answered them, and the audits spread.
  */
@@ -50,7 +51,8 @@ final class FleetRun {
         Benchmark.say(String.format(Locale.ROOT, "fleet: preloaded %,d events of %,d devices an hour old, database seeded, in %.1f s",
                 events, devices, (System.nanoTime() - t) / 1e9));
         String[] args = {"--audit.interval", auditInterval.toSeconds() + " s"};
-        Duration after = auditInterval.multipliedBy(5).dividedBy(2);
+        // Long enough to cover the interval over which the jump's audits are spread, and more.
+        Duration after = Duration.ofMillis((long) (auditInterval.toMillis() * Double.parseDouble(o.get("fleet-after-intervals"))));
 
         // end: the input, then its end and the hour's jump.
         Measure end = new Measure();
