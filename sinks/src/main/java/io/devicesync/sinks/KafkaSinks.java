@@ -43,7 +43,7 @@ public final class KafkaSinks {
     public static KafkaSink<Alert> alerts(String bootstrap, String topic, String txPrefix, Properties props,
             DeliveryGuarantee guarantee) {
         return build(bootstrap, txPrefix, props, guarantee, (KafkaRecordSerializationSchema<Alert>) (a, ctx, ts) ->
-                new ProducerRecord<>(topic, null, null, utf8(a.deviceId != null ? a.deviceId : a.consumer), Codecs.alert(a)));
+                new ProducerRecord<>(topic, null, null, utf8(alertKey(a)), Codecs.alert(a)));
     }
 
     public static KafkaSink<io.devicesync.model.AuditRecord> audits(String bootstrap, String topic, String txPrefix, Properties props,
@@ -118,6 +118,11 @@ public final class KafkaSinks {
                 .setTransactionalIdPrefix(txPrefix)
                 .setRecordSerializer(serializer)
                 .build();
+    }
+
+    /** The device, else the consumer, else (the AlertPolicy's job-wide alerts) the type. */
+    static String alertKey(io.devicesync.model.Alert a) {
+        return a.deviceId != null ? a.deviceId : a.consumer != null ? a.consumer : a.type;
     }
 
     private static byte[] utf8(String s) {
