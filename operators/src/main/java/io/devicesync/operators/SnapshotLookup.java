@@ -114,6 +114,9 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
     private transient int parallelism;
     /** The breaker's latest change not yet carried by a result (the latest wins). */
     private transient AtomicReference<BreakerReport> pendingReport;
+    /** The breaker's latest report, carried again now and then: a result that carried one may be dropped. */
+    private transient volatile BreakerReport latestReport;
+    private transient volatile long lastReportNanos;
     private transient RateLimitedLog failureLog;
 
     /** Lookups against PostgreSQL as {@code config} says. */
@@ -144,7 +147,8 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
         parallelism = getRuntimeContext().getTaskInfo().getNumberOfParallelSubtasks();
         // A new incarnation's breaker is closed: said once, so that the AlertPolicy forgets what an
         // earlier one (before a restart) left open.
-        pendingReport = new AtomicReference<>(new BreakerReport(subtask, parallelism, incarnation, 0, false));
+        latestReport = new BreakerReport(subtask, parallelism, incarnation, 0, false);
+        pendingReport = new AtomicReference<>(latestReport);
         failureLog = new RateLimitedLog(LOG, 10_000);
         var metrics = getRuntimeContext().getMetricGroup();
         queries = metrics.counter("lookupsIssued", new ThreadSafeCounter());
@@ -239,19 +243,31 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
 
     /** Under {@link #breakerLock}: the breaker opened or closed. */
     private void report(boolean open) {
-        pendingReport.set(new BreakerReport(subtask, parallelism, incarnation, ++breakerGeneration, open));
+        latestReport = new BreakerReport(subtask, parallelism, incarnation, ++breakerGeneration, open);
+        pendingReport.set(latestReport);
     }
 
     /**
-     * {@code r} with the breaker's pending report, if any. A FAILED result does not carry it: the
-     * retry strategy may drop it for another attempt, and the report with it.
+     * {@code r} with the breaker's pending report, if any, else with its latest one at most once a
+     * second. A FAILED result does not carry it: the retry strategy may drop it for another
+     * attempt, and the report with it. Other results may be dropped too (one that completes after
+     * Flink's timeout already answered the lookup), hence the repeat; the policy ignores a report
+     * it has seen.
      */
     private LookupResult reported(LookupResult r) {
         if (r.outcome == LookupResult.Outcome.FAILED) return r;
         BreakerReport b = pendingReport.getAndSet(null);
-        if (b != null) r.breaker = b;
+        long now = System.nanoTime();
+        if (b == null && now - lastReportNanos > REPORT_REPEAT_NANOS) b = latestReport;
+        if (b != null) {
+            r.breaker = b;
+            lastReportNanos = now;
+        }
         return r;
     }
+
+    /** How often the breaker's latest report rides again on a result. */
+    private static final long REPORT_REPEAT_NANOS = TimeUnit.SECONDS.toNanos(1);
 
     private void logTransition(CircuitBreaker.Transition t) {
         if (t == null) return;

@@ -105,7 +105,9 @@ public final class AlertPolicy {
         if (open > 0 && !s.databaseUnavailable) {
             s.databaseUnavailable = true;
             s.suppressed = 0;
-            s.outage = r.subtask + "/" + r.incarnation + "/" + r.generation;
+            // Numbered, not named by the report: a replay after a restore opens it with another
+            // incarnation's report, and the same number.
+            s.outage = Long.toString(++s.outages);
             s.outageSince = now;
             fx.publish(Alerts.of(AlertType.DATABASE_UNAVAILABLE, Severity.CRITICAL)
                     .cause("a database circuit breaker opened (lookup subtask " + r.subtask + " of " + r.parallelism

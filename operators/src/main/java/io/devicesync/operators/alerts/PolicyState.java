@@ -47,6 +47,8 @@ public final class PolicyState {
     String outage;
     /** When the outage began (processing time). */
     long outageSince;
+    /** Outages seen: numbers the next one's id (restored with the state, so a replay numbers it alike). */
+    long outages;
 
     /** Alerts folded into one ALERT_SUMMARY: of one type, in one minute, for one reason (and consumer). */
     static final class Summary {
@@ -110,6 +112,7 @@ public final class PolicyState {
             out.writeLong(suppressed);
             writeNullable(out, outage);
             out.writeLong(outageSince);
+            out.writeLong(outages);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -145,6 +148,7 @@ public final class PolicyState {
             p.suppressed = in.readLong();
             p.outage = readNullable(in);
             p.outageSince = in.readLong();
+            p.outages = in.readLong();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

@@ -191,7 +191,8 @@ class AlertPolicyTest {
         assertEquals("DATABASE_RECOVERED", up.type);
         assertEquals("INFO", up.severity);
         assertEquals(5, details(up).get("suppressed").asLong());
-        assertEquals(Alerts.id("DATABASE_RECOVERED", null, null, "0/11/1"), up.alertId, "identified by the report that opened the outage");
+        assertEquals(Alerts.id("DATABASE_RECOVERED", null, null, "1"), up.alertId, "the job's first outage");
+        assertEquals(Alerts.id("DATABASE_UNAVAILABLE", null, null, "1"), down.alertId);
 
         send(resyncFailed("after", true), NOW + 7);
         assertEquals("after", out.published.get(4).deviceId, "published again once recovered");
@@ -207,6 +208,9 @@ class AlertPolicyTest {
         breaker(1, 22, 1, true, NOW + 2);
         policy.onBreaker(state("RESYNC_FAILED"), new BreakerReport(0, 1, 99, 1, false), NOW + 3, out);
         assertEquals(List.of("DATABASE_UNAVAILABLE", "DATABASE_RECOVERED", "DATABASE_UNAVAILABLE", "DATABASE_RECOVERED"), out.types());
+        assertNotEquals(out.published.get(0).alertId, out.published.get(2).alertId, "each outage its own id");
+        breaker(0, 99, 1, false, NOW + 4); // the same report again (repeated now and then): nothing
+        assertEquals(4, out.published.size());
     }
 
     @Test
