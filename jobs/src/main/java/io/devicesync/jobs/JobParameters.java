@@ -454,7 +454,8 @@ public final class JobParameters implements Serializable {
                 + snapshotBatchLinger + ", deliveryConsumers=" + deliveryConsumers + ", deliveryAckTimeout="
                 + deliveryAckTimeout + ", redispatchMaxAttempts=" + redispatchMaxAttempts + ", redispatchBackoff="
                 + redispatchBackoff + ", redispatchMaxBackoff=" + redispatchMaxBackoff + ", redispatchRate=" + redispatchRate
-                + ", backlogThreshold=" + backlogThreshold + ", alertsMaxPerMinute=" + alertsMaxPerMinute + ", alertsWindow=" + alertsWindow + ", sinkDeliveryGuarantee=" + sinkDeliveryGuarantee
+                + ", backlogThreshold=" + backlogThreshold + ", alertsMaxPerMinute=" + alertsMaxPerMinute + ", alertsWindow="
+                + alertsWindow + ", sinkDeliveryGuarantee=" + sinkDeliveryGuarantee
                 + ", transactionTimeoutMs=" + transactionTimeoutMs + ", maxRequestSize=" + maxRequestSize + "}";
     }
 

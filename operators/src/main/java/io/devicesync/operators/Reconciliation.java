@@ -201,8 +201,13 @@ public final class Reconciliation {
                         + (s.published ? Versions.format(s.epoch, s.seq) : "nothing");
             }
             // The first three failures, then every tenth: a device that cannot be repaired for days
-            // does not raise an alert every audit interval.
-            if (s.failures <= 3 || s.failures % 10 == 0) {
+            // does not raise an alert every audit interval. A lookup that was never sent (shed, or
+            // the breaker open: UNAVAILABLE) is not yet a failed repair: its first raises nothing,
+            // and the device's next audit sends it. A database that freezes fills the lookups in
+            // flight long before its breaker has seen enough timeouts to open; the devices shed
+            // meanwhile would otherwise each raise a RESYNC_FAILED ahead of DATABASE_UNAVAILABLE.
+            boolean notSent = r.outcome == LookupResult.Outcome.UNAVAILABLE;
+            if ((s.failures <= 3 && !(notSent && s.failures == 1)) || s.failures % 10 == 0) {
                 Alerts.Builder alert = Alerts.of(AlertType.RESYNC_FAILED, s.failures >= 3 ? Severity.CRITICAL : Severity.WARNING)
                         .device(q.deviceId)
                         .cause(cause)

@@ -188,6 +188,36 @@ class ReconciliationTest {
         assertEquals(1, fx.counts.get(Reconciliation.Effects.Event.REPAIR_FAILED));
     }
 
+    /**
+     * Issue 17: lookups shed while the database freezes, before the breaker opens, raised a
+     * RESYNC_FAILED each, ahead of DATABASE_UNAVAILABLE. A lookup never sent is not yet a failed
+     * repair: the first raises nothing (it is counted and the device waits for its audit); a second
+     * failure does.
+     */
+    @Test
+    void aLookupNeverSentIsNoFailedRepairUntilItsRetryFailsToo() throws Exception {
+        send(inc("d", 1));
+        send(inc("d", 4));
+        LookupRequest gap = new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 3, T0, 0);
+        result(LookupResult.failed(gap, LookupResult.Outcome.UNAVAILABLE, "database lookup shed"));
+        assertEquals(List.of(), fx.alertTypes(), "shed: not sent, nothing raised");
+        assertEquals(1, fx.counts.get(Reconciliation.Effects.Event.REPAIR_FAILED), "still counted");
+        assertEquals(AuditRecord.Outcome.REPAIR_PENDING, fx.audits.get(0).outcome, "the audit retries it");
+        result(LookupResult.failed(LookupRequest.audit("d", 0, 4, true, false, T0 + 1, 0), LookupResult.Outcome.UNAVAILABLE,
+                "database unavailable: circuit breaker open"));
+        assertEquals(List.of("RESYNC_FAILED"), fx.alertTypes(), "the retry failed too");
+        assertTrue(fx.alerts.get(0).details.contains("\"databaseUnavailable\":true"));
+    }
+
+    @Test
+    void aFailedLookupRaisesOnItsFirstFailure() throws Exception {
+        send(inc("d", 1));
+        send(inc("d", 4));
+        result(LookupResult.failed(new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 3, T0, 0), LookupResult.Outcome.FAILED,
+                "database lookup failed: connection refused"));
+        assertEquals(List.of("RESYNC_FAILED"), fx.alertTypes(), "sent and failed: a failed repair");
+    }
+
     @Test
     void aResetIsPublishedOnlyOnASnapshotThatReachedTheNewEpoch() throws Exception {
         send(inc("d", 1));

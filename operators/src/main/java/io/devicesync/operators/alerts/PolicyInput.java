@@ -1,6 +1,7 @@
 package io.devicesync.operators.alerts;
 
 import io.devicesync.model.Alert;
+import io.devicesync.model.AlertType;
 import io.devicesync.model.BreakerReport;
 
 /**
@@ -38,7 +39,7 @@ public class PolicyInput {
 
     static PolicyInput breaker(BreakerReport r) {
         PolicyInput p = new PolicyInput();
-        p.key = "RESYNC_FAILED";
+        p.key = AlertType.RESYNC_FAILED.name();
         p.breaker = r;
         return p;
     }
