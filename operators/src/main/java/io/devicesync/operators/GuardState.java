@@ -15,13 +15,12 @@ public class GuardState {
     /** The highest version a lookup request already covers: such a gap is not requested again. */
     public long requestedEpoch = -1;
     public long requestedSeq;
-    /** Event time of the pending audit timer (on an interval boundary); 0 when none. */
-    public long auditTimer;
     /**
-     * The pending audit was moved after a long jump of event time: it runs at its new time however
-     * coarse the watermark's steps are then (a fast catch-up steps by seconds), so it is moved once.
+     * Event time of the pending audit (on an interval boundary); 0 when none. After a long jump of
+     * event time its timer may have been moved to 1 ms before the device's slot after the jump
+     * without this value changing (GuardRules#moveWithoutState): the audit is due at either.
      */
-    public boolean auditMoved;
+    public long auditTimer;
     /** An increment was accepted since the last audit. */
     public boolean active;
     /** A repair failed (read back from device-audit): the next audit fetches the repair data. */

@@ -161,17 +161,57 @@ class GuardRulesTest {
     }
 
     @Test
-    void anAuditPassedByALongJumpMovesOnceToTheSlotAfterIt() throws Exception {
+    void anAuditPassedByALongJumpMovesOnceToTheSlotAfterItWithoutTheState() throws Exception {
         increment(0, 1, T0, T0);
         long slot = rules.slotAfter("d", T0);
         long jumped = slot + 3 * AUDIT + 123;
-        GuardDecision d = timer(slot, jumped);
-        assertEquals(List.of(), d.lookups, "not at the jump");
-        assertEquals(List.of(new TimerOp(true, rules.slotAfter("d", jumped))), d.timers);
-        assertEquals(1, d.count(Event.AUDIT_SPREAD, 0));
-        long moved = rules.slotAfter("d", jumped);
-        d = timer(moved, moved + 5_000); // a coarse step passes it: it runs anyway
+        // Moved from the key and the times alone: 1 ms before the device's slot after the jump.
+        long moved = rules.moveWithoutState("d", slot, jumped).orElseThrow();
+        assertEquals(rules.slotAfter("d", jumped) - 1, moved);
+        assertTrue(moved > jumped && moved < jumped + AUDIT, "in the interval after the jump");
+        // The moved timer is off the grid: a coarse step passes it, it is not moved again, and the
+        // state (whose audit time was left behind) runs the audit then.
+        assertTrue(rules.moveWithoutState("d", moved, moved + 5_000).isEmpty(), "moved once");
+        GuardDecision d = timer(moved, moved + 5_000);
         assertEquals(1, d.lookups.size());
+        assertEquals(moved, d.lookups.get(0).ts);
+        assertEquals(List.of(new TimerOp(true, rules.slotAfter("d", moved + 5_000))), d.timers, "the next audit, on the grid");
+    }
+
+    @Test
+    void aMovedAuditRunInFineStepsArmsTheNextOneAWholeIntervalAfterItsSlot() throws Exception {
+        increment(0, 1, T0, T0);
+        long slot = rules.slotAfter("d", T0);
+        long jumped = slot + 3 * AUDIT + 123;
+        long moved = rules.moveWithoutState("d", slot, jumped).orElseThrow();
+        increment(0, 2, jumped, jumped); // active again: the audit arms its successor
+        GuardDecision d = timer(moved, moved);
+        assertEquals(1, d.lookups.size());
+        assertEquals(List.of(new TimerOp(true, moved + 1 + AUDIT)), d.timers, "not at the slot, 1 ms on");
+    }
+
+    @Test
+    void aGracePassedWithItsSharedAuditTimerRunsWhenTheMovedTimerFires() throws Exception {
+        increment(0, 1, T0, T0);
+        long slot = rules.slotAfter("d", T0);
+        // seq 3 held, its grace ending exactly at the audit's slot: one timer serves both.
+        increment(0, 3, slot - GRACE, slot - GRACE);
+        assertEquals(slot, s.graceTimer);
+        long jumped = slot + 3 * AUDIT;
+        long moved = rules.moveWithoutState("d", slot, jumped).orElseThrow();
+        GuardDecision d = timer(moved, jumped + 200);
+        assertEquals("0/3", forwarded(d), "the grace ended: the gap is declared, the held message goes");
+        assertEquals(1, d.lookups.stream().filter(r -> r.kind == LookupRequest.Kind.GAP).count());
+        assertEquals(1, d.lookups.stream().filter(r -> r.kind == LookupRequest.Kind.AUDIT).count());
+    }
+
+    @Test
+    void onlyAnAuditSlotPassedByMoreThanTheRoutineJumpIsMovedWithoutTheState() {
+        long slot = rules.slotAfter("d", T0);
+        assertTrue(rules.moveWithoutState("d", slot, slot + ROUTINE).isEmpty(), "a routine jump: run as due");
+        assertTrue(rules.moveWithoutState("d", slot + 7, slot + 3 * AUDIT).isEmpty(), "off the grid (a grace)");
+        assertTrue(rules.moveWithoutState("d", slot, Long.MAX_VALUE).isEmpty(), "the end of event time: no after");
+        assertTrue(rules.moveWithoutState("d", slot, slot + ROUTINE + 1).isPresent());
     }
 
     @Test

@@ -130,7 +130,7 @@ public final class Compact {
             writeVarLong(g.requestedEpoch, out);
             writeVarLong(g.requestedSeq, out);
             writeVarLong(g.auditTimer, out);
-            out.writeByte((g.active ? 1 : 0) | (g.repairPending ? 2 : 0) | (g.recheck ? 4 : 0) | (g.auditMoved ? 8 : 0));
+            out.writeByte((g.active ? 1 : 0) | (g.repairPending ? 2 : 0) | (g.recheck ? 4 : 0));
             writeVarLong(g.rechecks, out);
             writeVarLong(g.lastSeen, out);
         }
@@ -149,7 +149,7 @@ public final class Compact {
             g.active = (flags & 1) != 0;
             g.repairPending = (flags & 2) != 0;
             g.recheck = (flags & 4) != 0;
-            g.auditMoved = (flags & 8) != 0;
+            // Bit 8 (an audit moved after a jump) is no longer used: the moved timer says so itself.
             g.rechecks = (int) readVarLong(in);
             g.lastSeen = readVarLong(in);
             return g;
@@ -173,7 +173,6 @@ public final class Compact {
             g.active = from.active;
             g.repairPending = from.repairPending;
             g.recheck = from.recheck;
-            g.auditMoved = from.auditMoved;
             g.rechecks = from.rechecks;
             g.lastSeen = from.lastSeen;
             return g;
