@@ -1,6 +1,7 @@
 package io.devicesync.tests.bench;
 
 import io.devicesync.tests.infra.EmbeddedDatabase;
+import io.devicesync.tests.infra.FlinkRest;
 import io.devicesync.tests.infra.KafkaProcess;
 import java.io.StringReader;
 import java.nio.charset.StandardCharsets;
@@ -13,6 +14,8 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.TimeoutException;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.RestOptions;
+import org.apache.flink.configuration.WebOptions;
 import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.core.execution.SavepointFormatType;
@@ -39,6 +42,17 @@ import org.postgresql.PGConnection;
  */
 final class FleetRun {
     private FleetRun() {}
+
+    /** The MiniCluster's REST port, for the checkpoints' history and breakdown. */
+    private static final int REST_PORT = freePort();
+
+    private static int freePort() {
+        try (java.net.ServerSocket socket = new java.net.ServerSocket(0)) {
+            return socket.getLocalPort();
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
 
     static String run(int devices, Duration auditInterval, KafkaProcess kafka, EmbeddedDatabase db, Map<String, String> o,
             Path work) throws Exception {
@@ -92,10 +106,13 @@ final class FleetRun {
 
     /** What one job showed: checkpoints, stalls and audits. */
     static final class Measure {
+        private final FlinkRest rest = new FlinkRest("http://127.0.0.1:" + REST_PORT);
         long inputCheckpointMs = -1;
         long longestStallMs;
         long afterCheckpointMs = -1;
         long afterCheckpoints;
+        /** The checkpoints of the window, each with its slowest vertex's breakdown (REST). */
+        List<FlinkRest.CheckpointTimes> afterDetail = List.of();
         long audits;
         long spread;
         long queries;
@@ -122,27 +139,25 @@ final class FleetRun {
             audits = BenchReporter.sum("auditsRequested");
         }
 
-        /** Samples for {@code d}: the checkpoints completed meanwhile and the slowest of them. */
+        /**
+         * Samples for {@code d}: the checkpoints triggered meanwhile, read from the REST API, and
+         * the slowest of them; one still in progress at the end counts with its age (a checkpoint
+         * stuck behind the jump must not look fast for want of completing).
+         */
         void window(JobClient job, Duration d) throws Exception {
-            long completed0 = Math.max(0, BenchReporter.gaugeMax("numberOfCompletedCheckpoints"));
-            long lastDuration = BenchReporter.gaugeMax("lastCheckpointDuration");
-            long[] seenCompleted = {completed0};
+            long since = System.currentTimeMillis();
             long end = System.nanoTime() + d.toNanos();
             try {
-                Benchmark.sampleUntil(Duration.ofMillis(20), d.plusSeconds(5), () -> {
-                    long c = BenchReporter.gaugeMax("numberOfCompletedCheckpoints");
-                    if (c > seenCompleted[0]) {
-                        seenCompleted[0] = c;
-                        afterCheckpointMs = Math.max(afterCheckpointMs, BenchReporter.gaugeMax("lastCheckpointDuration"));
-                    }
+                Benchmark.sampleUntil(Duration.ofMillis(200), d.plusSeconds(5), () -> {
                     if (job.getJobStatus().get().isGloballyTerminalState()) throw new IllegalStateException("the job ended");
                     return System.nanoTime() >= end;
                 });
             } catch (TimeoutException e) {
                 // the window is over
             }
-            afterCheckpoints = seenCompleted[0] - completed0;
-            if (afterCheckpoints == 0) afterCheckpointMs = lastDuration;
+            afterDetail = rest.checkpointsSince(job.getJobID().toString(), since);
+            afterCheckpoints = afterDetail.stream().filter(c -> c.status().equals("COMPLETED")).count();
+            afterCheckpointMs = afterDetail.stream().mapToLong(FlinkRest.CheckpointTimes::durationMs).max().orElse(-1);
             audits = BenchReporter.sum("auditsRequested");
             spread = BenchReporter.sum("auditsSpreadAfterJump");
             queries = BenchReporter.sum("databaseQueries");
@@ -151,8 +166,8 @@ final class FleetRun {
         @Override
         public String toString() {
             return String.format(Locale.ROOT, "slowest checkpoint while reading %,d ms, longest stall %,d ms, slowest checkpoint after"
-                    + " %,d ms (%d completed), audits %,d, spread %,d, database queries %,d", inputCheckpointMs, longestStallMs,
-                    afterCheckpointMs, afterCheckpoints, audits, spread, queries);
+                    + " %,d ms (%d completed), audits %,d, spread %,d, database queries %,d; checkpoints after: %s", inputCheckpointMs,
+                    longestStallMs, afterCheckpointMs, afterCheckpoints, audits, spread, queries, afterDetail);
         }
     }
 
@@ -161,6 +176,8 @@ final class FleetRun {
         BenchReporter.reset();
         Configuration conf = Benchmark.flinkConf(o, work, id);
         if (savepoint != null) conf.set(StateRecoveryOptions.SAVEPOINT_PATH, savepoint);
+        conf.set(RestOptions.PORT, REST_PORT);
+        conf.set(WebOptions.CHECKPOINTS_HISTORY_SIZE, 200);
         StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(2, conf);
         Benchmark.buildJob(env, "devicesync", id, topic, kafka, db, o, args);
         return env.executeAsync("bench " + id + (savepoint == null ? "" : " (restored)"));

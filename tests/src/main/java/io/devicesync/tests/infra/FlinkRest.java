@@ -150,4 +150,55 @@ public final class FlinkRest {
         }
         return out;
     }
+
+    /** One checkpoint as the web UI's history shows it, with its slowest vertex's breakdown. */
+    public record CheckpointTimes(long id, String status, long triggeredAt, long durationMs, String slowestVertex,
+            long startDelayMs, long alignmentMs, long syncMs, long asyncMs) {
+        @Override
+        public String toString() {
+            return String.format(java.util.Locale.ROOT, "#%d %s %,d ms (slowest: %s, start delay %,d, alignment %,d, sync %,d,"
+                    + " async %,d ms)", id, status, durationMs, slowestVertex, startDelayMs, alignmentMs, syncMs, asyncMs);
+        }
+    }
+
+    /**
+     * The job's checkpoints triggered at or after {@code since} (epoch ms), savepoints left out, in
+     * order: a checkpoint still in progress counts with its age so far. Each with the vertex whose
+     * subtasks took longest and that vertex's slowest start delay (the barrier's wait behind the
+     * task's work), alignment, synchronous and asynchronous parts.
+     */
+    public List<CheckpointTimes> checkpointsSince(String jobId, long since) throws IOException, InterruptedException {
+        Map<String, String> names = new HashMap<>();
+        for (JsonNode v : get("/jobs/" + jobId).get("vertices")) names.put(v.get("id").asText(), v.get("name").asText());
+        List<CheckpointTimes> out = new ArrayList<>();
+        for (JsonNode c : get("/jobs/" + jobId + "/checkpoints").path("history")) {
+            if (c.path("is_savepoint").asBoolean() || c.get("trigger_timestamp").asLong() < since) continue;
+            long id = c.get("id").asLong();
+            String status = c.get("status").asText();
+            long duration = "IN_PROGRESS".equals(status) ? System.currentTimeMillis() - c.get("trigger_timestamp").asLong()
+                    : c.get("end_to_end_duration").asLong();
+            String slowest = "?";
+            long slowestMs = -1;
+            JsonNode tasks = get("/jobs/" + jobId + "/checkpoints/details/" + id).path("tasks");
+            for (var e : (Iterable<Map.Entry<String, JsonNode>>) tasks::fields) {
+                long d = e.getValue().path("end_to_end_duration").asLong(-1);
+                if (d > slowestMs) {
+                    slowestMs = d;
+                    slowest = e.getKey();
+                }
+            }
+            long startDelay = -1, alignment = -1, sync = -1, async = -1;
+            if (!"?".equals(slowest)) {
+                JsonNode sum = get("/jobs/" + jobId + "/checkpoints/details/" + id + "/subtasks/" + slowest).path("summary");
+                startDelay = sum.path("start_delay").path("max").asLong(-1);
+                alignment = sum.path("alignment").path("duration").path("max").asLong(-1);
+                sync = sum.path("checkpoint_duration").path("sync").path("max").asLong(-1);
+                async = sum.path("checkpoint_duration").path("async").path("max").asLong(-1);
+            }
+            out.add(new CheckpointTimes(id, status, c.get("trigger_timestamp").asLong(), duration,
+                    names.getOrDefault(slowest, slowest), startDelay, alignment, sync, async));
+        }
+        out.sort(java.util.Comparator.comparingLong(CheckpointTimes::id));
+        return out;
+    }
 }
