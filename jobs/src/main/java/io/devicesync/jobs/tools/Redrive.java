@@ -305,22 +305,28 @@ public final class Redrive {
                     if (r.offset() >= e) break;
                     if (stopRequested) break;
                     handle(r, originals, producer, pacer);
-                    open.computeIfPresent(tp, (k, v) -> r.offset() + 1);
+                    advance(open, tp, r.offset() + 1);
                 }
             }
             for (TopicPartition tp : new ArrayList<>(open.keySet())) {
-                long position = stopRequested ? open.get(tp) : Math.max(open.get(tp), consumer.position(tp, TIMEOUT));
-                open.put(tp, position);
-                if (position >= end.get(tp)) {
+                // Past transaction markers and aborted records, which poll does not return.
+                if (!stopRequested) advance(open, tp, Math.min(end.get(tp), consumer.position(tp, TIMEOUT)));
+                if (open.get(tp) >= end.get(tp)) {
                     open.remove(tp);
                     consumer.pause(List.of(tp));
                 }
             }
-            long read = 0;
-            for (TopicPartition tp : partitions) read += Math.min(open.getOrDefault(tp, end.get(tp)), end.get(tp)) - start.get(tp);
-            result.offsetsRead.set(read);
         }
         result.stoppedEarly = !open.isEmpty();
+    }
+
+    /** Moves a partition's position forward (never back), and the offsets read with it. */
+    private void advance(Map<TopicPartition, Long> open, TopicPartition tp, long position) {
+        Long was = open.get(tp);
+        if (was != null && position > was) {
+            open.put(tp, position);
+            result.offsetsRead.addAndGet(position - was);
+        }
     }
 
     private void handle(ConsumerRecord<byte[], byte[]> r, Originals originals, KafkaProducer<byte[], byte[]> producer,
@@ -490,7 +496,7 @@ public final class Redrive {
         long toRead = result.offsetsToRead;
         RedriveSelection.Tally t = result.tally;
         long published = result.published();
-        return String.format(Locale.ROOT, "redrive: [%02d:%02d] read %,d of %,d (%d %%) | selected %,d | %s %,d%s | skipped %,d | failed %,d",
+        return String.format(Locale.ROOT, "redrive: [%02d:%02d] read %,d of %,d offsets (%d %%) | selected %,d | %s %,d%s | skipped %,d | failed %,d",
                 seconds / 60, seconds % 60, read, toRead, toRead == 0 ? 100 : read * 100 / toRead, t.total.selected,
                 o.dryRun ? "would re-drive" : "re-driven", published,
                 o.dryRun || seconds == 0 ? "" : String.format(Locale.ROOT, " (%,d/s)", published / Math.max(1, seconds)),
