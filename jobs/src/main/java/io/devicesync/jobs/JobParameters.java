@@ -460,8 +460,6 @@ public final class JobParameters implements Serializable {
     }
 
     static boolean isSecret(String property) {
-        String p = property.toLowerCase(Locale.ROOT);
-        return p.contains("password") || p.contains("jaas") || p.contains("secret") || p.contains("token")
-                || p.contains("key") && !p.contains("deserializer") && !p.contains("serializer");
+        return SecretNames.isSecret(property);
     }
 }

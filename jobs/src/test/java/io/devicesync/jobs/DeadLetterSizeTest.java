@@ -41,8 +41,12 @@ class DeadLetterSizeTest {
     private static final int ACK_LIMIT = 16 * 1024;
 
     private static ConsumerRecord<byte[], byte[]> record(String topic, byte[] key, byte[] value) {
+        return record(topic, key, value, new RecordHeaders());
+    }
+
+    private static ConsumerRecord<byte[], byte[]> record(String topic, byte[] key, byte[] value, RecordHeaders headers) {
         return new ConsumerRecord<>(topic, 3, 42L, 1_763_800_000_000L, TimestampType.CREATE_TIME,
-                key == null ? -1 : key.length, value == null ? -1 : value.length, key, value, new RecordHeaders(),
+                key == null ? -1 : key.length, value == null ? -1 : value.length, key, value, headers,
                 Optional.empty());
     }
 
@@ -142,5 +146,36 @@ class DeadLetterSizeTest {
         assertEquals("3", header(r, "devicesync.partition"));
         assertEquals("42", header(r, "devicesync.offset"));
         assertEquals(1_763_800_000_000L, r.timestamp());
+    }
+
+    @Test
+    void aReDrivenRecordRejectedAgainKeepsOnlyItsRedrivenFromHeaderCutToItsBound() {
+        RecordHeaders headers = new RecordHeaders();
+        headers.add("devicesync.redriven-from", "device-events-dlq/2/17".getBytes(StandardCharsets.UTF_8));
+        headers.add("traceparent", "00-abc".getBytes(StandardCharsets.UTF_8));
+        List<SourceRecord> out = new ArrayList<>();
+        new IncrementDeserializer().deserialize(record("device-events", null, "not json".getBytes(StandardCharsets.UTF_8),
+                headers), collector(out));
+        ProducerRecord<byte[], byte[]> r = KafkaSinks.deadLetterRecord("device-events-dlq", out.get(0).rejected);
+        assertEquals("NOT_JSON", header(r, "devicesync.reason"));
+        assertEquals("device-events-dlq/2/17", header(r, "devicesync.redriven-from"));
+        assertNull(header(r, "traceparent"), "the source record's other headers are not copied");
+
+        // The worst case: every part at its bound, and a producer that set a huge redriven-from header.
+        RecordHeaders huge = new RecordHeaders();
+        huge.add("devicesync.redriven-from", json(2 * 1024 * 1024));
+        String longTopic = "t".repeat(249);
+        List<AckRecord> acks = new ArrayList<>();
+        new AckSource.Deserializer().deserialize(record(longTopic, json(2 * 1024 * 1024), json(2 * 1024 * 1024), huge),
+                collector(acks));
+        List<SourceRecord> events = new ArrayList<>();
+        new IncrementDeserializer().deserialize(record(longTopic, json(2 * 1024 * 1024), json(2 * 1024 * 1024), huge),
+                collector(events));
+        for (DeadLetter d : List.of(acks.get(0).rejected, events.get(0).rejected)) {
+            ProducerRecord<byte[], byte[]> w = KafkaSinks.deadLetterRecord("device-events-dlq", d);
+            assertEquals(DeadLetter.MAX_REDRIVEN_FROM_BYTES, w.headers().lastHeader("devicesync.redriven-from").value().length);
+            assertTrue(producerSize(w) <= DeadLetter.MAX_RECORD_BYTES,
+                    "within DeadLetter.MAX_RECORD_BYTES: " + producerSize(w) + " bytes");
+        }
     }
 }

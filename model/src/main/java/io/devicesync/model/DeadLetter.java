@@ -27,6 +27,16 @@ public class DeadLetter {
      * and the record's own overhead. The producer's {@code max.request.size} must admit it.
      */
     public static final int MAX_RECORD_BYTES = MAX_VALUE_BYTES + MAX_KEY_BYTES + 2048;
+    /**
+     * Header of a record re-driven from a dead-letter topic ({@code io.devicesync.jobs.tools.Redrive}):
+     * the coordinates of the dead letter it copies, {@code topic/partition/offset}. A re-driven record
+     * that is rejected again keeps it on its new dead letter, so that a dead letter of a re-drive is
+     * told from a first one (the re-drive skips those by default: re-driving a record again and again
+     * never multiplies its dead letters).
+     */
+    public static final String REDRIVEN_FROM = "devicesync.redriven-from";
+    /** The longest {@link #REDRIVEN_FROM} kept: a topic name (at most 249 characters) and two numbers fit. */
+    public static final int MAX_REDRIVEN_FROM_BYTES = 512;
 
     /** Original record key (cut to {@link #MAX_KEY_BYTES}), null when the record had none. */
     public byte[] key;
@@ -43,6 +53,11 @@ public class DeadLetter {
     public int originalValueSize = -1;
     /** The key's size in bytes when it was cut, else -1. */
     public int originalKeySize = -1;
+    /**
+     * The source record's {@link #REDRIVEN_FROM} header (cut to {@link #MAX_REDRIVEN_FROM_BYTES}),
+     * null when it had none: the dead letter the rejected record was re-driven from.
+     */
+    public byte[] redrivenFrom;
 
     public DeadLetter() {}
 
@@ -70,6 +85,13 @@ public class DeadLetter {
         return d;
     }
 
+    /** With the source record's {@link #REDRIVEN_FROM} header value (null: none), cut to its bound. */
+    public DeadLetter redrivenFrom(byte[] header) {
+        redrivenFrom = header != null && header.length > MAX_REDRIVEN_FROM_BYTES
+                ? Arrays.copyOf(header, MAX_REDRIVEN_FROM_BYTES) : header;
+        return this;
+    }
+
     private void setKey(byte[] k) {
         key = k != null && k.length > MAX_KEY_BYTES ? Arrays.copyOf(k, MAX_KEY_BYTES) : k;
         originalKeySize = k != null && k.length > MAX_KEY_BYTES ? k.length : -1;
@@ -87,10 +109,12 @@ public class DeadLetter {
     public DeadLetter bounded() {
         boolean keyFits = key == null || key.length <= MAX_KEY_BYTES;
         boolean valueFits = value == null || value.length <= MAX_VALUE_BYTES;
-        if (keyFits && valueFits) return this;
+        boolean fromFits = redrivenFrom == null || redrivenFrom.length <= MAX_REDRIVEN_FROM_BYTES;
+        if (keyFits && valueFits && fromFits) return this;
         DeadLetter d = new DeadLetter(key, value, reason, topic, partition, offset, timestamp);
         if (keyFits) d.originalKeySize = originalKeySize;
         if (valueFits) d.originalValueSize = originalValueSize;
+        d.redrivenFrom(redrivenFrom);
         return d;
     }
 

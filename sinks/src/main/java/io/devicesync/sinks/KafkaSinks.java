@@ -84,7 +84,9 @@ public final class KafkaSinks {
      * Key and value as received (a value over its input's limit, a key over 1 KiB, cut by the
      * source: see {@link DeadLetter}); reason, topic, partition and offset as UTF-8 headers, and
      * {@code devicesync.original-size} / {@code devicesync.original-key-size} when the value / key
-     * was cut. Every dead letter fits {@link DeadLetter#MAX_RECORD_BYTES}.
+     * was cut, and the rejected record's {@code devicesync.redriven-from} when it was re-driven from a
+     * dead letter (its only header copied, cut to 512 bytes). Every dead letter fits
+     * {@link DeadLetter#MAX_RECORD_BYTES}.
      */
     public static KafkaSink<DeadLetter> deadLetters(String bootstrap, String topic, String txPrefix, Properties props,
             DeliveryGuarantee guarantee) {
@@ -102,6 +104,7 @@ public final class KafkaSinks {
         headers.add("devicesync.offset", utf8(Long.toString(d.offset)));
         if (d.originalValueSize >= 0) headers.add(ORIGINAL_SIZE, utf8(Integer.toString(d.originalValueSize)));
         if (d.originalKeySize >= 0) headers.add(ORIGINAL_KEY_SIZE, utf8(Integer.toString(d.originalKeySize)));
+        if (d.redrivenFrom != null) headers.add(DeadLetter.REDRIVEN_FROM, d.redrivenFrom);
         return new ProducerRecord<>(topic, null, d.timestamp, d.key, d.value, headers);
     }
 

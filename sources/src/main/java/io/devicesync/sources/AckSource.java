@@ -56,7 +56,8 @@ public final class AckSource {
             if (parsed.isValid()) return AckRecord.of(parsed.ack);
             // Cut to the acks' limit: the dead letter must fit the producer whatever was rejected.
             return AckRecord.rejected(DeadLetter.of(record.key(), record.value(), AckCodec.MAX_VALUE_BYTES,
-                    parsed.rejectReason, record.topic(), record.partition(), record.offset(), Math.max(0L, record.timestamp())));
+                    parsed.rejectReason, record.topic(), record.partition(), record.offset(), Math.max(0L, record.timestamp()))
+                    .redrivenFrom(IncrementDeserializer.header(record, DeadLetter.REDRIVEN_FROM)));
         }
 
         @Override

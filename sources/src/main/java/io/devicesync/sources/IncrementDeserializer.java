@@ -29,7 +29,18 @@ public class IncrementDeserializer implements KafkaRecordDeserializationSchema<S
         }
         // Cut to the input's limit: the dead letter must fit the producer whatever was rejected.
         return SourceRecord.rejected(DeadLetter.of(record.key(), record.value(), IncrementCodec.MAX_VALUE_BYTES,
-                parsed.rejectReason, record.topic(), record.partition(), record.offset(), Math.max(0L, record.timestamp())));
+                parsed.rejectReason, record.topic(), record.partition(), record.offset(), Math.max(0L, record.timestamp()))
+                .redrivenFrom(IncrementDeserializer.header(record, DeadLetter.REDRIVEN_FROM)));
+    }
+
+    /**
+     * The last value of a header of the record, null when it has none. Only the dead letters read
+     * one (a re-drive's {@link DeadLetter#REDRIVEN_FROM}): a valid record's headers are never looked at.
+     */
+    static byte[] header(ConsumerRecord<byte[], byte[]> record, String name) {
+        if (record.headers() == null) return null;
+        org.apache.kafka.common.header.Header h = record.headers().lastHeader(name);
+        return h == null ? null : h.value();
     }
 
     @Override
