@@ -171,6 +171,11 @@ public final class DeviceSyncJob {
         return p.watermarkIdleTimeout.plus(p.watermarkOutOfOrderness).plusMillis(Math.max(0, watermarkIntervalMs));
     }
 
+    /** One database attempt's deadline: the lookup's whole deadline, at most 10 s. */
+    static Duration lookupAttemptDeadline(JobParameters p) {
+        return Duration.ofMillis(Math.min(10_000L, p.snapshotTimeout.toMillis()));
+    }
+
     /** The checkpoint interval the job runs with: the cluster's if it set one, else the parameter's. */
     public static Duration checkpointInterval(StreamExecutionEnvironment env, JobParameters p) {
         long ms = env.getCheckpointConfig().getCheckpointInterval();
@@ -218,7 +223,7 @@ public final class DeviceSyncJob {
     /** How the lookups reach the database and guard the stream against it. */
     public static SnapshotLookup.Config lookupConfig(JobParameters p) {
         return new SnapshotLookup.Config(p.snapshotUrls, p.snapshotUser, p.snapshotPassword,
-                p.snapshotPoolSize, p.resyncMaxLogFetch, Math.min(10_000L, p.snapshotTimeout.toMillis()),
+                p.snapshotPoolSize, p.resyncMaxLogFetch, lookupAttemptDeadline(p).toMillis(),
                 p.snapshotMaxInFlight, p.snapshotBreakerFailures, p.snapshotBreakerOpen.toMillis(),
                 p.snapshotBatchSize, p.snapshotBatchLinger.toMillis());
     }
@@ -274,7 +279,8 @@ public final class DeviceSyncJob {
                 .keyBy(i -> i.deviceId, Types.STRING)
                 .connect(results.keyBy(r -> r.request.deviceId, Types.STRING))
                 .transform("StateReconciler", Compact.DEVICE_STATE, new StateReconciler.Operator(
-                        new StateReconciler(p.resyncMaxHeld, p.stateIdleTtl, p.stateMaxDocumentBytes)))
+                        new StateReconciler(p.resyncMaxHeld, p.stateIdleTtl, p.stateMaxDocumentBytes,
+                                lookupAttemptDeadline(p).multipliedBy(2))))
                 .uid(Uids.STATE_RECONCILER).name("StateReconciler");
         states.sinkTo(outputs.state).uid(Uids.SINK_STATE).name("Kafka: " + outputs.stateName);
         states.getSideOutput(Tags.AUDITS).sinkTo(outputs.audits).uid(Uids.SINK_AUDIT).name("Kafka: " + outputs.auditsName);

@@ -103,11 +103,23 @@ public final class Reconciliation {
     private final int maxDocumentBytes;
     private final int maxKeptBytes;
     private final LongSupplier clock;
+    private final long notSentGraceMs;
     /** A version was refused in the current call (too large to keep): the guard is asked for a repair. */
     private boolean refusedNow;
 
     /** {@code clock}: wall-clock ms, for when a device started waiting. */
     public Reconciliation(int maxHeld, int maxDocumentBytes, LongSupplier clock) {
+        this(maxHeld, maxDocumentBytes, 0, clock);
+    }
+
+    /**
+     * @param notSentGraceMs how long (wall clock, from when the device began to wait) a lookup that
+     *     was never sent (shed, or the breaker open) is not yet a failed repair: long enough for a
+     *     frozen database's breaker to open (two lookup attempt deadlines), after which the policy
+     *     holds the device's RESYNC_FAILED back as caused by the database
+     */
+    public Reconciliation(int maxHeld, int maxDocumentBytes, long notSentGraceMs, LongSupplier clock) {
+        this.notSentGraceMs = notSentGraceMs;
         this.maxHeld = maxHeld;
         this.maxDocumentBytes = maxDocumentBytes;
         this.maxKeptBytes = (int) Math.min(Integer.MAX_VALUE, (long) KEPT_FACTOR * maxDocumentBytes);
@@ -206,8 +218,13 @@ public final class Reconciliation {
             // and the device's next audit sends it. A database that freezes fills the lookups in
             // flight long before its breaker has seen enough timeouts to open; the devices shed
             // meanwhile would otherwise each raise a RESYNC_FAILED ahead of DATABASE_UNAVAILABLE.
+            // Nor are its retries while the device has waited less than the grace (two attempt
+            // deadlines): with audits more often than that, the retries of a shed device come
+            // before the breaker could have opened.
             boolean notSent = r.outcome == LookupResult.Outcome.UNAVAILABLE;
-            if ((s.failures <= 3 && !(notSent && s.failures == 1)) || s.failures % 10 == 0) {
+            boolean notYet = notSent && (s.failures == 1
+                    || (s.waitingSince != 0 && clock.getAsLong() - s.waitingSince < notSentGraceMs));
+            if ((s.failures <= 3 && !notYet) || s.failures % 10 == 0) {
                 Alerts.Builder alert = Alerts.of(AlertType.RESYNC_FAILED, s.failures >= 3 ? Severity.CRITICAL : Severity.WARNING)
                         .device(q.deviceId)
                         .cause(cause)

@@ -52,6 +52,7 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
     private final int maxHeld;
     private final Duration idleTtl;
     private final int maxDocumentBytes;
+    private final long notSentGraceMs;
 
     private transient ValueState<ReconcilerState> device;
     private transient MapState<String, HeldIncrement> heldState;
@@ -63,6 +64,15 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
     private transient AtomicLong waiting;
 
     public StateReconciler(int maxHeld, Duration idleTtl, int maxDocumentBytes) {
+        this(maxHeld, idleTtl, maxDocumentBytes, Duration.ZERO);
+    }
+
+    /**
+     * @param notSentGrace how long a device's lookups that were never sent (shed, breaker open) are
+     *     not yet failed repairs (see {@link Reconciliation}): two lookup attempt deadlines
+     */
+    public StateReconciler(int maxHeld, Duration idleTtl, int maxDocumentBytes, Duration notSentGrace) {
+        this.notSentGraceMs = notSentGrace.toMillis();
         this.maxHeld = maxHeld;
         this.idleTtl = idleTtl;
         this.maxDocumentBytes = maxDocumentBytes;
@@ -86,7 +96,7 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
         heldState = getRuntimeContext().getMapState(h);
         heldOrder = getRuntimeContext().getMapState(o);
         held = new HeldInMapState(heldState, heldOrder);
-        rules = new Reconciliation(maxHeld, maxDocumentBytes, System::currentTimeMillis);
+        rules = new Reconciliation(maxHeld, maxDocumentBytes, notSentGraceMs, System::currentTimeMillis);
         waiting = new AtomicLong();
         var metrics = getRuntimeContext().getMetricGroup();
         EnumMap<Reconciliation.Effects.Event, Counter> counters = new EnumMap<>(Reconciliation.Effects.Event.class);

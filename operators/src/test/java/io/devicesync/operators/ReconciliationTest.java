@@ -210,6 +210,44 @@ class ReconciliationTest {
     }
 
     @Test
+    void aShedDeviceRaisesNoFailedRepairWithinTheGraceForTheBreakerToOpen() throws Exception {
+        // A frozen database fills the lookups in flight; the breaker opens only when their attempts
+        // time out. With audits more often than that, a shed device is retried and shed again
+        // before: its retries are not failed repairs until it has waited for the grace.
+        long[] now = {1_000};
+        Reconciliation graced = new Reconciliation(3, 64, 20_000, () -> now[0]);
+        graced.onIncrement(s, held, inc("d", 1), fx);
+        graced.onIncrement(s, held, inc("d", 4), fx);
+        LookupRequest gap = new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 3, T0, 0);
+        graced.onResult(s, held, LookupResult.failed(gap, LookupResult.Outcome.UNAVAILABLE, "database lookup shed"), fx);
+        for (int k = 1; k <= 5; k++) {
+            now[0] += 2_000; // the device's next audit, 2 s later, shed again
+            graced.onResult(s, held, LookupResult.failed(LookupRequest.audit("d", 0, 4, true, false, T0 + k, 0),
+                    LookupResult.Outcome.UNAVAILABLE, "database lookup shed"), fx);
+        }
+        assertEquals(List.of(), fx.alertTypes(), "11 s of waiting: within the grace, nothing raised");
+        assertEquals(6, fx.counts.get(Reconciliation.Effects.Event.REPAIR_FAILED), "each counted");
+        now[0] = 1_000 + 20_000;
+        graced.onResult(s, held, LookupResult.failed(LookupRequest.audit("d", 0, 4, true, false, T0 + 9, 0),
+                LookupResult.Outcome.UNAVAILABLE, "database lookup shed"), fx);
+        assertEquals(List.of(), fx.alertTypes(), "the 7th failure: between the third and the tenth, as for any device");
+        for (int k = 8; k <= 10; k++) {
+            graced.onResult(s, held, LookupResult.failed(LookupRequest.audit("d", 0, 4, true, false, T0 + 10 + k, 0),
+                    LookupResult.Outcome.UNAVAILABLE, "database lookup shed"), fx);
+        }
+        assertEquals(List.of("RESYNC_FAILED"), fx.alertTypes(), "past the grace, the tenth raises (the policy may hold it back)");
+        // A lookup that was sent and failed is a failed repair at once, grace or not.
+        ReconcilerState other = new ReconcilerState();
+        Recorder fx2 = new Recorder();
+        MapHeld otherHeld = new MapHeld();
+        graced.onIncrement(other, otherHeld, inc("e", 1), fx2);
+        graced.onIncrement(other, otherHeld, inc("e", 4), fx2);
+        graced.onResult(other, otherHeld, LookupResult.failed(new LookupRequest("e", LookupRequest.Kind.GAP, 0, 2, 3, T0, 0),
+                LookupResult.Outcome.FAILED, "database lookup failed: connection refused"), fx2);
+        assertEquals(List.of("RESYNC_FAILED"), fx2.alertTypes());
+    }
+
+    @Test
     void aFailedLookupRaisesOnItsFirstFailure() throws Exception {
         send(inc("d", 1));
         send(inc("d", 4));

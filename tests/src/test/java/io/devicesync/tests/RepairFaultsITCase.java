@@ -207,7 +207,10 @@ class RepairFaultsITCase extends EndToEnd {
             assertTrue(suppressed > 100, "the hang failed many repairs, counted: " + suppressed);
             // Lookups shed before the breaker has seen enough timeouts to open are not failed repairs
             // yet (their retries fail behind the open breaker): none of them is published either.
-            assertTrue(byDatabase.size() <= 5, "no RESYNC_FAILED per device while the database is down: " + byDatabase.size());
+            Alert downAlert = s.alertsSeen.stream().filter(a -> a.type.equals("DATABASE_UNAVAILABLE")).findFirst().orElseThrow();
+            assertTrue(byDatabase.size() <= 5, "no RESYNC_FAILED per device while the database is down: " + byDatabase.size()
+                    + "; DATABASE_UNAVAILABLE at " + downAlert.ts + ", the first three: " + byDatabase.stream().limit(3)
+                            .map(a -> a.ts + " " + a.cause + " " + a.details).collect(Collectors.toList()));
             Set<String> failed = byDatabase.stream().map(a -> a.deviceId).collect(Collectors.toSet());
             Set<String> resolved = s.alertsSeen.stream().filter(a -> a.type.equals("RESYNC_RESOLVED"))
                     .map(a -> a.deviceId).collect(Collectors.toSet());
