@@ -47,7 +47,9 @@ public final class StateInspector {
      * sizes. A bad {@code --savepoint} is an IllegalArgumentException naming it.
      */
     public static String inspect(Inspect.Options o) throws Exception {
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(1, localConfig());
+        // Run from a plain java command: a local environment (an in-JVM cluster), bounded. Under
+        // `flink run` or in a test's MiniCluster: that cluster, as any job.
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(localConfig());
         SavepointReader savepoint;
         try {
             savepoint = SavepointReader.read(env, o.savepoint, backend(o.backend));
@@ -71,6 +73,7 @@ public final class StateInspector {
                 }
                 throw e;
             }
+            read = read.filter(StateReaders::isSome).name("Devices of " + uid);
             all = all == null ? read : all.union(read);
         }
         if (o.device != null) return deviceReport(o, all, absent);

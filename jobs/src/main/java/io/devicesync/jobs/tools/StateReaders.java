@@ -43,6 +43,11 @@ import org.apache.flink.util.Collector;
 final class StateReaders {
     private StateReaders() {}
 
+    /** Whether a record of a reader reports a device (not the placeholder of a key with nothing to report). */
+    static boolean isSome(Tuple3<String, Long, String> t) {
+        return t.f1 >= 0;
+    }
+
     static KeyedStateReaderFunction<String, Tuple3<String, Long, String>> forUid(String uid, String device, Duration idleTtl) {
         switch (uid) {
             case Uids.SEQUENCE_GUARD:
@@ -85,9 +90,18 @@ final class StateReaders {
 
         @Override
         public void readKey(String key, Context ctx, Collector<Tuple3<String, Long, String>> out) throws Exception {
-            if (device != null && !device.equals(key)) return;
+            // Exactly one record per key, NONE for a key not asked for or whose values all
+            // expired: a key without output makes the 2.2 input format hand Flink's source a null
+            // record, which fails the read (InputFormatSource does not skip it).
+            if (device != null && !device.equals(key)) {
+                out.collect(none());
+                return;
+            }
             long size = size();
-            if (size == 0) return;
+            if (size == 0) {
+                out.collect(none());
+                return;
+            }
             String json = device == null ? "" : new String(Json.write(g -> {
                 try {
                     json(g, key, ctx);
@@ -98,6 +112,11 @@ final class StateReaders {
                 }
             }), java.nio.charset.StandardCharsets.UTF_8);
             out.collect(Tuple3.of(uid, size, json));
+        }
+
+        /** The placeholder of a key with nothing to report (filtered out after the read: {@link #isSome}). */
+        private Tuple3<String, Long, String> none() {
+            return Tuple3.of(uid, -1L, "");
         }
 
         <T> long bytes(TypeSerializer<T> serializer, T value) throws IOException {
