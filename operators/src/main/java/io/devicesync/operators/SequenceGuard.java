@@ -11,7 +11,6 @@ import java.util.OptionalLong;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.MapState;
 import org.apache.flink.api.common.state.MapStateDescriptor;
-import org.apache.flink.api.common.state.StateTtlConfig;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.Types;
@@ -105,13 +104,8 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
 
     @Override
     public void open(OpenContext ctx) {
-        StateTtlConfig ttl = IdleTtl.of(idleTtl);
-        ValueStateDescriptor<GuardState> d = new ValueStateDescriptor<>(DEVICE, Compact.GUARD_STATE);
-        d.enableTimeToLive(ttl);
-        MapStateDescriptor<Long, Increment> h = new MapStateDescriptor<>(HELD, Types.LONG, Compact.INCREMENT);
-        h.enableTimeToLive(ttl);
-        device = getRuntimeContext().getState(d);
-        held = new HeldInMapState(getRuntimeContext().getMapState(h));
+        device = getRuntimeContext().getState(deviceDescriptor(idleTtl));
+        held = new HeldInMapState(getRuntimeContext().getMapState(heldDescriptor(idleTtl)));
         rules = new GuardRules(graceMs, maxLogFetch, auditMs, idleTtl.toMillis(), routineJumpMs, System::currentTimeMillis);
         var metrics = getRuntimeContext().getMetricGroup();
         counters = new EnumMap<>(GuardDecision.Event.class);
@@ -124,6 +118,23 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
         counters.put(GuardDecision.Event.AUDIT, metrics.counter("auditsRequested"));
         counters.put(GuardDecision.Event.FORGOTTEN, metrics.counter("idleDevicesForgotten"));
         spread = metrics.counter("auditsSpreadAfterJump");
+    }
+
+    /**
+     * The descriptor of {@link #DEVICE} as the guard registers it (name, serializer, TTL): what a
+     * reader of its state (the State Processor API, {@code Inspect}) must register too.
+     */
+    public static ValueStateDescriptor<GuardState> deviceDescriptor(Duration idleTtl) {
+        ValueStateDescriptor<GuardState> d = new ValueStateDescriptor<>(DEVICE, Compact.GUARD_STATE);
+        d.enableTimeToLive(IdleTtl.of(idleTtl));
+        return d;
+    }
+
+    /** The descriptor of {@link #HELD} as the guard registers it (see {@link #deviceDescriptor}). */
+    public static MapStateDescriptor<Long, Increment> heldDescriptor(Duration idleTtl) {
+        MapStateDescriptor<Long, Increment> h = new MapStateDescriptor<>(HELD, Types.LONG, Compact.INCREMENT);
+        h.enableTimeToLive(IdleTtl.of(idleTtl));
+        return h;
     }
 
     /** Input 1: an increment. */

@@ -80,21 +80,9 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
 
     @Override
     public void open(OpenContext ctx) {
-        // A day longer than the guard's: the guard forgets a device first and tells the reconciler
-        // (a forget marker on input 1); the TTL is only the backstop.
-        StateTtlConfig ttl = IdleTtl.of(idleTtl.plusDays(1));
-        ValueStateDescriptor<ReconcilerState> d = new ValueStateDescriptor<>(DEVICE,
-                Compact.RECONCILER_STATE);
-        d.enableTimeToLive(ttl);
-        MapStateDescriptor<String, HeldIncrement> h = new MapStateDescriptor<>(HELD, Types.STRING,
-                TypeInformation.of(HeldIncrement.class));
-        h.enableTimeToLive(ttl);
-        MapStateDescriptor<String, long[]> o = new MapStateDescriptor<>(HELD_ORDER, Types.STRING,
-                PrimitiveArrayTypeInfo.LONG_PRIMITIVE_ARRAY_TYPE_INFO);
-        o.enableTimeToLive(ttl);
-        device = getRuntimeContext().getState(d);
-        heldState = getRuntimeContext().getMapState(h);
-        heldOrder = getRuntimeContext().getMapState(o);
+        device = getRuntimeContext().getState(deviceDescriptor(idleTtl));
+        heldState = getRuntimeContext().getMapState(heldDescriptor(idleTtl));
+        heldOrder = getRuntimeContext().getMapState(heldOrderDescriptor(idleTtl));
         held = new HeldInMapState(heldState, heldOrder);
         rules = new Reconciliation(maxHeld, maxDocumentBytes, notSentGraceMs, System::currentTimeMillis);
         waiting = new AtomicLong();
@@ -110,6 +98,41 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
         emitter = new Emitter(counters, metrics.counter("repairsCompleted"),
                 metrics.histogram("repairLatencyMs", new DescriptiveStatisticsHistogram(1000)), waiting);
         metrics.gauge("devicesWaitingForRepair", waiting::get);
+    }
+
+    /**
+     * The reconciler's TTL: a day longer than the guard's, {@code --state.idle-ttl}. The guard
+     * forgets a device first and tells the reconciler (a forget marker on input 1); the TTL is only
+     * the backstop.
+     */
+    private static StateTtlConfig ttl(Duration idleTtl) {
+        return IdleTtl.of(idleTtl.plusDays(1));
+    }
+
+    /**
+     * The descriptor of {@link #DEVICE} as the reconciler registers it (name, serializer, TTL), for
+     * the job's {@code --state.idle-ttl}: what a reader of its state ({@code Inspect}) registers too.
+     */
+    public static ValueStateDescriptor<ReconcilerState> deviceDescriptor(Duration idleTtl) {
+        ValueStateDescriptor<ReconcilerState> d = new ValueStateDescriptor<>(DEVICE, Compact.RECONCILER_STATE);
+        d.enableTimeToLive(ttl(idleTtl));
+        return d;
+    }
+
+    /** The descriptor of {@link #HELD} (see {@link #deviceDescriptor}). */
+    public static MapStateDescriptor<String, HeldIncrement> heldDescriptor(Duration idleTtl) {
+        MapStateDescriptor<String, HeldIncrement> h = new MapStateDescriptor<>(HELD, Types.STRING,
+                TypeInformation.of(HeldIncrement.class));
+        h.enableTimeToLive(ttl(idleTtl));
+        return h;
+    }
+
+    /** The descriptor of {@link #HELD_ORDER} (see {@link #deviceDescriptor}). */
+    public static MapStateDescriptor<String, long[]> heldOrderDescriptor(Duration idleTtl) {
+        MapStateDescriptor<String, long[]> o = new MapStateDescriptor<>(HELD_ORDER, Types.STRING,
+                PrimitiveArrayTypeInfo.LONG_PRIMITIVE_ARRAY_TYPE_INFO);
+        o.enableTimeToLive(ttl(idleTtl));
+        return o;
     }
 
     /**

@@ -98,21 +98,8 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
 
     @Override
     public void open(OpenContext ctx) {
-        ValueStateDescriptor<byte[]> d = new ValueStateDescriptor<>(STATE, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
-        StateTtlConfig ttl = StateTtlConfig.newBuilder(idleTtl)
-                .setUpdateType(StateTtlConfig.UpdateType.OnCreateAndWrite)
-                .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
-                .build();
-        d.enableTimeToLive(ttl);
-        device = getRuntimeContext().getState(d);
-        ValueStateDescriptor<byte[]> l = new ValueStateDescriptor<>(LATEST, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
-        // Written only on publication, while acks rewrite the other state: a day longer, and
-        // refreshed when an attempt reads it. Should it still be gone, the attempt is skipped.
-        l.enableTimeToLive(StateTtlConfig.newBuilder(idleTtl.plusDays(1))
-                .setUpdateType(StateTtlConfig.UpdateType.OnReadAndWrite)
-                .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
-                .build());
-        latest = getRuntimeContext().getState(l);
+        device = getRuntimeContext().getState(stateDescriptor(idleTtl));
+        latest = getRuntimeContext().getState(latestDescriptor(idleTtl));
         rules = new DeliveryRules(consumers, schedule);
         MetricGroup group = getRuntimeContext().getMetricGroup();
         metrics = new HashMap<>();
@@ -120,6 +107,42 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
         unknownConsumers = group.counter("acksFromUnknownConsumers");
         attemptsWithoutState = group.counter("attemptsWithoutState");
         emitter = new Emitter();
+    }
+
+    /**
+     * The descriptor of {@link #STATE} as the tracker registers it (name, serializer, TTL), for the
+     * job's {@code --state.idle-ttl}: what a reader of its state ({@code Inspect}) registers too.
+     * Its bytes decode with {@link #decodeState}.
+     */
+    public static ValueStateDescriptor<byte[]> stateDescriptor(Duration idleTtl) {
+        ValueStateDescriptor<byte[]> d = new ValueStateDescriptor<>(STATE, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
+        d.enableTimeToLive(StateTtlConfig.newBuilder(idleTtl)
+                .setUpdateType(StateTtlConfig.UpdateType.OnCreateAndWrite)
+                .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
+                .build());
+        return d;
+    }
+
+    /** The descriptor of {@link #LATEST} (see {@link #stateDescriptor}); its bytes decode with {@link #decodeLatest}. */
+    public static ValueStateDescriptor<byte[]> latestDescriptor(Duration idleTtl) {
+        ValueStateDescriptor<byte[]> l = new ValueStateDescriptor<>(LATEST, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
+        // Written only on publication, while acks rewrite the other state: a day longer, and
+        // refreshed when an attempt reads it. Should it still be gone, the attempt is skipped.
+        l.enableTimeToLive(StateTtlConfig.newBuilder(idleTtl.plusDays(1))
+                .setUpdateType(StateTtlConfig.UpdateType.OnReadAndWrite)
+                .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
+                .build());
+        return l;
+    }
+
+    /** A value of {@link #STATE} (DeliveryCodec's bytes; null for null). */
+    public static DeliveryState decodeState(byte[] bytes) {
+        return DeliveryCodec.decode(bytes);
+    }
+
+    /** A value of {@link #LATEST} of a device (DeliveryCodec's bytes; null for null). */
+    public static DeviceState decodeLatest(String deviceId, byte[] bytes) {
+        return DeliveryCodec.decodeLatest(deviceId, bytes);
     }
 
     @Override
