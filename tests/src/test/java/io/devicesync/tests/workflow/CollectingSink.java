@@ -38,6 +38,7 @@ final class CollectingSink<T> implements Sink<T> {
             @Override
             public void write(T element, Context ctx) {
                 into.add(element);
+                Progress.changed();
             }
 
             @Override

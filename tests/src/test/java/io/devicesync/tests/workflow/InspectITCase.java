@@ -31,7 +31,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
-import java.util.function.BooleanSupplier;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.configuration.Configuration;
@@ -40,12 +39,16 @@ import org.apache.flink.configuration.RestartStrategyOptions;
 import org.apache.flink.configuration.StateBackendOptions;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.core.execution.SavepointFormatType;
+import org.apache.flink.runtime.minicluster.MiniCluster;
+import org.apache.flink.runtime.testutils.CommonTestUtils;
 import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.test.junit5.InjectMiniCluster;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.flink.util.Collector;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -56,6 +59,7 @@ import org.junit.jupiter.api.io.TempDir;
  * its outputs show the input processed; then {@link StateInspector#inspect} reads the savepoint and
  * shows exactly the state that input leaves.
  */
+@Timeout(180) // waitForAllTaskRunning has no deadline of its own
 class InspectITCase {
     private static final long T0 = 1_763_800_000_000L;
     private static final long GRACE = 10_000;
@@ -75,8 +79,8 @@ class InspectITCase {
      * epoch 1 (a lookup: the database's snapshot 1/1).
      */
     @Test
-    void aSavepointOfKnownInputShowsExactlyTheStateItLeaves(@TempDir Path tmp) throws Exception {
-        String savepoint = runAndSavepoint(tmp, true);
+    void aSavepointOfKnownInputShowsExactlyTheStateItLeaves(@InjectMiniCluster MiniCluster cluster, @TempDir Path tmp) throws Exception {
+        String savepoint = runAndSavepoint(cluster, tmp, true);
 
         String text = StateInspector.inspect(new Inspect.Options(savepoint, "meter-00042"));
         JsonNode report = Json.MAPPER.readTree(text);
@@ -162,8 +166,8 @@ class InspectITCase {
 
     /** Delivery off: the tracker's uid is not in the savepoint, and the report says so. */
     @Test
-    void anOperatorMissingFromTheSavepointIsReportedAbsent(@TempDir Path tmp) throws Exception {
-        String savepoint = runAndSavepoint(tmp, false);
+    void anOperatorMissingFromTheSavepointIsReportedAbsent(@InjectMiniCluster MiniCluster cluster, @TempDir Path tmp) throws Exception {
+        String savepoint = runAndSavepoint(cluster, tmp, false);
         JsonNode report = Json.MAPPER.readTree(StateInspector.inspect(new Inspect.Options(savepoint, "meter-00001")));
         assertFalse(report.path("operators").path(Uids.DELIVERY_TRACKER).path("inSavepoint").asBoolean(), report.toString());
         assertTrue(report.path("operators").path(Uids.STATE_RECONCILER).path("holdsDevice").asBoolean(), report.toString());
@@ -177,7 +181,7 @@ class InspectITCase {
     }
 
     /** Runs the graph on the known input until its outputs show it processed; returns the savepoint's path. */
-    private static String runAndSavepoint(Path tmp, boolean delivery) throws Exception {
+    private static String runAndSavepoint(MiniCluster cluster, Path tmp, boolean delivery) throws Exception {
         InMemorySourceOfTruth truth = new InMemorySourceOfTruth();
         List<SourceRecord> input = new ArrayList<>();
         input.add(inc(truth, "meter-00001", 0, 1, T0, "{\"temp\":4.5,\"door\":\"open\"}"));
@@ -232,19 +236,19 @@ class InspectITCase {
                     p.checkpointInterval, outputs);
             job = env.executeAsync("inspect-" + run);
 
-            waitFor("the input published", () -> {
+            Progress.await("the input published", () -> {
                 Map<String, String> last = new HashMap<>();
                 for (DeviceState s : states.collected()) last.put(s.deviceId, s.epoch + "/" + s.seq);
                 return "0/3".equals(last.get("meter-00001")) && "0/2".equals(last.get("meter-00042"))
                         && "1/1".equals(last.get("fridge-0007"));
-            });
+            }, DEADLINE);
             if (delivery) {
                 // After the publications: billing's ack then moves its position to 0/2 (not less).
                 acks.release();
-                waitFor("the ack emitted", () -> acks.emitted() == 1);
+                Progress.await("the ack emitted", () -> acks.emitted() == 1, DEADLINE);
             }
             // The savepoint's barrier follows every record emitted so far: its state holds their effects.
-            return stopWithSavepoint(job, tmp.resolve("savepoints").toUri().toString());
+            return stopWithSavepoint(cluster, job, tmp.resolve("savepoints").toUri().toString());
         } catch (Exception e) {
             if (job != null) job.cancel();
             throw e;
@@ -257,21 +261,13 @@ class InspectITCase {
     }
 
     /**
-     * Stops the job with a canonical savepoint (no drain: no final watermark). Its outputs may show
-     * the input processed before every task of the graph runs (the alert branch deploys apart): a
-     * savepoint refused for "not all required tasks are currently running" is asked for again.
+     * Stops the job with a canonical savepoint (no drain: no final watermark), once every task of
+     * the graph runs: its outputs may show the input processed before the alert branch is deployed,
+     * and a savepoint then is refused ("not all required tasks are currently running").
      */
-    private static String stopWithSavepoint(JobClient job, String dir) throws Exception {
-        long deadline = System.nanoTime() + DEADLINE.toNanos();
-        while (true) {
-            try {
-                return job.stopWithSavepoint(false, dir, SavepointFormatType.CANONICAL).get();
-            } catch (java.util.concurrent.ExecutionException e) {
-                String why = String.valueOf(e.getMessage());
-                if (!why.contains("Not all required tasks are currently running") || System.nanoTime() > deadline) throw e;
-                Thread.sleep(100);
-            }
-        }
+    private static String stopWithSavepoint(MiniCluster cluster, JobClient job, String dir) throws Exception {
+        CommonTestUtils.waitForAllTaskRunning(cluster, job.getJobID(), false);
+        return job.stopWithSavepoint(false, dir, SavepointFormatType.CANONICAL).get();
     }
 
     private static SourceRecord inc(InMemorySourceOfTruth truth, String device, long epoch, long seq, long ts, String data) {
@@ -290,13 +286,5 @@ class InspectITCase {
         List<Long> out = new ArrayList<>();
         for (JsonNode n : array) out.add(n.asLong());
         return out;
-    }
-
-    private static void waitFor(String what, BooleanSupplier condition) throws InterruptedException {
-        long deadline = System.nanoTime() + DEADLINE.toNanos();
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) throw new AssertionError("timed out waiting for " + what);
-            Thread.sleep(50);
-        }
     }
 }

@@ -202,6 +202,7 @@ final class ListThenIdleSource<T> implements Source<T, ListThenIdleSource.Split,
             if (s.position < released.get()) {
                 output.collect((T) records.get(s.position++));
                 emitted.set(s.position);
+                Progress.changed();
                 return InputStatus.MORE_AVAILABLE;
             }
             return InputStatus.NOTHING_AVAILABLE;
