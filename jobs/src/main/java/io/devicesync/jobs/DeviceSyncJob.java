@@ -13,6 +13,8 @@ import io.devicesync.operators.InputRouter;
 import io.devicesync.operators.InvalidInputAlerts;
 import io.devicesync.operators.SequenceGuard;
 import io.devicesync.operators.SnapshotLookup;
+import io.devicesync.operators.SourceOfTruth;
+import io.devicesync.operators.bootstrap.BootstrapSource;
 import io.devicesync.operators.StateReconciler;
 import io.devicesync.operators.Tags;
 import io.devicesync.operators.alerts.AlertPolicyFunction;
@@ -35,7 +37,9 @@ import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import org.apache.flink.streaming.api.datastream.DataStreamUtils;
 import org.apache.flink.streaming.api.datastream.KeyedStream;
+import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.connector.sink2.Sink;
 import org.apache.flink.connector.base.DeliveryGuarantee;
@@ -159,7 +163,28 @@ public final class DeviceSyncJob {
                     KafkaSinks.redispatchDeadLetters(p.bootstrapServers, p.topicRedispatchDlq, tx + "-redispatch-dlq", p.kafka(), p.sinkDeliveryGuarantee),
                     p.topicRedispatch, p.topicRedispatchDlq);
         }
-        defineWorkflow(records, auditFeedback, acks, new SnapshotLookup(lookupConfig(p)), p, checkpointInterval(env, p), outputs);
+        DataStream<Increment> seeds = null;
+        if (p.bootstrapFromDatabase) seeds = bootstrap(env, p, SnapshotLookup.postgres(lookupConfig(p), 1));
+        defineWorkflow(records, auditFeedback, acks, seeds, new SnapshotLookup(lookupConfig(p)), p, checkpointInterval(env, p),
+                outputs);
+    }
+
+    /**
+     * {@code --bootstrap.from-database}: the seeds of every device from {@code device_snapshot}
+     * (one reader, no watermarks: event time waits for the last seed). A job that starts from a
+     * savepoint or checkpoint ({@code execution.state-recovery.path}) only finishes a bootstrap that
+     * state has under way.
+     */
+    public static DataStream<Increment> bootstrap(StreamExecutionEnvironment env, JobParameters p, SourceOfTruth.Factory db) {
+        boolean restoring = env.getConfiguration().getOptional(StateRecoveryOptions.SAVEPOINT_PATH).isPresent();
+        if (restoring) {
+            LOG.info("--bootstrap.from-database true, but the job starts from state ({}): it only finishes a bootstrap"
+                    + " under way in that state", env.getConfiguration().get(StateRecoveryOptions.SAVEPOINT_PATH));
+        }
+        return env.fromSource(new BootstrapSource(db, p.bootstrapChunkSize, p.bootstrapRowsPerSecond, restoring),
+                        WatermarkStrategy.noWatermarks(), "PostgreSQL: device_snapshot (bootstrap)", Compact.INCREMENT)
+                .setParallelism(1)
+                .uid(Uids.SOURCE_BOOTSTRAP);
     }
 
     /**
@@ -237,6 +262,16 @@ public final class DeviceSyncJob {
      */
     public static void defineWorkflow(DataStream<SourceRecord> records, DataStream<AuditRecord> auditFeedback,
             DataStream<AckRecord> acks, SnapshotLookup lookup, JobParameters p, Duration checkpointInterval, Outputs outputs) {
+        defineWorkflow(records, auditFeedback, acks, null, lookup, p, checkpointInterval, outputs);
+    }
+
+    /**
+     * The pipeline, with the bootstrap's seeds ({@code seeds}, null without a bootstrap): they join
+     * the increments on their way to the SequenceGuard (see {@link #bootstrap}).
+     */
+    public static void defineWorkflow(DataStream<SourceRecord> records, DataStream<AuditRecord> auditFeedback,
+            DataStream<AckRecord> acks, DataStream<Increment> seeds, SnapshotLookup lookup, JobParameters p,
+            Duration checkpointInterval, Outputs outputs) {
         boolean delivery = !p.deliveryConsumers.isEmpty();
         if (delivery && (acks == null || outputs.redispatch == null)) {
             throw new IllegalArgumentException("--delivery.consumers needs the acks source and the redispatch sinks");
@@ -256,11 +291,13 @@ public final class DeviceSyncJob {
                 .process(new InvalidInputAlerts(p.invalidInputWindow, p.watermarkMaxFutureSkew), TypeInformation.of(Alert.class))
                 .uid(Uids.INVALID_INPUT_ALERTS).name("Invalid input alerts");
 
-        SingleOutputStreamOperator<Increment> ordered = increments
+        DataStream<Increment> guarded = seeds == null ? increments : increments.union(seeds);
+        SingleOutputStreamOperator<Increment> ordered = guarded
                 .keyBy(i -> i.deviceId, Types.STRING)
                 .connect(auditFeedback.keyBy(a -> a.deviceId, Types.STRING))
                 .process(new SequenceGuard(p.reorderGrace, p.resyncMaxLogFetch, p.auditInterval, p.stateIdleTtl,
-                                routineJump(p, records.getExecutionEnvironment().getConfig().getAutoWatermarkInterval())),
+                                routineJump(p, records.getExecutionEnvironment().getConfig().getAutoWatermarkInterval()),
+                                seeds != null),
                         Compact.INCREMENT)
                 .uid(Uids.SEQUENCE_GUARD).name("SequenceGuard");
 

@@ -49,7 +49,7 @@ public final class JobParameters implements Serializable {
             "redispatch.max-backoff", "redispatch.rate", "backlog.threshold",
             "watermark.out-of-orderness", "watermark.idle-timeout", "watermark.max-future-skew",
             "checkpoint.interval", "sink.delivery-guarantee", "alerts.invalid-input-window", "alerts.max-per-minute",
-            "alerts.window");
+            "alerts.window", "bootstrap.from-database", "bootstrap.chunk-size", "bootstrap.rows-per-second");
 
     public String bootstrapServers;
     public String groupId = "devicesync";
@@ -158,6 +158,13 @@ public final class JobParameters implements Serializable {
      * a consumer may see a version, an alert or a redispatch again, never miss one).
      */
     public DeliveryGuarantee sinkDeliveryGuarantee = DeliveryGuarantee.EXACTLY_ONCE;
+    /** At a first start, seed every device from device_snapshot (see the README's Bootstrap). */
+    public boolean bootstrapFromDatabase;
+    /** Rows of device_snapshot per bootstrap query. */
+    public int bootstrapChunkSize = 1000;
+    public static final int MAX_BOOTSTRAP_CHUNK_SIZE = 100_000;
+    /** At most this many rows a second on average; 0: as fast as the job takes them. */
+    public long bootstrapRowsPerSecond;
 
     private JobParameters() {}
 
@@ -296,6 +303,17 @@ public final class JobParameters implements Serializable {
         p.invalidInputWindow = atLeastAMillisecond(raw, "alerts.invalid-input-window", p.invalidInputWindow);
         p.alertsMaxPerMinute = get(raw, "alerts.max-per-minute", p.alertsMaxPerMinute, v -> atLeast(Integer.parseInt(v), 0));
         p.alertsWindow = atLeastAMillisecond(raw, "alerts.window", p.alertsWindow);
+        p.bootstrapFromDatabase = get(raw, "bootstrap.from-database", p.bootstrapFromDatabase, v -> {
+            switch (v) {
+                case "true": return true;
+                case "false": return false;
+                default: throw new IllegalArgumentException("use true or false");
+            }
+        });
+        p.bootstrapChunkSize = get(raw, "bootstrap.chunk-size", p.bootstrapChunkSize,
+                v -> atMost(atLeast(Integer.parseInt(v), 1), MAX_BOOTSTRAP_CHUNK_SIZE));
+        p.bootstrapRowsPerSecond = get(raw, "bootstrap.rows-per-second", p.bootstrapRowsPerSecond,
+                v -> atLeast(Long.parseLong(v), 0L));
         return p;
     }
 
@@ -456,7 +474,9 @@ public final class JobParameters implements Serializable {
                 + redispatchBackoff + ", redispatchMaxBackoff=" + redispatchMaxBackoff + ", redispatchRate=" + redispatchRate
                 + ", backlogThreshold=" + backlogThreshold + ", alertsMaxPerMinute=" + alertsMaxPerMinute + ", alertsWindow="
                 + alertsWindow + ", sinkDeliveryGuarantee=" + sinkDeliveryGuarantee
-                + ", transactionTimeoutMs=" + transactionTimeoutMs + ", maxRequestSize=" + maxRequestSize + "}";
+                + ", transactionTimeoutMs=" + transactionTimeoutMs + ", maxRequestSize=" + maxRequestSize
+                + ", bootstrapFromDatabase=" + bootstrapFromDatabase + ", bootstrapChunkSize=" + bootstrapChunkSize
+                + ", bootstrapRowsPerSecond=" + bootstrapRowsPerSecond + "}";
     }
 
     static boolean isSecret(String property) {

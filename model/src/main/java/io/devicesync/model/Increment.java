@@ -22,8 +22,24 @@ public class Increment {
      * the reconciler, which forgets it too. Never read from Kafka.
      */
     public boolean forget;
+    /**
+     * Not an increment either: a device's row of {@code device_snapshot} read by the bootstrap
+     * ({@code --bootstrap.from-database}); {@code data} is its whole state document. It goes from
+     * the bootstrap source through the SequenceGuard (which seeds only a device that has forwarded
+     * nothing yet) to the reconciler, and is never held, so it is never in keyed state. Transient:
+     * no POJO serializer writes it (the reconciler's held increments are POJOs); the job's
+     * exchanges write it ({@code Compact.INCREMENT}).
+     */
+    public transient boolean seed;
 
     public Increment() {}
+
+    /** A device's snapshot row, read by the bootstrap: its version, its time and its whole document. */
+    public static Increment seed(String deviceId, long epoch, long seq, long ts, byte[] document) {
+        Increment i = new Increment(deviceId, epoch, seq, ts, document);
+        i.seed = true;
+        return i;
+    }
 
     /** The SequenceGuard's word that it forgot {@code deviceId}. */
     public static Increment forget(String deviceId, long ts) {
@@ -55,7 +71,7 @@ public class Increment {
 
     @Override
     public String toString() {
-        return "Increment{" + deviceId + " " + epoch + "/" + seq + " ts=" + ts + " data="
+        return (seed ? "Seed{" : forget ? "Forget{" : "Increment{") + deviceId + " " + epoch + "/" + seq + " ts=" + ts + " data="
                 + (data == null ? "null" : new String(data, java.nio.charset.StandardCharsets.UTF_8)) + "}";
     }
 }

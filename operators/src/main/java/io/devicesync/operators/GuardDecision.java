@@ -19,7 +19,7 @@ import java.util.Map;
 public final class GuardDecision {
     /** Counted events (each a metric of the job). */
     public enum Event {
-        FORWARDED, DUPLICATE, GAP, RESET, LOOKUP, HELD, AUDIT, FORGOTTEN
+        FORWARDED, DUPLICATE, GAP, RESET, LOOKUP, HELD, AUDIT, FORGOTTEN, SEEDED, SEED_SKIPPED
     }
 
     /** A timer change: register ({@code register}) or delete an event-time timer. */

@@ -70,6 +70,12 @@ public final class GuardRules implements Serializable {
     private final long auditMs;
     private final long idleTtlMs;
     private final long routineJumpMs;
+    /**
+     * The job bootstraps from the database ({@code --bootstrap.from-database}): while event time
+     * has not started (the bootstrap source holds it until it has read every row), a device first
+     * seen in an epoch above 0 waits for the grace like one in epoch 0, so that its seed can arrive.
+     */
+    private final boolean bootstrap;
     private final LongSupplier wallClock;
     private final GuardDecision d = new GuardDecision();
 
@@ -80,12 +86,22 @@ public final class GuardRules implements Serializable {
      */
     public GuardRules(long graceMs, long maxLogFetch, long auditMs, long idleTtlMs, long routineJumpMs,
             LongSupplier wallClock) {
+        this(graceMs, maxLogFetch, auditMs, idleTtlMs, routineJumpMs, false, wallClock);
+    }
+
+    /**
+     * @param bootstrap whether the job seeds devices from the database at its start: then, until
+     *     event time starts, a device first seen in any epoch waits for the grace (its seed may come)
+     */
+    public GuardRules(long graceMs, long maxLogFetch, long auditMs, long idleTtlMs, long routineJumpMs,
+            boolean bootstrap, LongSupplier wallClock) {
         if (auditMs < 1) throw new IllegalArgumentException("the audit interval must be at least 1 ms");
         this.graceMs = graceMs;
         this.maxLogFetch = maxLogFetch;
         this.auditMs = auditMs;
         this.idleTtlMs = idleTtlMs;
         this.routineJumpMs = routineJumpMs;
+        this.bootstrap = bootstrap;
         this.wallClock = wallClock;
     }
 
@@ -99,7 +115,12 @@ public final class GuardRules implements Serializable {
         if (s == null) {
             s = new GuardState();
             d.reset(s);
-            if (i.epoch > 0) {
+            if (i.epoch > 0 && bootstrap && wm == Long.MIN_VALUE) {
+                // The bootstrap is still reading the database (event time has not started): the
+                // device waits for the grace, which ends once the bootstrap has read every row, for
+                // its seed; then, unseeded, it is looked up as below. Nothing forwarded yet: seq 0.
+                s.epoch = i.epoch;
+            } else if (i.epoch > 0) {
                 // State carries across epochs: only the database knows what came before.
                 request(s, new LookupRequest(i.deviceId, LookupRequest.Kind.FIRST_SEEN, i.epoch, 1, i.seq - 1, i.ts,
                         wallClock.getAsLong()));
@@ -116,7 +137,9 @@ public final class GuardRules implements Serializable {
             return d;
         }
         if (i.epoch == s.epoch) {
-            if (i.seq == s.seq + 1) {
+            // (A device first seen in an epoch above 0 while a bootstrap runs: even seq 1 needs the
+            // base of what came before, the seed or a lookup.)
+            if (i.seq == s.seq + 1 && (s.seq > 0 || s.epoch == 0)) {
                 forward(s, i);
                 if (s.heldCount > 0) drainHeld(s, held, wm);
             } else if (s.heldCount > 0 && held.contains(i.seq)) {
@@ -164,6 +187,57 @@ public final class GuardRules implements Serializable {
                 wallClock.getAsLong()));
         forward(s, i);
         accepted(s, i, i.deviceId, wm);
+        return d;
+    }
+
+    // ---- a seed from the bootstrap ------------------------------------------------------------
+
+    /**
+     * A device's row of {@code device_snapshot} read by the bootstrap ({@code seed}: its version and
+     * whole document). A device that has forwarded nothing yet (never seen, or its first messages
+     * waiting for the grace) takes it as its base: the seed goes downstream (the reconciler
+     * publishes it as a snapshot), the held messages it covers are dropped and those that follow it
+     * go after it; a hole between the seed and them is a gap when the grace ends. A device that
+     * already forwarded something (it spoke first: (0, 1), or a lookup is on its way), or whose
+     * messages are of a newer epoch than the seed, keeps what it has: a seed never overwrites the
+     * stream. No lookup, no timer, no audit: the device is not active until it sends.
+     */
+    public GuardDecision onSeed(GuardState s, Held held, Increment seed, long wm) throws Exception {
+        if (s == null) {
+            s = new GuardState();
+            d.reset(s);
+        } else {
+            d.reset(s);
+            if (s.seq > 0 || seed.epoch < s.epoch) {
+                d.count(Event.SEED_SKIPPED);
+                return d;
+            }
+        }
+        if (s.heldCount > 0) {
+            if (seed.epoch > s.epoch) {
+                clearHeld(s, held); // all of an older epoch than the seed: stale
+            } else {
+                boolean dropped = false;
+                for (Increment h : inOrder(held)) {
+                    if (h.seq > seed.seq) break;
+                    held.remove(h.seq);
+                    s.heldCount--;
+                    dropped = true;
+                }
+                if (s.heldCount == 0) {
+                    clearHeld(s, held);
+                } else if (dropped && s.graceTimer != 0) {
+                    deleteGraceTimer(s);
+                    armGrace(s, inOrder(held).get(0).ts, wm);
+                }
+            }
+        }
+        s.epoch = seed.epoch;
+        s.seq = seed.seq;
+        d.forward.add(seed);
+        d.count(Event.SEEDED);
+        if (s.heldCount > 0) drainHeld(s, held, wm);
+        d.save = true;
         return d;
     }
 

@@ -40,6 +40,15 @@ public final class InMemorySourceOfTruth implements SourceOfTruth {
         return this;
     }
 
+    /** Rows in the order of their ids (a string order, as a database's collation would give one). */
+    @Override
+    public CompletionStage<List<SnapshotRow>> snapshotsAfter(String after, int limit) {
+        List<SnapshotRow> rows = new ArrayList<>();
+        new java.util.TreeMap<>(snapshots).tailMap(after, false).entrySet().stream().limit(limit)
+                .forEach(e -> rows.add(new SnapshotRow(e.getKey(), e.getValue().epoch(), e.getValue().seq(), 0L, e.getValue().state())));
+        return CompletableFuture.completedFuture(rows);
+    }
+
     @Override
     public CompletionStage<Optional<Version>> version(String deviceId) {
         Snapshot s = snapshots.get(deviceId);

@@ -60,6 +60,9 @@ public final class PostgresSourceOfTruth implements SourceOfTruth {
 
     static final String VERSION_QUERY = "SELECT device_id, epoch, seq FROM device_snapshot WHERE device_id = ANY($1)";
     static final String SNAPSHOT_QUERY = "SELECT device_id, epoch, seq, state::text FROM device_snapshot WHERE device_id = ANY($1)";
+    /** The bootstrap's chunk: a range scan of the primary key's index from the last id read. */
+    static final String CHUNK_QUERY = "SELECT device_id, epoch, seq, state::text, (extract(epoch from updated_at) * 1000)::bigint"
+            + " FROM device_snapshot WHERE device_id > $1 ORDER BY device_id LIMIT $2";
     /** r.i numbers the ranges of the batch from 1; rows come per range, in seq order. */
     static final String LOG_QUERY = "SELECT r.i, d.seq, d.data::text, (extract(epoch from d.ts) * 1000)::bigint"
             + " FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) WITH ORDINALITY AS r(device_id, epoch, from_seq, to_seq, i)"
@@ -123,6 +126,34 @@ public final class PostgresSourceOfTruth implements SourceOfTruth {
     @Override
     public CompletionStage<List<Increment>> log(String deviceId, long epoch, long fromSeq, long toSeq) {
         return logs.submit(new LogRange(deviceId, epoch, fromSeq, toSeq));
+    }
+
+    /**
+     * One query per chunk (not batched: the bootstrap asks for one chunk at a time), on the event
+     * loop like every query. A row whose state does not decode comes with a null state.
+     */
+    @Override
+    public CompletionStage<List<SnapshotRow>> snapshotsAfter(String after, int limit) {
+        CompletableFuture<List<SnapshotRow>> answer = new CompletableFuture<>();
+        context.runOnContext(v -> query(preferred, 0, CHUNK_QUERY, Tuple.of(after, limit)).onComplete(done -> {
+            if (done.failed()) {
+                answer.completeExceptionally(done.cause());
+                return;
+            }
+            List<SnapshotRow> rows = new ArrayList<>(done.result().size());
+            for (Row row : done.result()) {
+                byte[] state;
+                try {
+                    state = normalize(row.getString(3));
+                } catch (RuntimeException e) {
+                    state = null;
+                }
+                Long updatedAt = row.getLong(4);
+                rows.add(new SnapshotRow(row.getString(0), row.getLong(1), row.getLong(2), updatedAt == null ? 0L : updatedAt, state));
+            }
+            answer.complete(rows);
+        }));
+        return answer;
     }
 
     @Override

@@ -150,6 +150,36 @@ public final class Reconciliation {
         return true;
     }
 
+    // ---- a seed from the bootstrap --------------------------------------------------------------
+
+    /**
+     * A bootstrap seed the guard forwarded (a device's snapshot row; the guard forwards one only for
+     * a device that has forwarded nothing else): the device's first version, published as a
+     * snapshot. A device that already has a version or holds increments keeps them (counted as
+     * stale). A document too large to keep is refused as a snapshot would be: the device waits for
+     * a snapshot that fits. Returns whether the state changed.
+     */
+    public boolean onSeed(ReconcilerState s, Held held, Increment seed, Effects fx) throws Exception {
+        if (s.published || s.heldCount > 0) {
+            fx.count(Effects.Event.STALE_DROPPED);
+            return false;
+        }
+        refusedNow = false;
+        if (seed.data.length > maxKeptBytes) {
+            refuse(s, seed.deviceId, seed.epoch, seed.seq, seed.ts, seed.data.length, fx);
+            askForRepair(s, seed.deviceId, seed.epoch, seed.seq, seed.ts, fx);
+            return true;
+        }
+        s.tooLargeToKeep = false;
+        s.published = true;
+        s.epoch = seed.epoch;
+        s.seq = seed.seq;
+        s.ts = seed.ts;
+        s.state = seed.data;
+        emit(s, seed.deviceId, DeviceState.SOURCE_SNAPSHOT, fx);
+        return true;
+    }
+
     // ---- a lookup result -----------------------------------------------------------------------
 
     /**

@@ -76,6 +76,8 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
      * but moved to the device's slot in the interval after the jump.
      */
     private final long routineJumpMs;
+    /** The job bootstraps from the database: see {@link GuardRules#onSeed}. */
+    private final boolean bootstrap;
 
     private transient ValueState<GuardState> device;
     private transient HeldInMapState held;
@@ -95,6 +97,16 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
      */
     public SequenceGuard(Duration reorderGrace, long maxLogFetch, Duration auditInterval, Duration idleTtl,
             Duration routineJump) {
+        this(reorderGrace, maxLogFetch, auditInterval, idleTtl, routineJump, false);
+    }
+
+    /**
+     * @param bootstrap whether seeds from the bootstrap ({@code --bootstrap.from-database}) come on
+     *     input 1: until event time starts, a device first seen in any epoch waits for the grace
+     */
+    public SequenceGuard(Duration reorderGrace, long maxLogFetch, Duration auditInterval, Duration idleTtl,
+            Duration routineJump, boolean bootstrap) {
+        this.bootstrap = bootstrap;
         this.graceMs = reorderGrace.toMillis();
         this.maxLogFetch = maxLogFetch;
         this.auditMs = auditInterval.toMillis();
@@ -106,7 +118,8 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
     public void open(OpenContext ctx) {
         device = getRuntimeContext().getState(deviceDescriptor(idleTtl));
         held = new HeldInMapState(getRuntimeContext().getMapState(heldDescriptor(idleTtl)));
-        rules = new GuardRules(graceMs, maxLogFetch, auditMs, idleTtl.toMillis(), routineJumpMs, System::currentTimeMillis);
+        rules = new GuardRules(graceMs, maxLogFetch, auditMs, idleTtl.toMillis(), routineJumpMs, bootstrap,
+                System::currentTimeMillis);
         var metrics = getRuntimeContext().getMetricGroup();
         counters = new EnumMap<>(GuardDecision.Event.class);
         counters.put(GuardDecision.Event.FORWARDED, metrics.counter("incrementsForwarded"));
@@ -117,6 +130,8 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
         counters.put(GuardDecision.Event.HELD, metrics.counter("earlyMessagesHeld"));
         counters.put(GuardDecision.Event.AUDIT, metrics.counter("auditsRequested"));
         counters.put(GuardDecision.Event.FORGOTTEN, metrics.counter("idleDevicesForgotten"));
+        counters.put(GuardDecision.Event.SEEDED, metrics.counter("devicesSeeded"));
+        counters.put(GuardDecision.Event.SEED_SKIPPED, metrics.counter("seedsSkipped"));
         spread = metrics.counter("auditsSpreadAfterJump");
     }
 
@@ -137,10 +152,11 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
         return h;
     }
 
-    /** Input 1: an increment. */
+    /** Input 1: an increment, or a seed from the bootstrap. */
     @Override
     public void processElement1(Increment i, Context ctx, Collector<Increment> out) throws Exception {
-        apply(rules.onIncrement(device.value(), held, i, ctx.timerService().currentWatermark()), ctx, out);
+        long wm = ctx.timerService().currentWatermark();
+        apply(i.seed ? rules.onSeed(device.value(), held, i, wm) : rules.onIncrement(device.value(), held, i, wm), ctx, out);
     }
 
     /** Input 2: an audit record read back from device-audit (all but VERIFIED). */

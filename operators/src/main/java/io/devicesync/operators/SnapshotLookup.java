@@ -131,7 +131,12 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
     }
 
     private static SourceOfTruth.Factory postgres(Config c) {
-        return () -> new PostgresSourceOfTruth(c.urls, c.user, c.password, c.poolSize, c.connectTimeoutMs, c.batchSize,
+        return postgres(c, c.poolSize);
+    }
+
+    /** The job's PostgreSQL as {@code c} says, with {@code poolSize} connections per server (the bootstrap needs one). */
+    public static SourceOfTruth.Factory postgres(Config c, int poolSize) {
+        return () -> new PostgresSourceOfTruth(c.urls, c.user, c.password, poolSize, c.connectTimeoutMs, c.batchSize,
                 c.batchLingerMs);
     }
 

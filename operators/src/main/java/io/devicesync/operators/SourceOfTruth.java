@@ -21,6 +21,23 @@ public interface SourceOfTruth extends AutoCloseable {
     /** A device's row in {@code device_snapshot}: its version and state (compact JSON bytes). */
     record Snapshot(long epoch, long seq, byte[] state) {}
 
+    /**
+     * A row of {@code device_snapshot} as the bootstrap reads it: the state as compact JSON bytes,
+     * or null when the row could not be decoded (the bootstrap counts it and goes on).
+     */
+    record SnapshotRow(String deviceId, long epoch, long seq, long updatedAtMs, byte[] state) {}
+
+    /**
+     * A chunk of the bootstrap: at most {@code limit} rows of {@code device_snapshot} whose
+     * device_id comes after {@code after} in the database's order of device_id (keyset pagination:
+     * each chunk is an index range scan however far the bootstrap is), in that order. {@code after}
+     * "" starts at the first row. Fewer than {@code limit} rows: the table is read to its end.
+     */
+    default CompletionStage<List<SnapshotRow>> snapshotsAfter(String after, int limit) {
+        return java.util.concurrent.CompletableFuture.failedFuture(
+                new UnsupportedOperationException(getClass().getSimpleName() + " cannot be read in chunks"));
+    }
+
     /** The version of the device's snapshot row; empty if it has none. */
     CompletionStage<Optional<Version>> version(String deviceId);
 

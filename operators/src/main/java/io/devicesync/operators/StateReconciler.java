@@ -197,7 +197,9 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
             return;
         }
         if (s == null) s = new ReconcilerState();
-        if (rules.onIncrement(s, held, i, emitter.to(ctx, out))) device.update(s);
+        if (i.seed ? rules.onSeed(s, held, i, emitter.to(ctx, out)) : rules.onIncrement(s, held, i, emitter.to(ctx, out))) {
+            device.update(s);
+        }
     }
 
     @Override

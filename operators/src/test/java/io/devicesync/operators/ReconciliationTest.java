@@ -162,6 +162,34 @@ class ReconciliationTest {
     }
 
     @Test
+    void aSeedIsTheDevicesFirstVersionPublishedAsASnapshotAndTheStreamContinuesOnIt() throws Exception {
+        assertTrue(rules.onSeed(s, held, Increment.seed("d", 0, 40, T0, json("{\"a\":1}")), fx));
+        assertEquals("0/40:snapshot", fx.versions());
+        send(new Increment("d", 0, 41, T0 + 1, json("{\"b\":2}")));
+        assertEquals("0/40:snapshot,0/41:increment", fx.versions());
+        assertEquals("{\"a\":1,\"b\":2}", new String(fx.published.get(1).state, StandardCharsets.UTF_8));
+        assertEquals(0, fx.waiting, "nothing waits for a repair");
+    }
+
+    @Test
+    void aSeedNeverOverwritesADeviceThatHasAVersion() throws Exception {
+        send(inc("d", 1));
+        assertFalse(rules.onSeed(s, held, Increment.seed("d", 0, 40, T0, json("{\"a\":1}")), fx));
+        assertEquals("0/1:increment", fx.versions());
+        assertEquals(1, fx.counts.get(Reconciliation.Effects.Event.STALE_DROPPED));
+    }
+
+    @Test
+    void aSeedTooLargeToKeepIsRefusedAndTheDeviceAsksForASnapshotThatFits() throws Exception {
+        // Kept documents are at most 4 x 64 bytes here.
+        String big = "{\"a\":\"" + "x".repeat(300) + "\"}";
+        rules.onSeed(s, held, Increment.seed("d", 0, 40, T0, json(big)), fx);
+        assertEquals("", fx.versions());
+        assertEquals(List.of("STATE_TOO_LARGE"), fx.alertTypes());
+        assertEquals(AuditRecord.Outcome.REPAIR_PENDING, fx.audits.get(0).outcome);
+    }
+
+    @Test
     void publishesInOrderAndHoldsAfterAGapUntilTheLogRepairsIt() throws Exception {
         send(inc("d", 1));
         send(inc("d", 3));

@@ -28,6 +28,9 @@ public final class Compact {
 
     public static final class IncrementSerializer extends CompactSerializer<Increment> {
         private static final long serialVersionUID = 1L;
+        private static final byte KIND_INCREMENT = 0;
+        private static final byte KIND_FORGET = 1;
+        private static final byte KIND_SEED = 2;
 
         @Override
         protected void write(Increment i, DataOutputView out) throws IOException {
@@ -36,13 +39,17 @@ public final class Compact {
             out.writeLong(i.seq);
             out.writeLong(i.ts);
             writeBytes(i.data, out);
-            out.writeBoolean(i.forget);
+            // One byte of kind: 0 an increment, 1 a forget marker (the boolean of earlier builds:
+            // held increments in state read as before), 2 a bootstrap seed (never in state).
+            out.writeByte(i.seed ? KIND_SEED : i.forget ? KIND_FORGET : KIND_INCREMENT);
         }
 
         @Override
         protected Increment read(DataInputView in) throws IOException {
             Increment i = new Increment(readString(in), in.readLong(), in.readLong(), in.readLong(), readBytes(in));
-            i.forget = in.readBoolean();
+            byte kind = in.readByte();
+            i.forget = kind == KIND_FORGET;
+            i.seed = kind == KIND_SEED;
             return i;
         }
 
@@ -55,6 +62,7 @@ public final class Compact {
         public Increment copy(Increment from) {
             Increment i = new Increment(from.deviceId, from.epoch, from.seq, from.ts, from.data);
             i.forget = from.forget;
+            i.seed = from.seed;
             return i;
         }
 
