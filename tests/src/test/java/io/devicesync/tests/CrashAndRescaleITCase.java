@@ -277,7 +277,7 @@ class CrashAndRescaleITCase extends EndToEnd {
      * from an increment or the log follows the one before it: only a snapshot may jump), unique
      * alert ids.
      */
-    private static void assertConsistent(Scenario s) {
+    static void assertConsistent(Scenario s) {
         assertTrue(s.orderViolations.isEmpty(), "versions strictly increase per device: " + s.orderViolations);
         Map<String, DeviceState> previous = new HashMap<>();
         List<String> skipped = new ArrayList<>();
@@ -352,7 +352,7 @@ class CrashAndRescaleITCase extends EndToEnd {
         return s.alertsSeen.stream().filter(a -> a.type.equals(type)).map(a -> a.deviceId).collect(Collectors.toCollection(TreeSet::new));
     }
 
-    private static Map<String, Long> alertTypes(Scenario s) {
+    static Map<String, Long> alertTypes(Scenario s) {
         return s.alertsSeen.stream().collect(Collectors.groupingBy(a -> a.type, java.util.TreeMap::new, Collectors.counting()));
     }
 
@@ -398,7 +398,7 @@ class CrashAndRescaleITCase extends EndToEnd {
         }
     }
 
-    private static long numRestarts(Scenario s) {
+    static long numRestarts(Scenario s) {
         try {
             s.pollOutputs();
             return s.rest.numRestarts(s.job.getJobID().toString());
@@ -408,7 +408,7 @@ class CrashAndRescaleITCase extends EndToEnd {
     }
 
     /** Whether the job and every one of its subtasks are RUNNING, from the JobMaster itself (no REST cache). */
-    private static boolean allRunning(MiniCluster cluster, Scenario s) {
+    static boolean allRunning(MiniCluster cluster, Scenario s) {
         try {
             AccessExecutionGraph g = cluster.getExecutionGraph(s.job.getJobID()).get();
             if (g.getState() != JobStatus.RUNNING) return false;

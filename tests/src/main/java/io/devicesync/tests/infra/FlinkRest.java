@@ -30,7 +30,8 @@ public final class FlinkRest {
         this.base = baseUrl.endsWith("/") ? baseUrl.substring(0, baseUrl.length() - 1) : baseUrl;
     }
 
-    private JsonNode get(String path) throws IOException, InterruptedException {
+    /** Any GET of the REST API, as JSON (for a test's failure message). */
+    public JsonNode get(String path) throws IOException, InterruptedException {
         HttpResponse<byte[]> r = http.send(HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofSeconds(10))
                 .GET().build(), HttpResponse.BodyHandlers.ofByteArray());
         if (r.statusCode() != 200) throw new IOException("GET " + path + ": HTTP " + r.statusCode());
