@@ -127,7 +127,7 @@ class BootstrapITCase extends EndToEnd {
     }
 
     @Test
-    void aTaskManagerKilledInTheMiddleOfTheBootstrapResumesItFromItsCheckpoint(@InjectMiniCluster MiniCluster cluster,
+    void aTaskManagerKilledInTheMiddleOfTheBootstrapResumesItFromItsCheckpointAndEventTimeGoesOnAfterIt(@InjectMiniCluster MiniCluster cluster,
             @InjectClusterClient ClusterClient<?> client) throws Exception {
         try (Scenario s = new Scenario(kafka, db, client.getWebInterfaceURL(), options(1200, 83), 1000)) {
             s.allowRestarts = true;
@@ -176,8 +176,36 @@ class BootstrapITCase extends EndToEnd {
             assertEquals(0, m.get("lookupsRequested"), m.toString());
             assertSeededFirst(s, history);
             CrashAndRescaleITCase.assertConsistent(s);
-            System.out.printf("Bootstrap with a crash: %d of %d seeded before it, %s after the restore; restarts %d%n",
-                    seededBefore[0], fleet, m, CrashAndRescaleITCase.numRestarts(s));
+
+            // Once the bootstrap is done, its source is finished in every checkpoint: restored from
+            // one, it must not hold event time back. A second crash, then a stream with losses,
+            // whose gaps are declared only when event time passes their grace.
+            long done = s.rest.latestCompletedCheckpointId(jobId);
+            s.awaitOrFail(() -> {
+                try {
+                    return s.rest.latestCompletedCheckpointId(jobId) > done;
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            }, () -> "a checkpoint after the bootstrap ended");
+            cluster.terminateTaskManager(1).get();
+            cluster.startTaskManager();
+            s.awaitOrFail(() -> CrashAndRescaleITCase.numRestarts(s) >= 2, () -> "the job restarts after the second crash");
+            s.sim.options().lossRate = 0.05;
+            s.writer.write(s.sim.next(600, System.currentTimeMillis()));
+            s.sim.options().lossRate = 0;
+            s.writer.write(s.sim.cleanTail(System.currentTimeMillis()));
+            s.awaitOrFail(() -> {
+                s.pollOutputs();
+                return s.alertCount("SEQUENCE_GAP") > 0;
+            }, () -> "gaps declared after the restore: event time moves with the bootstrap finished");
+            s.awaitConvergence();
+            s.quiesce();
+            s.assertStillRunning();
+            CrashAndRescaleITCase.assertConsistent(s);
+            System.out.printf("Bootstrap with a crash: %d of %d seeded before it, %s after the restore; restarts %d; "
+                            + "after a second crash with the bootstrap done, %d gaps%n",
+                    seededBefore[0], fleet, m, CrashAndRescaleITCase.numRestarts(s), s.alertCount("SEQUENCE_GAP"));
         }
     }
 }

@@ -101,6 +101,11 @@ public final class DeviceSimulator {
         for (int i = 0; i < devices.length; i++) devices[i] = new Device(String.format("%s%05d", o.prefix, i));
     }
 
+    /** The options it runs with: a test may change the fault rates between batches. */
+    public Options options() {
+        return o;
+    }
+
     public Device[] devices() {
         return devices;
     }
