@@ -28,9 +28,8 @@ public final class Compact {
 
     public static final class IncrementSerializer extends CompactSerializer<Increment> {
         private static final long serialVersionUID = 1L;
-        private static final byte KIND_INCREMENT = 0;
-        private static final byte KIND_FORGET = 1;
-        private static final byte KIND_SEED = 2;
+        private static final int FORGET = 1;
+        private static final int SEED = 2;
 
         @Override
         protected void write(Increment i, DataOutputView out) throws IOException {
@@ -39,17 +38,17 @@ public final class Compact {
             out.writeLong(i.seq);
             out.writeLong(i.ts);
             writeBytes(i.data, out);
-            // One byte of kind: 0 an increment, 1 a forget marker (the boolean of earlier builds:
-            // held increments in state read as before), 2 a bootstrap seed (never in state).
-            out.writeByte(i.seed ? KIND_SEED : i.forget ? KIND_FORGET : KIND_INCREMENT);
+            // One byte of flags: 1 a forget marker (the boolean of earlier builds: held increments
+            // in state read as before), 2 a bootstrap seed (never in state); 0 an increment.
+            out.writeByte((i.forget ? FORGET : 0) | (i.seed ? SEED : 0));
         }
 
         @Override
         protected Increment read(DataInputView in) throws IOException {
             Increment i = new Increment(readString(in), in.readLong(), in.readLong(), in.readLong(), readBytes(in));
-            byte kind = in.readByte();
-            i.forget = kind == KIND_FORGET;
-            i.seed = kind == KIND_SEED;
+            byte flags = in.readByte();
+            i.forget = (flags & FORGET) != 0;
+            i.seed = (flags & SEED) != 0;
             return i;
         }
 

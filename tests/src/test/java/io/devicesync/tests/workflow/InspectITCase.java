@@ -23,6 +23,7 @@ import io.devicesync.model.Redispatch;
 import io.devicesync.model.SourceRecord;
 import io.devicesync.operators.InMemorySourceOfTruth;
 import io.devicesync.operators.SnapshotLookup;
+import io.devicesync.tests.infra.FlinkRest;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -34,6 +35,7 @@ import java.util.UUID;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.MetricOptions;
 import org.apache.flink.configuration.PipelineOptions;
 import org.apache.flink.configuration.RestartStrategyOptions;
 import org.apache.flink.configuration.StateBackendOptions;
@@ -70,7 +72,8 @@ class InspectITCase {
     static final MiniClusterExtension FLINK = new MiniClusterExtension(new MiniClusterResourceConfiguration.Builder()
             .setNumberTaskManagers(1)
             .setNumberSlotsPerTaskManager(2)
-            .setConfiguration(new Configuration().set(RestartStrategyOptions.RESTART_STRATEGY, "none"))
+            .setConfiguration(new Configuration().set(RestartStrategyOptions.RESTART_STRATEGY, "none")
+                    .set(MetricOptions.METRIC_FETCHER_UPDATE_INTERVAL, Duration.ofMillis(200)))
             .build());
 
     /**
@@ -243,7 +246,11 @@ class InspectITCase {
                         && "1/1".equals(last.get("fridge-0007"));
             }, DEADLINE);
             if (delivery) {
-                // After the publications: billing's ack then moves its position to 0/2 (not less).
+                // After the publications have reached the tracker (the sink, chained to the
+                // reconciler, sees them first; the tracker reads them over the network): billing's
+                // ack then moves its position to 0/2. An ack ahead of every publication the tracker
+                // has would find nothing pending and leave no position.
+                awaitTrackerRecordsIn(cluster, job, 6);
                 acks.release();
                 Progress.await("the ack emitted", () -> acks.emitted() == 1, DEADLINE);
             }
@@ -257,6 +264,29 @@ class InspectITCase {
             shared.forget();
             events.forget();
             acks.forget();
+        }
+    }
+
+    /**
+     * Waits until the DeliveryTracker has read {@code n} records, as its operator metric shows (the
+     * web monitor fetches metrics every 200 ms here: the condition is read again at that pace,
+     * with a deadline).
+     */
+    private static void awaitTrackerRecordsIn(MiniCluster cluster, JobClient job, long n) throws Exception {
+        FlinkRest rest = new FlinkRest(cluster.getRestAddress().get().toString());
+        String jobId = job.getJobID().toString();
+        long deadline = System.nanoTime() + DEADLINE.toNanos();
+        long seen = -1;
+        while (true) {
+            for (JsonNode v : rest.get("/jobs/" + jobId).get("vertices")) {
+                if (!v.get("name").asText().startsWith("DeliveryTracker")) continue;
+                JsonNode values = rest.get("/jobs/" + jobId + "/vertices/" + v.get("id").asText()
+                        + "/subtasks/metrics?agg=sum&get=DeliveryTracker.numRecordsIn");
+                for (JsonNode m : values) seen = (long) m.get("sum").asDouble();
+            }
+            if (seen >= n) return;
+            if (System.nanoTime() > deadline) throw new AssertionError("the tracker read " + seen + " records, not " + n);
+            Thread.sleep(100); // the metric's next fetch; not a wait for the job itself
         }
     }
 
