@@ -8,7 +8,6 @@ import java.io.Serializable;
 import org.apache.flink.connector.base.DeliveryGuarantee;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -35,21 +34,6 @@ public final class JobParameters implements Serializable {
     public static final String ENV_USER = "DEVICESYNC_SNAPSHOT_USER";
     public static final String ENV_PASSWORD = "DEVICESYNC_SNAPSHOT_PASSWORD";
 
-    /** The parameters this job knows, besides {@code kafka.<client property>}. */
-    static final Set<String> KNOWN = Set.of(
-            "kafka.bootstrap-servers", "kafka.group-id", "kafka.starting-offsets",
-            "topic.events", "topic.acks", "topic.state", "topic.alerts", "topic.dlq", "topic.redispatch", "topic.redispatch-dlq",
-            "topic.audit",
-            "snapshot.url", "snapshot.user", "snapshot.password", "snapshot.pool-size", "snapshot.capacity",
-            "snapshot.timeout", "snapshot.retries", "snapshot.retry-backoff", "snapshot.max-in-flight",
-            "snapshot.breaker-failures", "snapshot.breaker-open", "snapshot.batch-size", "snapshot.batch-linger",
-            "reorder.grace", "resync.max-log-fetch", "resync.max-held", "audit.interval", "state.idle-ttl",
-            "state.max-document-bytes",
-            "delivery.consumers", "delivery.ack-timeout", "redispatch.max-attempts", "redispatch.backoff",
-            "redispatch.max-backoff", "redispatch.rate", "backlog.threshold",
-            "watermark.out-of-orderness", "watermark.idle-timeout", "watermark.max-future-skew",
-            "checkpoint.interval", "sink.delivery-guarantee", "alerts.invalid-input-window", "alerts.max-per-minute",
-            "alerts.window", "bootstrap.from-database", "bootstrap.chunk-size", "bootstrap.rows-per-second");
 
     public String bootstrapServers;
     public String groupId = "devicesync";
@@ -166,6 +150,135 @@ public final class JobParameters implements Serializable {
     /** At most this many rows a second on average; 0: as fast as the job takes them. */
     public long bootstrapRowsPerSecond;
 
+    /**
+     * One parameter, declared once (see {@link #DECLARED}): its name, how its value is read into
+     * the parameters (parsed and validated: a failure's message says why, and the caller names the
+     * parameter), and how the logged settings show it (a secret never). Its default is the field's
+     * initial value.
+     */
+    private record Param(String name, boolean secret, Reader read, Function<JobParameters, Object> shown) {}
+
+    /** Reads a parameter's value (trimmed, except a secret's) into the parameters. */
+    @FunctionalInterface
+    private interface Reader {
+        void read(JobParameters p, String value);
+    }
+
+    /**
+     * Every parameter of the job, in the order they are read: one that another's validation
+     * depends on comes first ({@code snapshot.capacity} before {@code snapshot.max-in-flight},
+     * {@code redispatch.backoff} before {@code redispatch.max-backoff}). The README's parameter
+     * table lists exactly these, with {@code kafka.<client property>} ({@code JobParametersTest}).
+     */
+    private static final Map<String, Param> DECLARED = new LinkedHashMap<>();
+
+    static {
+        declare("kafka.bootstrap-servers", (p, v) -> p.bootstrapServers = nonEmpty(v), p -> p.bootstrapServers);
+        declare("kafka.group-id", (p, v) -> p.groupId = nonEmpty(v), p -> p.groupId);
+        declare("kafka.starting-offsets", (p, v) -> p.startingOffsets = switch (v) {
+            case "earliest" -> StartingOffsets.EARLIEST;
+            case "latest" -> StartingOffsets.LATEST;
+            case "committed-or-earliest" -> StartingOffsets.COMMITTED_OR_EARLIEST;
+            default -> throw new IllegalArgumentException("use earliest, latest or committed-or-earliest");
+        }, p -> p.startingOffsets);
+        declare("topic.events", (p, v) -> p.topicEvents = nonEmpty(v), p -> p.topicEvents);
+        declare("topic.acks", (p, v) -> p.topicAcks = nonEmpty(v), p -> p.topicAcks);
+        declare("topic.state", (p, v) -> p.topicState = nonEmpty(v), p -> p.topicState);
+        declare("topic.alerts", (p, v) -> p.topicAlerts = nonEmpty(v), p -> p.topicAlerts);
+        declare("topic.dlq", (p, v) -> p.topicDlq = nonEmpty(v), p -> p.topicDlq);
+        declare("topic.redispatch", (p, v) -> p.topicRedispatch = nonEmpty(v), p -> p.topicRedispatch);
+        declare("topic.redispatch-dlq", (p, v) -> p.topicRedispatchDlq = nonEmpty(v), p -> p.topicRedispatchDlq);
+        declare("topic.audit", (p, v) -> p.topicAudit = nonEmpty(v), p -> p.topicAudit);
+
+        declare("snapshot.url", (p, v) -> p.snapshotUrls = urls(v), p -> p.snapshotUrls);
+        declare("snapshot.user", (p, v) -> p.snapshotUser = nonEmpty(v), p -> p.snapshotUser);
+        DECLARED.put("snapshot.password", new Param("snapshot.password", true, (p, v) -> p.snapshotPassword = v,
+                p -> p.snapshotPassword == null ? "none" : "***"));
+        declare("snapshot.pool-size", (p, v) -> p.snapshotPoolSize = positive(v), p -> p.snapshotPoolSize);
+        declare("snapshot.capacity", (p, v) -> p.snapshotCapacity = positive(v), p -> p.snapshotCapacity);
+        declare("snapshot.timeout", (p, v) -> p.snapshotTimeout = atLeastAMillisecond(v), p -> p.snapshotTimeout);
+        declare("snapshot.retries", (p, v) -> p.snapshotRetries = atLeast(Integer.parseInt(v), 0), p -> p.snapshotRetries);
+        declare("snapshot.retry-backoff", (p, v) -> p.snapshotRetryBackoff = atLeastAMillisecond(v), p -> p.snapshotRetryBackoff);
+        declare("snapshot.max-in-flight", (p, v) -> {
+            int n = atLeast(Integer.parseInt(v), 1);
+            if (n > p.snapshotCapacity) {
+                throw new IllegalArgumentException("must be at most --snapshot.capacity (" + p.snapshotCapacity + ")");
+            }
+            p.snapshotMaxInFlight = n;
+        }, p -> p.snapshotMaxInFlight);
+        declare("snapshot.breaker-failures", (p, v) -> p.snapshotBreakerFailures = positive(v), p -> p.snapshotBreakerFailures);
+        declare("snapshot.breaker-open", (p, v) -> p.snapshotBreakerOpen = atLeastAMillisecond(v), p -> p.snapshotBreakerOpen);
+        declare("snapshot.batch-size", (p, v) -> p.snapshotBatchSize = atMost(atLeast(Integer.parseInt(v), 1), MAX_SNAPSHOT_BATCH_SIZE),
+                p -> p.snapshotBatchSize);
+        declare("snapshot.batch-linger", (p, v) -> {
+            Duration d = noneOrAtLeastAMillisecond(v);
+            if (d.compareTo(MAX_SNAPSHOT_BATCH_LINGER) > 0) {
+                throw new IllegalArgumentException("must be at most " + MAX_SNAPSHOT_BATCH_LINGER.toMillis() + " ms");
+            }
+            if (d.toNanos() % 1_000_000 != 0) throw new IllegalArgumentException("must be whole milliseconds");
+            p.snapshotBatchLinger = d;
+        }, p -> p.snapshotBatchLinger);
+
+        declare("reorder.grace", (p, v) -> p.reorderGrace = noneOrAtLeastAMillisecond(v), p -> p.reorderGrace);
+        declare("resync.max-log-fetch", (p, v) -> p.resyncMaxLogFetch = atLeast(Long.parseLong(v), 0L), p -> p.resyncMaxLogFetch);
+        declare("resync.max-held", (p, v) -> p.resyncMaxHeld = positive(v), p -> p.resyncMaxHeld);
+        declare("audit.interval", (p, v) -> p.auditInterval = atLeastAMillisecond(v), p -> p.auditInterval);
+        declare("state.idle-ttl", (p, v) -> p.stateIdleTtl = atLeastAMillisecond(v), p -> p.stateIdleTtl);
+        declare("state.max-document-bytes", (p, v) -> p.stateMaxDocumentBytes = atMost(atLeast(Integer.parseInt(v), 1024), 64 * 1024 * 1024),
+                p -> p.stateMaxDocumentBytes);
+
+        declare("delivery.consumers", (p, v) -> p.deliveryConsumers = consumers(v), p -> p.deliveryConsumers);
+        declare("delivery.ack-timeout", (p, v) -> p.deliveryAckTimeout = atLeastAMillisecond(v), p -> p.deliveryAckTimeout);
+        declare("redispatch.max-attempts", (p, v) -> p.redispatchMaxAttempts = atMost(atLeast(Integer.parseInt(v), 1), MAX_REDISPATCH_ATTEMPTS),
+                p -> p.redispatchMaxAttempts);
+        declare("redispatch.backoff", (p, v) -> p.redispatchBackoff = noneOrAtLeastAMillisecond(v), p -> p.redispatchBackoff);
+        declare("redispatch.max-backoff", (p, v) -> {
+            Duration d = noneOrAtLeastAMillisecond(v);
+            if (d.compareTo(p.redispatchBackoff) < 0) {
+                throw new IllegalArgumentException("must be at least --redispatch.backoff (" + p.redispatchBackoff + ")");
+            }
+            p.redispatchMaxBackoff = d;
+        }, p -> p.redispatchMaxBackoff);
+        declare("redispatch.rate", (p, v) -> p.redispatchRate = atMost(atLeast(Integer.parseInt(v), 1), MAX_REDISPATCH_RATE),
+                p -> p.redispatchRate);
+        declare("backlog.threshold", (p, v) -> p.backlogThreshold = atLeast(Long.parseLong(v), 1L), p -> p.backlogThreshold);
+
+        declare("watermark.out-of-orderness", (p, v) -> p.watermarkOutOfOrderness = noneOrAtLeastAMillisecond(v),
+                p -> p.watermarkOutOfOrderness);
+        declare("watermark.idle-timeout", (p, v) -> p.watermarkIdleTimeout = atLeastAMillisecond(v), p -> p.watermarkIdleTimeout);
+        declare("watermark.max-future-skew", (p, v) -> p.watermarkMaxFutureSkew = noneOrAtLeastAMillisecond(v),
+                p -> p.watermarkMaxFutureSkew);
+        declare("checkpoint.interval", (p, v) -> {
+            Duration d = parseDuration(v);
+            if (d.compareTo(MIN_CHECKPOINT_INTERVAL) < 0) throw new IllegalArgumentException("must be at least 10 ms (Flink's minimum)");
+            p.checkpointInterval = d;
+        }, p -> p.checkpointInterval);
+        declare("sink.delivery-guarantee", (p, v) -> p.sinkDeliveryGuarantee = switch (v) {
+            case "exactly-once" -> DeliveryGuarantee.EXACTLY_ONCE;
+            case "at-least-once" -> DeliveryGuarantee.AT_LEAST_ONCE;
+            default -> throw new IllegalArgumentException("use exactly-once or at-least-once");
+        }, p -> p.sinkDeliveryGuarantee);
+        declare("alerts.invalid-input-window", (p, v) -> p.invalidInputWindow = atLeastAMillisecond(v), p -> p.invalidInputWindow);
+        declare("alerts.max-per-minute", (p, v) -> p.alertsMaxPerMinute = atLeast(Integer.parseInt(v), 0), p -> p.alertsMaxPerMinute);
+        declare("alerts.window", (p, v) -> p.alertsWindow = atLeastAMillisecond(v), p -> p.alertsWindow);
+        declare("bootstrap.from-database", (p, v) -> p.bootstrapFromDatabase = switch (v) {
+            case "true" -> true;
+            case "false" -> false;
+            default -> throw new IllegalArgumentException("use true or false");
+        }, p -> p.bootstrapFromDatabase);
+        declare("bootstrap.chunk-size", (p, v) -> p.bootstrapChunkSize = atMost(atLeast(Integer.parseInt(v), 1), MAX_BOOTSTRAP_CHUNK_SIZE),
+                p -> p.bootstrapChunkSize);
+        declare("bootstrap.rows-per-second", (p, v) -> p.bootstrapRowsPerSecond = atLeast(Long.parseLong(v), 0L),
+                p -> p.bootstrapRowsPerSecond);
+    }
+
+    private static void declare(String name, Reader read, Function<JobParameters, Object> shown) {
+        if (DECLARED.put(name, new Param(name, false, read, shown)) != null) throw new IllegalStateException(name + " declared twice");
+    }
+
+    /** The parameters this job knows, besides {@code kafka.<client property>}: every one declared. */
+    static final Set<String> KNOWN = java.util.Collections.unmodifiableSet(DECLARED.keySet());
+
     private JobParameters() {}
 
     /** Parses {@code --name value} arguments; environment variables fill the credentials. */
@@ -187,7 +300,6 @@ public final class JobParameters implements Serializable {
                 p.kafkaProperties.setProperty(property, e.getValue());
             }
         }
-        p.bootstrapServers = required(raw, "kafka.bootstrap-servers");
         // Client properties the job depends on: refused here, by name, rather than by the producer
         // when a sink starts (a failure there restarts the job, and fails again, forever).
         p.transactionTimeoutMs = get(raw, "kafka.transaction.timeout.ms", p.transactionTimeoutMs,
@@ -200,60 +312,24 @@ public final class JobParameters implements Serializable {
             }
             return n;
         });
-        p.groupId = text(raw, "kafka.group-id", p.groupId);
-        p.startingOffsets = get(raw, "kafka.starting-offsets", p.startingOffsets, v -> {
-            switch (v) {
-                case "earliest": return StartingOffsets.EARLIEST;
-                case "latest": return StartingOffsets.LATEST;
-                case "committed-or-earliest": return StartingOffsets.COMMITTED_OR_EARLIEST;
-                default: throw new IllegalArgumentException("use earliest, latest or committed-or-earliest");
+        for (Param d : DECLARED.values()) {
+            String v = raw.get(d.name());
+            if (v == null) continue;
+            try {
+                d.read().read(p, d.secret() ? v : v.trim());
+            } catch (RuntimeException e) {
+                throw invalid(d.name(), v, d.secret(), e);
             }
-        });
-        p.topicEvents = text(raw, "topic.events", p.topicEvents);
-        p.topicAcks = text(raw, "topic.acks", p.topicAcks);
-        p.topicState = text(raw, "topic.state", p.topicState);
-        p.topicAlerts = text(raw, "topic.alerts", p.topicAlerts);
-        p.topicDlq = text(raw, "topic.dlq", p.topicDlq);
-        p.topicRedispatch = text(raw, "topic.redispatch", p.topicRedispatch);
-        p.topicRedispatchDlq = text(raw, "topic.redispatch-dlq", p.topicRedispatchDlq);
-        p.topicAudit = text(raw, "topic.audit", p.topicAudit);
-
-        p.snapshotUrls = get(raw, "snapshot.url", null, JobParameters::urls);
+        }
+        if (p.bootstrapServers == null) throw missing("kafka.bootstrap-servers");
         if (p.snapshotUrls == null) throw missing("snapshot.url");
-        p.snapshotUser = raw.containsKey("snapshot.user") ? text(raw, "snapshot.user", null) : env.get(ENV_USER);
-        p.snapshotPassword = raw.containsKey("snapshot.password") ? raw.get("snapshot.password") : env.get(ENV_PASSWORD);
-        p.snapshotPoolSize = positiveInt(raw, "snapshot.pool-size", p.snapshotPoolSize);
-        p.snapshotCapacity = positiveInt(raw, "snapshot.capacity", p.snapshotCapacity);
-        p.snapshotTimeout = atLeastAMillisecond(raw, "snapshot.timeout", p.snapshotTimeout);
-        p.snapshotRetries = get(raw, "snapshot.retries", p.snapshotRetries, v -> atLeast(Integer.parseInt(v), 0));
-        p.snapshotRetryBackoff = atLeastAMillisecond(raw, "snapshot.retry-backoff", p.snapshotRetryBackoff);
-        int capacity = p.snapshotCapacity;
-        p.snapshotMaxInFlight = get(raw, "snapshot.max-in-flight", Math.min(1000, Math.max(1, capacity / 2)),
-                v -> {
-                    int n = atLeast(Integer.parseInt(v), 1);
-                    if (n > capacity) throw new IllegalArgumentException("must be at most --snapshot.capacity (" + capacity + ")");
-                    return n;
-                });
-        p.snapshotBreakerFailures = positiveInt(raw, "snapshot.breaker-failures", p.snapshotBreakerFailures);
-        p.snapshotBreakerOpen = atLeastAMillisecond(raw, "snapshot.breaker-open", p.snapshotBreakerOpen);
-        p.snapshotBatchSize = get(raw, "snapshot.batch-size", p.snapshotBatchSize,
-                v -> atMost(atLeast(Integer.parseInt(v), 1), MAX_SNAPSHOT_BATCH_SIZE));
-        p.snapshotBatchLinger = get(raw, "snapshot.batch-linger", p.snapshotBatchLinger, v -> {
-            Duration d = noneOrAtLeastAMillisecond(v);
-            if (d.compareTo(MAX_SNAPSHOT_BATCH_LINGER) > 0) {
-                throw new IllegalArgumentException("must be at most " + MAX_SNAPSHOT_BATCH_LINGER.toMillis() + " ms");
-            }
-            if (d.toNanos() % 1_000_000 != 0) throw new IllegalArgumentException("must be whole milliseconds");
-            return d;
-        });
-
-        p.reorderGrace = get(raw, "reorder.grace", p.reorderGrace, JobParameters::noneOrAtLeastAMillisecond);
-        p.resyncMaxLogFetch = get(raw, "resync.max-log-fetch", p.resyncMaxLogFetch, v -> atLeast(Long.parseLong(v), 0L));
-        p.resyncMaxHeld = positiveInt(raw, "resync.max-held", p.resyncMaxHeld);
-        p.auditInterval = atLeastAMillisecond(raw, "audit.interval", p.auditInterval);
-        p.stateIdleTtl = atLeastAMillisecond(raw, "state.idle-ttl", p.stateIdleTtl);
-        p.stateMaxDocumentBytes = get(raw, "state.max-document-bytes", p.stateMaxDocumentBytes,
-                v -> atMost(atLeast(Integer.parseInt(v), 1024), 64 * 1024 * 1024));
+        if (!raw.containsKey("snapshot.user")) p.snapshotUser = env.get(ENV_USER);
+        if (!raw.containsKey("snapshot.password")) p.snapshotPassword = env.get(ENV_PASSWORD);
+        // Defaults that follow another parameter.
+        if (!raw.containsKey("snapshot.max-in-flight")) p.snapshotMaxInFlight = Math.min(1000, Math.max(1, p.snapshotCapacity / 2));
+        if (!raw.containsKey("redispatch.max-backoff") && p.redispatchMaxBackoff.compareTo(p.redispatchBackoff) < 0) {
+            p.redispatchMaxBackoff = p.redispatchBackoff;
+        }
         if (p.stateMaxDocumentBytes > p.maxRequestSize - STATE_RECORD_OVERHEAD) {
             // A published version the producer refuses fails the sink on every restart. Named: the
             // one of the two the user set (the document limit when both or neither).
@@ -264,56 +340,6 @@ public final class JobParameters implements Serializable {
                     + " of them for the rest of the record): raise --kafka.max.request.size (and the topics'"
                     + " max.message.bytes) with the document limit");
         }
-
-        p.deliveryConsumers = get(raw, "delivery.consumers", p.deliveryConsumers, JobParameters::consumers);
-        p.deliveryAckTimeout = atLeastAMillisecond(raw, "delivery.ack-timeout", p.deliveryAckTimeout);
-        p.redispatchMaxAttempts = get(raw, "redispatch.max-attempts", p.redispatchMaxAttempts,
-                v -> atMost(atLeast(Integer.parseInt(v), 1), MAX_REDISPATCH_ATTEMPTS));
-        p.redispatchBackoff = get(raw, "redispatch.backoff", p.redispatchBackoff, JobParameters::noneOrAtLeastAMillisecond);
-        Duration backoff = p.redispatchBackoff;
-        p.redispatchMaxBackoff = get(raw, "redispatch.max-backoff", p.redispatchMaxBackoff.compareTo(backoff) < 0 ? backoff
-                : p.redispatchMaxBackoff, v -> {
-                    Duration d = noneOrAtLeastAMillisecond(v);
-                    if (d.compareTo(backoff) < 0) {
-                        throw new IllegalArgumentException("must be at least --redispatch.backoff (" + backoff + ")");
-                    }
-                    return d;
-                });
-        p.redispatchRate = get(raw, "redispatch.rate", p.redispatchRate,
-                v -> atMost(atLeast(Integer.parseInt(v), 1), MAX_REDISPATCH_RATE));
-        p.backlogThreshold = get(raw, "backlog.threshold", p.backlogThreshold, v -> atLeast(Long.parseLong(v), 1L));
-
-        p.watermarkOutOfOrderness = get(raw, "watermark.out-of-orderness", p.watermarkOutOfOrderness,
-                JobParameters::noneOrAtLeastAMillisecond);
-        p.watermarkIdleTimeout = atLeastAMillisecond(raw, "watermark.idle-timeout", p.watermarkIdleTimeout);
-        p.watermarkMaxFutureSkew = get(raw, "watermark.max-future-skew", p.watermarkMaxFutureSkew,
-                JobParameters::noneOrAtLeastAMillisecond);
-        p.checkpointInterval = get(raw, "checkpoint.interval", p.checkpointInterval, v -> {
-            Duration d = parseDuration(v);
-            if (d.compareTo(MIN_CHECKPOINT_INTERVAL) < 0) throw new IllegalArgumentException("must be at least 10 ms (Flink's minimum)");
-            return d;
-        });
-        p.sinkDeliveryGuarantee = get(raw, "sink.delivery-guarantee", p.sinkDeliveryGuarantee, v -> {
-            switch (v) {
-                case "exactly-once": return DeliveryGuarantee.EXACTLY_ONCE;
-                case "at-least-once": return DeliveryGuarantee.AT_LEAST_ONCE;
-                default: throw new IllegalArgumentException("use exactly-once or at-least-once");
-            }
-        });
-        p.invalidInputWindow = atLeastAMillisecond(raw, "alerts.invalid-input-window", p.invalidInputWindow);
-        p.alertsMaxPerMinute = get(raw, "alerts.max-per-minute", p.alertsMaxPerMinute, v -> atLeast(Integer.parseInt(v), 0));
-        p.alertsWindow = atLeastAMillisecond(raw, "alerts.window", p.alertsWindow);
-        p.bootstrapFromDatabase = get(raw, "bootstrap.from-database", p.bootstrapFromDatabase, v -> {
-            switch (v) {
-                case "true": return true;
-                case "false": return false;
-                default: throw new IllegalArgumentException("use true or false");
-            }
-        });
-        p.bootstrapChunkSize = get(raw, "bootstrap.chunk-size", p.bootstrapChunkSize,
-                v -> atMost(atLeast(Integer.parseInt(v), 1), MAX_BOOTSTRAP_CHUNK_SIZE));
-        p.bootstrapRowsPerSecond = get(raw, "bootstrap.rows-per-second", p.bootstrapRowsPerSecond,
-                v -> atLeast(Long.parseLong(v), 0L));
         return p;
     }
 
@@ -346,45 +372,41 @@ public final class JobParameters implements Serializable {
         return new IllegalArgumentException("--" + name + ": required");
     }
 
-    private static String required(Map<String, String> raw, String name) {
-        String v = raw.get(name);
-        if (v == null || v.isBlank()) throw missing(name);
-        return v.trim();
-    }
-
-    private static String text(Map<String, String> raw, String name, String dflt) {
-        String v = raw.get(name);
-        if (v == null) return dflt;
-        if (v.isBlank()) throw new IllegalArgumentException("--" + name + ": must not be empty");
-        return v.trim();
-    }
-
     private static <T> T get(Map<String, String> raw, String name, T dflt, Function<String, T> parse) {
         String v = raw.get(name);
         if (v == null) return dflt;
         try {
             return parse.apply(v.trim());
         } catch (RuntimeException e) {
-            String why = e instanceof NumberFormatException ? "not a whole number" : e.getMessage();
-            String shown = v.contains("@") || v.toLowerCase(Locale.ROOT).contains("password") ? "(value hidden)" : "'" + v + "'";
-            throw new IllegalArgumentException("--" + name + ": " + shown + " is invalid: " + why, e);
+            throw invalid(name, v, false, e);
         }
     }
 
-    private static int positiveInt(Map<String, String> raw, String name, int dflt) {
-        return get(raw, name, dflt, v -> atLeast(Integer.parseInt(v), 1));
+    /** {@code --name: 'value' is invalid: why}; the value is hidden if secret or if it may hold credentials. */
+    private static IllegalArgumentException invalid(String name, String v, boolean secret, RuntimeException e) {
+        String why = e instanceof NumberFormatException ? "not a whole number" : e.getMessage();
+        String shown = secret || v.contains("@") || v.toLowerCase(Locale.ROOT).contains("password") ? "(value hidden)" : "'" + v + "'";
+        return new IllegalArgumentException("--" + name + ": " + shown + " is invalid: " + why, e);
+    }
+
+    /** A text parameter given: not empty. */
+    private static String nonEmpty(String v) {
+        if (v.isBlank()) throw new IllegalArgumentException("must not be empty");
+        return v;
+    }
+
+    private static int positive(String v) {
+        return atLeast(Integer.parseInt(v), 1);
     }
 
     /**
      * A period, window, timeout or TTL: it divides or schedules, in whole milliseconds, so below
      * one it would be zero (a division by zero, a timer loop, a state that expires at once).
      */
-    private static Duration atLeastAMillisecond(Map<String, String> raw, String name, Duration dflt) {
-        return get(raw, name, dflt, v -> {
-            Duration d = parseDuration(v);
-            if (d.toMillis() < 1) throw new IllegalArgumentException("must be at least 1 ms");
-            return d;
-        });
+    private static Duration atLeastAMillisecond(String v) {
+        Duration d = parseDuration(v);
+        if (d.toMillis() < 1) throw new IllegalArgumentException("must be at least 1 ms");
+        return d;
     }
 
     /** A delay or bound where 0 means none; anything else is at least 1 ms (the job counts whole milliseconds). */
@@ -456,27 +478,15 @@ public final class JobParameters implements Serializable {
         return p;
     }
 
+    /** Every declared parameter's value (secrets as {@code ***}), then the Kafka client properties (secret ones hidden). */
     @Override
     public String toString() {
+        StringBuilder out = new StringBuilder("JobParameters{");
+        for (Param d : DECLARED.values()) out.append(d.name()).append('=').append(d.shown().apply(this)).append(", ");
         Properties safeKafka = new Properties();
         kafkaProperties.forEach((k, v) -> safeKafka.put(k, isSecret(k.toString()) ? "***" : v));
-        return "JobParameters{bootstrapServers=" + bootstrapServers + ", groupId=" + groupId + ", startingOffsets="
-                + startingOffsets + ", kafka=" + safeKafka + ", topics=" + Arrays.asList(topicEvents, topicAcks, topicState,
-                topicAlerts, topicDlq, topicRedispatch, topicRedispatchDlq, topicAudit) + ", snapshotUrls=" + snapshotUrls + ", snapshotUser="
-                + snapshotUser + ", snapshotPassword=" + (snapshotPassword == null ? "none" : "***") + ", reorderGrace="
-                + reorderGrace + ", resyncMaxLogFetch=" + resyncMaxLogFetch + ", resyncMaxHeld=" + resyncMaxHeld
-                + ", auditInterval=" + auditInterval + ", stateIdleTtl=" + stateIdleTtl + ", stateMaxDocumentBytes="
-                + stateMaxDocumentBytes + ", snapshotCapacity=" + snapshotCapacity + ", snapshotMaxInFlight="
-                + snapshotMaxInFlight + ", snapshotBreakerFailures=" + snapshotBreakerFailures + ", snapshotBreakerOpen="
-                + snapshotBreakerOpen + ", snapshotBatchSize=" + snapshotBatchSize + ", snapshotBatchLinger="
-                + snapshotBatchLinger + ", deliveryConsumers=" + deliveryConsumers + ", deliveryAckTimeout="
-                + deliveryAckTimeout + ", redispatchMaxAttempts=" + redispatchMaxAttempts + ", redispatchBackoff="
-                + redispatchBackoff + ", redispatchMaxBackoff=" + redispatchMaxBackoff + ", redispatchRate=" + redispatchRate
-                + ", backlogThreshold=" + backlogThreshold + ", alertsMaxPerMinute=" + alertsMaxPerMinute + ", alertsWindow="
-                + alertsWindow + ", sinkDeliveryGuarantee=" + sinkDeliveryGuarantee
-                + ", transactionTimeoutMs=" + transactionTimeoutMs + ", maxRequestSize=" + maxRequestSize
-                + ", bootstrapFromDatabase=" + bootstrapFromDatabase + ", bootstrapChunkSize=" + bootstrapChunkSize
-                + ", bootstrapRowsPerSecond=" + bootstrapRowsPerSecond + "}";
+        return out.append("kafka=").append(safeKafka).append(", transactionTimeoutMs=").append(transactionTimeoutMs)
+                .append(", maxRequestSize=").append(maxRequestSize).append('}').toString();
     }
 
     static boolean isSecret(String property) {

@@ -239,4 +239,35 @@ class JobParametersTest {
         assertTrue(inQuery.startsWith("--snapshot.url:"));
         assertFalse(inQuery.contains("=pw"), "the error does not repeat the secret: " + inQuery);
     }
+
+    /**
+     * The README's parameter table names exactly the declared parameters, and the two Kafka client
+     * properties the job validates (the rest of {@code kafka.<any client property>} is passed on).
+     */
+    @Test
+    void theReadmeTableListsExactlyTheDeclaredParameters() throws Exception {
+        String readme = java.nio.file.Files.readString(java.nio.file.Path.of("..", "README.md"));
+        int start = readme.indexOf("### Parameters");
+        int end = readme.indexOf("\n## ", start);
+        java.util.Set<String> inTable = new java.util.TreeSet<>();
+        java.util.regex.Pattern name = java.util.regex.Pattern.compile("`--([a-z0-9.-]+)`");
+        for (String line : readme.substring(start, end).split("\n")) {
+            if (!line.startsWith("| `--")) continue;
+            String first = line.substring(1, line.indexOf('|', 1));
+            java.util.regex.Matcher m = name.matcher(first);
+            while (m.find()) inTable.add(m.group(1));
+        }
+        java.util.Set<String> declared = new java.util.TreeSet<>(JobParameters.KNOWN);
+        declared.add("kafka.transaction.timeout.ms");
+        declared.add("kafka.max.request.size");
+        assertEquals(declared, inTable, "the README's table (### Parameters) and JobParameters' declarations");
+    }
+
+    @Test
+    void theLoggedSettingsShowEveryDeclaredParameter() {
+        String printed = parse(Map.of(), "--snapshot.password", "pw-secret").toString();
+        for (String n : JobParameters.KNOWN) assertTrue(printed.contains(n + "="), n + " in " + printed);
+        assertTrue(printed.contains("snapshot.password=***"), printed);
+        assertFalse(printed.contains("pw-secret"), printed);
+    }
 }
