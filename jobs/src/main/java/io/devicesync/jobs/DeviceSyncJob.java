@@ -1,6 +1,7 @@
 package io.devicesync.jobs;
 
-import io.devicesync.operators.serde.Compact;
+import io.devicesync.model.Ack;
+import io.devicesync.model.AckRecord;
 import io.devicesync.model.Alert;
 import io.devicesync.model.AuditRecord;
 import io.devicesync.model.DeadLetter;
@@ -8,44 +9,43 @@ import io.devicesync.model.DeviceState;
 import io.devicesync.model.Increment;
 import io.devicesync.model.LookupRequest;
 import io.devicesync.model.LookupResult;
+import io.devicesync.model.Redispatch;
 import io.devicesync.model.SourceRecord;
 import io.devicesync.operators.InputRouter;
 import io.devicesync.operators.InvalidInputAlerts;
 import io.devicesync.operators.SequenceGuard;
 import io.devicesync.operators.SnapshotLookup;
 import io.devicesync.operators.SourceOfTruth;
-import io.devicesync.operators.bootstrap.BootstrapSource;
 import io.devicesync.operators.StateReconciler;
 import io.devicesync.operators.Tags;
 import io.devicesync.operators.alerts.AlertPolicyFunction;
 import io.devicesync.operators.alerts.AlertRouting;
 import io.devicesync.operators.alerts.PolicyInput;
-import io.devicesync.sinks.KafkaSinks;
-import io.devicesync.sources.AuditFeedbackSource;
-import io.devicesync.sources.EventSource;
-import io.devicesync.sources.EventTimeWatermarks;
-import io.devicesync.model.Ack;
-import io.devicesync.model.AckRecord;
-import io.devicesync.model.Redispatch;
+import io.devicesync.operators.bootstrap.BootstrapSource;
 import io.devicesync.operators.delivery.AckRouter;
 import io.devicesync.operators.delivery.DeliveryEvent;
 import io.devicesync.operators.delivery.DeliverySchedule;
 import io.devicesync.operators.delivery.DeliveryTracker;
 import io.devicesync.operators.delivery.RedispatchScheduler;
+import io.devicesync.operators.serde.Compact;
+import io.devicesync.sinks.KafkaSinks;
 import io.devicesync.sources.AckSource;
+import io.devicesync.sources.AuditFeedbackSource;
+import io.devicesync.sources.EventSource;
+import io.devicesync.sources.EventTimeWatermarks;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
-import org.apache.flink.streaming.api.datastream.DataStreamUtils;
-import org.apache.flink.streaming.api.datastream.KeyedStream;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
-import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.connector.sink2.Sink;
+import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.connector.base.DeliveryGuarantee;
 import org.apache.flink.core.execution.CheckpointingMode;
 import org.apache.flink.streaming.api.datastream.AsyncDataStream;
 import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.datastream.DataStreamUtils;
+import org.apache.flink.streaming.api.datastream.KeyedStream;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.async.AsyncRetryStrategy;
@@ -103,23 +103,32 @@ public final class DeviceSyncJob {
         boolean clusterCheckpoints = env.getCheckpointConfig().isCheckpointingEnabled();
         if (!clusterCheckpoints) {
             // At-least-once sinks need no aligned barriers either: the guard drops what is replayed.
-            env.enableCheckpointing(params.checkpointInterval.toMillis(),
+            env.enableCheckpointing(
+                    params.checkpointInterval.toMillis(),
                     params.sinkDeliveryGuarantee == DeliveryGuarantee.AT_LEAST_ONCE
-                            ? CheckpointingMode.AT_LEAST_ONCE : CheckpointingMode.EXACTLY_ONCE);
+                            ? CheckpointingMode.AT_LEAST_ONCE
+                            : CheckpointingMode.EXACTLY_ONCE);
         } else if (params.sinkDeliveryGuarantee == DeliveryGuarantee.EXACTLY_ONCE
                 && env.getCheckpointConfig().getCheckpointingConsistencyMode() != CheckpointingMode.EXACTLY_ONCE) {
             // Transactions committed on checkpoints that are not exactly-once would repeat outputs
             // after a restore while promising not to: refuse at submission, naming both settings.
-            throw new IllegalArgumentException("--sink.delivery-guarantee: exactly-once sinks need exactly-once checkpoints,"
-                    + " but the cluster checkpoints " + env.getCheckpointConfig().getCheckpointingConsistencyMode()
-                    + " (execution.checkpointing.mode); set one of them to match");
+            throw new IllegalArgumentException(
+                    "--sink.delivery-guarantee: exactly-once sinks need exactly-once checkpoints,"
+                            + " but the cluster checkpoints "
+                            + env.getCheckpointConfig().getCheckpointingConsistencyMode()
+                            + " (execution.checkpointing.mode); set one of them to match");
         }
-        TransactionTimeout.check(params.sinkDeliveryGuarantee, params.transactionTimeoutMs,
+        TransactionTimeout.check(
+                params.sinkDeliveryGuarantee,
+                params.transactionTimeoutMs,
                 params.kafkaProperties.containsKey("transaction.timeout.ms"),
                 Duration.ofMillis(env.getCheckpointConfig().getCheckpointInterval()),
                 clusterCheckpoints ? "the cluster's execution.checkpointing.interval" : "--checkpoint.interval");
-        LOG.info("devicesync: sinks {}, checkpoints {} every {} ms", params.sinkDeliveryGuarantee,
-                env.getCheckpointConfig().getCheckpointingConsistencyMode(), env.getCheckpointConfig().getCheckpointInterval());
+        LOG.info(
+                "devicesync: sinks {}, checkpoints {} every {} ms",
+                params.sinkDeliveryGuarantee,
+                env.getCheckpointConfig().getCheckpointingConsistencyMode(),
+                env.getCheckpointConfig().getCheckpointInterval());
         // No operator of the job keeps or changes a record it was given or has emitted (keyed
         // inputs arrive over the network as fresh objects; the async lookup copies what it queues),
         // so chained operators may pass records without a copy through the serializer.
@@ -135,37 +144,63 @@ public final class DeviceSyncJob {
         LOG.info("devicesync parameters: {}", p);
         DataStream<SourceRecord> records = env.fromSource(
                         EventSource.create(p.bootstrapServers, p.topicEvents, p.groupId, p.startingOffsets, p.kafka()),
-                        EventTimeWatermarks.strategy(p.watermarkOutOfOrderness, p.watermarkIdleTimeout,
-                                p.watermarkMaxFutureSkew),
+                        EventTimeWatermarks.strategy(
+                                p.watermarkOutOfOrderness, p.watermarkIdleTimeout, p.watermarkMaxFutureSkew),
                         "Kafka: " + p.topicEvents)
                 .uid(Uids.SOURCE_EVENTS);
         DataStream<AuditRecord> auditFeedback = env.fromSource(
-                        AuditFeedbackSource.create(p.bootstrapServers, p.topicAudit, p.groupId + "-audit-feedback", p.kafka()),
+                        AuditFeedbackSource.create(
+                                p.bootstrapServers, p.topicAudit, p.groupId + "-audit-feedback", p.kafka()),
                         AuditFeedbackSource.watermarks(),
                         "Kafka: " + p.topicAudit + " (repairs pending)")
                 .uid(Uids.SOURCE_AUDIT_FEEDBACK);
         String tx = p.groupId;
         Outputs outputs = new Outputs(
-                KafkaSinks.deviceState(p.bootstrapServers, p.topicState, tx + "-state", p.kafka(), p.sinkDeliveryGuarantee),
-                KafkaSinks.alerts(p.bootstrapServers, p.topicAlerts, tx + "-alerts", p.kafka(), p.sinkDeliveryGuarantee),
+                KafkaSinks.deviceState(
+                        p.bootstrapServers, p.topicState, tx + "-state", p.kafka(), p.sinkDeliveryGuarantee),
+                KafkaSinks.alerts(
+                        p.bootstrapServers, p.topicAlerts, tx + "-alerts", p.kafka(), p.sinkDeliveryGuarantee),
                 KafkaSinks.deadLetters(p.bootstrapServers, p.topicDlq, tx + "-dlq", p.kafka(), p.sinkDeliveryGuarantee),
                 KafkaSinks.audits(p.bootstrapServers, p.topicAudit, tx + "-audit", p.kafka(), p.sinkDeliveryGuarantee),
-                p.topicState, p.topicAlerts, p.topicDlq, p.topicAudit);
+                p.topicState,
+                p.topicAlerts,
+                p.topicDlq,
+                p.topicAudit);
         DataStream<AckRecord> acks = null;
         if (!p.deliveryConsumers.isEmpty()) {
             acks = env.fromSource(
-                            AckSource.create(p.bootstrapServers, p.topicAcks, p.groupId + "-acks", p.startingOffsets, p.kafka()),
-                            AckSource.watermarks(p.watermarkOutOfOrderness, p.watermarkIdleTimeout, p.watermarkMaxFutureSkew),
+                            AckSource.create(
+                                    p.bootstrapServers, p.topicAcks, p.groupId + "-acks", p.startingOffsets, p.kafka()),
+                            AckSource.watermarks(
+                                    p.watermarkOutOfOrderness, p.watermarkIdleTimeout, p.watermarkMaxFutureSkew),
                             "Kafka: " + p.topicAcks)
                     .uid(Uids.SOURCE_ACKS);
             outputs.withDelivery(
-                    KafkaSinks.redispatch(p.bootstrapServers, p.topicRedispatch, tx + "-redispatch", p.kafka(), p.sinkDeliveryGuarantee),
-                    KafkaSinks.redispatchDeadLetters(p.bootstrapServers, p.topicRedispatchDlq, tx + "-redispatch-dlq", p.kafka(), p.sinkDeliveryGuarantee),
-                    p.topicRedispatch, p.topicRedispatchDlq);
+                    KafkaSinks.redispatch(
+                            p.bootstrapServers,
+                            p.topicRedispatch,
+                            tx + "-redispatch",
+                            p.kafka(),
+                            p.sinkDeliveryGuarantee),
+                    KafkaSinks.redispatchDeadLetters(
+                            p.bootstrapServers,
+                            p.topicRedispatchDlq,
+                            tx + "-redispatch-dlq",
+                            p.kafka(),
+                            p.sinkDeliveryGuarantee),
+                    p.topicRedispatch,
+                    p.topicRedispatchDlq);
         }
         DataStream<Increment> seeds = null;
         if (p.bootstrapFromDatabase) seeds = bootstrap(env, p, SnapshotLookup.postgres(lookupConfig(p), 1));
-        defineWorkflow(records, auditFeedback, acks, seeds, new SnapshotLookup(lookupConfig(p)), p, checkpointInterval(env, p),
+        defineWorkflow(
+                records,
+                auditFeedback,
+                acks,
+                seeds,
+                new SnapshotLookup(lookupConfig(p)),
+                p,
+                checkpointInterval(env, p),
                 outputs);
     }
 
@@ -175,14 +210,22 @@ public final class DeviceSyncJob {
      * savepoint or checkpoint ({@code execution.state-recovery.path}) only finishes a bootstrap that
      * state has under way.
      */
-    public static DataStream<Increment> bootstrap(StreamExecutionEnvironment env, JobParameters p, SourceOfTruth.Factory db) {
-        boolean restoring = env.getConfiguration().getOptional(StateRecoveryOptions.SAVEPOINT_PATH).isPresent();
+    public static DataStream<Increment> bootstrap(
+            StreamExecutionEnvironment env, JobParameters p, SourceOfTruth.Factory db) {
+        boolean restoring = env.getConfiguration()
+                .getOptional(StateRecoveryOptions.SAVEPOINT_PATH)
+                .isPresent();
         if (restoring) {
-            LOG.info("--bootstrap.from-database true, but the job starts from state ({}): it only finishes a bootstrap"
-                    + " under way in that state", env.getConfiguration().get(StateRecoveryOptions.SAVEPOINT_PATH));
+            LOG.info(
+                    "--bootstrap.from-database true, but the job starts from state ({}): it only finishes a bootstrap"
+                            + " under way in that state",
+                    env.getConfiguration().get(StateRecoveryOptions.SAVEPOINT_PATH));
         }
-        return env.fromSource(new BootstrapSource(db, p.bootstrapChunkSize, p.bootstrapRowsPerSecond, restoring),
-                        WatermarkStrategy.noWatermarks(), "PostgreSQL: device_snapshot (bootstrap)", Compact.INCREMENT)
+        return env.fromSource(
+                        new BootstrapSource(db, p.bootstrapChunkSize, p.bootstrapRowsPerSecond, restoring),
+                        WatermarkStrategy.noWatermarks(),
+                        "PostgreSQL: device_snapshot (bootstrap)",
+                        Compact.INCREMENT)
                 .setParallelism(1)
                 .uid(Uids.SOURCE_BOOTSTRAP);
     }
@@ -223,7 +266,10 @@ public final class DeviceSyncJob {
         String redispatchDeadLettersName;
 
         /** The delivery sinks; needed when {@code --delivery.consumers} is set. */
-        public Outputs withDelivery(Sink<Redispatch> redispatch, Sink<Redispatch> redispatchDeadLetters, String redispatchName,
+        public Outputs withDelivery(
+                Sink<Redispatch> redispatch,
+                Sink<Redispatch> redispatchDeadLetters,
+                String redispatchName,
                 String redispatchDeadLettersName) {
             this.redispatch = redispatch;
             this.redispatchDeadLetters = redispatchDeadLetters;
@@ -232,8 +278,15 @@ public final class DeviceSyncJob {
             return this;
         }
 
-        public Outputs(Sink<DeviceState> state, Sink<Alert> alerts, Sink<DeadLetter> deadLetters, Sink<AuditRecord> audits,
-                String stateName, String alertsName, String deadLettersName, String auditsName) {
+        public Outputs(
+                Sink<DeviceState> state,
+                Sink<Alert> alerts,
+                Sink<DeadLetter> deadLetters,
+                Sink<AuditRecord> audits,
+                String stateName,
+                String alertsName,
+                String deadLettersName,
+                String auditsName) {
             this.state = state;
             this.alerts = alerts;
             this.deadLetters = deadLetters;
@@ -247,10 +300,18 @@ public final class DeviceSyncJob {
 
     /** How the lookups reach the database and guard the stream against it. */
     public static SnapshotLookup.Config lookupConfig(JobParameters p) {
-        return new SnapshotLookup.Config(p.snapshotUrls, p.snapshotUser, p.snapshotPassword,
-                p.snapshotPoolSize, p.resyncMaxLogFetch, lookupAttemptDeadline(p).toMillis(),
-                p.snapshotMaxInFlight, p.snapshotBreakerFailures, p.snapshotBreakerOpen.toMillis(),
-                p.snapshotBatchSize, p.snapshotBatchLinger.toMillis());
+        return new SnapshotLookup.Config(
+                p.snapshotUrls,
+                p.snapshotUser,
+                p.snapshotPassword,
+                p.snapshotPoolSize,
+                p.resyncMaxLogFetch,
+                lookupAttemptDeadline(p).toMillis(),
+                p.snapshotMaxInFlight,
+                p.snapshotBreakerFailures,
+                p.snapshotBreakerOpen.toMillis(),
+                p.snapshotBatchSize,
+                p.snapshotBatchLinger.toMillis());
     }
 
     /**
@@ -260,8 +321,14 @@ public final class DeviceSyncJob {
      *
      * @param checkpointInterval what a read_committed consumer waits at most to see a version: part of its deadline
      */
-    public static void defineWorkflow(DataStream<SourceRecord> records, DataStream<AuditRecord> auditFeedback,
-            DataStream<AckRecord> acks, SnapshotLookup lookup, JobParameters p, Duration checkpointInterval, Outputs outputs) {
+    public static void defineWorkflow(
+            DataStream<SourceRecord> records,
+            DataStream<AuditRecord> auditFeedback,
+            DataStream<AckRecord> acks,
+            SnapshotLookup lookup,
+            JobParameters p,
+            Duration checkpointInterval,
+            Outputs outputs) {
         defineWorkflow(records, auditFeedback, acks, null, lookup, p, checkpointInterval, outputs);
     }
 
@@ -269,87 +336,143 @@ public final class DeviceSyncJob {
      * The pipeline, with the bootstrap's seeds ({@code seeds}, null without a bootstrap): they join
      * the increments on their way to the SequenceGuard (see {@link #bootstrap}).
      */
-    public static void defineWorkflow(DataStream<SourceRecord> records, DataStream<AuditRecord> auditFeedback,
-            DataStream<AckRecord> acks, DataStream<Increment> seeds, SnapshotLookup lookup, JobParameters p,
-            Duration checkpointInterval, Outputs outputs) {
+    public static void defineWorkflow(
+            DataStream<SourceRecord> records,
+            DataStream<AuditRecord> auditFeedback,
+            DataStream<AckRecord> acks,
+            DataStream<Increment> seeds,
+            SnapshotLookup lookup,
+            JobParameters p,
+            Duration checkpointInterval,
+            Outputs outputs) {
         boolean delivery = !p.deliveryConsumers.isEmpty();
         if (delivery && (acks == null || outputs.redispatch == null)) {
             throw new IllegalArgumentException("--delivery.consumers needs the acks source and the redispatch sinks");
         }
-        SingleOutputStreamOperator<Increment> increments = records
-                .process(new InputRouter(), Compact.INCREMENT)
-                .uid(Uids.INPUT_ROUTER).name("Validate input");
+        SingleOutputStreamOperator<Increment> increments = records.process(new InputRouter(), Compact.INCREMENT)
+                .uid(Uids.INPUT_ROUTER)
+                .name("Validate input");
         SingleOutputStreamOperator<Ack> validAcks = null;
         DataStream<DeadLetter> deadLetters = increments.getSideOutput(Tags.DEAD_LETTERS);
         if (delivery) {
-            validAcks = acks.process(new AckRouter(), TypeInformation.of(Ack.class)).uid(Uids.ACK_ROUTER).name("Validate acks");
+            validAcks = acks.process(new AckRouter(), TypeInformation.of(Ack.class))
+                    .uid(Uids.ACK_ROUTER)
+                    .name("Validate acks");
             deadLetters = deadLetters.union(validAcks.getSideOutput(Tags.DEAD_LETTERS));
         }
         deadLetters.sinkTo(outputs.deadLetters).uid(Uids.SINK_DLQ).name("Kafka: " + outputs.deadLettersName);
         DataStream<Alert> invalidInputAlerts = deadLetters
                 .keyBy(d -> d.reason, Types.STRING)
-                .process(new InvalidInputAlerts(p.invalidInputWindow, p.watermarkMaxFutureSkew), TypeInformation.of(Alert.class))
-                .uid(Uids.INVALID_INPUT_ALERTS).name("Invalid input alerts");
+                .process(
+                        new InvalidInputAlerts(p.invalidInputWindow, p.watermarkMaxFutureSkew),
+                        TypeInformation.of(Alert.class))
+                .uid(Uids.INVALID_INPUT_ALERTS)
+                .name("Invalid input alerts");
 
         DataStream<Increment> guarded = seeds == null ? increments : increments.union(seeds);
-        SingleOutputStreamOperator<Increment> ordered = guarded
-                .keyBy(i -> i.deviceId, Types.STRING)
+        SingleOutputStreamOperator<Increment> ordered = guarded.keyBy(i -> i.deviceId, Types.STRING)
                 .connect(auditFeedback.keyBy(a -> a.deviceId, Types.STRING))
-                .process(new SequenceGuard(p.reorderGrace, p.resyncMaxLogFetch, p.auditInterval, p.stateIdleTtl,
-                                routineJump(p, records.getExecutionEnvironment().getConfig().getAutoWatermarkInterval()),
+                .process(
+                        new SequenceGuard(
+                                p.reorderGrace,
+                                p.resyncMaxLogFetch,
+                                p.auditInterval,
+                                p.stateIdleTtl,
+                                routineJump(
+                                        p,
+                                        records.getExecutionEnvironment()
+                                                .getConfig()
+                                                .getAutoWatermarkInterval()),
                                 seeds != null),
                         Compact.INCREMENT)
-                .uid(Uids.SEQUENCE_GUARD).name("SequenceGuard");
+                .uid(Uids.SEQUENCE_GUARD)
+                .name("SequenceGuard");
 
         DataStream<LookupRequest> requests = ordered.getSideOutput(Tags.LOOKUPS);
-        AsyncRetryStrategy<LookupResult> retry = new AsyncRetryStrategies.ExponentialBackoffDelayRetryStrategyBuilder<LookupResult>(
-                        p.snapshotRetries, p.snapshotRetryBackoff.toMillis(), 30_000L, 2.0)
+        AsyncRetryStrategy<LookupResult> retry = new AsyncRetryStrategies.ExponentialBackoffDelayRetryStrategyBuilder<
+                        LookupResult>(p.snapshotRetries, p.snapshotRetryBackoff.toMillis(), 30_000L, 2.0)
                 .ifResult(SnapshotLookup.isRetryable())
                 .build();
-        DataStream<LookupResult> results = AsyncDataStream
-                .unorderedWaitWithRetry(requests, lookup, p.snapshotTimeout.toMillis(),
-                        TimeUnit.MILLISECONDS, p.snapshotCapacity, retry)
+        DataStream<LookupResult> results = AsyncDataStream.unorderedWaitWithRetry(
+                        requests,
+                        lookup,
+                        p.snapshotTimeout.toMillis(),
+                        TimeUnit.MILLISECONDS,
+                        p.snapshotCapacity,
+                        retry)
                 .returns(TypeInformation.of(LookupResult.class))
-                .uid(Uids.SNAPSHOT_LOOKUP).name("SnapshotLookup");
+                .uid(Uids.SNAPSHOT_LOOKUP)
+                .name("SnapshotLookup");
 
-        SingleOutputStreamOperator<DeviceState> states = ordered
-                .keyBy(i -> i.deviceId, Types.STRING)
+        SingleOutputStreamOperator<DeviceState> states = ordered.keyBy(i -> i.deviceId, Types.STRING)
                 .connect(results.keyBy(r -> r.request.deviceId, Types.STRING))
-                .transform("StateReconciler", Compact.DEVICE_STATE, new StateReconciler.Operator(
-                        new StateReconciler(p.resyncMaxHeld, p.stateIdleTtl, p.stateMaxDocumentBytes,
+                .transform(
+                        "StateReconciler",
+                        Compact.DEVICE_STATE,
+                        new StateReconciler.Operator(new StateReconciler(
+                                p.resyncMaxHeld,
+                                p.stateIdleTtl,
+                                p.stateMaxDocumentBytes,
                                 lookupAttemptDeadline(p).multipliedBy(2))))
-                .uid(Uids.STATE_RECONCILER).name("StateReconciler");
+                .uid(Uids.STATE_RECONCILER)
+                .name("StateReconciler");
         states.sinkTo(outputs.state).uid(Uids.SINK_STATE).name("Kafka: " + outputs.stateName);
-        states.getSideOutput(Tags.AUDITS).sinkTo(outputs.audits).uid(Uids.SINK_AUDIT).name("Kafka: " + outputs.auditsName);
+        states.getSideOutput(Tags.AUDITS)
+                .sinkTo(outputs.audits)
+                .uid(Uids.SINK_AUDIT)
+                .name("Kafka: " + outputs.auditsName);
 
-        DataStream<Alert> alerts = ordered.getSideOutput(Tags.ALERTS).union(states.getSideOutput(Tags.ALERTS), invalidInputAlerts);
+        DataStream<Alert> alerts =
+                ordered.getSideOutput(Tags.ALERTS).union(states.getSideOutput(Tags.ALERTS), invalidInputAlerts);
 
         if (delivery) {
             // Same key, same parallelism: the tracker reads the reconciler's output without a shuffle.
-            KeyedStream<DeviceState, String> published = DataStreamUtils.reinterpretAsKeyedStream(states, s -> s.deviceId, Types.STRING);
-            DeliverySchedule schedule = new DeliverySchedule(p.deliveryAckTimeout, checkpointInterval, p.redispatchMaxAttempts,
-                    p.redispatchBackoff, p.redispatchMaxBackoff);
+            KeyedStream<DeviceState, String> published =
+                    DataStreamUtils.reinterpretAsKeyedStream(states, s -> s.deviceId, Types.STRING);
+            DeliverySchedule schedule = new DeliverySchedule(
+                    p.deliveryAckTimeout,
+                    checkpointInterval,
+                    p.redispatchMaxAttempts,
+                    p.redispatchBackoff,
+                    p.redispatchMaxBackoff);
             SingleOutputStreamOperator<DeliveryEvent> deliveries = published
                     .connect(validAcks.keyBy(a -> a.deviceId, Types.STRING))
-                    .transform("DeliveryTracker", TypeInformation.of(DeliveryEvent.class), new DeliveryTracker.Operator(
-                            new DeliveryTracker(p.deliveryConsumers, schedule, p.stateIdleTtl, p.watermarkMaxFutureSkew)))
-                    .uid(Uids.DELIVERY_TRACKER).name("DeliveryTracker");
+                    .transform(
+                            "DeliveryTracker",
+                            TypeInformation.of(DeliveryEvent.class),
+                            new DeliveryTracker.Operator(new DeliveryTracker(
+                                    p.deliveryConsumers, schedule, p.stateIdleTtl, p.watermarkMaxFutureSkew)))
+                    .uid(Uids.DELIVERY_TRACKER)
+                    .name("DeliveryTracker");
             SingleOutputStreamOperator<Redispatch> redispatches = deliveries
                     .keyBy(e -> e.consumer, Types.STRING)
-                    .transform("RedispatchScheduler", TypeInformation.of(Redispatch.class), new RedispatchScheduler.Operator(
-                            new RedispatchScheduler(p.deliveryConsumers, p.redispatchRate, p.backlogThreshold)))
-                    .uid(Uids.REDISPATCH_SCHEDULER).name("RedispatchScheduler");
+                    .transform(
+                            "RedispatchScheduler",
+                            TypeInformation.of(Redispatch.class),
+                            new RedispatchScheduler.Operator(
+                                    new RedispatchScheduler(p.deliveryConsumers, p.redispatchRate, p.backlogThreshold)))
+                    .uid(Uids.REDISPATCH_SCHEDULER)
+                    .name("RedispatchScheduler");
             redispatches.sinkTo(outputs.redispatch).uid(Uids.SINK_REDISPATCH).name("Kafka: " + outputs.redispatchName);
-            redispatches.getSideOutput(Tags.REDISPATCH_DEAD_LETTERS).sinkTo(outputs.redispatchDeadLetters)
-                    .uid(Uids.SINK_REDISPATCH_DLQ).name("Kafka: " + outputs.redispatchDeadLettersName);
+            redispatches
+                    .getSideOutput(Tags.REDISPATCH_DEAD_LETTERS)
+                    .sinkTo(outputs.redispatchDeadLetters)
+                    .uid(Uids.SINK_REDISPATCH_DLQ)
+                    .name("Kafka: " + outputs.redispatchDeadLettersName);
             alerts = alerts.union(deliveries.getSideOutput(Tags.ALERTS), redispatches.getSideOutput(Tags.ALERTS));
         }
         // Storm control: one key per alert type (its budget is job-wide), see AlertPolicy.
         alerts.flatMap(new AlertRouting(), TypeInformation.of(PolicyInput.class))
-                .uid(Uids.ALERT_ROUTING).name("Route alerts")
+                .uid(Uids.ALERT_ROUTING)
+                .name("Route alerts")
                 .keyBy(in -> in.key, Types.STRING)
-                .process(new AlertPolicyFunction(p.alertsMaxPerMinute, p.alertsWindow.toMillis()), TypeInformation.of(Alert.class))
-                .uid(Uids.ALERT_POLICY).name("AlertPolicy")
-                .sinkTo(outputs.alerts).uid(Uids.SINK_ALERTS).name("Kafka: " + outputs.alertsName);
+                .process(
+                        new AlertPolicyFunction(p.alertsMaxPerMinute, p.alertsWindow.toMillis()),
+                        TypeInformation.of(Alert.class))
+                .uid(Uids.ALERT_POLICY)
+                .name("AlertPolicy")
+                .sinkTo(outputs.alerts)
+                .uid(Uids.SINK_ALERTS)
+                .name("Kafka: " + outputs.alertsName);
     }
 }

@@ -5,7 +5,6 @@ import io.devicesync.operators.PostgresSourceOfTruth;
 import io.devicesync.sinks.KafkaSinks;
 import io.devicesync.sources.EventSource.StartingOffsets;
 import java.io.Serializable;
-import org.apache.flink.connector.base.DeliveryGuarantee;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -15,6 +14,7 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
 import java.util.function.Function;
+import org.apache.flink.connector.base.DeliveryGuarantee;
 import org.apache.flink.util.TimeUtils;
 
 /**
@@ -33,7 +33,6 @@ public final class JobParameters implements Serializable {
 
     public static final String ENV_USER = "DEVICESYNC_SNAPSHOT_USER";
     public static final String ENV_PASSWORD = "DEVICESYNC_SNAPSHOT_PASSWORD";
-
 
     public String bootstrapServers;
     public String groupId = "devicesync";
@@ -60,6 +59,7 @@ public final class JobParameters implements Serializable {
      * large, so that lookups stuck on a hung database never fill it and backpressure the stream.
      */
     public int snapshotCapacity = 10_000;
+
     public Duration snapshotTimeout = Duration.ofSeconds(60);
     public int snapshotRetries = 8;
     public Duration snapshotRetryBackoff = Duration.ofMillis(500);
@@ -69,6 +69,7 @@ public final class JobParameters implements Serializable {
      * gaps that size in a second or two, well within an attempt's deadline.
      */
     public int snapshotMaxInFlight;
+
     public int snapshotBreakerFailures = 5;
     public Duration snapshotBreakerOpen = Duration.ofSeconds(10);
     /** Reads of one kind (versions, snapshots, log ranges) answered by one database query at most. */
@@ -107,6 +108,7 @@ public final class JobParameters implements Serializable {
     public static final int MAX_CONSUMERS = 64;
     /** The largest budget per consumer. */
     public static final int MAX_REDISPATCH_RATE = 100_000;
+
     public static final int MAX_REDISPATCH_ATTEMPTS = 100;
 
     public Duration watermarkOutOfOrderness = Duration.ofSeconds(1);
@@ -146,6 +148,7 @@ public final class JobParameters implements Serializable {
     public boolean bootstrapFromDatabase;
     /** Rows of device_snapshot per bootstrap query. */
     public int bootstrapChunkSize = 1000;
+
     public static final int MAX_BOOTSTRAP_CHUNK_SIZE = 100_000;
     /** At most this many rows a second on average; 0: as fast as the job takes them. */
     public long bootstrapRowsPerSecond;
@@ -175,12 +178,15 @@ public final class JobParameters implements Serializable {
     static {
         declare("kafka.bootstrap-servers", (p, v) -> p.bootstrapServers = nonEmpty(v), p -> p.bootstrapServers);
         declare("kafka.group-id", (p, v) -> p.groupId = nonEmpty(v), p -> p.groupId);
-        declare("kafka.starting-offsets", (p, v) -> p.startingOffsets = switch (v) {
-            case "earliest" -> StartingOffsets.EARLIEST;
-            case "latest" -> StartingOffsets.LATEST;
-            case "committed-or-earliest" -> StartingOffsets.COMMITTED_OR_EARLIEST;
-            default -> throw new IllegalArgumentException("use earliest, latest or committed-or-earliest");
-        }, p -> p.startingOffsets);
+        declare(
+                "kafka.starting-offsets",
+                (p, v) -> p.startingOffsets = switch (v) {
+                    case "earliest" -> StartingOffsets.EARLIEST;
+                    case "latest" -> StartingOffsets.LATEST;
+                    case "committed-or-earliest" -> StartingOffsets.COMMITTED_OR_EARLIEST;
+                    default -> throw new IllegalArgumentException("use earliest, latest or committed-or-earliest");
+                },
+                p -> p.startingOffsets);
         declare("topic.events", (p, v) -> p.topicEvents = nonEmpty(v), p -> p.topicEvents);
         declare("topic.acks", (p, v) -> p.topicAcks = nonEmpty(v), p -> p.topicAcks);
         declare("topic.state", (p, v) -> p.topicState = nonEmpty(v), p -> p.topicState);
@@ -192,88 +198,165 @@ public final class JobParameters implements Serializable {
 
         declare("snapshot.url", (p, v) -> p.snapshotUrls = urls(v), p -> p.snapshotUrls);
         declare("snapshot.user", (p, v) -> p.snapshotUser = nonEmpty(v), p -> p.snapshotUser);
-        DECLARED.put("snapshot.password", new Param("snapshot.password", true, (p, v) -> p.snapshotPassword = v,
-                p -> p.snapshotPassword == null ? "none" : "***"));
+        DECLARED.put(
+                "snapshot.password",
+                new Param(
+                        "snapshot.password",
+                        true,
+                        (p, v) -> p.snapshotPassword = v,
+                        p -> p.snapshotPassword == null ? "none" : "***"));
         declare("snapshot.pool-size", (p, v) -> p.snapshotPoolSize = positive(v), p -> p.snapshotPoolSize);
         declare("snapshot.capacity", (p, v) -> p.snapshotCapacity = positive(v), p -> p.snapshotCapacity);
         declare("snapshot.timeout", (p, v) -> p.snapshotTimeout = atLeastAMillisecond(v), p -> p.snapshotTimeout);
-        declare("snapshot.retries", (p, v) -> p.snapshotRetries = atLeast(Integer.parseInt(v), 0), p -> p.snapshotRetries);
-        declare("snapshot.retry-backoff", (p, v) -> p.snapshotRetryBackoff = atLeastAMillisecond(v), p -> p.snapshotRetryBackoff);
-        declare("snapshot.max-in-flight", (p, v) -> {
-            int n = atLeast(Integer.parseInt(v), 1);
-            if (n > p.snapshotCapacity) {
-                throw new IllegalArgumentException("must be at most --snapshot.capacity (" + p.snapshotCapacity + ")");
-            }
-            p.snapshotMaxInFlight = n;
-        }, p -> p.snapshotMaxInFlight);
-        declare("snapshot.breaker-failures", (p, v) -> p.snapshotBreakerFailures = positive(v), p -> p.snapshotBreakerFailures);
-        declare("snapshot.breaker-open", (p, v) -> p.snapshotBreakerOpen = atLeastAMillisecond(v), p -> p.snapshotBreakerOpen);
-        declare("snapshot.batch-size", (p, v) -> p.snapshotBatchSize = atMost(atLeast(Integer.parseInt(v), 1), MAX_SNAPSHOT_BATCH_SIZE),
+        declare(
+                "snapshot.retries",
+                (p, v) -> p.snapshotRetries = atLeast(Integer.parseInt(v), 0),
+                p -> p.snapshotRetries);
+        declare(
+                "snapshot.retry-backoff",
+                (p, v) -> p.snapshotRetryBackoff = atLeastAMillisecond(v),
+                p -> p.snapshotRetryBackoff);
+        declare(
+                "snapshot.max-in-flight",
+                (p, v) -> {
+                    int n = atLeast(Integer.parseInt(v), 1);
+                    if (n > p.snapshotCapacity) {
+                        throw new IllegalArgumentException(
+                                "must be at most --snapshot.capacity (" + p.snapshotCapacity + ")");
+                    }
+                    p.snapshotMaxInFlight = n;
+                },
+                p -> p.snapshotMaxInFlight);
+        declare(
+                "snapshot.breaker-failures",
+                (p, v) -> p.snapshotBreakerFailures = positive(v),
+                p -> p.snapshotBreakerFailures);
+        declare(
+                "snapshot.breaker-open",
+                (p, v) -> p.snapshotBreakerOpen = atLeastAMillisecond(v),
+                p -> p.snapshotBreakerOpen);
+        declare(
+                "snapshot.batch-size",
+                (p, v) -> p.snapshotBatchSize = atMost(atLeast(Integer.parseInt(v), 1), MAX_SNAPSHOT_BATCH_SIZE),
                 p -> p.snapshotBatchSize);
-        declare("snapshot.batch-linger", (p, v) -> {
-            Duration d = noneOrAtLeastAMillisecond(v);
-            if (d.compareTo(MAX_SNAPSHOT_BATCH_LINGER) > 0) {
-                throw new IllegalArgumentException("must be at most " + MAX_SNAPSHOT_BATCH_LINGER.toMillis() + " ms");
-            }
-            if (d.toNanos() % 1_000_000 != 0) throw new IllegalArgumentException("must be whole milliseconds");
-            p.snapshotBatchLinger = d;
-        }, p -> p.snapshotBatchLinger);
+        declare(
+                "snapshot.batch-linger",
+                (p, v) -> {
+                    Duration d = noneOrAtLeastAMillisecond(v);
+                    if (d.compareTo(MAX_SNAPSHOT_BATCH_LINGER) > 0) {
+                        throw new IllegalArgumentException(
+                                "must be at most " + MAX_SNAPSHOT_BATCH_LINGER.toMillis() + " ms");
+                    }
+                    if (d.toNanos() % 1_000_000 != 0) throw new IllegalArgumentException("must be whole milliseconds");
+                    p.snapshotBatchLinger = d;
+                },
+                p -> p.snapshotBatchLinger);
 
         declare("reorder.grace", (p, v) -> p.reorderGrace = noneOrAtLeastAMillisecond(v), p -> p.reorderGrace);
-        declare("resync.max-log-fetch", (p, v) -> p.resyncMaxLogFetch = atLeast(Long.parseLong(v), 0L), p -> p.resyncMaxLogFetch);
+        declare(
+                "resync.max-log-fetch",
+                (p, v) -> p.resyncMaxLogFetch = atLeast(Long.parseLong(v), 0L),
+                p -> p.resyncMaxLogFetch);
         declare("resync.max-held", (p, v) -> p.resyncMaxHeld = positive(v), p -> p.resyncMaxHeld);
         declare("audit.interval", (p, v) -> p.auditInterval = atLeastAMillisecond(v), p -> p.auditInterval);
         declare("state.idle-ttl", (p, v) -> p.stateIdleTtl = atLeastAMillisecond(v), p -> p.stateIdleTtl);
-        declare("state.max-document-bytes", (p, v) -> p.stateMaxDocumentBytes = atMost(atLeast(Integer.parseInt(v), 1024), 64 * 1024 * 1024),
+        declare(
+                "state.max-document-bytes",
+                (p, v) -> p.stateMaxDocumentBytes = atMost(atLeast(Integer.parseInt(v), 1024), 64 * 1024 * 1024),
                 p -> p.stateMaxDocumentBytes);
 
         declare("delivery.consumers", (p, v) -> p.deliveryConsumers = consumers(v), p -> p.deliveryConsumers);
-        declare("delivery.ack-timeout", (p, v) -> p.deliveryAckTimeout = atLeastAMillisecond(v), p -> p.deliveryAckTimeout);
-        declare("redispatch.max-attempts", (p, v) -> p.redispatchMaxAttempts = atMost(atLeast(Integer.parseInt(v), 1), MAX_REDISPATCH_ATTEMPTS),
+        declare(
+                "delivery.ack-timeout",
+                (p, v) -> p.deliveryAckTimeout = atLeastAMillisecond(v),
+                p -> p.deliveryAckTimeout);
+        declare(
+                "redispatch.max-attempts",
+                (p, v) -> p.redispatchMaxAttempts = atMost(atLeast(Integer.parseInt(v), 1), MAX_REDISPATCH_ATTEMPTS),
                 p -> p.redispatchMaxAttempts);
-        declare("redispatch.backoff", (p, v) -> p.redispatchBackoff = noneOrAtLeastAMillisecond(v), p -> p.redispatchBackoff);
-        declare("redispatch.max-backoff", (p, v) -> {
-            Duration d = noneOrAtLeastAMillisecond(v);
-            if (d.compareTo(p.redispatchBackoff) < 0) {
-                throw new IllegalArgumentException("must be at least --redispatch.backoff (" + p.redispatchBackoff + ")");
-            }
-            p.redispatchMaxBackoff = d;
-        }, p -> p.redispatchMaxBackoff);
-        declare("redispatch.rate", (p, v) -> p.redispatchRate = atMost(atLeast(Integer.parseInt(v), 1), MAX_REDISPATCH_RATE),
+        declare(
+                "redispatch.backoff",
+                (p, v) -> p.redispatchBackoff = noneOrAtLeastAMillisecond(v),
+                p -> p.redispatchBackoff);
+        declare(
+                "redispatch.max-backoff",
+                (p, v) -> {
+                    Duration d = noneOrAtLeastAMillisecond(v);
+                    if (d.compareTo(p.redispatchBackoff) < 0) {
+                        throw new IllegalArgumentException(
+                                "must be at least --redispatch.backoff (" + p.redispatchBackoff + ")");
+                    }
+                    p.redispatchMaxBackoff = d;
+                },
+                p -> p.redispatchMaxBackoff);
+        declare(
+                "redispatch.rate",
+                (p, v) -> p.redispatchRate = atMost(atLeast(Integer.parseInt(v), 1), MAX_REDISPATCH_RATE),
                 p -> p.redispatchRate);
-        declare("backlog.threshold", (p, v) -> p.backlogThreshold = atLeast(Long.parseLong(v), 1L), p -> p.backlogThreshold);
+        declare(
+                "backlog.threshold",
+                (p, v) -> p.backlogThreshold = atLeast(Long.parseLong(v), 1L),
+                p -> p.backlogThreshold);
 
-        declare("watermark.out-of-orderness", (p, v) -> p.watermarkOutOfOrderness = noneOrAtLeastAMillisecond(v),
+        declare(
+                "watermark.out-of-orderness",
+                (p, v) -> p.watermarkOutOfOrderness = noneOrAtLeastAMillisecond(v),
                 p -> p.watermarkOutOfOrderness);
-        declare("watermark.idle-timeout", (p, v) -> p.watermarkIdleTimeout = atLeastAMillisecond(v), p -> p.watermarkIdleTimeout);
-        declare("watermark.max-future-skew", (p, v) -> p.watermarkMaxFutureSkew = noneOrAtLeastAMillisecond(v),
+        declare(
+                "watermark.idle-timeout",
+                (p, v) -> p.watermarkIdleTimeout = atLeastAMillisecond(v),
+                p -> p.watermarkIdleTimeout);
+        declare(
+                "watermark.max-future-skew",
+                (p, v) -> p.watermarkMaxFutureSkew = noneOrAtLeastAMillisecond(v),
                 p -> p.watermarkMaxFutureSkew);
-        declare("checkpoint.interval", (p, v) -> {
-            Duration d = parseDuration(v);
-            if (d.compareTo(MIN_CHECKPOINT_INTERVAL) < 0) throw new IllegalArgumentException("must be at least 10 ms (Flink's minimum)");
-            p.checkpointInterval = d;
-        }, p -> p.checkpointInterval);
-        declare("sink.delivery-guarantee", (p, v) -> p.sinkDeliveryGuarantee = switch (v) {
-            case "exactly-once" -> DeliveryGuarantee.EXACTLY_ONCE;
-            case "at-least-once" -> DeliveryGuarantee.AT_LEAST_ONCE;
-            default -> throw new IllegalArgumentException("use exactly-once or at-least-once");
-        }, p -> p.sinkDeliveryGuarantee);
-        declare("alerts.invalid-input-window", (p, v) -> p.invalidInputWindow = atLeastAMillisecond(v), p -> p.invalidInputWindow);
-        declare("alerts.max-per-minute", (p, v) -> p.alertsMaxPerMinute = atLeast(Integer.parseInt(v), 0), p -> p.alertsMaxPerMinute);
+        declare(
+                "checkpoint.interval",
+                (p, v) -> {
+                    Duration d = parseDuration(v);
+                    if (d.compareTo(MIN_CHECKPOINT_INTERVAL) < 0)
+                        throw new IllegalArgumentException("must be at least 10 ms (Flink's minimum)");
+                    p.checkpointInterval = d;
+                },
+                p -> p.checkpointInterval);
+        declare(
+                "sink.delivery-guarantee",
+                (p, v) -> p.sinkDeliveryGuarantee = switch (v) {
+                    case "exactly-once" -> DeliveryGuarantee.EXACTLY_ONCE;
+                    case "at-least-once" -> DeliveryGuarantee.AT_LEAST_ONCE;
+                    default -> throw new IllegalArgumentException("use exactly-once or at-least-once");
+                },
+                p -> p.sinkDeliveryGuarantee);
+        declare(
+                "alerts.invalid-input-window",
+                (p, v) -> p.invalidInputWindow = atLeastAMillisecond(v),
+                p -> p.invalidInputWindow);
+        declare(
+                "alerts.max-per-minute",
+                (p, v) -> p.alertsMaxPerMinute = atLeast(Integer.parseInt(v), 0),
+                p -> p.alertsMaxPerMinute);
         declare("alerts.window", (p, v) -> p.alertsWindow = atLeastAMillisecond(v), p -> p.alertsWindow);
-        declare("bootstrap.from-database", (p, v) -> p.bootstrapFromDatabase = switch (v) {
-            case "true" -> true;
-            case "false" -> false;
-            default -> throw new IllegalArgumentException("use true or false");
-        }, p -> p.bootstrapFromDatabase);
-        declare("bootstrap.chunk-size", (p, v) -> p.bootstrapChunkSize = atMost(atLeast(Integer.parseInt(v), 1), MAX_BOOTSTRAP_CHUNK_SIZE),
+        declare(
+                "bootstrap.from-database",
+                (p, v) -> p.bootstrapFromDatabase = switch (v) {
+                    case "true" -> true;
+                    case "false" -> false;
+                    default -> throw new IllegalArgumentException("use true or false");
+                },
+                p -> p.bootstrapFromDatabase);
+        declare(
+                "bootstrap.chunk-size",
+                (p, v) -> p.bootstrapChunkSize = atMost(atLeast(Integer.parseInt(v), 1), MAX_BOOTSTRAP_CHUNK_SIZE),
                 p -> p.bootstrapChunkSize);
-        declare("bootstrap.rows-per-second", (p, v) -> p.bootstrapRowsPerSecond = atLeast(Long.parseLong(v), 0L),
+        declare(
+                "bootstrap.rows-per-second",
+                (p, v) -> p.bootstrapRowsPerSecond = atLeast(Long.parseLong(v), 0L),
                 p -> p.bootstrapRowsPerSecond);
     }
 
     private static void declare(String name, Reader read, Function<JobParameters, Object> shown) {
-        if (DECLARED.put(name, new Param(name, false, read, shown)) != null) throw new IllegalStateException(name + " declared twice");
+        if (DECLARED.put(name, new Param(name, false, read, shown)) != null)
+            throw new IllegalStateException(name + " declared twice");
     }
 
     /** The parameters this job knows, besides {@code kafka.<client property>}: every one declared. */
@@ -296,14 +379,15 @@ public final class JobParameters implements Serializable {
             }
             if (name.startsWith("kafka.") && !KNOWN.contains(name)) {
                 String property = name.substring("kafka.".length());
-                if (property.isEmpty()) throw new IllegalArgumentException("--kafka.: a Kafka client property name is missing");
+                if (property.isEmpty())
+                    throw new IllegalArgumentException("--kafka.: a Kafka client property name is missing");
                 p.kafkaProperties.setProperty(property, e.getValue());
             }
         }
         // Client properties the job depends on: refused here, by name, rather than by the producer
         // when a sink starts (a failure there restarts the job, and fails again, forever).
-        p.transactionTimeoutMs = get(raw, "kafka.transaction.timeout.ms", p.transactionTimeoutMs,
-                v -> atLeast(Integer.parseInt(v), 1));
+        p.transactionTimeoutMs =
+                get(raw, "kafka.transaction.timeout.ms", p.transactionTimeoutMs, v -> atLeast(Integer.parseInt(v), 1));
         p.maxRequestSize = get(raw, "kafka.max.request.size", p.maxRequestSize, v -> {
             int n = Integer.parseInt(v);
             if (n < DeadLetter.MAX_RECORD_BYTES) {
@@ -326,7 +410,8 @@ public final class JobParameters implements Serializable {
         if (!raw.containsKey("snapshot.user")) p.snapshotUser = env.get(ENV_USER);
         if (!raw.containsKey("snapshot.password")) p.snapshotPassword = env.get(ENV_PASSWORD);
         // Defaults that follow another parameter.
-        if (!raw.containsKey("snapshot.max-in-flight")) p.snapshotMaxInFlight = Math.min(1000, Math.max(1, p.snapshotCapacity / 2));
+        if (!raw.containsKey("snapshot.max-in-flight"))
+            p.snapshotMaxInFlight = Math.min(1000, Math.max(1, p.snapshotCapacity / 2));
         if (!raw.containsKey("redispatch.max-backoff") && p.redispatchMaxBackoff.compareTo(p.redispatchBackoff) < 0) {
             p.redispatchMaxBackoff = p.redispatchBackoff;
         }
@@ -334,11 +419,14 @@ public final class JobParameters implements Serializable {
             // A published version the producer refuses fails the sink on every restart. Named: the
             // one of the two the user set (the document limit when both or neither).
             String named = raw.containsKey("kafka.max.request.size") && !raw.containsKey("state.max-document-bytes")
-                    ? "--kafka.max.request.size" : "--state.max-document-bytes";
-            throw new IllegalArgumentException(named + ": a document of --state.max-document-bytes (" + p.stateMaxDocumentBytes
-                    + ") does not fit --kafka.max.request.size (" + p.maxRequestSize + " bytes, " + STATE_RECORD_OVERHEAD
-                    + " of them for the rest of the record): raise --kafka.max.request.size (and the topics'"
-                    + " max.message.bytes) with the document limit");
+                    ? "--kafka.max.request.size"
+                    : "--state.max-document-bytes";
+            throw new IllegalArgumentException(
+                    named + ": a document of --state.max-document-bytes (" + p.stateMaxDocumentBytes
+                            + ") does not fit --kafka.max.request.size (" + p.maxRequestSize + " bytes, "
+                            + STATE_RECORD_OVERHEAD
+                            + " of them for the rest of the record): raise --kafka.max.request.size (and the topics'"
+                            + " max.message.bytes) with the document limit");
         }
         return p;
     }
@@ -385,7 +473,9 @@ public final class JobParameters implements Serializable {
     /** {@code --name: 'value' is invalid: why}; the value is hidden if secret or if it may hold credentials. */
     private static IllegalArgumentException invalid(String name, String v, boolean secret, RuntimeException e) {
         String why = e instanceof NumberFormatException ? "not a whole number" : e.getMessage();
-        String shown = secret || v.contains("@") || v.toLowerCase(Locale.ROOT).contains("password") ? "(value hidden)" : "'" + v + "'";
+        String shown = secret || v.contains("@") || v.toLowerCase(Locale.ROOT).contains("password")
+                ? "(value hidden)"
+                : "'" + v + "'";
         return new IllegalArgumentException("--" + name + ": " + shown + " is invalid: " + why, e);
     }
 
@@ -482,11 +572,18 @@ public final class JobParameters implements Serializable {
     @Override
     public String toString() {
         StringBuilder out = new StringBuilder("JobParameters{");
-        for (Param d : DECLARED.values()) out.append(d.name()).append('=').append(d.shown().apply(this)).append(", ");
+        for (Param d : DECLARED.values())
+            out.append(d.name()).append('=').append(d.shown().apply(this)).append(", ");
         Properties safeKafka = new Properties();
         kafkaProperties.forEach((k, v) -> safeKafka.put(k, isSecret(k.toString()) ? "***" : v));
-        return out.append("kafka=").append(safeKafka).append(", transactionTimeoutMs=").append(transactionTimeoutMs)
-                .append(", maxRequestSize=").append(maxRequestSize).append('}').toString();
+        return out.append("kafka=")
+                .append(safeKafka)
+                .append(", transactionTimeoutMs=")
+                .append(transactionTimeoutMs)
+                .append(", maxRequestSize=")
+                .append(maxRequestSize)
+                .append('}')
+                .toString();
     }
 
     static boolean isSecret(String property) {

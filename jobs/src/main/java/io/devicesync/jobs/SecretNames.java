@@ -12,7 +12,10 @@ public final class SecretNames {
 
     public static boolean isSecret(String property) {
         String p = property.toLowerCase(Locale.ROOT);
-        return p.contains("password") || p.contains("jaas") || p.contains("secret") || p.contains("token")
+        return p.contains("password")
+                || p.contains("jaas")
+                || p.contains("secret")
+                || p.contains("token")
                 || p.contains("key") && !p.contains("deserializer") && !p.contains("serializer");
     }
 }

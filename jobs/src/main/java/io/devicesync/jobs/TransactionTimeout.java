@@ -36,16 +36,22 @@ final class TransactionTimeout {
      * @param timeoutGiven whether the user set it (else it is the job's default)
      * @param intervalFrom where the interval comes from, for the message
      */
-    static void check(DeliveryGuarantee guarantee, long timeoutMs, boolean timeoutGiven, Duration checkpointInterval,
+    static void check(
+            DeliveryGuarantee guarantee,
+            long timeoutMs,
+            boolean timeoutGiven,
+            Duration checkpointInterval,
             String intervalFrom) {
         if (guarantee != DeliveryGuarantee.EXACTLY_ONCE) return;
         Duration required = required(checkpointInterval);
         if (Duration.ofMillis(timeoutMs).compareTo(required) >= 0) return;
-        throw new IllegalArgumentException("--kafka.transaction.timeout.ms: " + timeoutMs + " ms"
-                + (timeoutGiven ? "" : " (the job's default)") + " is too short for checkpoints every "
-                + checkpointInterval.toMillis() + " ms (" + intervalFrom + "): exactly-once sinks need at least"
-                + " 2 × the interval + " + RECOVERY.toSeconds() + " s = " + required.toMillis() + " ms, or the broker"
-                + " aborts transactions that a slow checkpoint or a recovery keeps open and the job restarts;"
-                + " raise it (within the brokers' transaction.max.timeout.ms, 15 min by default) or checkpoint more often");
+        throw new IllegalArgumentException(
+                "--kafka.transaction.timeout.ms: " + timeoutMs + " ms"
+                        + (timeoutGiven ? "" : " (the job's default)") + " is too short for checkpoints every "
+                        + checkpointInterval.toMillis() + " ms (" + intervalFrom + "): exactly-once sinks need at least"
+                        + " 2 × the interval + " + RECOVERY.toSeconds() + " s = " + required.toMillis()
+                        + " ms, or the broker"
+                        + " aborts transactions that a slow checkpoint or a recovery keeps open and the job restarts;"
+                        + " raise it (within the brokers' transaction.max.timeout.ms, 15 min by default) or checkpoint more often");
     }
 }

@@ -21,6 +21,7 @@ public final class Uids {
     public static final String SOURCE_AUDIT_FEEDBACK = "source-device-audit-feedback";
     /** The bootstrap from device_snapshot ({@code --bootstrap.from-database}); its position is its state. */
     public static final String SOURCE_BOOTSTRAP = "source-bootstrap-device-snapshot";
+
     public static final String SINK_AUDIT = "sink-device-audit";
     public static final String SOURCE_ACKS = "source-device-acks";
     public static final String ACK_ROUTER = "ack-router";

@@ -36,7 +36,9 @@ import org.junit.jupiter.api.Test;
  */
 class DeadLetterSizeTest {
     /** The producer's default {@code max.request.size}, which the job does not raise. */
-    private static final int MAX_REQUEST_SIZE = (Integer) ProducerConfig.configDef().defaultValues().get("max.request.size");
+    private static final int MAX_REQUEST_SIZE =
+            (Integer) ProducerConfig.configDef().defaultValues().get("max.request.size");
+
     private static final int EVENT_LIMIT = 64 * 1024;
     private static final int ACK_LIMIT = 16 * 1024;
 
@@ -44,16 +46,27 @@ class DeadLetterSizeTest {
         return record(topic, key, value, new RecordHeaders());
     }
 
-    private static ConsumerRecord<byte[], byte[]> record(String topic, byte[] key, byte[] value, RecordHeaders headers) {
-        return new ConsumerRecord<>(topic, 3, 42L, 1_763_800_000_000L, TimestampType.CREATE_TIME,
-                key == null ? -1 : key.length, value == null ? -1 : value.length, key, value, headers,
+    private static ConsumerRecord<byte[], byte[]> record(
+            String topic, byte[] key, byte[] value, RecordHeaders headers) {
+        return new ConsumerRecord<>(
+                topic,
+                3,
+                42L,
+                1_763_800_000_000L,
+                TimestampType.CREATE_TIME,
+                key == null ? -1 : key.length,
+                value == null ? -1 : value.length,
+                key,
+                value,
+                headers,
                 Optional.empty());
     }
 
     /** A JSON-looking value of {@code size} bytes (what a device or a consumer gone wrong sends). */
     private static byte[] json(int size) {
         byte[] b = new byte[size];
-        byte[] pattern = "{\"deviceId\":\"meter-00042\",\"seq\":1,\"ts\":1,\"data\":{\"blob\":\"".getBytes(StandardCharsets.UTF_8);
+        byte[] pattern = "{\"deviceId\":\"meter-00042\",\"seq\":1,\"ts\":1,\"data\":{\"blob\":\""
+                .getBytes(StandardCharsets.UTF_8);
         for (int i = 0; i < size; i++) b[i] = i < pattern.length ? pattern[i] : (byte) ('a' + i % 26);
         return b;
     }
@@ -85,8 +98,12 @@ class DeadLetterSizeTest {
     }
 
     private static int producerSize(ProducerRecord<byte[], byte[]> r) {
-        return AbstractRecords.estimateSizeInBytesUpperBound(RecordBatch.CURRENT_MAGIC_VALUE, CompressionType.NONE,
-                r.key(), r.value(), r.headers().toArray());
+        return AbstractRecords.estimateSizeInBytesUpperBound(
+                RecordBatch.CURRENT_MAGIC_VALUE,
+                CompressionType.NONE,
+                r.key(),
+                r.value(),
+                r.headers().toArray());
     }
 
     private static String header(ProducerRecord<byte[], byte[]> r, String name) {
@@ -98,7 +115,10 @@ class DeadLetterSizeTest {
         assertTrue(producerSize(r) <= MAX_REQUEST_SIZE, "fits max.request.size: " + producerSize(r) + " bytes");
         assertEquals("TOO_LARGE", header(r, "devicesync.reason"));
         assertEquals(Integer.toString(original.length), header(r, "devicesync.original-size"));
-        assertArrayEquals(Arrays.copyOf(original, limit), r.value(), "the value cut to the input's limit, its first bytes as sent");
+        assertArrayEquals(
+                Arrays.copyOf(original, limit),
+                r.value(),
+                "the value cut to the input's limit, its first bytes as sent");
     }
 
     @Test
@@ -121,8 +141,12 @@ class DeadLetterSizeTest {
     void aHugeKeyIsCutToOneKibibyteWithItsOriginalSize() {
         byte[] key = json(2 * 1024 * 1024);
         byte[] value = "{\"deviceId\":\"d\",\"seq\":1,\"ts\":1,\"data\":{}}".getBytes(StandardCharsets.UTF_8);
-        for (DeadLetter d : List.of(viaEvents(key, value), viaAcks(key,
-                "{\"consumer\":\"c\",\"deviceId\":\"d\",\"seq\":1,\"ts\":1}".getBytes(StandardCharsets.UTF_8)))) {
+        for (DeadLetter d : List.of(
+                viaEvents(key, value),
+                viaAcks(
+                        key,
+                        "{\"consumer\":\"c\",\"deviceId\":\"d\",\"seq\":1,\"ts\":1}"
+                                .getBytes(StandardCharsets.UTF_8)))) {
             ProducerRecord<byte[], byte[]> r = KafkaSinks.deadLetterRecord("device-events-dlq", d);
             assertTrue(producerSize(r) <= MAX_REQUEST_SIZE, "fits max.request.size: " + producerSize(r) + " bytes");
             assertEquals("KEY_MISMATCH", header(r, "devicesync.reason"));
@@ -154,8 +178,10 @@ class DeadLetterSizeTest {
         headers.add("devicesync.redriven-from", "device-events-dlq/2/17".getBytes(StandardCharsets.UTF_8));
         headers.add("traceparent", "00-abc".getBytes(StandardCharsets.UTF_8));
         List<SourceRecord> out = new ArrayList<>();
-        new IncrementDeserializer().deserialize(record("device-events", null, "not json".getBytes(StandardCharsets.UTF_8),
-                headers), collector(out));
+        new IncrementDeserializer()
+                .deserialize(
+                        record("device-events", null, "not json".getBytes(StandardCharsets.UTF_8), headers),
+                        collector(out));
         ProducerRecord<byte[], byte[]> r = KafkaSinks.deadLetterRecord("device-events-dlq", out.get(0).rejected);
         assertEquals("NOT_JSON", header(r, "devicesync.reason"));
         assertEquals("device-events-dlq/2/17", header(r, "devicesync.redriven-from"));
@@ -166,15 +192,18 @@ class DeadLetterSizeTest {
         huge.add("devicesync.redriven-from", json(2 * 1024 * 1024));
         String longTopic = "t".repeat(249);
         List<AckRecord> acks = new ArrayList<>();
-        new AckSource.Deserializer().deserialize(record(longTopic, json(2 * 1024 * 1024), json(2 * 1024 * 1024), huge),
-                collector(acks));
+        new AckSource.Deserializer()
+                .deserialize(record(longTopic, json(2 * 1024 * 1024), json(2 * 1024 * 1024), huge), collector(acks));
         List<SourceRecord> events = new ArrayList<>();
-        new IncrementDeserializer().deserialize(record(longTopic, json(2 * 1024 * 1024), json(2 * 1024 * 1024), huge),
-                collector(events));
+        new IncrementDeserializer()
+                .deserialize(record(longTopic, json(2 * 1024 * 1024), json(2 * 1024 * 1024), huge), collector(events));
         for (DeadLetter d : List.of(acks.get(0).rejected, events.get(0).rejected)) {
             ProducerRecord<byte[], byte[]> w = KafkaSinks.deadLetterRecord("device-events-dlq", d);
-            assertEquals(DeadLetter.MAX_REDRIVEN_FROM_BYTES, w.headers().lastHeader("devicesync.redriven-from").value().length);
-            assertTrue(producerSize(w) <= DeadLetter.MAX_RECORD_BYTES,
+            assertEquals(
+                    DeadLetter.MAX_REDRIVEN_FROM_BYTES,
+                    w.headers().lastHeader("devicesync.redriven-from").value().length);
+            assertTrue(
+                    producerSize(w) <= DeadLetter.MAX_RECORD_BYTES,
                     "within DeadLetter.MAX_RECORD_BYTES: " + producerSize(w) + " bytes");
         }
     }

@@ -10,17 +10,20 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.junit.jupiter.api.Test;
 
 class DeviceSyncJobTest {
-    private static final JobParameters PARAMS = JobParameters.parse(new String[] {"--kafka.bootstrap-servers", "b:9092",
-            "--snapshot.url", "postgresql://db:5432/x"}, Map.of());
+    private static final JobParameters PARAMS = JobParameters.parse(
+            new String[] {"--kafka.bootstrap-servers", "b:9092", "--snapshot.url", "postgresql://db:5432/x"}, Map.of());
 
     @Test
     void fixesTheMaxParallelismSoThatEverySavepointRescales() {
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
         DeviceSyncJob.configure(env, PARAMS);
         assertEquals(720, env.getMaxParallelism());
-        assertEquals(0, 720 % 2 + 720 % 3 + 720 % 4 + 720 % 5 + 720 % 6 + 720 % 8 + 720 % 9 + 720 % 10 + 720 % 12 + 720 % 16,
+        assertEquals(
+                0,
+                720 % 2 + 720 % 3 + 720 % 4 + 720 % 5 + 720 % 6 + 720 % 8 + 720 % 9 + 720 % 10 + 720 % 12 + 720 % 16,
                 "devices spread evenly over the usual parallelisms");
-        assertTrue(env.getCheckpointConfig().isCheckpointingEnabled(), "checkpointing on when the cluster did not set it");
+        assertTrue(
+                env.getCheckpointConfig().isCheckpointingEnabled(), "checkpointing on when the cluster did not set it");
     }
 
     @Test
@@ -37,22 +40,41 @@ class DeviceSyncJobTest {
         DeviceSyncJob.configure(off, PARAMS);
         DeviceSyncJob.build(off, PARAMS);
         var offNodes = off.getStreamGraph().getStreamNodes();
-        assertTrue(offNodes.stream().noneMatch(n -> n.getOperatorName().contains("Delivery")), "tracking off by default");
+        assertTrue(
+                offNodes.stream().noneMatch(n -> n.getOperatorName().contains("Delivery")), "tracking off by default");
 
-        JobParameters on = JobParameters.parse(new String[] {"--kafka.bootstrap-servers", "b:9092",
-                "--snapshot.url", "postgresql://db:5432/x", "--delivery.consumers", "billing,dashboard"}, Map.of());
+        JobParameters on = JobParameters.parse(
+                new String[] {
+                    "--kafka.bootstrap-servers",
+                    "b:9092",
+                    "--snapshot.url",
+                    "postgresql://db:5432/x",
+                    "--delivery.consumers",
+                    "billing,dashboard"
+                },
+                Map.of());
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
         DeviceSyncJob.configure(env, on);
         DeviceSyncJob.build(env, on);
         var graph = env.getStreamGraph();
         var nodes = graph.getStreamNodes();
-        var tracker = nodes.stream().filter(n -> n.getOperatorName().equals("DeliveryTracker")).findFirst().orElseThrow();
-        var reconciler = nodes.stream().filter(n -> n.getOperatorName().equals("StateReconciler")).findFirst().orElseThrow();
+        var tracker = nodes.stream()
+                .filter(n -> n.getOperatorName().equals("DeliveryTracker"))
+                .findFirst()
+                .orElseThrow();
+        var reconciler = nodes.stream()
+                .filter(n -> n.getOperatorName().equals("StateReconciler"))
+                .findFirst()
+                .orElseThrow();
         assertEquals(Uids.DELIVERY_TRACKER, tracker.getTransformationUID());
-        var fromReconciler = tracker.getInEdges().stream().filter(e -> e.getSourceId() == reconciler.getId()).findFirst().orElseThrow();
+        var fromReconciler = tracker.getInEdges().stream()
+                .filter(e -> e.getSourceId() == reconciler.getId())
+                .findFirst()
+                .orElseThrow();
         assertEquals("FORWARD", fromReconciler.getPartitioner().toString(), "same key: no shuffle");
-        for (String uid : new String[] {Uids.SOURCE_ACKS, Uids.ACK_ROUTER, Uids.REDISPATCH_SCHEDULER, Uids.SINK_REDISPATCH,
-                Uids.SINK_REDISPATCH_DLQ}) {
+        for (String uid : new String[] {
+            Uids.SOURCE_ACKS, Uids.ACK_ROUTER, Uids.REDISPATCH_SCHEDULER, Uids.SINK_REDISPATCH, Uids.SINK_REDISPATCH_DLQ
+        }) {
             assertTrue(nodes.stream().anyMatch(n -> uid.equals(n.getTransformationUID())), uid);
         }
     }
@@ -61,33 +83,44 @@ class DeviceSyncJobTest {
     void checkpointsAsTheSinksDeliverAndPassesRecordsWithoutCopies() {
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
         DeviceSyncJob.configure(env, PARAMS);
-        assertEquals(org.apache.flink.core.execution.CheckpointingMode.EXACTLY_ONCE,
+        assertEquals(
+                org.apache.flink.core.execution.CheckpointingMode.EXACTLY_ONCE,
                 env.getCheckpointConfig().getCheckpointingConsistencyMode());
         assertTrue(env.getConfig().isObjectReuseEnabled());
 
-        JobParameters atLeastOnce = JobParameters.parse(new String[] {"--kafka.bootstrap-servers", "b:9092",
-                "--snapshot.url", "postgresql://db:5432/x", "--sink.delivery-guarantee", "at-least-once"}, Map.of());
+        JobParameters atLeastOnce = JobParameters.parse(
+                new String[] {
+                    "--kafka.bootstrap-servers",
+                    "b:9092",
+                    "--snapshot.url",
+                    "postgresql://db:5432/x",
+                    "--sink.delivery-guarantee",
+                    "at-least-once"
+                },
+                Map.of());
         StreamExecutionEnvironment alos = StreamExecutionEnvironment.getExecutionEnvironment();
         DeviceSyncJob.configure(alos, atLeastOnce);
-        assertEquals(org.apache.flink.core.execution.CheckpointingMode.AT_LEAST_ONCE,
+        assertEquals(
+                org.apache.flink.core.execution.CheckpointingMode.AT_LEAST_ONCE,
                 alos.getCheckpointConfig().getCheckpointingConsistencyMode());
     }
 
     private static JobParameters params(String... extra) {
-        java.util.List<String> a = new java.util.ArrayList<>(java.util.List.of("--kafka.bootstrap-servers", "b:9092",
-                "--snapshot.url", "postgresql://db:5432/x"));
+        java.util.List<String> a = new java.util.ArrayList<>(
+                java.util.List.of("--kafka.bootstrap-servers", "b:9092", "--snapshot.url", "postgresql://db:5432/x"));
         a.addAll(java.util.List.of(extra));
         return JobParameters.parse(a.toArray(new String[0]), Map.of());
     }
 
     private static StreamExecutionEnvironment clusterCheckpointingEvery(java.time.Duration interval) {
-        return StreamExecutionEnvironment.getExecutionEnvironment(
-                new Configuration().set(org.apache.flink.configuration.CheckpointingOptions.CHECKPOINTING_INTERVAL, interval));
+        return StreamExecutionEnvironment.getExecutionEnvironment(new Configuration()
+                .set(org.apache.flink.configuration.CheckpointingOptions.CHECKPOINTING_INTERVAL, interval));
     }
 
     private static String refusal(StreamExecutionEnvironment env, JobParameters p) {
-        return org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
-                () -> DeviceSyncJob.configure(env, p)).getMessage();
+        return org.junit.jupiter.api.Assertions.assertThrows(
+                        IllegalArgumentException.class, () -> DeviceSyncJob.configure(env, p))
+                .getMessage();
     }
 
     /**
@@ -99,11 +132,14 @@ class DeviceSyncJobTest {
     void refusesATransactionTimeoutThatACheckpointIntervalAndARecoveryWouldOutlast() {
         String cluster = refusal(clusterCheckpointingEvery(java.time.Duration.ofMinutes(10)), PARAMS);
         assertTrue(cluster.startsWith("--kafka.transaction.timeout.ms:"), cluster);
-        assertTrue(cluster.contains("execution.checkpointing.interval"), "says where the interval comes from: " + cluster);
-        String own = refusal(StreamExecutionEnvironment.getExecutionEnvironment(), params("--checkpoint.interval", "10 min"));
+        assertTrue(
+                cluster.contains("execution.checkpointing.interval"), "says where the interval comes from: " + cluster);
+        String own = refusal(
+                StreamExecutionEnvironment.getExecutionEnvironment(), params("--checkpoint.interval", "10 min"));
         assertTrue(own.startsWith("--kafka.transaction.timeout.ms:") && own.contains("--checkpoint.interval"), own);
         // Room for a recovery: twice the interval plus a minute. Just below it is refused too.
-        String justBelow = refusal(clusterCheckpointingEvery(java.time.Duration.ofMinutes(10)),
+        String justBelow = refusal(
+                clusterCheckpointingEvery(java.time.Duration.ofMinutes(10)),
                 params("--kafka.transaction.timeout.ms", "1259999"));
         assertTrue(justBelow.startsWith("--kafka.transaction.timeout.ms:"), justBelow);
     }
@@ -113,8 +149,10 @@ class DeviceSyncJobTest {
         StreamExecutionEnvironment raised = clusterCheckpointingEvery(java.time.Duration.ofMinutes(10));
         DeviceSyncJob.configure(raised, params("--kafka.transaction.timeout.ms", "1260000"));
         assertEquals(600_000, raised.getCheckpointConfig().getCheckpointInterval());
-        DeviceSyncJob.configure(clusterCheckpointingEvery(java.time.Duration.ofMinutes(4)), PARAMS); // 9 min needed, 10 there
-        DeviceSyncJob.configure(clusterCheckpointingEvery(java.time.Duration.ofMinutes(10)),
+        DeviceSyncJob.configure(
+                clusterCheckpointingEvery(java.time.Duration.ofMinutes(4)), PARAMS); // 9 min needed, 10 there
+        DeviceSyncJob.configure(
+                clusterCheckpointingEvery(java.time.Duration.ofMinutes(10)),
                 params("--sink.delivery-guarantee", "at-least-once"));
         StreamExecutionEnvironment own = StreamExecutionEnvironment.getExecutionEnvironment();
         DeviceSyncJob.configure(own, params("--checkpoint.interval", "4 min"));
@@ -125,8 +163,9 @@ class DeviceSyncJobTest {
     void refusesExactlyOnceSinksOnAClusterThatCheckpointsAtLeastOnce() {
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
         env.enableCheckpointing(10_000, org.apache.flink.core.execution.CheckpointingMode.AT_LEAST_ONCE);
-        String msg = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
-                () -> DeviceSyncJob.configure(env, PARAMS)).getMessage();
+        String msg = org.junit.jupiter.api.Assertions.assertThrows(
+                        IllegalArgumentException.class, () -> DeviceSyncJob.configure(env, PARAMS))
+                .getMessage();
         assertTrue(msg.startsWith("--sink.delivery-guarantee:"), msg);
     }
 }

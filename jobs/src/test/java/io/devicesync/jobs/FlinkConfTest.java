@@ -19,8 +19,8 @@ import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.apache.flink.configuration.CheckpointingOptions;
-import org.apache.flink.configuration.ExternalizedCheckpointRetention;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.ExternalizedCheckpointRetention;
 import org.apache.flink.configuration.GlobalConfiguration;
 import org.apache.flink.configuration.HighAvailabilityOptions;
 import org.apache.flink.configuration.MemorySize;
@@ -41,7 +41,8 @@ class FlinkConfTest {
 
     @Test
     void clusterConfigurationHasWhatTheJobRelieson() {
-        Configuration c = GlobalConfiguration.loadConfiguration(Path.of("..", "flink-conf").toString());
+        Configuration c = GlobalConfiguration.loadConfiguration(
+                Path.of("..", "flink-conf").toString());
         assertEquals("rocksdb", c.get(StateBackendOptions.STATE_BACKEND));
         assertTrue(c.get(CheckpointingOptions.INCREMENTAL_CHECKPOINTS));
         assertEquals(CheckpointingMode.EXACTLY_ONCE, c.get(CheckpointingOptions.CHECKPOINTING_CONSISTENCY_MODE));
@@ -57,11 +58,16 @@ class FlinkConfTest {
     /** The job with its defaults is accepted on a cluster configured like config.yaml (its checkpoint interval, its transaction timeout). */
     @Test
     void theJobsDefaultsRunOnTheClusterConfiguration() {
-        Configuration c = GlobalConfiguration.loadConfiguration(Path.of("..", "flink-conf").toString());
+        Configuration c = GlobalConfiguration.loadConfiguration(
+                Path.of("..", "flink-conf").toString());
         org.apache.flink.streaming.api.environment.StreamExecutionEnvironment env =
                 org.apache.flink.streaming.api.environment.StreamExecutionEnvironment.getExecutionEnvironment(c);
-        DeviceSyncJob.configure(env, JobParameters.parse(new String[] {"--kafka.bootstrap-servers", "b:9092",
-                "--snapshot.url", "postgresql://db:5432/x"}, Map.of()));
+        DeviceSyncJob.configure(
+                env,
+                JobParameters.parse(
+                        new String[] {"--kafka.bootstrap-servers", "b:9092", "--snapshot.url", "postgresql://db:5432/x"
+                        },
+                        Map.of()));
         assertEquals(30_000, env.getCheckpointConfig().getCheckpointInterval());
     }
 
@@ -83,8 +89,9 @@ class FlinkConfTest {
 
     @Test
     void k8sDeploymentCarriesEveryClusterSetting() throws IOException {
-        Map<String, String> cluster = new TreeMap<>(
-                GlobalConfiguration.loadConfiguration(Path.of("..", "flink-conf").toString()).toMap());
+        Map<String, String> cluster = new TreeMap<>(GlobalConfiguration.loadConfiguration(
+                        Path.of("..", "flink-conf").toString())
+                .toMap());
         Map<String, Object> deployment = loadYamlMap(Path.of("..", "k8s", "deployment.yaml"));
         Object flinkConfiguration = at(deployment, List.of("spec", "flinkConfiguration"));
         assertTrue(flinkConfiguration instanceof Map, "k8s/deployment.yaml has no spec.flinkConfiguration map");
@@ -124,8 +131,10 @@ class FlinkConfTest {
                 problems.add("not a YAML string (quote it): " + key + ": " + e.getValue());
             }
         }
-        assertTrue(problems.isEmpty(), () -> "k8s/deployment.yaml spec.flinkConfiguration does not match"
-                + " flink-conf/config.yaml:\n  " + String.join("\n  ", problems));
+        assertTrue(
+                problems.isEmpty(),
+                () -> "k8s/deployment.yaml spec.flinkConfiguration does not match" + " flink-conf/config.yaml:\n  "
+                        + String.join("\n  ", problems));
     }
 
     /**
@@ -139,7 +148,8 @@ class FlinkConfTest {
         assertEquals("last-state", at(deployment, List.of("spec", "job", "upgradeMode")));
         assertEquals("running", at(deployment, List.of("spec", "job", "state")));
         Object allowNonRestored = at(deployment, List.of("spec", "job", "allowNonRestoredState"));
-        assertTrue(allowNonRestored == null || Boolean.FALSE.equals(allowNonRestored),
+        assertTrue(
+                allowNonRestored == null || Boolean.FALSE.equals(allowNonRestored),
                 "allowNonRestoredState would drop the state of any operator the new job lacks: " + allowNonRestored);
 
         Map<String, String> flat = new TreeMap<>();
@@ -150,18 +160,25 @@ class FlinkConfTest {
         String checkpoints = k8s.get(CheckpointingOptions.CHECKPOINTS_DIRECTORY);
         String savepoints = k8s.get(CheckpointingOptions.SAVEPOINT_DIRECTORY);
         for (String dir : new String[] {haDir, checkpoints, savepoints}) {
-            assertTrue(dir != null && dir.matches("(s3|s3a|s3p|gs|hdfs|abfss?|wasbs?|oss)://.+"),
+            assertTrue(
+                    dir != null && dir.matches("(s3|s3a|s3p|gs|hdfs|abfss?|wasbs?|oss)://.+"),
                     "not on durable shared storage: " + dir);
         }
-        assertEquals(3, Stream.of(haDir, checkpoints, savepoints).distinct().count(),
-                "HA, checkpoints and savepoints need directories of their own: " + haDir + ", " + checkpoints + ", " + savepoints);
-        assertEquals(ExternalizedCheckpointRetention.RETAIN_ON_CANCELLATION,
+        assertEquals(
+                3,
+                Stream.of(haDir, checkpoints, savepoints).distinct().count(),
+                "HA, checkpoints and savepoints need directories of their own: " + haDir + ", " + checkpoints + ", "
+                        + savepoints);
+        assertEquals(
+                ExternalizedCheckpointRetention.RETAIN_ON_CANCELLATION,
                 k8s.get(CheckpointingOptions.EXTERNALIZED_CHECKPOINT_RETENTION));
         assertTrue(k8s.get(CheckpointingOptions.CHECKPOINTING_INTERVAL) != null, "last-state needs checkpointing");
 
         Object tmMemory = at(deployment, List.of("spec", "taskManager", "resource", "memory"));
         Object tmCpu = at(deployment, List.of("spec", "taskManager", "resource", "cpu"));
-        assertTrue(tmMemory != null && parseMemorySize(String.valueOf(tmMemory)) != null, "TaskManager memory: " + tmMemory);
+        assertTrue(
+                tmMemory != null && parseMemorySize(String.valueOf(tmMemory)) != null,
+                "TaskManager memory: " + tmMemory);
         assertTrue(tmCpu instanceof Number && ((Number) tmCpu).doubleValue() > 0, "TaskManager cpu: " + tmCpu);
     }
 
@@ -178,7 +195,8 @@ class FlinkConfTest {
         for (Map<?, ?> env : mainContainerEnv(deployment)) {
             String name = String.valueOf(env.get("name"));
             Object secretRef = at(env, List.of("valueFrom", "secretKeyRef"));
-            if (secretRef instanceof Map && ((Map<?, ?>) secretRef).get("name") != null
+            if (secretRef instanceof Map
+                    && ((Map<?, ?>) secretRef).get("name") != null
                     && ((Map<?, ?>) secretRef).get("key") != null) {
                 // A stand-in for the secret's value: which key it is, never a value.
                 envFromSecrets.put(name, "from-secret:" + ((Map<?, ?>) secretRef).get("key"));
@@ -194,7 +212,8 @@ class FlinkConfTest {
         }
         List<String> args = jobArgs(deployment);
         for (String arg : args) {
-            if (arg.equals("--snapshot.password") || arg.equals("--snapshot.user")
+            if (arg.equals("--snapshot.password")
+                    || arg.equals("--snapshot.user")
                     || (arg.startsWith("--") && SECRET_LOOKING.matcher(arg).find())) {
                 problems.add("job argument " + arg + ": credentials come from the Secret, not from args");
             }
@@ -208,7 +227,9 @@ class FlinkConfTest {
             }
         }
         try (Stream<Path> files = Files.list(Path.of("..", "k8s"))) {
-            for (Path file : files.filter(f -> f.toString().endsWith(".yaml") || f.toString().endsWith(".yml")).toList()) {
+            for (Path file : files.filter(
+                            f -> f.toString().endsWith(".yaml") || f.toString().endsWith(".yml"))
+                    .toList()) {
                 String text = Files.readString(file);
                 Matcher plain = PLAIN_PASSWORD.matcher(text);
                 if (plain.find()) {
@@ -240,30 +261,38 @@ class FlinkConfTest {
      */
     @Test
     void prometheusReporterIsConfiguredAndItsPortExposed() throws IOException {
-        Map<String, String> cluster =
-                GlobalConfiguration.loadConfiguration(Path.of("..", "flink-conf").toString()).toMap();
+        Map<String, String> cluster = GlobalConfiguration.loadConfiguration(
+                        Path.of("..", "flink-conf").toString())
+                .toMap();
         Map<String, Object> deployment = loadYamlMap(K8S_DEPLOYMENT);
         Map<?, ?> k8s = flinkConfiguration(deployment);
         for (Map<?, ?> conf : List.of(cluster, k8s)) {
             assertEquals(PROMETHEUS_FACTORY, conf.get("metrics.reporter.prom.factory.class"));
-            assertTrue(String.valueOf(conf.get("metrics.reporter.prom.port")).matches("\\d+(-\\d+)?"),
+            assertTrue(
+                    String.valueOf(conf.get("metrics.reporter.prom.port")).matches("\\d+(-\\d+)?"),
                     "metrics.reporter.prom.port: a port or a range: " + conf.get("metrics.reporter.prom.port"));
             Object reporters = conf.get("metrics.reporters");
-            assertTrue(reporters == null || String.valueOf(reporters).matches("(.*,)?\\s*prom\\s*(,.*)?"),
+            assertTrue(
+                    reporters == null || String.valueOf(reporters).matches("(.*,)?\\s*prom\\s*(,.*)?"),
                     "metrics.reporters leaves prom out: " + reporters);
         }
-        int firstPort = Integer.parseInt(String.valueOf(k8s.get("metrics.reporter.prom.port")).split("-")[0]);
+        int firstPort = Integer.parseInt(
+                String.valueOf(k8s.get("metrics.reporter.prom.port")).split("-")[0]);
 
         Object containers = at(deployment, List.of("spec", "podTemplate", "spec", "containers"));
         Map<?, ?> main = mainContainer(containers);
         Object ports = main.get("ports");
         assertTrue(ports instanceof List, "flink-main-container declares no ports");
-        boolean exposed = ((List<?>) ports).stream().anyMatch(port -> port instanceof Map
-                && "metrics".equals(((Map<?, ?>) port).get("name"))
-                && Integer.valueOf(firstPort).equals(((Map<?, ?>) port).get("containerPort")));
+        boolean exposed = ((List<?>) ports)
+                .stream()
+                        .anyMatch(port -> port instanceof Map
+                                && "metrics".equals(((Map<?, ?>) port).get("name"))
+                                && Integer.valueOf(firstPort).equals(((Map<?, ?>) port).get("containerPort")));
         assertTrue(exposed, "no container port named metrics on " + firstPort);
-        Object annotated = at(deployment, List.of("spec", "podTemplate", "metadata", "annotations", "prometheus.io/port"));
-        assertTrue(annotated == null || String.valueOf(firstPort).equals(String.valueOf(annotated)),
+        Object annotated =
+                at(deployment, List.of("spec", "podTemplate", "metadata", "annotations", "prometheus.io/port"));
+        assertTrue(
+                annotated == null || String.valueOf(firstPort).equals(String.valueOf(annotated)),
                 "prometheus.io/port " + annotated + " is not the reporter's " + firstPort);
     }
 
@@ -276,7 +305,8 @@ class FlinkConfTest {
      * A password written out: {@code password: x}, {@code password=x}, {@code "password":"x"}
      * (YAML, properties, JSON, a JAAS line); a Secret's key {@code key: password} is a name, not one.
      */
-    private static final Pattern PLAIN_PASSWORD = Pattern.compile("(?i)(password|passwd)[\"']?\\s*[:=]\\s*[\"']?[^\\s\"'{}]");
+    private static final Pattern PLAIN_PASSWORD =
+            Pattern.compile("(?i)(password|passwd)[\"']?\\s*[:=]\\s*[\"']?[^\\s\"'{}]");
 
     private static Map<?, ?> flinkConfiguration(Map<String, Object> deployment) {
         Object flinkConfiguration = at(deployment, List.of("spec", "flinkConfiguration"));
@@ -286,15 +316,17 @@ class FlinkConfTest {
 
     private static Map<?, ?> mainContainer(Object containers) {
         assertTrue(containers instanceof List, "spec.podTemplate.spec.containers is not a list");
-        return ((List<?>) containers).stream()
-                .filter(c -> c instanceof Map && "flink-main-container".equals(((Map<?, ?>) c).get("name")))
-                .map(c -> (Map<?, ?>) c)
-                .findFirst()
-                .orElseThrow(() -> new AssertionError("no flink-main-container in spec.podTemplate"));
+        return ((List<?>) containers)
+                .stream()
+                        .filter(c -> c instanceof Map && "flink-main-container".equals(((Map<?, ?>) c).get("name")))
+                        .map(c -> (Map<?, ?>) c)
+                        .findFirst()
+                        .orElseThrow(() -> new AssertionError("no flink-main-container in spec.podTemplate"));
     }
 
     private static List<Map<?, ?>> mainContainerEnv(Map<String, Object> deployment) {
-        Object env = mainContainer(at(deployment, List.of("spec", "podTemplate", "spec", "containers"))).get("env");
+        Object env = mainContainer(at(deployment, List.of("spec", "podTemplate", "spec", "containers")))
+                .get("env");
         assertTrue(env instanceof List, "flink-main-container has no env");
         return ((List<?>) env).stream().map(e -> (Map<?, ?>) e).collect(Collectors.toList());
     }
@@ -359,8 +391,7 @@ class FlinkConfTest {
 
     private static String unquote(String s) {
         s = s.trim();
-        if (s.length() >= 2
-                && ((s.startsWith("\"") && s.endsWith("\"")) || (s.startsWith("'") && s.endsWith("'")))) {
+        if (s.length() >= 2 && ((s.startsWith("\"") && s.endsWith("\"")) || (s.startsWith("'") && s.endsWith("'")))) {
             s = s.substring(1, s.length() - 1).trim();
         }
         return s;

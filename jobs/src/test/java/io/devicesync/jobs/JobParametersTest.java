@@ -10,13 +10,13 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.junit.jupiter.api.Test;
 
 class JobParametersTest {
-    private static final List<String> REQUIRED = List.of("--kafka.bootstrap-servers", "broker:9092",
-            "--snapshot.url", "postgresql://db:5432/devices");
+    private static final List<String> REQUIRED =
+            List.of("--kafka.bootstrap-servers", "broker:9092", "--snapshot.url", "postgresql://db:5432/devices");
 
     private static JobParameters parse(Map<String, String> env, String... extra) {
         List<String> args = new ArrayList<>(REQUIRED);
@@ -25,7 +25,8 @@ class JobParametersTest {
     }
 
     private static String error(String... args) {
-        return assertThrows(IllegalArgumentException.class, () -> JobParameters.parse(args, Map.of())).getMessage();
+        return assertThrows(IllegalArgumentException.class, () -> JobParameters.parse(args, Map.of()))
+                .getMessage();
     }
 
     @Test
@@ -61,17 +62,34 @@ class JobParametersTest {
 
     @Test
     void readsFlinkDurationsListsAndKafkaClientProperties() {
-        JobParameters p = JobParameters.parse(new String[] {"--kafka.bootstrap-servers", "b:9092",
-                "--reorder.grace", "500 ms", "--audit.interval", "1 min",
-                "--snapshot.url", "postgresql://a:5432/d,postgresql://b:5432/d", "--kafka.security.protocol", "SASL_SSL",
-                "--kafka.starting-offsets", "latest", "--delivery.consumers", "billing, cache",
-                "--sink.delivery-guarantee", "at-least-once"}, Map.of());
+        JobParameters p = JobParameters.parse(
+                new String[] {
+                    "--kafka.bootstrap-servers",
+                    "b:9092",
+                    "--reorder.grace",
+                    "500 ms",
+                    "--audit.interval",
+                    "1 min",
+                    "--snapshot.url",
+                    "postgresql://a:5432/d,postgresql://b:5432/d",
+                    "--kafka.security.protocol",
+                    "SASL_SSL",
+                    "--kafka.starting-offsets",
+                    "latest",
+                    "--delivery.consumers",
+                    "billing, cache",
+                    "--sink.delivery-guarantee",
+                    "at-least-once"
+                },
+                Map.of());
         assertEquals(org.apache.flink.connector.base.DeliveryGuarantee.AT_LEAST_ONCE, p.sinkDeliveryGuarantee);
         assertEquals(Duration.ofMillis(500), p.reorderGrace);
         assertEquals(Duration.ofMinutes(1), p.auditInterval);
         assertEquals(List.of("postgresql://a:5432/d", "postgresql://b:5432/d"), p.snapshotUrls);
         assertEquals("SASL_SSL", p.kafka().getProperty("security.protocol"));
-        assertFalse(p.kafka().containsKey("starting-offsets"), "the job's own kafka.* parameters are not client properties");
+        assertFalse(
+                p.kafka().containsKey("starting-offsets"),
+                "the job's own kafka.* parameters are not client properties");
         assertEquals(StartingOffsets.LATEST, p.startingOffsets);
         assertEquals(List.of("billing", "cache"), p.deliveryConsumers);
     }
@@ -89,86 +107,123 @@ class JobParametersTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @CsvSource(delimiter = '|', value = {
-        "--reorder.grace       | abc",
-        "--resync.max-log-fetch | -1",
-        "--audit.interval      | 0 s",
-        "--kafka.starting-offsets | beginning",
-        "--snapshot.url        | mysql://db/x",
-        "--snapshot.url        | POSTGRESQL://db:5432/x",
-        "--redispatch.max-attempts | 0",
-        "--state.idle-ttl      | forever",
-        "--state.max-document-bytes | 10",
-        "--state.max-document-bytes | 2000000000",
-        "--snapshot.max-in-flight | 10001",
-        "--snapshot.max-in-flight | 0",
-        "--snapshot.breaker-failures | 0",
-        "--snapshot.breaker-open | never",
-        "--snapshot.breaker-open | 1 ns",
-        "--snapshot.timeout | 100 micro",
-        "--snapshot.batch-size | 0",
-        "--snapshot.batch-size | 10001",
-        "--snapshot.batch-size | many",
-        "--snapshot.batch-linger | -1 ms",
-        "--snapshot.batch-linger | 51 ms",
-        "--snapshot.batch-linger | 1 s",
-        "--snapshot.batch-linger | 500 micro",
-        "--delivery.consumers | billing,,cache",
-        "--delivery.consumers | billing,billing",
-        "--delivery.consumers | ' '",
-        "--delivery.ack-timeout | 0 s",
-        "--delivery.ack-timeout | soon",
-        "--redispatch.max-attempts | 101",
-        "--redispatch.backoff | -1 s",
-        "--redispatch.max-backoff | 1 s",
-        "--redispatch.rate | 0",
-        "--redispatch.rate | 1000001",
-        "--backlog.threshold | 0",
-        "--topic.redispatch-dlq | ' '",
-        "--sink.delivery-guarantee | none",
-        "--sink.delivery-guarantee | EXACTLY_ONCE",
-        // Below a millisecond: the job counts whole milliseconds, so these would be 0 and divide
-        // (audit slots, alert windows), schedule (timers, idleness, TTL) or never advance.
-        "--audit.interval | 500 micro",
-        "--alerts.invalid-input-window | 1 ns",
-        "--state.idle-ttl | 999 micro",
-        "--watermark.idle-timeout | 1 ns",
-        "--checkpoint.interval | 1 ns",
-        "--checkpoint.interval | 9 ms",
-        "--reorder.grace | 1 ns",
-        "--watermark.out-of-orderness | 500 micros",
-        "--watermark.max-future-skew | 1 ns",
-        "--redispatch.backoff | 1 ns",
-        "--snapshot.retry-backoff | 1 ns",
-        "--kafka.transaction.timeout.ms | ten minutes",
-        "--kafka.transaction.timeout.ms | 0",
-        "--kafka.max.request.size | 65536",
-        "--kafka.max.request.size | lots",
-    })
+    @CsvSource(
+            delimiter = '|',
+            value = {
+                "--reorder.grace       | abc",
+                "--resync.max-log-fetch | -1",
+                "--audit.interval      | 0 s",
+                "--kafka.starting-offsets | beginning",
+                "--snapshot.url        | mysql://db/x",
+                "--snapshot.url        | POSTGRESQL://db:5432/x",
+                "--redispatch.max-attempts | 0",
+                "--state.idle-ttl      | forever",
+                "--state.max-document-bytes | 10",
+                "--state.max-document-bytes | 2000000000",
+                "--snapshot.max-in-flight | 10001",
+                "--snapshot.max-in-flight | 0",
+                "--snapshot.breaker-failures | 0",
+                "--snapshot.breaker-open | never",
+                "--snapshot.breaker-open | 1 ns",
+                "--snapshot.timeout | 100 micro",
+                "--snapshot.batch-size | 0",
+                "--snapshot.batch-size | 10001",
+                "--snapshot.batch-size | many",
+                "--snapshot.batch-linger | -1 ms",
+                "--snapshot.batch-linger | 51 ms",
+                "--snapshot.batch-linger | 1 s",
+                "--snapshot.batch-linger | 500 micro",
+                "--delivery.consumers | billing,,cache",
+                "--delivery.consumers | billing,billing",
+                "--delivery.consumers | ' '",
+                "--delivery.ack-timeout | 0 s",
+                "--delivery.ack-timeout | soon",
+                "--redispatch.max-attempts | 101",
+                "--redispatch.backoff | -1 s",
+                "--redispatch.max-backoff | 1 s",
+                "--redispatch.rate | 0",
+                "--redispatch.rate | 1000001",
+                "--backlog.threshold | 0",
+                "--topic.redispatch-dlq | ' '",
+                "--sink.delivery-guarantee | none",
+                "--sink.delivery-guarantee | EXACTLY_ONCE",
+                // Below a millisecond: the job counts whole milliseconds, so these would be 0 and divide
+                // (audit slots, alert windows), schedule (timers, idleness, TTL) or never advance.
+                "--audit.interval | 500 micro",
+                "--alerts.invalid-input-window | 1 ns",
+                "--state.idle-ttl | 999 micro",
+                "--watermark.idle-timeout | 1 ns",
+                "--checkpoint.interval | 1 ns",
+                "--checkpoint.interval | 9 ms",
+                "--reorder.grace | 1 ns",
+                "--watermark.out-of-orderness | 500 micros",
+                "--watermark.max-future-skew | 1 ns",
+                "--redispatch.backoff | 1 ns",
+                "--snapshot.retry-backoff | 1 ns",
+                "--kafka.transaction.timeout.ms | ten minutes",
+                "--kafka.transaction.timeout.ms | 0",
+                "--kafka.max.request.size | 65536",
+                "--kafka.max.request.size | lots",
+            })
     void aWrongParameterIsNamedInTheError(String name, String value) {
-        String msg = error("--kafka.bootstrap-servers", "b:9092", "--snapshot.url", "postgresql://db:5432/x", name, value);
+        String msg =
+                error("--kafka.bootstrap-servers", "b:9092", "--snapshot.url", "postgresql://db:5432/x", name, value);
         assertTrue(msg.startsWith(name + ":"), msg);
     }
 
     @Test
     void durationsAreAMillisecondOrMoreAndZeroOnlyWhereItMeansNone() {
-        JobParameters least = parse(Map.of(), "--audit.interval", "1 ms", "--alerts.invalid-input-window", "1 ms",
-                "--state.idle-ttl", "1 ms", "--watermark.idle-timeout", "1 ms", "--checkpoint.interval", "10 ms",
-                "--delivery.ack-timeout", "1 ms");
+        JobParameters least = parse(
+                Map.of(),
+                "--audit.interval",
+                "1 ms",
+                "--alerts.invalid-input-window",
+                "1 ms",
+                "--state.idle-ttl",
+                "1 ms",
+                "--watermark.idle-timeout",
+                "1 ms",
+                "--checkpoint.interval",
+                "10 ms",
+                "--delivery.ack-timeout",
+                "1 ms");
         assertEquals(Duration.ofMillis(1), least.auditInterval);
         assertEquals(Duration.ofMillis(1), least.invalidInputWindow);
         assertEquals(Duration.ofMillis(10), least.checkpointInterval, "Flink's own minimum");
-        JobParameters none = parse(Map.of(), "--reorder.grace", "0 ms", "--watermark.out-of-orderness", "0 s",
-                "--watermark.max-future-skew", "0 s", "--redispatch.backoff", "0 s", "--redispatch.max-backoff", "0 s");
+        JobParameters none = parse(
+                Map.of(),
+                "--reorder.grace",
+                "0 ms",
+                "--watermark.out-of-orderness",
+                "0 s",
+                "--watermark.max-future-skew",
+                "0 s",
+                "--redispatch.backoff",
+                "0 s",
+                "--redispatch.max-backoff",
+                "0 s");
         assertEquals(Duration.ZERO, none.reorderGrace);
         assertEquals(Duration.ZERO, none.watermarkOutOfOrderness);
         assertEquals(Duration.ZERO, none.watermarkMaxFutureSkew);
         assertEquals(Duration.ZERO, none.redispatchMaxBackoff);
-        for (String zeroIsWrong : new String[] {"--audit.interval", "--alerts.invalid-input-window", "--state.idle-ttl",
-                "--watermark.idle-timeout", "--checkpoint.interval", "--snapshot.timeout", "--snapshot.breaker-open",
-                "--snapshot.retry-backoff", "--delivery.ack-timeout"}) {
-            String msg = error("--kafka.bootstrap-servers", "b:9092", "--snapshot.url", "postgresql://db:5432/x",
-                    zeroIsWrong, "0 ms");
+        for (String zeroIsWrong : new String[] {
+            "--audit.interval",
+            "--alerts.invalid-input-window",
+            "--state.idle-ttl",
+            "--watermark.idle-timeout",
+            "--checkpoint.interval",
+            "--snapshot.timeout",
+            "--snapshot.breaker-open",
+            "--snapshot.retry-backoff",
+            "--delivery.ack-timeout"
+        }) {
+            String msg = error(
+                    "--kafka.bootstrap-servers",
+                    "b:9092",
+                    "--snapshot.url",
+                    "postgresql://db:5432/x",
+                    zeroIsWrong,
+                    "0 ms");
             assertTrue(msg.startsWith(zeroIsWrong + ":"), msg);
         }
     }
@@ -177,15 +232,29 @@ class JobParametersTest {
     void theProducersRequestLimitAdmitsEveryRecordTheJobWrites() {
         // The least it may be: a dead letter (64 KiB of value, 1 KiB of key, headers), with a
         // document limit to match.
-        assertEquals("69632", parse(Map.of(), "--kafka.max.request.size", "69632", "--state.max-document-bytes", "65536")
-                .kafka().getProperty("max.request.size"));
-        String msg = error("--kafka.bootstrap-servers", "b:9092", "--snapshot.url", "postgresql://db:5432/x",
-                "--state.max-document-bytes", "2000000");
+        assertEquals(
+                "69632",
+                parse(Map.of(), "--kafka.max.request.size", "69632", "--state.max-document-bytes", "65536")
+                        .kafka()
+                        .getProperty("max.request.size"));
+        String msg = error(
+                "--kafka.bootstrap-servers",
+                "b:9092",
+                "--snapshot.url",
+                "postgresql://db:5432/x",
+                "--state.max-document-bytes",
+                "2000000");
         assertTrue(msg.startsWith("--state.max-document-bytes:") && msg.contains("--kafka.max.request.size"), msg);
-        String lowered = error("--kafka.bootstrap-servers", "b:9092", "--snapshot.url", "postgresql://db:5432/x",
-                "--kafka.max.request.size", "500000");
+        String lowered = error(
+                "--kafka.bootstrap-servers",
+                "b:9092",
+                "--snapshot.url",
+                "postgresql://db:5432/x",
+                "--kafka.max.request.size",
+                "500000");
         assertTrue(lowered.startsWith("--kafka.max.request.size:"), "below the default 512 KiB documents: " + lowered);
-        JobParameters raised = parse(Map.of(), "--state.max-document-bytes", "2000000", "--kafka.max.request.size", "2100000");
+        JobParameters raised =
+                parse(Map.of(), "--state.max-document-bytes", "2000000", "--kafka.max.request.size", "2100000");
         assertEquals(2_000_000, raised.stateMaxDocumentBytes);
         assertEquals("2100000", raised.kafka().getProperty("max.request.size"), "passed to the producers");
     }
@@ -197,33 +266,65 @@ class JobParametersTest {
         assertEquals(Duration.ofMinutes(5), p.redispatchMaxBackoff);
         assertEquals(100, p.redispatchRate);
         assertEquals("device-redispatch-dlq", p.topicRedispatchDlq);
-        JobParameters q = parse(Map.of(), "--delivery.consumers", "billing,dashboard,archive", "--redispatch.backoff", "10 min",
-                "--redispatch.rate", "7", "--topic.redispatch-dlq", "r-dlq", "--delivery.ack-timeout", "2 s");
+        JobParameters q = parse(
+                Map.of(),
+                "--delivery.consumers",
+                "billing,dashboard,archive",
+                "--redispatch.backoff",
+                "10 min",
+                "--redispatch.rate",
+                "7",
+                "--topic.redispatch-dlq",
+                "r-dlq",
+                "--delivery.ack-timeout",
+                "2 s");
         assertEquals(List.of("billing", "dashboard", "archive"), q.deliveryConsumers);
         assertEquals(Duration.ofMinutes(10), q.redispatchMaxBackoff, "the cap is never below the backoff");
         assertEquals(7, q.redispatchRate);
         assertEquals("r-dlq", q.topicRedispatchDlq);
         assertEquals(Duration.ofSeconds(2), q.deliveryAckTimeout);
-        String tooMany = String.join(",", java.util.stream.IntStream.range(0, 65).mapToObj(i -> "c" + i).toList());
-        assertTrue(error("--kafka.bootstrap-servers", "b:9092", "--snapshot.url", "postgresql://db:5432/x",
-                "--delivery.consumers", tooMany).startsWith("--delivery.consumers:"));
-        assertTrue(error("--kafka.bootstrap-servers", "b:9092", "--snapshot.url", "postgresql://db:5432/x",
-                "--delivery.consumers", "c".repeat(129)).startsWith("--delivery.consumers:"));
+        String tooMany = String.join(
+                ",",
+                java.util.stream.IntStream.range(0, 65).mapToObj(i -> "c" + i).toList());
+        assertTrue(error(
+                        "--kafka.bootstrap-servers",
+                        "b:9092",
+                        "--snapshot.url",
+                        "postgresql://db:5432/x",
+                        "--delivery.consumers",
+                        tooMany)
+                .startsWith("--delivery.consumers:"));
+        assertTrue(error(
+                        "--kafka.bootstrap-servers",
+                        "b:9092",
+                        "--snapshot.url",
+                        "postgresql://db:5432/x",
+                        "--delivery.consumers",
+                        "c".repeat(129))
+                .startsWith("--delivery.consumers:"));
     }
 
     @Test
     void missingRequiredAndUnknownParametersAreNamed() {
         assertEquals("--kafka.bootstrap-servers: required", error("--snapshot.url", "postgresql://db:5432/x"));
         assertEquals("--snapshot.url: required", error("--kafka.bootstrap-servers", "b:9092"));
-        assertTrue(error("--kafka.bootstrap-servers", "b:9092", "--snapshot.url", "postgresql://db:5432/x",
-                "--reorder.grase", "1 s").startsWith("--reorder.grase: unknown parameter"));
+        assertTrue(error(
+                        "--kafka.bootstrap-servers",
+                        "b:9092",
+                        "--snapshot.url",
+                        "postgresql://db:5432/x",
+                        "--reorder.grase",
+                        "1 s")
+                .startsWith("--reorder.grase: unknown parameter"));
         assertTrue(error("--kafka.bootstrap-servers").startsWith("--kafka.bootstrap-servers: a value is missing"));
     }
 
     @Test
     void credentialsComeFromEnvironmentAndAreNeverPrinted() {
-        JobParameters p = parse(Map.of(JobParameters.ENV_USER, "svc", JobParameters.ENV_PASSWORD, "s3cr3t-from-env"),
-                "--kafka.sasl.jaas.config", "org.apache.kafka.common.security.plain.PlainLoginModule required password=\"k4fk4\";");
+        JobParameters p = parse(
+                Map.of(JobParameters.ENV_USER, "svc", JobParameters.ENV_PASSWORD, "s3cr3t-from-env"),
+                "--kafka.sasl.jaas.config",
+                "org.apache.kafka.common.security.plain.PlainLoginModule required password=\"k4fk4\";");
         assertEquals("svc", p.snapshotUser);
         assertEquals("s3cr3t-from-env", p.snapshotPassword);
         String printed = p.toString();
@@ -235,7 +336,8 @@ class JobParametersTest {
         assertEquals("from-arg", q.snapshotPassword, "an explicit parameter wins over the environment");
         assertTrue(error("--kafka.bootstrap-servers", "b:9092", "--snapshot.url", "postgresql://u:pw@db:5432/x")
                 .startsWith("--snapshot.url:"));
-        String inQuery = error("--kafka.bootstrap-servers", "b:9092", "--snapshot.url", "postgresql://db:5432/x?password=pw");
+        String inQuery =
+                error("--kafka.bootstrap-servers", "b:9092", "--snapshot.url", "postgresql://db:5432/x?password=pw");
         assertTrue(inQuery.startsWith("--snapshot.url:"));
         assertFalse(inQuery.contains("=pw"), "the error does not repeat the secret: " + inQuery);
     }

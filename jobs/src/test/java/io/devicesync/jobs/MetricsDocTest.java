@@ -66,12 +66,15 @@ class MetricsDocTest {
         assertTrue(registered.size() > 40, "found only " + registered + ": is the scan still right?");
 
         String operatorPrefix = prometheusPrefix(UnregisteredMetricGroups.createUnregisteredOperatorMetricGroup());
-        assertEquals("flink_taskmanager_job_task_operator_", operatorPrefix,
+        assertEquals(
+                "flink_taskmanager_job_task_operator_",
+                operatorPrefix,
                 "Flink's operator scope changed: the README's names and alert rules need it");
         Set<String> groupPrefixes = new TreeSet<>();
         groupPrefixes.add(operatorPrefix);
         for (String key : BOUNDED_GROUPS.keySet()) {
-            MetricGroup group = UnregisteredMetricGroups.createUnregisteredOperatorMetricGroup().addGroup(key, "any");
+            MetricGroup group = UnregisteredMetricGroups.createUnregisteredOperatorMetricGroup()
+                    .addGroup(key, "any");
             groupPrefixes.add(prometheusPrefix(group));
         }
 
@@ -88,12 +91,14 @@ class MetricsDocTest {
         }
         // Every name the README uses for the job's operators (the table, the alert rules, the
         // examples) is one the reporter will show.
-        Matcher used = Pattern.compile("flink_taskmanager_job_task_operator_[A-Za-z0-9_:]+").matcher(readme);
+        Matcher used = Pattern.compile("flink_taskmanager_job_task_operator_[A-Za-z0-9_:]+")
+                .matcher(readme);
         while (used.find()) {
             String name = used.group();
             String base = name.endsWith("_count") ? name.substring(0, name.length() - "_count".length()) : name;
-            boolean known = groupPrefixes.stream().anyMatch(prefix -> base.startsWith(prefix)
-                    && registered.contains(base.substring(prefix.length())));
+            boolean known = groupPrefixes.stream()
+                    .anyMatch(
+                            prefix -> base.startsWith(prefix) && registered.contains(base.substring(prefix.length())));
             if (!known) problems.add("in the README but registered by no code: " + name);
         }
         assertTrue(problems.isEmpty(), () -> String.join("\n", problems));
@@ -129,7 +134,8 @@ class MetricsDocTest {
                 if (m.group(3) != null) {
                     names.add(m.group(3));
                 } else if (!file.getFileName().toString().equals("Router.java")) {
-                    unresolved.add(file.getFileName() + ": " + m.group() + " (a name this test cannot read: extend it)");
+                    unresolved.add(
+                            file.getFileName() + ": " + m.group() + " (a name this test cannot read: extend it)");
                 }
             }
             if (text.contains("extends Router<")) {
@@ -142,7 +148,8 @@ class MetricsDocTest {
         assertTrue(unresolved.isEmpty(), () -> String.join("\n", unresolved));
         for (String name : names) {
             // The reporter keeps such names as they are, and the README's names split at the last '_'.
-            assertFalse(NOT_IN_PROMETHEUS_NAMES.matcher(name).find() || name.contains("_"),
+            assertFalse(
+                    NOT_IN_PROMETHEUS_NAMES.matcher(name).find() || name.contains("_"),
                     "metric name " + name + " would be rewritten by the Prometheus reporter");
         }
         return names;

@@ -47,7 +47,12 @@ public final class AckCodec {
     }
 
     /** What one field held: absent, a string, an integer that fits a long, or anything else. */
-    private enum Kind { ABSENT, STRING, LONG, OTHER }
+    private enum Kind {
+        ABSENT,
+        STRING,
+        LONG,
+        OTHER
+    }
 
     /**
      * One streaming pass, no tree: acks are read for every version every consumer confirms. The
@@ -58,7 +63,11 @@ public final class AckCodec {
         if (value == null) return reject(RejectReason.NULL_VALUE);
         if (value.length > MAX_VALUE_BYTES) return reject(RejectReason.TOO_LARGE);
         if (!IncrementCodec.isUtf8(value)) return reject(RejectReason.NOT_UTF8);
-        Kind consumerKind = Kind.ABSENT, idKind = Kind.ABSENT, seqKind = Kind.ABSENT, tsKind = Kind.ABSENT, epochKind = Kind.ABSENT;
+        Kind consumerKind = Kind.ABSENT,
+                idKind = Kind.ABSENT,
+                seqKind = Kind.ABSENT,
+                tsKind = Kind.ABSENT,
+                epochKind = Kind.ABSENT;
         String consumer = null, deviceId = null;
         long seq = 0, ts = 0, epoch = 0;
         try (JsonParser p = Json.MAPPER.getFactory().createParser(value)) {

@@ -14,13 +14,14 @@ public class Alert {
     public String strategy;
     /** JSON object text, "{}" when there is nothing to add. */
     public String details;
+
     public long ts;
 
     public Alert() {}
 
     @Override
     public String toString() {
-        return "Alert{" + type + "/" + severity + " device=" + deviceId + " consumer=" + consumer
-                + " cause=" + cause + " strategy=" + strategy + " details=" + details + " id=" + alertId + "}";
+        return "Alert{" + type + "/" + severity + " device=" + deviceId + " consumer=" + consumer + " cause=" + cause
+                + " strategy=" + strategy + " details=" + details + " id=" + alertId + "}";
     }
 }

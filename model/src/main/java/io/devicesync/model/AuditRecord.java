@@ -56,6 +56,7 @@ public class AuditRecord {
 
     @Override
     public String toString() {
-        return "AuditRecord{" + deviceId + " " + epoch + "/" + seq + " db " + dbEpoch + "/" + dbSeq + " " + outcome + "}";
+        return "AuditRecord{" + deviceId + " " + epoch + "/" + seq + " db " + dbEpoch + "/" + dbSeq + " " + outcome
+                + "}";
     }
 }

@@ -26,7 +26,7 @@ public class BreakerReport {
 
     @Override
     public String toString() {
-        return "BreakerReport{subtask " + subtask + "/" + parallelism + " incarnation " + incarnation + " generation " + generation
-                + (open ? " open" : " closed") + "}";
+        return "BreakerReport{subtask " + subtask + "/" + parallelism + " incarnation " + incarnation + " generation "
+                + generation + (open ? " open" : " closed") + "}";
     }
 }

@@ -78,7 +78,8 @@ public final class Codecs {
     public static Redispatch readRedispatch(byte[] json) {
         JsonNode n = Json.parse(json);
         JsonNode r = n.get("redispatch");
-        return new Redispatch(deviceState(n), r.get("consumer").asText(), r.get("attempt").asInt());
+        return new Redispatch(
+                deviceState(n), r.get("consumer").asText(), r.get("attempt").asInt());
     }
 
     public static byte[] alert(Alert a) {
@@ -112,7 +113,8 @@ public final class Codecs {
         });
     }
 
-    private static void writeVersion(com.fasterxml.jackson.core.JsonGenerator g, String name, long v) throws java.io.IOException {
+    private static void writeVersion(com.fasterxml.jackson.core.JsonGenerator g, String name, long v)
+            throws java.io.IOException {
         if (v < 0) g.writeNullField(name);
         else g.writeNumberField(name, v);
     }
@@ -121,9 +123,17 @@ public final class Codecs {
     public static AuditRecord readAudit(byte[] json) {
         try {
             JsonNode n = Json.MAPPER.readTree(json);
-            if (n == null || !n.isObject() || !n.path("deviceId").isTextual() || !n.path("outcome").isTextual()) return null;
-            return new AuditRecord(n.get("deviceId").asText(), n.path("epoch").asLong(-1), n.path("seq").asLong(-1),
-                    n.path("dbEpoch").asLong(-1), n.path("dbSeq").asLong(-1), AuditRecord.Outcome.valueOf(n.get("outcome").asText()),
+            if (n == null
+                    || !n.isObject()
+                    || !n.path("deviceId").isTextual()
+                    || !n.path("outcome").isTextual()) return null;
+            return new AuditRecord(
+                    n.get("deviceId").asText(),
+                    n.path("epoch").asLong(-1),
+                    n.path("seq").asLong(-1),
+                    n.path("dbEpoch").asLong(-1),
+                    n.path("dbSeq").asLong(-1),
+                    AuditRecord.Outcome.valueOf(n.get("outcome").asText()),
                     n.path("ts").asLong());
         } catch (java.io.IOException | RuntimeException e) {
             return null;
@@ -136,8 +146,13 @@ public final class Codecs {
     }
 
     private static DeviceState deviceState(JsonNode n) {
-        return new DeviceState(n.get("deviceId").asText(), n.get("epoch").asLong(), n.get("seq").asLong(),
-                n.get("ts").asLong(), Json.bytes(n.get("state")), n.get("source").asText());
+        return new DeviceState(
+                n.get("deviceId").asText(),
+                n.get("epoch").asLong(),
+                n.get("seq").asLong(),
+                n.get("ts").asLong(),
+                Json.bytes(n.get("state")),
+                n.get("source").asText());
     }
 
     /** Reads a published alert back (tests, tools). */

@@ -44,6 +44,7 @@ public class DeadLetter {
     public byte[] value;
     /** One of {@link RejectReason}'s codes. */
     public String reason;
+
     public String topic;
     public int partition;
     public long offset;
@@ -62,7 +63,8 @@ public class DeadLetter {
     public DeadLetter() {}
 
     /** As received, cut to the limits of {@link #of} with the largest value limit ({@link #MAX_VALUE_BYTES}). */
-    public DeadLetter(byte[] key, byte[] value, String reason, String topic, int partition, long offset, long timestamp) {
+    public DeadLetter(
+            byte[] key, byte[] value, String reason, String topic, int partition, long offset, long timestamp) {
         this.reason = reason;
         this.topic = topic;
         this.partition = partition;
@@ -77,8 +79,15 @@ public class DeadLetter {
      * value is cut to {@code valueLimit}, a key longer than {@link #MAX_KEY_BYTES} to that, each with
      * its original size.
      */
-    public static DeadLetter of(byte[] key, byte[] value, int valueLimit, String reason, String topic, int partition,
-            long offset, long timestamp) {
+    public static DeadLetter of(
+            byte[] key,
+            byte[] value,
+            int valueLimit,
+            String reason,
+            String topic,
+            int partition,
+            long offset,
+            long timestamp) {
         DeadLetter d = new DeadLetter(null, null, reason, topic, partition, offset, timestamp);
         d.setKey(key);
         d.setValue(value, Math.min(valueLimit, MAX_VALUE_BYTES));
@@ -88,7 +97,8 @@ public class DeadLetter {
     /** With the source record's {@link #REDRIVEN_FROM} header value (null: none), cut to its bound. */
     public DeadLetter redrivenFrom(byte[] header) {
         redrivenFrom = header != null && header.length > MAX_REDRIVEN_FROM_BYTES
-                ? Arrays.copyOf(header, MAX_REDRIVEN_FROM_BYTES) : header;
+                ? Arrays.copyOf(header, MAX_REDRIVEN_FROM_BYTES)
+                : header;
         return this;
     }
 

@@ -60,8 +60,11 @@ public class Increment {
     public boolean equals(Object o) {
         if (!(o instanceof Increment)) return false;
         Increment that = (Increment) o;
-        return epoch == that.epoch && seq == that.seq && ts == that.ts
-                && Objects.equals(deviceId, that.deviceId) && Arrays.equals(data, that.data);
+        return epoch == that.epoch
+                && seq == that.seq
+                && ts == that.ts
+                && Objects.equals(deviceId, that.deviceId)
+                && Arrays.equals(data, that.data);
     }
 
     @Override
@@ -71,7 +74,7 @@ public class Increment {
 
     @Override
     public String toString() {
-        return (seed ? "Seed{" : forget ? "Forget{" : "Increment{") + deviceId + " " + epoch + "/" + seq + " ts=" + ts + " data="
-                + (data == null ? "null" : new String(data, java.nio.charset.StandardCharsets.UTF_8)) + "}";
+        return (seed ? "Seed{" : forget ? "Forget{" : "Increment{") + deviceId + " " + epoch + "/" + seq + " ts=" + ts
+                + " data=" + (data == null ? "null" : new String(data, java.nio.charset.StandardCharsets.UTF_8)) + "}";
     }
 }

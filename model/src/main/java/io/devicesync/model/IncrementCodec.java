@@ -209,7 +209,8 @@ public final class IncrementCodec {
         int i = 0;
         while (i < value.length && value[i] >= 0) i++; // plain ASCII (most records) needs no decoder
         if (i == value.length) return true;
-        CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder()
+        CharsetDecoder decoder = StandardCharsets.UTF_8
+                .newDecoder()
                 .onMalformedInput(CodingErrorAction.REPORT)
                 .onUnmappableCharacter(CodingErrorAction.REPORT);
         try {

@@ -25,9 +25,8 @@ public final class JsonMergePatch {
         if (patch == null || !patch.isObject()) {
             return patch == null ? JsonNodeFactory.instance.nullNode() : patch;
         }
-        ObjectNode result = target != null && target.isObject()
-                ? (ObjectNode) target
-                : JsonNodeFactory.instance.objectNode();
+        ObjectNode result =
+                target != null && target.isObject() ? (ObjectNode) target : JsonNodeFactory.instance.objectNode();
         Iterator<Map.Entry<String, JsonNode>> it = patch.fields();
         while (it.hasNext()) {
             Map.Entry<String, JsonNode> member = it.next();

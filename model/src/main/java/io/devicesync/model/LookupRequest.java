@@ -21,7 +21,12 @@ package io.devicesync.model;
  */
 public class LookupRequest {
     /** What the request is for (see the class comment). */
-    public enum Kind { GAP, FIRST_SEEN, RESET, AUDIT }
+    public enum Kind {
+        GAP,
+        FIRST_SEEN,
+        RESET,
+        AUDIT
+    }
 
     public String deviceId;
     public Kind kind;
@@ -58,8 +63,8 @@ public class LookupRequest {
         this.issuedAt = issuedAt;
     }
 
-    public static LookupRequest audit(String deviceId, long epoch, long seq, boolean repair, boolean quiet, long ts,
-            long issuedAt) {
+    public static LookupRequest audit(
+            String deviceId, long epoch, long seq, boolean repair, boolean quiet, long ts, long issuedAt) {
         LookupRequest r = new LookupRequest(deviceId, Kind.AUDIT, epoch, seq + 1, seq, ts, issuedAt);
         r.repair = repair;
         r.quiet = quiet;
@@ -73,6 +78,7 @@ public class LookupRequest {
 
     @Override
     public String toString() {
-        return "LookupRequest{" + kind + (repair ? "+repair" : "") + " " + deviceId + " " + epoch + "/" + fromSeq + ".." + toSeq + "}";
+        return "LookupRequest{" + kind + (repair ? "+repair" : "") + " " + deviceId + " " + epoch + "/" + fromSeq + ".."
+                + toSeq + "}";
     }
 }

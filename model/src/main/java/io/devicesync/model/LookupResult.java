@@ -43,10 +43,12 @@ public class LookupResult {
     public Increment[] increments;
     /** SNAPSHOT: the database's version and state. */
     public long snapshotEpoch;
+
     public long snapshotSeq;
     public byte[] snapshotState;
     /** The database's current version when it was read (audits), -1 when unknown. */
     public long dbEpoch = -1;
+
     public long dbSeq = -1;
     /** FAILED / NOT_FOUND: why. */
     public String cause;
@@ -71,7 +73,8 @@ public class LookupResult {
      * The snapshot row (its version is the database's), and the log rows that continue it when it
      * lags the request (null if none were read).
      */
-    public static LookupResult snapshot(LookupRequest request, long epoch, long seq, byte[] state, Increment[] continuation) {
+    public static LookupResult snapshot(
+            LookupRequest request, long epoch, long seq, byte[] state, Increment[] continuation) {
         LookupResult r = snapshot(request, epoch, seq, state);
         r.increments = continuation;
         r.dbEpoch = epoch;
@@ -125,7 +128,9 @@ public class LookupResult {
 
     @Override
     public String toString() {
-        return "LookupResult{" + outcome + " " + request + (outcome == Outcome.SNAPSHOT ? " at " + snapshotEpoch + "/" + snapshotSeq : "")
-                + (increments != null ? " " + increments.length + " increments" : "") + (cause != null ? " " + cause : "") + "}";
+        return "LookupResult{" + outcome + " " + request
+                + (outcome == Outcome.SNAPSHOT ? " at " + snapshotEpoch + "/" + snapshotSeq : "")
+                + (increments != null ? " " + increments.length + " increments" : "")
+                + (cause != null ? " " + cause : "") + "}";
     }
 }

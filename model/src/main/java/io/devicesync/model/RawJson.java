@@ -280,7 +280,8 @@ final class RawJson {
         int start = m[3 * a];
         int end = m[3 * a + 1];
         // names are mostly short and differ early: length and the first letter decide most pairs
-        return end - start == to - from && (to - from < 3 || patch[start + 1] == other[from + 1])
+        return end - start == to - from
+                && (to - from < 3 || patch[start + 1] == other[from + 1])
                 && Arrays.equals(patch, start, end, other, from, to);
     }
 

@@ -16,8 +16,10 @@ class AckCodecTest {
 
     @Test
     void parsesTheContractExample() {
-        AckCodec.Parsed p = AckCodec.parse(b("meter-00042"),
-                b("{\"consumer\":\"billing\",\"deviceId\":\"meter-00042\",\"epoch\":0,\"seq\":105,\"ts\":1763800000456}"));
+        AckCodec.Parsed p = AckCodec.parse(
+                b("meter-00042"),
+                b(
+                        "{\"consumer\":\"billing\",\"deviceId\":\"meter-00042\",\"epoch\":0,\"seq\":105,\"ts\":1763800000456}"));
         assertTrue(p.isValid(), p.rejectReason);
         assertEquals("billing", p.ack.consumer);
         assertEquals("meter-00042", p.ack.deviceId);
@@ -36,39 +38,43 @@ class AckCodecTest {
     }
 
     @ParameterizedTest(name = "{1}: {0}")
-    @CsvSource(delimiter = '|', value = {
-        "[1]|NOT_OBJECT",
-        "{\"consumer\":\"c\"|NOT_JSON",
-        "{\"deviceId\":\"d\",\"seq\":1,\"ts\":1}|MISSING_CONSUMER",
-        "{\"consumer\":\"\",\"deviceId\":\"d\",\"seq\":1,\"ts\":1}|INVALID_CONSUMER",
-        "{\"consumer\":7,\"deviceId\":\"d\",\"seq\":1,\"ts\":1}|INVALID_CONSUMER",
-        "{\"consumer\":\"c\",\"seq\":1,\"ts\":1}|MISSING_DEVICE_ID",
-        "{\"consumer\":\"c\",\"deviceId\":\"d\",\"ts\":1}|MISSING_SEQ",
-        "{\"consumer\":\"c\",\"deviceId\":\"d\",\"seq\":0,\"ts\":1}|SEQ_OUT_OF_RANGE",
-        "{\"consumer\":\"c\",\"deviceId\":\"d\",\"seq\":\"1\",\"ts\":1}|MISTYPED_SEQ",
-        "{\"consumer\":\"c\",\"deviceId\":\"d\",\"seq\":1}|MISSING_TS",
-        "{\"consumer\":\"c\",\"deviceId\":\"d\",\"seq\":1,\"ts\":1.5}|MISTYPED_TS",
-        "{\"consumer\":\"c\",\"deviceId\":\"d\",\"seq\":1,\"ts\":1,\"epoch\":-1}|EPOCH_OUT_OF_RANGE",
-        "{\"consumer\":\"c\",\"deviceId\":\"other\",\"seq\":1,\"ts\":1}|KEY_MISMATCH",
-        "{\"consumer\":\"c\",\"deviceId\":\"d\",\"seq\":1,\"ts\":1} {}|NOT_JSON",
-        "{\"consumer\":\"c\",\"deviceId\":\"d\",\"seq\":1,\"ts\":1,\"x\":[1,{\"y\":]}|NOT_JSON",
-        "{\"seq\":1,\"ts\":1,\"x\":|NOT_JSON",
-        "[1] 2|NOT_JSON",
-        "7|NOT_OBJECT",
-        "{\"consumer\":null,\"deviceId\":\"d\",\"seq\":1,\"ts\":1}|INVALID_CONSUMER",
-        "{\"consumer\":\"c\",\"deviceId\":\"d\",\"seq\":99999999999999999999,\"ts\":1}|MISTYPED_SEQ",
-        "{\"consumer\":\"c\",\"deviceId\":\"d\",\"seq\":1.0,\"ts\":1}|MISTYPED_SEQ",
-        "{\"consumer\":\"c\",\"deviceId\":\"d\",\"seq\":1,\"ts\":1,\"epoch\":null}|MISTYPED_EPOCH",
-        "{\"consumer\":\"c\",\"deviceId\":[\"d\"],\"seq\":1,\"ts\":1}|INVALID_DEVICE_ID",
-    })
+    @CsvSource(
+            delimiter = '|',
+            value = {
+                "[1]|NOT_OBJECT",
+                "{\"consumer\":\"c\"|NOT_JSON",
+                "{\"deviceId\":\"d\",\"seq\":1,\"ts\":1}|MISSING_CONSUMER",
+                "{\"consumer\":\"\",\"deviceId\":\"d\",\"seq\":1,\"ts\":1}|INVALID_CONSUMER",
+                "{\"consumer\":7,\"deviceId\":\"d\",\"seq\":1,\"ts\":1}|INVALID_CONSUMER",
+                "{\"consumer\":\"c\",\"seq\":1,\"ts\":1}|MISSING_DEVICE_ID",
+                "{\"consumer\":\"c\",\"deviceId\":\"d\",\"ts\":1}|MISSING_SEQ",
+                "{\"consumer\":\"c\",\"deviceId\":\"d\",\"seq\":0,\"ts\":1}|SEQ_OUT_OF_RANGE",
+                "{\"consumer\":\"c\",\"deviceId\":\"d\",\"seq\":\"1\",\"ts\":1}|MISTYPED_SEQ",
+                "{\"consumer\":\"c\",\"deviceId\":\"d\",\"seq\":1}|MISSING_TS",
+                "{\"consumer\":\"c\",\"deviceId\":\"d\",\"seq\":1,\"ts\":1.5}|MISTYPED_TS",
+                "{\"consumer\":\"c\",\"deviceId\":\"d\",\"seq\":1,\"ts\":1,\"epoch\":-1}|EPOCH_OUT_OF_RANGE",
+                "{\"consumer\":\"c\",\"deviceId\":\"other\",\"seq\":1,\"ts\":1}|KEY_MISMATCH",
+                "{\"consumer\":\"c\",\"deviceId\":\"d\",\"seq\":1,\"ts\":1} {}|NOT_JSON",
+                "{\"consumer\":\"c\",\"deviceId\":\"d\",\"seq\":1,\"ts\":1,\"x\":[1,{\"y\":]}|NOT_JSON",
+                "{\"seq\":1,\"ts\":1,\"x\":|NOT_JSON",
+                "[1] 2|NOT_JSON",
+                "7|NOT_OBJECT",
+                "{\"consumer\":null,\"deviceId\":\"d\",\"seq\":1,\"ts\":1}|INVALID_CONSUMER",
+                "{\"consumer\":\"c\",\"deviceId\":\"d\",\"seq\":99999999999999999999,\"ts\":1}|MISTYPED_SEQ",
+                "{\"consumer\":\"c\",\"deviceId\":\"d\",\"seq\":1.0,\"ts\":1}|MISTYPED_SEQ",
+                "{\"consumer\":\"c\",\"deviceId\":\"d\",\"seq\":1,\"ts\":1,\"epoch\":null}|MISTYPED_EPOCH",
+                "{\"consumer\":\"c\",\"deviceId\":[\"d\"],\"seq\":1,\"ts\":1}|INVALID_DEVICE_ID",
+            })
     void rejects(String json, String reason) {
         assertEquals(reason, AckCodec.parse(b("d"), b(json)).rejectReason);
     }
 
     @Test
     void otherFieldsOfAnyShapeAreSkippedAndARepeatedFieldCountsWithItsLastValue() {
-        AckCodec.Parsed p = AckCodec.parse(b("d"), b("{\"note\":{\"a\":[1,2,{\"b\":null}]},\"consumer\":\"x\",\"consumer\":\"billing\","
-                + "\"deviceId\":\"d\",\"seq\":3,\"seq\":4,\"ts\":9,\"epoch\":2}"));
+        AckCodec.Parsed p = AckCodec.parse(
+                b("d"),
+                b("{\"note\":{\"a\":[1,2,{\"b\":null}]},\"consumer\":\"x\",\"consumer\":\"billing\","
+                        + "\"deviceId\":\"d\",\"seq\":3,\"seq\":4,\"ts\":9,\"epoch\":2}"));
         assertTrue(p.isValid(), p.rejectReason);
         assertEquals("billing", p.ack.consumer);
         assertEquals(4, p.ack.seq);
@@ -79,7 +85,11 @@ class AckCodecTest {
     void rejectsWithoutThrowing() {
         assertEquals(RejectReason.NULL_VALUE, AckCodec.parse(null, null).rejectReason);
         assertEquals(RejectReason.NOT_UTF8, AckCodec.parse(null, new byte[] {(byte) 0xff, '{', '}'}).rejectReason);
-        assertEquals(RejectReason.INVALID_CONSUMER,
-                AckCodec.parse(null, b("{\"consumer\":\"" + "c".repeat(129) + "\",\"deviceId\":\"d\",\"seq\":1,\"ts\":1}")).rejectReason);
+        assertEquals(
+                RejectReason.INVALID_CONSUMER,
+                AckCodec.parse(
+                                null,
+                                b("{\"consumer\":\"" + "c".repeat(129) + "\",\"deviceId\":\"d\",\"seq\":1,\"ts\":1}"))
+                        .rejectReason);
     }
 }

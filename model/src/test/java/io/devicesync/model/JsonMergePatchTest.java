@@ -4,9 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.nio.charset.StandardCharsets;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.junit.jupiter.api.Test;
 
 class JsonMergePatchTest {
 
@@ -16,23 +16,25 @@ class JsonMergePatchTest {
 
     /** Every example of RFC 7386, Appendix A. */
     @ParameterizedTest(name = "{0} + {1} = {2}")
-    @CsvSource(delimiter = '|', value = {
-        "{\"a\":\"b\"}                 | {\"a\":\"c\"}                    | {\"a\":\"c\"}",
-        "{\"a\":\"b\"}                 | {\"b\":\"c\"}                    | {\"a\":\"b\",\"b\":\"c\"}",
-        "{\"a\":\"b\"}                 | {\"a\":null}                     | {}",
-        "{\"a\":\"b\",\"b\":\"c\"}     | {\"a\":null}                     | {\"b\":\"c\"}",
-        "{\"a\":[\"b\"]}               | {\"a\":\"c\"}                    | {\"a\":\"c\"}",
-        "{\"a\":\"c\"}                 | {\"a\":[\"b\"]}                  | {\"a\":[\"b\"]}",
-        "{\"a\":{\"b\":\"c\"}}         | {\"a\":{\"b\":\"d\",\"c\":null}} | {\"a\":{\"b\":\"d\"}}",
-        "{\"a\":[{\"b\":\"c\"}]}       | {\"a\":[1]}                      | {\"a\":[1]}",
-        "[\"a\",\"b\"]                 | [\"c\",\"d\"]                    | [\"c\",\"d\"]",
-        "{\"a\":\"b\"}                 | [\"c\"]                          | [\"c\"]",
-        "{\"a\":\"foo\"}               | null                             | null",
-        "{\"a\":\"foo\"}               | \"bar\"                          | \"bar\"",
-        "{\"e\":null}                  | {\"a\":1}                        | {\"e\":null,\"a\":1}",
-        "[1,2]                         | {\"a\":\"b\",\"c\":null}         | {\"a\":\"b\"}",
-        "{}                            | {\"a\":{\"bb\":{\"ccc\":null}}}  | {\"a\":{\"bb\":{}}}",
-    })
+    @CsvSource(
+            delimiter = '|',
+            value = {
+                "{\"a\":\"b\"}                 | {\"a\":\"c\"}                    | {\"a\":\"c\"}",
+                "{\"a\":\"b\"}                 | {\"b\":\"c\"}                    | {\"a\":\"b\",\"b\":\"c\"}",
+                "{\"a\":\"b\"}                 | {\"a\":null}                     | {}",
+                "{\"a\":\"b\",\"b\":\"c\"}     | {\"a\":null}                     | {\"b\":\"c\"}",
+                "{\"a\":[\"b\"]}               | {\"a\":\"c\"}                    | {\"a\":\"c\"}",
+                "{\"a\":\"c\"}                 | {\"a\":[\"b\"]}                  | {\"a\":[\"b\"]}",
+                "{\"a\":{\"b\":\"c\"}}         | {\"a\":{\"b\":\"d\",\"c\":null}} | {\"a\":{\"b\":\"d\"}}",
+                "{\"a\":[{\"b\":\"c\"}]}       | {\"a\":[1]}                      | {\"a\":[1]}",
+                "[\"a\",\"b\"]                 | [\"c\",\"d\"]                    | [\"c\",\"d\"]",
+                "{\"a\":\"b\"}                 | [\"c\"]                          | [\"c\"]",
+                "{\"a\":\"foo\"}               | null                             | null",
+                "{\"a\":\"foo\"}               | \"bar\"                          | \"bar\"",
+                "{\"e\":null}                  | {\"a\":1}                        | {\"e\":null,\"a\":1}",
+                "[1,2]                         | {\"a\":\"b\",\"c\":null}         | {\"a\":\"b\"}",
+                "{}                            | {\"a\":{\"bb\":{\"ccc\":null}}}  | {\"a\":{\"bb\":{}}}",
+            })
     void rfc7386AppendixA(String original, String patch, String expected) {
         assertEquals(json(expected), JsonMergePatch.apply(json(original), json(patch)));
         // on bytes (the hot path) and on the tree (its fallback), written exactly so
@@ -56,7 +58,8 @@ class JsonMergePatchTest {
 
     @Test
     void appliesPatchBytesToDocumentBytes() {
-        byte[] out = JsonMergePatch.apply("{\"temp\":4.5,\"door\":\"open\"}".getBytes(StandardCharsets.UTF_8),
+        byte[] out = JsonMergePatch.apply(
+                "{\"temp\":4.5,\"door\":\"open\"}".getBytes(StandardCharsets.UTF_8),
                 "{\"door\":null,\"fan\":{\"rpm\":900}}".getBytes(StandardCharsets.UTF_8));
         assertEquals("{\"temp\":4.5,\"fan\":{\"rpm\":900}}", new String(out, StandardCharsets.UTF_8));
     }

@@ -21,9 +21,13 @@ class RawJsonTest {
 
     @Test
     void keepsNumbersAndStringsAsWrittenAndLeavesOutWhitespace() {
-        assertEquals("{\"t\":21.50,\"o\":{\"x\":[1,2]},\"big\":123456789012345678901234567890.5,\"e\":1e999,\"s\":\"a\\u0041 b\"}",
-                s(JsonMergePatch.apply(b("{ \"t\" : 1, \"o\" : { \"x\" : [ 1 , 2 ] } }"),
-                        b("{\"t\": 21.50, \"big\":123456789012345678901234567890.5, \"e\":1e999, \"s\":\"a\\u0041 b\"}"))));
+        assertEquals(
+                "{\"t\":21.50,\"o\":{\"x\":[1,2]},\"big\":123456789012345678901234567890.5,\"e\":1e999,\"s\":\"a\\u0041 b\"}",
+                s(
+                        JsonMergePatch.apply(
+                                b("{ \"t\" : 1, \"o\" : { \"x\" : [ 1 , 2 ] } }"),
+                                b(
+                                        "{\"t\": 21.50, \"big\":123456789012345678901234567890.5, \"e\":1e999, \"s\":\"a\\u0041 b\"}"))));
     }
 
     @Test
@@ -39,10 +43,13 @@ class RawJsonTest {
         assertNull(RawJson.merge(b("{}"), b("{\"a\\u0062\":1}")));
         assertEquals("{\"ab\":1}", s(JsonMergePatch.apply(b("{\"ab\":0}"), b("{\"a\\u0062\":1}"))));
         StringBuilder big = new StringBuilder("{");
-        for (int i = 0; i <= RawJson.MAX_MEMBERS; i++) big.append(i == 0 ? "" : ",").append("\"m").append(i).append("\":").append(i);
+        for (int i = 0; i <= RawJson.MAX_MEMBERS; i++)
+            big.append(i == 0 ? "" : ",").append("\"m").append(i).append("\":").append(i);
         big.append('}');
         assertNull(RawJson.merge(b("{}"), b(big.toString())));
-        assertEquals(s(JsonMergePatch.applyOnTree(b("{}"), b(big.toString()))), s(JsonMergePatch.apply(b("{}"), b(big.toString()))));
+        assertEquals(
+                s(JsonMergePatch.applyOnTree(b("{}"), b(big.toString()))),
+                s(JsonMergePatch.apply(b("{}"), b(big.toString()))));
     }
 
     private static String compactPlain(String json) {
@@ -51,7 +58,8 @@ class RawJsonTest {
 
     @Test
     void compactPlainKeepsCompactValuesAndRefusesWhatTheTreeMustDecide() {
-        assertEquals("{\"a\":[1,{\"b\":\"x y\"}],\"c\":{}}", compactPlain(" {\"a\" :[1 ,{ \"b\":\"x y\"}],\n\"c\":{ }} "));
+        assertEquals(
+                "{\"a\":[1,{\"b\":\"x y\"}],\"c\":{}}", compactPlain(" {\"a\" :[1 ,{ \"b\":\"x y\"}],\n\"c\":{ }} "));
         assertNull(compactPlain("{\"a\":1,\"a\":2}"));
         assertNull(compactPlain("{\"a\":{\"b\":1,\"b\":2}}"));
         assertNull(compactPlain("{\"a\\\"\":1}"));
@@ -65,7 +73,9 @@ class RawJsonTest {
         assertEquals("{\"a\\\"b\":1,\"\\uD83C\\uDF21\":20}", s(doc));
         byte[] patch = b("{\"\ud83c\udf21\":21}");
         assertEquals(s(JsonMergePatch.applyOnTree(doc, patch)), s(JsonMergePatch.apply(doc, patch)));
-        assertEquals("{\"a\\\"b\":1}", s(JsonMergePatch.apply(JsonMergePatch.apply(doc, patch), b("{\"\ud83c\udf21\":null}"))));
+        assertEquals(
+                "{\"a\\\"b\":1}",
+                s(JsonMergePatch.apply(JsonMergePatch.apply(doc, patch), b("{\"\ud83c\udf21\":null}"))));
     }
 
     /** A deep path into a large document: each level is scanned once, not once per level above it. */
@@ -104,7 +114,8 @@ class RawJsonTest {
             String patch = object(random, 3, true);
             byte[] expected = JsonMergePatch.applyOnTree(b(compactDoc), b(patch));
             byte[] actual = RawJson.merge(b(compactDoc), b(patch));
-            assertArrayEquals(expected, actual, () -> compactDoc + " + " + patch + ": " + s(expected) + " vs " + s(actual));
+            assertArrayEquals(
+                    expected, actual, () -> compactDoc + " + " + patch + ": " + s(expected) + " vs " + s(actual));
         }
     }
 
@@ -123,13 +134,20 @@ class RawJsonTest {
 
     private static String value(Random r, int depth, boolean nulls) {
         switch (r.nextInt(depth > 0 ? 7 : 5)) {
-            case 0: return nulls && r.nextInt(3) == 0 ? "null" : "true";
-            case 1: return Integer.toString(r.nextInt(2000) - 1000);
-            case 2: return Double.toString(r.nextInt(10_000) / 100.0);
-            case 3: return "\"s" + r.nextInt(10) + (r.nextBoolean() ? "\\\"q\\n" : "") + "\"";
-            case 4: return nulls ? "null" : "\"v\"";
-            case 5: return "[ " + value(r, depth - 1, nulls) + " , " + value(r, depth - 1, nulls) + "]";
-            default: return object(r, depth, nulls);
+            case 0:
+                return nulls && r.nextInt(3) == 0 ? "null" : "true";
+            case 1:
+                return Integer.toString(r.nextInt(2000) - 1000);
+            case 2:
+                return Double.toString(r.nextInt(10_000) / 100.0);
+            case 3:
+                return "\"s" + r.nextInt(10) + (r.nextBoolean() ? "\\\"q\\n" : "") + "\"";
+            case 4:
+                return nulls ? "null" : "\"v\"";
+            case 5:
+                return "[ " + value(r, depth - 1, nulls) + " , " + value(r, depth - 1, nulls) + "]";
+            default:
+                return object(r, depth, nulls);
         }
     }
 }

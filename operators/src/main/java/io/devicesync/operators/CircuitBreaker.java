@@ -13,10 +13,18 @@ package io.devicesync.operators;
  */
 public final class CircuitBreaker {
     /** The breaker's position, for metrics and logs. */
-    public enum State { CLOSED, OPEN, HALF_OPEN }
+    public enum State {
+        CLOSED,
+        OPEN,
+        HALF_OPEN
+    }
 
     /** What a call to {@link #onFailure} or {@link #onSuccess} changed, for a log line; null if nothing. */
-    public enum Transition { OPENED, REOPENED, CLOSED }
+    public enum Transition {
+        OPENED,
+        REOPENED,
+        CLOSED
+    }
 
     private final int failuresToOpen;
     private final long openMs;
@@ -29,7 +37,8 @@ public final class CircuitBreaker {
     private boolean probing;
 
     public CircuitBreaker(int failuresToOpen, long openMs, long maxOpenMs) {
-        if (failuresToOpen < 1 || openMs < 1 || maxOpenMs < openMs) throw new IllegalArgumentException("bad breaker settings");
+        if (failuresToOpen < 1 || openMs < 1 || maxOpenMs < openMs)
+            throw new IllegalArgumentException("bad breaker settings");
         this.failuresToOpen = failuresToOpen;
         this.openMs = openMs;
         this.maxOpenMs = maxOpenMs;

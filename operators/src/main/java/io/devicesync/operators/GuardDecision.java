@@ -19,7 +19,16 @@ import java.util.Map;
 public final class GuardDecision {
     /** Counted events (each a metric of the job). */
     public enum Event {
-        FORWARDED, DUPLICATE, GAP, RESET, LOOKUP, HELD, AUDIT, FORGOTTEN, SEEDED, SEED_SKIPPED
+        FORWARDED,
+        DUPLICATE,
+        GAP,
+        RESET,
+        LOOKUP,
+        HELD,
+        AUDIT,
+        FORGOTTEN,
+        SEEDED,
+        SEED_SKIPPED
     }
 
     /** A timer change: register ({@code register}) or delete an event-time timer. */
@@ -32,6 +41,7 @@ public final class GuardDecision {
     public final Map<Event, Integer> counts = new EnumMap<>(Event.class);
     /** The device's state after the decision (saved when {@link #save}). */
     public GuardState state;
+
     public boolean save;
     /** The device is forgotten: its state cleared (held messages already removed). */
     public boolean forget;

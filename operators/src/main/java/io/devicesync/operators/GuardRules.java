@@ -76,6 +76,7 @@ public final class GuardRules implements Serializable {
      * seen in an epoch above 0 waits for the grace like one in epoch 0, so that its seed can arrive.
      */
     private final boolean bootstrap;
+
     private final LongSupplier wallClock;
     private final GuardDecision d = new GuardDecision();
 
@@ -84,8 +85,8 @@ public final class GuardRules implements Serializable {
      *     out-of-orderness + one periodic watermark); audits passed by more are spread
      * @param wallClock the wall clock, for the requests' {@code issuedAt} only
      */
-    public GuardRules(long graceMs, long maxLogFetch, long auditMs, long idleTtlMs, long routineJumpMs,
-            LongSupplier wallClock) {
+    public GuardRules(
+            long graceMs, long maxLogFetch, long auditMs, long idleTtlMs, long routineJumpMs, LongSupplier wallClock) {
         this(graceMs, maxLogFetch, auditMs, idleTtlMs, routineJumpMs, false, wallClock);
     }
 
@@ -93,8 +94,14 @@ public final class GuardRules implements Serializable {
      * @param bootstrap whether the job seeds devices from the database at its start: then, until
      *     event time starts, a device first seen in any epoch waits for the grace (its seed may come)
      */
-    public GuardRules(long graceMs, long maxLogFetch, long auditMs, long idleTtlMs, long routineJumpMs,
-            boolean bootstrap, LongSupplier wallClock) {
+    public GuardRules(
+            long graceMs,
+            long maxLogFetch,
+            long auditMs,
+            long idleTtlMs,
+            long routineJumpMs,
+            boolean bootstrap,
+            LongSupplier wallClock) {
         if (auditMs < 1) throw new IllegalArgumentException("the audit interval must be at least 1 ms");
         this.graceMs = graceMs;
         this.maxLogFetch = maxLogFetch;
@@ -122,8 +129,16 @@ public final class GuardRules implements Serializable {
                 s.epoch = i.epoch;
             } else if (i.epoch > 0) {
                 // State carries across epochs: only the database knows what came before.
-                request(s, new LookupRequest(i.deviceId, LookupRequest.Kind.FIRST_SEEN, i.epoch, 1, i.seq - 1, i.ts,
-                        wallClock.getAsLong()));
+                request(
+                        s,
+                        new LookupRequest(
+                                i.deviceId,
+                                LookupRequest.Kind.FIRST_SEEN,
+                                i.epoch,
+                                1,
+                                i.seq - 1,
+                                i.ts,
+                                wallClock.getAsLong()));
                 forward(s, i);
                 accepted(s, i, i.deviceId, wm);
                 return d;
@@ -160,8 +175,16 @@ public final class GuardRules implements Serializable {
             // database gives the base of the new epoch.
             for (Increment h : inOrder(held)) forward(s, h);
             clearHeld(s, held);
-            request(s, new LookupRequest(i.deviceId, LookupRequest.Kind.FIRST_SEEN, i.epoch, 1, i.seq - 1, i.ts,
-                    wallClock.getAsLong()));
+            request(
+                    s,
+                    new LookupRequest(
+                            i.deviceId,
+                            LookupRequest.Kind.FIRST_SEEN,
+                            i.epoch,
+                            1,
+                            i.seq - 1,
+                            i.ts,
+                            wallClock.getAsLong()));
             forward(s, i);
             accepted(s, i, i.deviceId, wm);
             return d;
@@ -178,13 +201,19 @@ public final class GuardRules implements Serializable {
         }
         d.alerts.add(Alerts.of(AlertType.DEVICE_RESET, Severity.WARNING)
                 .device(i.deviceId)
-                .cause("epoch moved from " + oldEpoch + " to " + i.epoch + " (last seq " + oldSeq + ", now " + i.seq + ")")
+                .cause("epoch moved from " + oldEpoch + " to " + i.epoch + " (last seq " + oldSeq + ", now " + i.seq
+                        + ")")
                 .strategy(Strategy.FETCH_SNAPSHOT)
-                .detail("fromEpoch", oldEpoch).detail("lastSeq", oldSeq).detail("toEpoch", i.epoch).detail("seq", i.seq)
+                .detail("fromEpoch", oldEpoch)
+                .detail("lastSeq", oldSeq)
+                .detail("toEpoch", i.epoch)
+                .detail("seq", i.seq)
                 .ts(i.ts)
                 .build(Long.toString(i.epoch)));
-        request(s, new LookupRequest(i.deviceId, LookupRequest.Kind.RESET, i.epoch, 1, i.seq - 1, i.ts,
-                wallClock.getAsLong()));
+        request(
+                s,
+                new LookupRequest(
+                        i.deviceId, LookupRequest.Kind.RESET, i.epoch, 1, i.seq - 1, i.ts, wallClock.getAsLong()));
         forward(s, i);
         accepted(s, i, i.deviceId, wm);
         return d;
@@ -295,7 +324,10 @@ public final class GuardRules implements Serializable {
                     .cause("epoch moved from " + s.epoch + " to " + a.dbEpoch + " (last seq " + s.seq
                             + "), found by an audit: the stream lost every message of the new epoch")
                     .strategy(Strategy.FETCH_SNAPSHOT)
-                    .detail("fromEpoch", s.epoch).detail("lastSeq", s.seq).detail("toEpoch", a.dbEpoch).detail("seq", a.dbSeq)
+                    .detail("fromEpoch", s.epoch)
+                    .detail("lastSeq", s.seq)
+                    .detail("toEpoch", a.dbEpoch)
+                    .detail("seq", a.dbSeq)
                     .ts(a.ts)
                     .build(Long.toString(a.dbEpoch)));
         }
@@ -384,8 +416,8 @@ public final class GuardRules implements Serializable {
             boolean wasActive = s.active;
             // Quiet: nothing accepted for a whole interval and nothing waiting for its grace.
             boolean quiet = !wasActive && s.heldCount == 0;
-            LookupRequest audit = LookupRequest.audit(key, s.epoch, s.seq, s.repairPending, quiet, timestamp,
-                    wallClock.getAsLong());
+            LookupRequest audit =
+                    LookupRequest.audit(key, s.epoch, s.seq, s.repairPending, quiet, timestamp, wallClock.getAsLong());
             audit.recheck = s.recheck && quiet;
             d.lookups.add(audit);
             s.recheck = false;
@@ -444,8 +476,16 @@ public final class GuardRules implements Serializable {
         if (s.seq == 0) {
             // A device first seen past (0, 1), and (0, 1) did not come within the grace: the job
             // cannot know its state. Not an alert: a job started after the fleet sees every device so.
-            request(s, new LookupRequest(next.deviceId, LookupRequest.Kind.FIRST_SEEN, s.epoch, 1, toSeq, timestamp,
-                    wallClock.getAsLong()));
+            request(
+                    s,
+                    new LookupRequest(
+                            next.deviceId,
+                            LookupRequest.Kind.FIRST_SEEN,
+                            s.epoch,
+                            1,
+                            toSeq,
+                            timestamp,
+                            wallClock.getAsLong()));
             return;
         }
         d.count(Event.GAP);
@@ -454,11 +494,22 @@ public final class GuardRules implements Serializable {
                 .device(next.deviceId)
                 .cause("seq jumped from " + s.seq + " to " + next.seq)
                 .strategy(missing <= maxLogFetch ? Strategy.FETCH_INCREMENTS : Strategy.FETCH_SNAPSHOT)
-                .detail("epoch", s.epoch).detail("fromSeq", fromSeq).detail("toSeq", toSeq).detail("missing", missing)
+                .detail("epoch", s.epoch)
+                .detail("fromSeq", fromSeq)
+                .detail("toSeq", toSeq)
+                .detail("missing", missing)
                 .ts(timestamp)
                 .build(Long.toString(s.epoch), Long.toString(fromSeq), Long.toString(toSeq)));
-        request(s, new LookupRequest(next.deviceId, LookupRequest.Kind.GAP, s.epoch, fromSeq, toSeq, timestamp,
-                wallClock.getAsLong()));
+        request(
+                s,
+                new LookupRequest(
+                        next.deviceId,
+                        LookupRequest.Kind.GAP,
+                        s.epoch,
+                        fromSeq,
+                        toSeq,
+                        timestamp,
+                        wallClock.getAsLong()));
     }
 
     // ---- helpers ----------------------------------------------------------------------------
@@ -571,7 +622,8 @@ public final class GuardRules implements Serializable {
 
     /** Sends a lookup request; a gap already covered by an earlier request is not sent again. */
     private void request(GuardState s, LookupRequest r) {
-        if (LookupRequest.Kind.GAP.equals(r.kind) && s.requestedEpoch >= 0
+        if (LookupRequest.Kind.GAP.equals(r.kind)
+                && s.requestedEpoch >= 0
                 && Versions.compare(r.epoch, r.toSeq, s.requestedEpoch, s.requestedSeq) <= 0) {
             return;
         }

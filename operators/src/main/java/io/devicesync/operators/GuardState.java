@@ -7,6 +7,7 @@ public class GuardState {
      * seq 0: nothing forwarded yet (a device first seen past (0, 1), waiting for the grace).
      */
     public long epoch;
+
     public long seq;
     /** Event time of the pending reorder-grace timer; 0 when none. */
     public long graceTimer;
@@ -14,6 +15,7 @@ public class GuardState {
     public int heldCount;
     /** The highest version a lookup request already covers: such a gap is not requested again. */
     public long requestedEpoch = -1;
+
     public long requestedSeq;
     /**
      * Event time of the pending audit (on an interval boundary); 0 when none. After a long jump of

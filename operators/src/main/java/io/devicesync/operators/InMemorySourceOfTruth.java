@@ -29,7 +29,8 @@ public final class InMemorySourceOfTruth implements SourceOfTruth {
     /** Adds a row to the increment log. */
     public InMemorySourceOfTruth log(Increment i) {
         logs.computeIfAbsent(i.deviceId, k -> new ConcurrentSkipListMap<>())
-                .computeIfAbsent(i.epoch, k -> new ConcurrentSkipListMap<>()).put(i.seq, i);
+                .computeIfAbsent(i.epoch, k -> new ConcurrentSkipListMap<>())
+                .put(i.seq, i);
         return this;
     }
 
@@ -44,15 +45,23 @@ public final class InMemorySourceOfTruth implements SourceOfTruth {
     @Override
     public CompletionStage<List<SnapshotRow>> snapshotsAfter(String after, int limit) {
         List<SnapshotRow> rows = new ArrayList<>();
-        new java.util.TreeMap<>(snapshots).tailMap(after, false).entrySet().stream().limit(limit)
-                .forEach(e -> rows.add(new SnapshotRow(e.getKey(), e.getValue().epoch(), e.getValue().seq(), 0L, e.getValue().state())));
+        new java.util.TreeMap<>(snapshots)
+                .tailMap(after, false).entrySet().stream()
+                        .limit(limit)
+                        .forEach(e -> rows.add(new SnapshotRow(
+                                e.getKey(),
+                                e.getValue().epoch(),
+                                e.getValue().seq(),
+                                0L,
+                                e.getValue().state())));
         return CompletableFuture.completedFuture(rows);
     }
 
     @Override
     public CompletionStage<Optional<Version>> version(String deviceId) {
         Snapshot s = snapshots.get(deviceId);
-        return CompletableFuture.completedFuture(s == null ? Optional.empty() : Optional.of(new Version(s.epoch(), s.seq())));
+        return CompletableFuture.completedFuture(
+                s == null ? Optional.empty() : Optional.of(new Version(s.epoch(), s.seq())));
     }
 
     @Override
@@ -65,7 +74,8 @@ public final class InMemorySourceOfTruth implements SourceOfTruth {
         List<Increment> rows = new ArrayList<>();
         var byEpoch = logs.get(deviceId);
         var bySeq = byEpoch == null ? null : byEpoch.get(epoch);
-        if (bySeq != null && fromSeq <= toSeq) rows.addAll(bySeq.subMap(fromSeq, true, toSeq, true).values());
+        if (bySeq != null && fromSeq <= toSeq)
+            rows.addAll(bySeq.subMap(fromSeq, true, toSeq, true).values());
         return CompletableFuture.completedFuture(rows);
     }
 }

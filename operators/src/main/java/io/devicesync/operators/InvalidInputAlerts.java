@@ -82,7 +82,8 @@ public class InvalidInputAlerts extends KeyedProcessFunction<String, DeadLetter,
                 .strategy(Strategy.DEAD_LETTER)
                 .detail("reason", reason)
                 .detail("count", n)
-                .detail("windowStart", minute).detail("windowMs", window)
+                .detail("windowStart", minute)
+                .detail("windowMs", window)
                 .ts(timestamp)
                 .build(reason, Long.toString(minute)));
     }

@@ -41,9 +41,10 @@ public final class LookupPlanner {
     public CompletionStage<LookupResult> lookup(LookupRequest r, SourceOfTruth db) {
         if (LookupRequest.Kind.AUDIT.equals(r.kind)) return audit(r, db);
         if (LookupRequest.Kind.GAP.equals(r.kind) && r.missing() <= maxLogFetch) {
-            return db.log(r.deviceId, r.epoch, r.fromSeq, r.toSeq).thenCompose(rows -> rows.size() == r.missing()
-                    ? done(LookupResult.log(r, rows.toArray(new Increment[0])))
-                    : snapshot(r, db));
+            return db.log(r.deviceId, r.epoch, r.fromSeq, r.toSeq)
+                    .thenCompose(rows -> rows.size() == r.missing()
+                            ? done(LookupResult.log(r, rows.toArray(new Increment[0])))
+                            : snapshot(r, db));
         }
         return snapshot(r, db);
     }
@@ -75,9 +76,12 @@ public final class LookupPlanner {
             } else {
                 // A tail longer than the log fetch (or across a reset) is repaired from the snapshot;
                 // whether it is lost is still the first missing row's date, read alone (one row).
-                result = firstMissing(r, db, dbEpoch).thenCompose(first -> first.isEmpty()
-                        ? snapshotOnRecheck(r, db, dbEpoch, dbSeq)
-                        : lost(r, first.get(0).ts) ? snapshot(r, db) : done(LookupResult.version(r, dbEpoch, dbSeq)));
+                result = firstMissing(r, db, dbEpoch)
+                        .thenCompose(first -> first.isEmpty()
+                                ? snapshotOnRecheck(r, db, dbEpoch, dbSeq)
+                                : lost(r, first.get(0).ts)
+                                        ? snapshot(r, db)
+                                        : done(LookupResult.version(r, dbEpoch, dbSeq)));
             }
             return result.thenApply(res -> res.withDatabaseVersion(dbEpoch, dbSeq));
         });
@@ -113,7 +117,8 @@ public final class LookupPlanner {
      * with the version (IN_FLIGHT), and a re-check one interval later that still finds the
      * database ahead, with the device quiet all along, takes the snapshot.
      */
-    private CompletionStage<LookupResult> snapshotOnRecheck(LookupRequest r, SourceOfTruth db, long dbEpoch, long dbSeq) {
+    private CompletionStage<LookupResult> snapshotOnRecheck(
+            LookupRequest r, SourceOfTruth db, long dbEpoch, long dbSeq) {
         return r.recheck ? snapshot(r, db) : done(LookupResult.version(r, dbEpoch, dbSeq));
     }
 
@@ -128,8 +133,9 @@ public final class LookupPlanner {
             if (tail <= 0 || tail > maxLogFetch) {
                 return done(LookupResult.snapshot(r, snap.epoch(), snap.seq(), snap.state(), null));
             }
-            return db.log(r.deviceId, r.epoch, from, r.toSeq).thenApply(rows ->
-                    LookupResult.snapshot(r, snap.epoch(), snap.seq(), snap.state(), rows.toArray(new Increment[0])));
+            return db.log(r.deviceId, r.epoch, from, r.toSeq)
+                    .thenApply(rows -> LookupResult.snapshot(
+                            r, snap.epoch(), snap.seq(), snap.state(), rows.toArray(new Increment[0])));
         });
     }
 
@@ -143,19 +149,28 @@ public final class LookupPlanner {
      * a gap: its rows were just read and are not all there.
      */
     private CompletionStage<LookupResult> fromLogAlone(LookupRequest r, SourceOfTruth db) {
-        boolean rebuild = LookupRequest.Kind.FIRST_SEEN.equals(r.kind) || (LookupRequest.Kind.AUDIT.equals(r.kind) && r.repair);
+        boolean rebuild =
+                LookupRequest.Kind.FIRST_SEEN.equals(r.kind) || (LookupRequest.Kind.AUDIT.equals(r.kind) && r.repair);
         if (!rebuild) return done(notFound(r));
         if (r.epoch > 0) {
-            return done(notFound(r, "; in epoch " + r.epoch + " the log cannot rebuild it (state carries across epochs):"
-                    + " it waits for its snapshot"));
+            return done(notFound(
+                    r,
+                    "; in epoch " + r.epoch + " the log cannot rebuild it (state carries across epochs):"
+                            + " it waits for its snapshot"));
         }
         if (r.toSeq < 1 || r.toSeq > maxLogFetch) {
-            return done(notFound(r, "; rebuilding it from the log would take " + r.toSeq + " rows, over --resync.max-log-fetch ("
-                    + maxLogFetch + ")"));
+            return done(notFound(
+                    r,
+                    "; rebuilding it from the log would take " + r.toSeq + " rows, over --resync.max-log-fetch ("
+                            + maxLogFetch + ")"));
         }
-        return db.log(r.deviceId, 0, 1, r.toSeq).thenApply(rows -> rows.size() == r.toSeq
-                ? LookupResult.log(r, rows.toArray(new Increment[0]))
-                : notFound(r, "; the log has " + rows.size() + " of the rows (0, 1.." + r.toSeq + ") that would rebuild it"));
+        return db.log(r.deviceId, 0, 1, r.toSeq)
+                .thenApply(rows -> rows.size() == r.toSeq
+                        ? LookupResult.log(r, rows.toArray(new Increment[0]))
+                        : notFound(
+                                r,
+                                "; the log has " + rows.size() + " of the rows (0, 1.." + r.toSeq
+                                        + ") that would rebuild it"));
     }
 
     private static LookupResult notFound(LookupRequest r) {
@@ -163,7 +178,8 @@ public final class LookupPlanner {
     }
 
     private static LookupResult notFound(LookupRequest r, String why) {
-        return LookupResult.failed(r, LookupResult.Outcome.NOT_FOUND, "device " + r.deviceId + " has no row in device_snapshot" + why);
+        return LookupResult.failed(
+                r, LookupResult.Outcome.NOT_FOUND, "device " + r.deviceId + " has no row in device_snapshot" + why);
     }
 
     private static <T> CompletionStage<T> done(T r) {

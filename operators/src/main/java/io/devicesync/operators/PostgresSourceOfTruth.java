@@ -59,10 +59,12 @@ public final class PostgresSourceOfTruth implements SourceOfTruth {
     static final long MAX_LOG_ROWS_PER_BATCH = 10_000;
 
     static final String VERSION_QUERY = "SELECT device_id, epoch, seq FROM device_snapshot WHERE device_id = ANY($1)";
-    static final String SNAPSHOT_QUERY = "SELECT device_id, epoch, seq, state::text FROM device_snapshot WHERE device_id = ANY($1)";
+    static final String SNAPSHOT_QUERY =
+            "SELECT device_id, epoch, seq, state::text FROM device_snapshot WHERE device_id = ANY($1)";
     /** The bootstrap's chunk: a range scan of the primary key's index from the last id read. */
-    static final String CHUNK_QUERY = "SELECT device_id, epoch, seq, state::text, (extract(epoch from updated_at) * 1000)::bigint"
-            + " FROM device_snapshot WHERE device_id > $1 ORDER BY device_id LIMIT $2";
+    static final String CHUNK_QUERY =
+            "SELECT device_id, epoch, seq, state::text, (extract(epoch from updated_at) * 1000)::bigint"
+                    + " FROM device_snapshot WHERE device_id > $1 ORDER BY device_id LIMIT $2";
     /** r.i numbers the ranges of the batch from 1; rows come per range, in seq order. */
     static final String LOG_QUERY = "SELECT r.i, d.seq, d.data::text, (extract(epoch from d.ts) * 1000)::bigint"
             + " FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) WITH ORDINALITY AS r(device_id, epoch, from_seq, to_seq, i)"
@@ -72,6 +74,7 @@ public final class PostgresSourceOfTruth implements SourceOfTruth {
     private final Vertx vertx;
     /** The event loop's context: the batches are touched only there. */
     private final Context context;
+
     private final List<Pool> pools = new ArrayList<>();
     private final int batchSize;
     private final long lingerMs;
@@ -85,8 +88,14 @@ public final class PostgresSourceOfTruth implements SourceOfTruth {
     private final Batcher<LogRange, List<Increment>> logs;
 
     /** Connects lazily: nothing is opened until the first query. The password is never logged. */
-    public PostgresSourceOfTruth(List<String> urls, String user, String password, int poolSize, long connectTimeoutMs,
-            int batchSize, long lingerMs) {
+    public PostgresSourceOfTruth(
+            List<String> urls,
+            String user,
+            String password,
+            int poolSize,
+            long connectTimeoutMs,
+            int batchSize,
+            long lingerMs) {
         if (batchSize < 1) throw new IllegalArgumentException("batch size must be at least 1");
         if (lingerMs < 0) throw new IllegalArgumentException("batch linger must not be negative");
         this.batchSize = batchSize;
@@ -94,23 +103,40 @@ public final class PostgresSourceOfTruth implements SourceOfTruth {
         vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(1).setWorkerPoolSize(1));
         context = vertx.getOrCreateContext();
         for (String url : urls) {
-            PgConnectOptions connect = PgConnectOptions.fromUri(url.startsWith("postgresql://") || url.startsWith("postgres://")
-                    ? url : "postgresql://" + url);
+            PgConnectOptions connect = PgConnectOptions.fromUri(
+                    url.startsWith("postgresql://") || url.startsWith("postgres://") ? url : "postgresql://" + url);
             if (user != null) connect.setUser(user);
             if (password != null) connect.setPassword(password);
             connect.setCachePreparedStatements(true);
-            PoolOptions poolOptions = new PoolOptions().setMaxSize(poolSize)
-                    .setConnectionTimeout((int) connectTimeoutMs).setConnectionTimeoutUnit(TimeUnit.MILLISECONDS);
-            pools.add(PgBuilder.pool().with(poolOptions)
+            PoolOptions poolOptions = new PoolOptions()
+                    .setMaxSize(poolSize)
+                    .setConnectionTimeout((int) connectTimeoutMs)
+                    .setConnectionTimeoutUnit(TimeUnit.MILLISECONDS);
+            pools.add(PgBuilder.pool()
+                    .with(poolOptions)
                     .with(new NetClientOptions().setConnectTimeout((int) connectTimeoutMs))
-                    .connectingTo(connect).using(vertx).build());
+                    .connectingTo(connect)
+                    .using(vertx)
+                    .build());
         }
-        versions = new Batcher<>(VERSION_QUERY, PostgresSourceOfTruth::byDevice, PostgresSourceOfTruth::answerVersions,
-                id -> 1, Long.MAX_VALUE);
-        snapshots = new Batcher<>(SNAPSHOT_QUERY, PostgresSourceOfTruth::byDevice, PostgresSourceOfTruth::answerSnapshots,
-                id -> 1, Long.MAX_VALUE);
-        logs = new Batcher<>(LOG_QUERY, PostgresSourceOfTruth::byRange, PostgresSourceOfTruth::answerLogs,
-                LogRange::rows, MAX_LOG_ROWS_PER_BATCH);
+        versions = new Batcher<>(
+                VERSION_QUERY,
+                PostgresSourceOfTruth::byDevice,
+                PostgresSourceOfTruth::answerVersions,
+                id -> 1,
+                Long.MAX_VALUE);
+        snapshots = new Batcher<>(
+                SNAPSHOT_QUERY,
+                PostgresSourceOfTruth::byDevice,
+                PostgresSourceOfTruth::answerSnapshots,
+                id -> 1,
+                Long.MAX_VALUE);
+        logs = new Batcher<>(
+                LOG_QUERY,
+                PostgresSourceOfTruth::byRange,
+                PostgresSourceOfTruth::answerLogs,
+                LogRange::rows,
+                MAX_LOG_ROWS_PER_BATCH);
     }
 
     @Override
@@ -135,24 +161,30 @@ public final class PostgresSourceOfTruth implements SourceOfTruth {
     @Override
     public CompletionStage<List<SnapshotRow>> snapshotsAfter(String after, int limit) {
         CompletableFuture<List<SnapshotRow>> answer = new CompletableFuture<>();
-        context.runOnContext(v -> query(preferred, 0, CHUNK_QUERY, Tuple.of(after, limit)).onComplete(done -> {
-            if (done.failed()) {
-                answer.completeExceptionally(done.cause());
-                return;
-            }
-            List<SnapshotRow> rows = new ArrayList<>(done.result().size());
-            for (Row row : done.result()) {
-                byte[] state;
-                try {
-                    state = normalize(row.getString(3));
-                } catch (RuntimeException e) {
-                    state = null;
-                }
-                Long updatedAt = row.getLong(4);
-                rows.add(new SnapshotRow(row.getString(0), row.getLong(1), row.getLong(2), updatedAt == null ? 0L : updatedAt, state));
-            }
-            answer.complete(rows);
-        }));
+        context.runOnContext(v -> query(preferred, 0, CHUNK_QUERY, Tuple.of(after, limit))
+                .onComplete(done -> {
+                    if (done.failed()) {
+                        answer.completeExceptionally(done.cause());
+                        return;
+                    }
+                    List<SnapshotRow> rows = new ArrayList<>(done.result().size());
+                    for (Row row : done.result()) {
+                        byte[] state;
+                        try {
+                            state = normalize(row.getString(3));
+                        } catch (RuntimeException e) {
+                            state = null;
+                        }
+                        Long updatedAt = row.getLong(4);
+                        rows.add(new SnapshotRow(
+                                row.getString(0),
+                                row.getLong(1),
+                                row.getLong(2),
+                                updatedAt == null ? 0L : updatedAt,
+                                state));
+                    }
+                    answer.complete(rows);
+                }));
         return answer;
     }
 
@@ -195,6 +227,7 @@ public final class PostgresSourceOfTruth implements SourceOfTruth {
         private long pendingWeight;
         /** Counts the batches sent: a linger timer set for an earlier batch does not send the next one early. */
         private long generation;
+
         private boolean lingering;
         private long timer = -1;
         private boolean closed;
@@ -278,7 +311,8 @@ public final class PostgresSourceOfTruth implements SourceOfTruth {
             closed = true;
             generation++;
             if (timer >= 0) vertx.cancelTimer(timer);
-            for (Pending<Q, A> p : pending) p.answer().completeExceptionally(new IllegalStateException("the database client is closed"));
+            for (Pending<Q, A> p : pending)
+                p.answer().completeExceptionally(new IllegalStateException("the database client is closed"));
             pending = new ArrayList<>();
         }
     }
@@ -299,7 +333,9 @@ public final class PostgresSourceOfTruth implements SourceOfTruth {
         Map<String, Row> byId = rowsByDevice(rows);
         for (Pending<String, Optional<Version>> p : batch) {
             Row row = byId.get(p.request());
-            p.answer().complete(row == null ? Optional.empty() : Optional.of(new Version(row.getLong(1), row.getLong(2))));
+            p.answer()
+                    .complete(
+                            row == null ? Optional.empty() : Optional.of(new Version(row.getLong(1), row.getLong(2))));
         }
     }
 
@@ -309,8 +345,12 @@ public final class PostgresSourceOfTruth implements SourceOfTruth {
             Row row = byId.get(p.request());
             try {
                 // Decoded per read: each has its own bytes, and a row that is not JSON fails its device only.
-                p.answer().complete(row == null ? Optional.empty()
-                        : Optional.of(new Snapshot(row.getLong(1), row.getLong(2), normalize(row.getString(3)))));
+                p.answer()
+                        .complete(
+                                row == null
+                                        ? Optional.empty()
+                                        : Optional.of(new Snapshot(
+                                                row.getLong(1), row.getLong(2), normalize(row.getString(3)))));
             } catch (RuntimeException e) {
                 p.answer().completeExceptionally(e);
             }
@@ -331,7 +371,11 @@ public final class PostgresSourceOfTruth implements SourceOfTruth {
             from[i] = r.fromSeq();
             to[i] = r.toSeq();
         }
-        return Tuple.tuple().addArrayOfString(ids).addArrayOfLong(epochs).addArrayOfLong(from).addArrayOfLong(to);
+        return Tuple.tuple()
+                .addArrayOfString(ids)
+                .addArrayOfLong(epochs)
+                .addArrayOfLong(from)
+                .addArrayOfLong(to);
     }
 
     private static void answerLogs(List<Pending<LogRange, List<Increment>>> batch, RowSet<Row> rows) {
@@ -344,7 +388,9 @@ public final class PostgresSourceOfTruth implements SourceOfTruth {
             if (errors[i] != null) continue;
             LogRange r = batch.get(i).request();
             try {
-                lists.get(i).add(new Increment(r.deviceId(), r.epoch(), row.getLong(1), row.getLong(3), normalize(row.getString(2))));
+                lists.get(i)
+                        .add(new Increment(
+                                r.deviceId(), r.epoch(), row.getLong(1), row.getLong(3), normalize(row.getString(2))));
             } catch (RuntimeException e) {
                 errors[i] = e;
             }
@@ -364,9 +410,12 @@ public final class PostgresSourceOfTruth implements SourceOfTruth {
     private Future<RowSet<Row>> query(int first, int attempt, String sql, Tuple args) {
         int server = (first + attempt) % pools.size();
         queries.increment();
-        return pools.get(server).preparedQuery(sql).execute(args)
+        return pools.get(server)
+                .preparedQuery(sql)
+                .execute(args)
                 .onSuccess(rows -> preferred = server)
-                .recover(e -> attempt + 1 < pools.size() ? query(first, attempt + 1, sql, args) : Future.failedFuture(e));
+                .recover(e ->
+                        attempt + 1 < pools.size() ? query(first, attempt + 1, sql, args) : Future.failedFuture(e));
     }
 
     /**

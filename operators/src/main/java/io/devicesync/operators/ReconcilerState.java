@@ -4,6 +4,7 @@ package io.devicesync.operators;
 public class ReconcilerState {
     /** False until a first version is published; then (epoch, seq) is the last published version. */
     public boolean published;
+
     public long epoch;
     public long seq;
     public long ts;
@@ -17,6 +18,7 @@ public class ReconcilerState {
      * (then the order is rebuilt from the held increments once).
      */
     public long heldFirstEpoch;
+
     public long heldFirstSeq;
     public long heldLastEpoch;
     public long heldLastSeq;

@@ -1,8 +1,8 @@
 package io.devicesync.operators;
 
+import io.devicesync.model.Alert;
 import io.devicesync.model.AlertType;
 import io.devicesync.model.Alerts;
-import io.devicesync.model.Alert;
 import io.devicesync.model.AuditRecord;
 import io.devicesync.model.DeviceState;
 import io.devicesync.model.Increment;
@@ -79,7 +79,15 @@ public final class Reconciliation {
     /** What a decision does outside the state: records to emit and events to count. */
     public interface Effects {
         /** Counted events (each a metric of the job). */
-        enum Event { PUBLISHED, STALE_DROPPED, REPAIR_FAILED, HELD_OVERFLOW, TAIL_LOSS_REPAIRED, TOO_LARGE, TOO_LARGE_TO_KEEP }
+        enum Event {
+            PUBLISHED,
+            STALE_DROPPED,
+            REPAIR_FAILED,
+            HELD_OVERFLOW,
+            TAIL_LOSS_REPAIRED,
+            TOO_LARGE,
+            TOO_LARGE_TO_KEEP
+        }
 
         void publish(DeviceState state);
 
@@ -200,8 +208,8 @@ public final class Reconciliation {
         boolean audit = q.kind == LookupRequest.Kind.AUDIT;
         // An audit brings repair data for a waiting device (repair audit) or for tail loss (quiet
         // audit). A repair audit that finds the device no longer waiting changes nothing.
-        LookupResult.Outcome outcome = audit && q.repair && !wasWaiting && r.outcome.isData()
-                ? LookupResult.Outcome.VERSION : r.outcome;
+        LookupResult.Outcome outcome =
+                audit && q.repair && !wasWaiting && r.outcome.isData() ? LookupResult.Outcome.VERSION : r.outcome;
         switch (outcome) {
             case LOG:
                 repaired = applyLog(s, held, r.increments, fx);
@@ -234,10 +242,14 @@ public final class Reconciliation {
                         + ": it waits for a snapshot that fits";
             }
             if (cause == null) {
-                cause = (r.outcome == LookupResult.Outcome.LOG ? "the increment log"
-                        : r.outcome == LookupResult.Outcome.SNAPSHOT ? "the snapshot at " + Versions.format(r.snapshotEpoch, r.snapshotSeq)
-                        : "the database at " + Versions.format(r.dbEpoch, r.dbSeq))
-                        + " does not reach " + (firstHeld != null && audit ? Versions.format(firstHeld.epoch, firstHeld.seq)
+                cause = (r.outcome == LookupResult.Outcome.LOG
+                                ? "the increment log"
+                                : r.outcome == LookupResult.Outcome.SNAPSHOT
+                                        ? "the snapshot at " + Versions.format(r.snapshotEpoch, r.snapshotSeq)
+                                        : "the database at " + Versions.format(r.dbEpoch, r.dbSeq))
+                        + " does not reach "
+                        + (firstHeld != null && audit
+                                ? Versions.format(firstHeld.epoch, firstHeld.seq)
                                 : Versions.format(q.epoch, Math.max(q.toSeq, 1)))
                         + " from "
                         + (s.published ? Versions.format(s.epoch, s.seq) : "nothing");
@@ -252,21 +264,30 @@ public final class Reconciliation {
             // deadlines): with audits more often than that, the retries of a shed device come
             // before the breaker could have opened.
             boolean notSent = r.outcome == LookupResult.Outcome.UNAVAILABLE;
-            boolean notYet = notSent && (s.failures == 1
-                    || (s.waitingSince != 0 && clock.getAsLong() - s.waitingSince < notSentGraceMs));
+            boolean notYet = notSent
+                    && (s.failures == 1
+                            || (s.waitingSince != 0 && clock.getAsLong() - s.waitingSince < notSentGraceMs));
             if ((s.failures <= 3 && !notYet) || s.failures % 10 == 0) {
-                Alerts.Builder alert = Alerts.of(AlertType.RESYNC_FAILED, s.failures >= 3 ? Severity.CRITICAL : Severity.WARNING)
+                Alerts.Builder alert = Alerts.of(
+                                AlertType.RESYNC_FAILED, s.failures >= 3 ? Severity.CRITICAL : Severity.WARNING)
                         .device(q.deviceId)
                         .cause(cause)
                         .strategy(Strategy.RETRY_ON_AUDIT)
-                        .detail("kind", q.kind.name()).detail("epoch", q.epoch).detail("fromSeq", q.fromSeq)
-                        .detail("toSeq", q.toSeq).detail("failures", s.failures).detail("lookup", r.outcome.name());
+                        .detail("kind", q.kind.name())
+                        .detail("epoch", q.epoch)
+                        .detail("fromSeq", q.fromSeq)
+                        .detail("toSeq", q.toSeq)
+                        .detail("failures", s.failures)
+                        .detail("lookup", r.outcome.name());
                 // The AlertPolicy holds these back while a lookup breaker is open (DATABASE_UNAVAILABLE).
                 if (r.outcome.isUnreadable()) alert.detail("databaseUnavailable", true);
-                fx.alert(alert
-                        .ts(q.ts)
+                fx.alert(alert.ts(q.ts)
                         // The request identifies the episode; replayed after a restore, it has the same id.
-                        .build(q.kind.name(), Long.toString(q.epoch), Long.toString(q.fromSeq), Long.toString(q.toSeq),
+                        .build(
+                                q.kind.name(),
+                                Long.toString(q.epoch),
+                                Long.toString(q.fromSeq),
+                                Long.toString(q.toSeq),
                                 Long.toString(q.ts)));
             }
         } else if (wasWaiting && s.heldCount == 0) {
@@ -274,9 +295,12 @@ public final class Reconciliation {
             if (s.failures > 0) {
                 fx.alert(Alerts.of(AlertType.RESYNC_RESOLVED, Severity.INFO)
                         .device(q.deviceId)
-                        .cause("repaired after " + s.failures + " failed attempt(s); now at " + Versions.format(s.epoch, s.seq))
+                        .cause("repaired after " + s.failures + " failed attempt(s); now at "
+                                + Versions.format(s.epoch, s.seq))
                         .strategy(Strategy.NONE)
-                        .detail("failures", s.failures).detail("epoch", s.epoch).detail("seq", s.seq)
+                        .detail("failures", s.failures)
+                        .detail("epoch", s.epoch)
+                        .detail("seq", s.seq)
                         .ts(q.ts)
                         .build(Long.toString(s.epoch), Long.toString(s.seq)));
             }
@@ -293,8 +317,15 @@ public final class Reconciliation {
      * database's. A database ahead with nothing held is tail loss: alerted once per episode (the
      * published version it was found at) and repaired from the data the audit brought.
      */
-    private void audited(ReconcilerState s, LookupResult r, Effects fx, boolean wasWaiting, boolean wasPublished,
-            long pubEpoch, long pubSeq, boolean repaired) {
+    private void audited(
+            ReconcilerState s,
+            LookupResult r,
+            Effects fx,
+            boolean wasWaiting,
+            boolean wasPublished,
+            long pubEpoch,
+            long pubSeq,
+            boolean repaired) {
         LookupRequest q = r.request;
         long e = wasPublished ? pubEpoch : -1;
         long sq = wasPublished ? pubSeq : -1;
@@ -310,8 +341,12 @@ public final class Reconciliation {
                     .device(q.deviceId)
                     .cause("the database is at " + Versions.format(r.dbEpoch, r.dbSeq) + " but the stream stopped at "
                             + (wasPublished ? Versions.format(pubEpoch, pubSeq) : "nothing"))
-                    .strategy(r.outcome == LookupResult.Outcome.LOG ? Strategy.FETCH_INCREMENTS : Strategy.FETCH_SNAPSHOT)
-                    .detail("epoch", e).detail("seq", sq).detail("dbEpoch", r.dbEpoch).detail("dbSeq", r.dbSeq)
+                    .strategy(
+                            r.outcome == LookupResult.Outcome.LOG ? Strategy.FETCH_INCREMENTS : Strategy.FETCH_SNAPSHOT)
+                    .detail("epoch", e)
+                    .detail("seq", sq)
+                    .detail("dbEpoch", r.dbEpoch)
+                    .detail("dbSeq", r.dbSeq)
                     .detail("missing", sameEpoch ? r.dbSeq - pubSeq : -1)
                     .ts(q.ts)
                     .build(Long.toString(e), Long.toString(sq)));
@@ -320,7 +355,8 @@ public final class Reconciliation {
         } else {
             int c = Versions.compare(s.epoch, s.seq, r.dbEpoch, r.dbSeq);
             // (A database ahead that brought no repair: increments on their way, see SnapshotLookup.)
-            outcome = c == 0 && s.published ? AuditRecord.Outcome.VERIFIED
+            outcome = c == 0 && s.published
+                    ? AuditRecord.Outcome.VERIFIED
                     : c > 0 ? AuditRecord.Outcome.DB_BEHIND : AuditRecord.Outcome.IN_FLIGHT;
         }
         if (outcome != AuditRecord.Outcome.TAIL_LOSS && s.published) {
@@ -380,12 +416,17 @@ public final class Reconciliation {
         s.tooLargeToKeep = true;
         fx.alert(Alerts.of(AlertType.STATE_TOO_LARGE, Severity.CRITICAL)
                 .device(deviceId)
-                .cause("applying " + Versions.format(epoch, seq) + " would grow the state document of " + deviceId + " to "
-                        + bytes + " bytes, over the " + maxKeptBytes + " kept in state (" + KEPT_FACTOR
-                        + " x --state.max-document-bytes): it is not applied, and the device waits for a snapshot that fits")
+                .cause(
+                        "applying " + Versions.format(epoch, seq) + " would grow the state document of " + deviceId
+                                + " to "
+                                + bytes + " bytes, over the " + maxKeptBytes + " kept in state (" + KEPT_FACTOR
+                                + " x --state.max-document-bytes): it is not applied, and the device waits for a snapshot that fits")
                 .strategy(Strategy.FETCH_SNAPSHOT)
-                .detail("epoch", epoch).detail("seq", seq).detail("bytes", bytes)
-                .detail("maxBytes", maxDocumentBytes).detail("maxKeptBytes", maxKeptBytes)
+                .detail("epoch", epoch)
+                .detail("seq", seq)
+                .detail("bytes", bytes)
+                .detail("maxBytes", maxDocumentBytes)
+                .detail("maxKeptBytes", maxKeptBytes)
                 .ts(ts)
                 .build("kept", Long.toString(epoch), Long.toString(seq)));
     }
@@ -408,7 +449,9 @@ public final class Reconciliation {
                                 + s.state.length + " bytes, over the limit of " + maxDocumentBytes
                                 + "; not published until it fits again")
                         .strategy(Strategy.NONE)
-                        .detail("epoch", s.epoch).detail("seq", s.seq).detail("bytes", s.state.length)
+                        .detail("epoch", s.epoch)
+                        .detail("seq", s.seq)
+                        .detail("bytes", s.state.length)
                         .detail("maxBytes", maxDocumentBytes)
                         .ts(s.ts)
                         .build(Long.toString(s.epoch), Long.toString(s.seq)));
@@ -421,11 +464,17 @@ public final class Reconciliation {
     }
 
     /** Read back by the SequenceGuard: the next audit interval retries with a repair. */
-    private static void askForRepair(ReconcilerState s, String deviceId, long dbEpoch, long dbSeq, long ts, Effects fx) {
-        fx.audit(new AuditRecord(deviceId, s.published ? s.epoch : -1, s.published ? s.seq : -1,
-                dbEpoch, dbSeq, AuditRecord.Outcome.REPAIR_PENDING, ts));
+    private static void askForRepair(
+            ReconcilerState s, String deviceId, long dbEpoch, long dbSeq, long ts, Effects fx) {
+        fx.audit(new AuditRecord(
+                deviceId,
+                s.published ? s.epoch : -1,
+                s.published ? s.seq : -1,
+                dbEpoch,
+                dbSeq,
+                AuditRecord.Outcome.REPAIR_PENDING,
+                ts));
     }
-
 
     /**
      * Applies log increments that follow the published version; holds those that come later.
@@ -485,7 +534,8 @@ public final class Reconciliation {
      */
     private static boolean notCovered(ReconcilerState s, LookupRequest q) {
         if (q.kind == LookupRequest.Kind.GAP) {
-            return s.published && Versions.compare(s.epoch, s.seq + 1, q.epoch, q.fromSeq) >= 0
+            return s.published
+                    && Versions.compare(s.epoch, s.seq + 1, q.epoch, q.fromSeq) >= 0
                     && Versions.compare(s.epoch, s.seq + 1, q.epoch, q.toSeq) <= 0;
         }
         return !s.published || Versions.compare(s.epoch, s.seq, q.epoch, q.toSeq) < 0;
@@ -530,12 +580,20 @@ public final class Reconciliation {
                 .cause("more than " + maxHeld + " increments held while waiting for a repair; the oldest ("
                         + Versions.format(droppedEpoch, droppedSeq) + ") was dropped and the device needs its snapshot")
                 .strategy(Strategy.FETCH_SNAPSHOT)
-                .detail("maxHeld", maxHeld).detail("droppedEpoch", droppedEpoch).detail("droppedSeq", droppedSeq)
+                .detail("maxHeld", maxHeld)
+                .detail("droppedEpoch", droppedEpoch)
+                .detail("droppedSeq", droppedSeq)
                 .ts(i.ts)
                 .build(Long.toString(droppedEpoch), Long.toString(droppedSeq)));
         // The audit fetches the snapshot of a device whose repair is pending.
-        fx.audit(new AuditRecord(i.deviceId, s.published ? s.epoch : -1, s.published ? s.seq : -1,
-                -1, -1, AuditRecord.Outcome.REPAIR_PENDING, i.ts));
+        fx.audit(new AuditRecord(
+                i.deviceId,
+                s.published ? s.epoch : -1,
+                s.published ? s.seq : -1,
+                -1,
+                -1,
+                AuditRecord.Outcome.REPAIR_PENDING,
+                i.ts));
     }
 
     /**
@@ -605,7 +663,9 @@ public final class Reconciliation {
             // place, from the hint when it lies before it.
             long ce = s.heldFirstEpoch;
             long cq = s.heldFirstSeq;
-            if (hint != null && Versions.compare(hint[0], hint[1], ce, cq) > 0 && Versions.compare(hint[0], hint[1], e, q) < 0) {
+            if (hint != null
+                    && Versions.compare(hint[0], hint[1], ce, cq) > 0
+                    && Versions.compare(hint[0], hint[1], e, q) < 0) {
                 ce = hint[0];
                 cq = hint[1];
             }

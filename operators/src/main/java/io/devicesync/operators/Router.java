@@ -51,7 +51,10 @@ public abstract class Router<I, O> extends ProcessFunction<I, O> {
         }
         DeadLetter d = rejected(r);
         invalid.inc();
-        invalidByReason.computeIfAbsent(d.reason, reason -> group.addGroup("reason", reason).counter(invalidName)).inc();
+        invalidByReason
+                .computeIfAbsent(
+                        d.reason, reason -> group.addGroup("reason", reason).counter(invalidName))
+                .inc();
         ctx.output(Tags.DEAD_LETTERS, d);
     }
 }

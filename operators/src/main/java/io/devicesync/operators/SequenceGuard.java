@@ -95,8 +95,8 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
      *     the out-of-orderness plus one periodic watermark (what an idle input's jump to the wall
      *     clock takes); audits passed by more are spread over the interval after the jump
      */
-    public SequenceGuard(Duration reorderGrace, long maxLogFetch, Duration auditInterval, Duration idleTtl,
-            Duration routineJump) {
+    public SequenceGuard(
+            Duration reorderGrace, long maxLogFetch, Duration auditInterval, Duration idleTtl, Duration routineJump) {
         this(reorderGrace, maxLogFetch, auditInterval, idleTtl, routineJump, false);
     }
 
@@ -104,8 +104,13 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
      * @param bootstrap whether seeds from the bootstrap ({@code --bootstrap.from-database}) come on
      *     input 1: until event time starts, a device first seen in any epoch waits for the grace
      */
-    public SequenceGuard(Duration reorderGrace, long maxLogFetch, Duration auditInterval, Duration idleTtl,
-            Duration routineJump, boolean bootstrap) {
+    public SequenceGuard(
+            Duration reorderGrace,
+            long maxLogFetch,
+            Duration auditInterval,
+            Duration idleTtl,
+            Duration routineJump,
+            boolean bootstrap) {
         this.bootstrap = bootstrap;
         this.graceMs = reorderGrace.toMillis();
         this.maxLogFetch = maxLogFetch;
@@ -118,8 +123,8 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
     public void open(OpenContext ctx) {
         device = getRuntimeContext().getState(deviceDescriptor(idleTtl));
         held = new HeldInMapState(getRuntimeContext().getMapState(heldDescriptor(idleTtl)));
-        rules = new GuardRules(graceMs, maxLogFetch, auditMs, idleTtl.toMillis(), routineJumpMs, bootstrap,
-                System::currentTimeMillis);
+        rules = new GuardRules(
+                graceMs, maxLogFetch, auditMs, idleTtl.toMillis(), routineJumpMs, bootstrap, System::currentTimeMillis);
         var metrics = getRuntimeContext().getMetricGroup();
         counters = new EnumMap<>(GuardDecision.Event.class);
         counters.put(GuardDecision.Event.FORWARDED, metrics.counter("incrementsForwarded"));
@@ -156,14 +161,24 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
     @Override
     public void processElement1(Increment i, Context ctx, Collector<Increment> out) throws Exception {
         long wm = ctx.timerService().currentWatermark();
-        apply(i.seed ? rules.onSeed(device.value(), held, i, wm) : rules.onIncrement(device.value(), held, i, wm), ctx, out);
+        apply(
+                i.seed ? rules.onSeed(device.value(), held, i, wm) : rules.onIncrement(device.value(), held, i, wm),
+                ctx,
+                out);
     }
 
     /** Input 2: an audit record read back from device-audit (all but VERIFIED). */
     @Override
     public void processElement2(AuditRecord a, Context ctx, Collector<Increment> out) throws Exception {
-        apply(rules.onAuditRecord(device.value(), held, a, ctx.getCurrentKey(), ctx.timerService().currentWatermark()),
-                ctx, out);
+        apply(
+                rules.onAuditRecord(
+                        device.value(),
+                        held,
+                        a,
+                        ctx.getCurrentKey(),
+                        ctx.timerService().currentWatermark()),
+                ctx,
+                out);
     }
 
     /**

@@ -7,8 +7,8 @@ import java.util.Collection;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Predicate;
@@ -65,8 +65,18 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
         /** How long a batch waits for more reads after its first (0: only those already queued). */
         final long batchLingerMs;
 
-        public Config(List<String> urls, String user, String password, int poolSize, long maxLogFetch, long connectTimeoutMs,
-                int maxInFlight, int breakerFailures, long breakerOpenMs, int batchSize, long batchLingerMs) {
+        public Config(
+                List<String> urls,
+                String user,
+                String password,
+                int poolSize,
+                long maxLogFetch,
+                long connectTimeoutMs,
+                int maxInFlight,
+                int breakerFailures,
+                long breakerOpenMs,
+                int batchSize,
+                long batchLingerMs) {
             this.urls = List.copyOf(urls);
             this.user = user;
             this.password = password;
@@ -105,9 +115,11 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
     private transient Counter breakerOpened;
     /** Lookups at the database now (incremented on the task thread, decremented on the event loop). */
     private transient AtomicInteger inFlight;
+
     private transient CircuitBreaker breaker;
     /** Guards the breaker's transitions and their numbering together, so the last report is the breaker's state. */
     private transient Object breakerLock;
+
     private transient long breakerGeneration;
     private transient long incarnation;
     private transient int subtask;
@@ -116,6 +128,7 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
     private transient AtomicReference<BreakerReport> pendingReport;
     /** The breaker's latest report, carried again now and then: a result that carried one may be dropped. */
     private transient volatile BreakerReport latestReport;
+
     private transient volatile long lastReportNanos;
     private transient RateLimitedLog failureLog;
 
@@ -136,8 +149,8 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
 
     /** The job's PostgreSQL as {@code c} says, with {@code poolSize} connections per server (the bootstrap needs one). */
     public static SourceOfTruth.Factory postgres(Config c, int poolSize) {
-        return () -> new PostgresSourceOfTruth(c.urls, c.user, c.password, poolSize, c.connectTimeoutMs, c.batchSize,
-                c.batchLingerMs);
+        return () -> new PostgresSourceOfTruth(
+                c.urls, c.user, c.password, poolSize, c.connectTimeoutMs, c.batchSize, c.batchLingerMs);
     }
 
     @Override
@@ -169,8 +182,11 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
         breakerOpened = metrics.counter("databaseBreakerOpened", new ThreadSafeCounter());
         metrics.gauge("lookupsInFlight", inFlight::get);
         // 0 closed, 1 half-open, 2 open
-        metrics.gauge("databaseBreakerState", () -> breaker.state() == CircuitBreaker.State.CLOSED ? 0
-                : breaker.state() == CircuitBreaker.State.HALF_OPEN ? 1 : 2);
+        metrics.gauge(
+                "databaseBreakerState",
+                () -> breaker.state() == CircuitBreaker.State.CLOSED
+                        ? 0
+                        : breaker.state() == CircuitBreaker.State.HALF_OPEN ? 1 : 2);
     }
 
     @Override
@@ -189,13 +205,17 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
         long now = System.currentTimeMillis();
         if (inFlight.get() >= config.maxInFlight) {
             shed.inc();
-            out.complete(List.of(reported(LookupResult.failed(r, LookupResult.Outcome.UNAVAILABLE,
+            out.complete(List.of(reported(LookupResult.failed(
+                    r,
+                    LookupResult.Outcome.UNAVAILABLE,
                     "database lookup shed: " + config.maxInFlight + " lookups already waiting for the database"))));
             return;
         }
         if (!breaker.tryAcquire(now)) {
             rejectedByBreaker.inc();
-            out.complete(List.of(reported(LookupResult.failed(r, LookupResult.Outcome.UNAVAILABLE,
+            out.complete(List.of(reported(LookupResult.failed(
+                    r,
+                    LookupResult.Outcome.UNAVAILABLE,
                     "database unavailable: circuit breaker open after repeated failures"))));
             return;
         }
@@ -211,19 +231,27 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
             if (error == null) {
                 breakerSucceeded();
                 switch (result.outcome) {
-                    case LOG: fromLog.inc(); break;
-                    case SNAPSHOT: fromSnapshot.inc(); break;
-                    case VERSION: audits.inc(); break;
-                    default: notFound.inc();
+                    case LOG:
+                        fromLog.inc();
+                        break;
+                    case SNAPSHOT:
+                        fromSnapshot.inc();
+                        break;
+                    case VERSION:
+                        audits.inc();
+                        break;
+                    default:
+                        notFound.inc();
                 }
                 out.complete(List.of(reported(result)));
             } else {
                 breakerFailed(System.currentTimeMillis());
                 failed.inc();
-                String cause = describe(error instanceof CompletionException && error.getCause() != null
-                        ? error.getCause() : error);
+                String cause = describe(
+                        error instanceof CompletionException && error.getCause() != null ? error.getCause() : error);
                 failureLog.warn(System.currentTimeMillis(), "Lookup for device " + r.deviceId + " failed: " + cause);
-                out.complete(List.of(LookupResult.failed(r, LookupResult.Outcome.FAILED, "database lookup failed: " + cause)));
+                out.complete(List.of(
+                        LookupResult.failed(r, LookupResult.Outcome.FAILED, "database lookup failed: " + cause)));
             }
         });
     }
@@ -279,8 +307,11 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
         if (t != CircuitBreaker.Transition.CLOSED) breakerOpened.inc();
         switch (t) {
             case OPENED:
-                LOG.warn("Database circuit breaker opened after {} failed lookups in a row: lookups fail fast for {} ms,"
-                        + " devices are repaired by their audits", config.breakerFailures, breaker.openPeriodMs());
+                LOG.warn(
+                        "Database circuit breaker opened after {} failed lookups in a row: lookups fail fast for {} ms,"
+                                + " devices are repaired by their audits",
+                        config.breakerFailures,
+                        breaker.openPeriodMs());
                 break;
             case REOPENED:
                 LOG.warn("Database probe failed: circuit breaker open again for {} ms", breaker.openPeriodMs());
@@ -297,7 +328,8 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
     @Override
     public void timeout(LookupRequest r, ResultFuture<LookupResult> out) {
         failed.inc();
-        out.complete(List.of(reported(LookupResult.failed(r, LookupResult.Outcome.TIMED_OUT, "database lookup timed out"))));
+        out.complete(
+                List.of(reported(LookupResult.failed(r, LookupResult.Outcome.TIMED_OUT, "database lookup timed out"))));
     }
 
     /** The retry strategy retries results that say the database failed (not a missing row). */

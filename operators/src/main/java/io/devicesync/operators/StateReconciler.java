@@ -1,6 +1,5 @@
 package io.devicesync.operators;
 
-import io.devicesync.operators.serde.Compact;
 import io.devicesync.model.Alert;
 import io.devicesync.model.AuditRecord;
 import io.devicesync.model.DeviceState;
@@ -8,6 +7,7 @@ import io.devicesync.model.Increment;
 import io.devicesync.model.LookupRequest;
 import io.devicesync.model.LookupResult;
 import io.devicesync.operators.alerts.AlertRouting;
+import io.devicesync.operators.serde.Compact;
 import java.time.Duration;
 import java.util.EnumMap;
 import java.util.List;
@@ -95,8 +95,11 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
         counters.put(Reconciliation.Effects.Event.TAIL_LOSS_REPAIRED, metrics.counter("tailLossesRepaired"));
         counters.put(Reconciliation.Effects.Event.TOO_LARGE, metrics.counter("versionsTooLarge"));
         counters.put(Reconciliation.Effects.Event.TOO_LARGE_TO_KEEP, metrics.counter("versionsTooLargeToKeep"));
-        emitter = new Emitter(counters, metrics.counter("repairsCompleted"),
-                metrics.histogram("repairLatencyMs", new DescriptiveStatisticsHistogram(1000)), waiting);
+        emitter = new Emitter(
+                counters,
+                metrics.counter("repairsCompleted"),
+                metrics.histogram("repairLatencyMs", new DescriptiveStatisticsHistogram(1000)),
+                waiting);
         metrics.gauge("devicesWaitingForRepair", waiting::get);
     }
 
@@ -121,16 +124,16 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
 
     /** The descriptor of {@link #HELD} (see {@link #deviceDescriptor}). */
     public static MapStateDescriptor<String, HeldIncrement> heldDescriptor(Duration idleTtl) {
-        MapStateDescriptor<String, HeldIncrement> h = new MapStateDescriptor<>(HELD, Types.STRING,
-                TypeInformation.of(HeldIncrement.class));
+        MapStateDescriptor<String, HeldIncrement> h =
+                new MapStateDescriptor<>(HELD, Types.STRING, TypeInformation.of(HeldIncrement.class));
         h.enableTimeToLive(ttl(idleTtl));
         return h;
     }
 
     /** The descriptor of {@link #HELD_ORDER} (see {@link #deviceDescriptor}). */
     public static MapStateDescriptor<String, long[]> heldOrderDescriptor(Duration idleTtl) {
-        MapStateDescriptor<String, long[]> o = new MapStateDescriptor<>(HELD_ORDER, Types.STRING,
-                PrimitiveArrayTypeInfo.LONG_PRIMITIVE_ARRAY_TYPE_INFO);
+        MapStateDescriptor<String, long[]> o = new MapStateDescriptor<>(
+                HELD_ORDER, Types.STRING, PrimitiveArrayTypeInfo.LONG_PRIMITIVE_ARRAY_TYPE_INFO);
         o.enableTimeToLive(ttl(idleTtl));
         return o;
     }
@@ -197,7 +200,9 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
             return;
         }
         if (s == null) s = new ReconcilerState();
-        if (i.seed ? rules.onSeed(s, held, i, emitter.to(ctx, out)) : rules.onIncrement(s, held, i, emitter.to(ctx, out))) {
+        if (i.seed
+                ? rules.onSeed(s, held, i, emitter.to(ctx, out))
+                : rules.onIncrement(s, held, i, emitter.to(ctx, out))) {
             device.update(s);
         }
     }

@@ -60,8 +60,8 @@ class CompactStateMigrationTest {
         }
     }
 
-    private static KeyedOneInputStreamOperatorTestHarness<String, String, Long> harness(TypeInformation<GuardState> type,
-            StateBackend backend) throws Exception {
+    private static KeyedOneInputStreamOperatorTestHarness<String, String, Long> harness(
+            TypeInformation<GuardState> type, StateBackend backend) throws Exception {
         KeyedOneInputStreamOperatorTestHarness<String, String, Long> h = new KeyedOneInputStreamOperatorTestHarness<>(
                 new KeyedProcessOperator<>(new Holder(type)), v -> v.split(":")[1], Types.STRING);
         h.setStateBackend(backend);

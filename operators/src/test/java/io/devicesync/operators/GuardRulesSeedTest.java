@@ -35,7 +35,9 @@ class GuardRulesSeedTest {
     }
 
     private static String forwarded(GuardDecision d) {
-        return d.forward.stream().map(i -> (i.seed ? "seed " : "") + i.epoch + "/" + i.seq).collect(Collectors.joining(","));
+        return d.forward.stream()
+                .map(i -> (i.seed ? "seed " : "") + i.epoch + "/" + i.seq)
+                .collect(Collectors.joining(","));
     }
 
     @Test

@@ -31,12 +31,35 @@ class GuardRulesTest {
     static final class MapHeld implements GuardRules.Held {
         final TreeMap<Long, Increment> map = new TreeMap<>();
 
-        @Override public Increment get(long seq) { return map.get(seq); }
-        @Override public boolean contains(long seq) { return map.containsKey(seq); }
-        @Override public void put(Increment i) { map.put(i.seq, i); }
-        @Override public void remove(long seq) { map.remove(seq); }
-        @Override public Iterable<Increment> all() { return List.copyOf(map.values()); }
-        @Override public void clear() { map.clear(); }
+        @Override
+        public Increment get(long seq) {
+            return map.get(seq);
+        }
+
+        @Override
+        public boolean contains(long seq) {
+            return map.containsKey(seq);
+        }
+
+        @Override
+        public void put(Increment i) {
+            map.put(i.seq, i);
+        }
+
+        @Override
+        public void remove(long seq) {
+            map.remove(seq);
+        }
+
+        @Override
+        public Iterable<Increment> all() {
+            return List.copyOf(map.values());
+        }
+
+        @Override
+        public void clear() {
+            map.clear();
+        }
     }
 
     private static Increment inc(long epoch, long seq, long ts) {
@@ -151,8 +174,8 @@ class GuardRulesTest {
         long[] expected = {1, 2, 4, 8, 8};
         long at = slot + AUDIT;
         for (long intervals : expected) {
-            GuardDecision d = keep(rules.onAuditRecord(s, held,
-                    new AuditRecord("d", 0, 1, 0, 2, AuditRecord.Outcome.DB_BEHIND, at), "d", at));
+            GuardDecision d = keep(rules.onAuditRecord(
+                    s, held, new AuditRecord("d", 0, 1, 0, 2, AuditRecord.Outcome.DB_BEHIND, at), "d", at));
             assertEquals(List.of(new TimerOp(true, at + intervals * AUDIT)), d.timers, "after " + intervals);
             at += intervals * AUDIT;
             d = timer(at, at);
@@ -175,7 +198,10 @@ class GuardRulesTest {
         GuardDecision d = timer(moved, moved + 5_000);
         assertEquals(1, d.lookups.size());
         assertEquals(moved, d.lookups.get(0).ts);
-        assertEquals(List.of(new TimerOp(true, rules.slotAfter("d", moved + 5_000))), d.timers, "the next audit, on the grid");
+        assertEquals(
+                List.of(new TimerOp(true, rules.slotAfter("d", moved + 5_000))),
+                d.timers,
+                "the next audit, on the grid");
     }
 
     @Test
@@ -201,8 +227,14 @@ class GuardRulesTest {
         long moved = rules.moveWithoutState("d", slot, jumped).orElseThrow();
         GuardDecision d = timer(moved, jumped + 200);
         assertEquals("0/3", forwarded(d), "the grace ended: the gap is declared, the held message goes");
-        assertEquals(1, d.lookups.stream().filter(r -> r.kind == LookupRequest.Kind.GAP).count());
-        assertEquals(1, d.lookups.stream().filter(r -> r.kind == LookupRequest.Kind.AUDIT).count());
+        assertEquals(
+                1,
+                d.lookups.stream().filter(r -> r.kind == LookupRequest.Kind.GAP).count());
+        assertEquals(
+                1,
+                d.lookups.stream()
+                        .filter(r -> r.kind == LookupRequest.Kind.AUDIT)
+                        .count());
     }
 
     @Test
@@ -228,8 +260,12 @@ class GuardRulesTest {
         long slot = shortTtl.slotAfter("d", T0);
         s = shortTtl.onTimer(s, held, "d", slot, slot).state; // active audit
         s = shortTtl.onTimer(s, held, "d", slot + AUDIT, slot + AUDIT).state; // quiet audit, nothing armed
-        keep(shortTtl.onAuditRecord(s, held, new AuditRecord("d", 0, 1, 0, 2, AuditRecord.Outcome.DB_BEHIND,
-                slot + 6 * AUDIT), "d", slot + 6 * AUDIT));
+        keep(shortTtl.onAuditRecord(
+                s,
+                held,
+                new AuditRecord("d", 0, 1, 0, 2, AuditRecord.Outcome.DB_BEHIND, slot + 6 * AUDIT),
+                "d",
+                slot + 6 * AUDIT));
         GuardDecision d = keep(shortTtl.onTimer(s, held, "d", s.auditTimer, s.auditTimer));
         assertTrue(d.forget);
         assertTrue(d.forward.get(0).forget, "the reconciler is told");

@@ -26,14 +26,15 @@ class InvalidInputAlertsTest {
     static final long MINUTE = 60_000;
     /** The wall clock of the test (processing time), on a minute boundary. */
     static final long NOW = 29_396_666 * MINUTE;
+
     static final Duration SKEW = Duration.ofMinutes(5);
 
     private KeyedOneInputStreamOperatorTestHarness<String, DeadLetter, Alert> h;
 
     @BeforeEach
     void open() throws Exception {
-        h = ProcessFunctionTestHarnesses.forKeyedProcessFunction(new InvalidInputAlerts(Duration.ofMinutes(1), SKEW),
-                d -> d.reason, Types.STRING);
+        h = ProcessFunctionTestHarnesses.forKeyedProcessFunction(
+                new InvalidInputAlerts(Duration.ofMinutes(1), SKEW), d -> d.reason, Types.STRING);
         h.setProcessingTime(NOW);
     }
 
@@ -43,11 +44,14 @@ class InvalidInputAlertsTest {
     }
 
     private static DeadLetter rejected(String reason, long timestamp) {
-        return DeadLetter.of(null, "x".getBytes(StandardCharsets.UTF_8), 64 * 1024, reason, "device-events", 0, 0, timestamp);
+        return DeadLetter.of(
+                null, "x".getBytes(StandardCharsets.UTF_8), 64 * 1024, reason, "device-events", 0, 0, timestamp);
     }
 
     private List<JsonNode> alertDetails() {
-        return h.extractOutputValues().stream().map(a -> Json.parse(a.details.getBytes(StandardCharsets.UTF_8))).toList();
+        return h.extractOutputValues().stream()
+                .map(a -> Json.parse(a.details.getBytes(StandardCharsets.UTF_8)))
+                .toList();
     }
 
     @Test
@@ -70,8 +74,12 @@ class InvalidInputAlertsTest {
         h.processElement(rejected("NOT_UTF8", NOW + 10), NOW);
         h.processWatermark(NOW + 3 * MINUTE - 1);
         List<JsonNode> alerts = alertDetails();
-        assertEquals(List.of(NOW, NOW + 2 * MINUTE), alerts.stream().map(a -> a.get("windowStart").asLong()).toList());
-        assertEquals(List.of(1L, 1L), alerts.stream().map(a -> a.get("count").asLong()).toList());
+        assertEquals(
+                List.of(NOW, NOW + 2 * MINUTE),
+                alerts.stream().map(a -> a.get("windowStart").asLong()).toList());
+        assertEquals(
+                List.of(1L, 1L),
+                alerts.stream().map(a -> a.get("count").asLong()).toList());
     }
 
     @Test
@@ -79,6 +87,8 @@ class InvalidInputAlertsTest {
         h.setProcessingTime(NOW + 60 * MINUTE);
         h.processElement(rejected("TOO_LARGE", Long.MAX_VALUE), NOW + 60 * MINUTE);
         h.processWatermark(NOW + 66 * MINUTE - 1);
-        assertEquals(List.of(NOW + 65 * MINUTE), alertDetails().stream().map(a -> a.get("windowStart").asLong()).toList());
+        assertEquals(
+                List.of(NOW + 65 * MINUTE),
+                alertDetails().stream().map(a -> a.get("windowStart").asLong()).toList());
     }
 }

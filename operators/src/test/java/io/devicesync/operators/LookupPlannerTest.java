@@ -24,7 +24,9 @@ class LookupPlannerTest {
     }
 
     private static String seqs(Increment[] increments) {
-        return increments == null ? "none" : Arrays.stream(increments).map(i -> i.epoch + "/" + i.seq).collect(Collectors.joining(","));
+        return increments == null
+                ? "none"
+                : Arrays.stream(increments).map(i -> i.epoch + "/" + i.seq).collect(Collectors.joining(","));
     }
 
     private void truth(String d, long epoch, long lastSeq) {
@@ -77,11 +79,19 @@ class LookupPlannerTest {
     @Test
     void anAuditReadsTheVersionAndRepairsOnlyAQuietDeviceTheDatabaseIsAheadOf() {
         truth("d", 0, 5);
-        assertEquals(LookupResult.Outcome.VERSION, lookup(LookupRequest.audit("d", 0, 5, false, true, T0, 0)).outcome, "equal");
-        assertEquals(LookupResult.Outcome.VERSION, lookup(LookupRequest.audit("d", 0, 3, false, false, T0, 0)).outcome,
+        assertEquals(
+                LookupResult.Outcome.VERSION,
+                lookup(LookupRequest.audit("d", 0, 5, false, true, T0, 0)).outcome,
+                "equal");
+        assertEquals(
+                LookupResult.Outcome.VERSION,
+                lookup(LookupRequest.audit("d", 0, 3, false, false, T0, 0)).outcome,
                 "ahead, but the device still sends: in flight");
         LookupResult tail = lookup(LookupRequest.audit("d", 0, 3, false, true, T0 + 1_000, 0));
-        assertEquals(LookupResult.Outcome.LOG, tail.outcome, "ahead of a quiet device, rows older than the audit: tail loss");
+        assertEquals(
+                LookupResult.Outcome.LOG,
+                tail.outcome,
+                "ahead of a quiet device, rows older than the audit: tail loss");
         assertEquals("0/4,0/5", seqs(tail.increments));
         assertEquals(5, tail.dbSeq);
         LookupResult young = lookup(LookupRequest.audit("d", 0, 3, false, true, T0 - 1_000, 0));
@@ -130,7 +140,8 @@ class LookupPlannerTest {
         db.snapshot("d", 0, 4, new byte[] {'{', '}'});
         LookupRequest recheck = LookupRequest.audit("d", 0, 3, false, true, T0 + 1_000, wall);
         recheck.recheck = true;
-        assertEquals(LookupResult.Outcome.VERSION, lookup(recheck).outcome, "in flight: dated after the audit, before now");
+        assertEquals(
+                LookupResult.Outcome.VERSION, lookup(recheck).outcome, "in flight: dated after the audit, before now");
         LookupRequest caughtUp = LookupRequest.audit("d", 0, 3, false, true, T0 + 19 * 60_000 + 1, wall);
         caughtUp.recheck = true;
         assertEquals(LookupResult.Outcome.LOG, lookup(caughtUp).outcome, "event time passed it: lost");
@@ -146,16 +157,24 @@ class LookupPlannerTest {
     void aLongTailDuringACatchUpIsInFlightOnARecheckToo() {
         truth("d", 0, 3);
         long wall = T0 + 20 * 60_000;
-        for (long seq = 4; seq <= 10; seq++) db.log(new Increment("d", 0, seq, T0 + 60_000 + seq, new byte[] {'{', '}'}));
+        for (long seq = 4; seq <= 10; seq++)
+            db.log(new Increment("d", 0, seq, T0 + 60_000 + seq, new byte[] {'{', '}'}));
         db.snapshot("d", 0, 10, new byte[] {'{', '}'});
         LookupRequest first = LookupRequest.audit("d", 0, 3, false, true, T0 + 1_000, wall);
-        assertEquals(LookupResult.Outcome.VERSION, lookup(first).outcome, "7 missing, over the log fetch, dated after the audit");
+        assertEquals(
+                LookupResult.Outcome.VERSION,
+                lookup(first).outcome,
+                "7 missing, over the log fetch, dated after the audit");
         LookupRequest recheck = LookupRequest.audit("d", 0, 3, false, true, T0 + 2_000, wall);
         recheck.recheck = true;
-        assertEquals(LookupResult.Outcome.VERSION, lookup(recheck).outcome, "in flight: dated after the audit, before now");
+        assertEquals(
+                LookupResult.Outcome.VERSION, lookup(recheck).outcome, "in flight: dated after the audit, before now");
         LookupRequest caughtUp = LookupRequest.audit("d", 0, 3, false, true, T0 + 60_004, wall);
         LookupResult r = lookup(caughtUp);
-        assertEquals(LookupResult.Outcome.SNAPSHOT, r.outcome, "event time passed the first missing one: lost, from the snapshot");
+        assertEquals(
+                LookupResult.Outcome.SNAPSHOT,
+                r.outcome,
+                "event time passed the first missing one: lost, from the snapshot");
         assertEquals(10, r.snapshotSeq);
         assertEquals(10, r.dbSeq);
     }
@@ -164,7 +183,8 @@ class LookupPlannerTest {
     void aLongTailAcrossAResetIsDatedByTheNewEpochsFirstRow() {
         truth("d", 0, 3);
         long wall = T0 + 20 * 60_000;
-        for (long seq = 1; seq <= 5; seq++) db.log(new Increment("d", 1, seq, T0 + 60_000 + seq, new byte[] {'{', '}'}));
+        for (long seq = 1; seq <= 5; seq++)
+            db.log(new Increment("d", 1, seq, T0 + 60_000 + seq, new byte[] {'{', '}'}));
         db.snapshot("d", 1, 5, new byte[] {'{', '}'});
         LookupRequest recheck = LookupRequest.audit("d", 0, 3, false, true, T0 + 2_000, wall);
         recheck.recheck = true;
@@ -190,10 +210,14 @@ class LookupPlannerTest {
     @Test
     void aRebuildNeedsEveryRowFromSeqOneWithinTheLogFetch() {
         for (long seq = 1; seq <= 4; seq++) db.log(inc("d", 0, seq, "{}"));
-        assertEquals(LookupResult.Outcome.NOT_FOUND, lookup(firstSeen(0, 4)).outcome, "4 rows: longer than max-log-fetch (3)");
+        assertEquals(
+                LookupResult.Outcome.NOT_FOUND,
+                lookup(firstSeen(0, 4)).outcome,
+                "4 rows: longer than max-log-fetch (3)");
         assertEquals(LookupResult.Outcome.NOT_FOUND, lookup(firstSeen(0, 5)).outcome, "the log does not reach 5 yet");
         db.forget("d", 0, 1);
-        assertEquals(LookupResult.Outcome.NOT_FOUND, lookup(firstSeen(0, 3)).outcome, "seq 1 gone (retention): no base");
+        assertEquals(
+                LookupResult.Outcome.NOT_FOUND, lookup(firstSeen(0, 3)).outcome, "seq 1 gone (retention): no base");
         db.log(inc("d", 0, 1, "{}")).forget("d", 0, 2);
         LookupResult r = lookup(firstSeen(0, 3));
         assertEquals(LookupResult.Outcome.NOT_FOUND, r.outcome, "a hole in 1..3");
@@ -220,10 +244,14 @@ class LookupPlannerTest {
         assertEquals(LookupResult.Outcome.LOG, r.outcome, "a first-seen lookup that failed, retried by the audit");
         assertEquals("0/1,0/2,0/3", seqs(r.increments));
         assertEquals(-1, r.dbSeq, "the database still has no row");
-        assertEquals(LookupResult.Outcome.NOT_FOUND, lookup(LookupRequest.audit("d", 0, 3, false, true, T0, 0)).outcome,
+        assertEquals(
+                LookupResult.Outcome.NOT_FOUND,
+                lookup(LookupRequest.audit("d", 0, 3, false, true, T0, 0)).outcome,
                 "a plain audit repairs nothing: DB_MISSING");
         db.forget("d", 0, 3);
-        assertEquals(LookupResult.Outcome.NOT_FOUND, lookup(gap(2, 3)).outcome,
+        assertEquals(
+                LookupResult.Outcome.NOT_FOUND,
+                lookup(gap(2, 3)).outcome,
                 "a gap whose rows the log has not is no rebuild either");
     }
 }

@@ -65,7 +65,8 @@ class ReconcilerSavepoints {
                 LookupRequest q = new LookupRequest("failed", LookupRequest.Kind.GAP, 0, 2, 2, TestData.T0, 0);
                 h.processElement2(LookupResult.failed(q, LookupResult.Outcome.FAILED, "database down"), q.ts);
                 OperatorSubtaskState snapshot = h.snapshot(1, TestData.T0 + 1_000);
-                OperatorSnapshotUtil.writeStateHandle(snapshot, dir.resolve(file(build, backend)).toString());
+                OperatorSnapshotUtil.writeStateHandle(
+                        snapshot, dir.resolve(file(build, backend)).toString());
             }
         }
     }
@@ -88,11 +89,13 @@ class ReconcilerSavepoints {
         }
     }
 
-    static KeyedTwoInputStreamOperatorTestHarness<String, Increment, LookupResult, DeviceState> harness(String backend,
-            int maxHeld) throws Exception {
+    static KeyedTwoInputStreamOperatorTestHarness<String, Increment, LookupResult, DeviceState> harness(
+            String backend, int maxHeld) throws Exception {
         var h = new KeyedTwoInputStreamOperatorTestHarness<String, Increment, LookupResult, DeviceState>(
                 new StateReconciler.Operator(new StateReconciler(maxHeld, Duration.ofDays(30), MAX_DOC)),
-                i -> i.deviceId, r -> r.request.deviceId, Types.STRING);
+                i -> i.deviceId,
+                r -> r.request.deviceId,
+                Types.STRING);
         h.setStateBackend(backendOf(backend));
         return h;
     }
@@ -101,7 +104,8 @@ class ReconcilerSavepoints {
         return name.equals("rocksdb") ? new EmbeddedRocksDBStateBackend() : new HashMapStateBackend();
     }
 
-    static void send(KeyedTwoInputStreamOperatorTestHarness<String, Increment, LookupResult, DeviceState> h, Increment i)
+    static void send(
+            KeyedTwoInputStreamOperatorTestHarness<String, Increment, LookupResult, DeviceState> h, Increment i)
             throws Exception {
         h.processElement1(i, i.ts);
     }

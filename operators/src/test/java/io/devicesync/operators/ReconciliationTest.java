@@ -85,7 +85,8 @@ class ReconciliationTest {
 
         /** The held versions in version order (the sorted map's). */
         String versions() {
-            return map.values().stream().map(h -> Versions.format(h.increment.epoch, h.increment.seq))
+            return map.values().stream()
+                    .map(h -> Versions.format(h.increment.epoch, h.increment.seq))
                     .collect(Collectors.joining(","));
         }
 
@@ -141,7 +142,9 @@ class ReconciliationTest {
         }
 
         String versions() {
-            return published.stream().map(p -> Versions.format(p.epoch, p.seq) + ":" + p.source).collect(Collectors.joining(","));
+            return published.stream()
+                    .map(p -> Versions.format(p.epoch, p.seq) + ":" + p.source)
+                    .collect(Collectors.joining(","));
         }
 
         List<String> alertTypes() {
@@ -196,7 +199,8 @@ class ReconciliationTest {
         assertEquals("0/1:increment", fx.versions());
         assertEquals(1, fx.waiting, "the device waits");
         assertEquals(1, s.heldCount);
-        result(LookupResult.log(new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 2, T0, 0), new Increment[] {inc("d", 2)}));
+        result(LookupResult.log(
+                new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 2, T0, 0), new Increment[] {inc("d", 2)}));
         assertEquals("0/1:increment,0/2:log,0/3:increment", fx.versions());
         assertEquals(0, fx.waiting);
         assertEquals(1, fx.repaired);
@@ -208,7 +212,8 @@ class ReconciliationTest {
     void aRepairThatLeavesTheDeviceWaitingFailsAndAsksTheGuardForAnother() throws Exception {
         send(inc("d", 1));
         send(inc("d", 4));
-        result(LookupResult.log(new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 3, T0, 0), new Increment[] {inc("d", 2)}));
+        result(LookupResult.log(
+                new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 3, T0, 0), new Increment[] {inc("d", 2)}));
         assertEquals("0/1:increment,0/2:log", fx.versions());
         assertEquals(List.of("RESYNC_FAILED"), fx.alertTypes());
         assertEquals(AuditRecord.Outcome.REPAIR_PENDING, fx.audits.get(0).outcome);
@@ -231,7 +236,9 @@ class ReconciliationTest {
         assertEquals(List.of(), fx.alertTypes(), "shed: not sent, nothing raised");
         assertEquals(1, fx.counts.get(Reconciliation.Effects.Event.REPAIR_FAILED), "still counted");
         assertEquals(AuditRecord.Outcome.REPAIR_PENDING, fx.audits.get(0).outcome, "the audit retries it");
-        result(LookupResult.failed(LookupRequest.audit("d", 0, 4, true, false, T0 + 1, 0), LookupResult.Outcome.UNAVAILABLE,
+        result(LookupResult.failed(
+                LookupRequest.audit("d", 0, 4, true, false, T0 + 1, 0),
+                LookupResult.Outcome.UNAVAILABLE,
                 "database unavailable: circuit breaker open"));
         assertEquals(List.of("RESYNC_FAILED"), fx.alertTypes(), "the retry failed too");
         assertTrue(fx.alerts.get(0).details.contains("\"databaseUnavailable\":true"));
@@ -247,31 +254,59 @@ class ReconciliationTest {
         graced.onIncrement(s, held, inc("d", 1), fx);
         graced.onIncrement(s, held, inc("d", 4), fx);
         LookupRequest gap = new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 3, T0, 0);
-        graced.onResult(s, held, LookupResult.failed(gap, LookupResult.Outcome.UNAVAILABLE, "database lookup shed"), fx);
+        graced.onResult(
+                s, held, LookupResult.failed(gap, LookupResult.Outcome.UNAVAILABLE, "database lookup shed"), fx);
         for (int k = 1; k <= 5; k++) {
             now[0] += 2_000; // the device's next audit, 2 s later, shed again
-            graced.onResult(s, held, LookupResult.failed(LookupRequest.audit("d", 0, 4, true, false, T0 + k, 0),
-                    LookupResult.Outcome.UNAVAILABLE, "database lookup shed"), fx);
+            graced.onResult(
+                    s,
+                    held,
+                    LookupResult.failed(
+                            LookupRequest.audit("d", 0, 4, true, false, T0 + k, 0),
+                            LookupResult.Outcome.UNAVAILABLE,
+                            "database lookup shed"),
+                    fx);
         }
         assertEquals(List.of(), fx.alertTypes(), "11 s of waiting: within the grace, nothing raised");
         assertEquals(6, fx.counts.get(Reconciliation.Effects.Event.REPAIR_FAILED), "each counted");
         now[0] = 1_000 + 20_000;
-        graced.onResult(s, held, LookupResult.failed(LookupRequest.audit("d", 0, 4, true, false, T0 + 9, 0),
-                LookupResult.Outcome.UNAVAILABLE, "database lookup shed"), fx);
+        graced.onResult(
+                s,
+                held,
+                LookupResult.failed(
+                        LookupRequest.audit("d", 0, 4, true, false, T0 + 9, 0),
+                        LookupResult.Outcome.UNAVAILABLE,
+                        "database lookup shed"),
+                fx);
         assertEquals(List.of(), fx.alertTypes(), "the 7th failure: between the third and the tenth, as for any device");
         for (int k = 8; k <= 10; k++) {
-            graced.onResult(s, held, LookupResult.failed(LookupRequest.audit("d", 0, 4, true, false, T0 + 10 + k, 0),
-                    LookupResult.Outcome.UNAVAILABLE, "database lookup shed"), fx);
+            graced.onResult(
+                    s,
+                    held,
+                    LookupResult.failed(
+                            LookupRequest.audit("d", 0, 4, true, false, T0 + 10 + k, 0),
+                            LookupResult.Outcome.UNAVAILABLE,
+                            "database lookup shed"),
+                    fx);
         }
-        assertEquals(List.of("RESYNC_FAILED"), fx.alertTypes(), "past the grace, the tenth raises (the policy may hold it back)");
+        assertEquals(
+                List.of("RESYNC_FAILED"),
+                fx.alertTypes(),
+                "past the grace, the tenth raises (the policy may hold it back)");
         // A lookup that was sent and failed is a failed repair at once, grace or not.
         ReconcilerState other = new ReconcilerState();
         Recorder fx2 = new Recorder();
         MapHeld otherHeld = new MapHeld();
         graced.onIncrement(other, otherHeld, inc("e", 1), fx2);
         graced.onIncrement(other, otherHeld, inc("e", 4), fx2);
-        graced.onResult(other, otherHeld, LookupResult.failed(new LookupRequest("e", LookupRequest.Kind.GAP, 0, 2, 3, T0, 0),
-                LookupResult.Outcome.FAILED, "database lookup failed: connection refused"), fx2);
+        graced.onResult(
+                other,
+                otherHeld,
+                LookupResult.failed(
+                        new LookupRequest("e", LookupRequest.Kind.GAP, 0, 2, 3, T0, 0),
+                        LookupResult.Outcome.FAILED,
+                        "database lookup failed: connection refused"),
+                fx2);
         assertEquals(List.of("RESYNC_FAILED"), fx2.alertTypes());
     }
 
@@ -279,7 +314,9 @@ class ReconciliationTest {
     void aFailedLookupRaisesOnItsFirstFailure() throws Exception {
         send(inc("d", 1));
         send(inc("d", 4));
-        result(LookupResult.failed(new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 3, T0, 0), LookupResult.Outcome.FAILED,
+        result(LookupResult.failed(
+                new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 3, T0, 0),
+                LookupResult.Outcome.FAILED,
                 "database lookup failed: connection refused"));
         assertEquals(List.of("RESYNC_FAILED"), fx.alertTypes(), "sent and failed: a failed repair");
     }
@@ -300,7 +337,8 @@ class ReconciliationTest {
     @Test
     void aQuietAuditThatFindsTheDatabaseAheadRepairsTheTailOnce() throws Exception {
         send(inc("d", 1));
-        LookupResult r = LookupResult.log(LookupRequest.audit("d", 0, 1, false, true, T0, 0), new Increment[] {inc("d", 2)});
+        LookupResult r =
+                LookupResult.log(LookupRequest.audit("d", 0, 1, false, true, T0, 0), new Increment[] {inc("d", 2)});
         r.dbEpoch = 0;
         r.dbSeq = 2;
         result(r);
@@ -319,10 +357,18 @@ class ReconciliationTest {
         result(LookupResult.version(LookupRequest.audit("d", 0, 2, false, true, T0, 0), 0, 2));
         result(LookupResult.version(LookupRequest.audit("d", 0, 2, false, true, T0, 0), 0, 1));
         result(LookupResult.version(LookupRequest.audit("d", 0, 2, false, false, T0, 0), 0, 3));
-        result(LookupResult.failed(LookupRequest.audit("d", 0, 2, false, true, T0, 0), LookupResult.Outcome.NOT_FOUND, "no row"));
-        result(LookupResult.failed(LookupRequest.audit("d", 0, 2, false, true, T0, 0), LookupResult.Outcome.UNAVAILABLE, "breaker"));
-        assertEquals(List.of(AuditRecord.Outcome.VERIFIED, AuditRecord.Outcome.DB_BEHIND, AuditRecord.Outcome.IN_FLIGHT, AuditRecord.Outcome.DB_MISSING,
-                AuditRecord.Outcome.REPAIR_PENDING), fx.audits.stream().map(a -> a.outcome).toList());
+        result(LookupResult.failed(
+                LookupRequest.audit("d", 0, 2, false, true, T0, 0), LookupResult.Outcome.NOT_FOUND, "no row"));
+        result(LookupResult.failed(
+                LookupRequest.audit("d", 0, 2, false, true, T0, 0), LookupResult.Outcome.UNAVAILABLE, "breaker"));
+        assertEquals(
+                List.of(
+                        AuditRecord.Outcome.VERIFIED,
+                        AuditRecord.Outcome.DB_BEHIND,
+                        AuditRecord.Outcome.IN_FLIGHT,
+                        AuditRecord.Outcome.DB_MISSING,
+                        AuditRecord.Outcome.REPAIR_PENDING),
+                fx.audits.stream().map(a -> a.outcome).toList());
         assertTrue(fx.alerts.isEmpty(), "an audit that repairs nothing alerts nothing");
     }
 
@@ -354,8 +400,10 @@ class ReconciliationTest {
         // Holes 2 and 4: the guard sent two requests and forwarded 3 and 5, which are still on
         // their way when both answers arrive.
         send(inc("d", 1));
-        result(LookupResult.log(new LookupRequest("d", LookupRequest.Kind.GAP, 0, 4, 4, T0, 0), new Increment[] {inc("d", 4)}));
-        result(LookupResult.log(new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 2, T0, 0), new Increment[] {inc("d", 2)}));
+        result(LookupResult.log(
+                new LookupRequest("d", LookupRequest.Kind.GAP, 0, 4, 4, T0, 0), new Increment[] {inc("d", 4)}));
+        result(LookupResult.log(
+                new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 2, T0, 0), new Increment[] {inc("d", 2)}));
         assertEquals("0/1:increment,0/2:log", fx.versions());
         assertTrue(fx.alerts.isEmpty(), "each request got what it was for: " + fx.alertTypes());
         assertTrue(fx.audits.isEmpty());
@@ -369,7 +417,8 @@ class ReconciliationTest {
     void aGapRequestThatLeavesItsOwnRangeOpenFailsEvenBeforeItsTriggerArrives() throws Exception {
         send(inc("d", 1));
         // The log misses 3 of 2..3; the message after the hole (4) is still on its way.
-        result(LookupResult.log(new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 3, T0, 0), new Increment[] {inc("d", 2)}));
+        result(LookupResult.log(
+                new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 3, T0, 0), new Increment[] {inc("d", 2)}));
         assertEquals(List.of("RESYNC_FAILED"), fx.alertTypes());
         assertEquals(AuditRecord.Outcome.REPAIR_PENDING, fx.audits.get(0).outcome, "the guard is asked to retry");
     }
@@ -467,8 +516,12 @@ class ReconciliationTest {
             assertEquals(5, effects.counts.get(Reconciliation.Effects.Event.HELD_OVERFLOW));
             // A snapshot past the dropped ones repairs the device: the rest is replayed in order.
             counting.reads = 0;
-            capped.onResult(st, counting, LookupResult.snapshot(LookupRequest.audit("d", 0, seq - 1, true, true, T0, 0),
-                    0, oldest - 1, json("{}")), effects);
+            capped.onResult(
+                    st,
+                    counting,
+                    LookupResult.snapshot(
+                            LookupRequest.audit("d", 0, seq - 1, true, true, T0, 0), 0, oldest - 1, json("{}")),
+                    effects);
             assertEquals(0, st.heldCount);
             assertEquals(Versions.format(0, seq - 1), Versions.format(st.epoch, st.seq));
             assertTrue(counting.reads <= 2 * maxHeld + 2, "the replay reads each held once: " + counting.reads);
@@ -483,16 +536,26 @@ class ReconciliationTest {
         wide.onIncrement(s, held, inc("d", 3), fx);
         wide.onIncrement(s, held, inc("d", 9), fx);
         // The repair of hole 5..7 arrives before hole 2's and before 4 and 8 (still on their way).
-        wide.onResult(s, held, LookupResult.log(new LookupRequest("d", LookupRequest.Kind.GAP, 0, 5, 7, T0, 0),
-                new Increment[] {inc("d", 5), inc("d", 6), inc("d", 7)}), fx);
+        wide.onResult(
+                s,
+                held,
+                LookupResult.log(
+                        new LookupRequest("d", LookupRequest.Kind.GAP, 0, 5, 7, T0, 0),
+                        new Increment[] {inc("d", 5), inc("d", 6), inc("d", 7)}),
+                fx);
         wide.onIncrement(s, held, inc("d", 8), fx);
         wide.onIncrement(s, held, inc("d", 4), fx);
         assertEquals("0/3,0/4,0/5,0/6,0/7,0/8,0/9", held.chain(s));
         assertEquals(held.versions(), held.chain(s));
         assertEquals(7, s.heldCount);
-        wide.onResult(s, held, LookupResult.log(new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 2, T0, 0),
-                new Increment[] {inc("d", 2)}), fx);
-        assertEquals("0/1:increment,0/2:log,0/3:increment,0/4:increment,0/5:log,0/6:log,0/7:log,0/8:increment,0/9:increment",
+        wide.onResult(
+                s,
+                held,
+                LookupResult.log(
+                        new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 2, T0, 0), new Increment[] {inc("d", 2)}),
+                fx);
+        assertEquals(
+                "0/1:increment,0/2:log,0/3:increment,0/4:increment,0/5:log,0/6:log,0/7:log,0/8:increment,0/9:increment",
                 fx.versions());
         assertEquals(0, s.heldCount);
         assertTrue(held.map.isEmpty() && held.links.isEmpty());
@@ -518,8 +581,11 @@ class ReconciliationTest {
         counting.reads = 0;
         rules.onIncrement(s, counting, inc("d", 7), fx);
         assertEquals(2, counting.reads, "ordered now: no scan");
-        rules.onResult(s, counting, LookupResult.snapshot(LookupRequest.audit("d", 0, 7, true, true, T0, 0), 0, 4,
-                json("{\"s\":4}")), fx);
+        rules.onResult(
+                s,
+                counting,
+                LookupResult.snapshot(LookupRequest.audit("d", 0, 7, true, true, T0, 0), 0, 4, json("{\"s\":4}")),
+                fx);
         assertEquals("0/4:snapshot,0/5:increment,0/6:increment,0/7:increment", fx.versions());
         assertTrue(counting.inner.map.isEmpty() && counting.inner.links.isEmpty());
     }
@@ -531,13 +597,20 @@ class ReconciliationTest {
         for (long seq = 3; seq <= 6; seq++) wide.onIncrement(s, held, inc("d", seq), fx);
         held.remove(0, 3); // the state TTL removed the oldest entry on its own (its link remains)
         held.remove(0, 5);
-        wide.onResult(s, held, LookupResult.log(new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 2, T0, 0),
-                new Increment[] {inc("d", 2)}), fx);
+        wide.onResult(
+                s,
+                held,
+                LookupResult.log(
+                        new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 2, T0, 0), new Increment[] {inc("d", 2)}),
+                fx);
         assertEquals("0/1:increment,0/2:log", fx.versions(), "3 is gone: the device still waits");
         assertEquals(2, s.heldCount, "counted again from what is left");
         assertEquals("0/4,0/6", held.chain(s));
-        wide.onResult(s, held, LookupResult.snapshot(LookupRequest.audit("d", 0, 6, true, true, T0, 0), 0, 5,
-                json("{}")), fx);
+        wide.onResult(
+                s,
+                held,
+                LookupResult.snapshot(LookupRequest.audit("d", 0, 6, true, true, T0, 0), 0, 5, json("{}")),
+                fx);
         assertEquals("0/1:increment,0/2:log,0/5:snapshot,0/6:increment", fx.versions());
         assertTrue(held.map.isEmpty() && held.links.isEmpty());
     }
@@ -560,13 +633,18 @@ class ReconciliationTest {
         assertEquals(2, s.seq, "nothing after it applies either, even what would shrink it: 3 comes first");
         assertEquals(2, s.heldCount, "3 and 4 wait");
         assertEquals(1, fx.waiting, "the device waits for a repair");
-        assertEquals(List.of("STATE_TOO_LARGE", "STATE_TOO_LARGE"), fx.alertTypes(), "published no more; then kept no more");
+        assertEquals(
+                List.of("STATE_TOO_LARGE", "STATE_TOO_LARGE"), fx.alertTypes(), "published no more; then kept no more");
         Alert stopped = fx.alerts.get(1);
         assertEquals("CRITICAL", stopped.severity);
         assertEquals("FETCH_SNAPSHOT", stopped.strategy);
-        assertTrue(stopped.details.contains("\"seq\":3") && stopped.details.contains("\"maxKeptBytes\":256"), stopped.details);
+        assertTrue(
+                stopped.details.contains("\"seq\":3") && stopped.details.contains("\"maxKeptBytes\":256"),
+                stopped.details);
         assertEquals(1, fx.counts.get(Reconciliation.Effects.Event.TOO_LARGE_TO_KEEP));
-        assertEquals(List.of(AuditRecord.Outcome.REPAIR_PENDING), fx.audits.stream().map(a -> a.outcome).toList(),
+        assertEquals(
+                List.of(AuditRecord.Outcome.REPAIR_PENDING),
+                fx.audits.stream().map(a -> a.outcome).toList(),
                 "the guard is asked for the snapshot");
         assertTrue(fx.published.isEmpty());
 
@@ -575,11 +653,15 @@ class ReconciliationTest {
         result(LookupResult.snapshot(repair, 0, 3, json("{\"s\":\"" + "y".repeat(300) + "\"}"), null));
         assertEquals(2, s.seq);
         assertEquals(2, fx.counts.get(Reconciliation.Effects.Event.TOO_LARGE_TO_KEEP));
-        assertEquals(List.of("STATE_TOO_LARGE", "STATE_TOO_LARGE", "RESYNC_FAILED"), fx.alertTypes(), "one alert per episode");
+        assertEquals(
+                List.of("STATE_TOO_LARGE", "STATE_TOO_LARGE", "RESYNC_FAILED"),
+                fx.alertTypes(),
+                "one alert per episode");
         assertTrue(fx.alerts.get(2).cause.contains("256 bytes kept"), fx.alerts.get(2).cause);
 
         // One that fits ends the episode; what was held is replayed on it.
-        result(LookupResult.snapshot(LookupRequest.audit("d", 0, 4, true, false, T0 + 2_000, 0), 0, 3, json("{\"s\":3}"), null));
+        result(LookupResult.snapshot(
+                LookupRequest.audit("d", 0, 4, true, false, T0 + 2_000, 0), 0, 3, json("{\"s\":3}"), null));
         assertEquals("0/3:snapshot,0/4:increment", fx.versions());
         assertEquals("{\"s\":3}", new String(fx.published.get(1).state, StandardCharsets.UTF_8));
         assertEquals(0, s.heldCount);

@@ -30,7 +30,9 @@ class SequenceGuardAuditTest {
     private void open(Duration idleTtl) throws Exception {
         h = ProcessFunctionTestHarnesses.forKeyedCoProcessFunction(
                 new SequenceGuard(Duration.ofMillis(GRACE), 1000, Duration.ofMillis(AUDIT), idleTtl),
-                i -> i.deviceId, a -> a.deviceId, Types.STRING);
+                i -> i.deviceId,
+                a -> a.deviceId,
+                Types.STRING);
     }
 
     @AfterEach
@@ -47,7 +49,9 @@ class SequenceGuardAuditTest {
     }
 
     private List<LookupRequest> audits() {
-        return values(h.getSideOutput(Tags.LOOKUPS)).stream().filter(r -> r.kind.equals(LookupRequest.Kind.AUDIT)).toList();
+        return values(h.getSideOutput(Tags.LOOKUPS)).stream()
+                .filter(r -> r.kind.equals(LookupRequest.Kind.AUDIT))
+                .toList();
     }
 
     /** The device's first audit boundary after {@code t}: boundaries are offset per device. */
@@ -91,7 +95,8 @@ class SequenceGuardAuditTest {
         watermark(b1 + 2 * AUDIT);
         watermark(b1 + 3 * AUDIT);
         assertEquals(List.of(1L, 2L, 2L), audits().stream().map(r -> r.toSeq).toList());
-        assertEquals(List.of(false, false, true), audits().stream().map(r -> r.quiet).toList());
+        assertEquals(
+                List.of(false, false, true), audits().stream().map(r -> r.quiet).toList());
     }
 
     @Test
@@ -118,7 +123,8 @@ class SequenceGuardAuditTest {
         watermark(b1 + AUDIT); // audited, quiet-audited, no timer
         assertEquals(0, h.numEventTimeTimers());
         // The reconciler published 1 only: it waits.
-        h.processElement2(new AuditRecord("d", 0, 1, -1, -1, AuditRecord.Outcome.REPAIR_PENDING, b1 + AUDIT), b1 + AUDIT);
+        h.processElement2(
+                new AuditRecord("d", 0, 1, -1, -1, AuditRecord.Outcome.REPAIR_PENDING, b1 + AUDIT), b1 + AUDIT);
         h.processElement2(new AuditRecord("d", 0, 1, 0, 1, AuditRecord.Outcome.VERIFIED, b1 + AUDIT), b1 + AUDIT);
         watermark(b1 + 2 * AUDIT);
         List<LookupRequest> a = audits();
@@ -144,8 +150,14 @@ class SequenceGuardAuditTest {
         }
         List<LookupRequest> a = audits();
         assertEquals(6, a.size());
-        assertEquals(List.of(1L, 2L, 4L, 8L), List.of((a.get(2).ts - a.get(1).ts) / AUDIT, (a.get(3).ts - a.get(2).ts) / AUDIT,
-                (a.get(4).ts - a.get(3).ts) / AUDIT, (a.get(5).ts - a.get(4).ts) / AUDIT), "backing off");
+        assertEquals(
+                List.of(1L, 2L, 4L, 8L),
+                List.of(
+                        (a.get(2).ts - a.get(1).ts) / AUDIT,
+                        (a.get(3).ts - a.get(2).ts) / AUDIT,
+                        (a.get(4).ts - a.get(3).ts) / AUDIT,
+                        (a.get(5).ts - a.get(4).ts) / AUDIT),
+                "backing off");
         assertTrue(a.subList(2, a.size()).stream().allMatch(r -> r.recheck && r.quiet && !r.repair));
     }
 
@@ -161,7 +173,8 @@ class SequenceGuardAuditTest {
         // silent for the idle TTL.
         for (int k = 2; k <= 8; k++) {
             if (h.numKeyedStateEntries() > 0) {
-                h.processElement2(new AuditRecord("d", 0, 1, -1, -1, AuditRecord.Outcome.REPAIR_PENDING, b1 + (k - 1) * AUDIT),
+                h.processElement2(
+                        new AuditRecord("d", 0, 1, -1, -1, AuditRecord.Outcome.REPAIR_PENDING, b1 + (k - 1) * AUDIT),
                         b1 + (k - 1) * AUDIT);
             }
             watermark(b1 + k * AUDIT);
@@ -171,7 +184,8 @@ class SequenceGuardAuditTest {
         assertTrue(audits().subList(2, audited).stream().allMatch(r -> r.repair));
         assertEquals(0, h.numEventTimeTimers());
         assertEquals(0, h.numKeyedStateEntries(), "state cleared");
-        List<Increment> forgets = h.extractOutputValues().stream().filter(i -> i.forget).toList();
+        List<Increment> forgets =
+                h.extractOutputValues().stream().filter(i -> i.forget).toList();
         assertEquals(1, forgets.size(), "the reconciler is told, once");
         assertEquals("d", forgets.get(0).deviceId);
         // It comes back: first-seen, so (0, 3) waits for the grace, then its snapshot is asked for.
@@ -179,9 +193,12 @@ class SequenceGuardAuditTest {
         h.processElement1(new Increment("d", 0, 3, t, new byte[] {'{', '}'}), t);
         watermark(t + 2 * GRACE);
         List<LookupRequest> firstSeen = values(h.getSideOutput(Tags.LOOKUPS)).stream()
-                .filter(r -> r.kind.equals(LookupRequest.Kind.FIRST_SEEN)).toList();
+                .filter(r -> r.kind.equals(LookupRequest.Kind.FIRST_SEEN))
+                .toList();
         assertEquals(1, firstSeen.size());
-        assertEquals("0/1,0/2,0/3", versions(h.extractOutputValues().stream().filter(i -> !i.forget).toList()));
+        assertEquals(
+                "0/1,0/2,0/3",
+                versions(h.extractOutputValues().stream().filter(i -> !i.forget).toList()));
     }
 
     @Test
@@ -216,7 +233,8 @@ class SequenceGuardAuditTest {
         h.processElement1(new Increment("d", 0, 5, T0 + 1_900, new byte[] {'{', '}'}), T0 + 1_900);
         h.processElement1(new Increment("d", 0, 2, T0 + 1_950, new byte[] {'{', '}'}), T0 + 1_950);
         watermark(T0 + 100 + GRACE);
-        assertEquals("0/1,0/2,0/3", versions(h.extractOutputValues()), "5 arrived 1.8 s after 3: it waits its own grace");
+        assertEquals(
+                "0/1,0/2,0/3", versions(h.extractOutputValues()), "5 arrived 1.8 s after 3: it waits its own grace");
         h.processElement1(new Increment("d", 0, 4, T0 + 2_500, new byte[] {'{', '}'}), T0 + 2_500);
         assertEquals("0/1,0/2,0/3,0/4,0/5", versions(h.extractOutputValues()));
         assertTrue(values(h.getSideOutput(Tags.ALERTS)).isEmpty());
@@ -229,7 +247,8 @@ class SequenceGuardAuditTest {
         send(inc("d", 8));
         watermark(T0 + 80 + GRACE);
         List<LookupRequest> r = values(h.getSideOutput(Tags.LOOKUPS)).stream()
-                .filter(q -> !q.kind.equals(LookupRequest.Kind.AUDIT)).toList();
+                .filter(q -> !q.kind.equals(LookupRequest.Kind.AUDIT))
+                .toList();
         assertEquals(2, r.size());
         assertEquals(LookupRequest.Kind.FIRST_SEEN, r.get(0).kind);
         assertEquals(4, r.get(0).toSeq, "the base, up to the message after the first hole");
@@ -246,7 +265,8 @@ class SequenceGuardAuditTest {
         send(inc("d", 1, 1, "{}"));
         assertTrue(values(h.getSideOutput(Tags.ALERTS)).isEmpty(), "no DEVICE_RESET from seq 0");
         List<LookupRequest> r = values(h.getSideOutput(Tags.LOOKUPS)).stream()
-                .filter(q -> !q.kind.equals(LookupRequest.Kind.AUDIT)).toList();
+                .filter(q -> !q.kind.equals(LookupRequest.Kind.AUDIT))
+                .toList();
         assertEquals(1, r.size());
         assertEquals(LookupRequest.Kind.FIRST_SEEN, r.get(0).kind);
         assertEquals(1, r.get(0).epoch);
@@ -267,7 +287,16 @@ class SequenceGuardAuditTest {
         long t = b1 + AUDIT;
         List<Long> gaps = new java.util.ArrayList<>();
         for (int k = 0; k < 5; k++) {
-            h.processElement2(new AuditRecord("d", 0, 1, 0, 0, k % 2 == 0 ? AuditRecord.Outcome.DB_BEHIND : AuditRecord.Outcome.DB_MISSING, t), t);
+            h.processElement2(
+                    new AuditRecord(
+                            "d",
+                            0,
+                            1,
+                            0,
+                            0,
+                            k % 2 == 0 ? AuditRecord.Outcome.DB_BEHIND : AuditRecord.Outcome.DB_MISSING,
+                            t),
+                    t);
             assertEquals(1, h.numEventTimeTimers(), "one re-check armed");
             int before = audits().size();
             long w = t;
@@ -287,7 +316,8 @@ class SequenceGuardAuditTest {
         // A device that sends again starts over.
         h.processElement1(new Increment("d", 0, 2, t + 1, new byte[] {'{', '}'}), t + 1);
         watermark(t + 2 * AUDIT);
-        h.processElement2(new AuditRecord("d", 0, 2, 0, 1, AuditRecord.Outcome.DB_BEHIND, t + 2 * AUDIT), t + 2 * AUDIT);
+        h.processElement2(
+                new AuditRecord("d", 0, 2, 0, 1, AuditRecord.Outcome.DB_BEHIND, t + 2 * AUDIT), t + 2 * AUDIT);
         int before = audits().size();
         watermark(t + 4 * AUDIT);
         assertEquals(before + 1, audits().size(), "the series restarted at one interval");
@@ -308,7 +338,8 @@ class SequenceGuardAuditTest {
         h.processElement1(new Increment("d", 0, 4, t, new byte[] {'{', '}'}), t); // covered by the repair
         watermark(t + 2 * GRACE);
         assertEquals("0/1,0/2,0/6", versions(h.extractOutputValues()), "6 follows the repaired 5 at once");
-        assertTrue(values(h.getSideOutput(Tags.LOOKUPS)).stream().noneMatch(r -> r.kind.equals(LookupRequest.Kind.GAP)));
+        assertTrue(
+                values(h.getSideOutput(Tags.LOOKUPS)).stream().noneMatch(r -> r.kind.equals(LookupRequest.Kind.GAP)));
         assertTrue(values(h.getSideOutput(Tags.ALERTS)).isEmpty(), "no SEQUENCE_GAP for a repaired tail");
     }
 
@@ -331,12 +362,16 @@ class SequenceGuardAuditTest {
         send(inc("d", 1));
         send(inc("d", 3));
         send(inc("d", 6));
-        h.processElement2(new AuditRecord("d", 0, 1, 0, 0, AuditRecord.Outcome.DB_BEHIND, T0), T0); // timer armed already: no-op
+        h.processElement2(
+                new AuditRecord("d", 0, 1, 0, 0, AuditRecord.Outcome.DB_BEHIND, T0), T0); // timer armed already: no-op
         var snapshot = h.snapshot(1, T0 + 100);
         h.close();
-        h = new KeyedTwoInputStreamOperatorTestHarness<>(new KeyedCoProcessOperator<>(
-                new SequenceGuard(Duration.ofMillis(GRACE), 1000, Duration.ofMillis(AUDIT), Duration.ofDays(30))),
-                i -> i.deviceId, a -> a.deviceId, Types.STRING);
+        h = new KeyedTwoInputStreamOperatorTestHarness<>(
+                new KeyedCoProcessOperator<>(new SequenceGuard(
+                        Duration.ofMillis(GRACE), 1000, Duration.ofMillis(AUDIT), Duration.ofDays(30))),
+                i -> i.deviceId,
+                a -> a.deviceId,
+                Types.STRING);
         h.setup();
         h.initializeState(snapshot);
         h.open();
@@ -346,7 +381,11 @@ class SequenceGuardAuditTest {
         assertEquals("0/2,0/3", versions(h.extractOutputValues()));
         watermark(T0 + 60 + GRACE); // the second hole's grace
         assertEquals("0/2,0/3,0/6", versions(h.extractOutputValues()));
-        assertEquals(1, values(h.getSideOutput(Tags.LOOKUPS)).stream().filter(r -> r.kind.equals(LookupRequest.Kind.GAP)).count());
+        assertEquals(
+                1,
+                values(h.getSideOutput(Tags.LOOKUPS)).stream()
+                        .filter(r -> r.kind.equals(LookupRequest.Kind.GAP))
+                        .count());
         watermark(next("d", T0 + 10));
         assertEquals(1, audits().size(), "the audit timer came through the restore");
     }
@@ -361,7 +400,11 @@ class SequenceGuardAuditTest {
         assertEquals("0/1,0/3", versions(h.extractOutputValues()), "the gap is declared; no forget marker");
         assertTrue(h.extractOutputValues().stream().noneMatch(i -> i.forget));
         assertEquals(1, h.numKeyedStateEntries(), "the device is kept");
-        assertEquals(1, values(h.getSideOutput(Tags.LOOKUPS)).stream().filter(r -> r.kind.equals(LookupRequest.Kind.GAP)).count());
+        assertEquals(
+                1,
+                values(h.getSideOutput(Tags.LOOKUPS)).stream()
+                        .filter(r -> r.kind.equals(LookupRequest.Kind.GAP))
+                        .count());
         assertTrue(audits().size() <= 2, "the audits due, then nothing: no timer wraps around to the past");
     }
 

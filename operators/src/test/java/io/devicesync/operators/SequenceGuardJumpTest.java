@@ -37,9 +37,15 @@ class SequenceGuardJumpTest {
     @BeforeEach
     void open() throws Exception {
         h = ProcessFunctionTestHarnesses.forKeyedCoProcessFunction(
-                new SequenceGuard(Duration.ofMillis(GRACE), 1000, Duration.ofMillis(AUDIT), Duration.ofDays(30),
+                new SequenceGuard(
+                        Duration.ofMillis(GRACE),
+                        1000,
+                        Duration.ofMillis(AUDIT),
+                        Duration.ofDays(30),
                         Duration.ofMillis(ROUTINE)),
-                i -> i.deviceId, a -> a.deviceId, Types.STRING);
+                i -> i.deviceId,
+                a -> a.deviceId,
+                Types.STRING);
     }
 
     @AfterEach
@@ -58,7 +64,8 @@ class SequenceGuardJumpTest {
     }
 
     private List<LookupRequest> audits() {
-        return values(h.getSideOutput(Tags.LOOKUPS)).stream().filter(r -> r.kind.equals(LookupRequest.Kind.AUDIT))
+        return values(h.getSideOutput(Tags.LOOKUPS)).stream()
+                .filter(r -> r.kind.equals(LookupRequest.Kind.AUDIT))
                 .collect(Collectors.toList());
     }
 
@@ -86,8 +93,10 @@ class SequenceGuardJumpTest {
         assertEquals(DEVICES, a.size(), "every device audited once in the interval after the jump");
         Map<String, Long> at = new HashMap<>();
         for (LookupRequest r : a) assertEquals(null, at.put(r.deviceId, r.ts), "once per device");
-        at.forEach((device, ts) -> assertEquals(slotAfter(device, jumpedTo + 1) - 1, ts, device + ": 1 ms before its own slot"));
-        assertTrue(at.values().stream().distinct().count() > DEVICES / 2, "spread over the interval, not at one instant");
+        at.forEach((device, ts) ->
+                assertEquals(slotAfter(device, jumpedTo + 1) - 1, ts, device + ": 1 ms before its own slot"));
+        assertTrue(
+                at.values().stream().distinct().count() > DEVICES / 2, "spread over the interval, not at one instant");
         assertTrue(a.stream().noneMatch(r -> r.quiet), "the device was active before the stop: an active audit first");
         walk(jumpedTo + AUDIT, jumpedTo + 2 * AUDIT);
         assertEquals(2 * DEVICES, audits().size(), "then the quiet audit one interval later, as usual");

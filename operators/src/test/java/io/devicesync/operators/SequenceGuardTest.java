@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.devicesync.model.Alert;
+import io.devicesync.model.AuditRecord;
 import io.devicesync.model.Increment;
 import io.devicesync.model.Json;
 import io.devicesync.model.LookupRequest;
@@ -19,7 +20,6 @@ import java.util.List;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.streaming.api.watermark.Watermark;
 import org.apache.flink.streaming.util.KeyedTwoInputStreamOperatorTestHarness;
-import io.devicesync.model.AuditRecord;
 import org.apache.flink.streaming.util.ProcessFunctionTestHarnesses;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -29,13 +29,16 @@ class SequenceGuardTest {
     private static final long GRACE = 2_000;
     /** Long enough that no audit fires in the ordering tests (they assert on lookups). */
     private static final long AUDIT = 3_600_000;
+
     private KeyedTwoInputStreamOperatorTestHarness<String, Increment, AuditRecord, Increment> h;
 
     @BeforeEach
     void open() throws Exception {
         h = ProcessFunctionTestHarnesses.forKeyedCoProcessFunction(
                 new SequenceGuard(Duration.ofMillis(GRACE), 1000, Duration.ofMillis(AUDIT), Duration.ofDays(30)),
-                i -> i.deviceId, a -> a.deviceId, Types.STRING);
+                i -> i.deviceId,
+                a -> a.deviceId,
+                Types.STRING);
     }
 
     @AfterEach
@@ -48,7 +51,9 @@ class SequenceGuardTest {
     }
 
     private List<LookupRequest> lookups() {
-        return values(h.getSideOutput(Tags.LOOKUPS)).stream().filter(r -> !r.kind.equals(LookupRequest.Kind.AUDIT)).toList();
+        return values(h.getSideOutput(Tags.LOOKUPS)).stream()
+                .filter(r -> !r.kind.equals(LookupRequest.Kind.AUDIT))
+                .toList();
     }
 
     @Test
@@ -147,11 +152,16 @@ class SequenceGuardTest {
         h.processBothWatermarks(new Watermark(T0 + 100 + GRACE));
         assertEquals("0/1,0/3,0/6,0/7,0/10", versions(h.extractOutputValues()));
         List<LookupRequest> req = lookups();
-        assertEquals("2..2,4..5,8..9", req.stream().map(r -> r.fromSeq + ".." + r.toSeq)
-                .collect(java.util.stream.Collectors.joining(",")));
+        assertEquals(
+                "2..2,4..5,8..9",
+                req.stream().map(r -> r.fromSeq + ".." + r.toSeq).collect(java.util.stream.Collectors.joining(",")));
         List<Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
         assertEquals(3, alerts.size());
-        assertEquals(2, Json.parse(alerts.get(1).details.getBytes(StandardCharsets.UTF_8)).get("missing").asLong());
+        assertEquals(
+                2,
+                Json.parse(alerts.get(1).details.getBytes(StandardCharsets.UTF_8))
+                        .get("missing")
+                        .asLong());
         assertEquals(3, alerts.stream().map(a -> a.alertId).distinct().count(), "one id per gap");
         assertEquals(1, h.numKeyedStateEntries(), "nothing held");
         send(inc("d", 4)); // late for a declared gap: stale now

@@ -21,13 +21,30 @@ import org.junit.jupiter.params.provider.ValueSource;
 class SerializedWithoutKryoTest {
 
     @ParameterizedTest(name = "{0}")
-    @ValueSource(classes = {Increment.class, SourceRecord.class, DeadLetter.class, DeviceState.class, Alert.class,
-            AuditRecord.class, LookupRequest.class, LookupResult.class, GuardState.class, ReconcilerState.class,
-            HeldIncrement.class, io.devicesync.model.Ack.class, io.devicesync.model.AckRecord.class,
-            io.devicesync.model.Redispatch.class, io.devicesync.operators.delivery.DeliveryState.class,
-            io.devicesync.operators.delivery.ConsumerTrack.class, io.devicesync.operators.delivery.DeliveryEvent.class,
-            io.devicesync.operators.delivery.EpisodeEntry.class, io.devicesync.operators.delivery.SchedulerState.class,
-            io.devicesync.operators.alerts.PolicyInput.class, io.devicesync.model.BreakerReport.class})
+    @ValueSource(
+            classes = {
+                Increment.class,
+                SourceRecord.class,
+                DeadLetter.class,
+                DeviceState.class,
+                Alert.class,
+                AuditRecord.class,
+                LookupRequest.class,
+                LookupResult.class,
+                GuardState.class,
+                ReconcilerState.class,
+                HeldIncrement.class,
+                io.devicesync.model.Ack.class,
+                io.devicesync.model.AckRecord.class,
+                io.devicesync.model.Redispatch.class,
+                io.devicesync.operators.delivery.DeliveryState.class,
+                io.devicesync.operators.delivery.ConsumerTrack.class,
+                io.devicesync.operators.delivery.DeliveryEvent.class,
+                io.devicesync.operators.delivery.EpisodeEntry.class,
+                io.devicesync.operators.delivery.SchedulerState.class,
+                io.devicesync.operators.alerts.PolicyInput.class,
+                io.devicesync.model.BreakerReport.class
+            })
     void isAPojoWithoutKryo(Class<?> type) {
         PojoTestUtils.assertSerializedAsPojoWithoutKryo(type);
     }

@@ -35,8 +35,11 @@ class StateReconcilerAuditTest {
     }
 
     private void open(int maxHeld) throws Exception {
-        h = ProcessFunctionTestHarnesses.forKeyedCoProcessFunction(new StateReconciler(maxHeld, Duration.ofDays(30), MAX_DOC),
-                i -> i.deviceId, r -> r.request.deviceId, Types.STRING);
+        h = ProcessFunctionTestHarnesses.forKeyedCoProcessFunction(
+                new StateReconciler(maxHeld, Duration.ofDays(30), MAX_DOC),
+                i -> i.deviceId,
+                r -> r.request.deviceId,
+                Types.STRING);
     }
 
     @AfterEach
@@ -91,7 +94,8 @@ class StateReconcilerAuditTest {
     void tailLossIsAlertedOnceAndRepaired() throws Exception {
         send(inc("d", 1));
         send(inc("d", 2));
-        LookupResult r = LookupResult.log(audit(2, false), new Increment[] {inc("d", 0, 3, "{\"c\":3}"), inc("d", 0, 4, "{\"d\":4}")});
+        LookupResult r = LookupResult.log(
+                audit(2, false), new Increment[] {inc("d", 0, 3, "{\"c\":3}"), inc("d", 0, 4, "{\"d\":4}")});
         r.dbEpoch = 0;
         r.dbSeq = 4;
         result(r);
@@ -116,9 +120,12 @@ class StateReconcilerAuditTest {
     void aFailedRepairAsksForTheAuditWhichHealsItAndSaysSo() throws Exception {
         send(inc("d", 1));
         send(inc("d", 5));
-        result(LookupResult.failed(new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 4, TestData.T0, 0),
-                LookupResult.Outcome.FAILED, "database lookup failed: connection refused"));
-        assertEquals(List.of("RESYNC_FAILED"), alerts().stream().map(a -> a.type).toList());
+        result(LookupResult.failed(
+                new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 4, TestData.T0, 0),
+                LookupResult.Outcome.FAILED,
+                "database lookup failed: connection refused"));
+        assertEquals(
+                List.of("RESYNC_FAILED"), alerts().stream().map(a -> a.type).toList());
         assertEquals(AuditRecord.Outcome.REPAIR_PENDING, audits().get(0).outcome, "read back by the guard");
 
         // A version-only audit finds it still waiting: it asks again, without a second RESYNC_FAILED.
@@ -132,7 +139,9 @@ class StateReconcilerAuditTest {
         repair.dbEpoch = 0; // an audit's result always carries the version it read
         repair.dbSeq = 5;
         result(repair);
-        assertEquals("0/1:increment,0/3:snapshot,0/4:log,0/5:log", published(h.extractOutputValues()),
+        assertEquals(
+                "0/1:increment,0/3:snapshot,0/4:log,0/5:log",
+                published(h.extractOutputValues()),
                 "the log rows continue the snapshot up to what the guard forwarded");
         List<Alert> alerts = alerts();
         assertEquals("RESYNC_RESOLVED", alerts.get(alerts.size() - 1).type);
@@ -147,11 +156,15 @@ class StateReconcilerAuditTest {
         open(3);
         send(inc("d", 1));
         for (long seq = 3; seq <= 10; seq++) send(inc("d", seq));
-        assertEquals(List.of("BUFFER_OVERFLOW"), alerts().stream().map(a -> a.type).toList());
-        assertEquals(List.of(AuditRecord.Outcome.REPAIR_PENDING), audits().stream().map(a -> a.outcome).toList());
+        assertEquals(
+                List.of("BUFFER_OVERFLOW"), alerts().stream().map(a -> a.type).toList());
+        assertEquals(
+                List.of(AuditRecord.Outcome.REPAIR_PENDING),
+                audits().stream().map(a -> a.outcome).toList());
         // The repair audit's snapshot past the dropped ones repairs it.
         result(LookupResult.snapshot(audit(10, true), 0, 7, "{}".getBytes(StandardCharsets.UTF_8)));
-        assertEquals("0/1:increment,0/7:snapshot,0/8:increment,0/9:increment,0/10:increment",
+        assertEquals(
+                "0/1:increment,0/7:snapshot,0/8:increment,0/9:increment,0/10:increment",
                 published(h.extractOutputValues()));
     }
 
@@ -160,18 +173,24 @@ class StateReconcilerAuditTest {
         send(inc("d", 0, 5, "{}"));
         send(inc("d", 0, 9, "{}"));
         // The gap 6..8 is answered before the first-seen snapshot (Async I/O is unordered).
-        result(LookupResult.log(new LookupRequest("d", LookupRequest.Kind.GAP, 0, 6, 8, TestData.T0, 0),
+        result(LookupResult.log(
+                new LookupRequest("d", LookupRequest.Kind.GAP, 0, 6, 8, TestData.T0, 0),
                 new Increment[] {inc("d", 0, 6, "{}"), inc("d", 0, 7, "{}"), inc("d", 0, 8, "{}")}));
         assertTrue(alerts().isEmpty(), "not this request's hole: " + alerts());
-        result(LookupResult.snapshot(new LookupRequest("d", LookupRequest.Kind.FIRST_SEEN, 0, 1, 4, TestData.T0, 0),
-                0, 4, "{}".getBytes(StandardCharsets.UTF_8)));
-        assertEquals("0/4:snapshot,0/5:increment,0/6:log,0/7:log,0/8:log,0/9:increment", published(h.extractOutputValues()));
+        result(LookupResult.snapshot(
+                new LookupRequest("d", LookupRequest.Kind.FIRST_SEEN, 0, 1, 4, TestData.T0, 0),
+                0,
+                4,
+                "{}".getBytes(StandardCharsets.UTF_8)));
+        assertEquals(
+                "0/4:snapshot,0/5:increment,0/6:log,0/7:log,0/8:log,0/9:increment", published(h.extractOutputValues()));
     }
 
     @Test
     void aDeviceWithoutADatabaseRowIsDbMissingNotDbBehind() throws Exception {
         send(inc("d", 1));
-        result(LookupResult.failed(audit(1, false), LookupResult.Outcome.NOT_FOUND, "device d has no row in device_snapshot"));
+        result(LookupResult.failed(
+                audit(1, false), LookupResult.Outcome.NOT_FOUND, "device d has no row in device_snapshot"));
         AuditRecord a = audits().get(0);
         assertEquals(AuditRecord.Outcome.DB_MISSING, a.outcome);
         assertEquals(-1, a.dbSeq, "null on the topic");

@@ -9,6 +9,7 @@ import static io.devicesync.operators.TestData.values;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.devicesync.model.Alert;
 import io.devicesync.model.AuditRecord;
 import io.devicesync.model.DeviceState;
@@ -19,7 +20,6 @@ import io.devicesync.model.LookupResult;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
-import com.fasterxml.jackson.databind.JsonNode;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
 import org.apache.flink.streaming.api.operators.AbstractUdfStreamOperator;
@@ -38,8 +38,11 @@ class StateReconcilerTest {
     }
 
     private void openWithMaxHeld(int maxHeld) throws Exception {
-        h = ProcessFunctionTestHarnesses.forKeyedCoProcessFunction(new StateReconciler(maxHeld, Duration.ofDays(30), MAX_DOC),
-                i -> i.deviceId, r -> r.request.deviceId, Types.STRING);
+        h = ProcessFunctionTestHarnesses.forKeyedCoProcessFunction(
+                new StateReconciler(maxHeld, Duration.ofDays(30), MAX_DOC),
+                i -> i.deviceId,
+                r -> r.request.deviceId,
+                Types.STRING);
     }
 
     @AfterEach
@@ -85,7 +88,8 @@ class StateReconcilerTest {
         send(inc("d", 0, 4, "{\"d\":4}"));
         send(inc("d", 0, 5, "{\"e\":5}"));
         assertEquals("0/1:increment", published(out()), "never skips the missing increments");
-        result(LookupResult.log(gap("d", 2, 3), new Increment[] {inc("d", 0, 2, "{\"b\":2}"), inc("d", 0, 3, "{\"c\":3}")}));
+        result(LookupResult.log(
+                gap("d", 2, 3), new Increment[] {inc("d", 0, 2, "{\"b\":2}"), inc("d", 0, 3, "{\"c\":3}")}));
         List<DeviceState> out = out();
         assertEquals("0/1:increment,0/2:log,0/3:log,0/4:increment,0/5:increment", published(out));
         assertEquals("{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5}", doc(out.get(4)));
@@ -100,8 +104,8 @@ class StateReconcilerTest {
         send(inc("d", 0, 5, "{\"x\":5}"));
         send(inc("d", 0, 6, "{\"y\":6}"));
         assertTrue(out().isEmpty());
-        result(LookupResult.snapshot(new LookupRequest("d", LookupRequest.Kind.FIRST_SEEN, 0, 1, 4, TestData.T0, 0),
-                0, 4, b("{\"w\":4}")));
+        result(LookupResult.snapshot(
+                new LookupRequest("d", LookupRequest.Kind.FIRST_SEEN, 0, 1, 4, TestData.T0, 0), 0, 4, b("{\"w\":4}")));
         List<DeviceState> out = out();
         assertEquals("0/4:snapshot,0/5:increment,0/6:increment", published(out));
         assertEquals("{\"w\":4,\"x\":5,\"y\":6}", doc(out.get(2)));
@@ -110,8 +114,8 @@ class StateReconcilerTest {
     @Test
     void snapshotAheadOfHeldIncrementsReplacesThem() throws Exception {
         send(inc("d", 0, 5, "{\"x\":5}"));
-        result(LookupResult.snapshot(new LookupRequest("d", LookupRequest.Kind.FIRST_SEEN, 0, 1, 4, TestData.T0, 0),
-                0, 9, b("{\"z\":9}")));
+        result(LookupResult.snapshot(
+                new LookupRequest("d", LookupRequest.Kind.FIRST_SEEN, 0, 1, 4, TestData.T0, 0), 0, 9, b("{\"z\":9}")));
         send(inc("d", 0, 6, "{}")); // the guard may still forward what the snapshot already covers
         send(inc("d", 0, 10, "{\"t\":10}"));
         assertEquals("0/9:snapshot,0/10:increment", published(out()));
@@ -149,7 +153,8 @@ class StateReconcilerTest {
         send(inc("d", 3));
         for (int i = 0; i < 3; i++) {
             LookupRequest attempt = new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 2, TestData.T0 + i * 1000, 0);
-            result(LookupResult.failed(attempt, LookupResult.Outcome.FAILED, "database lookup failed: connection refused"));
+            result(LookupResult.failed(
+                    attempt, LookupResult.Outcome.FAILED, "database lookup failed: connection refused"));
         }
         List<Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
         assertEquals(3, alerts.size());
@@ -163,8 +168,11 @@ class StateReconcilerTest {
     /** A new harness restored from {@code snapshot}, as Flink restores the operator after a failure. */
     private void restore(OperatorSubtaskState snapshot) throws Exception {
         h.close();
-        h = new KeyedTwoInputStreamOperatorTestHarness<>(new StateReconciler.Operator(
-                new StateReconciler(100, Duration.ofDays(30), MAX_DOC)), i -> i.deviceId, r -> r.request.deviceId, Types.STRING);
+        h = new KeyedTwoInputStreamOperatorTestHarness<>(
+                new StateReconciler.Operator(new StateReconciler(100, Duration.ofDays(30), MAX_DOC)),
+                i -> i.deviceId,
+                r -> r.request.deviceId,
+                Types.STRING);
         h.setup();
         h.initializeState(snapshot);
         h.open();
@@ -184,7 +192,11 @@ class StateReconcilerTest {
         List<Alert> replayed = values(h.getSideOutput(Tags.ALERTS));
         assertEquals(1, replayed.size());
         assertEquals(first, replayed.get(0).alertId);
-        assertEquals("1", Json.parse(replayed.get(0).details.getBytes(StandardCharsets.UTF_8)).get("failures").asText(),
+        assertEquals(
+                "1",
+                Json.parse(replayed.get(0).details.getBytes(StandardCharsets.UTF_8))
+                        .get("failures")
+                        .asText(),
                 "the failure count came back from the checkpoint, not from the lost run");
     }
 
@@ -203,7 +215,8 @@ class StateReconcilerTest {
     }
 
     private long waitingGauge() {
-        return ((StateReconciler) ((AbstractUdfStreamOperator<?, ?>) h.getOperator()).getUserFunction()).waitingDevices();
+        return ((StateReconciler) ((AbstractUdfStreamOperator<?, ?>) h.getOperator()).getUserFunction())
+                .waitingDevices();
     }
 
     @Test
@@ -234,7 +247,8 @@ class StateReconcilerTest {
         send(inc("d", 0, 3, "{\"b\":2}"));
         assertEquals("0/1:increment", published(out()), "nothing over the limit reaches the sink");
         List<Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
-        assertEquals(List.of("STATE_TOO_LARGE"), alerts.stream().map(a -> a.type).toList(), "one alert per episode");
+        assertEquals(
+                List.of("STATE_TOO_LARGE"), alerts.stream().map(a -> a.type).toList(), "one alert per episode");
         assertEquals("CRITICAL", alerts.get(0).severity);
         assertEquals("d", alerts.get(0).deviceId);
         JsonNode details = Json.parse(alerts.get(0).details.getBytes(StandardCharsets.UTF_8));
@@ -247,9 +261,14 @@ class StateReconcilerTest {
         assertEquals("{\"a\":1,\"b\":2}", doc(out.get(1)));
         // A later episode is alerted again; a snapshot that fits ends it too.
         send(inc("d", 0, 5, "{\"big\":\"" + big + "\"}"));
-        result(LookupResult.snapshot(LookupRequest.audit("d", 0, 5, false, true, TestData.T0 + 1, 0), 0, 6, b("{\"s\":6}")));
+        result(LookupResult.snapshot(
+                LookupRequest.audit("d", 0, 5, false, true, TestData.T0 + 1, 0), 0, 6, b("{\"s\":6}")));
         assertEquals("0/1:increment,0/4:increment,0/6:snapshot", published(out()));
-        assertEquals(2, values(h.getSideOutput(Tags.ALERTS)).stream().filter(a -> a.type.equals("STATE_TOO_LARGE")).count());
+        assertEquals(
+                2,
+                values(h.getSideOutput(Tags.ALERTS)).stream()
+                        .filter(a -> a.type.equals("STATE_TOO_LARGE"))
+                        .count());
     }
 
     @Test
@@ -257,12 +276,19 @@ class StateReconcilerTest {
         send(inc("d", 1));
         send(inc("d", 3));
         for (int i = 0; i < 12; i++) {
-            result(LookupResult.failed(new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 2, TestData.T0 + i * 1000, 0),
-                    LookupResult.Outcome.NOT_FOUND, "device d has no row in device_snapshot"));
+            result(LookupResult.failed(
+                    new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 2, TestData.T0 + i * 1000, 0),
+                    LookupResult.Outcome.NOT_FOUND,
+                    "device d has no row in device_snapshot"));
         }
         List<Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
-        assertEquals(List.of(1L, 2L, 3L, 10L), alerts.stream().map(a ->
-                Json.parse(a.details.getBytes(StandardCharsets.UTF_8)).get("failures").asLong()).toList(),
+        assertEquals(
+                List.of(1L, 2L, 3L, 10L),
+                alerts.stream()
+                        .map(a -> Json.parse(a.details.getBytes(StandardCharsets.UTF_8))
+                                .get("failures")
+                                .asLong())
+                        .toList(),
                 "the first three, then every tenth");
     }
 
@@ -275,7 +301,9 @@ class StateReconcilerTest {
         result(LookupResult.log(gap("d", 4, 5), new Increment[] {inc("d", 0, 4, "{}"), inc("d", 0, 5, "{}")}));
         assertTrue(alertTypes(h.getSideOutput(Tags.ALERTS)).isEmpty());
         result(LookupResult.log(gap("d", 2, 2), new Increment[] {inc("d", 0, 2, "{}")}));
-        assertEquals("0/1:increment,0/2:log,0/3:increment,0/4:log,0/5:log,0/6:increment", published(out()),
+        assertEquals(
+                "0/1:increment,0/2:log,0/3:increment,0/4:log,0/5:log,0/6:increment",
+                published(out()),
                 "the early log rows were held, not lost");
         assertTrue(alertTypes(h.getSideOutput(Tags.ALERTS)).isEmpty());
         assertEquals(1, h.numKeyedStateEntries());
@@ -294,8 +322,7 @@ class StateReconcilerTest {
         result(LookupResult.log(gap("d", 2, 2), new Increment[] {inc("d", 0, 2, "{}")}));
         assertEquals("0/1:increment,0/2:log", published(out()));
         // A snapshot past the dropped one does.
-        result(LookupResult.snapshot(LookupRequest.audit("d", 0, 5, true, true, TestData.T0, 0),
-                0, 3, b("{\"s\":3}")));
+        result(LookupResult.snapshot(LookupRequest.audit("d", 0, 5, true, true, TestData.T0, 0), 0, 3, b("{\"s\":3}")));
         assertEquals("0/1:increment,0/2:log,0/3:snapshot,0/4:increment,0/5:increment", published(out()));
     }
 
@@ -307,15 +334,25 @@ class StateReconcilerTest {
         assertEquals("0/1:increment,0/2:increment", published(out()));
         // The database lags: its snapshot knows one more increment of the old epoch, but the old
         // epoch may have had more (it did: (0, 4) was lost too). The new epoch must not start on it.
-        result(LookupResult.snapshot(new LookupRequest("d", LookupRequest.Kind.RESET, 1, 1, 0, TestData.T0, 0),
-                0, 3, b("{\"a\":1,\"b\":2,\"lost\":3}")));
+        result(LookupResult.snapshot(
+                new LookupRequest("d", LookupRequest.Kind.RESET, 1, 1, 0, TestData.T0, 0),
+                0,
+                3,
+                b("{\"a\":1,\"b\":2,\"lost\":3}")));
         assertEquals("0/1:increment,0/2:increment,0/3:snapshot", published(out()));
         assertEquals(List.of("RESYNC_FAILED"), alertTypes(h.getSideOutput(Tags.ALERTS)));
-        assertEquals(List.of(AuditRecord.Outcome.REPAIR_PENDING), values(h.getSideOutput(Tags.AUDITS)).stream().map(a -> a.outcome).toList(),
+        assertEquals(
+                List.of(AuditRecord.Outcome.REPAIR_PENDING),
+                values(h.getSideOutput(Tags.AUDITS)).stream()
+                        .map(a -> a.outcome)
+                        .toList(),
                 "the guard audits it again, with a repair");
         // The database caught up: its snapshot is in the new epoch and holds the whole old one.
-        result(LookupResult.snapshot(LookupRequest.audit("d", 1, 1, true, false, TestData.T0 + 10, 0),
-                1, 1, b("{\"a\":1,\"b\":2,\"lost\":4,\"c\":3}")));
+        result(LookupResult.snapshot(
+                LookupRequest.audit("d", 1, 1, true, false, TestData.T0 + 10, 0),
+                1,
+                1,
+                b("{\"a\":1,\"b\":2,\"lost\":4,\"c\":3}")));
         List<DeviceState> out = out();
         assertEquals("0/1:increment,0/2:increment,0/3:snapshot,1/1:snapshot", published(out));
         assertEquals("{\"a\":1,\"b\":2,\"lost\":4,\"c\":3}", doc(out.get(3)), "state carries across epochs");
@@ -327,10 +364,11 @@ class StateReconcilerTest {
     void resetConfirmedBySnapshotOfTheNewEpoch() throws Exception {
         send(inc("d", 0, 1, "{\"a\":1}"));
         send(inc("d", 2, 2, "{\"c\":3}"));
-        result(LookupResult.snapshot(new LookupRequest("d", LookupRequest.Kind.RESET, 2, 1, 1, TestData.T0, 0),
-                2, 1, b("{\"n\":1}")));
+        result(LookupResult.snapshot(
+                new LookupRequest("d", LookupRequest.Kind.RESET, 2, 1, 1, TestData.T0, 0), 2, 1, b("{\"n\":1}")));
         assertEquals("0/1:increment,2/1:snapshot,2/2:increment", published(out()));
     }
+
     private static LookupResult answer(LookupRequest q, InMemorySourceOfTruth db) {
         return new LookupPlanner(1000).lookup(q, db).toCompletableFuture().join();
     }
@@ -342,7 +380,8 @@ class StateReconcilerTest {
     @Test
     void aFirstSeenDeviceWithoutASnapshotRowIsRebuiltFromTheLogThenReplaysWhatItHeld() throws Exception {
         InMemorySourceOfTruth db = new InMemorySourceOfTruth();
-        db.log(inc("d", 0, 1, "{\"a\":1,\"b\":1}")).log(inc("d", 0, 2, "{\"b\":null}")).log(inc("d", 0, 3, "{\"c\":{\"x\":1}}"));
+        db.log(inc("d", 0, 1, "{\"a\":1,\"b\":1}")).log(inc("d", 0, 2, "{\"b\":null}")).log(
+                inc("d", 0, 3, "{\"c\":{\"x\":1}}"));
         send(inc("d", 0, 4, "{\"c\":{\"y\":2}}"));
         send(inc("d", 0, 5, "{\"a\":5}"));
         assertTrue(out().isEmpty(), "nothing before its base is known");
@@ -371,13 +410,17 @@ class StateReconcilerTest {
         List<Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
         assertEquals(List.of("RESYNC_FAILED"), alerts.stream().map(a -> a.type).toList());
         assertTrue(alerts.get(0).cause.contains("epoch 1"), alerts.get(0).cause);
-        assertEquals(List.of(AuditRecord.Outcome.REPAIR_PENDING), values(h.getSideOutput(Tags.AUDITS)).stream()
-                .map(a -> a.outcome).toList());
+        assertEquals(
+                List.of(AuditRecord.Outcome.REPAIR_PENDING),
+                values(h.getSideOutput(Tags.AUDITS)).stream()
+                        .map(a -> a.outcome)
+                        .toList());
         db.snapshot("d", 1, 1, b("{\"a\":0,\"b\":1}"));
         result(answer(LookupRequest.audit("d", 1, 2, true, false, TestData.T0 + 10, 0), db));
         assertEquals("1/1:snapshot,1/2:increment", published(out()));
         assertEquals("{\"a\":0,\"b\":1,\"c\":2}", doc(out().get(1)));
     }
+
     @Test
     void aFirstSeenRebuildThatFoundTheLogShortIsRetriedByTheAuditFromTheLog() throws Exception {
         InMemorySourceOfTruth db = new InMemorySourceOfTruth();
@@ -389,10 +432,13 @@ class StateReconcilerTest {
         db.log(inc("d", 0, 2, "{\"b\":2}"));
         // The guard read REPAIR_PENDING back; its next audit asks for the repair, up to what it forwarded.
         result(answer(LookupRequest.audit("d", 0, 3, true, false, TestData.T0 + 10, 0), db));
-        assertEquals("0/1:log,0/2:log,0/3:log", published(out()), "all three from the log (3 was held from the stream)");
+        assertEquals(
+                "0/1:log,0/2:log,0/3:log", published(out()), "all three from the log (3 was held from the stream)");
         assertEquals("{\"a\":1,\"b\":2,\"c\":3}", doc(out().get(2)));
         assertEquals(List.of("RESYNC_FAILED", "RESYNC_RESOLVED"), alertTypes(h.getSideOutput(Tags.ALERTS)));
-        assertEquals(AuditRecord.Outcome.DB_MISSING, values(h.getSideOutput(Tags.AUDITS)).get(1).outcome,
+        assertEquals(
+                AuditRecord.Outcome.DB_MISSING,
+                values(h.getSideOutput(Tags.AUDITS)).get(1).outcome,
                 "repaired, and still no row: re-checked like any device without one");
     }
     /**
@@ -406,17 +452,24 @@ class StateReconcilerTest {
         for (int seq = 1; seq <= 12; seq++) send(inc("d", 0, seq, "{\"m" + seq + "\":\"" + member + "\"}"));
         assertEquals("0/1:increment", published(out()), "only the first fits the limit");
         List<Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
-        assertEquals(List.of("STATE_TOO_LARGE", "STATE_TOO_LARGE"), alerts.stream().map(a -> a.type).toList());
+        assertEquals(
+                List.of("STATE_TOO_LARGE", "STATE_TOO_LARGE"),
+                alerts.stream().map(a -> a.type).toList());
         JsonNode stopped = Json.parse(alerts.get(1).details.getBytes(StandardCharsets.UTF_8));
         assertEquals(8, stopped.get("seq").asLong(), "8 members of half the limit would be over four times it");
         assertEquals(4 * MAX_DOC, stopped.get("maxKeptBytes").asLong());
-        assertEquals(List.of(AuditRecord.Outcome.REPAIR_PENDING), values(h.getSideOutput(Tags.AUDITS)).stream()
-                .map(a -> a.outcome).toList());
+        assertEquals(
+                List.of(AuditRecord.Outcome.REPAIR_PENDING),
+                values(h.getSideOutput(Tags.AUDITS)).stream()
+                        .map(a -> a.outcome)
+                        .toList());
         assertEquals(1, waitingGauge(), "it waits for a repair");
-        result(LookupResult.snapshot(LookupRequest.audit("d", 0, 12, true, false, TestData.T0 + 1_000, 0), 0, 10,
-                b("{\"trimmed\":true}")));
+        result(LookupResult.snapshot(
+                LookupRequest.audit("d", 0, 12, true, false, TestData.T0 + 1_000, 0), 0, 10, b("{\"trimmed\":true}")));
         List<DeviceState> out = out();
-        assertEquals("0/1:increment,0/10:snapshot,0/11:increment", published(out),
+        assertEquals(
+                "0/1:increment,0/10:snapshot,0/11:increment",
+                published(out),
                 "12 grows it past the limit again (kept, not published)");
         assertEquals(0, waitingGauge());
     }

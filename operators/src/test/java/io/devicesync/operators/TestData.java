@@ -37,7 +37,9 @@ final class TestData {
     }
 
     static <T> List<T> values(java.util.Collection<StreamRecord<T>> records) {
-        return records == null ? List.of() : records.stream().map(StreamRecord::getValue).collect(Collectors.toList());
+        return records == null
+                ? List.of()
+                : records.stream().map(StreamRecord::getValue).collect(Collectors.toList());
     }
 
     static List<String> alertTypes(java.util.Collection<StreamRecord<Alert>> records) {

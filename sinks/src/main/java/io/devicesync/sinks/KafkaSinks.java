@@ -34,44 +34,47 @@ public final class KafkaSinks {
      */
     public static final String DEFAULT_TRANSACTION_TIMEOUT_MS = "600000";
 
-    public static KafkaSink<DeviceState> deviceState(String bootstrap, String topic, String txPrefix, Properties props,
-            DeliveryGuarantee guarantee) {
-        return build(bootstrap, txPrefix, props, guarantee, (KafkaRecordSerializationSchema<DeviceState>) (s, ctx, ts) ->
-                new ProducerRecord<>(topic, null, null, utf8(s.deviceId), Codecs.deviceState(s)));
+    public static KafkaSink<DeviceState> deviceState(
+            String bootstrap, String topic, String txPrefix, Properties props, DeliveryGuarantee guarantee) {
+        return build(bootstrap, txPrefix, props, guarantee, (KafkaRecordSerializationSchema<DeviceState>)
+                (s, ctx, ts) -> new ProducerRecord<>(topic, null, null, utf8(s.deviceId), Codecs.deviceState(s)));
     }
 
-    public static KafkaSink<Alert> alerts(String bootstrap, String topic, String txPrefix, Properties props,
-            DeliveryGuarantee guarantee) {
-        return build(bootstrap, txPrefix, props, guarantee, (KafkaRecordSerializationSchema<Alert>) (a, ctx, ts) ->
-                new ProducerRecord<>(topic, null, null, utf8(alertKey(a)), Codecs.alert(a)));
+    public static KafkaSink<Alert> alerts(
+            String bootstrap, String topic, String txPrefix, Properties props, DeliveryGuarantee guarantee) {
+        return build(bootstrap, txPrefix, props, guarantee, (KafkaRecordSerializationSchema<Alert>)
+                (a, ctx, ts) -> new ProducerRecord<>(topic, null, null, utf8(alertKey(a)), Codecs.alert(a)));
     }
 
-    public static KafkaSink<io.devicesync.model.AuditRecord> audits(String bootstrap, String topic, String txPrefix, Properties props,
-            DeliveryGuarantee guarantee) {
-        return build(bootstrap, txPrefix, props, guarantee, (KafkaRecordSerializationSchema<io.devicesync.model.AuditRecord>) (a, ctx, ts) ->
-                new ProducerRecord<>(topic, null, null, utf8(a.deviceId), Codecs.audit(a)));
+    public static KafkaSink<io.devicesync.model.AuditRecord> audits(
+            String bootstrap, String topic, String txPrefix, Properties props, DeliveryGuarantee guarantee) {
+        return build(
+                bootstrap, txPrefix, props, guarantee, (KafkaRecordSerializationSchema<io.devicesync.model.AuditRecord>)
+                        (a, ctx, ts) -> new ProducerRecord<>(topic, null, null, utf8(a.deviceId), Codecs.audit(a)));
     }
 
     /** The device's latest state plus {@code "redispatch":{"consumer":…,"attempt":…}}, key = deviceId. */
-    public static KafkaSink<Redispatch> redispatch(String bootstrap, String topic, String txPrefix, Properties props,
-            DeliveryGuarantee guarantee) {
-        return build(bootstrap, txPrefix, props, guarantee, (KafkaRecordSerializationSchema<Redispatch>) (r, ctx, ts) ->
-                new ProducerRecord<>(topic, null, null, utf8(r.state.deviceId), Codecs.redispatch(r)));
+    public static KafkaSink<Redispatch> redispatch(
+            String bootstrap, String topic, String txPrefix, Properties props, DeliveryGuarantee guarantee) {
+        return build(bootstrap, txPrefix, props, guarantee, (KafkaRecordSerializationSchema<Redispatch>)
+                (r, ctx, ts) -> new ProducerRecord<>(topic, null, null, utf8(r.state.deviceId), Codecs.redispatch(r)));
     }
 
     /**
      * The last redispatch record of an exhausted episode, with headers {@code devicesync.reason} =
      * {@code REDISPATCH_EXHAUSTED}, {@code devicesync.consumer}, {@code devicesync.attempts} (sent).
      */
-    public static KafkaSink<Redispatch> redispatchDeadLetters(String bootstrap, String topic, String txPrefix, Properties props,
-            DeliveryGuarantee guarantee) {
-        return build(bootstrap, txPrefix, props, guarantee, (KafkaRecordSerializationSchema<Redispatch>) (r, ctx, ts) -> {
-            RecordHeaders headers = new RecordHeaders();
-            headers.add("devicesync.reason", utf8(REDISPATCH_EXHAUSTED));
-            headers.add("devicesync.consumer", utf8(r.consumer));
-            headers.add("devicesync.attempts", utf8(Integer.toString(r.attemptsSent)));
-            return new ProducerRecord<>(topic, null, null, utf8(r.state.deviceId), Codecs.redispatch(r), headers);
-        });
+    public static KafkaSink<Redispatch> redispatchDeadLetters(
+            String bootstrap, String topic, String txPrefix, Properties props, DeliveryGuarantee guarantee) {
+        return build(bootstrap, txPrefix, props, guarantee, (KafkaRecordSerializationSchema<Redispatch>)
+                (r, ctx, ts) -> {
+                    RecordHeaders headers = new RecordHeaders();
+                    headers.add("devicesync.reason", utf8(REDISPATCH_EXHAUSTED));
+                    headers.add("devicesync.consumer", utf8(r.consumer));
+                    headers.add("devicesync.attempts", utf8(Integer.toString(r.attemptsSent)));
+                    return new ProducerRecord<>(
+                            topic, null, null, utf8(r.state.deviceId), Codecs.redispatch(r), headers);
+                });
     }
 
     public static final String REDISPATCH_EXHAUSTED = "REDISPATCH_EXHAUSTED";
@@ -88,10 +91,10 @@ public final class KafkaSinks {
      * dead letter (its only header copied, cut to 512 bytes). Every dead letter fits
      * {@link DeadLetter#MAX_RECORD_BYTES}.
      */
-    public static KafkaSink<DeadLetter> deadLetters(String bootstrap, String topic, String txPrefix, Properties props,
-            DeliveryGuarantee guarantee) {
-        return build(bootstrap, txPrefix, props, guarantee,
-                (KafkaRecordSerializationSchema<DeadLetter>) (d, ctx, ts) -> deadLetterRecord(topic, d));
+    public static KafkaSink<DeadLetter> deadLetters(
+            String bootstrap, String topic, String txPrefix, Properties props, DeliveryGuarantee guarantee) {
+        return build(bootstrap, txPrefix, props, guarantee, (KafkaRecordSerializationSchema<DeadLetter>)
+                (d, ctx, ts) -> deadLetterRecord(topic, d));
     }
 
     /** The record a dead letter is written as (public for tests: what the producer is given). */
@@ -108,9 +111,14 @@ public final class KafkaSinks {
         return new ProducerRecord<>(topic, null, d.timestamp, d.key, d.value, headers);
     }
 
-    private static <T> KafkaSink<T> build(String bootstrap, String txPrefix, Properties clientProps,
-            DeliveryGuarantee guarantee, KafkaRecordSerializationSchema<T> serializer) {
-        if (guarantee == DeliveryGuarantee.NONE) throw new IllegalArgumentException("a sink of this job never drops records");
+    private static <T> KafkaSink<T> build(
+            String bootstrap,
+            String txPrefix,
+            Properties clientProps,
+            DeliveryGuarantee guarantee,
+            KafkaRecordSerializationSchema<T> serializer) {
+        if (guarantee == DeliveryGuarantee.NONE)
+            throw new IllegalArgumentException("a sink of this job never drops records");
         Properties props = new Properties();
         props.putAll(clientProps);
         props.putIfAbsent("transaction.timeout.ms", DEFAULT_TRANSACTION_TIMEOUT_MS);

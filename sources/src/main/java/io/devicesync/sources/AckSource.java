@@ -21,8 +21,12 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 public final class AckSource {
     private AckSource() {}
 
-    public static KafkaSource<AckRecord> create(String bootstrapServers, String topic, String groupId,
-            EventSource.StartingOffsets startingOffsets, Properties clientProperties) {
+    public static KafkaSource<AckRecord> create(
+            String bootstrapServers,
+            String topic,
+            String groupId,
+            EventSource.StartingOffsets startingOffsets,
+            Properties clientProperties) {
         Properties props = new Properties();
         props.putAll(clientProperties);
         props.putIfAbsent("isolation.level", "read_committed");
@@ -37,8 +41,10 @@ public final class AckSource {
                 .build();
     }
 
-    public static WatermarkStrategy<AckRecord> watermarks(Duration outOfOrderness, Duration idleTimeout, Duration maxFutureSkew) {
-        return EventTimeWatermarks.<AckRecord>generator(outOfOrderness, idleTimeout, maxFutureSkew, EventTimeWatermarks.SYSTEM_CLOCK)
+    public static WatermarkStrategy<AckRecord> watermarks(
+            Duration outOfOrderness, Duration idleTimeout, Duration maxFutureSkew) {
+        return EventTimeWatermarks.<AckRecord>generator(
+                        outOfOrderness, idleTimeout, maxFutureSkew, EventTimeWatermarks.SYSTEM_CLOCK)
                 .withTimestampAssigner((r, kafkaTs) -> r.eventTime());
     }
 
@@ -55,8 +61,15 @@ public final class AckSource {
             AckCodec.Parsed parsed = AckCodec.parse(record.key(), record.value());
             if (parsed.isValid()) return AckRecord.of(parsed.ack);
             // Cut to the acks' limit: the dead letter must fit the producer whatever was rejected.
-            return AckRecord.rejected(DeadLetter.of(record.key(), record.value(), AckCodec.MAX_VALUE_BYTES,
-                    parsed.rejectReason, record.topic(), record.partition(), record.offset(), Math.max(0L, record.timestamp()))
+            return AckRecord.rejected(DeadLetter.of(
+                            record.key(),
+                            record.value(),
+                            AckCodec.MAX_VALUE_BYTES,
+                            parsed.rejectReason,
+                            record.topic(),
+                            record.partition(),
+                            record.offset(),
+                            Math.max(0L, record.timestamp()))
                     .redrivenFrom(IncrementDeserializer.header(record, DeadLetter.REDRIVEN_FROM)));
         }
 

@@ -23,8 +23,8 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 public final class AuditFeedbackSource {
     private AuditFeedbackSource() {}
 
-    public static KafkaSource<AuditRecord> create(String bootstrapServers, String topic, String groupId,
-            Properties clientProperties) {
+    public static KafkaSource<AuditRecord> create(
+            String bootstrapServers, String topic, String groupId, Properties clientProperties) {
         Properties props = new Properties();
         props.putAll(clientProperties);
         props.putIfAbsent("isolation.level", "read_committed");

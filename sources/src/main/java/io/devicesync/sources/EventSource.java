@@ -12,13 +12,18 @@ public final class EventSource {
 
     /** Where a fresh job starts reading. */
     public enum StartingOffsets {
-        EARLIEST, LATEST, COMMITTED_OR_EARLIEST;
+        EARLIEST,
+        LATEST,
+        COMMITTED_OR_EARLIEST;
 
         public OffsetsInitializer initializer() {
             switch (this) {
-                case EARLIEST: return OffsetsInitializer.earliest();
-                case LATEST: return OffsetsInitializer.latest();
-                default: return OffsetsInitializer.committedOffsets(OffsetResetStrategy.EARLIEST);
+                case EARLIEST:
+                    return OffsetsInitializer.earliest();
+                case LATEST:
+                    return OffsetsInitializer.latest();
+                default:
+                    return OffsetsInitializer.committedOffsets(OffsetResetStrategy.EARLIEST);
             }
         }
     }
@@ -26,8 +31,12 @@ public final class EventSource {
     /**
      * @param clientProperties passed to the Kafka consumer as they are (security, SASL, TLS…)
      */
-    public static KafkaSource<SourceRecord> create(String bootstrapServers, String topic, String groupId,
-            StartingOffsets startingOffsets, Properties clientProperties) {
+    public static KafkaSource<SourceRecord> create(
+            String bootstrapServers,
+            String topic,
+            String groupId,
+            StartingOffsets startingOffsets,
+            Properties clientProperties) {
         Properties props = new Properties();
         props.putAll(clientProperties);
         // Read only what producers committed; a device platform may write transactionally.

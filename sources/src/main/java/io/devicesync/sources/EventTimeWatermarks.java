@@ -47,20 +47,22 @@ public final class EventTimeWatermarks {
 
     public static final Clock SYSTEM_CLOCK = System::currentTimeMillis;
 
-    public static WatermarkStrategy<SourceRecord> strategy(Duration outOfOrderness, Duration idleTimeout, Duration maxFutureSkew) {
+    public static WatermarkStrategy<SourceRecord> strategy(
+            Duration outOfOrderness, Duration idleTimeout, Duration maxFutureSkew) {
         return strategy(outOfOrderness, idleTimeout, maxFutureSkew, SYSTEM_CLOCK);
     }
 
-    public static WatermarkStrategy<SourceRecord> strategy(Duration outOfOrderness, Duration idleTimeout,
-            Duration maxFutureSkew, Clock clock) {
+    public static WatermarkStrategy<SourceRecord> strategy(
+            Duration outOfOrderness, Duration idleTimeout, Duration maxFutureSkew, Clock clock) {
         return EventTimeWatermarks.<SourceRecord>generator(outOfOrderness, idleTimeout, maxFutureSkew, clock)
                 .withTimestampAssigner((r, kafkaTs) -> r.eventTime());
     }
 
     /** The generator for any record type; the caller adds the timestamp assigner. */
-    static <T> WatermarkStrategy<T> generator(Duration outOfOrderness, Duration idleTimeout, Duration maxFutureSkew, Clock clock) {
-        return WatermarkStrategy.<T>forGenerator(new Supplier<>(outOfOrderness.toMillis(), idleTimeout.toMillis(),
-                maxFutureSkew.toMillis(), clock));
+    static <T> WatermarkStrategy<T> generator(
+            Duration outOfOrderness, Duration idleTimeout, Duration maxFutureSkew, Clock clock) {
+        return WatermarkStrategy.<T>forGenerator(
+                new Supplier<>(outOfOrderness.toMillis(), idleTimeout.toMillis(), maxFutureSkew.toMillis(), clock));
     }
 
     /**
@@ -108,6 +110,7 @@ public final class EventTimeWatermarks {
         private long maxTimestamp = Long.MIN_VALUE;
         /** Activity-clock time of the last record (of the generator's creation before the first). */
         private long lastRecordWallTime;
+
         private long emitted = Long.MIN_VALUE;
         private final ReaderActivity reader;
 
@@ -121,7 +124,13 @@ public final class EventTimeWatermarks {
          * @param activityClock measures idleness (Flink's input activity clock: paused under backpressure)
          * @param reader what the reader's other generators know (has any had a record)
          */
-        Generator(long bound, long idleTimeout, long maxFutureSkew, Clock clock, Clock activityClock, ReaderActivity reader) {
+        Generator(
+                long bound,
+                long idleTimeout,
+                long maxFutureSkew,
+                Clock clock,
+                Clock activityClock,
+                ReaderActivity reader) {
             this.bound = bound;
             this.idleTimeout = idleTimeout;
             this.maxFutureSkew = maxFutureSkew;

@@ -28,8 +28,15 @@ public class IncrementDeserializer implements KafkaRecordDeserializationSchema<S
             return SourceRecord.of(parsed.increment);
         }
         // Cut to the input's limit: the dead letter must fit the producer whatever was rejected.
-        return SourceRecord.rejected(DeadLetter.of(record.key(), record.value(), IncrementCodec.MAX_VALUE_BYTES,
-                parsed.rejectReason, record.topic(), record.partition(), record.offset(), Math.max(0L, record.timestamp()))
+        return SourceRecord.rejected(DeadLetter.of(
+                        record.key(),
+                        record.value(),
+                        IncrementCodec.MAX_VALUE_BYTES,
+                        parsed.rejectReason,
+                        record.topic(),
+                        record.partition(),
+                        record.offset(),
+                        Math.max(0L, record.timestamp()))
                 .redrivenFrom(IncrementDeserializer.header(record, DeadLetter.REDRIVEN_FROM)));
     }
 

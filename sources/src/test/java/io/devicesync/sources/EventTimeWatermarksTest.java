@@ -12,12 +12,20 @@ class EventTimeWatermarksTest {
     private long now = 1_000_000;
     private final List<Long> emitted = new ArrayList<>();
     private final WatermarkOutput out = new WatermarkOutput() {
-        @Override public void emitWatermark(Watermark w) { emitted.add(w.getTimestamp()); }
-        @Override public void markIdle() {}
-        @Override public void markActive() {}
+        @Override
+        public void emitWatermark(Watermark w) {
+            emitted.add(w.getTimestamp());
+        }
+
+        @Override
+        public void markIdle() {}
+
+        @Override
+        public void markActive() {}
     };
     // bound 1 s, idle after 10 s, timestamps at most 60 s ahead of the wall clock count
-    private final EventTimeWatermarks.Generator<Object> g = new EventTimeWatermarks.Generator<>(1_000, 10_000, 60_000, () -> now);
+    private final EventTimeWatermarks.Generator<Object> g =
+            new EventTimeWatermarks.Generator<>(1_000, 10_000, 60_000, () -> now);
 
     private long last() {
         return emitted.get(emitted.size() - 1);
@@ -48,15 +56,26 @@ class EventTimeWatermarksTest {
     void aGeneratorWhoseReaderHasRecordsButItselfNoneOnlyGoesIdle() {
         // The main output of a reader whose partitions have records: it never sees one itself.
         EventTimeWatermarks.ReaderActivity reader = new EventTimeWatermarks.ReaderActivity();
-        EventTimeWatermarks.Generator<Object> split = new EventTimeWatermarks.Generator<>(1_000, 10_000, 60_000,
-                () -> now, () -> now, reader);
-        EventTimeWatermarks.Generator<Object> main = new EventTimeWatermarks.Generator<>(1_000, 10_000, 60_000,
-                () -> now, () -> now, reader);
+        EventTimeWatermarks.Generator<Object> split =
+                new EventTimeWatermarks.Generator<>(1_000, 10_000, 60_000, () -> now, () -> now, reader);
+        EventTimeWatermarks.Generator<Object> main =
+                new EventTimeWatermarks.Generator<>(1_000, 10_000, 60_000, () -> now, () -> now, reader);
         List<String> status = new ArrayList<>();
         WatermarkOutput o = new WatermarkOutput() {
-            @Override public void emitWatermark(Watermark w) { emitted.add(w.getTimestamp()); }
-            @Override public void markIdle() { status.add("idle"); }
-            @Override public void markActive() { status.add("active"); }
+            @Override
+            public void emitWatermark(Watermark w) {
+                emitted.add(w.getTimestamp());
+            }
+
+            @Override
+            public void markIdle() {
+                status.add("idle");
+            }
+
+            @Override
+            public void markActive() {
+                status.add("active");
+            }
         };
         split.onEvent("x", now - 3_600_000, out);
         main.onPeriodicEmit(o);

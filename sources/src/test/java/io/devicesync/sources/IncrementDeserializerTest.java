@@ -16,14 +16,24 @@ import org.junit.jupiter.api.Test;
 class IncrementDeserializerTest {
 
     private static ConsumerRecord<byte[], byte[]> record(byte[] key, byte[] value) {
-        return new ConsumerRecord<>("device-events", 3, 42L, 1_763_800_000_000L, TimestampType.CREATE_TIME,
-                key == null ? -1 : key.length, value == null ? -1 : value.length, key, value, new RecordHeaders(),
+        return new ConsumerRecord<>(
+                "device-events",
+                3,
+                42L,
+                1_763_800_000_000L,
+                TimestampType.CREATE_TIME,
+                key == null ? -1 : key.length,
+                value == null ? -1 : value.length,
+                key,
+                value,
+                new RecordHeaders(),
                 Optional.empty());
     }
 
     @Test
     void validRecordBecomesAnIncrement() {
-        SourceRecord r = IncrementDeserializer.toSourceRecord(record("d".getBytes(StandardCharsets.UTF_8),
+        SourceRecord r = IncrementDeserializer.toSourceRecord(record(
+                "d".getBytes(StandardCharsets.UTF_8),
                 "{\"deviceId\":\"d\",\"seq\":2,\"ts\":9,\"data\":{}}".getBytes(StandardCharsets.UTF_8)));
         assertTrue(r.isValid());
         assertEquals(9, r.eventTime());

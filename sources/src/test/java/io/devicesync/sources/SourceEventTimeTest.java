@@ -40,18 +40,35 @@ class SourceEventTimeTest {
     void start() throws Exception {
         timers.setCurrentTime(START);
         // records are their own event time; the wall clock and the activity clock are the manual clock
-        WatermarkStrategy<Long> strategy = EventTimeWatermarks.<Long>generator(Duration.ofMillis(BOUND),
-                Duration.ofMillis(IDLE), Duration.ofMinutes(1), clock::absoluteTimeMillis)
+        WatermarkStrategy<Long> strategy = EventTimeWatermarks.<Long>generator(
+                        Duration.ofMillis(BOUND),
+                        Duration.ofMillis(IDLE),
+                        Duration.ofMinutes(1),
+                        clock::absoluteTimeMillis)
                 .withTimestampAssigner((r, kafkaTs) -> r);
-        TimestampsAndWatermarks<Long> logic = TimestampsAndWatermarks.createProgressiveEventTimeLogic(strategy,
-                UnregisteredMetricGroups.createUnregisteredOperatorMetricGroup(), timers, 200, clock, clock,
+        TimestampsAndWatermarks<Long> logic = TimestampsAndWatermarks.createProgressiveEventTimeLogic(
+                strategy,
+                UnregisteredMetricGroups.createUnregisteredOperatorMetricGroup(),
+                timers,
+                200,
+                clock,
+                clock,
                 UnregisteredMetricGroups.createUnregisteredTaskMetricGroup().getIOMetricGroup());
         reader = logic.createMainOutput(out, new TimestampsAndWatermarks.WatermarkUpdateListener() {
-            @Override public void updateIdle(boolean idle) {}
-            @Override public void updateCurrentEffectiveWatermark(long watermark) {}
-            @Override public void updateCurrentSplitWatermark(String splitId, long watermark) {}
-            @Override public void updateCurrentSplitIdle(String splitId, boolean idle) {}
-            @Override public void splitFinished(String splitId) {}
+            @Override
+            public void updateIdle(boolean idle) {}
+
+            @Override
+            public void updateCurrentEffectiveWatermark(long watermark) {}
+
+            @Override
+            public void updateCurrentSplitWatermark(String splitId, long watermark) {}
+
+            @Override
+            public void updateCurrentSplitIdle(String splitId, boolean idle) {}
+
+            @Override
+            public void splitFinished(String splitId) {}
         });
         logic.startPeriodicWatermarkEmits();
     }
@@ -69,7 +86,9 @@ class SourceEventTimeTest {
     }
 
     private List<Long> watermarks() {
-        return out.getEvents().stream().filter(e -> e instanceof Watermark).map(e -> ((Watermark) e).getTimestamp())
+        return out.getEvents().stream()
+                .filter(e -> e instanceof Watermark)
+                .map(e -> ((Watermark) e).getTimestamp())
                 .collect(Collectors.toList());
     }
 

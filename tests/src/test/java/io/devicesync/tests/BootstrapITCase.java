@@ -65,8 +65,12 @@ class BootstrapITCase extends EndToEnd {
             assertTrue(published != null && !published.isEmpty(), e.getKey() + " published");
             String first = published.get(0);
             long seq = Long.parseLong(first.substring(first.indexOf('/') + 1, first.indexOf(':')));
-            assertTrue(first.startsWith("0/") && first.endsWith(":" + DeviceState.SOURCE_SNAPSHOT) && seq >= e.getValue().seq(),
-                    e.getKey() + ": first its seed (at " + e.getValue().seq() + " or later), then the stream: " + published);
+            assertTrue(
+                    first.startsWith("0/")
+                            && first.endsWith(":" + DeviceState.SOURCE_SNAPSHOT)
+                            && seq >= e.getValue().seq(),
+                    e.getKey() + ": first its seed (at " + e.getValue().seq() + " or later), then the stream: "
+                            + published);
         }
     }
 
@@ -78,14 +82,16 @@ class BootstrapITCase extends EndToEnd {
         List<String> names = List.of("lookupsRequested", "devicesSeeded", "seedsSkipped");
         @SuppressWarnings("unchecked")
         Map<String, Long>[] m = new Map[1];
-        s.awaitOrFail(() -> {
-            try {
-                m[0] = s.metrics(names.toArray(new String[0]));
-                return m[0].get("devicesSeeded") >= atLeast;
-            } catch (Exception e) {
-                throw new IllegalStateException(e);
-            }
-        }, () -> "the web monitor shows at least " + atLeast + " devices seeded: " + m[0]);
+        s.awaitOrFail(
+                () -> {
+                    try {
+                        m[0] = s.metrics(names.toArray(new String[0]));
+                        return m[0].get("devicesSeeded") >= atLeast;
+                    } catch (Exception e) {
+                        throw new IllegalStateException(e);
+                    }
+                },
+                () -> "the web monitor shows at least " + atLeast + " devices seeded: " + m[0]);
         return m[0];
     }
 
@@ -101,8 +107,13 @@ class BootstrapITCase extends EndToEnd {
             // 400 rows a second: the stream's batches go out while the bootstrap reads, so that some
             // devices are seeded before their new rows reach the database (their stream continues
             // the seed) and some after (the seed has the stream's versions, and those are stale).
-            s.startJob("--bootstrap.from-database", "true", "--bootstrap.chunk-size", "50",
-                    "--bootstrap.rows-per-second", "400");
+            s.startJob(
+                    "--bootstrap.from-database",
+                    "true",
+                    "--bootstrap.chunk-size",
+                    "50",
+                    "--bootstrap.rows-per-second",
+                    "400");
             s.awaitStarted();
             for (int b = 0; b < 3; b++) {
                 s.writer.write(s.sim.next(400, System.currentTimeMillis()));
@@ -118,17 +129,19 @@ class BootstrapITCase extends EndToEnd {
             assertEquals(0, m.get("seedsSkipped"), m.toString());
             assertSeededFirst(s, history);
             long continued = history.keySet().stream()
-                    .filter(id -> s.sourcesByDevice.get(id).contains(DeviceState.SOURCE_INCREMENT)).count();
+                    .filter(id -> s.sourcesByDevice.get(id).contains(DeviceState.SOURCE_INCREMENT))
+                    .count();
             assertTrue(continued > 0, "some devices' streams continued their seeds");
             CrashAndRescaleITCase.assertConsistent(s);
-            System.out.printf("Bootstrap: %d devices continued their seeds; %d devices seeded, %s; %d versions published; alerts %s%n", continued, fleet, m,
-                    s.stateReader.all().size(), CrashAndRescaleITCase.alertTypes(s));
+            System.out.printf(
+                    "Bootstrap: %d devices continued their seeds; %d devices seeded, %s; %d versions published; alerts %s%n",
+                    continued, fleet, m, s.stateReader.all().size(), CrashAndRescaleITCase.alertTypes(s));
         }
     }
 
     @Test
-    void aTaskManagerKilledInTheMiddleOfTheBootstrapResumesItFromItsCheckpointAndEventTimeGoesOnAfterIt(@InjectMiniCluster MiniCluster cluster,
-            @InjectClusterClient ClusterClient<?> client) throws Exception {
+    void aTaskManagerKilledInTheMiddleOfTheBootstrapResumesItFromItsCheckpointAndEventTimeGoesOnAfterIt(
+            @InjectMiniCluster MiniCluster cluster, @InjectClusterClient ClusterClient<?> client) throws Exception {
         try (Scenario s = new Scenario(kafka, db, client.getWebInterfaceURL(), options(1200, 83), 1000)) {
             s.allowRestarts = true;
             writeHistory(s, 2);
@@ -138,28 +151,39 @@ class BootstrapITCase extends EndToEnd {
             Configuration rocks = new Configuration();
             rocks.set(StateBackendOptions.STATE_BACKEND, "rocksdb");
             rocks.set(CheckpointingOptions.INCREMENTAL_CHECKPOINTS, true);
-            rocks.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, tmp.resolve("checkpoints-" + s.id).toUri().toString());
+            rocks.set(
+                    CheckpointingOptions.CHECKPOINTS_DIRECTORY,
+                    tmp.resolve("checkpoints-" + s.id).toUri().toString());
             // 100 rows a second: the bootstrap takes 12 s or more, long enough to be killed in its middle
             // after a checkpoint (the first may take seconds on a loaded machine).
-            s.startJob(rocks, "--bootstrap.from-database", "true", "--bootstrap.chunk-size", "20",
-                    "--bootstrap.rows-per-second", "100");
+            s.startJob(
+                    rocks,
+                    "--bootstrap.from-database",
+                    "true",
+                    "--bootstrap.chunk-size",
+                    "20",
+                    "--bootstrap.rows-per-second",
+                    "100");
             String jobId = s.job.getJobID().toString();
             s.awaitStarted();
             s.writer.write(s.sim.next(300, System.currentTimeMillis()));
             long[] seededBefore = new long[1];
             long[] checkpoint = new long[1];
-            s.awaitOrFail(() -> {
-                try {
-                    seededBefore[0] = s.metrics("devicesSeeded").get("devicesSeeded");
-                    if (seededBefore[0] < fleet / 5) return false;
-                    if (checkpoint[0] == 0) checkpoint[0] = s.rest.latestCompletedCheckpointId(jobId);
-                    return s.rest.latestCompletedCheckpointId(jobId) > checkpoint[0];
-                } catch (Exception e) {
-                    throw new IllegalStateException(e);
-                }
-            }, () -> "a checkpoint completed with a fifth of the fleet seeded: " + seededBefore[0]);
+            s.awaitOrFail(
+                    () -> {
+                        try {
+                            seededBefore[0] = s.metrics("devicesSeeded").get("devicesSeeded");
+                            if (seededBefore[0] < fleet / 5) return false;
+                            if (checkpoint[0] == 0) checkpoint[0] = s.rest.latestCompletedCheckpointId(jobId);
+                            return s.rest.latestCompletedCheckpointId(jobId) > checkpoint[0];
+                        } catch (Exception e) {
+                            throw new IllegalStateException(e);
+                        }
+                    },
+                    () -> "a checkpoint completed with a fifth of the fleet seeded: " + seededBefore[0]);
             seededBefore[0] = s.metrics("devicesSeeded").get("devicesSeeded");
-            assertTrue(seededBefore[0] < fleet, "the bootstrap is still under way: " + seededBefore[0] + " of " + fleet);
+            assertTrue(
+                    seededBefore[0] < fleet, "the bootstrap is still under way: " + seededBefore[0] + " of " + fleet);
 
             cluster.terminateTaskManager(0).get();
             cluster.startTaskManager();
@@ -181,29 +205,35 @@ class BootstrapITCase extends EndToEnd {
             // one, it must not hold event time back. A second crash, then a stream with losses,
             // whose gaps are declared only when event time passes their grace.
             long done = s.rest.latestCompletedCheckpointId(jobId);
-            s.awaitOrFail(() -> {
-                try {
-                    return s.rest.latestCompletedCheckpointId(jobId) > done;
-                } catch (Exception e) {
-                    throw new IllegalStateException(e);
-                }
-            }, () -> "a checkpoint after the bootstrap ended");
+            s.awaitOrFail(
+                    () -> {
+                        try {
+                            return s.rest.latestCompletedCheckpointId(jobId) > done;
+                        } catch (Exception e) {
+                            throw new IllegalStateException(e);
+                        }
+                    },
+                    () -> "a checkpoint after the bootstrap ended");
             cluster.terminateTaskManager(1).get();
             cluster.startTaskManager();
-            s.awaitOrFail(() -> CrashAndRescaleITCase.numRestarts(s) >= 2, () -> "the job restarts after the second crash");
+            s.awaitOrFail(
+                    () -> CrashAndRescaleITCase.numRestarts(s) >= 2, () -> "the job restarts after the second crash");
             s.sim.options().lossRate = 0.05;
             s.writer.write(s.sim.next(600, System.currentTimeMillis()));
             s.sim.options().lossRate = 0;
             s.writer.write(s.sim.cleanTail(System.currentTimeMillis()));
-            s.awaitOrFail(() -> {
-                s.pollOutputs();
-                return s.alertCount("SEQUENCE_GAP") > 0;
-            }, () -> "gaps declared after the restore: event time moves with the bootstrap finished");
+            s.awaitOrFail(
+                    () -> {
+                        s.pollOutputs();
+                        return s.alertCount("SEQUENCE_GAP") > 0;
+                    },
+                    () -> "gaps declared after the restore: event time moves with the bootstrap finished");
             s.awaitConvergence();
             s.quiesce();
             s.assertStillRunning();
             CrashAndRescaleITCase.assertConsistent(s);
-            System.out.printf("Bootstrap with a crash: %d of %d seeded before it, %s after the restore; restarts %d; "
+            System.out.printf(
+                    "Bootstrap with a crash: %d of %d seeded before it, %s after the restore; restarts %d; "
                             + "after a second crash with the bootstrap done, %d gaps%n",
                     seededBefore[0], fleet, m, CrashAndRescaleITCase.numRestarts(s), s.alertCount("SEQUENCE_GAP"));
         }

@@ -36,6 +36,7 @@ class CatchUpITCase extends EndToEnd {
     static final Duration BACKLOG = Duration.ofMinutes(20);
     /** Busy devices: a steady stream all through the backlog (what makes it long to read). */
     static final int BUSY = 20;
+
     static final int STEPS = 100;
     static final int PER_STEP = 1_000;
     /**
@@ -72,16 +73,26 @@ class CatchUpITCase extends EndToEnd {
             s.writer.write(sleepy.cleanTail(start + BACKLOG.toMillis() - 1_000));
             s.writer.write(s.sim.cleanTail(start + BACKLOG.toMillis()));
 
-            try (SimulatedConsumer billing = new SimulatedConsumer(kafka.bootstrapServers(), "billing", s.state, redispatch,
-                    acks, 0, 1)) {
+            try (SimulatedConsumer billing =
+                    new SimulatedConsumer(kafka.bootstrapServers(), "billing", s.state, redispatch, acks, 0, 1)) {
                 billing.start();
                 // The idle timeout of production's order (its default is 10 s), not the suite's 1 s: a
                 // source task that reads nothing for that long while it catches up (a checkpoint of
                 // its chained exactly-once writers, a slow fetch, on a loaded 2-core machine) can take
                 // its partitions for idle, and event time jumps to the wall clock (README, Event time).
-                s.startJob("--audit.interval", "1 s", "--watermark.idle-timeout", "5 s",
-                        "--delivery.consumers", "billing", "--topic.acks", acks, "--topic.redispatch", redispatch,
-                        "--topic.redispatch-dlq", "redispatch-dlq-" + s.id);
+                s.startJob(
+                        "--audit.interval",
+                        "1 s",
+                        "--watermark.idle-timeout",
+                        "5 s",
+                        "--delivery.consumers",
+                        "billing",
+                        "--topic.acks",
+                        acks,
+                        "--topic.redispatch",
+                        redispatch,
+                        "--topic.redispatch-dlq",
+                        "redispatch-dlq-" + s.id);
                 s.awaitStarted(); // INITIALIZING until then, which awaitConvergence takes for a failure
                 long startedAt = System.nanoTime();
                 s.awaitConvergence();
@@ -92,13 +103,26 @@ class CatchUpITCase extends EndToEnd {
 
                 Map<String, Long> alerts = s.alertsSeen.stream()
                         .collect(Collectors.groupingBy(a -> a.type, TreeMap::new, Collectors.counting()));
-                assertEquals(Map.of(), alerts, "no alert at all: " + s.alertsSeen.stream().limit(5).map(Alert::toString)
-                        .collect(Collectors.toList()));
-                long published = s.sourcesByDevice.values().stream().mapToLong(List::size).sum();
+                assertEquals(
+                        Map.of(),
+                        alerts,
+                        "no alert at all: "
+                                + s.alertsSeen.stream()
+                                        .limit(5)
+                                        .map(Alert::toString)
+                                        .collect(Collectors.toList()));
+                long published = s.sourcesByDevice.values().stream()
+                        .mapToLong(List::size)
+                        .sum();
                 assertEquals(increments, published, "every increment published once");
-                assertTrue(s.sourcesByDevice.values().stream().flatMap(List::stream).allMatch("increment"::equals),
+                assertTrue(
+                        s.sourcesByDevice.values().stream()
+                                .flatMap(List::stream)
+                                .allMatch("increment"::equals),
                         "every record from the stream, none repaired");
-                assertTrue(catchUpMs > 5_000, "the backlog took longer to read than the idle timeout: " + catchUpMs + " ms");
+                assertTrue(
+                        catchUpMs > 5_000,
+                        "the backlog took longer to read than the idle timeout: " + catchUpMs + " ms");
                 assertTrue(billing.acked.get() > 0);
                 System.out.println("catch-up of " + increments + " increments over " + BACKLOG + " of event time: "
                         + catchUpMs + " ms");

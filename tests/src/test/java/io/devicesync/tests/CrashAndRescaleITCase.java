@@ -84,7 +84,9 @@ class CrashAndRescaleITCase extends EndToEnd {
         Configuration c = new Configuration();
         c.set(StateBackendOptions.STATE_BACKEND, "rocksdb");
         c.set(CheckpointingOptions.INCREMENTAL_CHECKPOINTS, true);
-        c.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, tmp.resolve("checkpoints-" + s.id).toUri().toString());
+        c.set(
+                CheckpointingOptions.CHECKPOINTS_DIRECTORY,
+                tmp.resolve("checkpoints-" + s.id).toUri().toString());
         return c;
     }
 
@@ -97,8 +99,8 @@ class CrashAndRescaleITCase extends EndToEnd {
      * subtask counts a device waiting for a repair.
      */
     @Test
-    void recoversFromATaskManagerKilledMidStream(@InjectMiniCluster MiniCluster cluster,
-            @InjectClusterClient ClusterClient<?> client) throws Exception {
+    void recoversFromATaskManagerKilledMidStream(
+            @InjectMiniCluster MiniCluster cluster, @InjectClusterClient ClusterClient<?> client) throws Exception {
         long t0 = System.nanoTime();
         DeviceSimulator.Options o = new DeviceSimulator.Options();
         o.devices = 200;
@@ -116,10 +118,13 @@ class CrashAndRescaleITCase extends EndToEnd {
             String jobId = s.job.getJobID().toString();
             s.awaitStarted();
             for (int b = 0; b < 3; b++) s.writer.write(s.sim.next(400, System.currentTimeMillis()));
-            s.awaitOrFail(() -> {
-                s.pollOutputs();
-                return completedCheckpoints(s) >= 1 && s.last.size() > o.devices / 4;
-            }, () -> "a checkpoint completed and output committed before the crash: " + s.last.size() + " devices");
+            s.awaitOrFail(
+                    () -> {
+                        s.pollOutputs();
+                        return completedCheckpoints(s) >= 1 && s.last.size() > o.devices / 4;
+                    },
+                    () -> "a checkpoint completed and output committed before the crash: " + s.last.size()
+                            + " devices");
             Set<String> taskManagers = s.rest.taskManagersOf(jobId);
             assertEquals(2, taskManagers.size(), "the job runs on both TaskManagers: " + taskManagers);
             long checkpointsBefore = completedCheckpoints(s);
@@ -140,13 +145,16 @@ class CrashAndRescaleITCase extends EndToEnd {
             s.writer.write(s.sim.cleanTail(System.currentTimeMillis()));
 
             s.awaitOrFail(() -> numRestarts(s) >= 1, () -> "the job restarts after the crash");
-            s.awaitOrFail(() -> {
-                s.pollOutputs();
-                return allRunning(cluster, s);
-            }, () -> "every task RUNNING again after the restart");
+            s.awaitOrFail(
+                    () -> {
+                        s.pollOutputs();
+                        return allRunning(cluster, s);
+                    },
+                    () -> "every task RUNNING again after the restart");
             s.awaitConvergence();
             s.quiesce();
-            s.awaitOrFail(() -> Arrays.equals(gauge(s), new long[] {0, 0}),
+            s.awaitOrFail(
+                    () -> Arrays.equals(gauge(s), new long[] {0, 0}),
                     () -> "devicesWaitingForRepair [min, max] over the subtasks, everything converged: "
                             + Arrays.toString(gauge(s)));
             s.assertStillRunning();
@@ -155,18 +163,29 @@ class CrashAndRescaleITCase extends EndToEnd {
             JsonNode restored = s.rest.restoredFrom(jobId);
             assertNotNull(restored, "the job restored from a checkpoint");
             assertFalse(restored.get("is_savepoint").asBoolean(), "from its own checkpoint: " + restored);
-            assertTrue(restored.get("id").asLong() >= checkpointsBefore, "from a checkpoint at least as recent as the "
-                    + checkpointsBefore + " completed before the crash: " + restored);
-            assertTrue(s.rest.latestCompletedCheckpointId(jobId) > restored.get("id").asLong(),
+            assertTrue(
+                    restored.get("id").asLong() >= checkpointsBefore,
+                    "from a checkpoint at least as recent as the " + checkpointsBefore + " completed before the crash: "
+                            + restored);
+            assertTrue(
+                    s.rest.latestCompletedCheckpointId(jobId)
+                            > restored.get("id").asLong(),
                     "checkpoints complete after the restore");
             assertTrue(committedBefore > 0, "output was committed before the crash");
             assertConsistent(s);
-            assertEquals(s.sim.malformed, s.dlqReader.all().size(), "every malformed record dead-lettered exactly once");
-            System.out.printf("TaskManager crash: %d restart(s), restored checkpoint %d, %d of 8 batches written while "
+            assertEquals(
+                    s.sim.malformed, s.dlqReader.all().size(), "every malformed record dead-lettered exactly once");
+            System.out.printf(
+                    "TaskManager crash: %d restart(s), restored checkpoint %d, %d of 8 batches written while "
                             + "the job was down; %d versions published for %d devices (%d more records read_uncommitted: the "
                             + "aborted output of the crashed attempt); alerts %s; test %d s%n",
-                    numRestarts(s), restored.get("id").asLong(), writtenWhileDown, s.stateReader.all().size(), s.last.size(),
-                    readUncommitted(s.state) - s.stateReader.all().size(), alertTypes(s),
+                    numRestarts(s),
+                    restored.get("id").asLong(),
+                    writtenWhileDown,
+                    s.stateReader.all().size(),
+                    s.last.size(),
+                    readUncommitted(s.state) - s.stateReader.all().size(),
+                    alertTypes(s),
                     (System.nanoTime() - t0) / 1_000_000_000);
         }
     }
@@ -208,7 +227,9 @@ class CrashAndRescaleITCase extends EndToEnd {
                 s.startJob(conf);
                 String jobId = s.job.getJobID().toString();
                 s.awaitStarted();
-                assertEquals(Set.of(p), new HashSet<>(s.rest.parallelismByVertex(jobId).values()),
+                assertEquals(
+                        Set.of(p),
+                        new HashSet<>(s.rest.parallelismByVertex(jobId).values()),
                         "every vertex at parallelism " + p + ": " + s.rest.parallelismByVertex(jobId));
                 if (savepoint != null) {
                     String from = savepoint;
@@ -220,9 +241,12 @@ class CrashAndRescaleITCase extends EndToEnd {
                     // Then the database catches up.
                     Set<String> expected = expectedWaiting(late, lagging, before);
                     assertTrue(expected.size() >= 3, "the savepoint holds devices waiting for a repair: " + expected);
-                    s.awaitOrFail(() -> metric(s, WAITING) == expected.size(), () -> WAITING + " after the restore at "
-                            + p + ": " + metric(s, WAITING) + ", expected the " + expected.size() + " lagging devices "
-                            + "with a gap or a reset " + expected);
+                    s.awaitOrFail(
+                            () -> metric(s, WAITING) == expected.size(),
+                            () -> WAITING + " after the restore at "
+                                    + p + ": " + metric(s, WAITING) + ", expected the " + expected.size()
+                                    + " lagging devices "
+                                    + "with a gap or a reset " + expected);
                     timings.add("p=" + p + " restored with " + expected.size() + " waiting");
                     for (DeviceSimulator.Batch b : late) s.writer.writeTruth(b, lagging::contains, d -> true);
                     late.clear();
@@ -233,7 +257,8 @@ class CrashAndRescaleITCase extends EndToEnd {
                 s.writer.write(s.sim.cleanTail(System.currentTimeMillis()));
                 s.awaitConvergence();
                 s.quiesce();
-                s.awaitOrFail(() -> Arrays.equals(gauge(s), new long[] {0, 0}),
+                s.awaitOrFail(
+                        () -> Arrays.equals(gauge(s), new long[] {0, 0}),
                         () -> "devicesWaitingForRepair [min, max] over the " + p + " subtasks, everything converged: "
                                 + Arrays.toString(gauge(s)));
                 s.assertStillRunning();
@@ -257,16 +282,24 @@ class CrashAndRescaleITCase extends EndToEnd {
                     }
                 }
                 timings.add("p=" + p + " stopped with " + s.metrics(WAITING).get(WAITING) + " waiting");
-                savepoint = s.job.stopWithSavepoint(false, tmp.resolve("savepoints-" + s.id).toUri().toString(),
-                        SavepointFormatType.CANONICAL).get();
+                savepoint = s.job.stopWithSavepoint(
+                                false,
+                                tmp.resolve("savepoints-" + s.id).toUri().toString(),
+                                SavepointFormatType.CANONICAL)
+                        .get();
                 timings.add("p=" + p + " " + (System.nanoTime() - runStart) / 1_000_000 + " ms");
             }
             assertConsistent(s);
             assertFalse(devicesWith(s, "RESYNC_FAILED").isEmpty(), "repairs failed while the database lagged");
-            assertTrue(s.sourcesByDevice.values().stream().flatMap(List::stream).anyMatch(src -> !src.equals("increment")),
+            assertTrue(
+                    s.sourcesByDevice.values().stream().flatMap(List::stream).anyMatch(src -> !src.equals("increment")),
                     "some versions came from repairs");
-            System.out.printf("Rescale 2 -> 3 -> 1: %s; %d versions published for %d devices; alerts %s; test %d s%n",
-                    timings, s.stateReader.all().size(), s.last.size(), alertTypes(s),
+            System.out.printf(
+                    "Rescale 2 -> 3 -> 1: %s; %d versions published for %d devices; alerts %s; test %d s%n",
+                    timings,
+                    s.stateReader.all().size(),
+                    s.last.size(),
+                    alertTypes(s),
                     (System.nanoTime() - t0) / 1_000_000_000);
         }
     }
@@ -285,21 +318,27 @@ class CrashAndRescaleITCase extends EndToEnd {
             DeviceState d = Codecs.readDeviceState(r.value());
             DeviceState p = previous.put(d.deviceId, d);
             if (d.source.equals(DeviceState.SOURCE_SNAPSHOT)) continue;
-            boolean follows = p == null ? d.seq == 1
+            boolean follows = p == null
+                    ? d.seq == 1
                     : (d.epoch == p.epoch && d.seq == p.seq + 1) || (d.epoch > p.epoch && d.seq == 1);
             if (!follows) {
                 skipped.add(d.deviceId + ": " + (p == null ? "nothing" : p.epoch + "/" + p.seq + " (" + p.source + ")")
                         + " then " + d.epoch + "/" + d.seq + " (" + d.source + ")");
             }
         }
-        assertEquals(List.of(), skipped.stream().limit(10).collect(Collectors.toList()),
+        assertEquals(
+                List.of(),
+                skipped.stream().limit(10).collect(Collectors.toList()),
                 skipped.size() + " version(s) published from an increment or the log without the one before it: lost");
         Map<String, Integer> copies = new HashMap<>();
         for (ConsumerRecord<byte[], byte[]> r : s.stateReader.all()) {
             DeviceState d = Codecs.readDeviceState(r.value());
             copies.merge(new String(r.key(), StandardCharsets.UTF_8) + "@" + d.epoch + "/" + d.seq, 1, Integer::sum);
         }
-        List<String> twice = copies.entrySet().stream().filter(e -> e.getValue() > 1).map(Map.Entry::getKey).limit(10)
+        List<String> twice = copies.entrySet().stream()
+                .filter(e -> e.getValue() > 1)
+                .map(Map.Entry::getKey)
+                .limit(10)
                 .collect(Collectors.toList());
         assertEquals(List.of(), twice, "no version published twice");
         assertEquals(copies.size(), s.stateReader.all().size());
@@ -310,7 +349,9 @@ class CrashAndRescaleITCase extends EndToEnd {
             if (before != null) duplicates.add(before + " / " + a);
         }
         assertEquals(List.of(), duplicates.stream().limit(5).collect(Collectors.toList()), "alert ids unique");
-        assertEquals(devicesWith(s, "RESYNC_FAILED"), devicesWith(s, "RESYNC_RESOLVED"),
+        assertEquals(
+                devicesWith(s, "RESYNC_FAILED"),
+                devicesWith(s, "RESYNC_RESOLVED"),
                 "every device whose repair failed is resolved, and says so");
     }
 
@@ -320,8 +361,8 @@ class CrashAndRescaleITCase extends EndToEnd {
      * was) or moved to a higher epoch (a reset is confirmed by a lookup). The database has none
      * of their late rows, so none of these repairs can complete.
      */
-    private static Set<String> expectedWaiting(List<DeviceSimulator.Batch> late, Set<String> lagging,
-            Map<String, long[]> before) {
+    private static Set<String> expectedWaiting(
+            List<DeviceSimulator.Batch> late, Set<String> lagging, Map<String, long[]> before) {
         Set<String> out = new TreeSet<>();
         for (String id : lagging) {
             long[] start = before.get(id);
@@ -341,19 +382,24 @@ class CrashAndRescaleITCase extends EndToEnd {
             }
             long[] top = max;
             boolean reset = top[0] > start[0];
-            boolean gap = truth.stream().anyMatch(v -> !delivered.contains(v[0] + "/" + v[1])
-                    && Versions.compare(v[0], v[1], top[0], top[1]) < 0);
+            boolean gap = truth.stream()
+                    .anyMatch(v ->
+                            !delivered.contains(v[0] + "/" + v[1]) && Versions.compare(v[0], v[1], top[0], top[1]) < 0);
             if (reset || gap) out.add(id);
         }
         return out;
     }
 
     private static Set<String> devicesWith(Scenario s, String type) {
-        return s.alertsSeen.stream().filter(a -> a.type.equals(type)).map(a -> a.deviceId).collect(Collectors.toCollection(TreeSet::new));
+        return s.alertsSeen.stream()
+                .filter(a -> a.type.equals(type))
+                .map(a -> a.deviceId)
+                .collect(Collectors.toCollection(TreeSet::new));
     }
 
     static Map<String, Long> alertTypes(Scenario s) {
-        return s.alertsSeen.stream().collect(Collectors.groupingBy(a -> a.type, java.util.TreeMap::new, Collectors.counting()));
+        return s.alertsSeen.stream()
+                .collect(Collectors.groupingBy(a -> a.type, java.util.TreeMap::new, Collectors.counting()));
     }
 
     private static long metric(Scenario s, String name) {
@@ -375,7 +421,8 @@ class CrashAndRescaleITCase extends EndToEnd {
         p.put("value.deserializer", ByteArrayDeserializer.class.getName());
         try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p)) {
             List<TopicPartition> partitions = c.partitionsFor(topic, Duration.ofSeconds(30)).stream()
-                    .map(i -> new TopicPartition(topic, i.partition())).collect(Collectors.toList());
+                    .map(i -> new TopicPartition(topic, i.partition()))
+                    .collect(Collectors.toList());
             c.assign(partitions);
             c.seekToBeginning(partitions);
             Map<TopicPartition, Long> end = c.endOffsets(partitions, Duration.ofSeconds(30));

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.devicesync.model.Alert;
 import io.devicesync.model.AuditRecord;
+import io.devicesync.model.Codecs;
 import io.devicesync.model.Json;
 import io.devicesync.tests.sim.DeviceSimulator;
 import java.nio.charset.StandardCharsets;
@@ -15,7 +16,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.stream.Collectors;
 import org.apache.flink.client.program.ClusterClient;
-import io.devicesync.model.Codecs;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.StateBackendOptions;
@@ -50,7 +50,8 @@ class DeviceSyncITCase extends EndToEnd {
 
     /** Issue 2: duplicates and reorders within the grace and malformed records, no loss. */
     @Test
-    void ordersAndDeduplicatesAndDeadLettersMalformedRecords(@InjectClusterClient ClusterClient<?> client) throws Exception {
+    void ordersAndDeduplicatesAndDeadLettersMalformedRecords(@InjectClusterClient ClusterClient<?> client)
+            throws Exception {
         DeviceSimulator.Options o = new DeviceSimulator.Options();
         o.devices = 300;
         o.duplicateRate = 0.05;
@@ -63,10 +64,12 @@ class DeviceSyncITCase extends EndToEnd {
             s.awaitConvergence();
 
             // Every malformed record is on the dead-letter topic, byte for byte, with its reason.
-            s.awaitOrFail(() -> {
-                s.pollOutputs();
-                return s.dlqReader.all().size() >= s.sim.malformed;
-            }, () -> s.dlqReader.all().size() + " of " + s.sim.malformed + " dead letters");
+            s.awaitOrFail(
+                    () -> {
+                        s.pollOutputs();
+                        return s.dlqReader.all().size() >= s.sim.malformed;
+                    },
+                    () -> s.dlqReader.all().size() + " of " + s.sim.malformed + " dead letters");
             assertEquals(s.sim.malformed, s.dlqReader.all().size());
             for (ConsumerRecord<byte[], byte[]> r : s.dlqReader.all()) {
                 assertEquals(s.events, header(r, "devicesync.topic"));
@@ -76,20 +79,24 @@ class DeviceSyncITCase extends EndToEnd {
             }
 
             // INVALID_INPUT alerts: aggregated with a count, adding up to the dead letters.
-            s.awaitOrFail(() -> {
-                s.pollOutputs();
-                return invalidCount(s.alertsSeen) >= s.sim.malformed;
-            }, () -> invalidCount(s.alertsSeen) + " of " + s.sim.malformed + " counted in INVALID_INPUT alerts");
+            s.awaitOrFail(
+                    () -> {
+                        s.pollOutputs();
+                        return invalidCount(s.alertsSeen) >= s.sim.malformed;
+                    },
+                    () -> invalidCount(s.alertsSeen) + " of " + s.sim.malformed + " counted in INVALID_INPUT alerts");
             s.quiesce();
             assertEquals(s.sim.malformed, invalidCount(s.alertsSeen));
             assertTrue(s.alertCount("INVALID_INPUT") < s.sim.malformed, "aggregated, not one alert per record");
             assertEquals(s.alertsSeen.size(), s.alertCount("INVALID_INPUT"), "no other alerts: " + s.alertsSeen);
 
             // Only increments, every one of them published once, and the metrics say so.
-            long published = s.sourcesByDevice.values().stream().mapToLong(List::size).sum();
+            long published =
+                    s.sourcesByDevice.values().stream().mapToLong(List::size).sum();
             assertEquals(s.sim.delivered, published, "every delivered increment published exactly once");
             assertTrue(s.sourcesByDevice.values().stream().flatMap(List::stream).allMatch("increment"::equals));
-            s.awaitOrFail(() -> metric(s, "duplicatesDropped") == s.sim.duplicated,
+            s.awaitOrFail(
+                    () -> metric(s, "duplicatesDropped") == s.sim.duplicated,
                     () -> "duplicatesDropped=" + metric(s, "duplicatesDropped") + ", duplicated=" + s.sim.duplicated);
             Map<String, Long> m = s.metrics("lookupsRequested", "invalidRecords", "eventsIn");
             assertEquals(0, m.get("lookupsRequested"), "no lookups for a stream without gaps");
@@ -100,13 +107,17 @@ class DeviceSyncITCase extends EndToEnd {
 
     static List<Long> seeds() {
         String prop = System.getProperty("devicesync.seeds", "11,12");
-        return java.util.Arrays.stream(prop.split(",")).map(String::trim).map(Long::parseLong).collect(Collectors.toList());
+        return java.util.Arrays.stream(prop.split(","))
+                .map(String::trim)
+                .map(Long::parseLong)
+                .collect(Collectors.toList());
     }
 
     /** Issue 3: loss, bursts longer than the log fetch, reboots; the published state converges. */
     @ParameterizedTest(name = "seed {0}")
     @MethodSource("seeds")
-    void repairsEveryGapAndConvergesToTheDatabase(long seed, @InjectClusterClient ClusterClient<?> client) throws Exception {
+    void repairsEveryGapAndConvergesToTheDatabase(long seed, @InjectClusterClient ClusterClient<?> client)
+            throws Exception {
         DeviceSimulator.Options o = new DeviceSimulator.Options();
         o.devices = 300;
         o.duplicateRate = 0.03;
@@ -128,27 +139,52 @@ class DeviceSyncITCase extends EndToEnd {
 
             Set<String> repaired = s.sourcesByDevice.entrySet().stream()
                     .filter(e -> !e.getValue().stream().allMatch("increment"::equals))
-                    .map(Map.Entry::getKey).collect(Collectors.toSet());
-            assertTrue(s.sourcesByDevice.values().stream().flatMap(List::stream).anyMatch("log"::equals), "some gaps from the log");
-            assertTrue(s.sourcesByDevice.values().stream().flatMap(List::stream).anyMatch("snapshot"::equals),
+                    .map(Map.Entry::getKey)
+                    .collect(Collectors.toSet());
+            assertTrue(
+                    s.sourcesByDevice.values().stream().flatMap(List::stream).anyMatch("log"::equals),
+                    "some gaps from the log");
+            assertTrue(
+                    s.sourcesByDevice.values().stream().flatMap(List::stream).anyMatch("snapshot"::equals),
                     "some from the snapshot");
-            s.awaitOrFail(() -> {
-                s.pollOutputs();
-                return unexplained(s, repaired).isEmpty();
-            }, () -> "repaired devices without an alert saying why: " + unexplained(s, repaired) + "; e.g. "
-                    + unexplained(s, repaired).stream().limit(3).map(d -> d + " published " + s.sourcesByDevice.get(d)
-                            + " audits " + s.auditsSeen.stream().filter(a -> a.deviceId.equals(d)).map(a -> a.outcome + "@"
-                                    + a.seq + "/" + a.dbSeq).collect(Collectors.toList())).collect(Collectors.toList()));
-            assertEquals(0, s.alertCount("RESYNC_FAILED"), () -> "the database leads the stream: every repair closes its gap; "
-                    + s.alertsSeen.stream().filter(a -> a.type.equals("RESYNC_FAILED")).limit(3).map(f -> f.deviceId
-                            + ": alerts " + s.alertsSeen.stream().filter(a -> f.deviceId.equals(a.deviceId)).toList()
-                            + " published " + s.publishedVersions.get(f.deviceId)
-                            + " audits " + s.auditsSeen.stream().filter(a -> a.deviceId.equals(f.deviceId)).toList())
-                    .collect(Collectors.joining("; ")));
+            s.awaitOrFail(
+                    () -> {
+                        s.pollOutputs();
+                        return unexplained(s, repaired).isEmpty();
+                    },
+                    () -> "repaired devices without an alert saying why: " + unexplained(s, repaired) + "; e.g. "
+                            + unexplained(s, repaired).stream()
+                                    .limit(3)
+                                    .map(d -> d + " published " + s.sourcesByDevice.get(d)
+                                            + " audits "
+                                            + s.auditsSeen.stream()
+                                                    .filter(a -> a.deviceId.equals(d))
+                                                    .map(a -> a.outcome + "@" + a.seq + "/" + a.dbSeq)
+                                                    .collect(Collectors.toList()))
+                                    .collect(Collectors.toList()));
+            assertEquals(
+                    0,
+                    s.alertCount("RESYNC_FAILED"),
+                    () -> "the database leads the stream: every repair closes its gap; "
+                            + s.alertsSeen.stream()
+                                    .filter(a -> a.type.equals("RESYNC_FAILED"))
+                                    .limit(3)
+                                    .map(f -> f.deviceId
+                                            + ": alerts "
+                                            + s.alertsSeen.stream()
+                                                    .filter(a -> f.deviceId.equals(a.deviceId))
+                                                    .toList()
+                                            + " published " + s.publishedVersions.get(f.deviceId)
+                                            + " audits "
+                                            + s.auditsSeen.stream()
+                                                    .filter(a -> a.deviceId.equals(f.deviceId))
+                                                    .toList())
+                                    .collect(Collectors.joining("; ")));
             // One DEVICE_RESET per epoch change the job saw: a device whose epoch-0 messages were all
             // lost is first seen in its new epoch (a first-seen lookup, no reset).
-            assertTrue(s.alertCount("DEVICE_RESET") <= s.sim.reboots
-                    && s.alertCount("DEVICE_RESET") >= s.sim.reboots - s.sim.firstMessageLost.size(),
+            assertTrue(
+                    s.alertCount("DEVICE_RESET") <= s.sim.reboots
+                            && s.alertCount("DEVICE_RESET") >= s.sim.reboots - s.sim.firstMessageLost.size(),
                     "DEVICE_RESET alerts " + s.alertCount("DEVICE_RESET") + " for " + s.sim.reboots + " reboots");
             Set<String> ids = new HashSet<>();
             for (Alert a : s.alertsSeen) assertTrue(ids.add(a.alertId), "alert ids unique per episode: " + a);
@@ -156,16 +192,27 @@ class DeviceSyncITCase extends EndToEnd {
             // One lookup per gap episode or reset, none for devices without either.
             // A device first seen past (0, 1) costs one FIRST_SEEN lookup, unless it reset before
             // anything of it was forwarded: then the RESET lookup is the one.
-            long resetBeforeFirst = s.alertsSeen.stream().filter(a -> a.type.equals("DEVICE_RESET")
-                    && Json.parse(a.details.getBytes(StandardCharsets.UTF_8)).get("lastSeq").asLong() == 0).count();
-            long expected = s.alertCount("SEQUENCE_GAP") + s.alertCount("DEVICE_RESET") + s.sim.firstMessageLost.size()
+            long resetBeforeFirst = s.alertsSeen.stream()
+                    .filter(a -> a.type.equals("DEVICE_RESET")
+                            && Json.parse(a.details.getBytes(StandardCharsets.UTF_8))
+                                            .get("lastSeq")
+                                            .asLong()
+                                    == 0)
+                    .count();
+            long expected = s.alertCount("SEQUENCE_GAP")
+                    + s.alertCount("DEVICE_RESET")
+                    + s.sim.firstMessageLost.size()
                     - resetBeforeFirst;
-            s.awaitOrFail(() -> metric(s, "lookupsRequested") == expected,
+            s.awaitOrFail(
+                    () -> metric(s, "lookupsRequested") == expected,
                     () -> "lookupsRequested=" + metric(s, "lookupsRequested") + ", gaps+resets+first-seen=" + expected
-                            + "; alerts of devices whose first message was lost: " + s.alertsSeen.stream()
-                                    .filter(a -> s.sim.firstMessageLost.contains(a.deviceId)).collect(Collectors.toList())
+                            + "; alerts of devices whose first message was lost: "
+                            + s.alertsSeen.stream()
+                                    .filter(a -> s.sim.firstMessageLost.contains(a.deviceId))
+                                    .collect(Collectors.toList())
                             + " first-lost=" + s.sim.firstMessageLost);
-            s.awaitOrFail(() -> metric(s, "repairsCompleted") > 0 && metric(s, "devicesWaitingForRepair") == 0,
+            s.awaitOrFail(
+                    () -> metric(s, "repairsCompleted") > 0 && metric(s, "devicesWaitingForRepair") == 0,
                     () -> "devicesWaitingForRepair=" + metric(s, "devicesWaitingForRepair"));
         }
     }
@@ -192,7 +239,8 @@ class DeviceSyncITCase extends EndToEnd {
             db.stop();
             try {
                 for (var b : batches) s.writer.publish(b);
-                s.awaitOrFail(() -> metric(s, "lookupAttemptsFailed") >= 3,
+                s.awaitOrFail(
+                        () -> metric(s, "lookupAttemptsFailed") >= 3,
                         () -> "lookupAttemptsFailed=" + metric(s, "lookupAttemptsFailed"));
             } finally {
                 db.restart();
@@ -201,15 +249,21 @@ class DeviceSyncITCase extends EndToEnd {
             s.quiesce();
             s.assertStillRunning();
             assertTrue(metric(s, "databaseBreakerOpened") > 0, "the breaker opened");
-            Set<String> failed = s.alertsSeen.stream().filter(a -> a.type.equals("RESYNC_FAILED")).map(a -> a.deviceId)
+            Set<String> failed = s.alertsSeen.stream()
+                    .filter(a -> a.type.equals("RESYNC_FAILED"))
+                    .map(a -> a.deviceId)
                     .collect(Collectors.toSet());
-            Set<String> resolved = s.alertsSeen.stream().filter(a -> a.type.equals("RESYNC_RESOLVED")).map(a -> a.deviceId)
+            Set<String> resolved = s.alertsSeen.stream()
+                    .filter(a -> a.type.equals("RESYNC_RESOLVED"))
+                    .map(a -> a.deviceId)
                     .collect(Collectors.toSet());
             // RESYNC_FAILED caused by the database are not published while its breaker is open
             // (DATABASE_UNAVAILABLE instead): every one published is resolved.
             assertTrue(resolved.containsAll(failed), "every failed repair published is resolved, and says so");
             assertTrue(s.alertCount("DATABASE_UNAVAILABLE") <= s.alertCount("DATABASE_RECOVERED"), "every outage ends");
-            assertTrue(s.sourcesByDevice.values().stream().flatMap(List::stream).anyMatch(src -> !src.equals("increment")));
+            assertTrue(s.sourcesByDevice.values().stream()
+                    .flatMap(List::stream)
+                    .anyMatch(src -> !src.equals("increment")));
         }
     }
 
@@ -219,7 +273,8 @@ class DeviceSyncITCase extends EndToEnd {
      * the devices that lost nothing.
      */
     @Test
-    void tailLossOnAnIdleInputIsFoundAndRepairedByTheAudit(@InjectClusterClient ClusterClient<?> client) throws Exception {
+    void tailLossOnAnIdleInputIsFoundAndRepairedByTheAudit(@InjectClusterClient ClusterClient<?> client)
+            throws Exception {
         DeviceSimulator.Options o = new DeviceSimulator.Options();
         o.devices = 200;
         o.duplicateRate = 0.02;
@@ -238,24 +293,39 @@ class DeviceSyncITCase extends EndToEnd {
             s.quiesce();
             s.assertStillRunning();
 
-            List<Alert> tail = s.alertsSeen.stream().filter(a -> a.type.equals("TAIL_LOSS")).collect(Collectors.toList());
-            assertEquals(s.sim.tailLost, tail.stream().map(a -> a.deviceId).collect(Collectors.toSet()),
+            List<Alert> tail = s.alertsSeen.stream()
+                    .filter(a -> a.type.equals("TAIL_LOSS"))
+                    .collect(Collectors.toList());
+            assertEquals(
+                    s.sim.tailLost,
+                    tail.stream().map(a -> a.deviceId).collect(Collectors.toSet()),
                     "a TAIL_LOSS alert for every device that lost its tail, and only those");
             assertEquals(s.sim.tailLost.size(), tail.size(), "one per device and episode");
-            assertEquals(tail.size(), s.alertsSeen.size(), "no other alerts: " + s.alertsSeen.stream()
-                    .filter(a -> !a.type.equals("TAIL_LOSS")).limit(5).collect(Collectors.toList()));
+            assertEquals(
+                    tail.size(),
+                    s.alertsSeen.size(),
+                    "no other alerts: "
+                            + s.alertsSeen.stream()
+                                    .filter(a -> !a.type.equals("TAIL_LOSS"))
+                                    .limit(5)
+                                    .collect(Collectors.toList()));
             for (Alert a : tail) {
-                assertTrue(a.ts <= lastEvent + 2 * 2_000 + 1_000, "found within two audit intervals of event time: " + a);
+                assertTrue(
+                        a.ts <= lastEvent + 2 * 2_000 + 1_000, "found within two audit intervals of event time: " + a);
             }
             // device-audit says the same: TAIL_LOSS for those, and each device's latest audit verified.
-            Set<String> auditedTailLoss = s.auditsSeen.stream().filter(a -> a.outcome == AuditRecord.Outcome.TAIL_LOSS)
-                    .map(a -> a.deviceId).collect(Collectors.toSet());
+            Set<String> auditedTailLoss = s.auditsSeen.stream()
+                    .filter(a -> a.outcome == AuditRecord.Outcome.TAIL_LOSS)
+                    .map(a -> a.deviceId)
+                    .collect(Collectors.toSet());
             assertEquals(s.sim.tailLost, auditedTailLoss);
             Map<String, String> latest = new java.util.HashMap<>();
             for (var a : s.auditsSeen) latest.put(a.deviceId, a.outcome.name());
             assertEquals(s.sim.devices().length, latest.size(), "every device was audited");
-            latest.forEach((device, outcome) -> assertEquals(s.sim.tailLost.contains(device) ? "TAIL_LOSS" : "VERIFIED",
-                    outcome, device + ": the last audit before the input went idle"));
+            latest.forEach((device, outcome) -> assertEquals(
+                    s.sim.tailLost.contains(device) ? "TAIL_LOSS" : "VERIFIED",
+                    outcome,
+                    device + ": the last audit before the input went idle"));
         }
     }
 
@@ -264,7 +334,8 @@ class DeviceSyncITCase extends EndToEnd {
      * idle. Once the database is back, the audit repairs every device and resolves its alert.
      */
     @Test
-    void failedRepairsAreAuditedUntilRepairedOnAnIdleInput(@InjectClusterClient ClusterClient<?> client) throws Exception {
+    void failedRepairsAreAuditedUntilRepairedOnAnIdleInput(@InjectClusterClient ClusterClient<?> client)
+            throws Exception {
         DeviceSimulator.Options o = new DeviceSimulator.Options();
         o.devices = 100;
         o.lossRate = 0.03;
@@ -280,30 +351,43 @@ class DeviceSyncITCase extends EndToEnd {
             try {
                 for (var b : batches) s.writer.publish(b);
                 // The breaker opens: one DATABASE_UNAVAILABLE, not a RESYNC_FAILED per device (issue 17).
-                s.awaitOrFail(() -> {
-                    s.pollOutputs();
-                    return s.alertCount("DATABASE_UNAVAILABLE") >= 1 && metric(s, "devicesWaitingForRepair") > 0;
-                }, () -> "DATABASE_UNAVAILABLE while the database is down: " + s.alertCount("DATABASE_UNAVAILABLE"));
+                s.awaitOrFail(
+                        () -> {
+                            s.pollOutputs();
+                            return s.alertCount("DATABASE_UNAVAILABLE") >= 1
+                                    && metric(s, "devicesWaitingForRepair") > 0;
+                        },
+                        () -> "DATABASE_UNAVAILABLE while the database is down: "
+                                + s.alertCount("DATABASE_UNAVAILABLE"));
             } finally {
                 db.restart();
             }
             s.awaitConvergence();
             s.quiesce();
             s.assertStillRunning();
-            Set<String> failed = s.alertsSeen.stream().filter(a -> a.type.equals("RESYNC_FAILED")).map(a -> a.deviceId)
+            Set<String> failed = s.alertsSeen.stream()
+                    .filter(a -> a.type.equals("RESYNC_FAILED"))
+                    .map(a -> a.deviceId)
                     .collect(Collectors.toSet());
-            Set<String> resolved = s.alertsSeen.stream().filter(a -> a.type.equals("RESYNC_RESOLVED")).map(a -> a.deviceId)
+            Set<String> resolved = s.alertsSeen.stream()
+                    .filter(a -> a.type.equals("RESYNC_RESOLVED"))
+                    .map(a -> a.deviceId)
                     .collect(Collectors.toSet());
             assertTrue(resolved.containsAll(failed), "every failed repair published is resolved, and says so");
             assertTrue(!resolved.isEmpty(), "the repairs that failed while the database was down are resolved");
-            assertTrue(s.alertsSeen.stream().filter(a -> a.type.equals("RESYNC_RESOLVED")).allMatch(a -> a.severity.equals("INFO")));
+            assertTrue(s.alertsSeen.stream()
+                    .filter(a -> a.type.equals("RESYNC_RESOLVED"))
+                    .allMatch(a -> a.severity.equals("INFO")));
             // The web UI fetches metrics now and then: the value read during the outage may still show.
-            s.awaitOrFail(() -> metric(s, "devicesWaitingForRepair") == 0,
+            s.awaitOrFail(
+                    () -> metric(s, "devicesWaitingForRepair") == 0,
                     () -> "devicesWaitingForRepair " + metric(s, "devicesWaitingForRepair"));
-            s.awaitOrFail(() -> {
-                s.pollOutputs();
-                return s.alertCount("DATABASE_RECOVERED") >= 1;
-            }, () -> "DATABASE_RECOVERED once the database is back");
+            s.awaitOrFail(
+                    () -> {
+                        s.pollOutputs();
+                        return s.alertCount("DATABASE_RECOVERED") >= 1;
+                    },
+                    () -> "DATABASE_RECOVERED once the database is back");
             assertEquals(1, s.alertCount("DATABASE_UNAVAILABLE"));
             assertEquals(1, s.alertCount("DATABASE_RECOVERED"));
         }
@@ -329,16 +413,21 @@ class DeviceSyncITCase extends EndToEnd {
             Configuration rocks = new Configuration();
             rocks.set(StateBackendOptions.STATE_BACKEND, "rocksdb");
             rocks.set(CheckpointingOptions.INCREMENTAL_CHECKPOINTS, true);
-            rocks.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, tmp.resolve("checkpoints-" + s.id).toUri().toString());
+            rocks.set(
+                    CheckpointingOptions.CHECKPOINTS_DIRECTORY,
+                    tmp.resolve("checkpoints-" + s.id).toUri().toString());
             s.startJob(rocks.clone());
             for (int b = 0; b < 6; b++) s.writer.write(s.sim.next(400, System.currentTimeMillis()));
-            s.awaitOrFail(() -> {
-                s.pollOutputs();
-                return s.last.size() > o.devices / 2;
-            }, () -> "half of the devices published before the savepoint");
+            s.awaitOrFail(
+                    () -> {
+                        s.pollOutputs();
+                        return s.last.size() > o.devices / 2;
+                    },
+                    () -> "half of the devices published before the savepoint");
 
-            String savepoint = s.job.stopWithSavepoint(false, tmp.resolve("savepoints-" + s.id).toUri().toString(),
-                    SavepointFormatType.CANONICAL).get();
+            String savepoint = s.job.stopWithSavepoint(
+                            false, tmp.resolve("savepoints-" + s.id).toUri().toString(), SavepointFormatType.CANONICAL)
+                    .get();
             Configuration restore = rocks.clone();
             restore.set(StateRecoveryOptions.SAVEPOINT_PATH, savepoint);
             s.startJob(restore);
@@ -348,9 +437,13 @@ class DeviceSyncITCase extends EndToEnd {
             s.quiesce();
             s.assertStillRunning();
 
-            long published = s.sourcesByDevice.values().stream().mapToLong(List::size).sum();
-            long distinct = s.stateReader.all().stream().map(r -> new String(r.key(), StandardCharsets.UTF_8) + "@"
-                    + Codecs.readDeviceState(r.value()).epoch + "/" + Codecs.readDeviceState(r.value()).seq).distinct().count();
+            long published =
+                    s.sourcesByDevice.values().stream().mapToLong(List::size).sum();
+            long distinct = s.stateReader.all().stream()
+                    .map(r -> new String(r.key(), StandardCharsets.UTF_8) + "@"
+                            + Codecs.readDeviceState(r.value()).epoch + "/" + Codecs.readDeviceState(r.value()).seq)
+                    .distinct()
+                    .count();
             assertEquals(distinct, published, "no version published twice across the restore");
             Set<String> ids = new HashSet<>();
             for (Alert a : s.alertsSeen) assertTrue(ids.add(a.alertId), "alert ids unique across the restore: " + a);
@@ -358,7 +451,8 @@ class DeviceSyncITCase extends EndToEnd {
             // from its snapshot: every repair here is explained by an alert instead.
             Set<String> repaired = s.sourcesByDevice.entrySet().stream()
                     .filter(e -> !e.getValue().stream().allMatch("increment"::equals))
-                    .map(Map.Entry::getKey).collect(Collectors.toSet());
+                    .map(Map.Entry::getKey)
+                    .collect(Collectors.toSet());
             assertEquals(Set.of(), unexplained(s, repaired), "repairs without an alert after the restore");
         }
     }

@@ -18,6 +18,7 @@ import org.junit.jupiter.api.io.TempDir;
 abstract class EndToEnd {
     @TempDir
     static Path tmp;
+
     static EmbeddedKafka kafka;
     static EmbeddedDatabase db;
 

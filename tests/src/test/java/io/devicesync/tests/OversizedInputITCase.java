@@ -55,8 +55,8 @@ class OversizedInputITCase extends EndToEnd {
     record Sent(String topic, int partition, long offset, byte[] key, byte[] value) {}
 
     @Test
-    void oversizedEventsAndAcksAreCutOnTheDeadLetterTopicAndTheJobKeepsRunning(@InjectClusterClient ClusterClient<?> client)
-            throws Exception {
+    void oversizedEventsAndAcksAreCutOnTheDeadLetterTopicAndTheJobKeepsRunning(
+            @InjectClusterClient ClusterClient<?> client) throws Exception {
         DeviceSimulator.Options o = new DeviceSimulator.Options();
         o.devices = 40;
         o.duplicateRate = 0;
@@ -76,52 +76,70 @@ class OversizedInputITCase extends EndToEnd {
                     }
                 }
                 // A huge key with a valid value: rejected (KEY_MISMATCH), the key cut.
-                send(producer, sent, s.events, 0, json(2 * ONE_MB, "key"),
+                send(
+                        producer,
+                        sent,
+                        s.events,
+                        0,
+                        json(2 * ONE_MB, "key"),
                         "{\"deviceId\":\"d\",\"seq\":1,\"ts\":1,\"data\":{}}".getBytes(StandardCharsets.UTF_8));
             }
             s.startJob(DeliveryITCase.deliveryArgs(s, "billing", "5 s"));
             s.awaitStarted();
-            try (SimulatedConsumer billing = new SimulatedConsumer(kafka.bootstrapServers(), "billing", s.state,
-                    "redispatch-" + s.id, acks, 0, 1)) {
+            try (SimulatedConsumer billing = new SimulatedConsumer(
+                    kafka.bootstrapServers(), "billing", s.state, "redispatch-" + s.id, acks, 0, 1)) {
                 billing.start();
                 s.simulate(4, 100);
                 // Valid increments after the oversized ones: every device published, equal to the database.
                 s.awaitConvergence();
-                s.awaitOrFail(() -> {
-                    s.pollOutputs();
-                    billing.check();
-                    return s.dlqReader.all().size() >= sent.size();
-                }, () -> s.dlqReader.all().size() + " of " + sent.size() + " dead letters");
+                s.awaitOrFail(
+                        () -> {
+                            s.pollOutputs();
+                            billing.check();
+                            return s.dlqReader.all().size() >= sent.size();
+                        },
+                        () -> s.dlqReader.all().size() + " of " + sent.size() + " dead letters");
                 // Valid acks after the oversized ones: applied by the tracker.
-                s.awaitOrFail(() -> {
-                    billing.check();
-                    return metric(s, "acksApplied") >= o.devices;
-                }, () -> "acksApplied=" + metric(s, "acksApplied") + ", devices " + o.devices);
-                s.awaitOrFail(() -> {
-                    s.pollOutputs();
-                    return invalidByReason(s).equals(Map.of("TOO_LARGE", 4L * PARTITIONS, "KEY_MISMATCH", 1L));
-                }, () -> "INVALID_INPUT counts by reason: " + invalidByReason(s));
+                s.awaitOrFail(
+                        () -> {
+                            billing.check();
+                            return metric(s, "acksApplied") >= o.devices;
+                        },
+                        () -> "acksApplied=" + metric(s, "acksApplied") + ", devices " + o.devices);
+                s.awaitOrFail(
+                        () -> {
+                            s.pollOutputs();
+                            return invalidByReason(s).equals(Map.of("TOO_LARGE", 4L * PARTITIONS, "KEY_MISMATCH", 1L));
+                        },
+                        () -> "INVALID_INPUT counts by reason: " + invalidByReason(s));
                 s.quiesce();
                 s.assertStillRunning();
             }
 
             assertEquals(sent.size(), s.dlqReader.all().size(), "one dead letter per rejected record");
             for (ConsumerRecord<byte[], byte[]> r : s.dlqReader.all()) {
-                String at = DeliveryITCase.header(r, "devicesync.topic") + "/" + DeliveryITCase.header(r, "devicesync.partition")
-                        + "/" + DeliveryITCase.header(r, "devicesync.offset");
+                String at = DeliveryITCase.header(r, "devicesync.topic") + "/"
+                        + DeliveryITCase.header(r, "devicesync.partition") + "/"
+                        + DeliveryITCase.header(r, "devicesync.offset");
                 Sent original = sent.get(at);
                 assertNotNull(original, "a dead letter of a record sent: " + at);
                 if (original.key() != null) {
                     assertEquals("KEY_MISMATCH", DeliveryITCase.header(r, "devicesync.reason"), at);
                     assertArrayEquals(Arrays.copyOf(original.key(), 1024), r.key(), "the key's first KiB: " + at);
-                    assertEquals(Integer.toString(original.key().length), DeliveryITCase.header(r, "devicesync.original-key-size"));
+                    assertEquals(
+                            Integer.toString(original.key().length),
+                            DeliveryITCase.header(r, "devicesync.original-key-size"));
                     assertArrayEquals(original.value(), r.value(), "the value as sent: " + at);
                     assertNull(DeliveryITCase.header(r, "devicesync.original-size"), at);
                 } else {
                     int limit = original.topic().equals(acks) ? ACK_LIMIT : EVENT_LIMIT;
                     assertEquals("TOO_LARGE", DeliveryITCase.header(r, "devicesync.reason"), at);
-                    assertArrayEquals(Arrays.copyOf(original.value(), limit), r.value(), "cut to the input's limit: " + at);
-                    assertEquals(Integer.toString(original.value().length), DeliveryITCase.header(r, "devicesync.original-size"), at);
+                    assertArrayEquals(
+                            Arrays.copyOf(original.value(), limit), r.value(), "cut to the input's limit: " + at);
+                    assertEquals(
+                            Integer.toString(original.value().length),
+                            DeliveryITCase.header(r, "devicesync.original-size"),
+                            at);
                     assertNull(r.key(), at);
                 }
             }
@@ -142,10 +160,18 @@ class OversizedInputITCase extends EndToEnd {
     }
 
     /** Sends and waits for the broker's answer (a refused record fails the test here, not later). */
-    private static void send(KafkaProducer<byte[], byte[]> producer, Map<String, Sent> sent, String topic, int partition,
-            byte[] key, byte[] value) throws Exception {
-        RecordMetadata m = producer.send(new ProducerRecord<>(topic, partition, key, value)).get();
-        sent.put(topic + "/" + m.partition() + "/" + m.offset(), new Sent(topic, m.partition(), m.offset(), key, value));
+    private static void send(
+            KafkaProducer<byte[], byte[]> producer,
+            Map<String, Sent> sent,
+            String topic,
+            int partition,
+            byte[] key,
+            byte[] value)
+            throws Exception {
+        RecordMetadata m = producer.send(new ProducerRecord<>(topic, partition, key, value))
+                .get();
+        sent.put(
+                topic + "/" + m.partition() + "/" + m.offset(), new Sent(topic, m.partition(), m.offset(), key, value));
     }
 
     /** A JSON object of exactly {@code size} bytes: a device or consumer gone wrong, compressible like real JSON. */
@@ -153,7 +179,8 @@ class OversizedInputITCase extends EndToEnd {
         String head = "{\"deviceId\":\"" + id + "\",\"consumer\":\"billing\",\"seq\":1,\"ts\":1,\"data\":{\"log\":\"";
         String tail = "\"}}";
         StringBuilder b = new StringBuilder(size).append(head);
-        for (int i = 0; b.length() < size - tail.length(); i++) b.append("reading ").append(i).append(';');
+        for (int i = 0; b.length() < size - tail.length(); i++)
+            b.append("reading ").append(i).append(';');
         b.setLength(size - tail.length());
         byte[] out = b.append(tail).toString().getBytes(StandardCharsets.UTF_8);
         assertEquals(size, out.length);

@@ -48,10 +48,12 @@ import org.junit.jupiter.api.io.TempDir;
 class PostgresSourceOfTruthITCase {
     /** A generous deadline for anything the database answers: these tests assert completion, not speed. */
     private static final long DEADLINE_S = 60;
+
     private static final int DEVICES = 200;
 
     @TempDir
     static Path tmp;
+
     static EmbeddedDatabase db;
 
     @BeforeAll
@@ -69,8 +71,10 @@ class PostgresSourceOfTruthITCase {
                     snap.setString(1, id);
                     snap.setLong(2, d % 3 == 0 ? 1 : 0);
                     snap.setLong(3, 10 + d);
-                    snap.setString(4, "{\"temp\": 21.50, \"n\": " + d + ", \"big\": 123456789012345678901,"
-                            + " \"name\": \"Zähler \\u00e9 " + d + "\", \"nested\": {\"a\": [1, 2.0, null]}}");
+                    snap.setString(
+                            4,
+                            "{\"temp\": 21.50, \"n\": " + d + ", \"big\": 123456789012345678901,"
+                                    + " \"name\": \"Zähler \\u00e9 " + d + "\", \"nested\": {\"a\": [1, 2.0, null]}}");
                     snap.addBatch();
                 }
                 // The log in a scrambled order, with holes, in two epochs.
@@ -83,8 +87,11 @@ class PostgresSourceOfTruthITCase {
                     log.setLong(2, r[0]);
                     log.setLong(3, r[1]);
                     log.setString(4, "{\"seq\": " + r[1] + ", \"v\": " + (r[1] * 1.25) + ", \"s\": \"x " + d + "\"}");
-                    log.setObject(5, OffsetDateTime.ofInstant(Instant.ofEpochMilli(1_763_800_000_123L + r[0] * 100_000 + r[1] * 1_001),
-                            ZoneOffset.UTC));
+                    log.setObject(
+                            5,
+                            OffsetDateTime.ofInstant(
+                                    Instant.ofEpochMilli(1_763_800_000_123L + r[0] * 100_000 + r[1] * 1_001),
+                                    ZoneOffset.UTC));
                     log.addBatch();
                 }
             }
@@ -103,7 +110,8 @@ class PostgresSourceOfTruthITCase {
     }
 
     private static PostgresSourceOfTruth source(List<String> urls, int batchSize, long lingerMs) {
-        return new PostgresSourceOfTruth(urls, EmbeddedDatabase.USER, EmbeddedDatabase.PASSWORD, 4, 5_000, batchSize, lingerMs);
+        return new PostgresSourceOfTruth(
+                urls, EmbeddedDatabase.USER, EmbeddedDatabase.PASSWORD, 4, 5_000, batchSize, lingerMs);
     }
 
     /** One read of each kind, for the i-th of a set of requests: devices repeat, some have no row, ranges vary. */
@@ -141,7 +149,10 @@ class PostgresSourceOfTruthITCase {
                             Reads r = Reads.of(i);
                             versions.set(i, source.version(r.device()).toCompletableFuture());
                             snapshots.set(i, source.snapshot(r.device()).toCompletableFuture());
-                            logs.set(i, source.log(r.device(), r.epoch(), r.from(), r.to()).toCompletableFuture());
+                            logs.set(
+                                    i,
+                                    source.log(r.device(), r.epoch(), r.from(), r.to())
+                                            .toCompletableFuture());
                         }
                     }));
                 }
@@ -168,11 +179,14 @@ class PostgresSourceOfTruthITCase {
                     }
                     List<Increment> rows = logs.get(i).get(DEADLINE_S, TimeUnit.SECONDS);
                     assertEquals(reference.log(r.device(), r.epoch(), r.from(), r.to()), rows, "log of " + r);
-                    for (int k = 1; k < rows.size(); k++) assertTrue(rows.get(k - 1).seq < rows.get(k).seq, "seq order");
+                    for (int k = 1; k < rows.size(); k++)
+                        assertTrue(rows.get(k - 1).seq < rows.get(k).seq, "seq order");
                     logRows += rows.size();
                 }
             }
-            assertTrue(absent > 0 && logRows > 0, "the reads cover absent devices and log rows: " + absent + ", " + logRows);
+            assertTrue(
+                    absent > 0 && logRows > 0,
+                    "the reads cover absent devices and log rows: " + absent + ", " + logRows);
             long queries = source.queriesIssued();
             // 3 × 600 reads; batches of 64: about 30 queries, never one per read.
             assertTrue(queries >= 3 && queries <= 3 * n / 10, queries + " queries for " + 3 * n + " reads");
@@ -192,10 +206,13 @@ class PostgresSourceOfTruthITCase {
                 logs.add(source.log(nobody, 0, 1, 100).toCompletableFuture());
             }
             // A device with a snapshot row, in the same batches, still gets its row.
-            CompletableFuture<Optional<SourceOfTruth.Version>> known = source.version(device(1)).toCompletableFuture();
+            CompletableFuture<Optional<SourceOfTruth.Version>> known =
+                    source.version(device(1)).toCompletableFuture();
             // Rows the log does not have: another epoch, a range past the end.
-            CompletableFuture<List<Increment>> otherEpoch = source.log(device(1), 7, 1, 10).toCompletableFuture();
-            CompletableFuture<List<Increment>> pastTheEnd = source.log(device(1), 0, 26, 40).toCompletableFuture();
+            CompletableFuture<List<Increment>> otherEpoch =
+                    source.log(device(1), 7, 1, 10).toCompletableFuture();
+            CompletableFuture<List<Increment>> pastTheEnd =
+                    source.log(device(1), 0, 26, 40).toCompletableFuture();
             for (int i = 0; i < 20; i++) {
                 assertEquals(Optional.empty(), versions.get(i).get(DEADLINE_S, TimeUnit.SECONDS));
                 assertEquals(Optional.empty(), snapshots.get(i).get(DEADLINE_S, TimeUnit.SECONDS));
@@ -210,12 +227,19 @@ class PostgresSourceOfTruthITCase {
     @Test
     void aLoneReadIsSentWithoutWaitingForABatchToFill() throws Exception {
         for (long linger : new long[] {2, 0}) {
-            try (PostgresSourceOfTruth source = source(List.of(db.url()), 128, linger); Reference reference = new Reference()) {
+            try (PostgresSourceOfTruth source = source(List.of(db.url()), 128, linger);
+                    Reference reference = new Reference()) {
                 String id = device(5);
                 // One read at a time, each waited for: none of them fills a batch of 128.
-                assertEquals(reference.version(id), source.version(id).toCompletableFuture().get(DEADLINE_S, TimeUnit.SECONDS));
-                assertTrue(source.snapshot(id).toCompletableFuture().get(DEADLINE_S, TimeUnit.SECONDS).isPresent());
-                assertEquals(reference.log(id, 0, 3, 9),
+                assertEquals(
+                        reference.version(id),
+                        source.version(id).toCompletableFuture().get(DEADLINE_S, TimeUnit.SECONDS));
+                assertTrue(source.snapshot(id)
+                        .toCompletableFuture()
+                        .get(DEADLINE_S, TimeUnit.SECONDS)
+                        .isPresent());
+                assertEquals(
+                        reference.log(id, 0, 3, 9),
                         source.log(id, 0, 3, 9).toCompletableFuture().get(DEADLINE_S, TimeUnit.SECONDS));
                 assertEquals(3, source.queriesIssued(), "one query per lone read, linger " + linger + " ms");
             }
@@ -227,7 +251,10 @@ class PostgresSourceOfTruthITCase {
         int n = 50;
         try (PostgresSourceOfTruth source = source(List.of(db.url()), 64, 5)) {
             // Connected first: the failure is the database going away under an open pool.
-            assertTrue(source.version(device(0)).toCompletableFuture().get(DEADLINE_S, TimeUnit.SECONDS).isPresent());
+            assertTrue(source.version(device(0))
+                    .toCompletableFuture()
+                    .get(DEADLINE_S, TimeUnit.SECONDS)
+                    .isPresent());
             long before = source.queriesIssued();
             List<CompletableFuture<?>> reads = new ArrayList<>();
             db.stop();
@@ -236,14 +263,19 @@ class PostgresSourceOfTruthITCase {
                     Reads r = Reads.of(i);
                     reads.add(source.version(r.device()).toCompletableFuture());
                     reads.add(source.snapshot(r.device()).toCompletableFuture());
-                    reads.add(source.log(r.device(), r.epoch(), r.from(), r.to()).toCompletableFuture());
+                    reads.add(
+                            source.log(r.device(), r.epoch(), r.from(), r.to()).toCompletableFuture());
                 }
                 for (CompletableFuture<?> read : reads) {
-                    ExecutionException e = assertThrows(ExecutionException.class, () -> read.get(DEADLINE_S, TimeUnit.SECONDS));
-                    assertFalse(e.getCause() instanceof java.util.concurrent.TimeoutException, "failed, not hung: " + e.getCause());
+                    ExecutionException e =
+                            assertThrows(ExecutionException.class, () -> read.get(DEADLINE_S, TimeUnit.SECONDS));
+                    assertFalse(
+                            e.getCause() instanceof java.util.concurrent.TimeoutException,
+                            "failed, not hung: " + e.getCause());
                 }
                 long failedQueries = source.queriesIssued() - before;
-                assertTrue(failedQueries >= 1 && failedQueries < reads.size(),
+                assertTrue(
+                        failedQueries >= 1 && failedQueries < reads.size(),
                         failedQueries + " failed queries for " + reads.size() + " reads: each batch failed as a whole");
             } finally {
                 db.restart();
@@ -253,7 +285,8 @@ class PostgresSourceOfTruthITCase {
                 for (int i = 0; i < n; i++) {
                     Reads r = Reads.of(i);
                     assertEquals(reference.version(r.device()), retried(() -> source.version(r.device())));
-                    assertEquals(reference.log(r.device(), r.epoch(), r.from(), r.to()),
+                    assertEquals(
+                            reference.log(r.device(), r.epoch(), r.from(), r.to()),
                             retried(() -> source.log(r.device(), r.epoch(), r.from(), r.to())));
                 }
             }
@@ -267,13 +300,16 @@ class PostgresSourceOfTruthITCase {
             deadPort = s.getLocalPort(); // nothing listens once it is closed
         }
         List<String> urls = List.of("postgresql://127.0.0.1:" + deadPort + "/postgres", db.url());
-        try (PostgresSourceOfTruth source = source(urls, 32, 5); Reference reference = new Reference()) {
+        try (PostgresSourceOfTruth source = source(urls, 32, 5);
+                Reference reference = new Reference()) {
             List<CompletableFuture<Optional<SourceOfTruth.Version>>> versions = new ArrayList<>();
             for (int i = 0; i < 40; i++) versions.add(source.version(device(i)).toCompletableFuture());
             for (int i = 0; i < 40; i++) {
                 assertEquals(reference.version(device(i)), versions.get(i).get(DEADLINE_S, TimeUnit.SECONDS));
             }
-            assertTrue(source.queriesIssued() < 40, source.queriesIssued() + " queries (with the failed first server) for 40 reads");
+            assertTrue(
+                    source.queriesIssued() < 40,
+                    source.queriesIssued() + " queries (with the failed first server) for 40 reads");
         }
     }
 
@@ -300,34 +336,42 @@ class PostgresSourceOfTruthITCase {
         }
 
         Optional<SourceOfTruth.Version> version(String id) throws Exception {
-            try (PreparedStatement st = c.prepareStatement("SELECT epoch, seq FROM device_snapshot WHERE device_id = ?")) {
+            try (PreparedStatement st =
+                    c.prepareStatement("SELECT epoch, seq FROM device_snapshot WHERE device_id = ?")) {
                 st.setString(1, id);
                 try (ResultSet rs = st.executeQuery()) {
-                    return rs.next() ? Optional.of(new SourceOfTruth.Version(rs.getLong(1), rs.getLong(2))) : Optional.empty();
+                    return rs.next()
+                            ? Optional.of(new SourceOfTruth.Version(rs.getLong(1), rs.getLong(2)))
+                            : Optional.empty();
                 }
             }
         }
 
         Optional<SourceOfTruth.Snapshot> snapshot(String id) throws Exception {
-            try (PreparedStatement st = c.prepareStatement("SELECT epoch, seq, state::text FROM device_snapshot WHERE device_id = ?")) {
+            try (PreparedStatement st =
+                    c.prepareStatement("SELECT epoch, seq, state::text FROM device_snapshot WHERE device_id = ?")) {
                 st.setString(1, id);
                 try (ResultSet rs = st.executeQuery()) {
-                    return rs.next() ? Optional.of(new SourceOfTruth.Snapshot(rs.getLong(1), rs.getLong(2), compact(rs.getString(3))))
+                    return rs.next()
+                            ? Optional.of(
+                                    new SourceOfTruth.Snapshot(rs.getLong(1), rs.getLong(2), compact(rs.getString(3))))
                             : Optional.empty();
                 }
             }
         }
 
         List<Increment> log(String id, long epoch, long from, long to) throws Exception {
-            try (PreparedStatement st = c.prepareStatement("SELECT seq, data::text, (extract(epoch from ts) * 1000)::bigint"
-                    + " FROM device_increment WHERE device_id = ? AND epoch = ? AND seq BETWEEN ? AND ? ORDER BY seq")) {
+            try (PreparedStatement st = c.prepareStatement(
+                    "SELECT seq, data::text, (extract(epoch from ts) * 1000)::bigint"
+                            + " FROM device_increment WHERE device_id = ? AND epoch = ? AND seq BETWEEN ? AND ? ORDER BY seq")) {
                 st.setString(1, id);
                 st.setLong(2, epoch);
                 st.setLong(3, from);
                 st.setLong(4, to);
                 List<Increment> rows = new ArrayList<>();
                 try (ResultSet rs = st.executeQuery()) {
-                    while (rs.next()) rows.add(new Increment(id, epoch, rs.getLong(1), rs.getLong(3), compact(rs.getString(2))));
+                    while (rs.next())
+                        rows.add(new Increment(id, epoch, rs.getLong(1), rs.getLong(3), compact(rs.getString(2))));
                 }
                 return rows;
             }

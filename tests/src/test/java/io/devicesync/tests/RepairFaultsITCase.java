@@ -9,8 +9,8 @@ import io.devicesync.model.DeviceState;
 import io.devicesync.model.Increment;
 import io.devicesync.model.Json;
 import io.devicesync.tests.infra.Truth;
-import java.nio.charset.StandardCharsets;
 import io.devicesync.tests.sim.DeviceSimulator;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -48,7 +48,8 @@ class RepairFaultsITCase extends EndToEnd {
      */
     @ParameterizedTest(name = "seed {0}")
     @ValueSource(longs = {11, 12})
-    void aLaggingDatabaseConvergesOnceItCatchesUp(long seed, @InjectClusterClient ClusterClient<?> client) throws Exception {
+    void aLaggingDatabaseConvergesOnceItCatchesUp(long seed, @InjectClusterClient ClusterClient<?> client)
+            throws Exception {
         DeviceSimulator.Options o = new DeviceSimulator.Options();
         o.devices = 200;
         o.lossRate = 0.01;
@@ -71,9 +72,11 @@ class RepairFaultsITCase extends EndToEnd {
             // log (issue 14).
             String noRow = "norow" + s.id;
             DeviceSimulator.Batch logOnly = new DeviceSimulator.Batch();
-            String[] data = {"{\"a\":1,\"b\":1}", "{\"b\":null}", "{\"c\":{\"x\":3}}", "{\"c\":{\"y\":4}}", "{\"a\":5}"};
+            String[] data = {"{\"a\":1,\"b\":1}", "{\"b\":null}", "{\"c\":{\"x\":3}}", "{\"c\":{\"y\":4}}", "{\"a\":5}"
+            };
             for (int seq = 1; seq <= data.length; seq++) {
-                logOnly.truth.add(new Increment(noRow, 0, seq, System.currentTimeMillis(), data[seq - 1].getBytes(StandardCharsets.UTF_8)));
+                logOnly.truth.add(new Increment(
+                        noRow, 0, seq, System.currentTimeMillis(), data[seq - 1].getBytes(StandardCharsets.UTF_8)));
                 if (seq >= 4) logOnly.wire.add(wire(noRow, seq, data[seq - 1]));
             }
             s.writer.write(logOnly); // the log rows, no snapshot (nothing touched), then 4 and 5 on the stream
@@ -90,21 +93,28 @@ class RepairFaultsITCase extends EndToEnd {
             lagging.addAll(lateSnapshots);
             // The input is idle now. Wait until the quiet audits found the database behind for most
             // lagging devices: today's bug left those devices unaudited from then on.
-            s.awaitOrFail(() -> {
-                s.pollOutputs();
-                return behind(s.auditsSeen, lagging).size() >= lagging.size() / 2;
-            }, () -> "DB_BEHIND audits for lagging devices: " + behind(s.auditsSeen, lagging).size());
+            s.awaitOrFail(
+                    () -> {
+                        s.pollOutputs();
+                        return behind(s.auditsSeen, lagging).size() >= lagging.size() / 2;
+                    },
+                    () -> "DB_BEHIND audits for lagging devices: "
+                            + behind(s.auditsSeen, lagging).size());
             // The database catches up.
             for (DeviceSimulator.Batch b : late) s.writer.writeTruth(b, lagging::contains, d -> true);
             s.awaitConvergence();
-            s.awaitOrFail(() -> {
-                s.pollOutputs();
-                return s.last.get(noRow) != null && s.last.get(noRow).seq == 5;
-            }, () -> "the device without a snapshot row: " + s.publishedVersions.get(noRow));
+            s.awaitOrFail(
+                    () -> {
+                        s.pollOutputs();
+                        return s.last.get(noRow) != null && s.last.get(noRow).seq == 5;
+                    },
+                    () -> "the device without a snapshot row: " + s.publishedVersions.get(noRow));
             s.quiesce();
             s.assertStillRunning();
-            assertEquals(List.of("0/1:log", "0/2:log", "0/3:log", "0/4:increment", "0/5:increment"),
-                    s.publishedVersions.get(noRow), "rebuilt from the log, then what the stream brought");
+            assertEquals(
+                    List.of("0/1:log", "0/2:log", "0/3:log", "0/4:increment", "0/5:increment"),
+                    s.publishedVersions.get(noRow),
+                    "rebuilt from the log, then what the stream brought");
             assertEquals("{\"a\":5,\"c\":{\"x\":3,\"y\":4}}", Truth.canonical(s.last.get(noRow).state));
         }
     }
@@ -112,8 +122,10 @@ class RepairFaultsITCase extends EndToEnd {
     private static Set<String> behind(List<AuditRecord> audits, Set<String> devices) {
         return audits.stream()
                 .filter(a -> devices.contains(a.deviceId)
-                        && (a.outcome.equals(AuditRecord.Outcome.DB_BEHIND) || a.outcome.equals(AuditRecord.Outcome.DB_MISSING)))
-                .map(a -> a.deviceId).collect(Collectors.toSet());
+                        && (a.outcome.equals(AuditRecord.Outcome.DB_BEHIND)
+                                || a.outcome.equals(AuditRecord.Outcome.DB_MISSING)))
+                .map(a -> a.deviceId)
+                .collect(Collectors.toSet());
     }
 
     /**
@@ -141,10 +153,12 @@ class RepairFaultsITCase extends EndToEnd {
             DeviceSimulator healthy = new DeviceSimulator(ho);
             s.startJob();
             s.writer.write(healthy.cleanTail(System.currentTimeMillis()));
-            s.awaitOrFail(() -> {
-                s.pollOutputs();
-                return published(s, healthy, 1);
-            }, () -> "the healthy devices' first versions");
+            s.awaitOrFail(
+                    () -> {
+                        s.pollOutputs();
+                        return published(s, healthy, 1);
+                    },
+                    () -> "the healthy devices' first versions");
 
             // Every gap device's truth is recorded; then the database hangs and the gaps arrive.
             List<DeviceSimulator.Batch> gaps = new ArrayList<>();
@@ -166,21 +180,30 @@ class RepairFaultsITCase extends EndToEnd {
                     long sent = System.currentTimeMillis();
                     s.writer.publish(b);
                     long target = ++seq;
-                    s.awaitOrFail(() -> {
-                        s.pollOutputs();
-                        return published(s, healthy, target);
-                    }, () -> "healthy devices at " + target + " while the database hangs");
+                    s.awaitOrFail(
+                            () -> {
+                                s.pollOutputs();
+                                return published(s, healthy, target);
+                            },
+                            () -> "healthy devices at " + target + " while the database hangs");
                     worst = Math.max(worst, System.currentTimeMillis() - sent);
                 }
                 // The web UI's metrics are fetched from the task managers now and then: wait for them.
                 s.awaitOrFail(() -> breakerOpened(s) > 0, () -> "the breaker opened");
-                System.out.println("Lookup metrics while the database hung: " + s.metrics("databaseBreakerOpened",
-                        "lookupAttemptsFailed", "lookupsShed", "lookupsIssued", "lookupsRejectedByBreaker"));
+                System.out.println("Lookup metrics while the database hung: "
+                        + s.metrics(
+                                "databaseBreakerOpened",
+                                "lookupAttemptsFailed",
+                                "lookupsShed",
+                                "lookupsIssued",
+                                "lookupsRejectedByBreaker"));
             } finally {
                 db.resume();
             }
             System.out.println("Healthy devices while the database hung: worst publication latency " + worst + " ms");
-            assertTrue(worst <= 6_000, "healthy devices published within grace + checkpoint + slack, worst " + worst + " ms");
+            assertTrue(
+                    worst <= 6_000,
+                    "healthy devices published within grace + checkpoint + slack, worst " + worst + " ms");
             for (DeviceSimulator.Batch b : healthyLate) s.writer.writeTruth(b);
             s.writer.write(s.sim.cleanTail(System.currentTimeMillis())); // every gap device once more, in order
             s.awaitConvergence();
@@ -188,17 +211,27 @@ class RepairFaultsITCase extends EndToEnd {
             s.assertStillRunning();
             // Issue 17: the outage is one DATABASE_UNAVAILABLE and one DATABASE_RECOVERED, not a
             // RESYNC_FAILED per device; the failed repairs are counted in the recovery.
-            s.awaitOrFail(() -> {
-                s.pollOutputs();
-                return s.alertCount("DATABASE_RECOVERED") >= 1;
-            }, () -> "DATABASE_RECOVERED after the hang");
+            s.awaitOrFail(
+                    () -> {
+                        s.pollOutputs();
+                        return s.alertCount("DATABASE_RECOVERED") >= 1;
+                    },
+                    () -> "DATABASE_RECOVERED after the hang");
             s.quiesce();
             assertEquals(1, s.alertCount("DATABASE_UNAVAILABLE"), "one for the job: " + alertTypes(s));
             assertEquals(1, s.alertCount("DATABASE_RECOVERED"));
-            Alert down = s.alertsSeen.stream().filter(a -> a.type.equals("DATABASE_UNAVAILABLE")).findFirst().orElseThrow();
+            Alert down = s.alertsSeen.stream()
+                    .filter(a -> a.type.equals("DATABASE_UNAVAILABLE"))
+                    .findFirst()
+                    .orElseThrow();
             assertEquals("CRITICAL", down.severity);
-            Alert up = s.alertsSeen.stream().filter(a -> a.type.equals("DATABASE_RECOVERED")).findFirst().orElseThrow();
-            long suppressed = Json.parse(up.details.getBytes(StandardCharsets.UTF_8)).get("suppressed").asLong();
+            Alert up = s.alertsSeen.stream()
+                    .filter(a -> a.type.equals("DATABASE_RECOVERED"))
+                    .findFirst()
+                    .orElseThrow();
+            long suppressed = Json.parse(up.details.getBytes(StandardCharsets.UTF_8))
+                    .get("suppressed")
+                    .asLong();
             List<Alert> byDatabase = s.alertsSeen.stream()
                     .filter(a -> a.type.equals("RESYNC_FAILED") && a.details.contains("\"databaseUnavailable\":true"))
                     .collect(Collectors.toList());
@@ -207,17 +240,28 @@ class RepairFaultsITCase extends EndToEnd {
             assertTrue(suppressed > 100, "the hang failed many repairs, counted: " + suppressed);
             // Lookups shed before the breaker has seen enough timeouts to open are not failed repairs
             // yet (their retries fail behind the open breaker): none of them is published either.
-            Alert downAlert = s.alertsSeen.stream().filter(a -> a.type.equals("DATABASE_UNAVAILABLE")).findFirst().orElseThrow();
-            assertTrue(byDatabase.size() <= 5, "no RESYNC_FAILED per device while the database is down: " + byDatabase.size()
-                    + "; DATABASE_UNAVAILABLE at " + downAlert.ts + ", the first three: " + byDatabase.stream().limit(3)
-                            .map(a -> a.ts + " " + a.cause + " " + a.details).collect(Collectors.toList()));
+            Alert downAlert = s.alertsSeen.stream()
+                    .filter(a -> a.type.equals("DATABASE_UNAVAILABLE"))
+                    .findFirst()
+                    .orElseThrow();
+            assertTrue(
+                    byDatabase.size() <= 5,
+                    "no RESYNC_FAILED per device while the database is down: " + byDatabase.size()
+                            + "; DATABASE_UNAVAILABLE at " + downAlert.ts + ", the first three: "
+                            + byDatabase.stream()
+                                    .limit(3)
+                                    .map(a -> a.ts + " " + a.cause + " " + a.details)
+                                    .collect(Collectors.toList()));
             Set<String> failed = byDatabase.stream().map(a -> a.deviceId).collect(Collectors.toSet());
-            Set<String> resolved = s.alertsSeen.stream().filter(a -> a.type.equals("RESYNC_RESOLVED"))
-                    .map(a -> a.deviceId).collect(Collectors.toSet());
+            Set<String> resolved = s.alertsSeen.stream()
+                    .filter(a -> a.type.equals("RESYNC_RESOLVED"))
+                    .map(a -> a.deviceId)
+                    .collect(Collectors.toSet());
             assertTrue(resolved.containsAll(failed), "every failed repair published is resolved, and says so");
             assertTrue(resolved.size() > 100, "the repaired devices say so: " + resolved.size());
             for (Alert a : s.alertsSeen) {
-                assertTrue(a.deviceId == null || !a.deviceId.startsWith(ho.prefix) || a.type.equals("TAIL_LOSS"),
+                assertTrue(
+                        a.deviceId == null || !a.deviceId.startsWith(ho.prefix) || a.type.equals("TAIL_LOSS"),
                         "no repair alerts for healthy devices: " + a);
             }
         }
@@ -252,19 +296,25 @@ class RepairFaultsITCase extends EndToEnd {
             s.writer.write(s.sim.next(200, System.currentTimeMillis()));
             s.writer.write(s.sim.cleanTail(System.currentTimeMillis()));
             s.awaitConvergence();
-            s.awaitOrFail(() -> {
-                s.pollOutputs();
-                DeviceState last = s.last.get(big);
-                return last != null && last.seq == 21;
-            }, () -> "the big device published again once its document fits: " + s.last.get(big));
+            s.awaitOrFail(
+                    () -> {
+                        s.pollOutputs();
+                        DeviceState last = s.last.get(big);
+                        return last != null && last.seq == 21;
+                    },
+                    () -> "the big device published again once its document fits: " + s.last.get(big));
             s.quiesce();
             s.assertStillRunning();
             assertEquals("{\"small\":true}", Truth.canonical(s.last.get(big).state));
-            List<Alert> tooLarge = s.alertsSeen.stream().filter(a -> a.type.equals("STATE_TOO_LARGE")).toList();
+            List<Alert> tooLarge = s.alertsSeen.stream()
+                    .filter(a -> a.type.equals("STATE_TOO_LARGE"))
+                    .toList();
             assertEquals(1, tooLarge.size(), "one alert per episode");
             assertEquals(big, tooLarge.get(0).deviceId);
             assertEquals("CRITICAL", tooLarge.get(0).severity);
-            long bytes = Json.parse(tooLarge.get(0).details.getBytes(StandardCharsets.UTF_8)).get("bytes").asLong();
+            long bytes = Json.parse(tooLarge.get(0).details.getBytes(StandardCharsets.UTF_8))
+                    .get("bytes")
+                    .asLong();
             assertTrue(bytes > 512 * 1024, "the size is in the alert: " + bytes);
             List<String> published = s.sourcesByDevice.get(big);
             assertTrue(published.size() < 21, "the oversized versions were not published: " + published.size());
@@ -274,8 +324,8 @@ class RepairFaultsITCase extends EndToEnd {
     private static DeviceSimulator.WireRecord wire(String device, long seq, String data) {
         String json = "{\"deviceId\":\"" + device + "\",\"seq\":" + seq + ",\"ts\":" + System.currentTimeMillis()
                 + ",\"data\":" + data + "}";
-        return new DeviceSimulator.WireRecord(device.getBytes(StandardCharsets.UTF_8), json.getBytes(StandardCharsets.UTF_8),
-                false);
+        return new DeviceSimulator.WireRecord(
+                device.getBytes(StandardCharsets.UTF_8), json.getBytes(StandardCharsets.UTF_8), false);
     }
 
     private static long breakerOpened(Scenario s) {
@@ -295,6 +345,7 @@ class RepairFaultsITCase extends EndToEnd {
     }
 
     private static java.util.Map<String, Long> alertTypes(Scenario s) {
-        return s.alertsSeen.stream().collect(Collectors.groupingBy(a -> a.type, java.util.TreeMap::new, Collectors.counting()));
+        return s.alertsSeen.stream()
+                .collect(Collectors.groupingBy(a -> a.type, java.util.TreeMap::new, Collectors.counting()));
     }
 }

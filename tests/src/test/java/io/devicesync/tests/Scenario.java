@@ -50,6 +50,7 @@ final class Scenario implements AutoCloseable {
     final DeviceSimulator sim;
     /** Devices of a second simulator of the test's own, named under this scenario's prefix too. */
     int otherDevices;
+
     final SimulatorWriter writer;
     final FlinkRest rest;
     JobClient job;
@@ -69,13 +70,16 @@ final class Scenario implements AutoCloseable {
     final List<AuditRecord> auditsSeen = new ArrayList<>();
     /** The last published version of each device, and every out-of-order publication seen. */
     final Map<String, DeviceState> last = new HashMap<>();
+
     final List<String> orderViolations = new ArrayList<>();
     final Map<String, List<String>> sourcesByDevice = new HashMap<>();
     /** Every version published per device, with its source (for failure messages). */
     final Map<String, List<String>> publishedVersions = new HashMap<>();
+
     final List<Alert> alertsSeen = new ArrayList<>();
 
-    Scenario(EmbeddedKafka kafka, EmbeddedDatabase db, String restUrl, DeviceSimulator.Options options, int logRetention)
+    Scenario(
+            EmbeddedKafka kafka, EmbeddedDatabase db, String restUrl, DeviceSimulator.Options options, int logRetention)
             throws Exception {
         this.kafka = kafka;
         this.db = db;
@@ -92,18 +96,40 @@ final class Scenario implements AutoCloseable {
 
     List<String> args(String... extra) {
         List<String> a = new ArrayList<>(List.of(
-                "--kafka.bootstrap-servers", kafka.bootstrapServers(),
-                "--kafka.group-id", "devicesync-" + id,
-                "--kafka.starting-offsets", "earliest",
-                "--topic.events", events, "--topic.state", state, "--topic.alerts", alerts, "--topic.dlq", dlq,
-                "--topic.audit", audit, "--audit.interval", "2 s",
-                "--snapshot.url", db.url(),
-                "--snapshot.user", EmbeddedDatabase.USER, "--snapshot.password", EmbeddedDatabase.PASSWORD,
-                "--reorder.grace", "1 s",
-                "--watermark.out-of-orderness", "200 ms",
-                "--watermark.idle-timeout", "1 s",
-                "--alerts.invalid-input-window", "2 s",
-                "--snapshot.retry-backoff", "200 ms"));
+                "--kafka.bootstrap-servers",
+                kafka.bootstrapServers(),
+                "--kafka.group-id",
+                "devicesync-" + id,
+                "--kafka.starting-offsets",
+                "earliest",
+                "--topic.events",
+                events,
+                "--topic.state",
+                state,
+                "--topic.alerts",
+                alerts,
+                "--topic.dlq",
+                dlq,
+                "--topic.audit",
+                audit,
+                "--audit.interval",
+                "2 s",
+                "--snapshot.url",
+                db.url(),
+                "--snapshot.user",
+                EmbeddedDatabase.USER,
+                "--snapshot.password",
+                EmbeddedDatabase.PASSWORD,
+                "--reorder.grace",
+                "1 s",
+                "--watermark.out-of-orderness",
+                "200 ms",
+                "--watermark.idle-timeout",
+                "1 s",
+                "--alerts.invalid-input-window",
+                "2 s",
+                "--snapshot.retry-backoff",
+                "200 ms"));
         // A test's own parameters replace the defaults above.
         java.util.LinkedHashMap<String, String> byName = new java.util.LinkedHashMap<>();
         for (int i = 0; i + 1 < a.size(); i += 2) byName.put(a.get(i), a.get(i + 1));
@@ -154,7 +180,8 @@ final class Scenario implements AutoCloseable {
                 } catch (java.io.IOException e) {
                     // not known to the web monitor yet
                 }
-            } else if (status != JobStatus.INITIALIZING && status != JobStatus.CREATED
+            } else if (status != JobStatus.INITIALIZING
+                    && status != JobStatus.CREATED
                     && !(allowRestarts && status == JobStatus.RESTARTING)) {
                 fail("the job did not start: it is " + status + failureCause());
             }
@@ -173,16 +200,20 @@ final class Scenario implements AutoCloseable {
     void awaitConvergence() throws Exception {
         Map<String, Truth.Version> truth = truthOfThisScenario();
         assertEquals(sim.devices().length + otherDevices, truth.size(), "every simulated device is in the database");
-        awaitOrFail(() -> {
-            pollOutputs();
-            return diverging(truth).isEmpty();
-        }, () -> diverging(truth).size() + " device(s) not equal to the database, e.g. "
-                + diverging(truth).subList(0, Math.min(5, diverging(truth).size())));
+        awaitOrFail(
+                () -> {
+                    pollOutputs();
+                    return diverging(truth).isEmpty();
+                },
+                () -> diverging(truth).size() + " device(s) not equal to the database, e.g. "
+                        + diverging(truth)
+                                .subList(0, Math.min(5, diverging(truth).size())));
     }
 
     Map<String, Truth.Version> truthOfThisScenario() throws Exception {
         Map<String, Truth.Version> all = Truth.read(db.dataSource());
-        all.keySet().removeIf(k -> !k.startsWith(sim.devices()[0].id.substring(0, sim.devices()[0].id.indexOf('-') + 1)));
+        all.keySet()
+                .removeIf(k -> !k.startsWith(sim.devices()[0].id.substring(0, sim.devices()[0].id.indexOf('-') + 1)));
         return all;
     }
 
@@ -193,7 +224,9 @@ final class Scenario implements AutoCloseable {
             Truth.Version t = e.getValue();
             if (s == null) {
                 out.add(e.getKey() + ": nothing published, database at " + Versions.format(t.epoch(), t.seq()));
-            } else if (s.epoch != t.epoch() || s.seq != t.seq() || !Truth.canonical(s.state).equals(t.state())) {
+            } else if (s.epoch != t.epoch()
+                    || s.seq != t.seq()
+                    || !Truth.canonical(s.state).equals(t.state())) {
                 out.add(e.getKey() + ": published " + Versions.format(s.epoch, s.seq) + " " + Truth.canonical(s.state)
                         + ", database " + Versions.format(t.epoch(), t.seq()) + " " + t.state());
             }
@@ -212,7 +245,9 @@ final class Scenario implements AutoCloseable {
             }
             last.put(s.deviceId, s);
             sourcesByDevice.computeIfAbsent(s.deviceId, k -> new ArrayList<>()).add(s.source);
-            publishedVersions.computeIfAbsent(s.deviceId, k -> new ArrayList<>()).add(Versions.format(s.epoch, s.seq) + ":" + s.source);
+            publishedVersions
+                    .computeIfAbsent(s.deviceId, k -> new ArrayList<>())
+                    .add(Versions.format(s.epoch, s.seq) + ":" + s.source);
         }
         for (ConsumerRecord<byte[], byte[]> r : alertReader.poll(Duration.ofMillis(50))) {
             alertsSeen.add(Codecs.readAlert(r.value()));
@@ -231,18 +266,22 @@ final class Scenario implements AutoCloseable {
     void quiesce() throws Exception {
         String jobId = job.getJobID().toString();
         long target = rest.completedCheckpoints(jobId) + 2;
-        awaitOrFail(() -> {
-            pollOutputs();
-            try {
-                return rest.completedCheckpoints(jobId) >= target;
-            } catch (Exception e) {
-                throw new IllegalStateException(e);
-            }
-        }, () -> "two more checkpoints");
-        awaitOrFail(() -> {
-            pollOutputs();
-            return stateReader.atEnd() && alertReader.atEnd() && dlqReader.atEnd() && auditReader.atEnd();
-        }, () -> "outputs read to their end");
+        awaitOrFail(
+                () -> {
+                    pollOutputs();
+                    try {
+                        return rest.completedCheckpoints(jobId) >= target;
+                    } catch (Exception e) {
+                        throw new IllegalStateException(e);
+                    }
+                },
+                () -> "two more checkpoints");
+        awaitOrFail(
+                () -> {
+                    pollOutputs();
+                    return stateReader.atEnd() && alertReader.atEnd() && dlqReader.atEnd() && auditReader.atEnd();
+                },
+                () -> "outputs read to their end");
     }
 
     long alertCount(String type) {
@@ -263,7 +302,9 @@ final class Scenario implements AutoCloseable {
                 // Just submitted: not running yet, not restarting either.
             } else if (!allowRestarts) {
                 assertEquals(JobStatus.RUNNING, status, "the job keeps running (no restarts are allowed in tests)");
-            } else if (status != JobStatus.RUNNING && status != JobStatus.RESTARTING && status != JobStatus.INITIALIZING
+            } else if (status != JobStatus.RUNNING
+                    && status != JobStatus.RESTARTING
+                    && status != JobStatus.INITIALIZING
                     && status != JobStatus.CREATED) {
                 fail("the job may restart but not stop: it is " + status + failureCause());
             }

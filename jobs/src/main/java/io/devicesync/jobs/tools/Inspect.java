@@ -16,7 +16,8 @@ public final class Inspect {
     /** The job's default {@code --state.idle-ttl} (JobParameters): the TTL its state was written with. */
     public static final Duration DEFAULT_IDLE_TTL = Duration.ofDays(30);
 
-    static final String USAGE = String.join("\n",
+    static final String USAGE = String.join(
+            "\n",
             "Usage: java -cp \"devicesync-jobs-<version>-job.jar:$FLINK_HOME/lib/*\" io.devicesync.jobs.tools.Inspect \\",
             "           --savepoint <path> [--device <deviceId>] [--backend rocksdb|hashmap] [--state.idle-ttl <duration>]",
             "",
@@ -46,6 +47,7 @@ public final class Inspect {
         public String savepoint;
         /** Null: the whole fleet's counts and sizes. */
         public String device;
+
         public String backend = "rocksdb";
         public Duration idleTtl = DEFAULT_IDLE_TTL;
 
@@ -68,7 +70,8 @@ public final class Inspect {
         }
         for (int i = 0; i < args.length; i++) {
             String name = args[i];
-            if (!name.startsWith("--")) throw new IllegalArgumentException(name + ": not an option (options start with --)");
+            if (!name.startsWith("--"))
+                throw new IllegalArgumentException(name + ": not an option (options start with --)");
             if (i + 1 >= args.length) throw new IllegalArgumentException(name + ": needs a value");
             String v = args[++i];
             switch (name) {
@@ -78,7 +81,8 @@ public final class Inspect {
                     break;
                 case "--device":
                     if (v.isEmpty() || v.length() > 128) {
-                        throw new IllegalArgumentException("--device: a deviceId is 1 to 128 characters, got " + v.length());
+                        throw new IllegalArgumentException(
+                                "--device: a deviceId is 1 to 128 characters, got " + v.length());
                     }
                     o.device = v;
                     break;
@@ -95,7 +99,8 @@ public final class Inspect {
                     throw new IllegalArgumentException(name + ": unknown option (--help lists them)");
             }
         }
-        if (o.savepoint == null) throw new IllegalArgumentException("--savepoint: missing (the savepoint or checkpoint to read)");
+        if (o.savepoint == null)
+            throw new IllegalArgumentException("--savepoint: missing (the savepoint or checkpoint to read)");
         return o;
     }
 
@@ -129,12 +134,14 @@ public final class Inspect {
         try {
             Class.forName("org.apache.flink.streaming.api.environment.StreamExecutionEnvironment");
         } catch (ClassNotFoundException e) {
-            System.err.println("inspect: Flink's classes are not on the class path: add $FLINK_HOME/lib/* to -cp (see --help)");
+            System.err.println(
+                    "inspect: Flink's classes are not on the class path: add $FLINK_HOME/lib/* to -cp (see --help)");
             System.exit(2);
             return;
         }
         // Quiet: Flink's local run logs warnings and errors only, on stderr; stdout is the JSON.
-        if (System.getProperty("log4j2.configurationFile") == null && System.getProperty("log4j.configurationFile") == null) {
+        if (System.getProperty("log4j2.configurationFile") == null
+                && System.getProperty("log4j.configurationFile") == null) {
             System.setProperty("log4j2.configurationFile", "devicesync-inspect-log4j2.properties");
         }
         int status;

@@ -58,11 +58,13 @@ public final class Redrive {
         public final RedriveSelection.Tally tally = new RedriveSelection.Tally();
         /** Acknowledged by the broker, per destination topic (in a dry run: what would be sent). */
         public final Map<String, LongAdder> published = new ConcurrentHashMap<>();
+
         public final LongAdder failed = new LongAdder();
         public final List<String> failures = java.util.Collections.synchronizedList(new ArrayList<>());
         public int partitions;
         /** Offsets of the dead-letter topic in the range read (records, and transaction markers); -1 until known. */
         public long offsetsToRead = -1;
+
         public final AtomicLong offsetsRead = new AtomicLong();
         public boolean stoppedEarly;
         public long elapsedMs;
@@ -120,15 +122,17 @@ public final class Redrive {
         quietLoggingWithoutBinding();
         Redrive r = new Redrive(options, System.out);
         CountDownLatch finished = new CountDownLatch(1);
-        Thread hook = new Thread(() -> {
-            // Ctrl-C: stop reading, let what was sent be acknowledged, print the summary.
-            r.stopRequested = true;
-            try {
-                finished.await(30, TimeUnit.SECONDS);
-            } catch (InterruptedException ignored) {
-                Thread.currentThread().interrupt();
-            }
-        }, "redrive-stop");
+        Thread hook = new Thread(
+                () -> {
+                    // Ctrl-C: stop reading, let what was sent be acknowledged, print the summary.
+                    r.stopRequested = true;
+                    try {
+                        finished.await(30, TimeUnit.SECONDS);
+                    } catch (InterruptedException ignored) {
+                        Thread.currentThread().interrupt();
+                    }
+                },
+                "redrive-stop");
         Runtime.getRuntime().addShutdownHook(hook);
         int code;
         try {
@@ -200,11 +204,16 @@ public final class Redrive {
 
     /** An exception in one line: its class and message, and its cause's (no secrets: Kafka's messages carry none). */
     static String message(Throwable e) {
-        StringBuilder b = new StringBuilder(e instanceof RedriveException ? "" : e.getClass().getSimpleName() + ": ")
+        StringBuilder b = new StringBuilder(
+                        e instanceof RedriveException ? "" : e.getClass().getSimpleName() + ": ")
                 .append(e.getMessage());
         Set<Throwable> seen = new LinkedHashSet<>();
         for (Throwable c = e.getCause(); c != null && seen.add(c); c = c.getCause()) {
-            b.append(" (").append(c.getClass().getSimpleName()).append(": ").append(c.getMessage()).append(')');
+            b.append(" (")
+                    .append(c.getClass().getSimpleName())
+                    .append(": ")
+                    .append(c.getMessage())
+                    .append(')');
         }
         return b.toString();
     }
@@ -245,8 +254,11 @@ public final class Redrive {
             t.setDaemon(true);
             return t;
         });
-        progress.scheduleAtFixedRate(() -> out.println(progressLine(started)), o.progressIntervalMs,
-                o.progressIntervalMs, TimeUnit.MILLISECONDS);
+        progress.scheduleAtFixedRate(
+                () -> out.println(progressLine(started)),
+                o.progressIntervalMs,
+                o.progressIntervalMs,
+                TimeUnit.MILLISECONDS);
         try (KafkaConsumer<byte[], byte[]> consumer = consumer("dlq");
                 Originals originals = new Originals();
                 KafkaProducer<byte[], byte[]> producer = o.dryRun ? null : producer()) {
@@ -260,14 +272,16 @@ public final class Redrive {
         return result;
     }
 
-    private void read(KafkaConsumer<byte[], byte[]> consumer, Originals originals, KafkaProducer<byte[], byte[]> producer) {
+    private void read(
+            KafkaConsumer<byte[], byte[]> consumer, Originals originals, KafkaProducer<byte[], byte[]> producer) {
         List<PartitionInfo> infos = consumer.partitionsFor(o.dlqTopic, TIMEOUT);
         if (infos == null || infos.isEmpty()) throw new RedriveException("topic " + o.dlqTopic + " not found");
         List<TopicPartition> partitions = new ArrayList<>();
         for (PartitionInfo i : infos) partitions.add(new TopicPartition(i.topic(), i.partition()));
         result.partitions = partitions.size();
         consumer.assign(partitions);
-        // The end is fixed now: what is dead-lettered meanwhile (a re-driven record rejected again) waits for a later run.
+        // The end is fixed now: what is dead-lettered meanwhile (a re-driven record rejected again) waits for a later
+        // run.
         Map<TopicPartition, Long> end = consumer.endOffsets(partitions, TIMEOUT);
         Map<TopicPartition, Long> start = new HashMap<>(consumer.beginningOffsets(partitions, TIMEOUT));
         if (o.fromMs != null) {
@@ -329,7 +343,10 @@ public final class Redrive {
         }
     }
 
-    private void handle(ConsumerRecord<byte[], byte[]> r, Originals originals, KafkaProducer<byte[], byte[]> producer,
+    private void handle(
+            ConsumerRecord<byte[], byte[]> r,
+            Originals originals,
+            KafkaProducer<byte[], byte[]> producer,
             Pacer pacer) {
         Letter letter = letter(r);
         Decision decision = selection.decide(letter);
@@ -364,7 +381,9 @@ public final class Redrive {
         try {
             producer.send(record, (metadata, e) -> {
                 if (e == null) {
-                    result.published.computeIfAbsent(destination, k -> new LongAdder()).increment();
+                    result.published
+                            .computeIfAbsent(destination, k -> new LongAdder())
+                            .increment();
                 } else {
                     fail(from, destination, e);
                 }
@@ -434,10 +453,14 @@ public final class Redrive {
                 consumer.seek(tp, offset);
                 long deadline = System.nanoTime() + TIMEOUT.toNanos();
                 while (System.nanoTime() < deadline) {
-                    for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(500)).records(tp)) {
+                    for (ConsumerRecord<byte[], byte[]> r :
+                            consumer.poll(Duration.ofMillis(500)).records(tp)) {
                         if (r.offset() < offset) continue;
-                        return r.offset() == offset && startsWith(r.key(), dead.key()) && startsWith(r.value(), dead.value())
-                                ? r : null;
+                        return r.offset() == offset
+                                        && startsWith(r.key(), dead.key())
+                                        && startsWith(r.value(), dead.value())
+                                ? r
+                                : null;
                     }
                     if (consumer.position(tp, TIMEOUT) > offset) return null; // compacted or aborted
                 }
@@ -489,26 +512,48 @@ public final class Redrive {
     String progressLine(long startedNanos) {
         long seconds = (System.nanoTime() - startedNanos) / 1_000_000_000L;
         if (result.offsetsToRead < 0) {
-            return String.format(Locale.ROOT, "redrive: [%02d:%02d] connecting to %s for %s…", seconds / 60, seconds % 60,
-                    o.bootstrapServers, o.dlqTopic);
+            return String.format(
+                    Locale.ROOT,
+                    "redrive: [%02d:%02d] connecting to %s for %s…",
+                    seconds / 60,
+                    seconds % 60,
+                    o.bootstrapServers,
+                    o.dlqTopic);
         }
         long read = result.offsetsRead.get();
         long toRead = result.offsetsToRead;
         RedriveSelection.Tally t = result.tally;
         long published = result.published();
-        return String.format(Locale.ROOT, "redrive: [%02d:%02d] read %,d of %,d offsets (%d %%) | selected %,d | %s %,d%s | skipped %,d | failed %,d",
-                seconds / 60, seconds % 60, read, toRead, toRead == 0 ? 100 : read * 100 / toRead, t.total.selected,
-                o.dryRun ? "would re-drive" : "re-driven", published,
-                o.dryRun || seconds == 0 ? "" : String.format(Locale.ROOT, " (%,d/s)", published / Math.max(1, seconds)),
-                t.total.selected - t.total.redrive, result.failed.sum());
+        return String.format(
+                Locale.ROOT,
+                "redrive: [%02d:%02d] read %,d of %,d offsets (%d %%) | selected %,d | %s %,d%s | skipped %,d | failed %,d",
+                seconds / 60,
+                seconds % 60,
+                read,
+                toRead,
+                toRead == 0 ? 100 : read * 100 / toRead,
+                t.total.selected,
+                o.dryRun ? "would re-drive" : "re-driven",
+                published,
+                o.dryRun || seconds == 0
+                        ? ""
+                        : String.format(Locale.ROOT, " (%,d/s)", published / Math.max(1, seconds)),
+                t.total.selected - t.total.redrive,
+                result.failed.sum());
     }
 
     private void printSummary() {
         Result r = result;
         RedriveSelection.Tally t = r.tally;
         StringBuilder b = new StringBuilder();
-        b.append(String.format(Locale.ROOT, "redrive: %s in %.1f s: read %,d dead letters of %s (%d partitions, up to the end offsets at the start)%n",
-                r.stoppedEarly ? "STOPPED EARLY" : "done", r.elapsedMs / 1000.0, t.read, o.dlqTopic, r.partitions));
+        b.append(String.format(
+                Locale.ROOT,
+                "redrive: %s in %.1f s: read %,d dead letters of %s (%d partitions, up to the end offsets at the start)%n",
+                r.stoppedEarly ? "STOPPED EARLY" : "done",
+                r.elapsedMs / 1000.0,
+                t.read,
+                o.dlqTopic,
+                r.partitions));
         b.append("  ").append(t.total).append(System.lineSeparator());
         b.append("  by reason:").append(System.lineSeparator());
         t.byReason.forEach((k, v) -> b.append(String.format(Locale.ROOT, "    %-20s %s%n", k, v)));
@@ -516,35 +561,55 @@ public final class Redrive {
         t.bySourceTopic.forEach((k, v) -> b.append(String.format(Locale.ROOT, "    %-20s %s%n", k, v)));
         Map<String, Long> byTopic = r.publishedByTopic();
         if (o.dryRun) {
-            b.append("  DRY RUN: nothing published; would re-drive ").append(r.published()).append(' ').append(byTopic)
+            b.append("  DRY RUN: nothing published; would re-drive ")
+                    .append(r.published())
+                    .append(' ')
+                    .append(byTopic)
                     .append(System.lineSeparator());
         } else {
-            b.append("  published ").append(r.published()).append(' ').append(byTopic).append(", failed ")
-                    .append(r.failed.sum()).append(System.lineSeparator());
+            b.append("  published ")
+                    .append(r.published())
+                    .append(' ')
+                    .append(byTopic)
+                    .append(", failed ")
+                    .append(r.failed.sum())
+                    .append(System.lineSeparator());
             for (String f : r.failures) b.append("    failed: ").append(f).append(System.lineSeparator());
             if (r.failed.sum() > r.failures.size()) {
-                b.append("    … and ").append(r.failed.sum() - r.failures.size()).append(" more").append(System.lineSeparator());
+                b.append("    … and ")
+                        .append(r.failed.sum() - r.failures.size())
+                        .append(" more")
+                        .append(System.lineSeparator());
             }
         }
         if (t.total.cut > 0) {
-            b.append("  ").append(t.total.cut).append(" dead letter(s) skipped because their value (or key) was cut "
-                    + "(header devicesync.original-size / original-key-size): the full records stay at their coordinates "
-                    + "in the source topic (headers devicesync.topic, devicesync.partition, devicesync.offset); "
-                    + "--fetch-originals re-drives them from there").append(System.lineSeparator());
+            b.append("  ")
+                    .append(t.total.cut)
+                    .append(" dead letter(s) skipped because their value (or key) was cut "
+                            + "(header devicesync.original-size / original-key-size): the full records stay at their coordinates "
+                            + "in the source topic (headers devicesync.topic, devicesync.partition, devicesync.offset); "
+                            + "--fetch-originals re-drives them from there")
+                    .append(System.lineSeparator());
         }
         if (t.total.gone > 0) {
-            b.append("  ").append(t.total.gone).append(" cut dead letter(s) skipped: the full record is no longer at "
-                    + "its source coordinates (retention, compaction) or differs from the dead letter")
+            b.append("  ")
+                    .append(t.total.gone)
+                    .append(" cut dead letter(s) skipped: the full record is no longer at "
+                            + "its source coordinates (retention, compaction) or differs from the dead letter")
                     .append(System.lineSeparator());
         }
         if (t.total.redriven > 0) {
-            b.append("  ").append(t.total.redriven).append(" dead letter(s) of earlier re-drives skipped (header "
-                    + "devicesync.redriven-from names the dead letter they copy; --include-redriven re-drives them too)")
+            b.append("  ")
+                    .append(t.total.redriven)
+                    .append(
+                            " dead letter(s) of earlier re-drives skipped (header "
+                                    + "devicesync.redriven-from names the dead letter they copy; --include-redriven re-drives them too)")
                     .append(System.lineSeparator());
         }
         if (r.stoppedEarly) {
             b.append("  stopped before the end: a later run re-drives again what this one published (harmless: "
-                    + "the job drops versions it already has)").append(System.lineSeparator());
+                            + "the job drops versions it already has)")
+                    .append(System.lineSeparator());
         }
         out.print(b);
         out.flush();

@@ -34,6 +34,7 @@ public final class RedriveOptions {
     public String bootstrapServers;
     /** {@code --kafka.<property>} without the prefix, for the consumers and the producer. */
     public final Properties kafka = new Properties();
+
     public String dlqTopic = DEFAULT_DLQ;
     /** Empty: every reason. */
     public final Set<String> reasons = new TreeSet<>();
@@ -43,11 +44,13 @@ public final class RedriveOptions {
     public final Set<String> devices = new TreeSet<>();
     /** Record timestamps (ms): from inclusive, to exclusive; null: unbounded. */
     public Long fromMs;
+
     public Long toMs;
     /** Where every selected record goes instead of its {@code devicesync.topic}; null: there. */
     public String toTopic;
     /** Records published per second at most. */
     public double rate = DEFAULT_RATE;
+
     public boolean dryRun;
     public boolean fetchOriginals;
     public boolean includeRedriven;
@@ -56,8 +59,18 @@ public final class RedriveOptions {
 
     /** The flags: no value, or {@code true}/{@code false}. */
     private static final Set<String> FLAGS = Set.of("dry-run", "fetch-originals", "include-redriven", "help");
-    private static final Set<String> OPTIONS = Set.of("topic.dlq", "reason", "source-topic", "device", "from", "to",
-            "to-topic", "rate", "progress-interval", "kafka.bootstrap-servers");
+
+    private static final Set<String> OPTIONS = Set.of(
+            "topic.dlq",
+            "reason",
+            "source-topic",
+            "device",
+            "from",
+            "to",
+            "to-topic",
+            "rate",
+            "progress-interval",
+            "kafka.bootstrap-servers");
     /** The job's own Kafka parameters that mean nothing here: accepted so that its arguments can be reused. */
     private static final Set<String> JOB_ONLY = Set.of("kafka.group-id", "kafka.starting-offsets");
     /** Client properties the tool sets itself and refuses to have changed, with why. */
@@ -66,8 +79,9 @@ public final class RedriveOptions {
             "acks", "all",
             "isolation.level", "read_committed",
             "enable.auto.commit", "false");
-    private static final Set<String> REFUSED = Set.of("transactional.id", "key.serializer", "value.serializer",
-            "key.deserializer", "value.deserializer");
+
+    private static final Set<String> REFUSED =
+            Set.of("transactional.id", "key.serializer", "value.serializer", "key.deserializer", "value.deserializer");
 
     /** Every reason the job writes ({@link RejectReason}'s codes). */
     public static Set<String> knownReasons() {
@@ -102,7 +116,9 @@ public final class RedriveOptions {
             }
             String shown = "--" + name;
             if (FLAGS.contains(name)) {
-                if (value == null && i + 1 < args.length && (args[i + 1].equals("true") || args[i + 1].equals("false"))) {
+                if (value == null
+                        && i + 1 < args.length
+                        && (args[i + 1].equals("true") || args[i + 1].equals("false"))) {
                     value = args[++i];
                 }
                 boolean on = value == null || parseBoolean(shown, value);
@@ -137,8 +153,8 @@ public final class RedriveOptions {
                     Set<String> known = knownReasons();
                     for (String r : list(shown, value)) {
                         if (!known.contains(r)) {
-                            throw new IllegalArgumentException(shown + ": unknown reason '" + r + "' (known: "
-                                    + String.join(", ", known) + ")");
+                            throw new IllegalArgumentException(
+                                    shown + ": unknown reason '" + r + "' (known: " + String.join(", ", known) + ")");
                         }
                         o.reasons.add(r);
                     }
@@ -150,7 +166,7 @@ public final class RedriveOptions {
                 case "to-topic" -> o.toTopic = topic(shown, value);
                 case "rate" -> o.rate = rate(shown, value);
                 case "progress-interval" -> o.progressIntervalMs = duration(shown, value);
-                default -> { } // the job's own: nothing to do here
+                default -> {} // the job's own: nothing to do here
             }
         }
         if (o.help) return o;
@@ -162,11 +178,12 @@ public final class RedriveOptions {
                 throw new IllegalArgumentException("--kafka.bootstrap-servers: required (the brokers, host:port,...)");
             }
         } else if (o.kafka.containsKey("bootstrap.servers")) {
-            throw new IllegalArgumentException("--kafka.bootstrap.servers: given besides --kafka.bootstrap-servers; give one");
+            throw new IllegalArgumentException(
+                    "--kafka.bootstrap.servers: given besides --kafka.bootstrap-servers; give one");
         }
         if (o.fromMs != null && o.toMs != null && o.toMs <= o.fromMs) {
-            throw new IllegalArgumentException("--to: must be after --from (" + Instant.ofEpochMilli(o.fromMs) + "), is "
-                    + Instant.ofEpochMilli(o.toMs));
+            throw new IllegalArgumentException("--to: must be after --from (" + Instant.ofEpochMilli(o.fromMs)
+                    + "), is " + Instant.ofEpochMilli(o.toMs));
         }
         if (o.toTopic != null && o.toTopic.equals(o.dlqTopic)) {
             throw new IllegalArgumentException("--to-topic: is the dead-letter topic itself (" + o.dlqTopic + ")");
@@ -180,11 +197,13 @@ public final class RedriveOptions {
     private void kafkaProperty(String shown, String property, String value) {
         if (property.isEmpty()) throw new IllegalArgumentException(shown + ": a Kafka client property name is missing");
         if (REFUSED.contains(property)) {
-            throw new IllegalArgumentException(shown + ": set by the re-drive itself (a plain idempotent producer, byte "
-                    + "serializers), not to be changed");
+            throw new IllegalArgumentException(
+                    shown + ": set by the re-drive itself (a plain idempotent producer, byte "
+                            + "serializers), not to be changed");
         }
         String fixed = FIXED.get(property);
-        if (fixed != null && !fixed.equals(value.trim().toLowerCase(Locale.ROOT))
+        if (fixed != null
+                && !fixed.equals(value.trim().toLowerCase(Locale.ROOT))
                 && !(property.equals("acks") && value.trim().equals("-1"))) {
             throw new IllegalArgumentException(shown + ": the re-drive needs " + property + "=" + fixed + " (is '"
                     + (SecretNames.isSecret(property) ? "***" : value) + "')");
@@ -208,7 +227,8 @@ public final class RedriveOptions {
     private static String topic(String shown, String v) {
         String t = v.trim();
         if (!TOPIC.matcher(t).matches()) {
-            throw new IllegalArgumentException(shown + ": not a Kafka topic name (1 to 249 of a-z A-Z 0-9 . _ -): '" + v + "'");
+            throw new IllegalArgumentException(
+                    shown + ": not a Kafka topic name (1 to 249 of a-z A-Z 0-9 . _ -): '" + v + "'");
         }
         return t;
     }
@@ -262,8 +282,8 @@ public final class RedriveOptions {
             throw new IllegalArgumentException(shown + ": not a number of records per second: '" + v + "'");
         }
         if (!(r > 0) || r > MAX_RATE) {
-            throw new IllegalArgumentException(shown + ": records per second, above 0 and at most " + (long) MAX_RATE
-                    + ": '" + v + "'");
+            throw new IllegalArgumentException(
+                    shown + ": records per second, above 0 and at most " + (long) MAX_RATE + ": '" + v + "'");
         }
         return r;
     }
@@ -273,7 +293,8 @@ public final class RedriveOptions {
     /** {@code 500 ms}, {@code 5 s}, {@code 1 min}; a bare number is milliseconds (as the job's durations). */
     static long duration(String shown, String v) {
         Matcher m = DURATION.matcher(v.trim());
-        if (!m.matches()) throw new IllegalArgumentException(shown + ": not a duration (500 ms, 5 s, 1 min): '" + v + "'");
+        if (!m.matches())
+            throw new IllegalArgumentException(shown + ": not a duration (500 ms, 5 s, 1 min): '" + v + "'");
         long n = Long.parseLong(m.group(1));
         String unit = m.group(2) == null ? "ms" : m.group(2);
         long ms = switch (unit) {
@@ -292,8 +313,10 @@ public final class RedriveOptions {
         return "dead letters " + dlqTopic + " at " + bootstrapServers
                 + "\n  reasons: " + (reasons.isEmpty() ? "all" : String.join(",", reasons))
                 + " | source topics: " + (sourceTopics.isEmpty() ? "all" : String.join(",", sourceTopics))
-                + " | devices: " + (devices.isEmpty() ? "all" : devices.size() <= 5 ? String.join(",", devices)
-                        : devices.size() + " listed")
+                + " | devices: "
+                + (devices.isEmpty()
+                        ? "all"
+                        : devices.size() <= 5 ? String.join(",", devices) : devices.size() + " listed")
                 + " | record time: " + (fromMs == null ? "-" : Instant.ofEpochMilli(fromMs)) + " .. "
                 + (toMs == null ? "-" : Instant.ofEpochMilli(toMs))
                 + "\n  to: " + (toTopic == null ? "each dead letter's devicesync.topic" : toTopic)

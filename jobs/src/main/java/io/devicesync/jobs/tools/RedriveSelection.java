@@ -64,13 +64,15 @@ public final class RedriveSelection {
         String topic = d.header(TOPIC);
         if (!o.reasons.isEmpty() && (reason == null || !o.reasons.contains(reason))) return not();
         if (!o.sourceTopics.isEmpty() && (topic == null || !o.sourceTopics.contains(topic))) return not();
-        if (!o.devices.isEmpty() && (d.key() == null || !o.devices.contains(new String(d.key(), StandardCharsets.UTF_8)))) {
+        if (!o.devices.isEmpty()
+                && (d.key() == null || !o.devices.contains(new String(d.key(), StandardCharsets.UTF_8)))) {
             return not();
         }
         if (o.fromMs != null && d.timestamp() < o.fromMs) return not();
         if (o.toMs != null && d.timestamp() >= o.toMs) return not();
         String destination = o.toTopic != null ? o.toTopic : topic;
-        if (d.header(REDRIVEN_FROM) != null && !o.includeRedriven) return new Decision(Outcome.SKIP_REDRIVEN, destination);
+        if (d.header(REDRIVEN_FROM) != null && !o.includeRedriven)
+            return new Decision(Outcome.SKIP_REDRIVEN, destination);
         if (destination == null || destination.isEmpty()) return new Decision(Outcome.SKIP_NO_TOPIC, null);
         if (isCut(d)) return new Decision(o.fetchOriginals ? Outcome.REDRIVE_ORIGINAL : Outcome.SKIP_CUT, destination);
         return new Decision(Outcome.REDRIVE, destination);
@@ -130,7 +132,9 @@ public final class RedriveSelection {
             if (decision.outcome() == Outcome.NOT_SELECTED) return;
             total.add(decision.outcome());
             byReason.computeIfAbsent(orNone(d.header(REASON)), k -> new Row()).add(decision.outcome());
-            bySourceTopic.computeIfAbsent(orNone(d.header(TOPIC)), k -> new Row()).add(decision.outcome());
+            bySourceTopic
+                    .computeIfAbsent(orNone(d.header(TOPIC)), k -> new Row())
+                    .add(decision.outcome());
         }
 
         private static String orNone(String s) {

@@ -54,7 +54,8 @@ public final class StateInspector {
         try {
             savepoint = SavepointReader.read(env, o.savepoint, backend(o.backend));
         } catch (FileNotFoundException e) {
-            throw new IllegalArgumentException("--savepoint: no savepoint or checkpoint at " + o.savepoint + " (" + e.getMessage() + ")");
+            throw new IllegalArgumentException(
+                    "--savepoint: no savepoint or checkpoint at " + o.savepoint + " (" + e.getMessage() + ")");
         } catch (IOException | RuntimeException e) {
             throw new IllegalArgumentException("--savepoint: cannot read " + o.savepoint + ": " + e.getMessage(), e);
         }
@@ -64,8 +65,11 @@ public final class StateInspector {
         for (String uid : OPERATORS) {
             DataStream<Tuple3<String, Long, String>> read;
             try {
-                read = savepoint.readKeyedState(OperatorIdentifier.forUid(uid), StateReaders.forUid(uid, o.device, o.idleTtl),
-                        Types.STRING, type);
+                read = savepoint.readKeyedState(
+                        OperatorIdentifier.forUid(uid),
+                        StateReaders.forUid(uid, o.device, o.idleTtl),
+                        Types.STRING,
+                        type);
             } catch (IOException e) {
                 if (e.getMessage() != null && e.getMessage().startsWith(ABSENT)) {
                     absent.add(uid);
@@ -80,11 +84,12 @@ public final class StateInspector {
         return fleetReport(o, all, absent);
     }
 
-    private static String deviceReport(Inspect.Options o, DataStream<Tuple3<String, Long, String>> all, List<String> absent)
-            throws Exception {
+    private static String deviceReport(
+            Inspect.Options o, DataStream<Tuple3<String, Long, String>> all, List<String> absent) throws Exception {
         Map<String, String> found = new TreeMap<>();
         if (all != null) {
-            try (CloseableIterator<Tuple3<String, Long, String>> it = all.executeAndCollect("devicesync inspect " + o.device)) {
+            try (CloseableIterator<Tuple3<String, Long, String>> it =
+                    all.executeAndCollect("devicesync inspect " + o.device)) {
                 while (it.hasNext()) {
                     Tuple3<String, Long, String> t = it.next();
                     found.put(t.f0, t.f2);
@@ -115,15 +120,17 @@ public final class StateInspector {
     }
 
     /** Per operator and size bucket (bytes up to a power of two): devices and their bytes. */
-    private static String fleetReport(Inspect.Options o, DataStream<Tuple3<String, Long, String>> all, List<String> absent)
-            throws Exception {
+    private static String fleetReport(
+            Inspect.Options o, DataStream<Tuple3<String, Long, String>> all, List<String> absent) throws Exception {
         Map<String, TreeMap<Long, long[]>> buckets = new TreeMap<>();
         if (all != null) {
-            DataStream<Tuple4<String, Long, Long, Long>> sums = all
-                    .map(t -> Tuple4.of(t.f0, bucket(t.f1), 1L, t.f1), Types.TUPLE(Types.STRING, Types.LONG, Types.LONG, Types.LONG))
+            DataStream<Tuple4<String, Long, Long, Long>> sums = all.map(
+                            t -> Tuple4.of(t.f0, bucket(t.f1), 1L, t.f1),
+                            Types.TUPLE(Types.STRING, Types.LONG, Types.LONG, Types.LONG))
                     .keyBy(t -> t.f0 + "/" + t.f1, Types.STRING)
                     .reduce((a, b) -> Tuple4.of(a.f0, a.f1, a.f2 + b.f2, a.f3 + b.f3));
-            try (CloseableIterator<Tuple4<String, Long, Long, Long>> it = sums.executeAndCollect("devicesync inspect (fleet)")) {
+            try (CloseableIterator<Tuple4<String, Long, Long, Long>> it =
+                    sums.executeAndCollect("devicesync inspect (fleet)")) {
                 while (it.hasNext()) {
                     Tuple4<String, Long, Long, Long> t = it.next();
                     buckets.computeIfAbsent(t.f0, k -> new TreeMap<>()).put(t.f1, new long[] {t.f2, t.f3});

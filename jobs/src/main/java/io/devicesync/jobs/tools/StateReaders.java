@@ -48,7 +48,8 @@ final class StateReaders {
         return t.f1 >= 0;
     }
 
-    static KeyedStateReaderFunction<String, Tuple3<String, Long, String>> forUid(String uid, String device, Duration idleTtl) {
+    static KeyedStateReaderFunction<String, Tuple3<String, Long, String>> forUid(
+            String uid, String device, Duration idleTtl) {
         switch (uid) {
             case Uids.SEQUENCE_GUARD:
                 return new GuardReader(device, idleTtl);
@@ -102,15 +103,19 @@ final class StateReaders {
                 out.collect(none());
                 return;
             }
-            String json = device == null ? "" : new String(Json.write(g -> {
-                try {
-                    json(g, key, ctx);
-                } catch (IOException e) {
-                    throw e;
-                } catch (Exception e) {
-                    throw new IOException(e);
-                }
-            }), java.nio.charset.StandardCharsets.UTF_8);
+            String json = device == null
+                    ? ""
+                    : new String(
+                            Json.write(g -> {
+                                try {
+                                    json(g, key, ctx);
+                                } catch (IOException e) {
+                                    throw e;
+                                } catch (Exception e) {
+                                    throw new IOException(e);
+                                }
+                            }),
+                            java.nio.charset.StandardCharsets.UTF_8);
             out.collect(Tuple3.of(uid, size, json));
         }
 
@@ -235,14 +240,17 @@ final class StateReaders {
             SerializerConfigImpl config = new SerializerConfigImpl();
             deviceSerializer = io.devicesync.operators.serde.Compact.RECONCILER_STATE.createSerializer(config);
             keySerializer = org.apache.flink.api.common.typeinfo.Types.STRING.createSerializer(config);
-            heldSerializer = org.apache.flink.api.common.typeinfo.TypeInformation.of(HeldIncrement.class).createSerializer(config);
-            orderSerializer = org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo.LONG_PRIMITIVE_ARRAY_TYPE_INFO
+            heldSerializer = org.apache.flink.api.common.typeinfo.TypeInformation.of(HeldIncrement.class)
                     .createSerializer(config);
+            orderSerializer =
+                    org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo.LONG_PRIMITIVE_ARRAY_TYPE_INFO
+                            .createSerializer(config);
         }
 
         @Override
         long size() throws Exception {
-            return bytes(deviceSerializer, device.value()) + bytes(held, keySerializer, heldSerializer)
+            return bytes(deviceSerializer, device.value())
+                    + bytes(held, keySerializer, heldSerializer)
                     + bytes(order, keySerializer, orderSerializer);
         }
 
@@ -276,7 +284,8 @@ final class StateReaders {
             }
             List<HeldIncrement> increments = new ArrayList<>();
             for (HeldIncrement h : held.values()) increments.add(h);
-            increments.sort(Comparator.comparingLong((HeldIncrement h) -> h.increment.epoch).thenComparingLong(h -> h.increment.seq));
+            increments.sort(Comparator.comparingLong((HeldIncrement h) -> h.increment.epoch)
+                    .thenComparingLong(h -> h.increment.seq));
             g.writeArrayFieldStart(StateReconciler.HELD);
             for (HeldIncrement h : increments) {
                 g.writeStartObject();

@@ -14,8 +14,9 @@ import org.junit.jupiter.api.Test;
 class InspectTest {
     @Test
     void readsItsOptions() {
-        Inspect.Options o = Inspect.parse(new String[] {"--savepoint", "s3://b/sp-1", "--device", "meter-00042", "--backend",
-                "hashmap", "--state.idle-ttl", "7 d"});
+        Inspect.Options o = Inspect.parse(new String[] {
+            "--savepoint", "s3://b/sp-1", "--device", "meter-00042", "--backend", "hashmap", "--state.idle-ttl", "7 d"
+        });
         assertEquals("s3://b/sp-1", o.savepoint);
         assertEquals("meter-00042", o.device);
         assertEquals("hashmap", o.backend);
@@ -29,10 +30,14 @@ class InspectTest {
     @Test
     void aBadArgumentStopsItWithAMessageNamingTheArgument() {
         assertMessage("--savepoint: missing", new String[] {"--device", "x"});
-        assertMessage("--device: a deviceId is 1 to 128", new String[] {"--savepoint", "/sp", "--device", "x".repeat(129)});
+        assertMessage(
+                "--device: a deviceId is 1 to 128", new String[] {"--savepoint", "/sp", "--device", "x".repeat(129)});
         assertMessage("--backend: 'heap' is neither", new String[] {"--savepoint", "/sp", "--backend", "heap"});
-        assertMessage("--state.idle-ttl: 'soon' is invalid", new String[] {"--savepoint", "/sp", "--state.idle-ttl", "soon"});
-        assertMessage("--state.idle-ttl: must be at least 1 ms", new String[] {"--savepoint", "/sp", "--state.idle-ttl", "0 ms"});
+        assertMessage(
+                "--state.idle-ttl: 'soon' is invalid", new String[] {"--savepoint", "/sp", "--state.idle-ttl", "soon"});
+        assertMessage(
+                "--state.idle-ttl: must be at least 1 ms",
+                new String[] {"--savepoint", "/sp", "--state.idle-ttl", "0 ms"});
         assertMessage("--devices: unknown option", new String[] {"--savepoint", "/sp", "--devices", "x"});
         assertMessage("--device: needs a value", new String[] {"--savepoint", "/sp", "--device"});
         assertMessage("meter-1: not an option", new String[] {"meter-1"});
@@ -40,8 +45,8 @@ class InspectTest {
 
     @Test
     void readsStateWithTheTtlTheJobWritesItWithByDefault() {
-        JobParameters p = JobParameters.fromArgs(new String[] {"--kafka.bootstrap-servers", "b:9092", "--snapshot.url",
-                "postgresql://db:5432/x"});
+        JobParameters p = JobParameters.fromArgs(
+                new String[] {"--kafka.bootstrap-servers", "b:9092", "--snapshot.url", "postgresql://db:5432/x"});
         assertEquals(p.stateIdleTtl, Inspect.DEFAULT_IDLE_TTL);
     }
 
@@ -55,7 +60,8 @@ class InspectTest {
 
     @Test
     void indentsWithoutChangingAStringOrANumber() {
-        String compact = "{\"a\":{\"t\":21.50,\"big\":123456789012345678901,\"s\":\"x,{\\\"y\\\":[1]}\"},\"e\":[],\"o\":{}}";
+        String compact =
+                "{\"a\":{\"t\":21.50,\"big\":123456789012345678901,\"s\":\"x,{\\\"y\\\":[1]}\"},\"e\":[],\"o\":{}}";
         String indented = StateInspector.indent(compact.getBytes(StandardCharsets.UTF_8));
         assertEquals(compact, indented.replaceAll("\n *", "").replace("\": ", "\":"));
         assertTrue(indented.contains("\"t\": 21.50,\n"), indented);

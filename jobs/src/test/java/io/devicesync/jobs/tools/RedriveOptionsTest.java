@@ -17,7 +17,8 @@ class RedriveOptionsTest {
     private static final String B = "--kafka.bootstrap-servers";
 
     private static String error(String... args) {
-        return assertThrows(IllegalArgumentException.class, () -> RedriveOptions.parse(args)).getMessage();
+        return assertThrows(IllegalArgumentException.class, () -> RedriveOptions.parse(args))
+                .getMessage();
     }
 
     @Test
@@ -37,11 +38,38 @@ class RedriveOptionsTest {
 
     @Test
     void everyOption() {
-        RedriveOptions o = RedriveOptions.parse(B, "k:9092", "--topic.dlq", "my-dlq", "--reason", "NOT_JSON,MISTYPED_SEQ",
-                "--reason", "TOO_LARGE", "--source-topic", "device-events", "--device", "meter-1, meter-2", "--device=meter-3",
-                "--from", "2026-01-05T10:00:00Z", "--to", "1767610800000", "--to-topic", "device-events", "--rate", "2.5",
-                "--dry-run", "--fetch-originals", "true", "--include-redriven", "--progress-interval", "1 s",
-                "--kafka.security.protocol", "SASL_SSL", "--kafka.group-id", "devicesync");
+        RedriveOptions o = RedriveOptions.parse(
+                B,
+                "k:9092",
+                "--topic.dlq",
+                "my-dlq",
+                "--reason",
+                "NOT_JSON,MISTYPED_SEQ",
+                "--reason",
+                "TOO_LARGE",
+                "--source-topic",
+                "device-events",
+                "--device",
+                "meter-1, meter-2",
+                "--device=meter-3",
+                "--from",
+                "2026-01-05T10:00:00Z",
+                "--to",
+                "1767610800000",
+                "--to-topic",
+                "device-events",
+                "--rate",
+                "2.5",
+                "--dry-run",
+                "--fetch-originals",
+                "true",
+                "--include-redriven",
+                "--progress-interval",
+                "1 s",
+                "--kafka.security.protocol",
+                "SASL_SSL",
+                "--kafka.group-id",
+                "devicesync");
         assertEquals("my-dlq", o.dlqTopic);
         assertEquals(Set.of("NOT_JSON", "MISTYPED_SEQ", "TOO_LARGE"), o.reasons);
         assertEquals(Set.of("device-events"), o.sourceTopics);
@@ -53,7 +81,8 @@ class RedriveOptionsTest {
         assertTrue(o.dryRun && o.fetchOriginals && o.includeRedriven);
         assertEquals(1000, o.progressIntervalMs);
         assertEquals("SASL_SSL", o.kafka.getProperty("security.protocol"));
-        assertFalse(o.kafka.containsKey("group-id"), "the job's own --kafka.group-id is accepted and means nothing here");
+        assertFalse(
+                o.kafka.containsKey("group-id"), "the job's own --kafka.group-id is accepted and means nothing here");
     }
 
     @Test
@@ -63,10 +92,12 @@ class RedriveOptionsTest {
         assertEquals(1767607200123L, RedriveOptions.time("--from", "2026-01-05T10:00:00.123Z"));
         assertEquals(1767571200000L, RedriveOptions.time("--from", "2026-01-05"));
         assertEquals(42L, RedriveOptions.time("--from", "42"));
-        assertTrue(error(B, "k", "--from", "2026-01-05T10:00:00").startsWith("--from: not an ISO-8601 time with its zone"),
+        assertTrue(
+                error(B, "k", "--from", "2026-01-05T10:00:00").startsWith("--from: not an ISO-8601 time with its zone"),
                 "a local time without zone is ambiguous");
         assertTrue(error(B, "k", "--to", "yesterday").startsWith("--to: "));
-        assertTrue(error(B, "k", "--from", "2026-01-05T10:00:00Z", "--to", "2026-01-05T09:00:00Z").startsWith("--to: must be after --from"));
+        assertTrue(error(B, "k", "--from", "2026-01-05T10:00:00Z", "--to", "2026-01-05T09:00:00Z")
+                .startsWith("--to: must be after --from"));
         assertTrue(error(B, "k", "--from", "5", "--to", "5").startsWith("--to: must be after --from"));
     }
 
@@ -81,35 +112,54 @@ class RedriveOptionsTest {
         assertTrue(error(B, "k", "--rate", "fast").startsWith("--rate: not a number"));
         assertTrue(error(B, "k", "--rate", "NaN").startsWith("--rate: "));
         assertTrue(error(B, "k", "--to-topic", "a topic").startsWith("--to-topic: not a Kafka topic name"));
-        assertTrue(error(B, "k", "--to-topic", "device-events-dlq").startsWith("--to-topic: is the dead-letter topic itself"));
+        assertTrue(error(B, "k", "--to-topic", "device-events-dlq")
+                .startsWith("--to-topic: is the dead-letter topic itself"));
         assertTrue(error(B, "k", "--progress-interval", "5 h").startsWith("--progress-interval: not a duration"));
         assertTrue(error(B, "k", "--progress-interval", "10 ms").startsWith("--progress-interval: at least 100 ms"));
-        assertTrue(error(B, "k", "--dry-run", "yes").startsWith("yes: not an option"), "a flag takes true/false or nothing");
+        assertTrue(
+                error(B, "k", "--dry-run", "yes").startsWith("yes: not an option"),
+                "a flag takes true/false or nothing");
         assertTrue(error(B, "k", "--dry-run=maybe").startsWith("--dry-run: true or false"));
         assertTrue(error(B, "k", "--topic.events", "e").startsWith("--topic.events: unknown option"));
         assertTrue(error(B, "k", "--rate", "1", "--rate", "2").startsWith("--rate: given twice"));
         assertTrue(error(B, "k", "stray").startsWith("stray: not an option"));
         assertTrue(error(B, "k", "--kafka.", "x").startsWith("--kafka.: a Kafka client property name is missing"));
-        assertTrue(error(B, "k", "--kafka.bootstrap.servers", "j").startsWith("--kafka.bootstrap.servers: given besides"));
+        assertTrue(
+                error(B, "k", "--kafka.bootstrap.servers", "j").startsWith("--kafka.bootstrap.servers: given besides"));
     }
 
     @Test
     void theProducerStaysIdempotentWithAcksAllAndTheConsumerReadCommitted() {
         assertTrue(error(B, "k", "--kafka.acks", "1").startsWith("--kafka.acks: the re-drive needs acks=all"));
-        assertTrue(error(B, "k", "--kafka.enable.idempotence", "false").startsWith("--kafka.enable.idempotence: the re-drive needs"));
-        assertTrue(error(B, "k", "--kafka.isolation.level", "read_uncommitted").startsWith("--kafka.isolation.level: the re-drive needs"));
-        assertTrue(error(B, "k", "--kafka.transactional.id", "x").startsWith("--kafka.transactional.id: set by the re-drive itself"));
-        assertTrue(error(B, "k", "--kafka.value.serializer", "x").startsWith("--kafka.value.serializer: set by the re-drive itself"));
-        assertEquals("-1", RedriveOptions.parse(B, "k", "--kafka.acks", "-1").kafka.getProperty("acks"));
-        assertEquals("j:9092", RedriveOptions.parse("--kafka.bootstrap.servers", "j:9092").bootstrapServers,
+        assertTrue(error(B, "k", "--kafka.enable.idempotence", "false")
+                .startsWith("--kafka.enable.idempotence: the re-drive needs"));
+        assertTrue(error(B, "k", "--kafka.isolation.level", "read_uncommitted")
+                .startsWith("--kafka.isolation.level: the re-drive needs"));
+        assertTrue(error(B, "k", "--kafka.transactional.id", "x")
+                .startsWith("--kafka.transactional.id: set by the re-drive itself"));
+        assertTrue(error(B, "k", "--kafka.value.serializer", "x")
+                .startsWith("--kafka.value.serializer: set by the re-drive itself"));
+        assertEquals(
+                "-1", RedriveOptions.parse(B, "k", "--kafka.acks", "-1").kafka.getProperty("acks"));
+        assertEquals(
+                "j:9092",
+                RedriveOptions.parse("--kafka.bootstrap.servers", "j:9092").bootstrapServers,
                 "the client property's own name works too");
     }
 
     @Test
     void secretsAreNeverShown() {
-        String jaas = "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"u\" password=\"hunter2\";";
-        RedriveOptions o = RedriveOptions.parse(B, "k", "--kafka.sasl.jaas.config", jaas, "--kafka.ssl.truststore.password",
-                "hunter3", "--kafka.security.protocol", "SASL_SSL");
+        String jaas =
+                "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"u\" password=\"hunter2\";";
+        RedriveOptions o = RedriveOptions.parse(
+                B,
+                "k",
+                "--kafka.sasl.jaas.config",
+                jaas,
+                "--kafka.ssl.truststore.password",
+                "hunter3",
+                "--kafka.security.protocol",
+                "SASL_SSL");
         assertEquals(jaas, o.kafka.getProperty("sasl.jaas.config"));
         String shown = o.describe();
         assertFalse(shown.contains("hunter2") || shown.contains("hunter3"), shown);
@@ -122,15 +172,35 @@ class RedriveOptionsTest {
         ByteArrayOutputStream err = new ByteArrayOutputStream();
         assertEquals(0, Redrive.run(new String[] {"--help"}, new PrintStream(out, true), new PrintStream(err, true)));
         String help = out.toString(StandardCharsets.UTF_8);
-        for (String option : new String[] {"--reason", "--source-topic", "--device", "--from", "--to", "--to-topic", "--rate",
-                "--dry-run", "--fetch-originals", "--include-redriven", "--topic.dlq", "--kafka.bootstrap-servers",
-                "--kafka.<property>", "devicesync.original-size", "devicesync.redriven-from", "devicesync.partition"}) {
+        for (String option : new String[] {
+            "--reason",
+            "--source-topic",
+            "--device",
+            "--from",
+            "--to",
+            "--to-topic",
+            "--rate",
+            "--dry-run",
+            "--fetch-originals",
+            "--include-redriven",
+            "--topic.dlq",
+            "--kafka.bootstrap-servers",
+            "--kafka.<property>",
+            "devicesync.original-size",
+            "devicesync.redriven-from",
+            "devicesync.partition"
+        }) {
             assertTrue(help.contains(option), "--help tells of " + option);
         }
         assertEquals(0, Redrive.run(new String[] {"-h"}, new PrintStream(out, true), new PrintStream(err, true)));
         out.reset();
-        assertEquals(2, Redrive.run(new String[] {B, "k", "--rate", "x"}, new PrintStream(out, true), new PrintStream(err, true)));
-        assertTrue(err.toString(StandardCharsets.UTF_8).startsWith("redrive: --rate: "), err.toString(StandardCharsets.UTF_8));
+        assertEquals(
+                2,
+                Redrive.run(
+                        new String[] {B, "k", "--rate", "x"}, new PrintStream(out, true), new PrintStream(err, true)));
+        assertTrue(
+                err.toString(StandardCharsets.UTF_8).startsWith("redrive: --rate: "),
+                err.toString(StandardCharsets.UTF_8));
         assertEquals("", out.toString(StandardCharsets.UTF_8));
     }
 }

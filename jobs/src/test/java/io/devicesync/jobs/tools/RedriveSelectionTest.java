@@ -56,27 +56,44 @@ class RedriveSelectionTest {
         Decision d = decide(letter("meter-1", 5, "NOT_JSON", "device-events"));
         assertEquals(Outcome.REDRIVE, d.outcome());
         assertEquals("device-events", d.destination());
-        assertEquals("device-acks", decide(letter(null, 5, "MISSING_CONSUMER", "device-acks")).destination(),
+        assertEquals(
+                "device-acks",
+                decide(letter(null, 5, "MISSING_CONSUMER", "device-acks")).destination(),
                 "an ack's dead letter goes back to the acks");
-        assertEquals("fixed-events", decide(letter("m", 5, "NOT_JSON", "device-events"), "--to-topic", "fixed-events").destination());
+        assertEquals(
+                "fixed-events",
+                decide(letter("m", 5, "NOT_JSON", "device-events"), "--to-topic", "fixed-events")
+                        .destination());
     }
 
     @Test
     void selectsByReasonSourceTopicDeviceAndTime() {
         Letter l = letter("meter-1", 1000, "MISTYPED_SEQ", "device-events");
-        assertEquals(Outcome.REDRIVE, decide(l, "--reason", "NOT_JSON,MISTYPED_SEQ").outcome());
+        assertEquals(
+                Outcome.REDRIVE, decide(l, "--reason", "NOT_JSON,MISTYPED_SEQ").outcome());
         assertEquals(Outcome.NOT_SELECTED, decide(l, "--reason", "NOT_JSON").outcome());
-        assertEquals(Outcome.NOT_SELECTED, decide(letter("m", 1, null, "device-events"), "--reason", "NOT_JSON").outcome());
-        assertEquals(Outcome.REDRIVE, decide(l, "--source-topic", "device-events").outcome());
-        assertEquals(Outcome.NOT_SELECTED, decide(l, "--source-topic", "device-acks").outcome());
+        assertEquals(
+                Outcome.NOT_SELECTED,
+                decide(letter("m", 1, null, "device-events"), "--reason", "NOT_JSON")
+                        .outcome());
+        assertEquals(
+                Outcome.REDRIVE, decide(l, "--source-topic", "device-events").outcome());
+        assertEquals(
+                Outcome.NOT_SELECTED, decide(l, "--source-topic", "device-acks").outcome());
         assertEquals(Outcome.REDRIVE, decide(l, "--device", "meter-2,meter-1").outcome());
         assertEquals(Outcome.NOT_SELECTED, decide(l, "--device", "meter-10").outcome());
-        assertEquals(Outcome.NOT_SELECTED, decide(letter(null, 1, "NOT_JSON", "device-events"), "--device", "meter-1").outcome(),
+        assertEquals(
+                Outcome.NOT_SELECTED,
+                decide(letter(null, 1, "NOT_JSON", "device-events"), "--device", "meter-1")
+                        .outcome(),
                 "a record without a key is no device's");
-        assertEquals(Outcome.REDRIVE, decide(l, "--from", "1000", "--to", "1001").outcome(), "from inclusive");
+        assertEquals(
+                Outcome.REDRIVE, decide(l, "--from", "1000", "--to", "1001").outcome(), "from inclusive");
         assertEquals(Outcome.NOT_SELECTED, decide(l, "--from", "1001").outcome());
         assertEquals(Outcome.NOT_SELECTED, decide(l, "--to", "1000").outcome(), "to exclusive");
-        assertEquals(Outcome.NOT_SELECTED, decide(l, "--reason", "MISTYPED_SEQ", "--device", "meter-2").outcome(),
+        assertEquals(
+                Outcome.NOT_SELECTED,
+                decide(l, "--reason", "MISTYPED_SEQ", "--device", "meter-2").outcome(),
                 "every criterion given must match");
     }
 
@@ -86,7 +103,8 @@ class RedriveSelectionTest {
         assertEquals(Outcome.SKIP_CUT, decide(cut).outcome());
         assertEquals(Outcome.REDRIVE_ORIGINAL, decide(cut, "--fetch-originals").outcome());
         assertTrue(decide(cut, "--fetch-originals").redrives());
-        Letter cutKey = letter("k".repeat(1024), 1, "KEY_MISMATCH", "device-events", "devicesync.original-key-size", "5000");
+        Letter cutKey =
+                letter("k".repeat(1024), 1, "KEY_MISMATCH", "device-events", "devicesync.original-key-size", "5000");
         assertEquals(Outcome.SKIP_CUT, decide(cutKey).outcome());
     }
 
@@ -102,27 +120,41 @@ class RedriveSelectionTest {
         Letter foreign = letter("m", 1, "NOT_JSON", null);
         assertEquals(Outcome.SKIP_NO_TOPIC, decide(foreign).outcome());
         assertNull(decide(foreign).destination());
-        assertEquals(Outcome.REDRIVE, decide(foreign, "--to-topic", "device-events").outcome());
+        assertEquals(
+                Outcome.REDRIVE, decide(foreign, "--to-topic", "device-events").outcome());
     }
 
     @Test
     void theTallyCountsSelectedOnesByReasonAndSourceTopic() {
         RedriveSelection s = new RedriveSelection(RedriveOptions.parse(B, "k", "--reason", "NOT_JSON,TOO_LARGE"));
         RedriveSelection.Tally t = new RedriveSelection.Tally();
-        for (Letter l : new Letter[] {letter("a", 1, "NOT_JSON", "device-events"), letter("b", 1, "NOT_JSON", "device-acks"),
-                letter("c", 1, "NOT_JSON", "device-events", "devicesync.redriven-from", "dlq/0/1"),
-                letter(null, 1, "TOO_LARGE", "device-events", "devicesync.original-size", "70000"),
-                letter("d", 1, "MISTYPED_SEQ", "device-events"), letter("e", 1, "NOT_JSON", null)}) {
+        for (Letter l : new Letter[] {
+            letter("a", 1, "NOT_JSON", "device-events"),
+            letter("b", 1, "NOT_JSON", "device-acks"),
+            letter("c", 1, "NOT_JSON", "device-events", "devicesync.redriven-from", "dlq/0/1"),
+            letter(null, 1, "TOO_LARGE", "device-events", "devicesync.original-size", "70000"),
+            letter("d", 1, "MISTYPED_SEQ", "device-events"),
+            letter("e", 1, "NOT_JSON", null)
+        }) {
             t.add(l, s.decide(l));
         }
         assertEquals(6, t.read);
-        assertEquals("selected 5: re-drive 2, skipped: value cut 1, re-driven before 1, no source topic 1", t.total.toString());
-        assertEquals("selected 4: re-drive 2, skipped: value cut 0, re-driven before 1, no source topic 1",
+        assertEquals(
+                "selected 5: re-drive 2, skipped: value cut 1, re-driven before 1, no source topic 1",
+                t.total.toString());
+        assertEquals(
+                "selected 4: re-drive 2, skipped: value cut 0, re-driven before 1, no source topic 1",
                 t.byReason.get("NOT_JSON").toString());
         assertEquals(1, t.byReason.get("TOO_LARGE").cut);
-        assertEquals(Map.of("device-events", 3L, "device-acks", 1L, "(none)", 1L),
-                Map.of("device-events", t.bySourceTopic.get("device-events").selected,
-                        "device-acks", t.bySourceTopic.get("device-acks").selected, "(none)", t.bySourceTopic.get("(none)").selected));
+        assertEquals(
+                Map.of("device-events", 3L, "device-acks", 1L, "(none)", 1L),
+                Map.of(
+                        "device-events",
+                        t.bySourceTopic.get("device-events").selected,
+                        "device-acks",
+                        t.bySourceTopic.get("device-acks").selected,
+                        "(none)",
+                        t.bySourceTopic.get("(none)").selected));
     }
 
     @Test

@@ -72,8 +72,10 @@ public final class AlertPolicy {
             fx.suppressed(a.type);
             return;
         }
-        if (a.consumer != null && s.backlogOpen.contains(a.consumer)
-                && (AlertType.UNCONSUMED.name().equals(a.type) || AlertType.REDISPATCH_EXHAUSTED.name().equals(a.type))) {
+        if (a.consumer != null
+                && s.backlogOpen.contains(a.consumer)
+                && (AlertType.UNCONSUMED.name().equals(a.type)
+                        || AlertType.REDISPATCH_EXHAUSTED.name().equals(a.type))) {
             fold(s, a.consumer, a);
             fx.summarized(a.type);
             return;
@@ -114,7 +116,8 @@ public final class AlertPolicy {
                             + "): lookups fail fast; RESYNC_FAILED caused by the database are not published until every"
                             + " breaker is closed again; the devices' audits retry their repairs")
                     .strategy(Strategy.RETRY_ON_AUDIT)
-                    .detail("breakersOpen", open).detail("lookupSubtasks", r.parallelism)
+                    .detail("breakersOpen", open)
+                    .detail("lookupSubtasks", r.parallelism)
                     .ts(now)
                     .build(s.outage));
         } else if (open == 0 && s.databaseUnavailable) {
@@ -123,7 +126,8 @@ public final class AlertPolicy {
                     .cause("every database circuit breaker is closed again after " + (now - s.outageSince) + " ms; "
                             + s.suppressed + " RESYNC_FAILED caused by the database were not published meanwhile")
                     .strategy(Strategy.NONE)
-                    .detail("suppressed", s.suppressed).detail("since", s.outageSince)
+                    .detail("suppressed", s.suppressed)
+                    .detail("since", s.outageSince)
                     .ts(now)
                     .build(s.outage));
             s.suppressed = 0;
@@ -185,8 +189,8 @@ public final class AlertPolicy {
                 : "for consumer " + s.consumer + " while its BACKLOG is open";
         Alert a = Alerts.of(AlertType.ALERT_SUMMARY, s.severity)
                 .consumer(s.consumer)
-                .cause(s.count + " " + s.type + " alerts from " + Instant.ofEpochMilli(windowStart) + " to " + Instant.ofEpochMilli(windowEnd)
-                        + " " + why)
+                .cause(s.count + " " + s.type + " alerts from " + Instant.ofEpochMilli(windowStart) + " to "
+                        + Instant.ofEpochMilli(windowEnd) + " " + why)
                 .strategy(Strategy.NONE)
                 .ts(windowEnd)
                 .build(s.type, Long.toString(windowStart), s.consumer == null ? "BUDGET" : "BACKLOG");

@@ -51,7 +51,8 @@ public class AlertPolicyFunction extends KeyedProcessFunction<String, PolicyInpu
     @Override
     public void open(OpenContext ctx) {
         rules = new AlertPolicy(maxPerMinute, windowMs);
-        state = getRuntimeContext().getState(new ValueStateDescriptor<>("policy", PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO));
+        state = getRuntimeContext()
+                .getState(new ValueStateDescriptor<>("policy", PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO));
         metrics = getRuntimeContext().getMetricGroup();
         counters = new HashMap<>();
         out = new Out();
@@ -96,7 +97,9 @@ public class AlertPolicyFunction extends KeyedProcessFunction<String, PolicyInpu
     private Counter[] counters(String type) {
         return counters.computeIfAbsent(type, t -> {
             MetricGroup g = metrics.addGroup("alertType", t);
-            return new Counter[] {g.counter("alertsPublished"), g.counter("alertsSummarized"), g.counter("alertsSuppressed")};
+            return new Counter[] {
+                g.counter("alertsPublished"), g.counter("alertsSummarized"), g.counter("alertsSuppressed")
+            };
         });
     }
 

@@ -39,8 +39,11 @@ public final class AlertRouting implements FlatMapFunction<Alert, PolicyInput> {
         Alert a = new Alert();
         a.type = BREAKER_SIGNAL;
         ObjectNode d = Json.MAPPER.createObjectNode();
-        d.put("subtask", r.subtask).put("parallelism", r.parallelism).put("incarnation", r.incarnation)
-                .put("generation", r.generation).put("open", r.open);
+        d.put("subtask", r.subtask)
+                .put("parallelism", r.parallelism)
+                .put("incarnation", r.incarnation)
+                .put("generation", r.generation)
+                .put("open", r.open);
         a.details = d.toString();
         return a;
     }
@@ -48,8 +51,12 @@ public final class AlertRouting implements FlatMapFunction<Alert, PolicyInput> {
     static BreakerReport report(Alert a) {
         try {
             JsonNode d = Json.MAPPER.readTree(a.details);
-            return new BreakerReport(d.get("subtask").asInt(), d.get("parallelism").asInt(), d.get("incarnation").asLong(),
-                    d.get("generation").asLong(), d.get("open").asBoolean());
+            return new BreakerReport(
+                    d.get("subtask").asInt(),
+                    d.get("parallelism").asInt(),
+                    d.get("incarnation").asLong(),
+                    d.get("generation").asLong(),
+                    d.get("open").asBoolean());
         } catch (Exception e) {
             throw new IllegalStateException("a breaker report the job wrote itself does not parse: " + a.details, e);
         }

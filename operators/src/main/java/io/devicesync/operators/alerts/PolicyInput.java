@@ -16,6 +16,7 @@ public class PolicyInput {
     public Alert alert;
     /** BACKLOG signal: the consumer whose BACKLOG opened ({@link #backlogOpen}) or cleared. */
     public String backlogConsumer;
+
     public boolean backlogOpen;
     /** Breaker signal. */
     public BreakerReport breaker;
@@ -46,7 +47,8 @@ public class PolicyInput {
 
     @Override
     public String toString() {
-        return "PolicyInput{" + key + (alert != null ? " " + alert : "") + (backlogConsumer != null ? " backlog " + backlogConsumer
-                + (backlogOpen ? " open" : " cleared") : "") + (breaker != null ? " " + breaker : "") + "}";
+        return "PolicyInput{" + key + (alert != null ? " " + alert : "")
+                + (backlogConsumer != null ? " backlog " + backlogConsumer + (backlogOpen ? " open" : " cleared") : "")
+                + (breaker != null ? " " + breaker : "") + "}";
     }
 }

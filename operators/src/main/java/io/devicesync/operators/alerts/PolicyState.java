@@ -55,6 +55,7 @@ public final class PolicyState {
         String type;
         /** The consumer whose BACKLOG folds it, or null for the budget's summary. */
         String consumer;
+
         long count;
         long firstTs = Long.MAX_VALUE;
         long lastTs = Long.MIN_VALUE;
@@ -66,7 +67,9 @@ public final class PolicyState {
             firstTs = Math.min(firstTs, ts);
             lastTs = Math.max(lastTs, ts);
             if (s.compareTo(severity) > 0) severity = s;
-            if (deviceId != null && (sample.size() < SAMPLE || deviceId.compareTo(sample.last()) < 0) && sample.add(deviceId)
+            if (deviceId != null
+                    && (sample.size() < SAMPLE || deviceId.compareTo(sample.last()) < 0)
+                    && sample.add(deviceId)
                     && sample.size() > SAMPLE) {
                 sample.pollLast();
             }
@@ -124,7 +127,8 @@ public final class PolicyState {
         if (bytes == null) return p;
         try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(bytes))) {
             byte v = in.readByte();
-            if (v != VERSION) throw new IllegalStateException("AlertPolicy state of format " + v + ", this build reads " + VERSION);
+            if (v != VERSION)
+                throw new IllegalStateException("AlertPolicy state of format " + v + ", this build reads " + VERSION);
             p.hasWindow = in.readBoolean();
             p.windowStart = in.readLong();
             p.published = in.readInt();
@@ -141,7 +145,8 @@ public final class PolicyState {
             }
             for (int i = in.readInt(); i > 0; i--) p.backlogOpen.add(in.readUTF());
             for (int i = in.readInt(); i > 0; i--) {
-                BreakerReport b = new BreakerReport(in.readInt(), in.readInt(), in.readLong(), in.readLong(), in.readBoolean());
+                BreakerReport b =
+                        new BreakerReport(in.readInt(), in.readInt(), in.readLong(), in.readLong(), in.readBoolean());
                 p.breakers.put(b.subtask, b);
             }
             p.databaseUnavailable = in.readBoolean();
@@ -157,7 +162,8 @@ public final class PolicyState {
 
     /** Drops the breakers of subtasks the job no longer has (after a rescale down). */
     void forgetSubtasksFrom(int parallelism) {
-        for (Iterator<Integer> it = breakers.keySet().iterator(); it.hasNext(); ) if (it.next() >= parallelism) it.remove();
+        for (Iterator<Integer> it = breakers.keySet().iterator(); it.hasNext(); )
+            if (it.next() >= parallelism) it.remove();
     }
 
     private static void writeNullable(DataOutputStream out, String s) throws IOException {

@@ -14,6 +14,7 @@ final class BootstrapPace {
     private final long logEveryNanos;
     /** The earliest time of the next query by the rate (the rows read so far, at the rate). */
     private long nextByRate;
+
     private boolean started;
     private int failures;
     private long nextLog;

@@ -39,6 +39,7 @@ final class BootstrapReader implements SourceReader<Increment, BootstrapSplit> {
     private SourceOfTruth db;
     /** The split being read; null before it is assigned and once it is read to its end. */
     private BootstrapSplit split;
+
     private boolean noMoreSplits;
     /** Rows of the chunks arrived and not emitted yet. */
     private final ArrayDeque<SnapshotRow> buffer = new ArrayDeque<>();
@@ -48,6 +49,7 @@ final class BootstrapReader implements SourceReader<Increment, BootstrapSplit> {
     private CompletableFuture<List<SnapshotRow>> next;
     /** The id after which {@link #next} reads. */
     private String nextAfter;
+
     private CompletableFuture<Void> splitArrives = new CompletableFuture<>();
     private long startNanos;
     private long rowsAtStart;
@@ -80,8 +82,10 @@ final class BootstrapReader implements SourceReader<Increment, BootstrapSplit> {
             split.rows++;
             if (row.state() == null) {
                 rejectedCounter.inc();
-                LOG.warn("bootstrap: the state of {} in device_snapshot does not decode as JSON: not seeded (it is looked up "
-                        + "when it speaks)", row.deviceId());
+                LOG.warn(
+                        "bootstrap: the state of {} in device_snapshot does not decode as JSON: not seeded (it is looked up "
+                                + "when it speaks)",
+                        row.deviceId());
             } else {
                 output.collect(Increment.seed(row.deviceId(), row.epoch(), row.seq(), row.updatedAtMs(), row.state()));
                 rowsCounter.inc();
@@ -111,8 +115,12 @@ final class BootstrapReader implements SourceReader<Increment, BootstrapSplit> {
             failuresCounter.inc();
             long wait = pace.afterFailure();
             Throwable cause = e.getCause() != null ? e.getCause() : e;
-            LOG.warn("bootstrap: reading device_snapshot after '{}' failed ({} in a row), trying again in {} s: {}",
-                    nextAfter, pace.failures(), TimeUnit.NANOSECONDS.toSeconds(wait), cause.toString());
+            LOG.warn(
+                    "bootstrap: reading device_snapshot after '{}' failed ({} in a row), trying again in {} s: {}",
+                    nextAfter,
+                    pace.failures(),
+                    TimeUnit.NANOSECONDS.toSeconds(wait),
+                    cause.toString());
             ask(nextAfter, wait);
             return;
         }
@@ -134,7 +142,8 @@ final class BootstrapReader implements SourceReader<Increment, BootstrapSplit> {
             next = db.snapshotsAfter(after, chunkSize).toCompletableFuture();
         } else {
             SourceOfTruth d = db;
-            next = CompletableFuture.runAsync(() -> {}, CompletableFuture.delayedExecutor(waitNanos, TimeUnit.NANOSECONDS))
+            next = CompletableFuture.runAsync(
+                            () -> {}, CompletableFuture.delayedExecutor(waitNanos, TimeUnit.NANOSECONDS))
                     .thenCompose(v -> d.snapshotsAfter(after, chunkSize));
         }
     }
@@ -142,9 +151,16 @@ final class BootstrapReader implements SourceReader<Increment, BootstrapSplit> {
     private void logProgress(String what) {
         long rows = split.rows;
         double seconds = (System.nanoTime() - startNanos) / 1e9;
-        LOG.info("bootstrap {}: {} rows of device_snapshot in {} chunks ({} rows in {} s here, {} rows/s), last '{}'{}",
-                what, rows, split.chunks, rows - rowsAtStart, Math.round(seconds), seconds > 0 ? Math.round((rows - rowsAtStart) / seconds) : 0,
-                split.after, rejectedCounter.getCount() > 0 ? ", " + rejectedCounter.getCount() + " rows not decodable" : "");
+        LOG.info(
+                "bootstrap {}: {} rows of device_snapshot in {} chunks ({} rows in {} s here, {} rows/s), last '{}'{}",
+                what,
+                rows,
+                split.chunks,
+                rows - rowsAtStart,
+                Math.round(seconds),
+                seconds > 0 ? Math.round((rows - rowsAtStart) / seconds) : 0,
+                split.after,
+                rejectedCounter.getCount() > 0 ? ", " + rejectedCounter.getCount() + " rows not decodable" : "");
     }
 
     @Override
@@ -166,13 +182,18 @@ final class BootstrapReader implements SourceReader<Increment, BootstrapSplit> {
     @Override
     public void addSplits(List<BootstrapSplit> splits) {
         if (splits.isEmpty()) return;
-        if (split != null || splits.size() > 1) throw new IllegalStateException("the bootstrap has one split: " + splits);
+        if (split != null || splits.size() > 1)
+            throw new IllegalStateException("the bootstrap has one split: " + splits);
         split = splits.get(0).copy();
         startNanos = System.nanoTime();
         rowsAtStart = split.rows;
-        LOG.info(split.rows == 0 ? "bootstrap: seeding every device from device_snapshot, {} rows a chunk"
-                : "bootstrap: resuming after '{}' ({} rows in {} chunks read before), {} rows a chunk",
-                split.rows == 0 ? new Object[] {chunkSize} : new Object[] {split.after, split.rows, split.chunks, chunkSize});
+        LOG.info(
+                split.rows == 0
+                        ? "bootstrap: seeding every device from device_snapshot, {} rows a chunk"
+                        : "bootstrap: resuming after '{}' ({} rows in {} chunks read before), {} rows a chunk",
+                split.rows == 0
+                        ? new Object[] {chunkSize}
+                        : new Object[] {split.after, split.rows, split.chunks, chunkSize});
         splitArrives.complete(null);
     }
 

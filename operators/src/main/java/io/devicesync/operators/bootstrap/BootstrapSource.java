@@ -34,8 +34,8 @@ import org.slf4j.LoggerFactory;
  * ({@code resumeOnly}) reads only what a bootstrap under way in that state has left: a fresh
  * enumerator then assigns nothing and says so in the log.
  */
-public final class BootstrapSource implements Source<Increment, BootstrapSplit, BootstrapSource.Pending>,
-        ResultTypeQueryable<Increment> {
+public final class BootstrapSource
+        implements Source<Increment, BootstrapSplit, BootstrapSource.Pending>, ResultTypeQueryable<Increment> {
     private static final long serialVersionUID = 1L;
     private static final Logger LOG = LoggerFactory.getLogger(BootstrapSource.class);
 
@@ -75,8 +75,9 @@ public final class BootstrapSource implements Source<Increment, BootstrapSplit, 
     public SplitEnumerator<BootstrapSplit, Pending> createEnumerator(SplitEnumeratorContext<BootstrapSplit> context) {
         List<BootstrapSplit> splits = new ArrayList<>();
         if (resumeOnly) {
-            LOG.info("--bootstrap.from-database: the job starts from a savepoint or checkpoint in which no bootstrap was"
-                    + " under way: nothing to seed (devices are looked up as they first speak)");
+            LOG.info(
+                    "--bootstrap.from-database: the job starts from a savepoint or checkpoint in which no bootstrap was"
+                            + " under way: nothing to seed (devices are looked up as they first speak)");
         } else {
             LOG.info("--bootstrap.from-database: a first start: every device is seeded from device_snapshot");
             splits.add(BootstrapSplit.fromStart());
@@ -85,11 +86,12 @@ public final class BootstrapSource implements Source<Increment, BootstrapSplit, 
     }
 
     @Override
-    public SplitEnumerator<BootstrapSplit, Pending> restoreEnumerator(SplitEnumeratorContext<BootstrapSplit> context,
-            Pending checkpoint) {
-        LOG.info(checkpoint.splits.isEmpty()
-                ? "--bootstrap.from-database: restored; the bootstrap is done, or its reader resumes it from its own state"
-                : "--bootstrap.from-database: restored before the bootstrap was handed to a reader: it starts now");
+    public SplitEnumerator<BootstrapSplit, Pending> restoreEnumerator(
+            SplitEnumeratorContext<BootstrapSplit> context, Pending checkpoint) {
+        LOG.info(
+                checkpoint.splits.isEmpty()
+                        ? "--bootstrap.from-database: restored; the bootstrap is done, or its reader resumes it from its own state"
+                        : "--bootstrap.from-database: restored before the bootstrap was handed to a reader: it starts now");
         return new Enumerator(context, new ArrayList<>(checkpoint.splits));
     }
 

@@ -18,6 +18,7 @@ public final class BootstrapSplit implements SourceSplit {
     String after;
     /** Rows emitted and chunks read so far (the progress the log and the metrics show). */
     long rows;
+
     long chunks;
 
     BootstrapSplit(String after, long rows, long chunks) {

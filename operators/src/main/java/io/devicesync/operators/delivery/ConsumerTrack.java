@@ -17,9 +17,11 @@ public class ConsumerTrack {
     public Status status = Status.IDLE;
     /** The consumer's acknowledged version; -1/-1 when it has acknowledged nothing. */
     public long ackEpoch = -1;
+
     public long ackSeq = -1;
     /** The first unacknowledged version and its publication time (PENDING, OPEN, and PARKED's episode). */
     public long firstEpoch;
+
     public long firstSeq;
     public long firstAt;
     /** Event time of the next step: the deadline (PENDING), the next attempt or the exhaustion (OPEN). */
@@ -30,6 +32,7 @@ public class ConsumerTrack {
     public long attemptDue;
     /** The version the latest attempt carried: an ack at or beyond it ends the episode. */
     public long lastDueEpoch;
+
     public long lastDueSeq;
 
     public ConsumerTrack() {}

@@ -16,11 +16,14 @@ final class DeliveryCodec {
 
     private static final int FORMAT = 1;
     /** Consumer names seen lately, with their UTF-8 bytes: names are compared as bytes, not decoded. */
-    private static final ThreadLocal<java.util.Map<String, byte[]>> NAME_BYTES = ThreadLocal.withInitial(java.util.HashMap::new);
+    private static final ThreadLocal<java.util.Map<String, byte[]>> NAME_BYTES =
+            ThreadLocal.withInitial(java.util.HashMap::new);
+
     private static final ThreadLocal<java.util.List<String>> NAMES = ThreadLocal.withInitial(java.util.ArrayList::new);
     private static final ConsumerTrack.Status[] STATUSES = ConsumerTrack.Status.values();
 
-    private static final ThreadLocal<DataOutputSerializer> OUT = ThreadLocal.withInitial(() -> new DataOutputSerializer(256));
+    private static final ThreadLocal<DataOutputSerializer> OUT =
+            ThreadLocal.withInitial(() -> new DataOutputSerializer(256));
 
     static byte[] encode(DeliveryState s) {
         DataOutputSerializer out = OUT.get();

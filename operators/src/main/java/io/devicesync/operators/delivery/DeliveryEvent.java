@@ -18,9 +18,11 @@ public class DeliveryEvent {
     public String deviceId;
     /** The episode: the first unacknowledged version when it opened. */
     public long epoch;
+
     public long seq;
     /** Publication time of the first unacknowledged version: the priority (longest waiting first). */
     public long waitingSince;
+
     public int attempt;
     /** ATTEMPT and EXHAUSTED: the device's latest state. */
     public DeviceState state;
@@ -42,6 +44,7 @@ public class DeliveryEvent {
 
     @Override
     public String toString() {
-        return "DeliveryEvent{" + kind + " " + consumer + " " + deviceId + " " + epoch + "/" + seq + " #" + attempt + "}";
+        return "DeliveryEvent{" + kind + " " + consumer + " " + deviceId + " " + epoch + "/" + seq + " #" + attempt
+                + "}";
     }
 }

@@ -162,7 +162,8 @@ public final class DeliveryRules {
     public void time(DeliveryState s, String deviceId, long now, Supplier<DeviceState> latestState, Effects fx) {
         DeviceState latest = null;
         for (ConsumerTrack c : s.consumers) {
-            while ((c.status == ConsumerTrack.Status.PENDING || c.status == ConsumerTrack.Status.OPEN) && c.due <= now) {
+            while ((c.status == ConsumerTrack.Status.PENDING || c.status == ConsumerTrack.Status.OPEN)
+                    && c.due <= now) {
                 if (c.status == ConsumerTrack.Status.PENDING) {
                     c.status = ConsumerTrack.Status.OPEN;
                     c.attempt = 0;
@@ -191,7 +192,8 @@ public final class DeliveryRules {
     public long nextTimer(DeliveryState s) {
         long min = Long.MAX_VALUE;
         for (ConsumerTrack c : s.consumers) {
-            if (c.status == ConsumerTrack.Status.PENDING || c.status == ConsumerTrack.Status.OPEN) min = Math.min(min, c.due);
+            if (c.status == ConsumerTrack.Status.PENDING || c.status == ConsumerTrack.Status.OPEN)
+                min = Math.min(min, c.due);
         }
         return min == Long.MAX_VALUE ? min : DeliverySchedule.roundUpToSecond(min);
     }

@@ -23,8 +23,8 @@ public final class DeliverySchedule implements Serializable {
     final long backoff;
     final long maxBackoff;
 
-    public DeliverySchedule(Duration ackTimeout, Duration checkpointInterval, int maxAttempts, Duration backoff,
-            Duration maxBackoff) {
+    public DeliverySchedule(
+            Duration ackTimeout, Duration checkpointInterval, int maxAttempts, Duration backoff, Duration maxBackoff) {
         this.ackTimeout = ackTimeout.toMillis();
         this.checkpointInterval = checkpointInterval.toMillis();
         this.maxAttempts = maxAttempts;

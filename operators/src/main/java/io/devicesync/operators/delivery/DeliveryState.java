@@ -12,6 +12,7 @@ public class DeliveryState {
      * a state of its own, written on publication and read only for an attempt: acks never touch it.
      */
     public boolean published;
+
     public long epoch;
     public long seq;
     /**
@@ -20,6 +21,7 @@ public class DeliveryState {
      * trimmed, the oldest entry kept stands in (a later time: a deadline late, never early).
      */
     public long[] pubEpoch = new long[0];
+
     public long[] pubSeq = new long[0];
     public long[] pubAt = new long[0];
     public ConsumerTrack[] consumers = new ConsumerTrack[0];

@@ -15,26 +15,26 @@ import java.util.List;
 import java.util.Map;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
+import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.state.ListStateDescriptor;
-import org.apache.flink.api.common.typeinfo.Types;
-import org.apache.flink.runtime.state.StateInitializationContext;
-import org.apache.flink.runtime.state.StateSnapshotContext;
-import org.apache.flink.runtime.state.VoidNamespace;
-import org.apache.flink.runtime.state.VoidNamespaceSerializer;
-import org.apache.flink.streaming.api.operators.InternalTimerService;
-import org.apache.flink.streaming.api.operators.co.KeyedCoProcessOperator;
-import org.apache.flink.streaming.api.watermark.Watermark;
-import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.StateTtlConfig;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
+import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.Histogram;
 import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
+import org.apache.flink.runtime.state.StateInitializationContext;
+import org.apache.flink.runtime.state.StateSnapshotContext;
+import org.apache.flink.runtime.state.VoidNamespace;
+import org.apache.flink.runtime.state.VoidNamespaceSerializer;
 import org.apache.flink.streaming.api.functions.co.KeyedCoProcessFunction;
+import org.apache.flink.streaming.api.operators.InternalTimerService;
+import org.apache.flink.streaming.api.operators.co.KeyedCoProcessOperator;
+import org.apache.flink.streaming.api.watermark.Watermark;
 import org.apache.flink.util.Collector;
 
 /**
@@ -64,6 +64,7 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
 
     /** {@link DeliveryState} and the latest version, in {@link DeliveryCodec}'s bytes. */
     private transient ValueState<byte[]> device;
+
     private transient ValueState<byte[]> latest;
     private transient DeliveryRules rules;
     private transient Map<String, ConsumerMetrics> metrics;
@@ -75,7 +76,8 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
      * @param maxFutureSkew a version's time counts at most this far past the watermark (as in the
      *     watermarks): a device clock far ahead cannot push its deadlines months out
      */
-    public DeliveryTracker(List<String> consumers, DeliverySchedule schedule, Duration idleTtl, Duration maxFutureSkew) {
+    public DeliveryTracker(
+            List<String> consumers, DeliverySchedule schedule, Duration idleTtl, Duration maxFutureSkew) {
         this.consumers = List.copyOf(consumers);
         this.schedule = schedule;
         this.idleTtl = idleTtl;
@@ -115,7 +117,8 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
      * Its bytes decode with {@link #decodeState}.
      */
     public static ValueStateDescriptor<byte[]> stateDescriptor(Duration idleTtl) {
-        ValueStateDescriptor<byte[]> d = new ValueStateDescriptor<>(STATE, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
+        ValueStateDescriptor<byte[]> d =
+                new ValueStateDescriptor<>(STATE, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
         d.enableTimeToLive(StateTtlConfig.newBuilder(idleTtl)
                 .setUpdateType(StateTtlConfig.UpdateType.OnCreateAndWrite)
                 .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
@@ -125,7 +128,8 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
 
     /** The descriptor of {@link #LATEST} (see {@link #stateDescriptor}); its bytes decode with {@link #decodeLatest}. */
     public static ValueStateDescriptor<byte[]> latestDescriptor(Duration idleTtl) {
-        ValueStateDescriptor<byte[]> l = new ValueStateDescriptor<>(LATEST, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
+        ValueStateDescriptor<byte[]> l =
+                new ValueStateDescriptor<>(LATEST, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
         // Written only on publication, while acks rewrite the other state: a day longer, and
         // refreshed when an attempt reads it. Should it still be gone, the attempt is skipped.
         l.enableTimeToLive(StateTtlConfig.newBuilder(idleTtl.plusDays(1))
@@ -312,7 +316,8 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
      */
     public static final class Operator extends KeyedCoProcessOperator<String, DeviceState, Ack, DeliveryEvent> {
         private static final long serialVersionUID = 1L;
-        private static final ListStateDescriptor<Boolean> DRAINED = new ListStateDescriptor<>("end-of-event-time", Types.BOOLEAN);
+        private static final ListStateDescriptor<Boolean> DRAINED =
+                new ListStateDescriptor<>("end-of-event-time", Types.BOOLEAN);
 
         private transient boolean drained;
         private transient boolean rearm;
@@ -324,7 +329,8 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
         @Override
         public void initializeState(StateInitializationContext context) throws Exception {
             super.initializeState(context);
-            for (Boolean b : context.getOperatorStateStore().getUnionListState(DRAINED).get()) rearm |= b;
+            for (Boolean b :
+                    context.getOperatorStateStore().getUnionListState(DRAINED).get()) rearm |= b;
         }
 
         @Override

@@ -6,11 +6,13 @@ import io.devicesync.model.DeviceState;
 public class EpisodeEntry {
     /** The episode: the first unacknowledged version when it opened. */
     public long epoch;
+
     public long seq;
     /** Publication time of that version (event time): longest waiting goes first. */
     public long waitingSince;
     /** The latest attempt (queued or sent) and its state. */
     public int attempt;
+
     public DeviceState state;
     /** Size of its record (document and deviceId; the other fields are alike): smallest goes first among equally old. */
     public int bytes;

@@ -86,9 +86,10 @@ public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEv
 
     @Override
     public void open(OpenContext ctx) {
-        episodes = getRuntimeContext().getMapState(
-                new MapStateDescriptor<>(EPISODES, Types.STRING, TypeInformation.of(EpisodeEntry.class)));
-        scheduler = getRuntimeContext().getState(new ValueStateDescriptor<>(SCHEDULER, TypeInformation.of(SchedulerState.class)));
+        episodes = getRuntimeContext()
+                .getMapState(new MapStateDescriptor<>(EPISODES, Types.STRING, TypeInformation.of(EpisodeEntry.class)));
+        scheduler = getRuntimeContext()
+                .getState(new ValueStateDescriptor<>(SCHEDULER, TypeInformation.of(SchedulerState.class)));
         queues = new HashMap<>();
         metrics = new HashMap<>();
         MetricGroup group = getRuntimeContext().getMetricGroup();
@@ -184,8 +185,9 @@ public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEv
     }
 
     /** Sends queued attempts, first in priority order, while the budget allows; a timer for the rest. */
-    private void drain(SchedulerState st, RedispatchQueue q, String consumer, long now, Context ctx,
-            Collector<Redispatch> out) throws Exception {
+    private void drain(
+            SchedulerState st, RedispatchQueue q, String consumer, long now, Context ctx, Collector<Redispatch> out)
+            throws Exception {
         ConsumerMetrics m = metrics(consumer);
         while (q.queuedCount() > 0 && SendWindow.canSend(st, now, rate)) {
             String deviceId = q.pollQueued();
@@ -210,26 +212,31 @@ public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEv
         if (!st.backlogOpen && st.backlog > backlogThreshold) {
             st.backlogOpen = true;
             st.backlogEpisode++;
-            ctx.output(Tags.ALERTS, Alerts.of(AlertType.BACKLOG, Severity.WARNING)
-                    .consumer(consumer)
-                    .cause(consumer + " has not confirmed " + st.backlog + " devices (threshold " + backlogThreshold + ")")
-                    .strategy(Strategy.REDISPATCH)
-                    .detail("backlog", st.backlog)
-                    .detail("threshold", backlogThreshold)
-                    .detail("backlogEpisode", st.backlogEpisode)
-                    .ts(now)
-                    .build(Long.toString(st.backlogEpisode)));
+            ctx.output(
+                    Tags.ALERTS,
+                    Alerts.of(AlertType.BACKLOG, Severity.WARNING)
+                            .consumer(consumer)
+                            .cause(consumer + " has not confirmed " + st.backlog + " devices (threshold "
+                                    + backlogThreshold + ")")
+                            .strategy(Strategy.REDISPATCH)
+                            .detail("backlog", st.backlog)
+                            .detail("threshold", backlogThreshold)
+                            .detail("backlogEpisode", st.backlogEpisode)
+                            .ts(now)
+                            .build(Long.toString(st.backlogEpisode)));
         } else if (st.backlogOpen && st.backlog <= backlogThreshold / 2) {
             st.backlogOpen = false;
-            ctx.output(Tags.ALERTS, Alerts.of(AlertType.BACKLOG_CLEARED, Severity.INFO)
-                    .consumer(consumer)
-                    .cause(consumer + "'s backlog is down to " + st.backlog + " devices")
-                    .strategy(Strategy.NONE)
-                    .detail("backlog", st.backlog)
-                    .detail("threshold", backlogThreshold)
-                    .detail("backlogEpisode", st.backlogEpisode)
-                    .ts(now)
-                    .build(Long.toString(st.backlogEpisode)));
+            ctx.output(
+                    Tags.ALERTS,
+                    Alerts.of(AlertType.BACKLOG_CLEARED, Severity.INFO)
+                            .consumer(consumer)
+                            .cause(consumer + "'s backlog is down to " + st.backlog + " devices")
+                            .strategy(Strategy.NONE)
+                            .detail("backlog", st.backlog)
+                            .detail("threshold", backlogThreshold)
+                            .detail("backlogEpisode", st.backlogEpisode)
+                            .ts(now)
+                            .build(Long.toString(st.backlogEpisode)));
         }
     }
 

@@ -20,9 +20,12 @@ import org.apache.flink.core.memory.DataOutputView;
 public final class Compact {
     private Compact() {}
 
-    public static final TypeInformation<Increment> INCREMENT = new CompactTypeInfo<>(Increment.class, new IncrementSerializer());
-    public static final TypeInformation<DeviceState> DEVICE_STATE = new CompactTypeInfo<>(DeviceState.class, new DeviceStateSerializer());
-    public static final TypeInformation<GuardState> GUARD_STATE = new CompactTypeInfo<>(GuardState.class, new GuardStateSerializer());
+    public static final TypeInformation<Increment> INCREMENT =
+            new CompactTypeInfo<>(Increment.class, new IncrementSerializer());
+    public static final TypeInformation<DeviceState> DEVICE_STATE =
+            new CompactTypeInfo<>(DeviceState.class, new DeviceStateSerializer());
+    public static final TypeInformation<GuardState> GUARD_STATE =
+            new CompactTypeInfo<>(GuardState.class, new GuardStateSerializer());
     public static final TypeInformation<ReconcilerState> RECONCILER_STATE =
             new CompactTypeInfo<>(ReconcilerState.class, new ReconcilerStateSerializer());
 
@@ -92,7 +95,8 @@ public final class Compact {
 
         @Override
         protected DeviceState read(DataInputView in) throws IOException {
-            return new DeviceState(readString(in), in.readLong(), in.readLong(), in.readLong(), readBytes(in), source(readString(in)));
+            return new DeviceState(
+                    readString(in), in.readLong(), in.readLong(), in.readLong(), readBytes(in), source(readString(in)));
         }
 
         /** The three sources as the constants (no new string per record). */
@@ -215,7 +219,10 @@ public final class Compact {
         @Override
         protected void write(ReconcilerState s, DataOutputView out) throws IOException {
             boolean order = s.heldFirstEpoch != 0 || s.heldFirstSeq != 0 || s.heldLastEpoch != 0 || s.heldLastSeq != 0;
-            out.writeByte((s.published ? 1 : 0) | (s.overflowed ? 2 : 0) | (s.oversized ? 4 : 0) | (order ? HELD_ORDER : 0)
+            out.writeByte((s.published ? 1 : 0)
+                    | (s.overflowed ? 2 : 0)
+                    | (s.oversized ? 4 : 0)
+                    | (order ? HELD_ORDER : 0)
                     | (s.tooLargeToKeep ? TOO_LARGE_TO_KEEP : 0));
             writeVarLong(s.epoch, out);
             writeVarLong(s.seq, out);

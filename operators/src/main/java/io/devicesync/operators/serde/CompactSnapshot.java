@@ -19,7 +19,8 @@ public class CompactSnapshot<T> extends SimpleTypeSerializerSnapshot<T> {
 
     @Override
     public TypeSerializerSchemaCompatibility<T> resolveSchemaCompatibility(TypeSerializerSnapshot<T> oldSnapshot) {
-        if (oldSnapshot instanceof PojoSerializerSnapshot) return TypeSerializerSchemaCompatibility.compatibleAfterMigration();
+        if (oldSnapshot instanceof PojoSerializerSnapshot)
+            return TypeSerializerSchemaCompatibility.compatibleAfterMigration();
         return super.resolveSchemaCompatibility(oldSnapshot);
     }
 }

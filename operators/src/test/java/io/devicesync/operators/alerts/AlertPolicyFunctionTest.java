@@ -24,9 +24,11 @@ import org.junit.jupiter.api.Test;
 /** The AlertPolicy stage in Flink: routing, keyed state, the minute's timer, and a restore in the middle of a minute. */
 class AlertPolicyFunctionTest {
 
-    private static KeyedOneInputStreamOperatorTestHarness<String, PolicyInput, Alert> harness(int max) throws Exception {
-        KeyedOneInputStreamOperatorTestHarness<String, PolicyInput, Alert> h = new KeyedOneInputStreamOperatorTestHarness<>(
-                new KeyedProcessOperator<>(new AlertPolicyFunction(max)), in -> in.key, Types.STRING);
+    private static KeyedOneInputStreamOperatorTestHarness<String, PolicyInput, Alert> harness(int max)
+            throws Exception {
+        KeyedOneInputStreamOperatorTestHarness<String, PolicyInput, Alert> h =
+                new KeyedOneInputStreamOperatorTestHarness<>(
+                        new KeyedProcessOperator<>(new AlertPolicyFunction(max)), in -> in.key, Types.STRING);
         h.setup();
         return h;
     }
@@ -57,7 +59,8 @@ class AlertPolicyFunctionTest {
         try (KeyedOneInputStreamOperatorTestHarness<String, PolicyInput, Alert> h = harness(2)) {
             h.open();
             h.setProcessingTime(NOW + 1_000);
-            for (int i = 0; i < 4; i++) send(h, alert(AlertType.SEQUENCE_GAP, "d" + i, null, Severity.WARNING, NOW), NOW);
+            for (int i = 0; i < 4; i++)
+                send(h, alert(AlertType.SEQUENCE_GAP, "d" + i, null, Severity.WARNING, NOW), NOW);
             assertEquals(List.of("SEQUENCE_GAP", "SEQUENCE_GAP"), types(h));
             assertEquals(1, h.numProcessingTimeTimers(), "the minute's end");
             snapshot = h.snapshot(1, NOW + 2_000);
@@ -72,7 +75,9 @@ class AlertPolicyFunctionTest {
             assertEquals(List.of("ALERT_SUMMARY"), types(h), "the restored timer publishes the minute's summary");
             Alert summary = h.extractOutputValues().get(0);
             assertEquals(3, details(summary).get("count").asLong(), "two before the restore, one after");
-            assertEquals("[\"a\",\"d2\",\"d3\"]", details(summary).get("sampleDeviceIds").toString());
+            assertEquals(
+                    "[\"a\",\"d2\",\"d3\"]",
+                    details(summary).get("sampleDeviceIds").toString());
             assertEquals("CRITICAL", summary.severity);
             assertEquals(0, h.numProcessingTimeTimers());
         }
@@ -92,10 +97,20 @@ class AlertPolicyFunctionTest {
             send(h, alert(AlertType.BACKLOG_CLEARED, null, "billing", Severity.INFO, NOW), NOW);
             send(h, alert(AlertType.UNCONSUMED, "e", "billing", Severity.WARNING, NOW), NOW);
             send(h, AlertRouting.breakerSignal(new BreakerReport(0, 1, 5, 2, false)), NOW);
-            assertEquals(List.of("DATABASE_UNAVAILABLE", "BACKLOG", "TAIL_LOSS", "BACKLOG_CLEARED", "UNCONSUMED",
-                    "DATABASE_RECOVERED"), types(h));
+            assertEquals(
+                    List.of(
+                            "DATABASE_UNAVAILABLE",
+                            "BACKLOG",
+                            "TAIL_LOSS",
+                            "BACKLOG_CLEARED",
+                            "UNCONSUMED",
+                            "DATABASE_RECOVERED"),
+                    types(h));
             h.setProcessingTime(NOW + MINUTE);
-            assertEquals(2, types(h).stream().filter("ALERT_SUMMARY"::equals).count(), "billing's UNCONSUMED and REDISPATCH_EXHAUSTED");
+            assertEquals(
+                    2,
+                    types(h).stream().filter("ALERT_SUMMARY"::equals).count(),
+                    "billing's UNCONSUMED and REDISPATCH_EXHAUSTED");
         }
     }
 }

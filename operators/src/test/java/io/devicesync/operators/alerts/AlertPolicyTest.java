@@ -33,6 +33,7 @@ class AlertPolicyTest {
     private final AlertPolicy policy = new AlertPolicy(3);
     /** One state per key, as in the job (the key is the type). */
     private final Map<String, PolicyState> states = new TreeMap<>();
+
     private final Recorder out = new Recorder();
 
     static final class Recorder implements AlertPolicy.Effects {
@@ -61,13 +62,21 @@ class AlertPolicyTest {
     }
 
     static Alert alert(AlertType type, String device, String consumer, Severity severity, long ts) {
-        return Alerts.of(type, severity).device(device).consumer(consumer).cause("test").strategy(Strategy.NONE).ts(ts)
+        return Alerts.of(type, severity)
+                .device(device)
+                .consumer(consumer)
+                .cause("test")
+                .strategy(Strategy.NONE)
+                .ts(ts)
                 .build(Long.toString(ts));
     }
 
     static Alert resyncFailed(String device, boolean database) {
-        Alerts.Builder b = Alerts.of(AlertType.RESYNC_FAILED, Severity.WARNING).device(device).cause("test")
-                .strategy(Strategy.RETRY_ON_AUDIT).detail("lookup", database ? "UNAVAILABLE" : "NOT_FOUND");
+        Alerts.Builder b = Alerts.of(AlertType.RESYNC_FAILED, Severity.WARNING)
+                .device(device)
+                .cause("test")
+                .strategy(Strategy.RETRY_ON_AUDIT)
+                .detail("lookup", database ? "UNAVAILABLE" : "NOT_FOUND");
         if (database) b.detail("databaseUnavailable", true);
         return b.ts(NOW).build();
     }
@@ -81,7 +90,8 @@ class AlertPolicyTest {
     }
 
     private void breaker(int subtask, long incarnation, long generation, boolean open, long now) {
-        policy.onBreaker(state("RESYNC_FAILED"), new BreakerReport(subtask, 2, incarnation, generation, open), now, out);
+        policy.onBreaker(
+                state("RESYNC_FAILED"), new BreakerReport(subtask, 2, incarnation, generation, open), now, out);
     }
 
     private void backlog(String consumer, boolean open) {
@@ -95,9 +105,13 @@ class AlertPolicyTest {
 
     @Test
     void eachTypeHasItsBudgetPerMinuteAndTheRestIsOneSummaryWhenTheMinuteEnds() {
-        for (int i = 0; i < 5; i++) send(alert(AlertType.SEQUENCE_GAP, "d" + i, null, Severity.WARNING, NOW + i), NOW + i);
+        for (int i = 0; i < 5; i++)
+            send(alert(AlertType.SEQUENCE_GAP, "d" + i, null, Severity.WARNING, NOW + i), NOW + i);
         send(alert(AlertType.TAIL_LOSS, "t", null, Severity.WARNING, NOW), NOW + 10);
-        assertEquals(List.of("SEQUENCE_GAP", "SEQUENCE_GAP", "SEQUENCE_GAP", "TAIL_LOSS"), out.types(), "3 of a type, others untouched");
+        assertEquals(
+                List.of("SEQUENCE_GAP", "SEQUENCE_GAP", "SEQUENCE_GAP", "TAIL_LOSS"),
+                out.types(),
+                "3 of a type, others untouched");
         assertEquals(Map.of("SEQUENCE_GAP", 2), out.summarized);
         assertEquals(NOW + MINUTE, policy.summariesDue(state("SEQUENCE_GAP")));
         assertEquals(-1, policy.summariesDue(state("TAIL_LOSS")));
@@ -118,7 +132,8 @@ class AlertPolicyTest {
         assertEquals(NOW + MINUTE, summary.ts, "the policy's own alerts: processing time, the minute's end");
 
         // The next minute has its budget again.
-        for (int i = 0; i < 4; i++) send(alert(AlertType.SEQUENCE_GAP, "e" + i, null, Severity.WARNING, NOW), NOW + MINUTE + 5);
+        for (int i = 0; i < 4; i++)
+            send(alert(AlertType.SEQUENCE_GAP, "e" + i, null, Severity.WARNING, NOW), NOW + MINUTE + 5);
         assertEquals(8, out.published.size(), "3 more published one by one");
     }
 
@@ -151,7 +166,8 @@ class AlertPolicyTest {
         AlertPolicy p = new AlertPolicy(0);
         p.onAlert(next, alert(AlertType.TAIL_LOSS, "x", null, Severity.INFO, NOW), NOW + MINUTE, out);
         p.onTime(next, NOW + 2 * MINUTE, out);
-        assertNotEquals(first.alertId, out.published.get(out.published.size() - 1).alertId, "another minute, another id");
+        assertNotEquals(
+                first.alertId, out.published.get(out.published.size() - 1).alertId, "another minute, another id");
     }
 
     private Alert summaryOf(List<Integer> order, AlertPolicy p) {
@@ -172,13 +188,18 @@ class AlertPolicyTest {
         assertEquals(List.of("RESYNC_FAILED"), out.types(), "no breaker open yet: published");
         breaker(0, 11, 1, true, NOW + 1);
         breaker(1, 22, 1, true, NOW + 2);
-        assertEquals(List.of("RESYNC_FAILED", "DATABASE_UNAVAILABLE"), out.types(), "one for the job, however many breakers open");
+        assertEquals(
+                List.of("RESYNC_FAILED", "DATABASE_UNAVAILABLE"),
+                out.types(),
+                "one for the job, however many breakers open");
         Alert down = out.published.get(1);
         assertEquals("CRITICAL", down.severity);
         assertEquals("RETRY_ON_AUDIT", down.strategy);
         for (int i = 0; i < 5; i++) send(resyncFailed("d" + i, true), NOW + 3);
         send(resyncFailed("missing-row", false), NOW + 3);
-        assertEquals(List.of("RESYNC_FAILED", "DATABASE_UNAVAILABLE", "RESYNC_FAILED"), out.types(),
+        assertEquals(
+                List.of("RESYNC_FAILED", "DATABASE_UNAVAILABLE", "RESYNC_FAILED"),
+                out.types(),
                 "only the one the database did not cause");
         assertEquals("missing-row", out.published.get(2).deviceId);
         assertEquals(Map.of("RESYNC_FAILED", 5), out.suppressed);
@@ -207,7 +228,9 @@ class AlertPolicyTest {
         // A rescale to one subtask forgets subtask 1's report.
         breaker(1, 22, 1, true, NOW + 2);
         policy.onBreaker(state("RESYNC_FAILED"), new BreakerReport(0, 1, 99, 1, false), NOW + 3, out);
-        assertEquals(List.of("DATABASE_UNAVAILABLE", "DATABASE_RECOVERED", "DATABASE_UNAVAILABLE", "DATABASE_RECOVERED"), out.types());
+        assertEquals(
+                List.of("DATABASE_UNAVAILABLE", "DATABASE_RECOVERED", "DATABASE_UNAVAILABLE", "DATABASE_RECOVERED"),
+                out.types());
         assertNotEquals(out.published.get(0).alertId, out.published.get(2).alertId, "each outage its own id");
         breaker(0, 99, 1, false, NOW + 4); // the same report again (repeated now and then): nothing
         assertEquals(4, out.published.size());
@@ -232,7 +255,8 @@ class AlertPolicyTest {
         assertEquals("billing", unconsumed.consumer);
         assertEquals("BACKLOG", details(unconsumed).get("reason").asText());
         assertEquals(2, details(unconsumed).get("count").asLong());
-        assertEquals("REDISPATCH_EXHAUSTED", details(exhausted).get("summarizedType").asText());
+        assertEquals(
+                "REDISPATCH_EXHAUSTED", details(exhausted).get("summarizedType").asText());
         assertEquals("CRITICAL", exhausted.severity);
         backlog("billing", false);
         send(alert(AlertType.UNCONSUMED, "d", "billing", Severity.WARNING, NOW), NOW + MINUTE + 1);
@@ -241,7 +265,8 @@ class AlertPolicyTest {
 
     @Test
     void theStateReadsBackAsItWasWritten() {
-        for (int i = 0; i < 6; i++) send(alert(AlertType.UNCONSUMED, "d" + i, "billing", Severity.WARNING, NOW + i), NOW);
+        for (int i = 0; i < 6; i++)
+            send(alert(AlertType.UNCONSUMED, "d" + i, "billing", Severity.WARNING, NOW + i), NOW);
         backlog("billing", true);
         send(alert(AlertType.UNCONSUMED, "z", "billing", Severity.CRITICAL, NOW), NOW);
         breaker(0, 11, 1, true, NOW);
@@ -253,7 +278,9 @@ class AlertPolicyTest {
         }
         PolicyState restored = PolicyState.decode(state("UNCONSUMED").encode());
         policy.onTime(restored, NOW + MINUTE, out);
-        List<Alert> summaries = out.published.stream().filter(a -> a.type.equals("ALERT_SUMMARY")).collect(Collectors.toList());
+        List<Alert> summaries = out.published.stream()
+                .filter(a -> a.type.equals("ALERT_SUMMARY"))
+                .collect(Collectors.toList());
         assertEquals(2, summaries.size(), "the budget's and billing's");
     }
 }

@@ -29,7 +29,8 @@ class BootstrapReaderTest {
 
     static {
         for (int i = 0; i < 25; i++) {
-            TRUTH.snapshot(String.format("dev-%03d", i), 0, 10 + i, ("{\"n\":" + i + "}").getBytes(StandardCharsets.UTF_8));
+            TRUTH.snapshot(
+                    String.format("dev-%03d", i), 0, 10 + i, ("{\"n\":" + i + "}").getBytes(StandardCharsets.UTF_8));
         }
     }
 
@@ -42,7 +43,8 @@ class BootstrapReaderTest {
             InputStatus st = reader.pollNext(out);
             if (st == InputStatus.END_OF_INPUT) return st;
             if (st == InputStatus.NOTHING_AVAILABLE) reader.isAvailable().get(30, TimeUnit.SECONDS);
-            if (System.nanoTime() > deadline) throw new AssertionError("the reader did not finish: " + out.seeds.size());
+            if (System.nanoTime() > deadline)
+                throw new AssertionError("the reader did not finish: " + out.seeds.size());
         }
         return InputStatus.MORE_AVAILABLE;
     }
@@ -118,25 +120,69 @@ class BootstrapReaderTest {
     static final class Output implements ReaderOutput<Increment> {
         final List<Increment> seeds = new ArrayList<>();
 
-        @Override public void collect(Increment i) { seeds.add(i); }
-        @Override public void collect(Increment i, long ts) { seeds.add(i); }
-        @Override public void emitWatermark(Watermark w) { throw new AssertionError("the bootstrap emits no watermark"); }
-        @Override public void markIdle() {}
-        @Override public void markActive() {}
-        @Override public SourceOutput<Increment> createOutputForSplit(String id) { return this; }
-        @Override public void releaseOutputForSplit(String id) {}
+        @Override
+        public void collect(Increment i) {
+            seeds.add(i);
+        }
+
+        @Override
+        public void collect(Increment i, long ts) {
+            seeds.add(i);
+        }
+
+        @Override
+        public void emitWatermark(Watermark w) {
+            throw new AssertionError("the bootstrap emits no watermark");
+        }
+
+        @Override
+        public void markIdle() {}
+
+        @Override
+        public void markActive() {}
+
+        @Override
+        public SourceOutput<Increment> createOutputForSplit(String id) {
+            return this;
+        }
+
+        @Override
+        public void releaseOutputForSplit(String id) {}
     }
 
     static final class Context implements SourceReaderContext {
         int splitRequests;
 
-        @Override public SourceReaderMetricGroup metricGroup() { return UnregisteredMetricsGroup.createSourceReaderMetricGroup(); }
-        @Override public Configuration getConfiguration() { return new Configuration(); }
-        @Override public String getLocalHostName() { return "localhost"; }
-        @Override public int getIndexOfSubtask() { return 0; }
-        @Override public void sendSplitRequest() { splitRequests++; }
-        @Override public void sendSourceEventToCoordinator(SourceEvent e) {}
-        @Override public UserCodeClassLoader getUserCodeClassLoader() {
+        @Override
+        public SourceReaderMetricGroup metricGroup() {
+            return UnregisteredMetricsGroup.createSourceReaderMetricGroup();
+        }
+
+        @Override
+        public Configuration getConfiguration() {
+            return new Configuration();
+        }
+
+        @Override
+        public String getLocalHostName() {
+            return "localhost";
+        }
+
+        @Override
+        public int getIndexOfSubtask() {
+            return 0;
+        }
+
+        @Override
+        public void sendSplitRequest() {
+            splitRequests++;
+        }
+
+        @Override
+        public void sendSourceEventToCoordinator(SourceEvent e) {}
+
+        @Override
+        public UserCodeClassLoader getUserCodeClassLoader() {
             return SimpleUserCodeClassLoader.create(getClass().getClassLoader());
         }
     }

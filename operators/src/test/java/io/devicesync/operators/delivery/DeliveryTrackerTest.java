@@ -3,6 +3,7 @@ package io.devicesync.operators.delivery;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.devicesync.model.Ack;
 import io.devicesync.model.Alert;
 import io.devicesync.model.DeviceState;
@@ -18,7 +19,6 @@ import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
 import org.apache.flink.streaming.api.watermark.Watermark;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.util.KeyedTwoInputStreamOperatorTestHarness;
-import com.fasterxml.jackson.databind.JsonNode;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -28,8 +28,8 @@ import org.junit.jupiter.api.Test;
  */
 class DeliveryTrackerTest {
     static final long T0 = 1_763_800_000_123L; // not on a second: timers round up
-    static final DeliverySchedule SCHEDULE = new DeliverySchedule(Duration.ofSeconds(30), Duration.ofSeconds(10), 3,
-            Duration.ofSeconds(5), Duration.ofSeconds(60));
+    static final DeliverySchedule SCHEDULE = new DeliverySchedule(
+            Duration.ofSeconds(30), Duration.ofSeconds(10), 3, Duration.ofSeconds(5), Duration.ofSeconds(60));
 
     private KeyedTwoInputStreamOperatorTestHarness<String, DeviceState, Ack, DeliveryEvent> h;
     private long watermark = Long.MIN_VALUE;
@@ -40,8 +40,12 @@ class DeliveryTrackerTest {
 
     /** A harness on the job's operator; restored from {@code snapshot} when there is one. */
     private void open(List<String> consumers, OperatorSubtaskState snapshot) throws Exception {
-        h = new KeyedTwoInputStreamOperatorTestHarness<>(new DeliveryTracker.Operator(new DeliveryTracker(consumers, SCHEDULE,
-                Duration.ofDays(30), Duration.ofMinutes(5))), s -> s.deviceId, a -> a.deviceId, Types.STRING);
+        h = new KeyedTwoInputStreamOperatorTestHarness<>(
+                new DeliveryTracker.Operator(
+                        new DeliveryTracker(consumers, SCHEDULE, Duration.ofDays(30), Duration.ofMinutes(5))),
+                s -> s.deviceId,
+                a -> a.deviceId,
+                Types.STRING);
         h.setup();
         if (snapshot != null) h.initializeState(snapshot);
         h.open();
@@ -54,7 +58,8 @@ class DeliveryTrackerTest {
     }
 
     static DeviceState version(String device, long epoch, long seq, long ts) {
-        return new DeviceState(device, epoch, seq, ts, ("{\"seq\":" + seq + "}").getBytes(StandardCharsets.UTF_8), "increment");
+        return new DeviceState(
+                device, epoch, seq, ts, ("{\"seq\":" + seq + "}").getBytes(StandardCharsets.UTF_8), "increment");
     }
 
     private void publish(String device, long seq, long ts) throws Exception {
@@ -90,11 +95,14 @@ class DeliveryTrackerTest {
 
     private List<Alert> alerts() {
         var records = h.getSideOutput(Tags.ALERTS);
-        return records == null ? List.of() : records.stream().map(StreamRecord::getValue).collect(Collectors.toList());
+        return records == null
+                ? List.of()
+                : records.stream().map(StreamRecord::getValue).collect(Collectors.toList());
     }
 
     private String kinds() {
-        return events().stream().map(e -> e.kind + (e.kind == DeliveryEvent.Kind.ATTEMPT ? "#" + e.attempt : ""))
+        return events().stream()
+                .map(e -> e.kind + (e.kind == DeliveryEvent.Kind.ATTEMPT ? "#" + e.attempt : ""))
                 .collect(Collectors.joining(","));
     }
 
@@ -112,7 +120,9 @@ class DeliveryTrackerTest {
         assertEquals(List.of(), alerts());
         // Caught up: event time follows the wall clock again; the consumer still has not acked.
         advance(wallClock + 40_000 + 1000);
-        assertEquals(1, alerts().stream().filter(a -> a.type.equals("UNCONSUMED")).count(),
+        assertEquals(
+                1,
+                alerts().stream().filter(a -> a.type.equals("UNCONSUMED")).count(),
                 "the deadline counts from the wall-clock publication: ack timeout + checkpoint interval");
     }
 
@@ -155,7 +165,8 @@ class DeliveryTrackerTest {
         ack("billing", "d", 0, 1, T0 + 500);
         ack("dashboard", "d", 0, 2, T0 + 600);
         ack("billing", "d", 0, 2, T0 + 700);
-        assertEquals(1, h.numKeyedStateEntries(), "nothing pending: the latest version is gone, the positions stay a while");
+        assertEquals(
+                1, h.numKeyedStateEntries(), "nothing pending: the latest version is gone, the positions stay a while");
         assertEquals(1, h.numEventTimeTimers(), "one timer, set at the first publication, kept");
         for (int v = 3; v <= 20; v++) { // a device that publishes and is acknowledged all the time
             publish("d", v, T0 + v * 100);
@@ -347,7 +358,8 @@ class DeliveryTrackerTest {
         OperatorSubtaskState snapshot = h.snapshot(1, 1);
         h.close();
         open(List.of("billing"), snapshot);
-        assertEquals(2, h.numEventTimeTimers(), "armed again: the device that waits, and the one that is forgotten then");
+        assertEquals(
+                2, h.numEventTimeTimers(), "armed again: the device that waits, and the one that is forgotten then");
         watermark(T0 + 39_000);
         assertTrue(events().isEmpty());
         watermark(T0 + 41_000);

@@ -30,9 +30,12 @@ class RedispatchSchedulerTest {
         open(List.of("billing", "dashboard"), rate, threshold, restoreFrom);
     }
 
-    private void open(List<String> consumers, int rate, long threshold, OperatorSubtaskState restoreFrom) throws Exception {
-        h = new KeyedOneInputStreamOperatorTestHarness<>(new RedispatchScheduler.Operator(
-                new RedispatchScheduler(consumers, rate, threshold)), e -> e.consumer, Types.STRING);
+    private void open(List<String> consumers, int rate, long threshold, OperatorSubtaskState restoreFrom)
+            throws Exception {
+        h = new KeyedOneInputStreamOperatorTestHarness<>(
+                new RedispatchScheduler.Operator(new RedispatchScheduler(consumers, rate, threshold)),
+                e -> e.consumer,
+                Types.STRING);
         h.setup();
         if (restoreFrom != null) h.initializeState(restoreFrom);
         h.open();
@@ -52,7 +55,12 @@ class RedispatchSchedulerTest {
         e.seq = 1;
         e.waitingSince = waitingSince;
         e.attempt = attempt;
-        e.state = new DeviceState(device, 0, 7, 1, ("{\"p\":\"" + "x".repeat(stateBytes) + "\"}").getBytes(StandardCharsets.UTF_8),
+        e.state = new DeviceState(
+                device,
+                0,
+                7,
+                1,
+                ("{\"p\":\"" + "x".repeat(stateBytes) + "\"}").getBytes(StandardCharsets.UTF_8),
                 "increment");
         return e;
     }
@@ -92,17 +100,23 @@ class RedispatchSchedulerTest {
     }
 
     private String order() {
-        return sent().stream().map(r -> r.consumer + ":" + r.state.deviceId + "#" + r.attempt).collect(Collectors.joining(","));
+        return sent().stream()
+                .map(r -> r.consumer + ":" + r.state.deviceId + "#" + r.attempt)
+                .collect(Collectors.joining(","));
     }
 
     private List<Alert> alerts() {
         var records = h.getSideOutput(Tags.ALERTS);
-        return records == null ? List.of() : records.stream().map(StreamRecord::getValue).collect(Collectors.toList());
+        return records == null
+                ? List.of()
+                : records.stream().map(StreamRecord::getValue).collect(Collectors.toList());
     }
 
     private List<Redispatch> deadLetters() {
         var records = h.getSideOutput(Tags.REDISPATCH_DEAD_LETTERS);
-        return records == null ? List.of() : records.stream().map(StreamRecord::getValue).collect(Collectors.toList());
+        return records == null
+                ? List.of()
+                : records.stream().map(StreamRecord::getValue).collect(Collectors.toList());
     }
 
     @Test
@@ -138,7 +152,9 @@ class RedispatchSchedulerTest {
         assertEquals(queued, sent().size(), "everything queued was sent in the end");
         for (long[] s : sendTimes) {
             long start = s[0];
-            long inWindow = sendTimes.stream().filter(o -> o[0] >= start && o[0] < start + 1000).count();
+            long inWindow = sendTimes.stream()
+                    .filter(o -> o[0] >= start && o[0] < start + 1000)
+                    .count();
             assertTrue(inWindow <= rate, inWindow + " sends in the second from " + start);
         }
         assertEquals(0, h.numProcessingTimeTimers(), "nothing queued: no timer");
@@ -182,7 +198,11 @@ class RedispatchSchedulerTest {
         assertEquals("CRITICAL", alerts.get(0).severity);
         assertEquals("DEAD_LETTER", alerts.get(0).strategy);
         assertEquals("x", alerts.get(0).deviceId);
-        assertEquals(2, Json.parse(alerts.get(0).details.getBytes(StandardCharsets.UTF_8)).get("attempts").asInt());
+        assertEquals(
+                2,
+                Json.parse(alerts.get(0).details.getBytes(StandardCharsets.UTF_8))
+                        .get("attempts")
+                        .asInt());
     }
 
     @Test
@@ -197,8 +217,11 @@ class RedispatchSchedulerTest {
         in(event(DeliveryEvent.Kind.EXHAUSTED, "billing", "d3")); // parked still counts
         for (String d : List.of("d1", "d2", "d4")) in(event(DeliveryEvent.Kind.CLOSED, "billing", d)); // 2 <= 4/2
         in(event(DeliveryEvent.Kind.CLOSED, "billing", "unknown")); // nothing to close
-        List<Alert> backlog = alerts().stream().filter(a -> a.type.startsWith("BACKLOG")).collect(Collectors.toList());
-        assertEquals(List.of("BACKLOG", "BACKLOG_CLEARED"), backlog.stream().map(a -> a.type).collect(Collectors.toList()));
+        List<Alert> backlog =
+                alerts().stream().filter(a -> a.type.startsWith("BACKLOG")).collect(Collectors.toList());
+        assertEquals(
+                List.of("BACKLOG", "BACKLOG_CLEARED"),
+                backlog.stream().map(a -> a.type).collect(Collectors.toList()));
         assertEquals("WARNING", backlog.get(0).severity);
         assertEquals("INFO", backlog.get(1).severity);
         assertEquals("billing", backlog.get(0).consumer);
@@ -245,7 +268,11 @@ class RedispatchSchedulerTest {
         assertEquals(0, dl.get(0).attemptsSent);
         assertEquals("z", dl.get(1).state.deviceId);
         assertEquals(0, dl.get(1).attemptsSent);
-        assertEquals(2, alerts().stream().filter(a -> a.type.equals("REDISPATCH_EXHAUSTED")).count());
+        assertEquals(
+                2,
+                alerts().stream()
+                        .filter(a -> a.type.equals("REDISPATCH_EXHAUSTED"))
+                        .count());
     }
 
     @Test
@@ -282,16 +309,31 @@ class RedispatchSchedulerTest {
         open(List.of("billing", "dashboard"), 1, 3, snapshot); // archive is no longer listed
         at(P0);
         until(P0 + 3000);
-        assertEquals(List.of("billing:a#1", "billing:b#1"), sent().stream().filter(r -> r.consumer.equals("billing"))
-                .map(r -> r.consumer + ":" + r.state.deviceId + "#" + r.attempt).collect(Collectors.toList()));
-        assertEquals(List.of("dashboard:d2#1"), sent().stream().filter(r -> r.consumer.equals("dashboard"))
-                .map(r -> r.consumer + ":" + r.state.deviceId + "#" + r.attempt).collect(Collectors.toList()));
+        assertEquals(
+                List.of("billing:a#1", "billing:b#1"),
+                sent().stream()
+                        .filter(r -> r.consumer.equals("billing"))
+                        .map(r -> r.consumer + ":" + r.state.deviceId + "#" + r.attempt)
+                        .collect(Collectors.toList()));
+        assertEquals(
+                List.of("dashboard:d2#1"),
+                sent().stream()
+                        .filter(r -> r.consumer.equals("dashboard"))
+                        .map(r -> r.consumer + ":" + r.state.deviceId + "#" + r.attempt)
+                        .collect(Collectors.toList()));
         // billing's backlog: first, a, b, p (4 > 3) raised BACKLOG before; closing three of them clears it.
         for (String d : List.of("first", "a", "b")) in(event(DeliveryEvent.Kind.CLOSED, "billing", d));
-        List<Alert> backlog = alerts().stream().filter(a -> a.type.startsWith("BACKLOG")).collect(Collectors.toList());
-        assertEquals(List.of("BACKLOG_CLEARED"), backlog.stream().map(a -> a.type).collect(Collectors.toList()),
+        List<Alert> backlog =
+                alerts().stream().filter(a -> a.type.startsWith("BACKLOG")).collect(Collectors.toList());
+        assertEquals(
+                List.of("BACKLOG_CLEARED"),
+                backlog.stream().map(a -> a.type).collect(Collectors.toList()),
                 "the backlog and its open alert were restored with the parked device counted");
-        assertEquals(1, Json.parse(backlog.get(0).details.getBytes(StandardCharsets.UTF_8)).get("backlog").asLong());
+        assertEquals(
+                1,
+                Json.parse(backlog.get(0).details.getBytes(StandardCharsets.UTF_8))
+                        .get("backlog")
+                        .asLong());
         in(attempt("archive", "r9", 9, 1, 5));
         assertTrue(order().indexOf("archive") < 0, "an unlisted consumer gets nothing");
     }

@@ -14,19 +14,19 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.function.Supplier;
+import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.serialization.SerializerConfigImpl;
+import org.apache.flink.api.common.state.MapState;
+import org.apache.flink.api.common.state.MapStateDescriptor;
+import org.apache.flink.api.common.state.ValueState;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.common.typeutils.TypeSerializer;
 import org.apache.flink.api.common.typeutils.TypeSerializerSchemaCompatibility;
 import org.apache.flink.api.common.typeutils.TypeSerializerSnapshot;
 import org.apache.flink.core.memory.DataInputDeserializer;
 import org.apache.flink.core.memory.DataOutputSerializer;
-import org.apache.flink.api.common.functions.OpenContext;
-import org.apache.flink.api.common.state.MapState;
-import org.apache.flink.api.common.state.MapStateDescriptor;
-import org.apache.flink.api.common.state.ValueState;
-import org.apache.flink.api.common.state.ValueStateDescriptor;
-import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
 import org.apache.flink.runtime.state.hashmap.HashMapStateBackend;
 import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
@@ -61,7 +61,8 @@ class CompactTest {
     /** The serializer's own snapshot (what a checkpoint records of it) reads back as the same format. */
     @Test
     void itsSerializerSnapshotReadsBackAsTheSameFormat() throws Exception {
-        for (TypeInformation<?> type : List.of(Compact.INCREMENT, Compact.DEVICE_STATE, Compact.GUARD_STATE, Compact.RECONCILER_STATE)) {
+        for (TypeInformation<?> type :
+                List.of(Compact.INCREMENT, Compact.DEVICE_STATE, Compact.GUARD_STATE, Compact.RECONCILER_STATE)) {
             snapshotReadsBack(type);
         }
     }
@@ -107,7 +108,8 @@ class CompactTest {
         @Override
         public void open(OpenContext ctx) {
             guard = getRuntimeContext().getState(new ValueStateDescriptor<>("guard", Compact.GUARD_STATE));
-            reconciler = getRuntimeContext().getState(new ValueStateDescriptor<>("reconciler", Compact.RECONCILER_STATE));
+            reconciler =
+                    getRuntimeContext().getState(new ValueStateDescriptor<>("reconciler", Compact.RECONCILER_STATE));
             held = getRuntimeContext().getMapState(new MapStateDescriptor<>("held", Types.LONG, Compact.INCREMENT));
         }
 
@@ -123,7 +125,8 @@ class CompactTest {
         }
     }
 
-    private static KeyedOneInputStreamOperatorTestHarness<String, String, Object[]> harness(String backend) throws Exception {
+    private static KeyedOneInputStreamOperatorTestHarness<String, String, Object[]> harness(String backend)
+            throws Exception {
         var h = new KeyedOneInputStreamOperatorTestHarness<String, String, Object[]>(
                 new KeyedProcessOperator<>(new Holder()), v -> "d", Types.STRING);
         h.setStateBackend(backend.equals("rocksdb") ? new EmbeddedRocksDBStateBackend() : new HashMapStateBackend());
@@ -144,7 +147,8 @@ class CompactTest {
     }
 
     /** Edges of the variable-length encoding (and, added to a random long, anything). */
-    private static final long[] LONGS = {0, 1, -1, 63, 64, -64, -65, 127, 128, 1L << 41, Long.MAX_VALUE, Long.MIN_VALUE};
+    private static final long[] LONGS = {0, 1, -1, 63, 64, -64, -65, 127, 128, 1L << 41, Long.MAX_VALUE, Long.MIN_VALUE
+    };
 
     private static <T> void check(TypeInformation<T> type, Supplier<T> create, Random random) throws Exception {
         T value = filled(create.get(), random);
@@ -162,11 +166,14 @@ class CompactTest {
     private static <T> T filled(T value, Random random) throws IllegalAccessException {
         for (Field f : fields(value.getClass())) {
             Class<?> t = f.getType();
-            if (t == long.class) f.setLong(value, LONGS[random.nextInt(LONGS.length)] + (random.nextBoolean() ? 0 : random.nextLong()));
-            else if (t == int.class) f.setInt(value, random.nextBoolean() ? random.nextInt() : (int) LONGS[random.nextInt(LONGS.length)]);
+            if (t == long.class)
+                f.setLong(value, LONGS[random.nextInt(LONGS.length)] + (random.nextBoolean() ? 0 : random.nextLong()));
+            else if (t == int.class)
+                f.setInt(value, random.nextBoolean() ? random.nextInt() : (int) LONGS[random.nextInt(LONGS.length)]);
             else if (t == boolean.class) f.setBoolean(value, random.nextBoolean());
             else if (t == String.class) f.set(value, random.nextInt(5) == 0 ? null : "dev-é" + random.nextInt(100));
-            else if (t == byte[].class) f.set(value, random.nextInt(5) == 0 ? null : ("{\"n\":" + random.nextInt() + "}").getBytes());
+            else if (t == byte[].class)
+                f.set(value, random.nextInt(5) == 0 ? null : ("{\"n\":" + random.nextInt() + "}").getBytes());
             else throw new AssertionError("a field of a type the test does not fill: " + f);
         }
         return value;
@@ -182,6 +189,8 @@ class CompactTest {
     }
 
     private static List<Field> fields(Class<?> type) {
-        return Arrays.stream(type.getFields()).filter(f -> !Modifier.isStatic(f.getModifiers())).toList();
+        return Arrays.stream(type.getFields())
+                .filter(f -> !Modifier.isStatic(f.getModifiers()))
+                .toList();
     }
 }

@@ -31,7 +31,8 @@ final class AlertStormRun {
         long[] published = new long[2];
         for (int r = 0; r < 2; r++) { // the first warms the JIT
             BenchReporter.reset();
-            StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(2, Benchmark.flinkConf(o, work, "storm"));
+            StreamExecutionEnvironment env =
+                    StreamExecutionEnvironment.createLocalEnvironment(2, Benchmark.flinkConf(o, work, "storm"));
             env.enableCheckpointing(Long.parseLong(o.get("checkpoint-interval")) * 1000);
             List<Alert> out = new java.util.concurrent.CopyOnWriteArrayList<>();
             long t = System.nanoTime();
@@ -47,16 +48,27 @@ final class AlertStormRun {
             rates[r] = alerts / s;
             published[r] = out.size();
         }
-        return String.format(Locale.ROOT, "%nAlert storm: %,d RESYNC_FAILED alerts (one key) through the AlertPolicy (routing, keyBy"
-                + " type, policy; parallelism 2, RocksDB, exactly-once checkpoints every %s s), job start included: %,.0f alerts/s"
-                + " (%.0f x the 16,667/s of a million a minute), %,d published (the budget's 1,000 of each minute, and summaries);"
-                + " a cold run first: %,.0f alerts/s.%n", alerts, o.get("checkpoint-interval"), rates[1], rates[1] / 16_667.0,
-                published[1], rates[0]);
+        return String.format(
+                Locale.ROOT,
+                "%nAlert storm: %,d RESYNC_FAILED alerts (one key) through the AlertPolicy (routing, keyBy"
+                        + " type, policy; parallelism 2, RocksDB, exactly-once checkpoints every %s s), job start included: %,.0f alerts/s"
+                        + " (%.0f x the 16,667/s of a million a minute), %,d published (the budget's 1,000 of each minute, and summaries);"
+                        + " a cold run first: %,.0f alerts/s.%n",
+                alerts,
+                o.get("checkpoint-interval"),
+                rates[1],
+                rates[1] / 16_667.0,
+                published[1],
+                rates[0]);
     }
 
     private static Alert alert(long i) {
-        return Alerts.of(AlertType.RESYNC_FAILED, Severity.WARNING).device(String.format(Locale.ROOT, "dev-%07d", i))
-                .cause("database lookup failed").strategy(Strategy.RETRY_ON_AUDIT).detail("failures", 1).ts(i)
+        return Alerts.of(AlertType.RESYNC_FAILED, Severity.WARNING)
+                .device(String.format(Locale.ROOT, "dev-%07d", i))
+                .cause("database lookup failed")
+                .strategy(Strategy.RETRY_ON_AUDIT)
+                .detail("failures", 1)
+                .ts(i)
                 .build(Long.toString(i));
     }
 }

@@ -74,12 +74,15 @@ public final class BenchReporter implements MetricReporter {
 
     @Override
     public void notifyOfAddedMetric(Metric metric, String name, MetricGroup group) {
-        if (metric instanceof Counter c) COUNTERS.computeIfAbsent(name, k -> new CopyOnWriteArrayList<>()).add(c);
+        if (metric instanceof Counter c)
+            COUNTERS.computeIfAbsent(name, k -> new CopyOnWriteArrayList<>()).add(c);
         if (metric instanceof Gauge<?> g) {
             GAUGES.computeIfAbsent(name, k -> new CopyOnWriteArrayList<>()).add(g);
             String task = group.getAllVariables().get("<task_name>");
             if (task != null && group.getAllVariables().get("<operator_name>") == null) {
-                TASK_GAUGES.computeIfAbsent(name + "|" + task, k -> new CopyOnWriteArrayList<>()).add(g);
+                TASK_GAUGES
+                        .computeIfAbsent(name + "|" + task, k -> new CopyOnWriteArrayList<>())
+                        .add(g);
             }
         }
     }

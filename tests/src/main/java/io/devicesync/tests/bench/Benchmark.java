@@ -5,7 +5,6 @@ import io.devicesync.jobs.DeviceSyncJob;
 import io.devicesync.jobs.JobParameters;
 import io.devicesync.model.Json;
 import io.devicesync.tests.infra.EmbeddedDatabase;
-import io.devicesync.tests.infra.EmbeddedKafka;
 import io.devicesync.tests.infra.KafkaProcess;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
@@ -17,7 +16,6 @@ import java.time.Duration;
 import java.time.LocalDate;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -94,7 +92,8 @@ public final class Benchmark {
         o.put("conf", "");
         for (int i = 0; i + 1 < argv.length; i += 2) {
             String name = argv[i].replaceFirst("^--", "");
-            if (!o.containsKey(name)) throw new IllegalArgumentException("--" + name + ": unknown option; options: " + o.keySet());
+            if (!o.containsKey(name))
+                throw new IllegalArgumentException("--" + name + ": unknown option; options: " + o.keySet());
             o.put(name, argv[i + 1]);
         }
         long events = Long.parseLong(o.get("events"));
@@ -104,7 +103,8 @@ public final class Benchmark {
         Path work = Paths.get(".bench-run").toAbsolutePath();
         if (Files.exists(work)) {
             try (Stream<Path> old = Files.list(work)) {
-                for (Path f : old.toList()) if (!f.getFileName().toString().equals("tmp")) deleteRecursively(f); // a fresh run
+                for (Path f : old.toList())
+                    if (!f.getFileName().toString().equals("tmp")) deleteRecursively(f); // a fresh run
             }
         }
         Files.createDirectories(work.resolve("tmp"));
@@ -116,12 +116,17 @@ public final class Benchmark {
             long t = System.nanoTime();
             double documentBytes = preload(kafka.bootstrapServers(), "events", events, devices);
             o.put("document-bytes", String.format(Locale.ROOT, "%.1f", documentBytes));
-            say(String.format(Locale.ROOT, "Preloaded %,d events of %,d devices in %.1f s", events, devices,
+            say(String.format(
+                    Locale.ROOT,
+                    "Preloaded %,d events of %,d devices in %.1f s",
+                    events,
+                    devices,
                     (System.nanoTime() - t) / 1e9));
             // The JIT compiles the job's code during its first runs (tens of CPU-seconds of C2 in a
             // profile): warm-up runs of each variant are measured but not counted.
             for (int r = 1; r <= Integer.parseInt(o.get("warmup")); r++) {
-                for (String v : variants) say(String.format(Locale.ROOT, "warm-up %d %-10s %s", r, v, run(v, -r, kafka, db, o, work)));
+                for (String v : variants)
+                    say(String.format(Locale.ROOT, "warm-up %d %-10s %s", r, v, run(v, -r, kafka, db, o, work)));
             }
             Map<String, List<Result>> results = new LinkedHashMap<>();
             for (int r = 1; r <= runs; r++) {
@@ -137,10 +142,13 @@ public final class Benchmark {
                 double rate = Double.parseDouble(o.get("latency-rate"));
                 if (rate <= 0) {
                     rate = median(results.getOrDefault("devicesync", List.of()), Result::steadyPerSecond) / 2;
-                    if (rate <= 0) throw new IllegalArgumentException("--latency-rate: needed when devicesync is not among --variants");
+                    if (rate <= 0)
+                        throw new IllegalArgumentException(
+                                "--latency-rate: needed when devicesync is not among --variants");
                 }
                 for (String v : o.get("latency-variants").split(",")) {
-                    LatencyRun.Result l = LatencyRun.run(v.trim(), rate, Duration.ofSeconds(latencySeconds), devices, kafka, db, o, work);
+                    LatencyRun.Result l = LatencyRun.run(
+                            v.trim(), rate, Duration.ofSeconds(latencySeconds), devices, kafka, db, o, work);
                     latencies.add(l);
                     say("latency " + l);
                 }
@@ -154,7 +162,8 @@ public final class Benchmark {
             String fleetLine = "";
             int fleet = Integer.parseInt(o.get("fleet"));
             if (fleet > 0) {
-                fleetLine = FleetRun.run(fleet, Duration.ofSeconds(Long.parseLong(o.get("fleet-audit-interval"))), kafka, db, o, work);
+                fleetLine = FleetRun.run(
+                        fleet, Duration.ofSeconds(Long.parseLong(o.get("fleet-audit-interval"))), kafka, db, o, work);
                 say(fleetLine);
             }
             String stormLine = "";
@@ -163,8 +172,11 @@ public final class Benchmark {
                 stormLine = AlertStormRun.run(storm, o, work);
                 say(stormLine);
             }
-            String table = table(results, o) + latencyTable(latencies, o) + (gapLine.isEmpty() ? "" : "\n" + gapLine + "\n")
-                    + fleetLine + stormLine;
+            String table = table(results, o)
+                    + latencyTable(latencies, o)
+                    + (gapLine.isEmpty() ? "" : "\n" + gapLine + "\n")
+                    + fleetLine
+                    + stormLine;
             System.out.println();
             System.out.println(table);
             if (!o.get("results").isEmpty()) {
@@ -175,14 +187,37 @@ public final class Benchmark {
     }
 
     /** One run's figures. */
-    record Result(double wholePerSecond, double steadyPerSecond, double cpuMicrosPerEvent, double steadyCpuMicrosPerEvent, long lookups, long acks,
-            long unconsumed, long redispatches, long maxCheckpointMs, long checkpointBytes, long finalCheckpointMs, String busy) {
+    record Result(
+            double wholePerSecond,
+            double steadyPerSecond,
+            double cpuMicrosPerEvent,
+            double steadyCpuMicrosPerEvent,
+            long lookups,
+            long acks,
+            long unconsumed,
+            long redispatches,
+            long maxCheckpointMs,
+            long checkpointBytes,
+            long finalCheckpointMs,
+            String busy) {
         @Override
         public String toString() {
-            return String.format(Locale.ROOT, "whole %,.0f/s, steady %,.0f/s, CPU %.1f µs/event (steady %.1f), lookups %,d, acks %,d,"
-                    + " unconsumed %,d, redispatches %,d, slowest checkpoint %,d ms, checkpoint once all is in %,d bytes in %,d ms; busy %s",
-                    wholePerSecond, steadyPerSecond, cpuMicrosPerEvent, steadyCpuMicrosPerEvent, lookups, acks, unconsumed, redispatches,
-                    maxCheckpointMs, checkpointBytes, finalCheckpointMs, busy);
+            return String.format(
+                    Locale.ROOT,
+                    "whole %,.0f/s, steady %,.0f/s, CPU %.1f µs/event (steady %.1f), lookups %,d, acks %,d,"
+                            + " unconsumed %,d, redispatches %,d, slowest checkpoint %,d ms, checkpoint once all is in %,d bytes in %,d ms; busy %s",
+                    wholePerSecond,
+                    steadyPerSecond,
+                    cpuMicrosPerEvent,
+                    steadyCpuMicrosPerEvent,
+                    lookups,
+                    acks,
+                    unconsumed,
+                    redispatches,
+                    maxCheckpointMs,
+                    checkpointBytes,
+                    finalCheckpointMs,
+                    busy);
         }
     }
 
@@ -191,7 +226,9 @@ public final class Benchmark {
         Configuration conf = new Configuration();
         conf.setString("metrics.reporter.bench.factory.class", BenchReporter.Factory.class.getName());
         conf.set(StateBackendOptions.STATE_BACKEND, o.get("backend"));
-        conf.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, work.resolve("checkpoints-" + id).toUri().toString());
+        conf.set(
+                CheckpointingOptions.CHECKPOINTS_DIRECTORY,
+                work.resolve("checkpoints-" + id).toUri().toString());
         conf.set(CheckpointingOptions.INCREMENTAL_CHECKPOINTS, true);
         conf.set(PipelineOptions.GENERIC_TYPES, false);
         conf.set(CoreOptions.TMP_DIRS, work.resolve("tmp").toString());
@@ -202,7 +239,9 @@ public final class Benchmark {
         for (String kv : o.get("conf").split(",")) {
             if (kv.isBlank()) continue;
             if (!kv.contains("=")) throw new IllegalArgumentException("--conf: '" + kv + "' is not key=value");
-            conf.setString(kv.substring(0, kv.indexOf('=')).trim(), kv.substring(kv.indexOf('=') + 1).trim());
+            conf.setString(
+                    kv.substring(0, kv.indexOf('=')).trim(),
+                    kv.substring(kv.indexOf('=') + 1).trim());
         }
         return conf;
     }
@@ -211,21 +250,52 @@ public final class Benchmark {
      * The devicesync job as a user submits it, on {@code eventsTopic}, with output topics of its own.
      * A variant ending in {@code -alos} runs with {@code --sink.delivery-guarantee at-least-once}.
      */
-    static void buildJob(StreamExecutionEnvironment env, String variant, String id, String eventsTopic, KafkaProcess kafka,
-            EmbeddedDatabase db, Map<String, String> o, String... extraArgs) throws Exception {
+    static void buildJob(
+            StreamExecutionEnvironment env,
+            String variant,
+            String id,
+            String eventsTopic,
+            KafkaProcess kafka,
+            EmbeddedDatabase db,
+            Map<String, String> o,
+            String... extraArgs)
+            throws Exception {
         List<String> outputs = new ArrayList<>();
         for (String topic : List.of("state", "alerts", "dlq", "audit", "acks", "redispatch", "redispatch-dlq")) {
             outputs.add(topic + "-" + id);
         }
         createTopics(kafka.bootstrapServers(), outputs);
-        List<String> args = new ArrayList<>(List.of("--kafka.bootstrap-servers", kafka.bootstrapServers(),
-                "--kafka.group-id", "bench-" + id, "--kafka.starting-offsets", "earliest",
-                "--topic.events", eventsTopic, "--topic.state", "state-" + id, "--topic.alerts", "alerts-" + id,
-                "--topic.dlq", "dlq-" + id, "--topic.audit", "audit-" + id, "--topic.acks", "acks-" + id,
-                "--topic.redispatch", "redispatch-" + id, "--topic.redispatch-dlq", "redispatch-dlq-" + id,
-                "--snapshot.url", db.url(), "--snapshot.user", EmbeddedDatabase.USER,
-                "--snapshot.password", EmbeddedDatabase.PASSWORD,
-                "--checkpoint.interval", o.get("checkpoint-interval") + " s"));
+        List<String> args = new ArrayList<>(List.of(
+                "--kafka.bootstrap-servers",
+                kafka.bootstrapServers(),
+                "--kafka.group-id",
+                "bench-" + id,
+                "--kafka.starting-offsets",
+                "earliest",
+                "--topic.events",
+                eventsTopic,
+                "--topic.state",
+                "state-" + id,
+                "--topic.alerts",
+                "alerts-" + id,
+                "--topic.dlq",
+                "dlq-" + id,
+                "--topic.audit",
+                "audit-" + id,
+                "--topic.acks",
+                "acks-" + id,
+                "--topic.redispatch",
+                "redispatch-" + id,
+                "--topic.redispatch-dlq",
+                "redispatch-dlq-" + id,
+                "--snapshot.url",
+                db.url(),
+                "--snapshot.user",
+                EmbeddedDatabase.USER,
+                "--snapshot.password",
+                EmbeddedDatabase.PASSWORD,
+                "--checkpoint.interval",
+                o.get("checkpoint-interval") + " s"));
         if (variant.startsWith("delivery")) args.addAll(List.of("--delivery.consumers", "billing,dashboard,archive"));
         if (variant.endsWith("-alos")) args.addAll(List.of("--sink.delivery-guarantee", "at-least-once"));
         args.addAll(List.of(extraArgs));
@@ -234,7 +304,8 @@ public final class Benchmark {
         DeviceSyncJob.build(env, p);
     }
 
-    static Result run(String variant, int runNo, KafkaProcess kafka, EmbeddedDatabase db, Map<String, String> o, Path work)
+    static Result run(
+            String variant, int runNo, KafkaProcess kafka, EmbeddedDatabase db, Map<String, String> o, Path work)
             throws Exception {
         long events = Long.parseLong(o.get("events"));
         String id = variant + "-" + (runNo < 0 ? "warmup" + -runNo : runNo);
@@ -242,9 +313,11 @@ public final class Benchmark {
         StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(2, flinkConf(o, work, id));
         String counter;
         if (variant.equals("parse")) {
-            env.enableCheckpointing(Long.parseLong(o.get("checkpoint-interval")) * 1000, CheckpointingMode.EXACTLY_ONCE);
+            env.enableCheckpointing(
+                    Long.parseLong(o.get("checkpoint-interval")) * 1000, CheckpointingMode.EXACTLY_ONCE);
             counter = "parsedIn";
-            env.fromSource(KafkaSource.<byte[]>builder()
+            env.fromSource(
+                            KafkaSource.<byte[]>builder()
                                     .setBootstrapServers(kafka.bootstrapServers())
                                     .setTopics("events")
                                     .setGroupId("bench-" + id)
@@ -252,19 +325,21 @@ public final class Benchmark {
                                     .setDeserializer(org.apache.flink.connector.kafka.source.reader.deserializer
                                             .KafkaRecordDeserializationSchema.valueOnly(ByteArrayDeserializer.class))
                                     .build(),
-                            WatermarkStrategy.noWatermarks(), "Kafka: events")
+                            WatermarkStrategy.noWatermarks(),
+                            "Kafka: events")
                     .map(new ParseOnly())
                     .addSink(new DiscardingSink<>());
         } else {
             counter = "eventsIn";
             String base = variant.replaceFirst("-alos$", "");
             if (!base.equals("devicesync") && !base.equals("delivery")) {
-                throw new IllegalArgumentException("--variants: '" + variant + "' is not parse, devicesync, devicesync-alos,"
-                        + " delivery or delivery-alos");
+                throw new IllegalArgumentException("--variants: '" + variant
+                        + "' is not parse, devicesync, devicesync-alos," + " delivery or delivery-alos");
             }
             buildJob(env, variant, id, "events", kafka, db, o); // creates the output topics, which the consumers read
             if (base.equals("delivery")) {
-                kafka.startConsumers("state-" + id, "redispatch-" + id, "acks-" + id, List.of("billing", "dashboard", "archive"));
+                kafka.startConsumers(
+                        "state-" + id, "redispatch-" + id, "acks-" + id, List.of("billing", "dashboard", "archive"));
             }
         }
         com.sun.management.OperatingSystemMXBean os =
@@ -276,7 +351,8 @@ public final class Benchmark {
         // [3], [4]: the process's CPU time at those two moments (the steady part's CPU per event).
         long[] seen = {-1, -1, -1, -1, -1};
         // How busy each task was when 90 % were in: the one near 1000 ms/s limits the run.
-        java.util.concurrent.atomic.AtomicReference<String> busy = new java.util.concurrent.atomic.AtomicReference<>("");
+        java.util.concurrent.atomic.AtomicReference<String> busy =
+                new java.util.concurrent.atomic.AtomicReference<>("");
         try {
             sampleUntil(Duration.ofMillis(20), Duration.ofMinutes(30), () -> {
                 long n = BenchReporter.sum(counter);
@@ -293,7 +369,8 @@ public final class Benchmark {
                 }
                 if (n >= events) return true;
                 if (n == 0 && now - t0 > Duration.ofMinutes(2).toNanos()) {
-                    throw new IllegalStateException(variant + ": no event counted in 2 min (is the BenchReporter registered?)");
+                    throw new IllegalStateException(
+                            variant + ": no event counted in 2 min (is the BenchReporter registered?)");
                 }
                 if (job.getJobStatus().get().isGloballyTerminalState()) {
                     throw new IllegalStateException(variant + ": the job ended after " + n + " events");
@@ -302,8 +379,12 @@ public final class Benchmark {
             });
         } catch (TimeoutException | ExecutionException e) {
             job.cancel().get();
-            throw new IllegalStateException(variant + ": " + (e instanceof TimeoutException ? "not done in 30 min"
-                    : e.getCause().getMessage()), e);
+            throw new IllegalStateException(
+                    variant + ": "
+                            + (e instanceof TimeoutException
+                                    ? "not done in 30 min"
+                                    : e.getCause().getMessage()),
+                    e);
         }
         long half = seen[0];
         long ninety = seen[1];
@@ -318,7 +399,9 @@ public final class Benchmark {
         // not counted above: audits and deadlines fire while the job waits for it).
         long completed = BenchReporter.gaugeMax("numberOfCompletedCheckpoints");
         try {
-            sampleUntil(Duration.ofMillis(50), Duration.ofSeconds(3 * Long.parseLong(o.get("checkpoint-interval")) + 30),
+            sampleUntil(
+                    Duration.ofMillis(50),
+                    Duration.ofSeconds(3 * Long.parseLong(o.get("checkpoint-interval")) + 30),
                     () -> BenchReporter.gaugeMax("numberOfCompletedCheckpoints") > completed);
         } catch (TimeoutException e) {
             // no checkpoint completed: the size reported is the last one's
@@ -327,9 +410,19 @@ public final class Benchmark {
         long finalCheckpointMs = BenchReporter.gaugeMax("lastCheckpointDuration");
         job.cancel().get();
         if (variant.startsWith("delivery")) kafka.stopConsumers();
-        return new Result(events / ((t1 - t0) / 1e9), (events * 4 / 10) / ((ninety - half) / 1e9),
-                (cpu1 - cpu0) / 1e3 / events, (seen[4] - seen[3]) / 1e3 / (events * 4 / 10), lookups, acks, unconsumed, redispatches, maxCheckpointMs, checkpointBytes,
-                finalCheckpointMs, busy.get());
+        return new Result(
+                events / ((t1 - t0) / 1e9),
+                (events * 4 / 10) / ((ninety - half) / 1e9),
+                (cpu1 - cpu0) / 1e3 / events,
+                (seen[4] - seen[3]) / 1e3 / (events * 4 / 10),
+                lookups,
+                acks,
+                unconsumed,
+                redispatches,
+                maxCheckpointMs,
+                checkpointBytes,
+                finalCheckpointMs,
+                busy.get());
     }
 
     /** Busy time per task (ms/s, averaged over its subtasks), by the first operator of its chain. */
@@ -351,13 +444,17 @@ public final class Benchmark {
             throws InterruptedException, ExecutionException, TimeoutException {
         ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor();
         CompletableFuture<Void> done = new CompletableFuture<>();
-        timer.scheduleAtFixedRate(() -> {
-            try {
-                if (probe.call()) done.complete(null);
-            } catch (Exception e) {
-                done.completeExceptionally(e);
-            }
-        }, 0, period.toMillis(), TimeUnit.MILLISECONDS);
+        timer.scheduleAtFixedRate(
+                () -> {
+                    try {
+                        if (probe.call()) done.complete(null);
+                    } catch (Exception e) {
+                        done.completeExceptionally(e);
+                    }
+                },
+                0,
+                period.toMillis(),
+                TimeUnit.MILLISECONDS);
         try {
             done.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
         } finally {
@@ -389,53 +486,86 @@ public final class Benchmark {
         StringBuilder b = new StringBuilder();
         int devices = Integer.parseInt(o.get("devices"));
         double documentBytes = Double.parseDouble(o.getOrDefault("document-bytes", "0"));
-        b.append("| variant | whole run (events/s) | steady 50–90 % (events/s) | ratio to parse-only (steady) | CPU µs/event"
-                + " (whole / steady) | lookups | slowest checkpoint (ms) | checkpoint bytes per device (beyond the document) |\n");
+        b.append(
+                "| variant | whole run (events/s) | steady 50–90 % (events/s) | ratio to parse-only (steady) | CPU µs/event"
+                        + " (whole / steady) | lookups | slowest checkpoint (ms) | checkpoint bytes per device (beyond the document) |\n");
         b.append("|---|---|---|---|---|---|---|---|\n");
         for (Map.Entry<String, List<Result>> e : results.entrySet()) {
             List<Result> rs = e.getValue();
             double steady = median(rs, Result::steadyPerSecond);
             double bytes = median(rs, r -> (double) r.checkpointBytes());
-            b.append(String.format(Locale.ROOT, "| %s | %,.0f | %,.0f | %s | %.1f / %.1f | %,.0f | %s | %s |%n", e.getKey(),
-                    median(rs, Result::wholePerSecond), steady,
+            b.append(String.format(
+                    Locale.ROOT,
+                    "| %s | %,.0f | %,.0f | %s | %.1f / %.1f | %,.0f | %s | %s |%n",
+                    e.getKey(),
+                    median(rs, Result::wholePerSecond),
+                    steady,
                     parseSteady > 0 ? String.format(Locale.ROOT, "%.2f", steady / parseSteady) : "–",
-                    median(rs, Result::cpuMicrosPerEvent), median(rs, Result::steadyCpuMicrosPerEvent),
+                    median(rs, Result::cpuMicrosPerEvent),
+                    median(rs, Result::steadyCpuMicrosPerEvent),
                     median(rs, r -> (double) r.lookups()),
-                    rs.stream().allMatch(r -> r.maxCheckpointMs() < 0) ? "–"
+                    rs.stream().allMatch(r -> r.maxCheckpointMs() < 0)
+                            ? "–"
                             : String.format(Locale.ROOT, "%,.0f", median(rs, r -> (double) r.maxCheckpointMs())),
                     bytes > 0 && !e.getKey().equals("parse")
-                            ? String.format(Locale.ROOT, "%,.0f (%,.0f)", bytes / devices, bytes / devices - documentBytes) : "–"));
+                            ? String.format(
+                                    Locale.ROOT, "%,.0f (%,.0f)", bytes / devices, bytes / devices - documentBytes)
+                            : "–"));
         }
         if (dsSteady > 0 && results.containsKey("delivery")) {
             double withDelivery = median(results.get("delivery"), Result::steadyPerSecond);
-            b.append(String.format(Locale.ROOT, "%nCost of delivery tracking (3 consumers acking): delivery ÷ devicesync = %.2f (steady)"
-                    + ", %.2f (whole run)%n", withDelivery / dsSteady,
+            b.append(String.format(
+                    Locale.ROOT,
+                    "%nCost of delivery tracking (3 consumers acking): delivery ÷ devicesync = %.2f (steady)"
+                            + ", %.2f (whole run)%n",
+                    withDelivery / dsSteady,
                     median(results.get("delivery"), Result::wholePerSecond)
                             / median(results.get("devicesync"), Result::wholePerSecond)));
         }
         if (dsSteady > 0 && results.containsKey("devicesync-alos")) {
             double alos = median(results.get("devicesync-alos"), Result::steadyPerSecond);
-            b.append(String.format(Locale.ROOT, "%nExactly-once tax: devicesync ÷ devicesync-alos = %.2f (steady), %.2f (whole run);"
-                    + " CPU per event %.1f vs %.1f µs (steady)%n", dsSteady / alos,
-                    median(results.get("devicesync"), Result::wholePerSecond) / median(results.get("devicesync-alos"), Result::wholePerSecond),
+            b.append(String.format(
+                    Locale.ROOT,
+                    "%nExactly-once tax: devicesync ÷ devicesync-alos = %.2f (steady), %.2f (whole run);"
+                            + " CPU per event %.1f vs %.1f µs (steady)%n",
+                    dsSteady / alos,
+                    median(results.get("devicesync"), Result::wholePerSecond)
+                            / median(results.get("devicesync-alos"), Result::wholePerSecond),
                     median(results.get("devicesync"), Result::steadyCpuMicrosPerEvent),
                     median(results.get("devicesync-alos"), Result::steadyCpuMicrosPerEvent)));
         }
-        b.append(String.format(Locale.ROOT, "%nMedians of %s runs, alternating, after %s warm-up run(s) of each.%n", o.get("runs"),
+        b.append(String.format(
+                Locale.ROOT,
+                "%nMedians of %s runs, alternating, after %s warm-up run(s) of each.%n",
+                o.get("runs"),
                 o.get("warmup")));
         return b.toString();
     }
 
     static String latencyTable(List<LatencyRun.Result> rs, Map<String, String> o) {
         if (rs.isEmpty()) return "";
-        StringBuilder b = new StringBuilder(String.format(Locale.ROOT, "%nEnd-to-end latency, from the append to device-events to the"
-                + " commit that made the version visible on device-state (read_committed; %s s of input after %d s to settle;"
-                + " checkpoint interval %s s):%n%n", o.get("latency-seconds"), LatencyRun.SETTLE.toSeconds(), o.get("checkpoint-interval")));
-        b.append("| variant | input (events/s) | versions | p50 (ms) | p99 (ms) | max (ms) | longest source stall (ms) |\n");
+        StringBuilder b = new StringBuilder(String.format(
+                Locale.ROOT,
+                "%nEnd-to-end latency, from the append to device-events to the"
+                        + " commit that made the version visible on device-state (read_committed; %s s of input after %d s to settle;"
+                        + " checkpoint interval %s s):%n%n",
+                o.get("latency-seconds"),
+                LatencyRun.SETTLE.toSeconds(),
+                o.get("checkpoint-interval")));
+        b.append(
+                "| variant | input (events/s) | versions | p50 (ms) | p99 (ms) | max (ms) | longest source stall (ms) |\n");
         b.append("|---|---|---|---|---|---|---|\n");
         for (LatencyRun.Result r : rs) {
-            b.append(String.format(Locale.ROOT, "| %s | %,.0f | %,d | %,d | %,d | %,d | %,d |%n", r.variant(), r.rate(), r.versions(),
-                    r.p50(), r.p99(), r.max(), r.longestStall()));
+            b.append(String.format(
+                    Locale.ROOT,
+                    "| %s | %,.0f | %,d | %,d | %,d | %,d | %,d |%n",
+                    r.variant(),
+                    r.rate(),
+                    r.versions(),
+                    r.p50(),
+                    r.p99(),
+                    r.max(),
+                    r.longestStall()));
         }
         return b.toString();
     }
@@ -447,9 +577,13 @@ public final class Benchmark {
     }
 
     static String header(Map<String, String> o) throws IOException {
-        String cpu = Files.readAllLines(Paths.get("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
-                .findFirst().map(l -> l.substring(l.indexOf(':') + 1).trim()).orElse("unknown CPU");
-        return "# devicesync benchmark results\n\nMeasured " + LocalDate.now() + " on " + Runtime.getRuntime().availableProcessors()
+        String cpu = Files.readAllLines(Paths.get("/proc/cpuinfo")).stream()
+                .filter(l -> l.startsWith("model name"))
+                .findFirst()
+                .map(l -> l.substring(l.indexOf(':') + 1).trim())
+                .orElse("unknown CPU");
+        return "# devicesync benchmark results\n\nMeasured " + LocalDate.now() + " on "
+                + Runtime.getRuntime().availableProcessors()
                 + " cores (" + cpu + "), Java " + System.getProperty("java.version") + ", with `" + o + "`.\n"
                 + "Broker in its own JVM on the same machine; Flink MiniCluster at parallelism 2, exactly-once (at-least-once for"
                 + " the -alos variants), 512 MB managed memory.\n\n";
@@ -466,12 +600,13 @@ public final class Benchmark {
             for (long round = 1; n < events; round++) {
                 for (int d = 0; d < devices && n < events; d++, n++) {
                     String id = String.format(Locale.ROOT, "dev-%06d", d);
-                    String data = "{\"temp\":" + (20 + (n % 100) / 10.0) + ",\"door\":\"" + (n % 2 == 0 ? "open" : "closed")
-                            + "\",\"n\":" + n + "}";
+                    String data = "{\"temp\":" + (20 + (n % 100) / 10.0) + ",\"door\":\""
+                            + (n % 2 == 0 ? "open" : "closed") + "\",\"n\":" + n + "}";
                     documentBytes[d] = data.length();
-                    String value = "{\"deviceId\":\"" + id + "\",\"epoch\":0,\"seq\":" + round + ",\"ts\":" + (base + round * 10)
-                            + ",\"data\":" + data + "}";
-                    producer.send(new ProducerRecord<>(topic, id.getBytes(StandardCharsets.UTF_8), value.getBytes(StandardCharsets.UTF_8)));
+                    String value = "{\"deviceId\":\"" + id + "\",\"epoch\":0,\"seq\":" + round + ",\"ts\":"
+                            + (base + round * 10) + ",\"data\":" + data + "}";
+                    producer.send(new ProducerRecord<>(
+                            topic, id.getBytes(StandardCharsets.UTF_8), value.getBytes(StandardCharsets.UTF_8)));
                 }
             }
         }

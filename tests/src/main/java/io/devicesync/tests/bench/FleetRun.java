@@ -15,8 +15,8 @@ import java.util.Properties;
 import java.util.concurrent.TimeoutException;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.RestOptions;
-import org.apache.flink.configuration.WebOptions;
 import org.apache.flink.configuration.StateRecoveryOptions;
+import org.apache.flink.configuration.WebOptions;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.core.execution.SavepointFormatType;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
@@ -54,19 +54,30 @@ final class FleetRun {
         }
     }
 
-    static String run(int devices, Duration auditInterval, KafkaProcess kafka, EmbeddedDatabase db, Map<String, String> o,
-            Path work) throws Exception {
+    static String run(
+            int devices,
+            Duration auditInterval,
+            KafkaProcess kafka,
+            EmbeddedDatabase db,
+            Map<String, String> o,
+            Path work)
+            throws Exception {
         String topic = "events-fleet";
         Benchmark.createTopics(kafka.bootstrapServers(), List.of(topic));
         long base = System.currentTimeMillis() - Duration.ofHours(1).toMillis();
         long t = System.nanoTime();
         long events = preload(kafka.bootstrapServers(), topic, devices, base);
         seedDatabase(db, devices);
-        Benchmark.say(String.format(Locale.ROOT, "fleet: preloaded %,d events of %,d devices an hour old, database seeded, in %.1f s",
-                events, devices, (System.nanoTime() - t) / 1e9));
+        Benchmark.say(String.format(
+                Locale.ROOT,
+                "fleet: preloaded %,d events of %,d devices an hour old, database seeded, in %.1f s",
+                events,
+                devices,
+                (System.nanoTime() - t) / 1e9));
         String[] args = {"--audit.interval", auditInterval.toSeconds() + " s"};
         // Long enough to cover the interval over which the jump's audits are spread, and more.
-        Duration after = Duration.ofMillis((long) (auditInterval.toMillis() * Double.parseDouble(o.get("fleet-after-intervals"))));
+        Duration after = Duration.ofMillis(
+                (long) (auditInterval.toMillis() * Double.parseDouble(o.get("fleet-after-intervals"))));
 
         // end: the input, then its end and the hour's jump.
         Measure end = new Measure();
@@ -81,27 +92,45 @@ final class FleetRun {
         job = start("fleet-restore", topic, kafka, db, o, work, null, args);
         input.untilAllIn(job, events);
         long s0 = System.nanoTime();
-        String savepoint = job.stopWithSavepoint(false, work.resolve("savepoints-fleet").toUri().toString(),
-                SavepointFormatType.CANONICAL).get();
+        String savepoint = job.stopWithSavepoint(
+                        false, work.resolve("savepoints-fleet").toUri().toString(), SavepointFormatType.CANONICAL)
+                .get();
         long savepointMs = (System.nanoTime() - s0) / 1_000_000;
         Measure restore = new Measure();
         job = start("fleet-restore", topic, kafka, db, o, work, savepoint, args);
         restore.window(job, after);
         job.cancel().get();
-        Benchmark.say("fleet restore: input " + input + "; stop with savepoint " + savepointMs + " ms; after the restore " + restore);
+        Benchmark.say("fleet restore: input " + input + "; stop with savepoint " + savepointMs
+                + " ms; after the restore " + restore);
 
-        return String.format(Locale.ROOT, "%nFleet scale: %,d devices, %,d events written an hour before the run, audit interval %s,"
+        return String.format(
+                Locale.ROOT,
+                "%nFleet scale: %,d devices, %,d events written an hour before the run, audit interval %s,"
                         + " checkpoint interval %s s, the database current:%n%n"
                         + "| run | slowest checkpoint while the input is read (ms) | longest source stall (ms) | slowest checkpoint after"
                         + " the input ends / after the restore (ms) | checkpoints completed after | audits | audits spread after the jump"
                         + " | database queries per audit |%n|---|---|---|---|---|---|---|---|%n"
                         + "| end of input, then the hour's jump | %,d | %,d | %,d | %d | %,d | %,d | %.3f |%n"
                         + "| stop with savepoint (%,d ms), restore | %,d | %,d | %,d | %d | %,d | %,d | %.3f |%n",
-                devices, events, auditInterval, o.get("checkpoint-interval"),
-                end.inputCheckpointMs, end.longestStallMs, end.afterCheckpointMs, end.afterCheckpoints, end.audits, end.spread,
+                devices,
+                events,
+                auditInterval,
+                o.get("checkpoint-interval"),
+                end.inputCheckpointMs,
+                end.longestStallMs,
+                end.afterCheckpointMs,
+                end.afterCheckpoints,
+                end.audits,
+                end.spread,
                 end.queriesPerAudit(),
-                savepointMs, input.inputCheckpointMs, input.longestStallMs, restore.afterCheckpointMs, restore.afterCheckpoints,
-                restore.audits, restore.spread, restore.queriesPerAudit());
+                savepointMs,
+                input.inputCheckpointMs,
+                input.longestStallMs,
+                restore.afterCheckpointMs,
+                restore.afterCheckpoints,
+                restore.audits,
+                restore.spread,
+                restore.queriesPerAudit());
     }
 
     /** What one job showed: checkpoints, stalls and audits. */
@@ -113,6 +142,7 @@ final class FleetRun {
         long afterCheckpoints;
         /** The checkpoints of the window, each with its slowest vertex's breakdown (REST). */
         List<FlinkRest.CheckpointTimes> afterDetail = List.of();
+
         long audits;
         long spread;
         long queries;
@@ -133,7 +163,8 @@ final class FleetRun {
                     last[0] = n;
                     last[1] = now;
                 }
-                if (job.getJobStatus().get().isGloballyTerminalState()) throw new IllegalStateException("the job ended");
+                if (job.getJobStatus().get().isGloballyTerminalState())
+                    throw new IllegalStateException("the job ended");
                 return n >= events;
             });
             audits = BenchReporter.sum("auditsRequested");
@@ -149,15 +180,21 @@ final class FleetRun {
             long end = System.nanoTime() + d.toNanos();
             try {
                 Benchmark.sampleUntil(Duration.ofMillis(200), d.plusSeconds(5), () -> {
-                    if (job.getJobStatus().get().isGloballyTerminalState()) throw new IllegalStateException("the job ended");
+                    if (job.getJobStatus().get().isGloballyTerminalState())
+                        throw new IllegalStateException("the job ended");
                     return System.nanoTime() >= end;
                 });
             } catch (TimeoutException e) {
                 // the window is over
             }
             afterDetail = rest.checkpointsSince(job.getJobID().toString(), since);
-            afterCheckpoints = afterDetail.stream().filter(c -> c.status().equals("COMPLETED")).count();
-            afterCheckpointMs = afterDetail.stream().mapToLong(FlinkRest.CheckpointTimes::durationMs).max().orElse(-1);
+            afterCheckpoints = afterDetail.stream()
+                    .filter(c -> c.status().equals("COMPLETED"))
+                    .count();
+            afterCheckpointMs = afterDetail.stream()
+                    .mapToLong(FlinkRest.CheckpointTimes::durationMs)
+                    .max()
+                    .orElse(-1);
             audits = BenchReporter.sum("auditsRequested");
             spread = BenchReporter.sum("auditsSpreadAfterJump");
             queries = BenchReporter.sum("databaseQueries");
@@ -165,14 +202,31 @@ final class FleetRun {
 
         @Override
         public String toString() {
-            return String.format(Locale.ROOT, "slowest checkpoint while reading %,d ms, longest stall %,d ms, slowest checkpoint after"
-                    + " %,d ms (%d completed), audits %,d, spread %,d, database queries %,d; checkpoints after: %s", inputCheckpointMs,
-                    longestStallMs, afterCheckpointMs, afterCheckpoints, audits, spread, queries, afterDetail);
+            return String.format(
+                    Locale.ROOT,
+                    "slowest checkpoint while reading %,d ms, longest stall %,d ms, slowest checkpoint after"
+                            + " %,d ms (%d completed), audits %,d, spread %,d, database queries %,d; checkpoints after: %s",
+                    inputCheckpointMs,
+                    longestStallMs,
+                    afterCheckpointMs,
+                    afterCheckpoints,
+                    audits,
+                    spread,
+                    queries,
+                    afterDetail);
         }
     }
 
-    static JobClient start(String id, String topic, KafkaProcess kafka, EmbeddedDatabase db, Map<String, String> o, Path work,
-            String savepoint, String... args) throws Exception {
+    static JobClient start(
+            String id,
+            String topic,
+            KafkaProcess kafka,
+            EmbeddedDatabase db,
+            Map<String, String> o,
+            Path work,
+            String savepoint,
+            String... args)
+            throws Exception {
         BenchReporter.reset();
         Configuration conf = Benchmark.flinkConf(o, work, id);
         if (savepoint != null) conf.set(StateRecoveryOptions.SAVEPOINT_PATH, savepoint);
@@ -194,7 +248,8 @@ final class FleetRun {
                     long ts = base + (round - 1) * 1_000L + (long) d * 1_000 / devices;
                     String value = "{\"deviceId\":\"" + id + "\",\"epoch\":0,\"seq\":" + round + ",\"ts\":" + ts
                             + ",\"data\":{\"temp\":" + (20 + round) + "}}";
-                    producer.send(new ProducerRecord<>(topic, id.getBytes(StandardCharsets.UTF_8), value.getBytes(StandardCharsets.UTF_8)));
+                    producer.send(new ProducerRecord<>(
+                            topic, id.getBytes(StandardCharsets.UTF_8), value.getBytes(StandardCharsets.UTF_8)));
                 }
             }
         }
@@ -210,7 +265,9 @@ final class FleetRun {
             for (int d = 0; d < devices; d++) {
                 b.append(String.format(Locale.ROOT, "dev-%07d", d)).append("\t0\t2\t{\"temp\":22}\n");
                 if (b.length() > 1 << 20 || d == devices - 1) {
-                    copy.copyIn("COPY device_snapshot (device_id, epoch, seq, state) FROM STDIN", new StringReader(b.toString()));
+                    copy.copyIn(
+                            "COPY device_snapshot (device_id, epoch, seq, state) FROM STDIN",
+                            new StringReader(b.toString()));
                     b.setLength(0);
                 }
             }

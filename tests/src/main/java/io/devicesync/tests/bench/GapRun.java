@@ -36,11 +36,19 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
 final class GapRun {
     private GapRun() {}
 
-    static String run(int gaps, long events, int devices, KafkaProcess kafka, EmbeddedDatabase db, Map<String, String> o,
-            java.nio.file.Path work) throws Exception {
+    static String run(
+            int gaps,
+            long events,
+            int devices,
+            KafkaProcess kafka,
+            EmbeddedDatabase db,
+            Map<String, String> o,
+            java.nio.file.Path work)
+            throws Exception {
         long rounds = events / devices;
         if (rounds < 3 || gaps > devices) {
-            throw new IllegalArgumentException("--gaps: needs at most one gap per device and at least 3 events per device");
+            throw new IllegalArgumentException(
+                    "--gaps: needs at most one gap per device and at least 3 events per device");
         }
         String topic = "events-gaps";
         Benchmark.createTopics(kafka.bootstrapServers(), List.of(topic));
@@ -60,8 +68,9 @@ final class GapRun {
         p.put("value.serializer", ByteArraySerializer.class.getName());
         try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p);
                 Connection c = db.dataSource().getConnection();
-                PreparedStatement log = c.prepareStatement("INSERT INTO device_increment (device_id, epoch, seq, data, ts)"
-                        + " VALUES (?, 0, ?, ?::jsonb, ?) ON CONFLICT DO NOTHING")) {
+                PreparedStatement log =
+                        c.prepareStatement("INSERT INTO device_increment (device_id, epoch, seq, data, ts)"
+                                + " VALUES (?, 0, ?, ?::jsonb, ?) ON CONFLICT DO NOTHING")) {
             for (long round = 1; round <= rounds; round++) {
                 for (int d = 0; d < devices; d++) {
                     String id = String.format(Locale.ROOT, "dev-%06d", d);
@@ -75,8 +84,10 @@ final class GapRun {
                         log.addBatch();
                         continue;
                     }
-                    String value = "{\"deviceId\":\"" + id + "\",\"epoch\":0,\"seq\":" + round + ",\"ts\":" + ts + ",\"data\":" + data + "}";
-                    producer.send(new ProducerRecord<>(topic, id.getBytes(StandardCharsets.UTF_8), value.getBytes(StandardCharsets.UTF_8)));
+                    String value = "{\"deviceId\":\"" + id + "\",\"epoch\":0,\"seq\":" + round + ",\"ts\":" + ts
+                            + ",\"data\":" + data + "}";
+                    producer.send(new ProducerRecord<>(
+                            topic, id.getBytes(StandardCharsets.UTF_8), value.getBytes(StandardCharsets.UTF_8)));
                 }
             }
             log.executeBatch();
@@ -84,21 +95,24 @@ final class GapRun {
 
         String id = "gaps";
         BenchReporter.reset();
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(2, Benchmark.flinkConf(o, work, id));
+        StreamExecutionEnvironment env =
+                StreamExecutionEnvironment.createLocalEnvironment(2, Benchmark.flinkConf(o, work, id));
         Benchmark.buildJob(env, "devicesync", id, topic, kafka, db, o, "--audit.interval", "1 h");
         JobClient job = env.executeAsync("bench " + id);
         long expected = rounds * devices - gaps;
         try {
             long[] lastSay = {System.nanoTime()};
             Benchmark.sampleUntil(Duration.ofMillis(100), Duration.ofMinutes(5), () -> {
-                if (job.getJobStatus().get().isGloballyTerminalState()) throw new IllegalStateException("gaps: the job ended");
+                if (job.getJobStatus().get().isGloballyTerminalState())
+                    throw new IllegalStateException("gaps: the job ended");
                 if (System.nanoTime() - lastSay[0] > 10_000_000_000L) {
                     lastSay[0] = System.nanoTime();
                     Benchmark.say(progress());
                 }
                 // every version published, the lost ones from the log (repairsCompleted counts only the
                 // repairs that ended a wait: one that reaches the reconciler first ends none)
-                return BenchReporter.sum("eventsIn") >= expected && BenchReporter.sum("versionsPublished") >= rounds * devices;
+                return BenchReporter.sum("eventsIn") >= expected
+                        && BenchReporter.sum("versionsPublished") >= rounds * devices;
             });
         } catch (TimeoutException e) {
             Benchmark.say("gaps: not every version published in 5 min; " + progress());
@@ -109,18 +123,38 @@ final class GapRun {
         long repaired = BenchReporter.sum("repairsCompleted");
         long published = BenchReporter.sum("versionsPublished");
         job.cancel().get();
-        return String.format(Locale.ROOT, "Database touches per gap: %,d increments lost of %,d (one each of %,d devices) → %,d gaps"
-                + " declared, %,d lookups (%.2f per gap), %,d database queries (%.2f per device looked up), %,d versions published"
-                + " of %,d (%,d of the repairs ended a wait).", gaps, rounds * devices, gaps, detected, lookups,
-                detected > 0 ? (double) lookups / detected : 0, queries, lookups > 0 ? (double) queries / lookups : 0, published,
-                rounds * devices, repaired);
+        return String.format(
+                Locale.ROOT,
+                "Database touches per gap: %,d increments lost of %,d (one each of %,d devices) → %,d gaps"
+                        + " declared, %,d lookups (%.2f per gap), %,d database queries (%.2f per device looked up), %,d versions published"
+                        + " of %,d (%,d of the repairs ended a wait).",
+                gaps,
+                rounds * devices,
+                gaps,
+                detected,
+                lookups,
+                detected > 0 ? (double) lookups / detected : 0,
+                queries,
+                lookups > 0 ? (double) queries / lookups : 0,
+                published,
+                rounds * devices,
+                repaired);
     }
 
     private static String progress() {
-        return String.format(Locale.ROOT, "gaps: %,d events in, %,d gaps, %,d lookups requested, %,d issued (%,d database queries,"
-                + " %,d from the log, %,d failed attempts, %,d not found), %,d repairs, %,d published", BenchReporter.sum("eventsIn"),
-                BenchReporter.sum("gapsDetected"), BenchReporter.sum("lookupsRequested"), BenchReporter.sum("lookupsIssued"),
-                BenchReporter.sum("databaseQueries"), BenchReporter.sum("lookupsFromLog"), BenchReporter.sum("lookupAttemptsFailed"), BenchReporter.sum("lookupsNotFound"),
-                BenchReporter.sum("repairsCompleted"), BenchReporter.sum("versionsPublished"));
+        return String.format(
+                Locale.ROOT,
+                "gaps: %,d events in, %,d gaps, %,d lookups requested, %,d issued (%,d database queries,"
+                        + " %,d from the log, %,d failed attempts, %,d not found), %,d repairs, %,d published",
+                BenchReporter.sum("eventsIn"),
+                BenchReporter.sum("gapsDetected"),
+                BenchReporter.sum("lookupsRequested"),
+                BenchReporter.sum("lookupsIssued"),
+                BenchReporter.sum("databaseQueries"),
+                BenchReporter.sum("lookupsFromLog"),
+                BenchReporter.sum("lookupAttemptsFailed"),
+                BenchReporter.sum("lookupsNotFound"),
+                BenchReporter.sum("repairsCompleted"),
+                BenchReporter.sum("versionsPublished"));
     }
 }

@@ -43,21 +43,40 @@ final class LatencyRun {
     record Result(String variant, double rate, long versions, long p50, long p99, long max, long longestStall) {
         @Override
         public String toString() {
-            return String.format(Locale.ROOT, "%s at %,.0f events/s: %,d versions, p50 %,d ms, p99 %,d ms, max %,d ms,"
-                    + " longest source stall %,d ms", variant, rate, versions, p50, p99, max, longestStall);
+            return String.format(
+                    Locale.ROOT,
+                    "%s at %,.0f events/s: %,d versions, p50 %,d ms, p99 %,d ms, max %,d ms,"
+                            + " longest source stall %,d ms",
+                    variant,
+                    rate,
+                    versions,
+                    p50,
+                    p99,
+                    max,
+                    longestStall);
         }
     }
 
-    static Result run(String variant, double rate, Duration length, int devices, KafkaProcess kafka, EmbeddedDatabase db,
-            Map<String, String> o, java.nio.file.Path work) throws Exception {
+    static Result run(
+            String variant,
+            double rate,
+            Duration length,
+            int devices,
+            KafkaProcess kafka,
+            EmbeddedDatabase db,
+            Map<String, String> o,
+            java.nio.file.Path work)
+            throws Exception {
         if (!variant.equals("devicesync") && !variant.equals("devicesync-alos")) {
-            throw new IllegalArgumentException("--latency-variants: '" + variant + "' is not devicesync or devicesync-alos");
+            throw new IllegalArgumentException(
+                    "--latency-variants: '" + variant + "' is not devicesync or devicesync-alos");
         }
         String id = "latency-" + variant;
         String events = "events-" + id;
         Benchmark.createTopics(kafka.bootstrapServers(), List.of(events));
         BenchReporter.reset();
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(2, Benchmark.flinkConf(o, work, id));
+        StreamExecutionEnvironment env =
+                StreamExecutionEnvironment.createLocalEnvironment(2, Benchmark.flinkConf(o, work, id));
         Benchmark.buildJob(env, variant, id, events, kafka, db, o);
         JobClient job = env.executeAsync("bench " + id);
 
@@ -72,47 +91,61 @@ final class LatencyRun {
         long countFromNanos = System.nanoTime() + SETTLE.toNanos();
         ScheduledExecutorService timers = Executors.newScheduledThreadPool(2);
         try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(producerProps(kafka.bootstrapServers()));
-                KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(consumerProps(kafka.bootstrapServers(), id))) {
+                KafkaConsumer<byte[], byte[]> consumer =
+                        new KafkaConsumer<>(consumerProps(kafka.bootstrapServers(), id))) {
             consumer.subscribe(List.of("state-" + id));
             long[] seqOf = new long[devices];
             double perTick = rate / 100.0;
             double[] owed = {0};
-            timers.scheduleAtFixedRate(() -> {
-                if (!sending.get()) return;
-                owed[0] += perTick;
-                long now = start + 10 * ticks[0]++; // when this tick was due
-                if (now >= end) {
-                    sending.set(false);
-                    return;
-                }
-                for (; owed[0] >= 1; owed[0]--) {
-                    if (now >= countFrom) sentCounted.incrementAndGet();
-                    long n = sent.getAndIncrement();
-                    int d = (int) (n % devices);
-                    String deviceId = String.format(Locale.ROOT, "dev-%06d", d);
-                    String value = "{\"deviceId\":\"" + deviceId + "\",\"epoch\":0,\"seq\":" + (++seqOf[d]) + ",\"ts\":" + now
-                            + ",\"data\":{\"temp\":" + (20 + (n % 100) / 10.0) + ",\"n\":" + n + "}}";
-                    producer.send(new ProducerRecord<>(events, deviceId.getBytes(StandardCharsets.UTF_8),
-                            value.getBytes(StandardCharsets.UTF_8)));
-                }
-            }, 0, 10, TimeUnit.MILLISECONDS);
-            timers.scheduleAtFixedRate(() -> {
-                long n = BenchReporter.sum("eventsIn");
-                long now = System.nanoTime();
-                long since = Math.max(stall[2], countFromNanos); // a stall counts from the settled part on
-                if (n != stall[1] || n >= sent.get()) {
-                    stall[1] = n;
-                    stall[2] = now;
-                } else if (now > countFromNanos) {
-                    synchronized (stall) {
-                        stall[0] = Math.max(stall[0], (now - since) / 1_000_000);
-                    }
-                }
-            }, 0, 20, TimeUnit.MILLISECONDS);
+            timers.scheduleAtFixedRate(
+                    () -> {
+                        if (!sending.get()) return;
+                        owed[0] += perTick;
+                        long now = start + 10 * ticks[0]++; // when this tick was due
+                        if (now >= end) {
+                            sending.set(false);
+                            return;
+                        }
+                        for (; owed[0] >= 1; owed[0]--) {
+                            if (now >= countFrom) sentCounted.incrementAndGet();
+                            long n = sent.getAndIncrement();
+                            int d = (int) (n % devices);
+                            String deviceId = String.format(Locale.ROOT, "dev-%06d", d);
+                            String value = "{\"deviceId\":\"" + deviceId + "\",\"epoch\":0,\"seq\":" + (++seqOf[d])
+                                    + ",\"ts\":" + now + ",\"data\":{\"temp\":" + (20 + (n % 100) / 10.0) + ",\"n\":"
+                                    + n + "}}";
+                            producer.send(new ProducerRecord<>(
+                                    events,
+                                    deviceId.getBytes(StandardCharsets.UTF_8),
+                                    value.getBytes(StandardCharsets.UTF_8)));
+                        }
+                    },
+                    0,
+                    10,
+                    TimeUnit.MILLISECONDS);
+            timers.scheduleAtFixedRate(
+                    () -> {
+                        long n = BenchReporter.sum("eventsIn");
+                        long now = System.nanoTime();
+                        long since = Math.max(stall[2], countFromNanos); // a stall counts from the settled part on
+                        if (n != stall[1] || n >= sent.get()) {
+                            stall[1] = n;
+                            stall[2] = now;
+                        } else if (now > countFromNanos) {
+                            synchronized (stall) {
+                                stall[0] = Math.max(stall[0], (now - since) / 1_000_000);
+                            }
+                        }
+                    },
+                    0,
+                    20,
+                    TimeUnit.MILLISECONDS);
 
             long[] latencies = new long[(int) Math.min(Integer.MAX_VALUE - 8, rate * (length.toSeconds() + 5) + 1000)];
             int count = 0;
-            long deadline = end + Duration.ofSeconds(3 * Long.parseLong(o.get("checkpoint-interval")) + 30).toMillis();
+            long deadline = end
+                    + Duration.ofSeconds(3 * Long.parseLong(o.get("checkpoint-interval")) + 30)
+                            .toMillis();
             // Until every version of the counted part arrived (each increment makes one), or the deadline.
             while (System.currentTimeMillis() < deadline && (sending.get() || count < sentCounted.get())) {
                 for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(50))) {
@@ -120,11 +153,16 @@ final class LatencyRun {
                     long ts = tsOf(r.value());
                     if (ts >= countFrom && ts < end && count < latencies.length) latencies[count++] = now - ts;
                 }
-                if (job.getJobStatus().get().isGloballyTerminalState()) throw new IllegalStateException(id + ": the job ended");
+                if (job.getJobStatus().get().isGloballyTerminalState())
+                    throw new IllegalStateException(id + ": the job ended");
             }
             job.cancel().get();
             if (count < sentCounted.get()) {
-                Benchmark.say(String.format(Locale.ROOT, "latency %s: only %,d of %,d versions arrived by the deadline", variant, count,
+                Benchmark.say(String.format(
+                        Locale.ROOT,
+                        "latency %s: only %,d of %,d versions arrived by the deadline",
+                        variant,
+                        count,
                         sentCounted.get()));
             }
             long longestStall;
@@ -134,8 +172,14 @@ final class LatencyRun {
             long[] l = Arrays.copyOf(latencies, count);
             Arrays.sort(l);
             if (count == 0) throw new IllegalStateException(id + ": no version arrived on the state topic");
-            return new Result(variant, rate, count, l[count / 2], l[(int) Math.min(count - 1, Math.ceil(count * 0.99) - 1)],
-                    l[count - 1], longestStall);
+            return new Result(
+                    variant,
+                    rate,
+                    count,
+                    l[count / 2],
+                    l[(int) Math.min(count - 1, Math.ceil(count * 0.99) - 1)],
+                    l[count - 1],
+                    longestStall);
         } finally {
             timers.shutdownNow();
         }
@@ -148,7 +192,8 @@ final class LatencyRun {
         for (int i = 0; i + key.length < json.length; i++) {
             for (int k = 0; k < key.length; k++) if (json[i + k] != key[k]) continue outer;
             long v = 0;
-            for (int j = i + key.length; j < json.length && json[j] >= '0' && json[j] <= '9'; j++) v = v * 10 + (json[j] - '0');
+            for (int j = i + key.length; j < json.length && json[j] >= '0' && json[j] <= '9'; j++)
+                v = v * 10 + (json[j] - '0');
             return v;
         }
         return -1;

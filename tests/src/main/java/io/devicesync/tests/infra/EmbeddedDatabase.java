@@ -53,7 +53,8 @@ public final class EmbeddedDatabase implements AutoCloseable {
         try (InputStream in = EmbeddedDatabase.class.getResourceAsStream("/schema.sql")) {
             sql = new String(in.readAllBytes(), StandardCharsets.UTF_8);
         }
-        try (Connection c = dataSource().getConnection(); Statement st = c.createStatement()) {
+        try (Connection c = dataSource().getConnection();
+                Statement st = c.createStatement()) {
             st.execute(sql);
         }
     }
@@ -103,10 +104,13 @@ public final class EmbeddedDatabase implements AutoCloseable {
     }
 
     private void signal(String sig) throws IOException, InterruptedException {
-        long postmaster = Long.parseLong(java.nio.file.Files.readAllLines(dataDir.resolve("postmaster.pid")).get(0).trim());
+        long postmaster = Long.parseLong(java.nio.file.Files.readAllLines(dataDir.resolve("postmaster.pid"))
+                .get(0)
+                .trim());
         ProcessHandle pm = ProcessHandle.of(postmaster)
                 .orElseThrow(() -> new IllegalStateException("no postmaster with pid " + postmaster));
-        java.util.List<String> cmd = new java.util.ArrayList<>(java.util.List.of("kill", "-" + sig, Long.toString(postmaster)));
+        java.util.List<String> cmd =
+                new java.util.ArrayList<>(java.util.List.of("kill", "-" + sig, Long.toString(postmaster)));
         pm.descendants().forEach(p -> cmd.add(Long.toString(p.pid())));
         Process kill = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         String out = new String(kill.getInputStream().readAllBytes(), StandardCharsets.UTF_8);

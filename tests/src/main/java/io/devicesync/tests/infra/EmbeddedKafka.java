@@ -50,7 +50,11 @@ public final class EmbeddedKafka implements AutoCloseable {
         } finally {
             System.setOut(console);
         }
-        LOG.info("Kafka storage formatted: {}", formatterOutput.toString(java.nio.charset.StandardCharsets.UTF_8).trim());
+        LOG.info(
+                "Kafka storage formatted: {}",
+                formatterOutput
+                        .toString(java.nio.charset.StandardCharsets.UTF_8)
+                        .trim());
         cluster.startup();
         cluster.waitForReadyBrokers();
         return new EmbeddedKafka(cluster);
@@ -89,7 +93,8 @@ public final class EmbeddedKafka implements AutoCloseable {
     private static boolean allLed(Admin admin, List<String> topics) throws Exception {
         try {
             for (var d : admin.describeTopics(topics).allTopicNames().get().values()) {
-                for (var p : d.partitions()) if (p.leader() == null || p.leader().isEmpty()) return false;
+                for (var p : d.partitions())
+                    if (p.leader() == null || p.leader().isEmpty()) return false;
             }
             return true;
         } catch (java.util.concurrent.ExecutionException e) {

@@ -23,7 +23,8 @@ import java.util.TreeSet;
  * metric summed over the subtasks of the vertices that have it.
  */
 public final class FlinkRest {
-    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    private final HttpClient http =
+            HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private final String base;
 
     public FlinkRest(String baseUrl) {
@@ -32,15 +33,22 @@ public final class FlinkRest {
 
     /** Any GET of the REST API, as JSON (for a test's failure message). */
     public JsonNode get(String path) throws IOException, InterruptedException {
-        HttpResponse<byte[]> r = http.send(HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofSeconds(10))
-                .GET().build(), HttpResponse.BodyHandlers.ofByteArray());
+        HttpResponse<byte[]> r = http.send(
+                HttpRequest.newBuilder(URI.create(base + path))
+                        .timeout(Duration.ofSeconds(10))
+                        .GET()
+                        .build(),
+                HttpResponse.BodyHandlers.ofByteArray());
         if (r.statusCode() != 200) throw new IOException("GET " + path + ": HTTP " + r.statusCode());
         return Json.parse(r.body());
     }
 
     /** How many checkpoints of the job have completed. */
     public long completedCheckpoints(String jobId) throws IOException, InterruptedException {
-        return get("/jobs/" + jobId + "/checkpoints").get("counts").get("completed").asLong();
+        return get("/jobs/" + jobId + "/checkpoints")
+                .get("counts")
+                .get("completed")
+                .asLong();
     }
 
     /** The id of the job's latest completed checkpoint, or -1 if none completed. */
@@ -56,7 +64,8 @@ public final class FlinkRest {
     public long numRestarts(String jobId) throws IOException, InterruptedException {
         JsonNode values = get("/jobs/" + jobId + "/metrics?get=numRestarts");
         for (JsonNode m : values) {
-            if (m.get("id").asText().equals("numRestarts")) return (long) Double.parseDouble(m.get("value").asText());
+            if (m.get("id").asText().equals("numRestarts"))
+                return (long) Double.parseDouble(m.get("value").asText());
         }
         return -1;
     }
@@ -87,7 +96,8 @@ public final class FlinkRest {
     public Set<String> taskManagersOf(String jobId) throws IOException, InterruptedException {
         Set<String> out = new TreeSet<>();
         for (JsonNode v : get("/jobs/" + jobId).get("vertices")) {
-            for (JsonNode st : get("/jobs/" + jobId + "/vertices/" + v.get("id").asText()).get("subtasks")) {
+            for (JsonNode st :
+                    get("/jobs/" + jobId + "/vertices/" + v.get("id").asText()).get("subtasks")) {
                 out.add(st.get("taskmanager-id").asText());
             }
         }
@@ -109,7 +119,8 @@ public final class FlinkRest {
                 if (id.endsWith("." + name)) wanted.add(id);
             }
             if (wanted.isEmpty()) continue;
-            JsonNode values = get(path + "?agg=min,max&get=" + URLEncoder.encode(String.join(",", wanted), StandardCharsets.UTF_8));
+            JsonNode values = get(
+                    path + "?agg=min,max&get=" + URLEncoder.encode(String.join(",", wanted), StandardCharsets.UTF_8));
             for (JsonNode m : values) {
                 long min = (long) m.get("min").asDouble();
                 long max = (long) m.get("max").asDouble();
@@ -122,7 +133,8 @@ public final class FlinkRest {
     /** Each vertex's name and parallelism. */
     public Map<String, Integer> parallelismByVertex(String jobId) throws IOException, InterruptedException {
         Map<String, Integer> out = new LinkedHashMap<>();
-        for (JsonNode v : get("/jobs/" + jobId).get("vertices")) out.put(v.get("name").asText(), v.get("parallelism").asInt());
+        for (JsonNode v : get("/jobs/" + jobId).get("vertices"))
+            out.put(v.get("name").asText(), v.get("parallelism").asInt());
         return out;
     }
 
@@ -141,7 +153,8 @@ public final class FlinkRest {
                 for (String n : names) if (id.endsWith("." + n) && !id.contains(".reason.")) wanted.add(id);
             }
             if (wanted.isEmpty()) continue;
-            JsonNode values = get(path + "?agg=sum&get=" + URLEncoder.encode(String.join(",", wanted), StandardCharsets.UTF_8));
+            JsonNode values =
+                    get(path + "?agg=sum&get=" + URLEncoder.encode(String.join(",", wanted), StandardCharsets.UTF_8));
             for (JsonNode m : values) {
                 String id = m.get("id").asText();
                 for (String n : names) {
@@ -153,12 +166,29 @@ public final class FlinkRest {
     }
 
     /** One checkpoint as the web UI's history shows it, with its slowest vertex's breakdown. */
-    public record CheckpointTimes(long id, String status, long triggeredAt, long durationMs, String slowestVertex,
-            long startDelayMs, long alignmentMs, long syncMs, long asyncMs) {
+    public record CheckpointTimes(
+            long id,
+            String status,
+            long triggeredAt,
+            long durationMs,
+            String slowestVertex,
+            long startDelayMs,
+            long alignmentMs,
+            long syncMs,
+            long asyncMs) {
         @Override
         public String toString() {
-            return String.format(java.util.Locale.ROOT, "#%d %s %,d ms (slowest: %s, start delay %,d, alignment %,d, sync %,d,"
-                    + " async %,d ms)", id, status, durationMs, slowestVertex, startDelayMs, alignmentMs, syncMs, asyncMs);
+            return String.format(
+                    java.util.Locale.ROOT,
+                    "#%d %s %,d ms (slowest: %s, start delay %,d, alignment %,d, sync %,d," + " async %,d ms)",
+                    id,
+                    status,
+                    durationMs,
+                    slowestVertex,
+                    startDelayMs,
+                    alignmentMs,
+                    syncMs,
+                    asyncMs);
         }
     }
 
@@ -170,17 +200,20 @@ public final class FlinkRest {
      */
     public List<CheckpointTimes> checkpointsSince(String jobId, long since) throws IOException, InterruptedException {
         Map<String, String> names = new HashMap<>();
-        for (JsonNode v : get("/jobs/" + jobId).get("vertices")) names.put(v.get("id").asText(), v.get("name").asText());
+        for (JsonNode v : get("/jobs/" + jobId).get("vertices"))
+            names.put(v.get("id").asText(), v.get("name").asText());
         List<CheckpointTimes> out = new ArrayList<>();
         for (JsonNode c : get("/jobs/" + jobId + "/checkpoints").path("history")) {
             if (c.path("is_savepoint").asBoolean() || c.get("trigger_timestamp").asLong() < since) continue;
             long id = c.get("id").asLong();
             String status = c.get("status").asText();
-            long duration = "IN_PROGRESS".equals(status) ? System.currentTimeMillis() - c.get("trigger_timestamp").asLong()
+            long duration = "IN_PROGRESS".equals(status)
+                    ? System.currentTimeMillis() - c.get("trigger_timestamp").asLong()
                     : c.get("end_to_end_duration").asLong();
             String slowest = "?";
             long slowestMs = -1;
-            JsonNode tasks = get("/jobs/" + jobId + "/checkpoints/details/" + id).path("tasks");
+            JsonNode tasks =
+                    get("/jobs/" + jobId + "/checkpoints/details/" + id).path("tasks");
             for (var e : (Iterable<Map.Entry<String, JsonNode>>) tasks::fields) {
                 long d = e.getValue().path("end_to_end_duration").asLong(-1);
                 if (d > slowestMs) {
@@ -190,14 +223,26 @@ public final class FlinkRest {
             }
             long startDelay = -1, alignment = -1, sync = -1, async = -1;
             if (!"?".equals(slowest)) {
-                JsonNode sum = get("/jobs/" + jobId + "/checkpoints/details/" + id + "/subtasks/" + slowest).path("summary");
+                JsonNode sum = get("/jobs/" + jobId + "/checkpoints/details/" + id + "/subtasks/" + slowest)
+                        .path("summary");
                 startDelay = sum.path("start_delay").path("max").asLong(-1);
                 alignment = sum.path("alignment").path("duration").path("max").asLong(-1);
                 sync = sum.path("checkpoint_duration").path("sync").path("max").asLong(-1);
-                async = sum.path("checkpoint_duration").path("async").path("max").asLong(-1);
+                async = sum.path("checkpoint_duration")
+                        .path("async")
+                        .path("max")
+                        .asLong(-1);
             }
-            out.add(new CheckpointTimes(id, status, c.get("trigger_timestamp").asLong(), duration,
-                    names.getOrDefault(slowest, slowest), startDelay, alignment, sync, async));
+            out.add(new CheckpointTimes(
+                    id,
+                    status,
+                    c.get("trigger_timestamp").asLong(),
+                    duration,
+                    names.getOrDefault(slowest, slowest),
+                    startDelay,
+                    alignment,
+                    sync,
+                    async));
         }
         out.sort(java.util.Comparator.comparingLong(CheckpointTimes::id));
         return out;

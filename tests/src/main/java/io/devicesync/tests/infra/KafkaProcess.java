@@ -41,10 +41,16 @@ public final class KafkaProcess implements AutoCloseable {
     /** Starts the broker under {@code dir} in a child JVM with this JVM's class path. */
     public static KafkaProcess start(Path dir) throws IOException {
         String java = Paths.get(System.getProperty("java.home"), "bin", "java").toString();
-        ProcessBuilder pb = new ProcessBuilder(java, "-Xmx2g", "-Ddevicesync.log.file=" + dir.resolveSibling("kafka-process.log"),
-                "-cp", System.getProperty("java.class.path"),
-                KafkaProcess.class.getName(), dir.toAbsolutePath().toString());
-        pb.redirectError(ProcessBuilder.Redirect.appendTo(dir.resolveSibling("kafka-process.log").toFile()));
+        ProcessBuilder pb = new ProcessBuilder(
+                java,
+                "-Xmx2g",
+                "-Ddevicesync.log.file=" + dir.resolveSibling("kafka-process.log"),
+                "-cp",
+                System.getProperty("java.class.path"),
+                KafkaProcess.class.getName(),
+                dir.toAbsolutePath().toString());
+        pb.redirectError(ProcessBuilder.Redirect.appendTo(
+                dir.resolveSibling("kafka-process.log").toFile()));
         Files.createDirectories(dir);
         return new KafkaProcess(pb.start());
     }
@@ -54,7 +60,8 @@ public final class KafkaProcess implements AutoCloseable {
     }
 
     /** Runs healthy acking consumers in the broker's process; returns when they are started. */
-    public void startConsumers(String stateTopic, String redispatchTopic, String acksTopic, List<String> names) throws IOException {
+    public void startConsumers(String stateTopic, String redispatchTopic, String acksTopic, List<String> names)
+            throws IOException {
         command("consumers " + stateTopic + " " + redispatchTopic + " " + acksTopic + " " + String.join(",", names));
     }
 
@@ -87,7 +94,8 @@ public final class KafkaProcess implements AutoCloseable {
                 if (w[0].equals("consumers")) {
                     long seed = 1;
                     for (String name : w[4].split(",")) {
-                        consumers.add(new SimulatedConsumer(kafka.bootstrapServers(), name, w[1], w[2], w[3], 0, seed++).start());
+                        consumers.add(new SimulatedConsumer(kafka.bootstrapServers(), name, w[1], w[2], w[3], 0, seed++)
+                                .start());
                     }
                 } else if (w[0].equals("stop-consumers")) {
                     for (SimulatedConsumer c : consumers) c.close();

@@ -26,7 +26,8 @@ public final class TopicReader implements AutoCloseable {
         p.put("value.deserializer", ByteArrayDeserializer.class.getName());
         consumer = new KafkaConsumer<>(p);
         partitions = consumer.partitionsFor(topic, Duration.ofSeconds(30)).stream()
-                .map(i -> new TopicPartition(topic, i.partition())).collect(Collectors.toList());
+                .map(i -> new TopicPartition(topic, i.partition()))
+                .collect(Collectors.toList());
         consumer.assign(partitions);
         consumer.seekToBeginning(partitions);
     }

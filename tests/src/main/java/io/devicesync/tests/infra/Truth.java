@@ -19,8 +19,9 @@ public final class Truth {
 
     public static Map<String, Version> read(DataSource db) throws SQLException {
         Map<String, Version> out = new HashMap<>();
-        try (Connection c = db.getConnection(); Statement st = c.createStatement();
-             ResultSet rs = st.executeQuery("SELECT device_id, epoch, seq, state::text FROM device_snapshot")) {
+        try (Connection c = db.getConnection();
+                Statement st = c.createStatement();
+                ResultSet rs = st.executeQuery("SELECT device_id, epoch, seq, state::text FROM device_snapshot")) {
             while (rs.next()) {
                 out.put(rs.getString(1), new Version(rs.getLong(2), rs.getLong(3), canonical(rs.getString(4))));
             }
@@ -36,7 +37,8 @@ public final class Truth {
     public static String canonical(byte[] json) {
         try {
             Object tree = Json.MAPPER.readValue(json, Object.class);
-            return Json.MAPPER.copy()
+            return Json.MAPPER
+                    .copy()
                     .configure(com.fasterxml.jackson.databind.SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS, true)
                     .writeValueAsString(tree);
         } catch (java.io.IOException e) {

@@ -20,7 +20,11 @@ import org.apache.kafka.common.header.Header;
  * stops acknowledging a quarter into the run and comes back after another third of it.
  */
 final class DeliveryDemo implements AutoCloseable {
-    enum Behaviour { HEALTHY, FLAKY, DOWN }
+    enum Behaviour {
+        HEALTHY,
+        FLAKY,
+        DOWN
+    }
 
     record Spec(String name, Behaviour behaviour) {}
 
@@ -37,7 +41,8 @@ final class DeliveryDemo implements AutoCloseable {
         for (String part : value.split(",")) {
             String[] nb = part.trim().split(":");
             if (nb.length != 2 || nb[0].isBlank()) {
-                throw new IllegalArgumentException("--consumers: '" + part + "' is not name:healthy, name:flaky or name:down");
+                throw new IllegalArgumentException(
+                        "--consumers: '" + part + "' is not name:healthy, name:flaky or name:down");
             }
             Behaviour b;
             try {
@@ -67,7 +72,8 @@ final class DeliveryDemo implements AutoCloseable {
         long seed = 1;
         for (Spec s : specs) {
             double drop = s.behaviour() == Behaviour.FLAKY ? 0.05 : 0.0;
-            consumers.add(new SimulatedConsumer(bootstrap, s.name(), "device-state", "device-redispatch", "device-acks", drop, seed++)
+            consumers.add(new SimulatedConsumer(
+                            bootstrap, s.name(), "device-state", "device-redispatch", "device-acks", drop, seed++)
                     .start());
         }
     }
@@ -80,7 +86,8 @@ final class DeliveryDemo implements AutoCloseable {
             boolean down = now >= downFromNanos && now < downUntilNanos;
             if (down == c.isAcking()) {
                 c.setAcking(!down);
-                LocalRun.say("Consumer " + c.name() + (down ? " goes down: it stops acknowledging." : " is back: it acknowledges again."));
+                LocalRun.say("Consumer " + c.name()
+                        + (down ? " goes down: it stops acknowledging." : " is back: it acknowledges again."));
             }
         }
     }
@@ -89,7 +96,8 @@ final class DeliveryDemo implements AutoCloseable {
     String progress(FlinkRest rest, String jobId) throws java.io.IOException, InterruptedException {
         List<String> names = new ArrayList<>();
         for (Spec s : specs) {
-            for (String m : List.of("acksApplied", "unconsumedEpisodes", "redispatchesSent", "redispatchesExhausted", "backlog")) {
+            for (String m : List.of(
+                    "acksApplied", "unconsumedEpisodes", "redispatchesSent", "redispatchesExhausted", "backlog")) {
                 names.add("consumer." + s.name() + "." + m);
             }
         }
@@ -97,18 +105,28 @@ final class DeliveryDemo implements AutoCloseable {
         StringBuilder line = new StringBuilder("        delivery:");
         for (Spec s : specs) {
             String p = "consumer." + s.name() + ".";
-            line.append(String.format(Locale.ROOT, " %s (%s%s) acks %,d, unconsumed %,d, redispatched %,d, dead %,d, backlog %,d |",
-                    s.name(), s.behaviour().name().toLowerCase(Locale.ROOT),
+            line.append(String.format(
+                    Locale.ROOT,
+                    " %s (%s%s) acks %,d, unconsumed %,d, redispatched %,d, dead %,d, backlog %,d |",
+                    s.name(),
+                    s.behaviour().name().toLowerCase(Locale.ROOT),
                     behaviours.get(s.name()) == Behaviour.DOWN && !acking(s.name()) ? ", down now" : "",
-                    m.get(p + "acksApplied"), m.get(p + "unconsumedEpisodes"), m.get(p + "redispatchesSent"),
-                    m.get(p + "redispatchesExhausted"), m.get(p + "backlog")));
+                    m.get(p + "acksApplied"),
+                    m.get(p + "unconsumedEpisodes"),
+                    m.get(p + "redispatchesSent"),
+                    m.get(p + "redispatchesExhausted"),
+                    m.get(p + "backlog")));
         }
         line.setLength(line.length() - 2);
         return line.toString();
     }
 
     private boolean acking(String name) {
-        return consumers.stream().filter(c -> c.name().equals(name)).findFirst().map(SimulatedConsumer::isAcking).orElse(true);
+        return consumers.stream()
+                .filter(c -> c.name().equals(name))
+                .findFirst()
+                .map(SimulatedConsumer::isAcking)
+                .orElse(true);
     }
 
     /** Per consumer, from the topics: episodes (UNCONSUMED), redispatches, dead letters. */
@@ -126,7 +144,8 @@ final class DeliveryDemo implements AutoCloseable {
                 // Once its BACKLOG is open, a consumer's UNCONSUMED come as summaries (AlertPolicy).
                 if (a.type.equals("ALERT_SUMMARY")) {
                     var d = io.devicesync.model.Json.parse(a.details.getBytes(java.nio.charset.StandardCharsets.UTF_8));
-                    if (d.get("summarizedType").asText().equals("UNCONSUMED")) n[0] += d.get("count").asLong();
+                    if (d.get("summarizedType").asText().equals("UNCONSUMED"))
+                        n[0] += d.get("count").asLong();
                 }
                 if (a.type.equals("BACKLOG")) n[3]++;
             });
@@ -144,10 +163,21 @@ final class DeliveryDemo implements AutoCloseable {
         for (Spec s : specs) {
             long[] n = per.get(s.name());
             String verdict = s.behaviour() == Behaviour.HEALTHY
-                    ? (n[0] == 0 ? "  OK: no UNCONSUMED for a healthy consumer" : "  NOT OK: a healthy consumer had UNCONSUMED")
+                    ? (n[0] == 0
+                            ? "  OK: no UNCONSUMED for a healthy consumer"
+                            : "  NOT OK: a healthy consumer had UNCONSUMED")
                     : "";
-            LocalRun.say(String.format(Locale.ROOT, "  %-12s %-8s episodes (UNCONSUMED) %,d, redispatches %,d, dead letters %,d,"
-                    + " backlog alerts %,d%s", s.name(), s.behaviour().name().toLowerCase(Locale.ROOT), n[0], n[1], n[2], n[3], verdict));
+            LocalRun.say(String.format(
+                    Locale.ROOT,
+                    "  %-12s %-8s episodes (UNCONSUMED) %,d, redispatches %,d, dead letters %,d,"
+                            + " backlog alerts %,d%s",
+                    s.name(),
+                    s.behaviour().name().toLowerCase(Locale.ROOT),
+                    n[0],
+                    n[1],
+                    n[2],
+                    n[3],
+                    verdict));
         }
     }
 

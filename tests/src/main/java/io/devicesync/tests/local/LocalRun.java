@@ -56,9 +56,26 @@ public final class LocalRun {
 
     public static void main(String[] argv) throws Exception {
         Map<String, String> opts = new HashMap<>(Map.of(
-                "devices", "1000", "rate", "2000", "duplicate-rate", "0.02", "reorder-rate", "0.02",
-                "loss-rate", "0.003", "burst-loss-rate", "0.0005", "burst-length", "5", "reboot-rate", "0.0002",
-                "malformed-rate", "0.0005", "log-retention", "20"));
+                "devices",
+                "1000",
+                "rate",
+                "2000",
+                "duplicate-rate",
+                "0.02",
+                "reorder-rate",
+                "0.02",
+                "loss-rate",
+                "0.003",
+                "burst-loss-rate",
+                "0.0005",
+                "burst-length",
+                "5",
+                "reboot-rate",
+                "0.0002",
+                "malformed-rate",
+                "0.0005",
+                "log-retention",
+                "20"));
         opts.put("seed", "42");
         opts.put("duration", "0");
         opts.put("progress-every", "5");
@@ -93,24 +110,30 @@ public final class LocalRun {
         boolean localJob = switch (opts.get("job")) {
             case "local" -> true;
             case "none" -> false;
-            default -> throw new IllegalArgumentException("--job: use local (run the job here) or none (only Kafka, "
-                    + "PostgreSQL and the simulator, for a job submitted to a cluster)");
+            default ->
+                throw new IllegalArgumentException("--job: use local (run the job here) or none (only Kafka, "
+                        + "PostgreSQL and the simulator, for a job submitted to a cluster)");
         };
 
         List<DeliveryDemo.Spec> consumers = DeliveryDemo.parse(opts.get("consumers"));
         if (!consumers.isEmpty() && !jobArgs.contains("--delivery.consumers")) {
             jobArgs.addAll(List.of("--delivery.consumers", new DeliveryDemo(consumers).names()));
             // A demo needs to see deadlines and redispatches in seconds.
-            for (String[] d : new String[][] {{"--delivery.ack-timeout", "5 s"}, {"--redispatch.backoff", "2 s"},
-                    {"--redispatch.max-backoff", "10 s"}, {"--redispatch.max-attempts", "3"},
-                    {"--backlog.threshold", Integer.toString(Math.max(1, sim.devices / 4))}}) {
+            for (String[] d : new String[][] {
+                {"--delivery.ack-timeout", "5 s"},
+                {"--redispatch.backoff", "2 s"},
+                {"--redispatch.max-backoff", "10 s"},
+                {"--redispatch.max-attempts", "3"},
+                {"--backlog.threshold", Integer.toString(Math.max(1, sim.devices / 4))}
+            }) {
                 if (!jobArgs.contains(d[0])) jobArgs.addAll(List.of(d[0], d[1]));
             }
         }
         Path work = Paths.get(".local-run").toAbsolutePath();
         for (String old : List.of("kafka", "pg", "checkpoints")) deleteRecursively(work.resolve(old)); // a fresh run
         Files.createDirectories(work.resolve("tmp"));
-        new LocalRun.Session(work, sim, rate, logRetention, duration, progressEvery, jobArgs, localJob, consumers).run();
+        new LocalRun.Session(work, sim, rate, logRetention, duration, progressEvery, jobArgs, localJob, consumers)
+                .run();
     }
 
     static final class Session {
@@ -127,8 +150,16 @@ public final class LocalRun {
         volatile boolean stop;
         final CountDownLatch stopped = new CountDownLatch(1);
 
-        Session(Path work, DeviceSimulator.Options sim, double rate, int logRetention, Duration duration,
-                Duration progressEvery, List<String> jobArgs, boolean localJob, List<DeliveryDemo.Spec> consumers) {
+        Session(
+                Path work,
+                DeviceSimulator.Options sim,
+                double rate,
+                int logRetention,
+                Duration duration,
+                Duration progressEvery,
+                List<String> jobArgs,
+                boolean localJob,
+                List<DeliveryDemo.Spec> consumers) {
             this.localJob = localJob;
             this.consumers = consumers;
             this.work = work;
@@ -144,16 +175,30 @@ public final class LocalRun {
             long started = System.nanoTime();
             say("devicesync local run: starting Kafka and PostgreSQL under " + work);
             try (EmbeddedKafka kafka = EmbeddedKafka.start(work.resolve("kafka"));
-                 EmbeddedDatabase db = EmbeddedDatabase.start(work.resolve("pg"))) {
-                kafka.createTopics(4, List.of("device-events", "device-acks", "device-state", "device-alerts",
-                        "device-events-dlq", "device-redispatch", "device-redispatch-dlq", "device-audit"),
+                    EmbeddedDatabase db = EmbeddedDatabase.start(work.resolve("pg"))) {
+                kafka.createTopics(
+                        4,
+                        List.of(
+                                "device-events",
+                                "device-acks",
+                                "device-state",
+                                "device-alerts",
+                                "device-events-dlq",
+                                "device-redispatch",
+                                "device-redispatch-dlq",
+                                "device-audit"),
                         List.of("device-state", "device-audit"));
                 List<String> args = new ArrayList<>(List.of(
-                        "--kafka.bootstrap-servers", kafka.bootstrapServers(),
-                        "--kafka.starting-offsets", "earliest",
-                        "--snapshot.url", db.url(),
-                        "--snapshot.user", EmbeddedDatabase.USER,
-                        "--snapshot.password", EmbeddedDatabase.PASSWORD));
+                        "--kafka.bootstrap-servers",
+                        kafka.bootstrapServers(),
+                        "--kafka.starting-offsets",
+                        "earliest",
+                        "--snapshot.url",
+                        db.url(),
+                        "--snapshot.user",
+                        EmbeddedDatabase.USER,
+                        "--snapshot.password",
+                        EmbeddedDatabase.PASSWORD));
                 if (!jobArgs.contains("--audit.interval")) {
                     // A demo needs to see the audit work in seconds, not every 5 minutes.
                     args.addAll(List.of("--audit.interval", "10 s"));
@@ -170,7 +215,9 @@ public final class LocalRun {
                 conf.set(RestOptions.ADDRESS, "127.0.0.1");
                 conf.set(RestOptions.BIND_ADDRESS, "127.0.0.1");
                 conf.set(StateBackendOptions.STATE_BACKEND, "rocksdb");
-                conf.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, work.resolve("checkpoints").toUri().toString());
+                conf.set(
+                        CheckpointingOptions.CHECKPOINTS_DIRECTORY,
+                        work.resolve("checkpoints").toUri().toString());
                 conf.set(CheckpointingOptions.INCREMENTAL_CHECKPOINTS, true);
                 conf.set(PipelineOptions.GENERIC_TYPES, false);
                 conf.set(CoreOptions.TMP_DIRS, work.resolve("tmp").toString());
@@ -184,20 +231,25 @@ public final class LocalRun {
                 say("Kafka at " + kafka.bootstrapServers() + ", PostgreSQL at " + db.url() + " (user postgres)");
                 say("Flink web UI: http://localhost:8081  (job " + jobId + ")");
                 say("Simulating " + simOptions.devices + " devices at " + (long) rate + " increments/s: " + simOptions);
-                say(duration.isZero() ? "Ctrl-C stops the run and prints a consistency report."
-                        : "Runs for " + duration.toSeconds() + " s, then prints a consistency report.");
+                say(
+                        duration.isZero()
+                                ? "Ctrl-C stops the run and prints a consistency report."
+                                : "Runs for " + duration.toSeconds() + " s, then prints a consistency report.");
 
                 if (!consumers.isEmpty()) {
-                    say("Consumers acknowledging device-state: " + consumers.stream()
-                            .map(c -> c.name() + " (" + c.behaviour().name().toLowerCase(Locale.ROOT) + ")").toList()
+                    say("Consumers acknowledging device-state: "
+                            + consumers.stream()
+                                    .map(c -> c.name() + " ("
+                                            + c.behaviour().name().toLowerCase(Locale.ROOT) + ")")
+                                    .toList()
                             + "; a down one stops acknowledging a quarter into the run and comes back a third later.");
                 }
 
                 installStopHook();
                 DeviceSimulator simulator = new DeviceSimulator(simOptions);
                 FlinkRest rest = new FlinkRest("http://127.0.0.1:8081");
-                try (SimulatorWriter writer = new SimulatorWriter(db.dataSource(), kafka.bootstrapServers(),
-                        "device-events", logRetention);
+                try (SimulatorWriter writer = new SimulatorWriter(
+                                db.dataSource(), kafka.bootstrapServers(), "device-events", logRetention);
                         DeliveryDemo demo = new DeliveryDemo(consumers)) {
                     if (!consumers.isEmpty()) {
                         demo.start(kafka.bootstrapServers(), started, duration);
@@ -218,7 +270,8 @@ public final class LocalRun {
         }
 
         /** {@code --job none}: Kafka, PostgreSQL and the simulator for a job that runs on a cluster. */
-        void runWithoutJob(EmbeddedKafka kafka, EmbeddedDatabase db, JobParameters params, List<String> args) throws Exception {
+        void runWithoutJob(EmbeddedKafka kafka, EmbeddedDatabase db, JobParameters params, List<String> args)
+                throws Exception {
             say("Kafka at " + kafka.bootstrapServers() + ", PostgreSQL at " + db.url() + " (user postgres)");
             say("Submit the job jar with these parameters:");
             List<String> shown = new ArrayList<>(args);
@@ -228,14 +281,20 @@ public final class LocalRun {
                 shown.remove(pw + 1);
                 shown.remove(pw);
             }
-            say("  " + String.join(" ", shown.stream().map(a -> a.contains(" ") ? "\"" + a + "\"" : a).toList()));
-            say("with the password in the environment: DEVICESYNC_SNAPSHOT_PASSWORD (the embedded database's is 'postgres').");
+            say("  "
+                    + String.join(
+                            " ",
+                            shown.stream()
+                                    .map(a -> a.contains(" ") ? "\"" + a + "\"" : a)
+                                    .toList()));
+            say(
+                    "with the password in the environment: DEVICESYNC_SNAPSHOT_PASSWORD (the embedded database's is 'postgres').");
             say("Simulating " + simOptions.devices + " devices at " + (long) rate + " increments/s: " + simOptions);
             installStopHook();
             long started = System.nanoTime();
             DeviceSimulator simulator = new DeviceSimulator(simOptions);
-            try (SimulatorWriter writer = new SimulatorWriter(db.dataSource(), kafka.bootstrapServers(), "device-events",
-                    logRetention)) {
+            try (SimulatorWriter writer =
+                    new SimulatorWriter(db.dataSource(), kafka.bootstrapServers(), "device-events", logRetention)) {
                 simulate(simulator, writer, started, null, null);
                 report(kafka, db, null, null, null, params.auditInterval);
             } finally {
@@ -244,14 +303,17 @@ public final class LocalRun {
         }
 
         void installStopHook() {
-            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-                stop = true;
-                try {
-                    stopped.await();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            }, "devicesync-local-stop"));
+            Runtime.getRuntime()
+                    .addShutdownHook(new Thread(
+                            () -> {
+                                stop = true;
+                                try {
+                                    stopped.await();
+                                } catch (InterruptedException e) {
+                                    Thread.currentThread().interrupt();
+                                }
+                            },
+                            "devicesync-local-stop"));
         }
 
         /** Runs the simulator at the rate until stopped; prints progress when there is a job to ask. */
@@ -282,8 +344,14 @@ public final class LocalRun {
         }
 
         /** Waits a little for the job to settle, then compares every device with the database. */
-        void report(EmbeddedKafka kafka, EmbeddedDatabase db, FlinkRest rest, String jobId, Progress progress,
-                Duration auditInterval) throws Exception {
+        void report(
+                EmbeddedKafka kafka,
+                EmbeddedDatabase db,
+                FlinkRest rest,
+                String jobId,
+                Progress progress,
+                Duration auditInterval)
+                throws Exception {
             // The input is idle now: tail losses are found by the audit within two intervals.
             Duration wait = auditInterval.multipliedBy(2).plusSeconds(20);
             say("Consistency report: the input is idle; waiting up to " + wait.toSeconds()
@@ -308,8 +376,12 @@ public final class LocalRun {
             }
             if (rest != null) progress.print(rest, jobId);
             int equal = truth.size() - diverging.size();
-            say(String.format(Locale.ROOT, "Consistency: %d of %d devices equal the database (%.2f%%).", equal,
-                    truth.size(), truth.isEmpty() ? 100.0 : 100.0 * equal / truth.size()));
+            say(String.format(
+                    Locale.ROOT,
+                    "Consistency: %d of %d devices equal the database (%.2f%%).",
+                    equal,
+                    truth.size(),
+                    truth.isEmpty() ? 100.0 : 100.0 * equal / truth.size()));
             if (!diverging.isEmpty()) {
                 say("Not equal (" + diverging.size() + "): still waiting for a repair or an audit (see device-audit and"
                         + " device-alerts):");
@@ -326,23 +398,32 @@ public final class LocalRun {
                 for (var r : DeliveryDemo.readAll(alerts)) {
                     io.devicesync.model.Alert a = Codecs.readAlert(r.value());
                     if (a.type.equals("ALERT_SUMMARY")) {
-                        var d = io.devicesync.model.Json.parse(a.details.getBytes(java.nio.charset.StandardCharsets.UTF_8));
-                        long[] n = byType.computeIfAbsent(d.get("summarizedType").asText(), t -> new long[3]);
+                        var d = io.devicesync.model.Json.parse(
+                                a.details.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                        long[] n =
+                                byType.computeIfAbsent(d.get("summarizedType").asText(), t -> new long[3]);
                         n[1] += d.get("count").asLong();
                         n[2]++;
                     } else {
                         byType.computeIfAbsent(a.type, t -> new long[3])[0]++;
                         if (a.type.equals("DATABASE_RECOVERED")) {
-                            suppressed += io.devicesync.model.Json.parse(a.details.getBytes(java.nio.charset.StandardCharsets.UTF_8))
-                                    .get("suppressed").asLong();
+                            suppressed += io.devicesync.model.Json.parse(
+                                            a.details.getBytes(java.nio.charset.StandardCharsets.UTF_8))
+                                    .get("suppressed")
+                                    .asLong();
                         }
                     }
                 }
             }
             long summarized = byType.values().stream().mapToLong(n -> n[1]).sum();
-            say("Alerts on device-alerts by type (" + summarized + " folded into ALERT_SUMMARY records by the AlertPolicy):");
+            say("Alerts on device-alerts by type (" + summarized
+                    + " folded into ALERT_SUMMARY records by the AlertPolicy):");
             if (byType.isEmpty()) say("  none");
-            byType.forEach((type, n) -> say(String.format(Locale.ROOT, "  %-22s %,9d published one by one%s", type, n[0],
+            byType.forEach((type, n) -> say(String.format(
+                    Locale.ROOT,
+                    "  %-22s %,9d published one by one%s",
+                    type,
+                    n[0],
                     n[1] == 0 ? "" : String.format(Locale.ROOT, ", %,d summarized in %,d summaries", n[1], n[2]))));
             if (suppressed > 0) say("  RESYNC_FAILED not published while the database was unavailable: " + suppressed);
         }
@@ -352,7 +433,9 @@ public final class LocalRun {
             truth.forEach((id, t) -> {
                 DeviceState s = last.get(id);
                 if (s == null) out.add(id + ": nothing published; database at " + t.epoch() + "/" + t.seq());
-                else if (s.epoch != t.epoch() || s.seq != t.seq() || !Truth.canonical(s.state).equals(t.state())) {
+                else if (s.epoch != t.epoch()
+                        || s.seq != t.seq()
+                        || !Truth.canonical(s.state).equals(t.state())) {
                     out.add(id + ": published " + s.epoch + "/" + s.seq + ", database " + t.epoch() + "/" + t.seq());
                 }
             });
@@ -363,9 +446,21 @@ public final class LocalRun {
 
     /** The progress line, from the job's metrics as the web UI shows them. */
     static final class Progress {
-        static final List<String> METRICS = List.of("eventsIn", "invalidRecords", "duplicatesDropped", "gapsDetected",
-                "deviceResets", "lookupsIssued", "lookupsFromLog", "lookupsFromSnapshot", "repairsCompleted",
-                "repairsFailed", "devicesWaitingForRepair", "versionsPublished", "auditsRequested", "tailLossesRepaired");
+        static final List<String> METRICS = List.of(
+                "eventsIn",
+                "invalidRecords",
+                "duplicatesDropped",
+                "gapsDetected",
+                "deviceResets",
+                "lookupsIssued",
+                "lookupsFromLog",
+                "lookupsFromSnapshot",
+                "repairsCompleted",
+                "repairsFailed",
+                "devicesWaitingForRepair",
+                "versionsPublished",
+                "auditsRequested",
+                "tailLossesRepaired");
         final long started;
         final DeliveryDemo delivery;
         long lastEvents;
@@ -385,14 +480,27 @@ public final class LocalRun {
                 lastEvents = events;
                 lastAt = now;
                 long s = (now - started) / 1_000_000_000L;
-                say(String.format(Locale.ROOT,
+                say(String.format(
+                        Locale.ROOT,
                         "[%02d:%02d] events in %,d (%,.0f/s) | invalid %,d | duplicates dropped %,d | gaps %,d | resets %,d"
                                 + " | repairs %,d (log %,d, snapshot %,d, failed %,d) | waiting for repair %,d"
                                 + " | audits %,d (tail losses %,d) | published %,d",
-                        s / 60, s % 60, events, perSecond, m.get("invalidRecords"), m.get("duplicatesDropped"),
-                        m.get("gapsDetected"), m.get("deviceResets"), m.get("repairsCompleted"), m.get("lookupsFromLog"),
-                        m.get("lookupsFromSnapshot"), m.get("repairsFailed"), m.get("devicesWaitingForRepair"),
-                        m.get("auditsRequested"), m.get("tailLossesRepaired"), m.get("versionsPublished")));
+                        s / 60,
+                        s % 60,
+                        events,
+                        perSecond,
+                        m.get("invalidRecords"),
+                        m.get("duplicatesDropped"),
+                        m.get("gapsDetected"),
+                        m.get("deviceResets"),
+                        m.get("repairsCompleted"),
+                        m.get("lookupsFromLog"),
+                        m.get("lookupsFromSnapshot"),
+                        m.get("repairsFailed"),
+                        m.get("devicesWaitingForRepair"),
+                        m.get("auditsRequested"),
+                        m.get("tailLossesRepaired"),
+                        m.get("versionsPublished")));
                 if (delivery != null) say(delivery.progress(rest, jobId));
             } catch (IOException | RuntimeException e) {
                 say("(metrics not available yet: " + e.getMessage() + ")");

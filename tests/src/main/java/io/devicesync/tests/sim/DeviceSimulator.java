@@ -36,7 +36,8 @@ public final class DeviceSimulator {
 
         @Override
         public String toString() {
-            return "devices=" + devices + " duplicate=" + duplicateRate + " reorder=" + reorderRate + " loss=" + lossRate
+            return "devices=" + devices + " duplicate=" + duplicateRate + " reorder=" + reorderRate + " loss="
+                    + lossRate
                     + " burst-loss=" + burstLossRate + "x" + burstLength + " reboot=" + rebootRate + " malformed="
                     + malformedRate + " seed=" + seed;
         }
@@ -92,6 +93,7 @@ public final class DeviceSimulator {
     private final Device[] devices;
     /** Records delayed to be sent after a few more records (reordering). */
     private final List<WireRecord[]> delayed = new ArrayList<>();
+
     private final Map<String, Integer> lastIndex = new HashMap<>();
 
     public DeviceSimulator(Options options) {
@@ -245,16 +247,31 @@ public final class DeviceSimulator {
         byte[] key = deviceId.getBytes(StandardCharsets.UTF_8);
         String id = "\"deviceId\":\"" + deviceId + "\"";
         switch (random.nextInt(8)) {
-            case 0: return new WireRecord(key, "not json at all".getBytes(StandardCharsets.UTF_8), true);
-            case 1: return new WireRecord(key, "[1,2,3]".getBytes(StandardCharsets.UTF_8), true);
-            case 2: return new WireRecord(key, ("{" + id + ",\"ts\":1,\"data\":{}}").getBytes(StandardCharsets.UTF_8), true);
-            case 3: return new WireRecord(key, ("{" + id + ",\"seq\":\"1\",\"ts\":1,\"data\":{}}").getBytes(StandardCharsets.UTF_8), true);
-            case 4: return new WireRecord(key, ("{" + id + ",\"seq\":1.5,\"ts\":1,\"data\":{}}").getBytes(StandardCharsets.UTF_8), true);
-            case 5: return new WireRecord(key, ("{" + id + ",\"seq\":1,\"ts\":1,\"data\":null}").getBytes(StandardCharsets.UTF_8), true);
-            case 6: return new WireRecord("someone-else".getBytes(StandardCharsets.UTF_8),
-                    ("{" + id + ",\"seq\":1,\"ts\":1,\"data\":{}}").getBytes(StandardCharsets.UTF_8), true);
-            default: return new WireRecord(key, null, true);
+            case 0:
+                return new WireRecord(key, "not json at all".getBytes(StandardCharsets.UTF_8), true);
+            case 1:
+                return new WireRecord(key, "[1,2,3]".getBytes(StandardCharsets.UTF_8), true);
+            case 2:
+                return new WireRecord(
+                        key, ("{" + id + ",\"ts\":1,\"data\":{}}").getBytes(StandardCharsets.UTF_8), true);
+            case 3:
+                return new WireRecord(
+                        key,
+                        ("{" + id + ",\"seq\":\"1\",\"ts\":1,\"data\":{}}").getBytes(StandardCharsets.UTF_8),
+                        true);
+            case 4:
+                return new WireRecord(
+                        key, ("{" + id + ",\"seq\":1.5,\"ts\":1,\"data\":{}}").getBytes(StandardCharsets.UTF_8), true);
+            case 5:
+                return new WireRecord(
+                        key, ("{" + id + ",\"seq\":1,\"ts\":1,\"data\":null}").getBytes(StandardCharsets.UTF_8), true);
+            case 6:
+                return new WireRecord(
+                        "someone-else".getBytes(StandardCharsets.UTF_8),
+                        ("{" + id + ",\"seq\":1,\"ts\":1,\"data\":{}}").getBytes(StandardCharsets.UTF_8),
+                        true);
+            default:
+                return new WireRecord(key, null, true);
         }
     }
-
 }

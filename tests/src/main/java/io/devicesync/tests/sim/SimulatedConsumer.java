@@ -1,11 +1,11 @@
 package io.devicesync.tests.sim;
 
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
 import io.devicesync.model.Ack;
 import io.devicesync.model.AckCodec;
 import io.devicesync.model.Json;
 import io.devicesync.model.Versions;
-import com.fasterxml.jackson.core.JsonParser;
-import com.fasterxml.jackson.core.JsonToken;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -20,8 +20,8 @@ import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 /**
  * A consumer of {@code device-state} (and of its own records on {@code device-redispatch}) that
@@ -84,8 +84,14 @@ public final class SimulatedConsumer implements AutoCloseable {
     public final AtomicLong acked = new AtomicLong();
     public final AtomicLong dropped = new AtomicLong();
 
-    public SimulatedConsumer(String bootstrapServers, String name, String stateTopic, String redispatchTopic, String acksTopic,
-            double dropRate, long seed) {
+    public SimulatedConsumer(
+            String bootstrapServers,
+            String name,
+            String stateTopic,
+            String redispatchTopic,
+            String acksTopic,
+            double dropRate,
+            long seed) {
         this.name = name;
         this.acksTopic = acksTopic;
         this.redispatchTopic = redispatchTopic;
@@ -100,7 +106,8 @@ public final class SimulatedConsumer implements AutoCloseable {
         consumer = new KafkaConsumer<>(c);
         List<TopicPartition> partitions = new ArrayList<>();
         for (String topic : List.of(stateTopic, redispatchTopic)) {
-            consumer.partitionsFor(topic, Duration.ofSeconds(30)).forEach(i -> partitions.add(new TopicPartition(topic, i.partition())));
+            consumer.partitionsFor(topic, Duration.ofSeconds(30))
+                    .forEach(i -> partitions.add(new TopicPartition(topic, i.partition())));
         }
         consumer.assign(partitions);
         consumer.seekToBeginning(partitions);
@@ -146,7 +153,8 @@ public final class SimulatedConsumer implements AutoCloseable {
                         read.incrementAndGet();
                     }
                     Version prev = unacked.get(v.deviceId);
-                    if (prev == null || Versions.compare(v.epoch, v.seq, prev.epoch, prev.seq) > 0) unacked.put(v.deviceId, v);
+                    if (prev == null || Versions.compare(v.epoch, v.seq, prev.epoch, prev.seq) > 0)
+                        unacked.put(v.deviceId, v);
                 }
                 if (acking && !unacked.isEmpty()) {
                     for (Version s : unacked.values()) {
@@ -155,7 +163,8 @@ public final class SimulatedConsumer implements AutoCloseable {
                             continue;
                         }
                         Ack a = new Ack(name, s.deviceId, s.epoch, s.seq, System.currentTimeMillis());
-                        producer.send(new ProducerRecord<>(acksTopic, s.deviceId.getBytes(StandardCharsets.UTF_8), AckCodec.toJson(a)));
+                        producer.send(new ProducerRecord<>(
+                                acksTopic, s.deviceId.getBytes(StandardCharsets.UTF_8), AckCodec.toJson(a)));
                         acked.incrementAndGet();
                     }
                     unacked.clear();

@@ -62,13 +62,17 @@ public final class SimulatorWriter implements AutoCloseable {
      * {@code snapshots} accepts the device too): a database that lags for some devices, or whose
      * snapshots lag its log. Writing the batch again later for the others catches it up.
      */
-    public void writeTruth(DeviceSimulator.Batch batch, java.util.function.Predicate<String> rows,
-            java.util.function.Predicate<String> snapshots) throws SQLException {
+    public void writeTruth(
+            DeviceSimulator.Batch batch,
+            java.util.function.Predicate<String> rows,
+            java.util.function.Predicate<String> snapshots)
+            throws SQLException {
         if (batch.truth.isEmpty()) return;
         try (Connection c = db.getConnection()) {
             c.setAutoCommit(false);
-            try (PreparedStatement ins = c.prepareStatement("INSERT INTO device_increment (device_id, epoch, seq, data, ts) "
-                    + "VALUES (?, ?, ?, ?::jsonb, ?) ON CONFLICT DO NOTHING")) {
+            try (PreparedStatement ins =
+                    c.prepareStatement("INSERT INTO device_increment (device_id, epoch, seq, data, ts) "
+                            + "VALUES (?, ?, ?, ?::jsonb, ?) ON CONFLICT DO NOTHING")) {
                 for (Increment i : batch.truth) {
                     if (!rows.test(i.deviceId)) continue;
                     ins.setString(1, i.deviceId);
@@ -80,11 +84,12 @@ public final class SimulatorWriter implements AutoCloseable {
                 }
                 ins.executeBatch();
             }
-            try (PreparedStatement snap = c.prepareStatement("INSERT INTO device_snapshot (device_id, epoch, seq, state) "
-                    + "VALUES (?, ?, ?, ?::jsonb) ON CONFLICT (device_id) DO UPDATE "
-                    + "SET epoch = excluded.epoch, seq = excluded.seq, state = excluded.state, updated_at = now()");
-                 PreparedStatement trim = c.prepareStatement(
-                         "DELETE FROM device_increment WHERE device_id = ? AND (epoch < ? OR seq <= ?)")) {
+            try (PreparedStatement snap = c.prepareStatement(
+                            "INSERT INTO device_snapshot (device_id, epoch, seq, state) "
+                                    + "VALUES (?, ?, ?, ?::jsonb) ON CONFLICT (device_id) DO UPDATE "
+                                    + "SET epoch = excluded.epoch, seq = excluded.seq, state = excluded.state, updated_at = now()");
+                    PreparedStatement trim = c.prepareStatement(
+                            "DELETE FROM device_increment WHERE device_id = ? AND (epoch < ? OR seq <= ?)")) {
                 for (DeviceSimulator.Device d : batch.touched.values()) {
                     if (!rows.test(d.id) || !snapshots.test(d.id)) continue;
                     snap.setString(1, d.id);

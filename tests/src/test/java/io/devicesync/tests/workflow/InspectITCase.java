@@ -72,7 +72,8 @@ class InspectITCase {
     static final MiniClusterExtension FLINK = new MiniClusterExtension(new MiniClusterResourceConfiguration.Builder()
             .setNumberTaskManagers(1)
             .setNumberSlotsPerTaskManager(2)
-            .setConfiguration(new Configuration().set(RestartStrategyOptions.RESTART_STRATEGY, "none")
+            .setConfiguration(new Configuration()
+                    .set(RestartStrategyOptions.RESTART_STRATEGY, "none")
                     .set(MetricOptions.METRIC_FETCHER_UPDATE_INTERVAL, Duration.ofMillis(200)))
             .build());
 
@@ -82,14 +83,18 @@ class InspectITCase {
      * epoch 1 (a lookup: the database's snapshot 1/1).
      */
     @Test
-    void aSavepointOfKnownInputShowsExactlyTheStateItLeaves(@InjectMiniCluster MiniCluster cluster, @TempDir Path tmp) throws Exception {
+    void aSavepointOfKnownInputShowsExactlyTheStateItLeaves(@InjectMiniCluster MiniCluster cluster, @TempDir Path tmp)
+            throws Exception {
         String savepoint = runAndSavepoint(cluster, tmp, true);
 
         String text = StateInspector.inspect(new Inspect.Options(savepoint, "meter-00042"));
         JsonNode report = Json.MAPPER.readTree(text);
         assertEquals("meter-00042", report.path("device").asText());
         JsonNode guard = report.path("operators").path(Uids.SEQUENCE_GUARD);
-        assertTrue(guard.path("inSavepoint").asBoolean() && guard.path("holdsDevice").asBoolean(), text);
+        assertTrue(
+                guard.path("inSavepoint").asBoolean()
+                        && guard.path("holdsDevice").asBoolean(),
+                text);
         JsonNode g = guard.path("state").path("guard");
         assertEquals(0, g.path("epoch").asLong());
         assertEquals(2, g.path("seq").asLong(), "the last version forwarded");
@@ -99,49 +104,84 @@ class InspectITCase {
         assertEquals(grace, g.path("graceTimer").asLong());
         assertEquals(audit, g.path("auditTimer").asLong());
         assertEquals(T0 + 600, g.path("lastSeen").asLong());
-        assertEquals("[{\"epoch\":0,\"seq\":4,\"ts\":" + (T0 + 500) + ",\"data\":{\"kwh\":4}},"
+        assertEquals(
+                "[{\"epoch\":0,\"seq\":4,\"ts\":" + (T0 + 500) + ",\"data\":{\"kwh\":4}},"
                         + "{\"epoch\":0,\"seq\":5,\"ts\":" + (T0 + 600) + ",\"data\":{\"kwh\":5}}]",
-                Json.MAPPER.writeValueAsString(guard.path("state").path("guardHeld")), "the held increments, in order");
-        assertEquals(List.of(grace, audit), longs(guard.path("state").path("eventTimeTimers")), "its grace and audit timers");
+                Json.MAPPER.writeValueAsString(guard.path("state").path("guardHeld")),
+                "the held increments, in order");
+        assertEquals(
+                List.of(grace, audit),
+                longs(guard.path("state").path("eventTimeTimers")),
+                "its grace and audit timers");
 
-        JsonNode reconciler = report.path("operators").path(Uids.STATE_RECONCILER).path("state");
+        JsonNode reconciler =
+                report.path("operators").path(Uids.STATE_RECONCILER).path("state");
         JsonNode r = reconciler.path("reconciler");
         assertTrue(r.path("published").asBoolean());
-        assertEquals(List.of(0L, 2L, T0 + 400), List.of(r.path("epoch").asLong(), r.path("seq").asLong(), r.path("ts").asLong()));
+        assertEquals(
+                List.of(0L, 2L, T0 + 400),
+                List.of(
+                        r.path("epoch").asLong(),
+                        r.path("seq").asLong(),
+                        r.path("ts").asLong()));
         assertEquals("{\"kwh\":2}", Json.MAPPER.writeValueAsString(r.path("document")));
         assertEquals(0, r.path("heldCount").asInt());
         assertEquals(0, r.path("waitingSince").asLong());
         assertEquals(0, reconciler.path("reconcilerHeld").size());
 
         JsonNode tracker = report.path("operators").path(Uids.DELIVERY_TRACKER);
-        assertTrue(tracker.path("inSavepoint").asBoolean() && tracker.path("holdsDevice").asBoolean(), text);
-        JsonNode billing = tracker.path("state").path("delivery").path("consumers").path(0);
+        assertTrue(
+                tracker.path("inSavepoint").asBoolean()
+                        && tracker.path("holdsDevice").asBoolean(),
+                text);
+        JsonNode billing =
+                tracker.path("state").path("delivery").path("consumers").path(0);
         assertEquals("billing", billing.path("name").asText());
         assertEquals("PENDING", billing.path("status").asText());
         assertTrue(billing.path("acked").isNull(), "billing acknowledged nothing of meter-00042");
         assertEquals("{\"epoch\":0,\"seq\":1}", Json.MAPPER.writeValueAsString(billing.path("firstUnacknowledged")));
         long timer = tracker.path("state").path("delivery").path("timer").asLong();
         assertEquals(List.of(timer), longs(tracker.path("state").path("eventTimeTimers")), "the tracker's one timer");
-        assertTrue(timer >= billing.path("due").asLong() && timer % 1000 == 0, "the deadline, rounded up to the second");
+        assertTrue(
+                timer >= billing.path("due").asLong() && timer % 1000 == 0, "the deadline, rounded up to the second");
 
         // meter-00001: its document keeps the text the device wrote; billing is at 0/2 of 0/3.
         String text1 = StateInspector.inspect(new Inspect.Options(savepoint, "meter-00001"));
         JsonNode one = Json.MAPPER.readTree(text1);
-        JsonNode r1 = one.path("operators").path(Uids.STATE_RECONCILER).path("state").path("reconciler");
-        assertEquals(List.of(0L, 3L), List.of(r1.path("epoch").asLong(), r1.path("seq").asLong()));
+        JsonNode r1 =
+                one.path("operators").path(Uids.STATE_RECONCILER).path("state").path("reconciler");
+        assertEquals(
+                List.of(0L, 3L),
+                List.of(r1.path("epoch").asLong(), r1.path("seq").asLong()));
         assertTrue(text1.matches("(?s).*\"document\": \\{\\s*\"temp\": 21\\.50\\s*}.*"), text1);
-        assertEquals(List.of(slotAfter("meter-00001", T0)),
-                longs(one.path("operators").path(Uids.SEQUENCE_GUARD).path("state").path("eventTimeTimers")), "its audit timer");
-        JsonNode billing1 = one.path("operators").path(Uids.DELIVERY_TRACKER).path("state").path("delivery").path("consumers").path(0);
+        assertEquals(
+                List.of(slotAfter("meter-00001", T0)),
+                longs(one.path("operators")
+                        .path(Uids.SEQUENCE_GUARD)
+                        .path("state")
+                        .path("eventTimeTimers")),
+                "its audit timer");
+        JsonNode billing1 = one.path("operators")
+                .path(Uids.DELIVERY_TRACKER)
+                .path("state")
+                .path("delivery")
+                .path("consumers")
+                .path(0);
         assertEquals("{\"epoch\":0,\"seq\":2}", Json.MAPPER.writeValueAsString(billing1.path("acked")));
         assertEquals("{\"epoch\":0,\"seq\":3}", Json.MAPPER.writeValueAsString(billing1.path("firstUnacknowledged")));
-        JsonNode latest1 = one.path("operators").path(Uids.DELIVERY_TRACKER).path("state").path("delivery-latest");
+        JsonNode latest1 =
+                one.path("operators").path(Uids.DELIVERY_TRACKER).path("state").path("delivery-latest");
         assertEquals(3, latest1.path("seq").asLong());
 
         // fridge-0007: the snapshot the lookup brought.
         JsonNode fridge = Json.MAPPER.readTree(StateInspector.inspect(new Inspect.Options(savepoint, "fridge-0007")));
-        JsonNode rf = fridge.path("operators").path(Uids.STATE_RECONCILER).path("state").path("reconciler");
-        assertEquals(List.of(1L, 1L), List.of(rf.path("epoch").asLong(), rf.path("seq").asLong()));
+        JsonNode rf = fridge.path("operators")
+                .path(Uids.STATE_RECONCILER)
+                .path("state")
+                .path("reconciler");
+        assertEquals(
+                List.of(1L, 1L),
+                List.of(rf.path("epoch").asLong(), rf.path("seq").asLong()));
         assertEquals("{\"door\":\"closed\",\"temp\":3.0}", Json.MAPPER.writeValueAsString(rf.path("document")));
 
         // A device the job never saw: every operator is there, none holds it.
@@ -169,17 +209,38 @@ class InspectITCase {
 
     /** Delivery off: the tracker's uid is not in the savepoint, and the report says so. */
     @Test
-    void anOperatorMissingFromTheSavepointIsReportedAbsent(@InjectMiniCluster MiniCluster cluster, @TempDir Path tmp) throws Exception {
+    void anOperatorMissingFromTheSavepointIsReportedAbsent(@InjectMiniCluster MiniCluster cluster, @TempDir Path tmp)
+            throws Exception {
         String savepoint = runAndSavepoint(cluster, tmp, false);
         JsonNode report = Json.MAPPER.readTree(StateInspector.inspect(new Inspect.Options(savepoint, "meter-00001")));
-        assertFalse(report.path("operators").path(Uids.DELIVERY_TRACKER).path("inSavepoint").asBoolean(), report.toString());
-        assertTrue(report.path("operators").path(Uids.STATE_RECONCILER).path("holdsDevice").asBoolean(), report.toString());
+        assertFalse(
+                report.path("operators")
+                        .path(Uids.DELIVERY_TRACKER)
+                        .path("inSavepoint")
+                        .asBoolean(),
+                report.toString());
+        assertTrue(
+                report.path("operators")
+                        .path(Uids.STATE_RECONCILER)
+                        .path("holdsDevice")
+                        .asBoolean(),
+                report.toString());
         JsonNode fleet = Json.MAPPER.readTree(StateInspector.inspect(new Inspect.Options(savepoint, null)));
-        assertFalse(fleet.path("operators").path(Uids.DELIVERY_TRACKER).path("inSavepoint").asBoolean());
-        assertEquals(3, fleet.path("operators").path(Uids.SEQUENCE_GUARD).path("devices").asLong());
+        assertFalse(fleet.path("operators")
+                .path(Uids.DELIVERY_TRACKER)
+                .path("inSavepoint")
+                .asBoolean());
+        assertEquals(
+                3,
+                fleet.path("operators")
+                        .path(Uids.SEQUENCE_GUARD)
+                        .path("devices")
+                        .asLong());
 
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> StateInspector.inspect(new Inspect.Options(tmp.resolve("nothing-here").toString(), null)));
+        IllegalArgumentException e = assertThrows(
+                IllegalArgumentException.class,
+                () -> StateInspector.inspect(
+                        new Inspect.Options(tmp.resolve("nothing-here").toString(), null)));
         assertTrue(e.getMessage().startsWith("--savepoint: "), e.getMessage());
     }
 
@@ -207,8 +268,8 @@ class InspectITCase {
         CollectingSink<Redispatch> redispatchDlq = new CollectingSink<>("redispatch-dlq-" + run);
         SharedTruth shared = new SharedTruth(run, truth);
         ListThenIdleSource<SourceRecord> events = new ListThenIdleSource<>("events-" + run, input, true);
-        ListThenIdleSource<AckRecord> acks = new ListThenIdleSource<>("acks-" + run,
-                List.of(AckRecord.of(new Ack("billing", "meter-00001", 0, 2, T0 + 1_000))), false);
+        ListThenIdleSource<AckRecord> acks = new ListThenIdleSource<>(
+                "acks-" + run, List.of(AckRecord.of(new Ack("billing", "meter-00001", 0, 2, T0 + 1_000))), false);
         JobClient job = null;
         try {
             StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(new Configuration()
@@ -218,33 +279,59 @@ class InspectITCase {
             // (at two, the router after the one source would rebalance them), so the state is exact.
             env.setParallelism(1);
             env.getConfig().setAutoWatermarkInterval(50);
-            List<String> args = new ArrayList<>(List.of("--kafka.bootstrap-servers", "unused:9092",
-                    "--snapshot.url", "postgresql://unused:5432/x", "--reorder.grace", GRACE + " ms", "--audit.interval", AUDIT + " ms"));
+            List<String> args = new ArrayList<>(List.of(
+                    "--kafka.bootstrap-servers",
+                    "unused:9092",
+                    "--snapshot.url",
+                    "postgresql://unused:5432/x",
+                    "--reorder.grace",
+                    GRACE + " ms",
+                    "--audit.interval",
+                    AUDIT + " ms"));
             if (delivery) args.addAll(List.of("--delivery.consumers", "billing"));
             JobParameters p = JobParameters.fromArgs(args.toArray(new String[0]));
-            DataStream<SourceRecord> records = env.fromSource(events,
-                    WatermarkStrategy.<SourceRecord>forBoundedOutOfOrderness(Duration.ofMillis(200))
-                            .withTimestampAssigner((r, previous) -> r.eventTime()),
-                    "events", TypeInformation.of(SourceRecord.class)).setParallelism(1);
-            DataStream<AuditRecord> noFeedback = records
-                    .flatMap((SourceRecord r, Collector<AuditRecord> out) -> { }, TypeInformation.of(AuditRecord.class))
+            DataStream<SourceRecord> records = env.fromSource(
+                            events,
+                            WatermarkStrategy.<SourceRecord>forBoundedOutOfOrderness(Duration.ofMillis(200))
+                                    .withTimestampAssigner((r, previous) -> r.eventTime()),
+                            "events",
+                            TypeInformation.of(SourceRecord.class))
+                    .setParallelism(1);
+            DataStream<AuditRecord> noFeedback = records.flatMap(
+                            (SourceRecord r, Collector<AuditRecord> out) -> {}, TypeInformation.of(AuditRecord.class))
                     .name("no audit feedback");
-            DataStream<AckRecord> ackRecords = !delivery ? null : env.fromSource(acks,
-                    WatermarkStrategy.<AckRecord>forBoundedOutOfOrderness(Duration.ofMillis(200))
-                            .withTimestampAssigner((a, previous) -> a.eventTime()),
-                    "acks", TypeInformation.of(AckRecord.class)).setParallelism(1);
-            DeviceSyncJob.Outputs outputs = new DeviceSyncJob.Outputs(states, alerts, dlq, audits, "state", "alerts", "dlq", "audit");
+            DataStream<AckRecord> ackRecords = !delivery
+                    ? null
+                    : env.fromSource(
+                                    acks,
+                                    WatermarkStrategy.<AckRecord>forBoundedOutOfOrderness(Duration.ofMillis(200))
+                                            .withTimestampAssigner((a, previous) -> a.eventTime()),
+                                    "acks",
+                                    TypeInformation.of(AckRecord.class))
+                            .setParallelism(1);
+            DeviceSyncJob.Outputs outputs =
+                    new DeviceSyncJob.Outputs(states, alerts, dlq, audits, "state", "alerts", "dlq", "audit");
             if (delivery) outputs.withDelivery(redispatch, redispatchDlq, "redispatch", "redispatch-dlq");
-            DeviceSyncJob.defineWorkflow(records, noFeedback, ackRecords, new SnapshotLookup(DeviceSyncJob.lookupConfig(p), shared), p,
-                    p.checkpointInterval, outputs);
+            DeviceSyncJob.defineWorkflow(
+                    records,
+                    noFeedback,
+                    ackRecords,
+                    new SnapshotLookup(DeviceSyncJob.lookupConfig(p), shared),
+                    p,
+                    p.checkpointInterval,
+                    outputs);
             job = env.executeAsync("inspect-" + run);
 
-            Progress.await("the input published", () -> {
-                Map<String, String> last = new HashMap<>();
-                for (DeviceState s : states.collected()) last.put(s.deviceId, s.epoch + "/" + s.seq);
-                return "0/3".equals(last.get("meter-00001")) && "0/2".equals(last.get("meter-00042"))
-                        && "1/1".equals(last.get("fridge-0007"));
-            }, DEADLINE);
+            Progress.await(
+                    "the input published",
+                    () -> {
+                        Map<String, String> last = new HashMap<>();
+                        for (DeviceState s : states.collected()) last.put(s.deviceId, s.epoch + "/" + s.seq);
+                        return "0/3".equals(last.get("meter-00001"))
+                                && "0/2".equals(last.get("meter-00042"))
+                                && "1/1".equals(last.get("fridge-0007"));
+                    },
+                    DEADLINE);
             if (delivery) {
                 // After the publications have reached the tracker (the sink, chained to the
                 // reconciler, sees them first; the tracker reads them over the network): billing's
@@ -255,7 +342,8 @@ class InspectITCase {
                 Progress.await("the ack emitted", () -> acks.emitted() == 1, DEADLINE);
             }
             // The savepoint's barrier follows every record emitted so far: its state holds their effects.
-            return stopWithSavepoint(cluster, job, tmp.resolve("savepoints").toUri().toString());
+            return stopWithSavepoint(
+                    cluster, job, tmp.resolve("savepoints").toUri().toString());
         } catch (Exception e) {
             if (job != null) job.cancel();
             throw e;
@@ -280,12 +368,13 @@ class InspectITCase {
         while (true) {
             for (JsonNode v : rest.get("/jobs/" + jobId).get("vertices")) {
                 if (!v.get("name").asText().startsWith("DeliveryTracker")) continue;
-                JsonNode values = rest.get("/jobs/" + jobId + "/vertices/" + v.get("id").asText()
-                        + "/subtasks/metrics?agg=sum&get=DeliveryTracker.numRecordsIn");
+                JsonNode values = rest.get("/jobs/" + jobId + "/vertices/"
+                        + v.get("id").asText() + "/subtasks/metrics?agg=sum&get=DeliveryTracker.numRecordsIn");
                 for (JsonNode m : values) seen = (long) m.get("sum").asDouble();
             }
             if (seen >= n) return;
-            if (System.nanoTime() > deadline) throw new AssertionError("the tracker read " + seen + " records, not " + n);
+            if (System.nanoTime() > deadline)
+                throw new AssertionError("the tracker read " + seen + " records, not " + n);
             Thread.sleep(100); // the metric's next fetch; not a wait for the job itself
         }
     }
@@ -300,7 +389,8 @@ class InspectITCase {
         return job.stopWithSavepoint(false, dir, SavepointFormatType.CANONICAL).get();
     }
 
-    private static SourceRecord inc(InMemorySourceOfTruth truth, String device, long epoch, long seq, long ts, String data) {
+    private static SourceRecord inc(
+            InMemorySourceOfTruth truth, String device, long epoch, long seq, long ts, String data) {
         Increment i = new Increment(device, epoch, seq, ts, data.getBytes(StandardCharsets.UTF_8));
         truth.log(i);
         return SourceRecord.of(i);

@@ -73,7 +73,8 @@ final class ListThenIdleSource<T> implements Source<T, ListThenIdleSource.Split,
     }
 
     @Override
-    public SplitEnumerator<Split, Integer> restoreEnumerator(SplitEnumeratorContext<Split> context, Integer checkpoint) {
+    public SplitEnumerator<Split, Integer> restoreEnumerator(
+            SplitEnumeratorContext<Split> context, Integer checkpoint) {
         return new Enumerator(context, checkpoint == 0);
     }
 
@@ -127,7 +128,11 @@ final class ListThenIdleSource<T> implements Source<T, ListThenIdleSource.Split,
         @Override
         public byte[] serialize(Split s) {
             byte[] n = s.name.getBytes(StandardCharsets.UTF_8);
-            return ByteBuffer.allocate(8 + n.length).putInt(s.position).putInt(n.length).put(n).array();
+            return ByteBuffer.allocate(8 + n.length)
+                    .putInt(s.position)
+                    .putInt(n.length)
+                    .put(n)
+                    .array();
         }
 
         @Override
@@ -198,7 +203,8 @@ final class ListThenIdleSource<T> implements Source<T, ListThenIdleSource.Split,
             List<Object> records = RECORDS.get(name);
             AtomicInteger released = RELEASED.get(name);
             AtomicInteger emitted = EMITTED.get(name);
-            if (records == null || released == null || emitted == null) return InputStatus.NOTHING_AVAILABLE; // forgotten
+            if (records == null || released == null || emitted == null)
+                return InputStatus.NOTHING_AVAILABLE; // forgotten
             if (s.position < released.get()) {
                 output.collect((T) records.get(s.position++));
                 emitted.set(s.position);
@@ -221,7 +227,8 @@ final class ListThenIdleSource<T> implements Source<T, ListThenIdleSource.Split,
             if (available.isDone()) {
                 available = new CompletableFuture<>();
                 CompletableFuture<Void> f = available;
-                CompletableFuture.delayedExecutor(50, java.util.concurrent.TimeUnit.MILLISECONDS).execute(() -> f.complete(null));
+                CompletableFuture.delayedExecutor(50, java.util.concurrent.TimeUnit.MILLISECONDS)
+                        .execute(() -> f.complete(null));
             }
             return available;
         }

@@ -78,15 +78,16 @@ class WorkflowITCase {
         for (int b = 0; b <= 20; b++) {
             DeviceSimulator.Batch batch = b < 20 ? sim.next(300, ts) : sim.cleanTail(ts);
             for (Increment i : batch.truth) truth.log(i);
-            for (DeviceSimulator.Device d : batch.touched.values()) truth.snapshot(d.id, d.epoch, d.seq, Json.bytes(d.state));
+            for (DeviceSimulator.Device d : batch.touched.values())
+                truth.snapshot(d.id, d.epoch, d.seq, Json.bytes(d.state));
             for (DeviceSimulator.WireRecord w : batch.wire) {
                 IncrementCodec.Parsed parsed = IncrementCodec.parse(w.key, w.value);
                 if (parsed.isValid()) {
                     input.add(SourceRecord.of(parsed.increment));
                 } else {
                     malformed++;
-                    input.add(SourceRecord.rejected(new DeadLetter(w.key, w.value, parsed.rejectReason, "events", 0,
-                            input.size(), ts)));
+                    input.add(SourceRecord.rejected(
+                            new DeadLetter(w.key, w.value, parsed.rejectReason, "events", 0, input.size(), ts)));
                 }
             }
             ts += 500;
@@ -102,17 +103,31 @@ class WorkflowITCase {
             StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(
                     new Configuration().set(PipelineOptions.GENERIC_TYPES, false));
             env.setParallelism(2);
-            JobParameters p = JobParameters.fromArgs(new String[] {"--kafka.bootstrap-servers", "unused:9092",
-                    "--snapshot.url", "postgresql://unused:5432/x", "--reorder.grace", "1 s", "--audit.interval", "2 s"});
+            JobParameters p = JobParameters.fromArgs(new String[] {
+                "--kafka.bootstrap-servers",
+                "unused:9092",
+                "--snapshot.url",
+                "postgresql://unused:5432/x",
+                "--reorder.grace",
+                "1 s",
+                "--audit.interval",
+                "2 s"
+            });
             DataStream<SourceRecord> records = env.fromData(input, TypeInformation.of(SourceRecord.class))
-                    .assignTimestampsAndWatermarks(WatermarkStrategy.<SourceRecord>forBoundedOutOfOrderness(Duration.ofMillis(200))
-                            .withTimestampAssigner((r, previous) -> r.eventTime()))
+                    .assignTimestampsAndWatermarks(
+                            WatermarkStrategy.<SourceRecord>forBoundedOutOfOrderness(Duration.ofMillis(200))
+                                    .withTimestampAssigner((r, previous) -> r.eventTime()))
                     .setParallelism(1); // one ordered input, as one Kafka partition carries each device
             // No device-audit read back here: an empty stream (a collection source cannot be empty).
-            DataStream<AuditRecord> noFeedback = records
-                    .flatMap((SourceRecord r, Collector<AuditRecord> out) -> { }, TypeInformation.of(AuditRecord.class))
+            DataStream<AuditRecord> noFeedback = records.flatMap(
+                            (SourceRecord r, Collector<AuditRecord> out) -> {}, TypeInformation.of(AuditRecord.class))
                     .name("no audit feedback");
-            DeviceSyncJob.defineWorkflow(records, noFeedback, null, new SnapshotLookup(DeviceSyncJob.lookupConfig(p), shared), p,
+            DeviceSyncJob.defineWorkflow(
+                    records,
+                    noFeedback,
+                    null,
+                    new SnapshotLookup(DeviceSyncJob.lookupConfig(p), shared),
+                    p,
                     p.checkpointInterval,
                     new DeviceSyncJob.Outputs(states, alerts, dlq, audits, "state", "alerts", "dlq", "audit"));
             env.execute("workflow-" + seed);
@@ -130,10 +145,12 @@ class WorkflowITCase {
             List<String> diverging = new ArrayList<>();
             for (DeviceSimulator.Device d : sim.devices()) {
                 DeviceState s = last.get(d.id);
-                if (s == null || s.epoch != d.epoch || s.seq != d.seq
+                if (s == null
+                        || s.epoch != d.epoch
+                        || s.seq != d.seq
                         || !Truth.canonical(s.state).equals(Truth.canonical(Json.bytes(d.state)))) {
-                    diverging.add(d.id + ": " + (s == null ? "nothing" : Versions.format(s.epoch, s.seq))
-                            + " vs truth " + Versions.format(d.epoch, d.seq));
+                    diverging.add(d.id + ": " + (s == null ? "nothing" : Versions.format(s.epoch, s.seq)) + " vs truth "
+                            + Versions.format(d.epoch, d.seq));
                 }
             }
             assertEquals(List.of(), diverging, "every device equals the truth at the end of the input");
