@@ -34,6 +34,8 @@ import io.devicesync.sources.AuditFeedbackSource;
 import io.devicesync.sources.EventSource;
 import io.devicesync.sources.EventTimeWatermarks;
 import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
@@ -429,19 +431,25 @@ public final class DeviceSyncJob {
             // Same key, same parallelism: the tracker reads the reconciler's output without a shuffle.
             KeyedStream<DeviceState, String> published =
                     DataStreamUtils.reinterpretAsKeyedStream(states, s -> s.deviceId, Types.STRING);
-            DeliverySchedule schedule = new DeliverySchedule(
-                    p.deliveryAckTimeout,
-                    checkpointInterval,
-                    p.redispatchMaxAttempts,
-                    p.redispatchBackoff,
-                    p.redispatchMaxBackoff);
+            // Each consumer's own schedule, budget and backlog threshold (--delivery.consumer.<name>.*).
+            Map<String, DeliverySchedule> schedules = new LinkedHashMap<>();
+            Map<String, Integer> rates = new LinkedHashMap<>();
+            Map<String, Long> thresholds = new LinkedHashMap<>();
+            p.consumerSettings.forEach((c, cs) -> {
+                schedules.put(
+                        c,
+                        new DeliverySchedule(
+                                cs.ackTimeout, checkpointInterval, cs.maxAttempts, cs.backoff, cs.maxBackoff));
+                rates.put(c, cs.rate);
+                thresholds.put(c, cs.backlogThreshold);
+            });
             SingleOutputStreamOperator<DeliveryEvent> deliveries = published
                     .connect(validAcks.keyBy(a -> a.deviceId, Types.STRING))
                     .transform(
                             "DeliveryTracker",
                             TypeInformation.of(DeliveryEvent.class),
                             new DeliveryTracker.Operator(new DeliveryTracker(
-                                    p.deliveryConsumers, schedule, p.stateIdleTtl, p.watermarkMaxFutureSkew)))
+                                    p.deliveryConsumers, schedules, p.stateIdleTtl, p.watermarkMaxFutureSkew)))
                     .uid(Uids.DELIVERY_TRACKER)
                     .name("DeliveryTracker");
             SingleOutputStreamOperator<Redispatch> redispatches = deliveries
@@ -450,7 +458,7 @@ public final class DeviceSyncJob {
                             "RedispatchScheduler",
                             TypeInformation.of(Redispatch.class),
                             new RedispatchScheduler.Operator(
-                                    new RedispatchScheduler(p.deliveryConsumers, p.redispatchRate, p.backlogThreshold)))
+                                    new RedispatchScheduler(p.deliveryConsumers, rates, thresholds)))
                     .uid(Uids.REDISPATCH_SCHEDULER)
                     .name("RedispatchScheduler");
             redispatches.sinkTo(outputs.redispatch).uid(Uids.SINK_REDISPATCH).name("Kafka: " + outputs.redispatchName);

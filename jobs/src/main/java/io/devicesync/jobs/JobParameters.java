@@ -362,6 +362,97 @@ public final class JobParameters implements Serializable {
     /** The parameters this job knows, besides {@code kafka.<client property>}: every one declared. */
     static final Set<String> KNOWN = java.util.Collections.unmodifiableSet(DECLARED.keySet());
 
+    /** {@code --delivery.consumer.<name>.<setting>}: one listed consumer's own value over the job-wide one. */
+    public static final String CONSUMER_PREFIX = "delivery.consumer.";
+
+    static final List<String> CONSUMER_SETTINGS =
+            List.of("ack-timeout", "max-attempts", "backoff", "max-backoff", "rate", "backlog-threshold");
+
+    /** One consumer's delivery settings: the job-wide values, with its own overrides. */
+    public static final class ConsumerSettings implements Serializable {
+        private static final long serialVersionUID = 1L;
+        public Duration ackTimeout;
+        public int maxAttempts;
+        public Duration backoff;
+        public Duration maxBackoff;
+        public int rate;
+        public long backlogThreshold;
+
+        @Override
+        public String toString() {
+            return "{ackTimeout=" + ackTimeout + ", maxAttempts=" + maxAttempts + ", backoff=" + backoff
+                    + ", maxBackoff=" + maxBackoff + ", rate=" + rate + ", backlogThreshold=" + backlogThreshold + "}";
+        }
+    }
+
+    /** Every listed consumer's settings, in the order of {@code --delivery.consumers}. */
+    public Map<String, ConsumerSettings> consumerSettings = new LinkedHashMap<>();
+
+    /**
+     * Reads the per-consumer overrides, after the job-wide values: refused, by name, for a consumer
+     * not listed, a setting that does not exist, or a value the job-wide parameter would refuse.
+     */
+    private static void readConsumerSettings(JobParameters p, Map<String, String> raw) {
+        Map<String, Map<String, String>> given = new LinkedHashMap<>();
+        for (Map.Entry<String, String> e : raw.entrySet()) {
+            String name = e.getKey();
+            if (!name.startsWith(CONSUMER_PREFIX)) continue;
+            String rest = name.substring(CONSUMER_PREFIX.length());
+            int dot = rest.lastIndexOf('.');
+            String consumer = dot > 0 ? rest.substring(0, dot) : "";
+            String setting = dot > 0 ? rest.substring(dot + 1) : rest;
+            if (!CONSUMER_SETTINGS.contains(setting)) {
+                throw new IllegalArgumentException("--" + name + ": unknown parameter: use --" + CONSUMER_PREFIX
+                        + "<name>.<setting>, the setting one of " + String.join(", ", CONSUMER_SETTINGS));
+            }
+            if (!p.deliveryConsumers.contains(consumer)) {
+                throw new IllegalArgumentException("--" + name + ": '" + consumer
+                        + "' is not a consumer of --delivery.consumers " + p.deliveryConsumers);
+            }
+            given.computeIfAbsent(consumer, k -> new LinkedHashMap<>())
+                    .put(setting, e.getValue().trim());
+        }
+        for (String c : p.deliveryConsumers) {
+            ConsumerSettings cs = new ConsumerSettings();
+            cs.ackTimeout = p.deliveryAckTimeout;
+            cs.maxAttempts = p.redispatchMaxAttempts;
+            cs.backoff = p.redispatchBackoff;
+            cs.maxBackoff = p.redispatchMaxBackoff;
+            cs.rate = p.redispatchRate;
+            cs.backlogThreshold = p.backlogThreshold;
+            Map<String, String> own = given.getOrDefault(c, Map.of());
+            // In this order: max-backoff is checked against the consumer's backoff.
+            for (String setting : CONSUMER_SETTINGS) {
+                String v = own.get(setting);
+                if (v == null) continue;
+                try {
+                    switch (setting) {
+                        case "ack-timeout" -> cs.ackTimeout = atLeastAMillisecond(v);
+                        case "max-attempts" ->
+                            cs.maxAttempts = atMost(atLeast(Integer.parseInt(v), 1), MAX_REDISPATCH_ATTEMPTS);
+                        case "backoff" -> cs.backoff = noneOrAtLeastAMillisecond(v);
+                        case "max-backoff" -> {
+                            Duration d = noneOrAtLeastAMillisecond(v);
+                            if (d.compareTo(cs.backoff) < 0) {
+                                throw new IllegalArgumentException(
+                                        "must be at least the consumer's backoff (" + cs.backoff + ")");
+                            }
+                            cs.maxBackoff = d;
+                        }
+                        case "rate" -> cs.rate = atMost(atLeast(Integer.parseInt(v), 1), MAX_REDISPATCH_RATE);
+                        case "backlog-threshold" -> cs.backlogThreshold = atLeast(Long.parseLong(v), 1L);
+                        default -> throw new IllegalStateException(setting);
+                    }
+                } catch (RuntimeException e) {
+                    throw invalid(CONSUMER_PREFIX + c + "." + setting, v, false, e);
+                }
+            }
+            // The cap is at least the backoff, as for the job-wide values.
+            if (!own.containsKey("max-backoff") && cs.maxBackoff.compareTo(cs.backoff) < 0) cs.maxBackoff = cs.backoff;
+            p.consumerSettings.put(c, cs);
+        }
+    }
+
     private JobParameters() {}
 
     /** Parses {@code --name value} arguments; environment variables fill the credentials. */
@@ -374,6 +465,7 @@ public final class JobParameters implements Serializable {
         JobParameters p = new JobParameters();
         for (Map.Entry<String, String> e : raw.entrySet()) {
             String name = e.getKey();
+            if (name.startsWith(CONSUMER_PREFIX)) continue; // read once the consumers are known
             if (!KNOWN.contains(name) && !name.startsWith("kafka.")) {
                 throw new IllegalArgumentException("--" + name + ": unknown parameter (see the README for the list)");
             }
@@ -415,6 +507,7 @@ public final class JobParameters implements Serializable {
         if (!raw.containsKey("redispatch.max-backoff") && p.redispatchMaxBackoff.compareTo(p.redispatchBackoff) < 0) {
             p.redispatchMaxBackoff = p.redispatchBackoff;
         }
+        readConsumerSettings(p, raw);
         if (p.stateMaxDocumentBytes > p.maxRequestSize - STATE_RECORD_OVERHEAD) {
             // A published version the producer refuses fails the sink on every restart. Named: the
             // one of the two the user set (the document limit when both or neither).
@@ -541,6 +634,9 @@ public final class JobParameters implements Serializable {
         java.util.Set<String> seen = new java.util.HashSet<>();
         for (String c : out) {
             if (c.length() > 128) throw new IllegalArgumentException("consumer name longer than 128 characters");
+            if (!c.matches("[A-Za-z0-9_-]+")) {
+                throw new IllegalArgumentException("'" + c + "': a consumer's name is made of A-Z a-z 0-9 _ -");
+            }
             if (!seen.add(c)) throw new IllegalArgumentException("'" + c + "' is listed twice");
         }
         return out;
@@ -576,6 +672,11 @@ public final class JobParameters implements Serializable {
             out.append(d.name()).append('=').append(d.shown().apply(this)).append(", ");
         Properties safeKafka = new Properties();
         kafkaProperties.forEach((k, v) -> safeKafka.put(k, isSecret(k.toString()) ? "***" : v));
+        consumerSettings.forEach((c, cs) -> out.append("delivery.consumer.")
+                .append(c)
+                .append('=')
+                .append(cs)
+                .append(", "));
         return out.append("kafka=")
                 .append(safeKafka)
                 .append(", transactionTimeoutMs=")

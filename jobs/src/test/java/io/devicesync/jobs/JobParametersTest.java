@@ -372,4 +372,89 @@ class JobParametersTest {
         assertTrue(printed.contains("snapshot.password=***"), printed);
         assertFalse(printed.contains("pw-secret"), printed);
     }
+
+    @Test
+    void aConsumerHasItsOwnSettingsOverTheJobWideOnes() {
+        JobParameters p = parse(
+                Map.of(),
+                "--delivery.consumers",
+                "billing,dashboard",
+                "--redispatch.rate",
+                "50",
+                "--delivery.consumer.dashboard.ack-timeout",
+                "5 s",
+                "--delivery.consumer.dashboard.max-attempts",
+                "2",
+                "--delivery.consumer.dashboard.backoff",
+                "10 min",
+                "--delivery.consumer.dashboard.rate",
+                "7",
+                "--delivery.consumer.dashboard.backlog-threshold",
+                "20");
+        JobParameters.ConsumerSettings billing = p.consumerSettings.get("billing");
+        JobParameters.ConsumerSettings dashboard = p.consumerSettings.get("dashboard");
+        assertEquals(List.of("billing", "dashboard"), List.copyOf(p.consumerSettings.keySet()));
+        assertEquals(Duration.ofSeconds(30), billing.ackTimeout);
+        assertEquals(50, billing.rate, "the job-wide value");
+        assertEquals(Duration.ofSeconds(5), dashboard.ackTimeout);
+        assertEquals(2, dashboard.maxAttempts);
+        assertEquals(7, dashboard.rate);
+        assertEquals(20, dashboard.backlogThreshold);
+        assertEquals(Duration.ofMinutes(10), dashboard.maxBackoff, "the cap is at least the consumer's backoff");
+        assertTrue(p.toString().contains("delivery.consumer.dashboard={ackTimeout=PT5S"), p.toString());
+    }
+
+    @Test
+    void aConsumerSettingIsRefusedByNameForAnUnlistedConsumerAnUnknownSettingOrABadValue() {
+        String unlisted = error(
+                "--kafka.bootstrap-servers",
+                "b:9092",
+                "--snapshot.url",
+                "postgresql://db:5432/x",
+                "--delivery.consumers",
+                "billing",
+                "--delivery.consumer.archive.rate",
+                "5");
+        assertTrue(unlisted.startsWith("--delivery.consumer.archive.rate: 'archive' is not a consumer"), unlisted);
+        String unknown = error(
+                "--kafka.bootstrap-servers",
+                "b:9092",
+                "--snapshot.url",
+                "postgresql://db:5432/x",
+                "--delivery.consumers",
+                "billing",
+                "--delivery.consumer.billing.speed",
+                "5");
+        assertTrue(unknown.startsWith("--delivery.consumer.billing.speed: unknown parameter"), unknown);
+        String bad = error(
+                "--kafka.bootstrap-servers",
+                "b:9092",
+                "--snapshot.url",
+                "postgresql://db:5432/x",
+                "--delivery.consumers",
+                "billing",
+                "--delivery.consumer.billing.rate",
+                "0");
+        assertTrue(bad.startsWith("--delivery.consumer.billing.rate: '0' is invalid: must be at least 1"), bad);
+        String cap = error(
+                "--kafka.bootstrap-servers",
+                "b:9092",
+                "--snapshot.url",
+                "postgresql://db:5432/x",
+                "--delivery.consumers",
+                "billing",
+                "--delivery.consumer.billing.backoff",
+                "1 min",
+                "--delivery.consumer.billing.max-backoff",
+                "10 s");
+        assertTrue(cap.startsWith("--delivery.consumer.billing.max-backoff:"), cap);
+        String name = error(
+                "--kafka.bootstrap-servers",
+                "b:9092",
+                "--snapshot.url",
+                "postgresql://db:5432/x",
+                "--delivery.consumers",
+                "billing.eu");
+        assertTrue(name.startsWith("--delivery.consumers:") && name.contains("A-Z a-z 0-9 _ -"), name);
+    }
 }

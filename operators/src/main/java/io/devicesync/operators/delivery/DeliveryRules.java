@@ -5,6 +5,7 @@ import io.devicesync.model.DeviceState;
 import io.devicesync.model.Versions;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.function.Supplier;
 
 /**
@@ -42,11 +43,37 @@ public final class DeliveryRules {
     }
 
     private final List<String> consumers;
-    private final DeliverySchedule schedule;
+    /** Each listed consumer's schedule (its own ack timeout, attempts and backoff). */
+    private final Map<String, DeliverySchedule> schedules;
+    /** A quiet device keeps its positions this long: the longest deadline of any consumer. */
+    private final DeliverySchedule longest;
 
+    /** Every consumer on the same schedule. */
     public DeliveryRules(List<String> consumers, DeliverySchedule schedule) {
+        this(consumers, sameFor(consumers, schedule));
+    }
+
+    /** @param schedules each listed consumer's schedule, by name (one for each of {@code consumers}) */
+    public DeliveryRules(List<String> consumers, Map<String, DeliverySchedule> schedules) {
         this.consumers = List.copyOf(consumers);
-        this.schedule = schedule;
+        this.schedules = Map.copyOf(schedules);
+        for (String c : consumers) {
+            if (!schedules.containsKey(c)) throw new IllegalArgumentException("no delivery schedule for " + c);
+        }
+        DeliverySchedule l = null;
+        for (DeliverySchedule d : schedules.values()) if (l == null || d.deadline(0) > l.deadline(0)) l = d;
+        this.longest = l;
+    }
+
+    /** {@code schedule} for each of {@code consumers}. */
+    public static Map<String, DeliverySchedule> sameFor(List<String> consumers, DeliverySchedule schedule) {
+        Map<String, DeliverySchedule> m = new java.util.LinkedHashMap<>();
+        for (String c : consumers) m.put(c, schedule);
+        return m;
+    }
+
+    private DeliverySchedule schedule(ConsumerTrack c) {
+        return schedules.get(c.name);
     }
 
     public List<String> consumers() {
@@ -88,7 +115,7 @@ public final class DeliveryRules {
             c.firstEpoch = v.epoch;
             c.firstSeq = v.seq;
             c.firstAt = at;
-            c.due = schedule.deadline(at);
+            c.due = schedule(c).deadline(at);
         }
         trim(s);
     }
@@ -150,7 +177,7 @@ public final class DeliveryRules {
         c.firstEpoch = s.pubEpoch[i];
         c.firstSeq = s.pubSeq[i];
         c.firstAt = s.pubAt[i];
-        c.due = schedule.deadline(c.firstAt);
+        c.due = schedule(c).deadline(c.firstAt);
     }
 
     /**
@@ -169,6 +196,7 @@ public final class DeliveryRules {
                     c.attempt = 0;
                     fx.unconsumed(deviceId, c, c.due);
                 }
+                DeliverySchedule schedule = schedule(c);
                 if (c.attempt < schedule.maxAttempts) {
                     c.attempt++;
                     c.attemptDue = now - c.due > schedule.ackTimeout ? now : c.due;
@@ -200,7 +228,7 @@ public final class DeliveryRules {
 
     /** When a device that went quiet at {@code now} is forgotten: one deadline later, on a whole second. */
     public long forgetAt(long now) {
-        return DeliverySchedule.roundUpToSecond(schedule.deadline(now));
+        return DeliverySchedule.roundUpToSecond(longest == null ? now : longest.deadline(now));
     }
 
     /** Every listed consumer acknowledged everything: nothing is pending, nobody is parked. */

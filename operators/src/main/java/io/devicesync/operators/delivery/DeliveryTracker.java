@@ -58,7 +58,9 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
     public static final String LATEST = "delivery-latest";
 
     private final List<String> consumers;
-    private final DeliverySchedule schedule;
+    /** Each consumer's schedule, by name. */
+    private final java.util.LinkedHashMap<String, DeliverySchedule> schedules;
+
     private final Duration idleTtl;
     private final long maxFutureSkew;
 
@@ -78,8 +80,14 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
      */
     public DeliveryTracker(
             List<String> consumers, DeliverySchedule schedule, Duration idleTtl, Duration maxFutureSkew) {
+        this(consumers, DeliveryRules.sameFor(consumers, schedule), idleTtl, maxFutureSkew);
+    }
+
+    /** @param schedules each consumer's schedule ({@code --delivery.consumer.<name>.*} over the job-wide values) */
+    public DeliveryTracker(
+            List<String> consumers, Map<String, DeliverySchedule> schedules, Duration idleTtl, Duration maxFutureSkew) {
         this.consumers = List.copyOf(consumers);
-        this.schedule = schedule;
+        this.schedules = new java.util.LinkedHashMap<>(schedules);
         this.idleTtl = idleTtl;
         this.maxFutureSkew = maxFutureSkew.toMillis();
     }
@@ -102,7 +110,7 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
     public void open(OpenContext ctx) {
         device = getRuntimeContext().getState(stateDescriptor(idleTtl));
         latest = getRuntimeContext().getState(latestDescriptor(idleTtl));
-        rules = new DeliveryRules(consumers, schedule);
+        rules = new DeliveryRules(consumers, schedules);
         MetricGroup group = getRuntimeContext().getMetricGroup();
         metrics = new HashMap<>();
         for (String c : consumers) metrics.put(c, new ConsumerMetrics(group.addGroup("consumer", c)));

@@ -48,18 +48,48 @@ public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEv
     public static final String SCHEDULER = "scheduler";
 
     private final List<String> consumers;
-    private final int rate;
-    private final long backlogThreshold;
+    /** Each consumer's budget per second and backlog threshold ({@code --delivery.consumer.<name>.*}). */
+    private final java.util.HashMap<String, Integer> rates = new java.util.HashMap<>();
+
+    private final java.util.HashMap<String, Long> thresholds = new java.util.HashMap<>();
 
     private transient MapState<String, EpisodeEntry> episodes;
     private transient ValueState<SchedulerState> scheduler;
     private transient Map<String, RedispatchQueue> queues;
     private transient Map<String, ConsumerMetrics> metrics;
 
+    /** Every consumer with the same budget and backlog threshold. */
     public RedispatchScheduler(List<String> consumers, int rate, long backlogThreshold) {
+        this(consumers, same(consumers, rate), same(consumers, backlogThreshold));
+    }
+
+    /** Each consumer's budget per second and backlog threshold, by name (one of each for every consumer). */
+    public RedispatchScheduler(List<String> consumers, Map<String, Integer> rates, Map<String, Long> thresholds) {
         this.consumers = List.copyOf(consumers);
-        this.rate = rate;
-        this.backlogThreshold = backlogThreshold;
+        for (String c : consumers) {
+            if (!rates.containsKey(c) || !thresholds.containsKey(c)) {
+                throw new IllegalArgumentException("no budget or backlog threshold for " + c);
+            }
+            this.rates.put(c, rates.get(c));
+            this.thresholds.put(c, thresholds.get(c));
+        }
+    }
+
+    private static <V> Map<String, V> same(List<String> consumers, V value) {
+        Map<String, V> m = new java.util.HashMap<>();
+        for (String c : consumers) m.put(c, value);
+        return m;
+    }
+
+    /** A consumer's budget: its own, or the smallest of the listed ones for a key not listed (none is keyed so). */
+    private int rate(String consumer) {
+        Integer r = rates.get(consumer);
+        return r != null ? r : rates.values().stream().min(Integer::compare).orElse(1);
+    }
+
+    private long backlogThreshold(String consumer) {
+        Long t = thresholds.get(consumer);
+        return t != null ? t : thresholds.values().stream().min(Long::compare).orElse(1L);
     }
 
     /** Per-consumer metrics; gauges read values the task thread wrote. */
@@ -189,6 +219,7 @@ public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEv
             SchedulerState st, RedispatchQueue q, String consumer, long now, Context ctx, Collector<Redispatch> out)
             throws Exception {
         ConsumerMetrics m = metrics(consumer);
+        int rate = rate(consumer);
         while (q.queuedCount() > 0 && SendWindow.canSend(st, now, rate)) {
             String deviceId = q.pollQueued();
             EpisodeEntry en = episodes.get(deviceId);
@@ -209,6 +240,7 @@ public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEv
     }
 
     private void backlogAlerts(SchedulerState st, String consumer, long now, Context ctx) {
+        long backlogThreshold = backlogThreshold(consumer);
         if (!st.backlogOpen && st.backlog > backlogThreshold) {
             st.backlogOpen = true;
             st.backlogEpisode++;

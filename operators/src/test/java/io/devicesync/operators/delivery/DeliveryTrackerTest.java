@@ -127,6 +127,43 @@ class DeliveryTrackerTest {
     }
 
     @Test
+    void eachConsumerHasItsOwnAckTimeoutAndAttempts() throws Exception {
+        // billing: the job-wide schedule (30 s + 10 s, 3 attempts); dashboard: 5 s + 10 s, 1 attempt.
+        DeliverySchedule fast = new DeliverySchedule(
+                Duration.ofSeconds(5), Duration.ofSeconds(10), 1, Duration.ofSeconds(5), Duration.ofSeconds(60));
+        h = new KeyedTwoInputStreamOperatorTestHarness<>(
+                new DeliveryTracker.Operator(new DeliveryTracker(
+                        List.of("billing", "dashboard"),
+                        java.util.Map.of("billing", SCHEDULE, "dashboard", fast),
+                        Duration.ofDays(30),
+                        Duration.ofMinutes(5))),
+                s -> s.deviceId,
+                a -> a.deviceId,
+                Types.STRING);
+        h.setup();
+        h.open();
+        watermark(T0 - 5000);
+        publish("d", 1, T0);
+        List<long[]> seen = advance(T0 + 60_000);
+        List<DeliveryEvent> out = events();
+        DeliveryEvent first = out.get((int) seen.get(0)[1]);
+        assertEquals("dashboard", first.consumer, "dashboard's deadline (15 s) comes first");
+        assertEquals(DeliverySchedule.roundUpToSecond(T0 + 15_000), seen.get(0)[0]);
+        long billingAt = seen.stream()
+                .filter(e -> out.get((int) e[1]).consumer.equals("billing"))
+                .findFirst()
+                .orElseThrow()[0];
+        assertEquals(DeliverySchedule.roundUpToSecond(T0 + 40_000), billingAt, "billing's at 40 s");
+        // dashboard has one attempt: exhausted 15 s after it; billing is still on its second.
+        assertTrue(
+                out.stream().anyMatch(e -> e.consumer.equals("dashboard") && e.kind == DeliveryEvent.Kind.EXHAUSTED),
+                kinds());
+        assertTrue(
+                out.stream().noneMatch(e -> e.consumer.equals("billing") && e.kind == DeliveryEvent.Kind.EXHAUSTED),
+                kinds());
+    }
+
+    @Test
     void theDeadlineIsNeverEarlyAndRoundedUpToTheSecond() throws Exception {
         open(List.of("billing"));
         watermark(T0 - 5000);

@@ -161,6 +161,33 @@ class RedispatchSchedulerTest {
     }
 
     @Test
+    void eachConsumerHasItsOwnBudgetAndBacklogThreshold() throws Exception {
+        h = new KeyedOneInputStreamOperatorTestHarness<>(
+                new RedispatchScheduler.Operator(new RedispatchScheduler(
+                        List.of("billing", "dashboard"),
+                        java.util.Map.of("billing", 2, "dashboard", 10),
+                        java.util.Map.of("billing", 1000L, "dashboard", 3L))),
+                e -> e.consumer,
+                Types.STRING);
+        h.setup();
+        h.open();
+        at(P0);
+        for (int i = 0; i < 20; i++) {
+            in(attempt("billing", "dev-" + i, i, 1, 5));
+            in(attempt("dashboard", "dev-" + i, i, 1, 5));
+        }
+        long billing = sent().stream().filter(r -> r.consumer.equals("billing")).count();
+        long dashboard =
+                sent().stream().filter(r -> r.consumer.equals("dashboard")).count();
+        assertEquals(2, billing, "billing's budget: 2 a second");
+        assertEquals(10, dashboard, "dashboard's budget: 10 a second");
+        List<Alert> backlog =
+                alerts().stream().filter(a -> a.type.equals("BACKLOG")).collect(Collectors.toList());
+        assertEquals(1, backlog.size(), "dashboard's threshold is 3, billing's 1000: " + backlog);
+        assertEquals("dashboard", backlog.get(0).consumer);
+    }
+
+    @Test
     void oneConsumersBacklogDoesNotDelayAnothers() throws Exception {
         open(1, 1000, null);
         at(P0);

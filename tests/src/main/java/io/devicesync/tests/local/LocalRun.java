@@ -128,6 +128,15 @@ public final class LocalRun {
             }) {
                 if (!jobArgs.contains(d[0])) jobArgs.addAll(List.of(d[0], d[1]));
             }
+            // A consumer that goes down gets settings of its own (--delivery.consumer.<name>.*): a
+            // longer ack window and a smaller redispatch budget than the others.
+            for (DeliveryDemo.Spec c : consumers) {
+                if (c.behaviour() != DeliveryDemo.Behaviour.DOWN) continue;
+                for (String[] d : new String[][] {{"ack-timeout", "10 s"}, {"rate", "20"}}) {
+                    String name = "--delivery.consumer." + c.name() + "." + d[0];
+                    if (!jobArgs.contains(name)) jobArgs.addAll(List.of(name, d[1]));
+                }
+            }
         }
         Path work = Paths.get(".local-run").toAbsolutePath();
         for (String old : List.of("kafka", "pg", "checkpoints")) deleteRecursively(work.resolve(old)); // a fresh run
