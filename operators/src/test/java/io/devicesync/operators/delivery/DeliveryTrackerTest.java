@@ -218,6 +218,34 @@ class DeliveryTrackerTest {
         assertEquals(0, h.numKeyedStateEntries());
     }
 
+    /**
+     * A consumer that replays its acks from the beginning (issue 16): every one is stale, for a
+     * device that still has its positions or one already forgotten. No attempt, no alert, no state
+     * or timer left. (What is left: each ack for a forgotten device still sends the scheduler a
+     * CLOSED, which it drops; for a replay of millions, a flood on the consumer's key.)
+     */
+    @Test
+    void aConsumerReplayingItsAcksFromTheBeginningCausesNoAttemptNoAlertAndNoState() throws Exception {
+        open(List.of("billing"));
+        watermark(T0);
+        for (int v = 1; v <= 50; v++) {
+            publish("d", v, T0 + v);
+            ack("billing", "d", 0, v, T0 + v + 1);
+        }
+        for (int v = 1; v <= 50; v++) ack("billing", "d", 0, v, T0 + 100 + v); // replayed, positions still kept
+        assertTrue(events().isEmpty(), kinds());
+        advance(T0 + 600_000); // quiet: forgotten
+        assertEquals(0, h.numKeyedStateEntries());
+        for (int v = 1; v <= 50; v++) ack("billing", "d", 0, v, T0 + 600_000 + v); // replayed after it was forgotten
+        advance(T0 + 1_200_000);
+        assertTrue(alerts().isEmpty(), alerts().toString());
+        assertTrue(
+                events().stream().allMatch(e -> e.kind == DeliveryEvent.Kind.CLOSED),
+                "nothing but CLOSED for the scheduler to drop: " + kinds());
+        assertEquals(0, h.numKeyedStateEntries(), "no state grows from stale acks");
+        assertEquals(0, h.numEventTimeTimers());
+    }
+
     @Test
     void oneUnconsumedPerEpisodeAttemptsOnScheduleWithTheLatestStateThenExhaustion() throws Exception {
         open(List.of("billing"));

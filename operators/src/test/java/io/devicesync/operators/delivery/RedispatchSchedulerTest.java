@@ -187,6 +187,18 @@ class RedispatchSchedulerTest {
         assertEquals("dashboard", backlog.get(0).consumer);
     }
 
+    /** What an ack replay leaves the scheduler (issue 16): CLOSED for devices it has no episode of. */
+    @Test
+    void closedEventsForDevicesWithoutAnEpisodeSendNothingAndKeepNoState() throws Exception {
+        open(1, 1000, null);
+        at(P0);
+        for (int i = 0; i < 1000; i++) in(event(DeliveryEvent.Kind.CLOSED, "billing", "dev-" + i));
+        assertTrue(sent().isEmpty());
+        assertTrue(alerts().isEmpty(), alerts().toString());
+        assertTrue(h.numKeyedStateEntries() <= 1, "at most the consumer's own value: " + h.numKeyedStateEntries());
+        assertEquals(0, h.numProcessingTimeTimers());
+    }
+
     @Test
     void oneConsumersBacklogDoesNotDelayAnothers() throws Exception {
         open(1, 1000, null);
