@@ -231,6 +231,16 @@ public final class DeliveryRules {
         return DeliverySchedule.roundUpToSecond(longest == null ? now : longest.deadline(now));
     }
 
+    /** Some consumer is parked, and none has anything pending or an open episode: nothing to time but its end. */
+    public boolean parkedOnly(DeliveryState s) {
+        boolean parked = false;
+        for (ConsumerTrack c : s.consumers) {
+            if (c.status == ConsumerTrack.Status.PENDING || c.status == ConsumerTrack.Status.OPEN) return false;
+            if (c.status == ConsumerTrack.Status.PARKED) parked = true;
+        }
+        return parked;
+    }
+
     /** Every listed consumer acknowledged everything: nothing is pending, nobody is parked. */
     public boolean quiet(DeliveryState s) {
         for (ConsumerTrack c : s.consumers) if (c.status != ConsumerTrack.Status.IDLE) return false;

@@ -72,6 +72,7 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
     private transient Map<String, ConsumerMetrics> metrics;
     private transient Counter unknownConsumers;
     private transient Counter attemptsWithoutState;
+    private transient Counter parkedForgotten;
     private transient Emitter emitter;
 
     /**
@@ -116,6 +117,7 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
         for (String c : consumers) metrics.put(c, new ConsumerMetrics(group.addGroup("consumer", c)));
         unknownConsumers = group.counter("acksFromUnknownConsumers");
         attemptsWithoutState = group.counter("attemptsWithoutState");
+        parkedForgotten = group.counter("parkedDevicesForgotten");
         emitter = new Emitter();
     }
 
@@ -127,7 +129,9 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
     public static ValueStateDescriptor<byte[]> stateDescriptor(Duration idleTtl) {
         ValueStateDescriptor<byte[]> d =
                 new ValueStateDescriptor<>(STATE, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
-        d.enableTimeToLive(StateTtlConfig.newBuilder(idleTtl)
+        // A day longer than --state.idle-ttl: a parked device is forgotten by its own timer after
+        // the idle TTL (in event time), telling the scheduler; the TTL is only the backstop.
+        d.enableTimeToLive(StateTtlConfig.newBuilder(idleTtl.plusDays(1))
                 .setUpdateType(StateTtlConfig.UpdateType.OnCreateAndWrite)
                 .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
                 .build());
@@ -166,7 +170,7 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
             latest.update(DeliveryCodec.encodeLatest(v));
             s.latestStored = true;
         }
-        save(s, ctx, at);
+        save(s, ctx, at, true);
     }
 
     /**
@@ -228,7 +232,7 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
         }
         m.applied.inc();
         if (coversFirst) m.latency.update(latency);
-        save(s, ctx, at);
+        save(s, ctx, at, true);
     }
 
     @Override
@@ -250,8 +254,21 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
             return;
         }
         String deviceId = ctx.getCurrentKey();
+        if (rules.parkedOnly(s) && s.forgetAt != 0 && s.forgetAt <= now && s.timer == 0) {
+            // Parked, and nothing published or acknowledged for the idle TTL: forgotten, and each
+            // consumer's scheduler told, so that the device leaves its backlog (DESIGN.md).
+            for (ConsumerTrack c : s.consumers) {
+                if (c.status == ConsumerTrack.Status.PARKED) {
+                    out.collect(DeliveryEvent.of(DeliveryEvent.Kind.CLOSED, c.name, deviceId, c, null));
+                }
+            }
+            parkedForgotten.inc();
+            device.clear();
+            if (s.latestStored) latest.clear();
+            return;
+        }
         rules.time(s, deviceId, now, () -> latestState(deviceId), emitter.to(ctx, out));
-        save(s, ctx, now);
+        save(s, ctx, now, false);
     }
 
     private DeviceState latestState(String deviceId) {
@@ -268,23 +285,35 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
      * a device that publishes and is acknowledged all the time costs about one timer per deadline,
      * not one per version.
      */
-    private void save(DeliveryState s, Context ctx, long now) throws Exception {
+    private void save(DeliveryState s, Context ctx, long now, boolean activity) throws Exception {
         if (rules.quiet(s)) {
             if (s.latestStored) {
                 latest.clear();
                 s.latestStored = false;
             }
-            if (s.forgetAt == 0) s.forgetAt = rules.forgetAt(now);
+            // One deadline after it fell quiet (a parked device's end, further out, no longer applies).
+            long quietEnd = rules.forgetAt(now);
+            if (s.forgetAt == 0 || s.forgetAt > quietEnd) s.forgetAt = quietEnd;
             if (s.timer == 0) arm(s, ctx, s.forgetAt); // an earlier timer, when it fires, arms this one
+        } else if (rules.parkedOnly(s)) {
+            // Parked only: nothing to time but its end, the idle TTL after the last publication or
+            // ack (a timer firing is not activity).
+            if (activity || s.forgetAt == 0)
+                s.forgetAt = DeliverySchedule.roundUpToSecond(plus(now, idleTtl.toMillis()));
+            if (s.timer == 0) arm(s, ctx, s.forgetAt);
         } else {
             s.forgetAt = 0;
-            long next = rules.nextTimer(s); // MAX_VALUE: parked only, nothing to time
-            if (next != Long.MAX_VALUE && (s.timer == 0 || s.timer > next)) {
+            long next = rules.nextTimer(s);
+            if (s.timer == 0 || s.timer > next) {
                 if (s.timer != 0) ctx.timerService().deleteEventTimeTimer(s.timer);
                 arm(s, ctx, next);
             }
         }
         device.update(DeliveryCodec.encode(s));
+    }
+
+    private static long plus(long a, long b) {
+        return a > Long.MAX_VALUE - b ? Long.MAX_VALUE : a + b;
     }
 
     private static void arm(DeliveryState s, Context ctx, long at) {
@@ -308,6 +337,8 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
                 return null;
             }
             next = s.timer != 0 ? s.timer : s.forgetAt;
+        } else if (rules.parkedOnly(s)) {
+            next = s.timer != 0 ? s.timer : s.forgetAt != 0 ? s.forgetAt : Long.MAX_VALUE;
         } else {
             next = s.timer != 0 ? s.timer : rules.nextTimer(s);
         }

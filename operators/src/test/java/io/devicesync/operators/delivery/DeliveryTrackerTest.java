@@ -246,6 +246,54 @@ class DeliveryTrackerTest {
         assertEquals(0, h.numEventTimeTimers());
     }
 
+    /**
+     * Issue 16's parked-device leak: a parked device is forgotten by its own timer once it has had
+     * neither publication nor ack for the idle TTL, and the scheduler is told (CLOSED), so that it
+     * leaves the consumer's backlog; one that publishes meanwhile is kept that much longer.
+     */
+    @Test
+    void aParkedDeviceSilentForTheIdleTtlIsForgottenAndLeavesTheBacklog() throws Exception {
+        Duration idleTtl = Duration.ofMinutes(30);
+        h = new KeyedTwoInputStreamOperatorTestHarness<>(
+                new DeliveryTracker.Operator(
+                        new DeliveryTracker(List.of("billing"), SCHEDULE, idleTtl, Duration.ofMinutes(5))),
+                s -> s.deviceId,
+                a -> a.deviceId,
+                Types.STRING);
+        h.setup();
+        h.open();
+        watermark(T0 - 1000);
+        publish("d", 1, T0);
+        publish("e", 1, T0);
+        advance(T0 + 400_000);
+        assertEquals("ATTEMPT#1,ATTEMPT#1,ATTEMPT#2,ATTEMPT#2,ATTEMPT#3,ATTEMPT#3,EXHAUSTED,EXHAUSTED", kinds());
+        long parkedAt = watermark;
+        assertEquals(2, h.numEventTimeTimers(), "a parked device has the timer of its end");
+        publish("e", 2, parkedAt + 10 * 60_000 - 1000); // e publishes again 10 minutes later: kept longer
+        advance(parkedAt + idleTtl.toMillis() + 2000);
+        List<DeliveryEvent> closed = events().stream()
+                .filter(ev -> ev.kind == DeliveryEvent.Kind.CLOSED)
+                .collect(Collectors.toList());
+        assertEquals(1, closed.size(), kinds());
+        assertEquals("d", closed.get(0).deviceId);
+        assertEquals("billing", closed.get(0).consumer);
+        advance(parkedAt + idleTtl.toMillis() + 11 * 60_000);
+        assertEquals(
+                2,
+                events().stream()
+                        .filter(ev -> ev.kind == DeliveryEvent.Kind.CLOSED)
+                        .count(),
+                kinds());
+        assertEquals(0, h.numKeyedStateEntries(), "both forgotten");
+        assertEquals(0, h.numEventTimeTimers());
+        assertTrue(
+                alerts().stream()
+                        .noneMatch(a -> a.type.equals("UNCONSUMED")
+                                && a.deviceId.equals("e")
+                                && a.details.contains("\"seq\":2")),
+                "a parked device's new version opens no episode");
+    }
+
     @Test
     void oneUnconsumedPerEpisodeAttemptsOnScheduleWithTheLatestStateThenExhaustion() throws Exception {
         open(List.of("billing"));
@@ -288,8 +336,9 @@ class DeliveryTrackerTest {
         assertEquals(DeliverySchedule.roundUpToSecond(d3), fired.get(2)[0]);
         assertEquals(DeliverySchedule.roundUpToSecond(d3 + 40_000), fired.get(3)[0], "the last attempt's deadline");
 
-        // Parked: newer versions cause nothing, and no timer is left.
-        assertEquals(0, h.numEventTimeTimers());
+        // Parked: newer versions cause nothing; one timer is left, the device's end after the idle
+        // TTL (30 days here), when it leaves the backlog.
+        assertEquals(1, h.numEventTimeTimers());
         publish("d", 3, watermark + 10);
         advance(watermark + 600_000);
         assertEquals(4, events().size());
