@@ -294,7 +294,13 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
             // One deadline after it fell quiet (a parked device's end, further out, no longer applies).
             long quietEnd = rules.forgetAt(now);
             if (s.forgetAt == 0 || s.forgetAt > quietEnd) s.forgetAt = quietEnd;
-            if (s.timer == 0) arm(s, ctx, s.forgetAt); // an earlier timer, when it fires, arms this one
+            if (s.timer == 0) {
+                arm(s, ctx, s.forgetAt); // an earlier timer, when it fires, arms this one
+            } else if (s.timer > s.forgetAt) {
+                // The end of a parking, further out: the quiet device goes one deadline from now.
+                ctx.timerService().deleteEventTimeTimer(s.timer);
+                arm(s, ctx, s.forgetAt);
+            }
         } else if (rules.parkedOnly(s)) {
             // Parked only: nothing to time but its end, the idle TTL after the last publication or
             // ack (a timer firing is not activity).

@@ -295,6 +295,20 @@ class DeliveryTrackerTest {
     }
 
     @Test
+    void aParkedDeviceWhoseConsumerAcknowledgesIsForgottenOneDeadlineAfterItFellQuiet() throws Exception {
+        open(List.of("billing"));
+        watermark(T0 - 1000);
+        publish("d", 1, T0);
+        advance(T0 + 400_000);
+        assertTrue(kinds().endsWith("EXHAUSTED"), kinds());
+        ack("billing", "d", 0, 1, watermark + 10); // the consumer is back: nothing pending, quiet
+        assertEquals(1, h.numEventTimeTimers(), "the parking's end (30 days out) replaced by the quiet end");
+        advance(watermark + 60_000);
+        assertEquals(0, h.numKeyedStateEntries(), "forgotten one deadline after it fell quiet");
+        assertEquals(0, h.numEventTimeTimers());
+    }
+
+    @Test
     void oneUnconsumedPerEpisodeAttemptsOnScheduleWithTheLatestStateThenExhaustion() throws Exception {
         open(List.of("billing"));
         watermark(T0 - 1000);
