@@ -17,6 +17,12 @@ public class Alert {
 
     public long ts;
 
+    /**
+     * Not published (the topic's JSON is {@link Codecs#alert}): on a RESYNC_FAILED whose lookup the
+     * breaker refused, that breaker's open report, for the AlertPolicy's inhibition. Null otherwise.
+     */
+    public BreakerReport breaker;
+
     public Alert() {}
 
     @Override

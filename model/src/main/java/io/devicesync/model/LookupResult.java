@@ -58,6 +58,13 @@ public class LookupResult {
      * to the AlertPolicy.
      */
     public BreakerReport breaker;
+    /**
+     * UNAVAILABLE because the breaker was open: the breaker's report of that time (open). The
+     * reconciler puts it on the RESYNC_FAILED it raises, so that the AlertPolicy knows the failure
+     * belongs to that outage even when it reaches the policy after the breaker's closing report
+     * (which travels through another reconciler subtask). Null otherwise.
+     */
+    public BreakerReport rejectedBy;
 
     public LookupResult() {}
 
@@ -94,6 +101,7 @@ public class LookupResult {
         r.snapshotState = snapshotState;
         r.cause = cause;
         r.breaker = breaker;
+        r.rejectedBy = rejectedBy;
         r.dbEpoch = epoch;
         r.dbSeq = seq;
         return r;

@@ -281,14 +281,17 @@ public final class Reconciliation {
                         .detail("lookup", r.outcome.name());
                 // The AlertPolicy holds these back while a lookup breaker is open (DATABASE_UNAVAILABLE).
                 if (r.outcome.isUnreadable()) alert.detail("databaseUnavailable", true);
-                fx.alert(alert.ts(q.ts)
+                Alert failedAlert = alert.ts(q.ts)
                         // The request identifies the episode; replayed after a restore, it has the same id.
                         .build(
                                 q.kind.name(),
                                 Long.toString(q.epoch),
                                 Long.toString(q.fromSeq),
                                 Long.toString(q.toSeq),
-                                Long.toString(q.ts)));
+                                Long.toString(q.ts));
+                // Which outage refused it, for the policy: its closing report may arrive first.
+                failedAlert.breaker = r.rejectedBy;
+                fx.alert(failedAlert);
             }
         } else if (wasWaiting && s.heldCount == 0) {
             fx.repaired(q);

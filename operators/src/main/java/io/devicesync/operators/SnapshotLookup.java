@@ -211,12 +211,18 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
                     "database lookup shed: " + config.maxInFlight + " lookups already waiting for the database"))));
             return;
         }
-        if (!breaker.tryAcquire(now)) {
+        BreakerReport rejecting;
+        synchronized (breakerLock) { // the report that opened the breaker, not one that closed it meanwhile
+            rejecting = breaker.tryAcquire(now) ? null : latestReport;
+        }
+        if (rejecting != null) {
             rejectedByBreaker.inc();
-            out.complete(List.of(reported(LookupResult.failed(
+            LookupResult refused = LookupResult.failed(
                     r,
                     LookupResult.Outcome.UNAVAILABLE,
-                    "database unavailable: circuit breaker open after repeated failures"))));
+                    "database unavailable: circuit breaker open after repeated failures");
+            refused.rejectedBy = rejecting;
+            out.complete(List.of(reported(refused)));
             return;
         }
         queries.inc();

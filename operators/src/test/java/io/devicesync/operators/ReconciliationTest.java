@@ -4,10 +4,12 @@ import static io.devicesync.operators.TestData.T0;
 import static io.devicesync.operators.TestData.inc;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.devicesync.model.Alert;
 import io.devicesync.model.AuditRecord;
+import io.devicesync.model.BreakerReport;
 import io.devicesync.model.DeviceState;
 import io.devicesync.model.Increment;
 import io.devicesync.model.LookupRequest;
@@ -236,12 +238,15 @@ class ReconciliationTest {
         assertEquals(List.of(), fx.alertTypes(), "shed: not sent, nothing raised");
         assertEquals(1, fx.counts.get(Reconciliation.Effects.Event.REPAIR_FAILED), "still counted");
         assertEquals(AuditRecord.Outcome.REPAIR_PENDING, fx.audits.get(0).outcome, "the audit retries it");
-        result(LookupResult.failed(
+        LookupResult refused = LookupResult.failed(
                 LookupRequest.audit("d", 0, 4, true, false, T0 + 1, 0),
                 LookupResult.Outcome.UNAVAILABLE,
-                "database unavailable: circuit breaker open"));
+                "database unavailable: circuit breaker open");
+        refused.rejectedBy = new BreakerReport(1, 2, 77, 3, true);
+        result(refused);
         assertEquals(List.of("RESYNC_FAILED"), fx.alertTypes(), "the retry failed too");
         assertTrue(fx.alerts.get(0).details.contains("\"databaseUnavailable\":true"));
+        assertSame(refused.rejectedBy, fx.alerts.get(0).breaker, "the outage that refused it, for the policy");
     }
 
     @Test

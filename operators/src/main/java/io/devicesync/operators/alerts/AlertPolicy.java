@@ -67,6 +67,20 @@ public final class AlertPolicy {
     /** An alert routed to this key: published, folded or suppressed. */
     public void onAlert(PolicyState s, Alert a, long now, Effects fx) {
         roll(s, now, fx);
+        if (AlertType.RESYNC_FAILED.name().equals(a.type) && a.breaker != null && a.breaker.open) {
+            // Refused by an open breaker: in the outage that breaker's report opened, whenever it
+            // arrives. Its report may not have reached the policy yet (it rides through another
+            // reconciler subtask): it does now. Or the outage's closing report got here first (the
+            // breaker's probe succeeded through another subtask): the failure is still the outage's.
+            // (Of another incarnation than the policy knows, it is not applied: which came later is unknown.)
+            BreakerReport known = s.breakers.get(a.breaker.subtask);
+            if (known == null || (known.incarnation == a.breaker.incarnation && isNewer(s, a.breaker))) {
+                onBreaker(s, a.breaker, now, fx);
+            }
+            s.suppressed++;
+            fx.suppressed(a.type);
+            return;
+        }
         if (AlertType.RESYNC_FAILED.name().equals(a.type) && s.databaseUnavailable && isDatabaseCause(a)) {
             s.suppressed++;
             fx.suppressed(a.type);
@@ -98,9 +112,8 @@ public final class AlertPolicy {
     /** A lookup subtask's breaker report: may open or end the database's outage. */
     public void onBreaker(PolicyState s, BreakerReport r, long now, Effects fx) {
         roll(s, now, fx);
-        BreakerReport known = s.breakers.get(r.subtask);
         // An older report of the same incarnation, overtaken on its way, changes nothing.
-        if (known != null && known.incarnation == r.incarnation && r.generation <= known.generation) return;
+        if (!isNewer(s, r)) return;
         s.breakers.put(r.subtask, r);
         s.forgetSubtasksFrom(r.parallelism);
         int open = s.breakersOpen();
@@ -142,6 +155,12 @@ public final class AlertPolicy {
     /** When the state's summaries are due (their minute's end), or -1 when it has none. */
     public long summariesDue(PolicyState s) {
         return s.summaries.isEmpty() ? -1 : s.windowStart + windowMs;
+    }
+
+    /** Whether {@code r} says more than the policy knows of its subtask (not an older report of the same incarnation). */
+    private static boolean isNewer(PolicyState s, BreakerReport r) {
+        BreakerReport known = s.breakers.get(r.subtask);
+        return known == null || known.incarnation != r.incarnation || r.generation > known.generation;
     }
 
     /** Whether a RESYNC_FAILED failed because its lookup could not read the database. */

@@ -219,6 +219,50 @@ class AlertPolicyTest {
         assertEquals("after", out.published.get(4).deviceId, "published again once recovered");
     }
 
+    /** A RESYNC_FAILED whose lookup the breaker of (subtask, incarnation, generation) refused. */
+    static Alert refusedBy(String device, int subtask, long incarnation, long generation) {
+        Alert a = resyncFailed(device, true);
+        a.breaker = new BreakerReport(subtask, 2, incarnation, generation, true);
+        return a;
+    }
+
+    /**
+     * The breaker's reports and the failures it caused reach the policy through different reconciler
+     * subtasks, in any order. A CI run published 8 RESYNC_FAILED refused by the open breaker after
+     * DATABASE_RECOVERED: the probe's success (closing) overtook the refusals just before it.
+     */
+    @Test
+    void aFailureTheOpenBreakerRefusedIsTheOutagesWhicheverOrderItArrivesIn() {
+        breaker(0, 11, 1, true, NOW);
+        breaker(0, 11, 2, false, NOW + 1);
+        assertEquals(List.of("DATABASE_UNAVAILABLE", "DATABASE_RECOVERED"), out.types());
+        send(refusedBy("late", 0, 11, 1), NOW + 2);
+        assertEquals(2, out.published.size(), "refused while open, arrived after the closing report: not published");
+        assertEquals(Map.of("RESYNC_FAILED", 1), out.suppressed);
+        assertEquals(
+                List.of("DATABASE_UNAVAILABLE", "DATABASE_RECOVERED"),
+                out.types(),
+                "nor does it reopen the outage the closing report ended");
+
+        // Ahead of its breaker's opening report: the outage starts with it, and the report changes nothing.
+        send(refusedBy("early", 1, 22, 1), NOW + 3);
+        assertEquals(List.of("DATABASE_UNAVAILABLE", "DATABASE_RECOVERED", "DATABASE_UNAVAILABLE"), out.types());
+        breaker(1, 22, 1, true, NOW + 4);
+        assertEquals(3, out.published.size());
+        breaker(1, 22, 2, false, NOW + 5);
+        assertEquals("DATABASE_RECOVERED", out.published.get(3).type);
+        assertEquals(1, details(out.published.get(3)).get("suppressed").asLong(), "the early one counted");
+
+        // Refused by an incarnation the policy no longer knows (subtask 1 restarted since): not
+        // published, and the new incarnation's closed breaker stands.
+        breaker(1, 33, 0, false, NOW + 6);
+        send(refusedBy("old-incarnation", 1, 22, 3), NOW + 7);
+        assertEquals(4, out.published.size());
+        assertEquals(Map.of("RESYNC_FAILED", 3), out.suppressed);
+        send(resyncFailed("timed-out", true), NOW + 8);
+        assertEquals("timed-out", out.published.get(4).deviceId, "a failure the breaker did not refuse: published");
+    }
+
     @Test
     void aRestartedLookupSubtaskReplacesWhatItsEarlierIncarnationLeftOpen() {
         breaker(0, 11, 1, true, NOW);
