@@ -53,7 +53,8 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * The benchmark suite (README, "Benchmarks"): a real broker (in a JVM of its own, so that the CPU
  * measured is Flink's), the events topic preloaded with clean in-order increments, and jobs on an
  * in-process MiniCluster reading it from the start, alternating after warm-up runs: a parse-only
- * job (Kafka source → Jackson readTree → discard), devicesync, devicesync with at-least-once sinks,
+ * job (Kafka source → Jackson readTree → discard), the naive peer ({@link NaivePeer}), devicesync,
+ * devicesync with at-least-once sinks,
  * and devicesync with delivery tracking for three consumers that acknowledge everything they read.
  * Prints, per variant, the medians over the runs of events/s (whole run, and the steady part from
  * 50 % to 90 % of the input), the ratio to parse-only, CPU per event from the process's own
@@ -62,7 +63,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * at a fixed input rate ({@link LatencyRun}).
  *
  * <p>Options: {@code --events 2000000 --devices 100000 --runs 3 --warmup 2 --backend rocksdb|hashmap
- * --checkpoint-interval 10 --variants parse,devicesync,devicesync-alos,delivery --latency-seconds 60
+ * --checkpoint-interval 10 --variants parse,naive,devicesync,devicesync-alos,delivery --latency-seconds 60
  * --latency-rate 0 (half the devicesync throughput measured) --latency-variants devicesync,devicesync-alos
  * --conf key=value,… (Flink configuration of the MiniCluster) --gaps 1000 --fleet 0 (devices of the fleet-scale run,
  * {@link FleetRun}) --fleet-audit-interval 120 (s) --fleet-after-intervals 2.5 --alert-storm 0 (alerts through the AlertPolicy, {@link AlertStormRun})
@@ -78,7 +79,7 @@ public final class Benchmark {
         o.put("runs", "3");
         o.put("backend", "rocksdb");
         o.put("checkpoint-interval", "10");
-        o.put("variants", "parse,devicesync,devicesync-alos,delivery");
+        o.put("variants", "parse,naive,devicesync,devicesync-alos,delivery");
         o.put("results", "");
         o.put("warmup", "2");
         o.put("latency-seconds", "60");
@@ -329,12 +330,18 @@ public final class Benchmark {
                             "Kafka: events")
                     .map(new ParseOnly())
                     .addSink(new DiscardingSink<>());
+        } else if (variant.equals("naive")) {
+            env.enableCheckpointing(
+                    Long.parseLong(o.get("checkpoint-interval")) * 1000, CheckpointingMode.EXACTLY_ONCE);
+            counter = "eventsIn";
+            createTopics(kafka.bootstrapServers(), List.of("state-" + id));
+            NaivePeer.build(env, kafka.bootstrapServers(), "events", "state-" + id, "bench-" + id, "naive-" + id);
         } else {
             counter = "eventsIn";
             String base = variant.replaceFirst("-alos$", "");
             if (!base.equals("devicesync") && !base.equals("delivery")) {
                 throw new IllegalArgumentException("--variants: '" + variant
-                        + "' is not parse, devicesync, devicesync-alos," + " delivery or delivery-alos");
+                        + "' is not parse, naive, devicesync, devicesync-alos," + " delivery or delivery-alos");
             }
             buildJob(env, variant, id, "events", kafka, db, o); // creates the output topics, which the consumers read
             if (base.equals("delivery")) {
@@ -483,24 +490,34 @@ public final class Benchmark {
         double parseSteady = median(results.getOrDefault("parse", List.of()), Result::steadyPerSecond);
         double parseWhole = median(results.getOrDefault("parse", List.of()), Result::wholePerSecond);
         double dsSteady = median(results.getOrDefault("devicesync", List.of()), Result::steadyPerSecond);
+        double naiveSteady = median(results.getOrDefault("naive", List.of()), Result::steadyPerSecond);
+        double naiveWhole = median(results.getOrDefault("naive", List.of()), Result::wholePerSecond);
         StringBuilder b = new StringBuilder();
         int devices = Integer.parseInt(o.get("devices"));
         double documentBytes = Double.parseDouble(o.getOrDefault("document-bytes", "0"));
         b.append(
-                "| variant | whole run (events/s) | steady 50–90 % (events/s) | ratio to parse-only (steady) | CPU µs/event"
-                        + " (whole / steady) | lookups | slowest checkpoint (ms) | checkpoint bytes per device (beyond the document) |\n");
-        b.append("|---|---|---|---|---|---|---|---|\n");
+                "| variant | whole run (events/s) | steady 50–90 % (events/s) | ratio to parse-only (steady) | ratio to the"
+                        + " naive peer (whole / steady) | CPU µs/event (whole / steady) | lookups | slowest checkpoint (ms) |"
+                        + " checkpoint bytes per device (beyond the document) |\n");
+        b.append("|---|---|---|---|---|---|---|---|---|\n");
         for (Map.Entry<String, List<Result>> e : results.entrySet()) {
             List<Result> rs = e.getValue();
             double steady = median(rs, Result::steadyPerSecond);
             double bytes = median(rs, r -> (double) r.checkpointBytes());
             b.append(String.format(
                     Locale.ROOT,
-                    "| %s | %,.0f | %,.0f | %s | %.1f / %.1f | %,.0f | %s | %s |%n",
+                    "| %s | %,.0f | %,.0f | %s | %s | %.1f / %.1f | %,.0f | %s | %s |%n",
                     e.getKey(),
                     median(rs, Result::wholePerSecond),
                     steady,
                     parseSteady > 0 ? String.format(Locale.ROOT, "%.2f", steady / parseSteady) : "–",
+                    naiveSteady > 0 && !e.getKey().equals("parse")
+                            ? String.format(
+                                    Locale.ROOT,
+                                    "%.2f / %.2f",
+                                    median(rs, Result::wholePerSecond) / naiveWhole,
+                                    steady / naiveSteady)
+                            : "–",
                     median(rs, Result::cpuMicrosPerEvent),
                     median(rs, Result::steadyCpuMicrosPerEvent),
                     median(rs, r -> (double) r.lookups()),
