@@ -205,10 +205,14 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
         long now = System.currentTimeMillis();
         if (inFlight.get() >= config.maxInFlight) {
             shed.inc();
-            out.complete(List.of(reported(LookupResult.failed(
+            LookupResult shedResult = LookupResult.failed(
                     r,
                     LookupResult.Outcome.UNAVAILABLE,
-                    "database lookup shed: " + config.maxInFlight + " lookups already waiting for the database"))));
+                    "database lookup shed: " + config.maxInFlight + " lookups already waiting for the database");
+            synchronized (breakerLock) { // shed while the breaker is open (the hung lookups still count): its outage's
+                if (breaker.state() != CircuitBreaker.State.CLOSED) shedResult.rejectedBy = latestReport;
+            }
+            out.complete(List.of(reported(shedResult)));
             return;
         }
         BreakerReport rejecting;

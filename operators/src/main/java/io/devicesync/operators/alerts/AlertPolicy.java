@@ -70,14 +70,17 @@ public final class AlertPolicy {
         if (AlertType.RESYNC_FAILED.name().equals(a.type) && a.breaker != null && a.breaker.open) {
             // Refused by an open breaker: in the outage that breaker's report opened, whenever it
             // arrives. Its report may not have reached the policy yet (it rides through another
-            // reconciler subtask): it does now. Or the outage's closing report got here first (the
-            // breaker's probe succeeded through another subtask): the failure is still the outage's.
-            // (Of another incarnation than the policy knows, it is not applied: which came later is unknown.)
+            // reconciler subtask): it does now. Another incarnation than the one the policy knows is
+            // a newer one (aligned checkpoints: records in flight at a restart are not restored).
+            // Or the outage's closing report got here first (the breaker's probe succeeded through
+            // another subtask): the failure is still that outage's, counted in the metrics only
+            // (its DATABASE_RECOVERED is out, and a later outage's count is not this one's).
+            if (isNewer(s, a.breaker)) onBreaker(s, a.breaker, now, fx);
             BreakerReport known = s.breakers.get(a.breaker.subtask);
-            if (known == null || (known.incarnation == a.breaker.incarnation && isNewer(s, a.breaker))) {
-                onBreaker(s, a.breaker, now, fx);
-            }
-            s.suppressed++;
+            boolean current = known != null
+                    && known.incarnation == a.breaker.incarnation
+                    && known.generation == a.breaker.generation;
+            if (s.databaseUnavailable && current) s.suppressed++;
             fx.suppressed(a.type);
             return;
         }

@@ -253,14 +253,23 @@ class AlertPolicyTest {
         assertEquals("DATABASE_RECOVERED", out.published.get(3).type);
         assertEquals(1, details(out.published.get(3)).get("suppressed").asLong(), "the early one counted");
 
-        // Refused by an incarnation the policy no longer knows (subtask 1 restarted since): not
-        // published, and the new incarnation's closed breaker stands.
-        breaker(1, 33, 0, false, NOW + 6);
-        send(refusedBy("old-incarnation", 1, 22, 3), NOW + 7);
-        assertEquals(4, out.published.size());
-        assertEquals(Map.of("RESYNC_FAILED", 3), out.suppressed);
-        send(resyncFailed("timed-out", true), NOW + 8);
-        assertEquals("timed-out", out.published.get(4).deviceId, "a failure the breaker did not refuse: published");
+        // A later outage: a straggler of the first one is not counted in this one's DATABASE_RECOVERED.
+        breaker(0, 11, 3, true, NOW + 6);
+        send(refusedBy("straggler", 0, 11, 1), NOW + 7);
+        breaker(0, 11, 4, false, NOW + 7);
+        assertEquals("DATABASE_RECOVERED", out.published.get(5).type);
+        assertEquals(0, details(out.published.get(5)).get("suppressed").asLong(), "not this outage's");
+        assertEquals(Map.of("RESYNC_FAILED", 3), out.suppressed, "counted in the metrics");
+
+        // Refused by a new incarnation of subtask 1 (restarted with the database still down) whose
+        // opening report has not arrived: a newer one, so it opens the outage.
+        send(refusedBy("restarted", 1, 33, 1), NOW + 8);
+        assertEquals("DATABASE_UNAVAILABLE", out.published.get(6).type);
+        assertEquals(7, out.published.size());
+        breaker(1, 33, 2, false, NOW + 8);
+        assertEquals(1, details(out.published.get(7)).get("suppressed").asLong());
+        send(resyncFailed("timed-out", true), NOW + 9);
+        assertEquals("timed-out", out.published.get(8).deviceId, "a failure the breaker did not refuse: published");
     }
 
     @Test

@@ -9,6 +9,7 @@ import java.util.Properties;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.functions.RichMapFunction;
+import org.apache.flink.api.common.serialization.SerializationSchema;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
@@ -78,7 +79,7 @@ final class NaivePeer {
                 .setTransactionalIdPrefix(transactionalIdPrefix)
                 .setRecordSerializer(KafkaRecordSerializationSchema.<byte[]>builder()
                         .setTopic(stateTopic)
-                        .setValueSerializationSchema(v -> v)
+                        .setValueSerializationSchema(new Bytes())
                         .build())
                 .build();
         env.fromSource(source, WatermarkStrategy.noWatermarks(), "Kafka: events")
@@ -90,6 +91,14 @@ final class NaivePeer {
                 .name("Merge")
                 .sinkTo(sink)
                 .name("Kafka: state");
+    }
+
+    /** The value as it is. */
+    static final class Bytes implements SerializationSchema<byte[]> {
+        @Override
+        public byte[] serialize(byte[] element) {
+            return element;
+        }
     }
 
     /** Jackson's readTree; counts {@code eventsIn} like devicesync's input stage. */

@@ -1,16 +1,29 @@
 package io.devicesync.tests.bench;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.devicesync.tests.sim.DeviceSimulator;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.junit.jupiter.api.Test;
 
 /** The benchmark's naive peer computes what devicesync publishes on clean input: a fair yardstick. */
 class NaivePeerTest {
+    @Test
+    void itsGraphBuilds() {
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        NaivePeer.build(env, "localhost:9092", "events", "state", "group", "naive");
+        List<String> names = new ArrayList<>();
+        env.getStreamGraph().getStreamNodes().forEach(n -> names.add(n.getOperatorName()));
+        assertTrue(names.stream().anyMatch(n -> n.contains("Merge")), names.toString());
+    }
+
     @Test
     void itsMergeOfTheSimulatorsIncrementsIsEachDevicesTrueState() throws Exception {
         DeviceSimulator.Options o = new DeviceSimulator.Options();
