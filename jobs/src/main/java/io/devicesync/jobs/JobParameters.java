@@ -1,7 +1,7 @@
 package io.devicesync.jobs;
 
 import io.devicesync.model.DeadLetter;
-import io.devicesync.operators.PostgresSourceOfTruth;
+import io.devicesync.operators.sync.PostgresSourceOfTruth;
 import io.devicesync.sinks.KafkaSinks;
 import io.devicesync.sources.EventSource.StartingOffsets;
 import java.io.Serializable;

@@ -10,7 +10,7 @@ public class HeldIncrement {
 
     public HeldIncrement() {}
 
-    HeldIncrement(Increment increment, String source) {
+    public HeldIncrement(Increment increment, String source) {
         this.increment = increment;
         this.source = source;
     }

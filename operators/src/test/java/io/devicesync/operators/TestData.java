@@ -9,40 +9,40 @@ import java.util.stream.Collectors;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 
 /** Small builders shared by the operator tests. Times are fixed: tests never read the clock. */
-final class TestData {
+public final class TestData {
     private TestData() {}
 
-    static final long T0 = 1_763_800_000_000L;
+    public static final long T0 = 1_763_800_000_000L;
     /** The document limit of the reconciler in the operator tests. */
-    static final int MAX_DOC = 1024;
+    public static final int MAX_DOC = 1024;
 
-    static Increment inc(String device, long epoch, long seq, String data) {
+    public static Increment inc(String device, long epoch, long seq, String data) {
         return new Increment(device, epoch, seq, T0 + seq * 10, data.getBytes(StandardCharsets.UTF_8));
     }
 
-    static Increment inc(String device, long seq) {
+    public static Increment inc(String device, long seq) {
         return inc(device, 0, seq, "{\"n\":" + seq + "}");
     }
 
-    static String versions(List<Increment> out) {
+    public static String versions(List<Increment> out) {
         return out.stream().map(i -> i.epoch + "/" + i.seq).collect(Collectors.joining(","));
     }
 
-    static String published(List<DeviceState> out) {
+    public static String published(List<DeviceState> out) {
         return out.stream().map(s -> s.epoch + "/" + s.seq + ":" + s.source).collect(Collectors.joining(","));
     }
 
-    static String doc(DeviceState s) {
+    public static String doc(DeviceState s) {
         return new String(s.state, StandardCharsets.UTF_8);
     }
 
-    static <T> List<T> values(java.util.Collection<StreamRecord<T>> records) {
+    public static <T> List<T> values(java.util.Collection<StreamRecord<T>> records) {
         return records == null
                 ? List.of()
                 : records.stream().map(StreamRecord::getValue).collect(Collectors.toList());
     }
 
-    static List<String> alertTypes(java.util.Collection<StreamRecord<Alert>> records) {
+    public static List<String> alertTypes(java.util.Collection<StreamRecord<Alert>> records) {
         return values(records).stream().map(a -> a.type).collect(Collectors.toList());
     }
 }

@@ -8,8 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.devicesync.model.Increment;
 import io.devicesync.model.Json;
-import io.devicesync.operators.PostgresSourceOfTruth;
-import io.devicesync.operators.SourceOfTruth;
+import io.devicesync.operators.sync.PostgresSourceOfTruth;
+import io.devicesync.operators.sync.SourceOfTruth;
 import io.devicesync.tests.infra.EmbeddedDatabase;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;

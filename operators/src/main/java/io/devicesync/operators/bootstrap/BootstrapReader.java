@@ -1,8 +1,8 @@
 package io.devicesync.operators.bootstrap;
 
 import io.devicesync.model.Increment;
-import io.devicesync.operators.SourceOfTruth;
-import io.devicesync.operators.SourceOfTruth.SnapshotRow;
+import io.devicesync.operators.sync.SourceOfTruth;
+import io.devicesync.operators.sync.SourceOfTruth.SnapshotRow;
 import java.util.ArrayDeque;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;

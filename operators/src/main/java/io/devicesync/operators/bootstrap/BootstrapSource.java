@@ -1,8 +1,8 @@
 package io.devicesync.operators.bootstrap;
 
 import io.devicesync.model.Increment;
-import io.devicesync.operators.SourceOfTruth;
 import io.devicesync.operators.serde.Compact;
+import io.devicesync.operators.sync.SourceOfTruth;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;

@@ -3,7 +3,7 @@ package io.devicesync.operators.delivery;
 import io.devicesync.model.Ack;
 import io.devicesync.model.AckRecord;
 import io.devicesync.model.DeadLetter;
-import io.devicesync.operators.Router;
+import io.devicesync.operators.input.Router;
 
 /**
  * Splits what the acks source read: valid acks go on, malformed ones to the dead-letter side output

@@ -8,7 +8,7 @@ import io.devicesync.model.Redispatch;
 import io.devicesync.model.Severity;
 import io.devicesync.model.Strategy;
 import io.devicesync.model.Versions;
-import io.devicesync.operators.Tags;
+import io.devicesync.operators.util.Tags;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;

@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.devicesync.model.Increment;
-import io.devicesync.operators.InMemorySourceOfTruth;
-import io.devicesync.operators.SourceOfTruth;
+import io.devicesync.operators.sync.InMemorySourceOfTruth;
+import io.devicesync.operators.sync.SourceOfTruth;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;

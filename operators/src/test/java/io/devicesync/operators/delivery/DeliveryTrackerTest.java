@@ -8,7 +8,7 @@ import io.devicesync.model.Ack;
 import io.devicesync.model.Alert;
 import io.devicesync.model.DeviceState;
 import io.devicesync.model.Json;
-import io.devicesync.operators.Tags;
+import io.devicesync.operators.util.Tags;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;

@@ -7,7 +7,7 @@ import io.devicesync.model.Alert;
 import io.devicesync.model.DeviceState;
 import io.devicesync.model.Json;
 import io.devicesync.model.Redispatch;
-import io.devicesync.operators.Tags;
+import io.devicesync.operators.util.Tags;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;

@@ -1,7 +1,7 @@
 package io.devicesync.tests.workflow;
 
-import io.devicesync.operators.InMemorySourceOfTruth;
-import io.devicesync.operators.SourceOfTruth;
+import io.devicesync.operators.sync.InMemorySourceOfTruth;
+import io.devicesync.operators.sync.SourceOfTruth;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 

@@ -1,0 +1,336 @@
+package io.devicesync.operators.sync;
+
+import io.devicesync.model.Alert;
+import io.devicesync.model.AuditRecord;
+import io.devicesync.model.DeviceState;
+import io.devicesync.model.Increment;
+import io.devicesync.model.LookupRequest;
+import io.devicesync.model.LookupResult;
+import io.devicesync.operators.HeldIncrement;
+import io.devicesync.operators.ReconcilerState;
+import io.devicesync.operators.alerts.AlertRouting;
+import io.devicesync.operators.serde.Compact;
+import io.devicesync.operators.util.IdleTtl;
+import io.devicesync.operators.util.Tags;
+import java.time.Duration;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Stream;
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.state.MapState;
+import org.apache.flink.api.common.state.MapStateDescriptor;
+import org.apache.flink.api.common.state.StateTtlConfig;
+import org.apache.flink.api.common.state.ValueState;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.metrics.Histogram;
+import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
+import org.apache.flink.runtime.state.VoidNamespace;
+import org.apache.flink.streaming.api.functions.co.KeyedCoProcessFunction;
+import org.apache.flink.streaming.api.operators.co.KeyedCoProcessOperator;
+import org.apache.flink.util.Collector;
+
+/**
+ * The Flink side of the reconciler (keyed by deviceId; input 1: in-order increments from the
+ * SequenceGuard, input 2: lookup results): it loads the device's state, lets {@link Reconciliation}
+ * decide, emits what it decided (device-state versions, alerts, audit records), counts, and saves.
+ * The rules are in {@link Reconciliation}.
+ */
+public class StateReconciler extends KeyedCoProcessFunction<String, Increment, LookupResult, DeviceState> {
+    private static final long serialVersionUID = 1L;
+
+    /** One value per device: the published version and document; cleared by TTL when idle. */
+    public static final String DEVICE = "reconciler";
+    /** Increments waiting for a repair, by "epoch/seq"; empty for a device that does not wait. */
+    public static final String HELD = "reconcilerHeld";
+    /**
+     * The held increments' version order: for each held "epoch/seq" but the newest, the version
+     * held after it ({epoch, seq}); the oldest and newest are in the device's value.
+     */
+    public static final String HELD_ORDER = "reconcilerHeldOrder";
+
+    private final int maxHeld;
+    private final Duration idleTtl;
+    private final int maxDocumentBytes;
+    private final long notSentGraceMs;
+
+    private transient ValueState<ReconcilerState> device;
+    private transient MapState<String, HeldIncrement> heldState;
+    private transient MapState<String, long[]> heldOrder;
+    private transient Reconciliation rules;
+    private transient HeldInMapState held;
+    private transient Emitter emitter;
+    /** Devices of this subtask waiting for a repair (the gauge): counted on open, then kept up to date. */
+    private transient AtomicLong waiting;
+
+    public StateReconciler(int maxHeld, Duration idleTtl, int maxDocumentBytes) {
+        this(maxHeld, idleTtl, maxDocumentBytes, Duration.ZERO);
+    }
+
+    /**
+     * @param notSentGrace how long a device's lookups that were never sent (shed, breaker open) are
+     *     not yet failed repairs (see {@link Reconciliation}): two lookup attempt deadlines
+     */
+    public StateReconciler(int maxHeld, Duration idleTtl, int maxDocumentBytes, Duration notSentGrace) {
+        this.notSentGraceMs = notSentGrace.toMillis();
+        this.maxHeld = maxHeld;
+        this.idleTtl = idleTtl;
+        this.maxDocumentBytes = maxDocumentBytes;
+    }
+
+    @Override
+    public void open(OpenContext ctx) {
+        device = getRuntimeContext().getState(deviceDescriptor(idleTtl));
+        heldState = getRuntimeContext().getMapState(heldDescriptor(idleTtl));
+        heldOrder = getRuntimeContext().getMapState(heldOrderDescriptor(idleTtl));
+        held = new HeldInMapState(heldState, heldOrder);
+        rules = new Reconciliation(maxHeld, maxDocumentBytes, notSentGraceMs, System::currentTimeMillis);
+        waiting = new AtomicLong();
+        var metrics = getRuntimeContext().getMetricGroup();
+        EnumMap<Reconciliation.Effects.Event, Counter> counters = new EnumMap<>(Reconciliation.Effects.Event.class);
+        counters.put(Reconciliation.Effects.Event.PUBLISHED, metrics.counter("versionsPublished"));
+        counters.put(Reconciliation.Effects.Event.STALE_DROPPED, metrics.counter("staleDropped"));
+        counters.put(Reconciliation.Effects.Event.REPAIR_FAILED, metrics.counter("repairsFailed"));
+        counters.put(Reconciliation.Effects.Event.HELD_OVERFLOW, metrics.counter("heldBufferOverflows"));
+        counters.put(Reconciliation.Effects.Event.TAIL_LOSS_REPAIRED, metrics.counter("tailLossesRepaired"));
+        counters.put(Reconciliation.Effects.Event.TOO_LARGE, metrics.counter("versionsTooLarge"));
+        counters.put(Reconciliation.Effects.Event.TOO_LARGE_TO_KEEP, metrics.counter("versionsTooLargeToKeep"));
+        emitter = new Emitter(
+                counters,
+                metrics.counter("repairsCompleted"),
+                metrics.histogram("repairLatencyMs", new DescriptiveStatisticsHistogram(1000)),
+                waiting);
+        metrics.gauge("devicesWaitingForRepair", waiting::get);
+    }
+
+    /**
+     * The reconciler's TTL: a day longer than the guard's, {@code --state.idle-ttl}. The guard
+     * forgets a device first and tells the reconciler (a forget marker on input 1); the TTL is only
+     * the backstop.
+     */
+    private static StateTtlConfig ttl(Duration idleTtl) {
+        return IdleTtl.of(idleTtl.plusDays(1));
+    }
+
+    /**
+     * The descriptor of {@link #DEVICE} as the reconciler registers it (name, serializer, TTL), for
+     * the job's {@code --state.idle-ttl}: what a reader of its state ({@code Inspect}) registers too.
+     */
+    public static ValueStateDescriptor<ReconcilerState> deviceDescriptor(Duration idleTtl) {
+        ValueStateDescriptor<ReconcilerState> d = new ValueStateDescriptor<>(DEVICE, Compact.RECONCILER_STATE);
+        d.enableTimeToLive(ttl(idleTtl));
+        return d;
+    }
+
+    /** The descriptor of {@link #HELD} (see {@link #deviceDescriptor}). */
+    public static MapStateDescriptor<String, HeldIncrement> heldDescriptor(Duration idleTtl) {
+        MapStateDescriptor<String, HeldIncrement> h =
+                new MapStateDescriptor<>(HELD, Types.STRING, TypeInformation.of(HeldIncrement.class));
+        h.enableTimeToLive(ttl(idleTtl));
+        return h;
+    }
+
+    /** The descriptor of {@link #HELD_ORDER} (see {@link #deviceDescriptor}). */
+    public static MapStateDescriptor<String, long[]> heldOrderDescriptor(Duration idleTtl) {
+        MapStateDescriptor<String, long[]> o = new MapStateDescriptor<>(
+                HELD_ORDER, Types.STRING, PrimitiveArrayTypeInfo.LONG_PRIMITIVE_ARRAY_TYPE_INFO);
+        o.enableTimeToLive(ttl(idleTtl));
+        return o;
+    }
+
+    /**
+     * The devices of this subtask that wait for a repair, counted from its keyed state when the
+     * operator opens (see {@link Operator}): right after a restore and a rescale alike.
+     */
+    void countWaiting(long devices) {
+        waiting.set(devices);
+    }
+
+    /** Whether the current key's device waits for a repair (its state, as TTL lets it be read). */
+    boolean currentDeviceWaits() throws Exception {
+        ReconcilerState s = device.value();
+        return s != null && s.waitingSince != 0;
+    }
+
+    /** Devices of this subtask waiting for a repair (the gauge's value). */
+    long waitingDevices() {
+        return waiting.get();
+    }
+
+    /**
+     * The operator that runs the reconciler: on open it counts the devices that wait for a repair,
+     * the keys that hold increments in {@link #HELD} (only those of this subtask's key groups, so
+     * the gauge is true after any rescale; no operator state to split).
+     */
+    public static final class Operator extends KeyedCoProcessOperator<String, Increment, LookupResult, DeviceState> {
+        private static final long serialVersionUID = 1L;
+
+        public Operator(StateReconciler reconciler) {
+            super(reconciler);
+        }
+
+        @Override
+        public void open() throws Exception {
+            super.open();
+            // Only devices that hold increments can wait: few keys, read one by one (a held entry
+            // whose TTL ran out may still be listed; the device's own value decides).
+            List<String> holding;
+            try (Stream<String> keys = this.<String>getKeyedStateBackend().getKeys(HELD, VoidNamespace.INSTANCE)) {
+                holding = keys.distinct().collect(java.util.stream.Collectors.toList());
+            }
+            StateReconciler reconciler = (StateReconciler) getUserFunction();
+            long n = 0;
+            for (String key : holding) {
+                setCurrentKey(key);
+                if (reconciler.currentDeviceWaits()) n++;
+            }
+            reconciler.countWaiting(n);
+        }
+    }
+
+    @Override
+    public void processElement1(Increment i, Context ctx, Collector<DeviceState> out) throws Exception {
+        ReconcilerState s = device.value();
+        if (i.forget) {
+            // The guard forgot the device (silent for the idle TTL): so does the reconciler.
+            if (s != null && s.waitingSince != 0) waiting.decrementAndGet();
+            heldState.clear();
+            heldOrder.clear();
+            device.clear();
+            return;
+        }
+        if (s == null) s = new ReconcilerState();
+        if (i.seed
+                ? rules.onSeed(s, held, i, emitter.to(ctx, out))
+                : rules.onIncrement(s, held, i, emitter.to(ctx, out))) {
+            device.update(s);
+        }
+    }
+
+    @Override
+    public void processElement2(LookupResult r, Context ctx, Collector<DeviceState> out) throws Exception {
+        // Not the device's: the lookup subtask's breaker changed; the AlertPolicy keeps count.
+        if (r.breaker != null) ctx.output(Tags.ALERTS, AlertRouting.breakerSignal(r.breaker));
+        ReconcilerState s = device.value();
+        if (s == null) s = new ReconcilerState();
+        if (rules.onResult(s, held, r, emitter.to(ctx, out))) device.update(s);
+    }
+
+    /** The held increments of the current key and their order, in two keyed MapStates (by "epoch/seq"). */
+    private static final class HeldInMapState implements Reconciliation.Held {
+        private final MapState<String, HeldIncrement> map;
+        private final MapState<String, long[]> order;
+
+        HeldInMapState(MapState<String, HeldIncrement> map, MapState<String, long[]> order) {
+            this.map = map;
+            this.order = order;
+        }
+
+        @Override
+        public boolean contains(long epoch, long seq) throws Exception {
+            return map.contains(key(epoch, seq));
+        }
+
+        @Override
+        public HeldIncrement get(long epoch, long seq) throws Exception {
+            return map.get(key(epoch, seq));
+        }
+
+        @Override
+        public void put(HeldIncrement h) throws Exception {
+            map.put(key(h.increment.epoch, h.increment.seq), h);
+        }
+
+        @Override
+        public void remove(long epoch, long seq) throws Exception {
+            map.remove(key(epoch, seq));
+        }
+
+        @Override
+        public long[] next(long epoch, long seq) throws Exception {
+            return order.get(key(epoch, seq));
+        }
+
+        @Override
+        public void setNext(long epoch, long seq, long nextEpoch, long nextSeq) throws Exception {
+            order.put(key(epoch, seq), new long[] {nextEpoch, nextSeq});
+        }
+
+        @Override
+        public void removeNext(long epoch, long seq) throws Exception {
+            order.remove(key(epoch, seq));
+        }
+
+        @Override
+        public Iterable<HeldIncrement> all() throws Exception {
+            return map.values();
+        }
+
+        @Override
+        public void clearOrder() throws Exception {
+            order.clear();
+        }
+
+        private static String key(long epoch, long seq) {
+            return epoch + "/" + seq;
+        }
+    }
+
+    /** Emits and counts what the rules decided; reused for every element (task thread only). */
+    private static final class Emitter implements Reconciliation.Effects {
+        private final EnumMap<Event, Counter> counters;
+        private final Counter repairs;
+        private final Histogram repairLatency;
+        private final AtomicLong waiting;
+        private Context ctx;
+        private Collector<DeviceState> out;
+
+        Emitter(EnumMap<Event, Counter> counters, Counter repairs, Histogram repairLatency, AtomicLong waiting) {
+            this.counters = counters;
+            this.repairs = repairs;
+            this.repairLatency = repairLatency;
+            this.waiting = waiting;
+        }
+
+        Emitter to(Context ctx, Collector<DeviceState> out) {
+            this.ctx = ctx;
+            this.out = out;
+            return this;
+        }
+
+        @Override
+        public void publish(DeviceState state) {
+            out.collect(state);
+        }
+
+        @Override
+        public void alert(Alert alert) {
+            ctx.output(Tags.ALERTS, alert);
+        }
+
+        @Override
+        public void audit(AuditRecord audit) {
+            ctx.output(Tags.AUDITS, audit);
+        }
+
+        @Override
+        public void count(Event event) {
+            counters.get(event).inc();
+        }
+
+        @Override
+        public void repaired(LookupRequest request) {
+            repairs.inc();
+            repairLatency.update(Math.max(0, System.currentTimeMillis() - request.issuedAt));
+        }
+
+        @Override
+        public void waiting(int delta) {
+            waiting.addAndGet(delta);
+        }
+    }
+}
