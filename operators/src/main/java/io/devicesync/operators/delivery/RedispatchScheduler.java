@@ -1,13 +1,7 @@
 package io.devicesync.operators.delivery;
 
 import io.devicesync.model.Alert;
-import io.devicesync.model.AlertType;
-import io.devicesync.model.Alerts;
-import io.devicesync.model.DeviceState;
 import io.devicesync.model.Redispatch;
-import io.devicesync.model.Severity;
-import io.devicesync.model.Strategy;
-import io.devicesync.model.Versions;
 import io.devicesync.operators.util.Tags;
 import java.util.HashMap;
 import java.util.List;
@@ -57,6 +51,8 @@ public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEv
     private transient ValueState<SchedulerState> scheduler;
     private transient Map<String, RedispatchQueue> queues;
     private transient Map<String, ConsumerMetrics> metrics;
+    private transient SchedulerRules rules;
+    private transient Effects effects;
 
     /** Every consumer with the same budget and backlog threshold. */
     public RedispatchScheduler(List<String> consumers, int rate, long backlogThreshold) {
@@ -122,6 +118,8 @@ public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEv
                 .getState(new ValueStateDescriptor<>(SCHEDULER, TypeInformation.of(SchedulerState.class)));
         queues = new HashMap<>();
         metrics = new HashMap<>();
+        rules = new SchedulerRules();
+        effects = new Effects();
         MetricGroup group = getRuntimeContext().getMetricGroup();
         for (String c : consumers) metrics.put(c, new ConsumerMetrics(group.addGroup("consumer", c)));
     }
@@ -139,62 +137,23 @@ public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEv
         RedispatchQueue q = queue(consumer);
         ConsumerMetrics m = metrics(consumer);
         long now = ctx.timerService().currentProcessingTime();
-        switch (e.kind) {
-            case ATTEMPT:
-                if (en == null) {
-                    en = new EpisodeEntry();
-                    st.backlog++;
-                } else if (en.parked || en.epoch != e.epoch || en.seq != e.seq) {
-                    // Another episode than the one kept (the tracker forgot the device meanwhile).
-                    en.sent = 0;
-                }
-                en.parked = false;
-                en.epoch = e.epoch;
-                en.seq = e.seq;
-                en.waitingSince = e.waitingSince;
-                en.attempt = e.attempt;
-                en.state = e.state;
-                en.bytes = e.state.state.length + e.state.deviceId.length(); // what makes records differ in size
-                en.queued = true; // replaces an attempt still queued
-                episodes.put(e.deviceId, en);
-                q.put(e.deviceId, en);
+        SchedulerRules.Outcome o = rules.onEvent(st, consumer, en, e, now, effects.to(ctx));
+        if (e.kind == DeliveryEvent.Kind.EXHAUSTED && m != null) m.exhausted.inc();
+        switch (o.store) {
+            case PUT:
+                episodes.put(e.deviceId, o.entry);
+                q.put(e.deviceId, o.entry);
                 break;
-            case EXHAUSTED:
-                if (en == null) {
-                    en = new EpisodeEntry();
-                    en.epoch = e.epoch;
-                    en.seq = e.seq;
-                    en.waitingSince = e.waitingSince;
-                    en.attempt = e.attempt;
-                    st.backlog++;
-                }
-                DeviceState lastState = en.state != null ? en.state : e.state;
-                if (lastState != null) { // none only if the tracker's copy expired (state TTL)
-                    Redispatch last = new Redispatch(lastState, consumer, en.attempt);
-                    last.attemptsSent = en.sent;
-                    ctx.output(Tags.REDISPATCH_DEAD_LETTERS, last);
-                }
-                ctx.output(Tags.ALERTS, exhaustedAlert(e.deviceId, consumer, en, now));
-                if (m != null) m.exhausted.inc();
-                en.parked = true;
-                en.queued = false;
-                en.state = null;
-                episodes.put(e.deviceId, en);
-                q.put(e.deviceId, en);
-                break;
-            case CLOSED:
-                if (en != null) {
-                    episodes.remove(e.deviceId);
-                    q.remove(e.deviceId);
-                    st.backlog--;
-                }
+            case REMOVE:
+                episodes.remove(e.deviceId);
+                q.remove(e.deviceId);
                 break;
             default:
-                throw new IllegalStateException(String.valueOf(e.kind));
+                break;
         }
-        backlogAlerts(st, consumer, now, ctx);
-        drain(st, q, consumer, now, ctx, out);
-        if (e.kind == DeliveryEvent.Kind.ATTEMPT && en.queued && m != null) m.deferred.inc();
+        rules.backlog(st, consumer, backlogThreshold(consumer), now, effects);
+        boolean sentNow = drain(st, q, consumer, now, ctx, out, e.deviceId);
+        if (e.kind == DeliveryEvent.Kind.ATTEMPT && !sentNow && m != null) m.deferred.inc();
         scheduler.update(st);
         refresh(m, st, q);
     }
@@ -209,15 +168,22 @@ public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEv
         SchedulerState st = load();
         if (st.drainTimer == timestamp) st.drainTimer = 0;
         RedispatchQueue q = queue(consumer);
-        drain(st, q, consumer, ctx.timerService().currentProcessingTime(), ctx, out);
+        drain(st, q, consumer, ctx.timerService().currentProcessingTime(), ctx, out, null);
         scheduler.update(st);
         refresh(metrics(consumer), st, q);
     }
 
     /** Sends queued attempts, first in priority order, while the budget allows; a timer for the rest. */
-    private void drain(
-            SchedulerState st, RedispatchQueue q, String consumer, long now, Context ctx, Collector<Redispatch> out)
+    private boolean drain(
+            SchedulerState st,
+            RedispatchQueue q,
+            String consumer,
+            long now,
+            Context ctx,
+            Collector<Redispatch> out,
+            String watched)
             throws Exception {
+        boolean watchedSent = false;
         ConsumerMetrics m = metrics(consumer);
         int rate = rate(consumer);
         while (q.queuedCount() > 0 && SendWindow.canSend(st, now, rate)) {
@@ -230,6 +196,7 @@ public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEv
             en.queued = false;
             episodes.put(deviceId, en);
             if (m != null) m.sent.inc();
+            if (deviceId.equals(watched)) watchedSent = true;
         }
         long next = q.queuedCount() > 0 ? SendWindow.nextAllowed(st, now, rate) : 0;
         if (next != st.drainTimer) {
@@ -237,54 +204,7 @@ public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEv
             if (next != 0) ctx.timerService().registerProcessingTimeTimer(next);
             st.drainTimer = next;
         }
-    }
-
-    private void backlogAlerts(SchedulerState st, String consumer, long now, Context ctx) {
-        long backlogThreshold = backlogThreshold(consumer);
-        if (!st.backlogOpen && st.backlog > backlogThreshold) {
-            st.backlogOpen = true;
-            st.backlogEpisode++;
-            ctx.output(
-                    Tags.ALERTS,
-                    Alerts.of(AlertType.BACKLOG, Severity.WARNING)
-                            .consumer(consumer)
-                            .cause(consumer + " has not confirmed " + st.backlog + " devices (threshold "
-                                    + backlogThreshold + ")")
-                            .strategy(Strategy.REDISPATCH)
-                            .detail("backlog", st.backlog)
-                            .detail("threshold", backlogThreshold)
-                            .detail("backlogEpisode", st.backlogEpisode)
-                            .ts(now)
-                            .build(Long.toString(st.backlogEpisode)));
-        } else if (st.backlogOpen && st.backlog <= backlogThreshold / 2) {
-            st.backlogOpen = false;
-            ctx.output(
-                    Tags.ALERTS,
-                    Alerts.of(AlertType.BACKLOG_CLEARED, Severity.INFO)
-                            .consumer(consumer)
-                            .cause(consumer + "'s backlog is down to " + st.backlog + " devices")
-                            .strategy(Strategy.NONE)
-                            .detail("backlog", st.backlog)
-                            .detail("threshold", backlogThreshold)
-                            .detail("backlogEpisode", st.backlogEpisode)
-                            .ts(now)
-                            .build(Long.toString(st.backlogEpisode)));
-        }
-    }
-
-    private static Alert exhaustedAlert(String deviceId, String consumer, EpisodeEntry en, long now) {
-        return Alerts.of(AlertType.REDISPATCH_EXHAUSTED, Severity.CRITICAL)
-                .device(deviceId)
-                .consumer(consumer)
-                .cause(consumer + " acknowledged nothing from " + Versions.format(en.epoch, en.seq) + " after "
-                        + en.sent + " redispatch(es); the last one is on the dead-letter topic and the device is parked"
-                        + " for " + consumer + " until it acknowledges again")
-                .strategy(Strategy.DEAD_LETTER)
-                .detail("epoch", en.epoch)
-                .detail("seq", en.seq)
-                .detail("attempts", en.sent)
-                .ts(now)
-                .build(Long.toString(en.epoch), Long.toString(en.seq));
+        return watchedSent;
     }
 
     private SchedulerState load() throws Exception {
@@ -324,6 +244,11 @@ public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEv
         queues.remove(consumer);
     }
 
+    /** The consumer's redispatchesDeferred so far (tests). */
+    long deferred(String consumer) {
+        return metrics.get(consumer).deferred.getCount();
+    }
+
     /** Called for each consumer of this subtask when the operator opens: queues and gauges as restored. */
     void warm(String consumer) throws Exception {
         if (!consumers.contains(consumer)) {
@@ -333,6 +258,26 @@ public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEv
         SchedulerState st = scheduler.value();
         if (st == null) return;
         refresh(metrics(consumer), st, queue(consumer));
+    }
+
+    /** The rules' effects as side outputs and metrics. */
+    private static final class Effects implements SchedulerRules.Effects {
+        private Context ctx;
+
+        Effects to(Context ctx) {
+            this.ctx = ctx;
+            return this;
+        }
+
+        @Override
+        public void deadLetter(Redispatch last) {
+            ctx.output(Tags.REDISPATCH_DEAD_LETTERS, last);
+        }
+
+        @Override
+        public void alert(Alert alert) {
+            ctx.output(Tags.ALERTS, alert);
+        }
     }
 
     /** The operator: on open it rebuilds the queues and gauges of the consumers this subtask has. */

@@ -14,10 +14,14 @@ import java.util.List;
 import java.util.stream.Collectors;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
+import org.apache.flink.runtime.state.hashmap.HashMapStateBackend;
+import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** The RedispatchScheduler in a keyed harness; processing time is set by the test. */
 class RedispatchSchedulerTest {
@@ -132,6 +136,26 @@ class RedispatchSchedulerTest {
         assertEquals("billing:first#1", order());
         until(P0 + 6_000);
         assertEquals("billing:first#1,billing:b#1,billing:d#1,billing:c#1,billing:a#1,billing:e#1", order());
+    }
+
+    /**
+     * redispatchesDeferred counts the attempts that waited for the budget. On RocksDB it counted every
+     * attempt: the scheduler asked its own copy of the entry whether it was still queued after the
+     * drain, and on RocksDB the drain had sent a copy read back from the state.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"rocksdb", "hashmap"})
+    void onlyAttemptsThatWaitForTheBudgetAreCountedAsDeferred(String backend) throws Exception {
+        RedispatchScheduler scheduler = new RedispatchScheduler(List.of("billing"), 2, 1000);
+        h = new KeyedOneInputStreamOperatorTestHarness<>(
+                new RedispatchScheduler.Operator(scheduler), e -> e.consumer, Types.STRING);
+        h.setStateBackend(backend.equals("rocksdb") ? new EmbeddedRocksDBStateBackend() : new HashMapStateBackend());
+        h.setup();
+        h.open();
+        at(P0);
+        for (int i = 0; i < 5; i++) in(attempt("billing", "dev-" + i, i, 1, 5));
+        assertEquals(2, sent().size(), "the budget of 2 a second");
+        assertEquals(3, scheduler.deferred("billing"), "three wait for the budget, two went at once");
     }
 
     @Test

@@ -1,0 +1,108 @@
+package io.devicesync.operators.delivery;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.devicesync.model.Alert;
+import io.devicesync.model.Redispatch;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.Test;
+
+/** The scheduler's rules on their own: episodes, the backlog and its alerts (no Flink). */
+class SchedulerRulesTest {
+    static final long NOW = 1_764_000_000_000L;
+
+    private final SchedulerRules rules = new SchedulerRules();
+    private final SchedulerState st = new SchedulerState();
+    private final List<Redispatch> deadLetters = new ArrayList<>();
+    private final List<Alert> alerts = new ArrayList<>();
+    private final SchedulerRules.Effects fx = new SchedulerRules.Effects() {
+        @Override
+        public void deadLetter(Redispatch last) {
+            deadLetters.add(last);
+        }
+
+        @Override
+        public void alert(Alert alert) {
+            alerts.add(alert);
+        }
+    };
+
+    private SchedulerRules.Outcome in(EpisodeEntry en, DeliveryEvent e) {
+        return rules.onEvent(st, "billing", en, e, NOW, fx);
+    }
+
+    private List<String> types() {
+        return alerts.stream().map(a -> a.type).collect(Collectors.toList());
+    }
+
+    @Test
+    void anAttemptOpensAnEpisodeAndANewerOneReplacesItWhileQueued() {
+        SchedulerRules.Outcome first = in(null, RedispatchSchedulerTest.attempt("billing", "d", NOW - 5_000, 1, 10));
+        assertEquals(SchedulerRules.Store.PUT, first.store);
+        assertTrue(first.entry.queued);
+        assertEquals(1, st.backlog);
+        first.entry.sent = 1;
+        first.entry.queued = false;
+        SchedulerRules.Outcome second =
+                in(first.entry, RedispatchSchedulerTest.attempt("billing", "d", NOW - 5_000, 2, 10));
+        assertSame(first.entry, second.entry, "the same episode");
+        assertEquals(2, second.entry.attempt);
+        assertTrue(second.entry.queued);
+        assertEquals(1, second.entry.sent, "attempts sent so far stay");
+        assertEquals(1, st.backlog, "still one device");
+        DeliveryEvent other = RedispatchSchedulerTest.attempt("billing", "d", NOW - 1_000, 1, 10);
+        other.seq = 9;
+        assertEquals(0, in(second.entry, other).entry.sent, "another episode counts afresh");
+        assertEquals(List.of(), alerts);
+    }
+
+    @Test
+    void exhaustionDeadLettersTheLastAttemptParksAndAlertsOnce() {
+        EpisodeEntry en = in(null, RedispatchSchedulerTest.attempt("billing", "d", NOW - 5_000, 3, 10)).entry;
+        en.sent = 3;
+        SchedulerRules.Outcome o = in(en, RedispatchSchedulerTest.event(DeliveryEvent.Kind.EXHAUSTED, "billing", "d"));
+        assertEquals(SchedulerRules.Store.PUT, o.store);
+        assertTrue(o.entry.parked);
+        assertFalse(o.entry.queued);
+        assertNull(o.entry.state, "a parking keeps no document");
+        assertEquals(1, deadLetters.size());
+        assertEquals(3, deadLetters.get(0).attemptsSent);
+        assertEquals(List.of("REDISPATCH_EXHAUSTED"), types());
+        assertEquals("CRITICAL", alerts.get(0).severity);
+        assertEquals(1, st.backlog, "a parked device stays in the backlog");
+    }
+
+    @Test
+    void aCloseEndsTheEpisodeAndOneWithoutAnEntryChangesNothing() {
+        EpisodeEntry en = in(null, RedispatchSchedulerTest.attempt("billing", "d", NOW, 1, 10)).entry;
+        DeliveryEvent closed = RedispatchSchedulerTest.event(DeliveryEvent.Kind.CLOSED, "billing", "d");
+        assertEquals(SchedulerRules.Store.REMOVE, in(en, closed).store);
+        assertEquals(0, st.backlog);
+        assertEquals(SchedulerRules.Store.NONE, in(null, closed).store);
+        assertEquals(0, st.backlog, "not below zero");
+    }
+
+    @Test
+    void theBacklogAlertsOnceAboveTheThresholdAndClearsAtHalfOfIt() {
+        st.backlog = 10;
+        rules.backlog(st, "billing", 10, NOW, fx);
+        assertEquals(List.of(), types(), "at the threshold: not above it");
+        st.backlog = 11;
+        rules.backlog(st, "billing", 10, NOW, fx);
+        st.backlog = 12;
+        rules.backlog(st, "billing", 10, NOW, fx);
+        st.backlog = 6;
+        rules.backlog(st, "billing", 10, NOW, fx);
+        assertEquals(List.of("BACKLOG"), types(), "one, however the backlog moves above half");
+        st.backlog = 5;
+        rules.backlog(st, "billing", 10, NOW, fx);
+        assertEquals(List.of("BACKLOG", "BACKLOG_CLEARED"), types());
+        assertEquals(1, st.backlogEpisode);
+    }
+}
