@@ -18,7 +18,9 @@ import org.apache.flink.api.common.eventtime.WatermarkStrategy;
  *       clock plus that skew: a device with a wildly wrong clock cannot drag event time forward for
  *       everyone (its own records are still processed, with their own timestamps);
  *   <li>once the partition has been idle (no record) for {@code idleTimeout} <em>after its
- *       records</em>, the watermark follows the wall clock minus the out-of-orderness bound, so
+ *       records</em> (longer after records read far behind the wall clock: as long as they were
+ *       behind, at most {@link #CATCH_UP_IDLE_FACTOR} idle timeouts), the watermark follows the
+ *       wall clock minus the out-of-orderness bound, so
  *       event-time timers (reorder grace, audits, deadlines) fire at night, during a broker outage
  *       and in a quiet test. A partition with a backlog is never idle: its records keep coming (and
  *       the activity clock stops while the task is backpressured), so during a catch-up event time
@@ -99,6 +101,14 @@ public final class EventTimeWatermarks {
         }
     }
 
+    /**
+     * A partition whose last record was behind the wall clock (read during a catch-up) is idle only
+     * after up to this many idle timeouts of silence: a stall of the source in the middle of a
+     * catch-up (a slow fetch, a broker that pauses) would otherwise make event time jump to the wall
+     * clock and the audits take increments still in the backlog for lost.
+     */
+    public static final long CATCH_UP_IDLE_FACTOR = 6;
+
     /** The generator; public for tests. */
     public static final class Generator<T> implements WatermarkGenerator<T> {
         private final long bound;
@@ -110,6 +120,13 @@ public final class EventTimeWatermarks {
         private long maxTimestamp = Long.MIN_VALUE;
         /** Activity-clock time of the last record (of the generator's creation before the first). */
         private long lastRecordWallTime;
+
+        /**
+         * How far behind the wall clock the partition's event time was at its last record: a
+         * partition read far behind (a catch-up) that falls silent is more likely stalled than
+         * done, so it waits longer before it is taken for idle (see {@link #CATCH_UP_IDLE_FACTOR}).
+         */
+        private long lagAtLastRecord;
 
         private long emitted = Long.MIN_VALUE;
         private final ReaderActivity reader;
@@ -144,12 +161,27 @@ public final class EventTimeWatermarks {
         public void onEvent(T event, long eventTimestamp, WatermarkOutput output) {
             lastRecordWallTime = activityClock.now();
             if (!reader.anyRecord) reader.anyRecord = true;
-            maxTimestamp = Math.max(maxTimestamp, Math.min(eventTimestamp, clock.now() + maxFutureSkew));
+            long wall = clock.now();
+            maxTimestamp = Math.max(maxTimestamp, Math.min(eventTimestamp, wall + maxFutureSkew));
+            lagAtLastRecord = wall - maxTimestamp;
+        }
+
+        /**
+         * How long the partition must be silent to be idle: the idle timeout, or, when its last
+         * record was further behind the wall clock than the idle timeout and the bound (it was being
+         * caught up), as long as it was behind, at most {@link #CATCH_UP_IDLE_FACTOR} idle timeouts.
+         */
+        long silenceForIdle() {
+            if (maxTimestamp == Long.MIN_VALUE || lagAtLastRecord <= idleTimeout + bound) return idleTimeout;
+            long cap = idleTimeout > Long.MAX_VALUE / CATCH_UP_IDLE_FACTOR
+                    ? Long.MAX_VALUE
+                    : idleTimeout * CATCH_UP_IDLE_FACTOR;
+            return Math.max(idleTimeout, Math.min(lagAtLastRecord, cap));
         }
 
         @Override
         public void onPeriodicEmit(WatermarkOutput output) {
-            boolean idle = activityClock.now() - lastRecordWallTime >= idleTimeout;
+            boolean idle = activityClock.now() - lastRecordWallTime >= silenceForIdle();
             long candidate;
             if (maxTimestamp != Long.MIN_VALUE) {
                 candidate = maxTimestamp - bound - 1;

@@ -40,16 +40,53 @@ class EventTimeWatermarksTest {
 
     @Test
     void followsTheWallClockOnceIdle() {
-        g.onEvent("x", 500_000, out);
+        g.onEvent("x", now - 500, out); // a partition read in real time
+        long ts = now - 500;
         now += 9_999;
         g.onPeriodicEmit(out);
-        assertEquals(500_000 - 1_001, last(), "not idle yet");
+        assertEquals(ts - 1_001, last(), "not idle yet");
         now += 1;
         g.onPeriodicEmit(out);
         assertEquals(now - 1_001, last(), "idle: wall clock minus the bound");
         now += 5_000;
         g.onPeriodicEmit(out);
         assertEquals(now - 1_001, last(), "keeps moving while idle");
+    }
+
+    /**
+     * A catch-up whose source stalls for longer than the idle timeout (CatchUpITCase once: 10 false
+     * TAIL_LOSS) is not taken for an idle partition: read 500 s behind the wall clock, the partition
+     * must be silent for 6 idle timeouts (60 s) before its watermark follows the wall clock.
+     */
+    @Test
+    void aPartitionReadFarBehindTheWallClockWaitsLongerBeforeItIsIdle() {
+        g.onEvent("x", 500_000, out); // 500 s behind: a backlog being read
+        now += 30_000; // a stall of 30 s mid-catch-up
+        g.onPeriodicEmit(out);
+        assertEquals(500_000 - 1_001, last(), "a stalled catch-up is not idle");
+        now += 29_999;
+        g.onPeriodicEmit(out);
+        assertEquals(500_000 - 1_001, last());
+        now += 1;
+        g.onPeriodicEmit(out);
+        assertEquals(now - 1_001, last(), "silent for 6 idle timeouts: idle, it follows the wall clock");
+    }
+
+    @Test
+    void aPartitionALittleBehindWaitsAsLongAsItWasBehind() {
+        g.onEvent("x", now - 25_000, out); // 25 s behind: more than the idle timeout and the bound
+        now += 24_999;
+        g.onPeriodicEmit(out);
+        assertEquals(now - 24_999 - 25_000 - 1_001, last(), "not idle before 25 s");
+        now += 1;
+        g.onPeriodicEmit(out);
+        assertEquals(now - 1_001, last());
+        // Back in real time: the idle timeout again.
+        g.onEvent("x", now, out);
+        long ts = now;
+        now += 10_000;
+        g.onPeriodicEmit(out);
+        assertEquals(now - 1_001, last(), "idle after the idle timeout (" + ts + ")");
     }
 
     @Test
