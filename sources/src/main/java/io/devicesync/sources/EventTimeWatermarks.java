@@ -163,7 +163,10 @@ public final class EventTimeWatermarks {
             if (!reader.anyRecord) reader.anyRecord = true;
             long wall = clock.now();
             maxTimestamp = Math.max(maxTimestamp, Math.min(eventTimestamp, wall + maxFutureSkew));
-            lagAtLastRecord = wall - maxTimestamp;
+            // Behind where the partition already is: the highest event time, or the wall clock its
+            // idle watermark reached (a late record after an idle spell is no catch-up).
+            long reached = emitted == Long.MIN_VALUE ? maxTimestamp : Math.max(maxTimestamp, emitted + bound + 1);
+            lagAtLastRecord = wall - reached;
         }
 
         /**

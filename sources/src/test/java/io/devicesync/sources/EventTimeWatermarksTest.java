@@ -72,6 +72,26 @@ class EventTimeWatermarksTest {
         assertEquals(now - 1_001, last(), "silent for 6 idle timeouts: idle, it follows the wall clock");
     }
 
+    /**
+     * A record far behind a partition whose idle watermark already follows the wall clock (a slow
+     * device clock, an old record) is no catch-up: the partition is idle again after the idle
+     * timeout, not after a minute (records like it more often than that would hold event time).
+     */
+    @Test
+    void aLateRecordAfterAnIdleSpellIsNoCatchUp() {
+        g.onEvent("x", now - 500, out);
+        now += 10_000;
+        g.onPeriodicEmit(out);
+        assertEquals(now - 1_001, last(), "idle, on the wall clock");
+        now += 60_000;
+        g.onPeriodicEmit(out);
+        assertEquals(now - 1_001, last(), "a minute later, still on the wall clock");
+        g.onEvent("x", now - 3_600_000, out); // an hour old
+        now += 10_000;
+        g.onPeriodicEmit(out);
+        assertEquals(now - 1_001, last(), "idle again after the idle timeout");
+    }
+
     @Test
     void aPartitionALittleBehindWaitsAsLongAsItWasBehind() {
         g.onEvent("x", now - 25_000, out); // 25 s behind: more than the idle timeout and the bound
