@@ -260,7 +260,7 @@ public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEv
         refresh(metrics(consumer), st, queue(consumer));
     }
 
-    /** The rules' effects as side outputs and metrics. */
+    /** The rules' effects as side outputs (the metrics are counted by the function). */
     private static final class Effects implements SchedulerRules.Effects {
         private Context ctx;
 
