@@ -1,0 +1,165 @@
+package io.devicesync.operators;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.devicesync.model.Ack;
+import io.devicesync.model.AlertType;
+import io.devicesync.model.AuditRecord;
+import io.devicesync.model.DeviceState;
+import io.devicesync.model.Increment;
+import io.devicesync.model.Redispatch;
+import io.devicesync.operators.delivery.DeliveryEvent;
+import io.devicesync.operators.delivery.DeliverySchedule;
+import io.devicesync.operators.delivery.DeliveryTracker;
+import io.devicesync.operators.delivery.RedispatchScheduler;
+import io.devicesync.operators.sync.SequenceGuard;
+import io.devicesync.operators.util.Tags;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Duration;
+import java.util.List;
+import java.util.stream.Collectors;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
+import org.apache.flink.runtime.state.StateBackend;
+import org.apache.flink.runtime.state.hashmap.HashMapStateBackend;
+import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
+import org.apache.flink.streaming.api.operators.co.KeyedCoProcessOperator;
+import org.apache.flink.streaming.api.watermark.Watermark;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
+import org.apache.flink.streaming.util.KeyedTwoInputStreamOperatorTestHarness;
+import org.apache.flink.streaming.util.OperatorSnapshotUtil;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * Snapshots of the tracker, the scheduler and the guard written by the build of commit 8f4564d
+ * (the writer is {@code src/test/resources/savepoints/BuildSavepoints-8f4564d.java.txt}, run in a
+ * checkout of that commit) restore into this build on both backends and carry on from where they
+ * were: the upgrade path the README's upgrade notes promise. The reconciler's are
+ * {@code ReconcilerStateMigrationTest}'s.
+ */
+class OlderBuildSavepointsTest {
+    static final String BUILD = "8f4564d";
+    static final long T0 = 1_763_800_000_123L;
+    static final DeliverySchedule SCHEDULE = new DeliverySchedule(
+            Duration.ofSeconds(30), Duration.ofSeconds(10), 3, Duration.ofSeconds(5), Duration.ofSeconds(60));
+
+    /** The snapshot {@code build} wrote of {@code operator} on {@code backend}, from the test resources. */
+    public static OperatorSubtaskState read(String operator, String build, String backend) throws Exception {
+        String name = operator + "-" + build + "-" + backend + ".snapshot";
+        Path tmp = Files.createTempFile(operator + "-", ".snapshot");
+        try (InputStream in = OlderBuildSavepointsTest.class.getResourceAsStream("/savepoints/" + name)) {
+            if (in == null) throw new IllegalStateException("no snapshot " + name);
+            Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
+        }
+        try {
+            return OperatorSnapshotUtil.readStateHandle(tmp.toString());
+        } finally {
+            Files.delete(tmp);
+        }
+    }
+
+    static StateBackend backend(String name) {
+        return name.equals("rocksdb") ? new EmbeddedRocksDBStateBackend() : new HashMapStateBackend();
+    }
+
+    /**
+     * The tracker had: d1 at 0/2 (published at T0 and T0 + 1 s), billing acked 0/2, dashboard
+     * nothing; d2 at 0/1 acked by both. Restored, dashboard's deadline passes: one UNCONSUMED and
+     * an attempt carrying d1's latest document; billing and d2 have nothing due; an ack closes it.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"rocksdb", "hashmap"})
+    void theTrackerOf8f4564dRestores(String backend) throws Exception {
+        try (var h = new KeyedTwoInputStreamOperatorTestHarness<String, DeviceState, Ack, DeliveryEvent>(
+                new DeliveryTracker.Operator(new DeliveryTracker(
+                        List.of("billing", "dashboard"), SCHEDULE, Duration.ofDays(30), Duration.ofMinutes(5))),
+                s -> s.deviceId,
+                a -> a.deviceId,
+                Types.STRING)) {
+            h.setStateBackend(backend(backend));
+            h.setup();
+            h.initializeState(read("tracker", BUILD, backend));
+            h.open();
+            h.setProcessingTime(T0 + 3000);
+            for (long t = T0; t <= T0 + 45_000; t += 1000) h.processBothWatermarks(new Watermark(t));
+            List<DeliveryEvent> events = h.extractOutputValues();
+            assertEquals(
+                    "ATTEMPT dashboard d1 0/1 #1 {\"seq\":2}",
+                    events.stream().map(OlderBuildSavepointsTest::describe).collect(Collectors.joining("; ")));
+            var alerts = h.getSideOutput(Tags.ALERTS).stream()
+                    .map(StreamRecord::getValue)
+                    .map(a -> a.type + " " + a.consumer + " " + a.deviceId)
+                    .collect(Collectors.toList());
+            assertEquals(List.of(AlertType.UNCONSUMED.name() + " dashboard d1"), alerts);
+            h.processElement2(new Ack("dashboard", "d1", 0, 2, T0 + 46_000), T0 + 46_000);
+            List<DeliveryEvent> after = h.extractOutputValues();
+            assertEquals(2, after.size());
+            assertEquals("CLOSED dashboard d1 0/1 #1 -", describe(after.get(1)));
+        }
+    }
+
+    private static String describe(DeliveryEvent e) {
+        return e.kind + " " + e.consumer + " " + e.deviceId + " " + e.epoch + "/" + e.seq + " #" + e.attempt + " "
+                + (e.state == null ? "-" : new String(e.state.state, StandardCharsets.UTF_8));
+    }
+
+    /**
+     * The scheduler had sent "first" within billing's budget (1 a second) and queued "b" (waiting
+     * since 20) and "a" (since 10). Restored, it sends them a second apart, longest waiting first.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"rocksdb", "hashmap"})
+    void theSchedulerOf8f4564dRestores(String backend) throws Exception {
+        try (var h = new KeyedOneInputStreamOperatorTestHarness<String, DeliveryEvent, Redispatch>(
+                new RedispatchScheduler.Operator(new RedispatchScheduler(List.of("billing", "dashboard"), 1, 1)),
+                e -> e.consumer,
+                Types.STRING)) {
+            h.setStateBackend(backend(backend));
+            h.setup();
+            h.initializeState(read("scheduler", BUILD, backend));
+            h.open();
+            h.setProcessingTime(1_000_500);
+            assertEquals(List.of(), h.extractOutputValues(), "the budget was restored too");
+            for (long t = 1_000_500; t <= 1_003_000; t += 10) h.setProcessingTime(t);
+            assertEquals(
+                    "billing:a,billing:b",
+                    h.extractOutputValues().stream()
+                            .map(r -> r.consumer + ":" + r.state.deviceId)
+                            .collect(Collectors.joining(",")));
+        }
+    }
+
+    /** The guard had forwarded g 0/1 and 0/2 and held 0/4; restored, 0/3 releases both. */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"rocksdb", "hashmap"})
+    void theGuardOf8f4564dRestores(String backend) throws Exception {
+        try (var h = new KeyedTwoInputStreamOperatorTestHarness<String, Increment, AuditRecord, Increment>(
+                new KeyedCoProcessOperator<>(
+                        new SequenceGuard(Duration.ofMillis(1000), 1000, Duration.ofHours(1), Duration.ofDays(30))),
+                i -> i.deviceId,
+                a -> a.deviceId,
+                Types.STRING)) {
+            h.setStateBackend(backend(backend));
+            h.setup();
+            h.initializeState(read("guard", BUILD, backend));
+            h.open();
+            Increment three = new Increment("g", 0, 3, T0 + 30, "{\"s\":3}".getBytes(StandardCharsets.UTF_8));
+            h.processElement1(three, T0 + 30);
+            List<Long> seqs = h.extractOutputValues().stream().map(i -> i.seq).collect(Collectors.toList());
+            assertEquals(List.of(3L, 4L), seqs, "the held 0/4 follows 0/3");
+            assertTrue(
+                    h.getSideOutput(Tags.LOOKUPS) == null
+                            || h.getSideOutput(Tags.LOOKUPS).stream()
+                                    .noneMatch(r -> r.getValue().deviceId.equals("g")
+                                            && r.getValue().kind != io.devicesync.model.LookupRequest.Kind.AUDIT),
+                    "no gap left to look up");
+        }
+    }
+}
