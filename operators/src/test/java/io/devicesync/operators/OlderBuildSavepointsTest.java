@@ -15,26 +15,20 @@ import io.devicesync.operators.delivery.DeliveryTracker;
 import io.devicesync.operators.delivery.RedispatchScheduler;
 import io.devicesync.operators.sync.SequenceGuard;
 import io.devicesync.operators.util.Tags;
-import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.List;
 import java.util.stream.Collectors;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
 import org.apache.flink.runtime.state.StateBackend;
-import org.apache.flink.runtime.state.hashmap.HashMapStateBackend;
-import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
 import org.apache.flink.streaming.api.operators.co.KeyedCoProcessOperator;
 import org.apache.flink.streaming.api.watermark.Watermark;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 import org.apache.flink.streaming.util.KeyedTwoInputStreamOperatorTestHarness;
-import org.apache.flink.streaming.util.OperatorSnapshotUtil;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
@@ -50,23 +44,12 @@ class OlderBuildSavepointsTest {
     static final DeliverySchedule SCHEDULE = new DeliverySchedule(
             Duration.ofSeconds(30), Duration.ofSeconds(10), 3, Duration.ofSeconds(5), Duration.ofSeconds(60));
 
-    /** The snapshot {@code build} wrote of {@code operator} on {@code backend}, from the test resources. */
-    public static OperatorSubtaskState read(String operator, String build, String backend) throws Exception {
-        String name = operator + "-" + build + "-" + backend + ".snapshot";
-        Path tmp = Files.createTempFile(operator + "-", ".snapshot");
-        try (InputStream in = OlderBuildSavepointsTest.class.getResourceAsStream("/savepoints/" + name)) {
-            if (in == null) throw new IllegalStateException("no snapshot " + name);
-            Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
-        }
-        try {
-            return OperatorSnapshotUtil.readStateHandle(tmp.toString());
-        } finally {
-            Files.delete(tmp);
-        }
+    static OperatorSubtaskState read(String operator, String build, String backend) throws Exception {
+        return TestData.snapshot(operator, build, backend);
     }
 
     static StateBackend backend(String name) {
-        return name.equals("rocksdb") ? new EmbeddedRocksDBStateBackend() : new HashMapStateBackend();
+        return TestData.backend(name);
     }
 
     /**
@@ -74,18 +57,21 @@ class OlderBuildSavepointsTest {
      * nothing; d2 at 0/1 acked by both. Restored, dashboard's deadline passes: one UNCONSUMED and
      * an attempt carrying d1's latest document; billing and d2 have nothing due; an ack closes it.
      */
-    @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"rocksdb", "hashmap"})
-    void theTrackerOf8f4564dRestores(String backend) throws Exception {
-        try (var h = new KeyedTwoInputStreamOperatorTestHarness<String, DeviceState, Ack, DeliveryEvent>(
-                new DeliveryTracker.Operator(new DeliveryTracker(
-                        List.of("billing", "dashboard"), SCHEDULE, Duration.ofDays(30), Duration.ofMinutes(5))),
-                s -> s.deviceId,
-                a -> a.deviceId,
-                Types.STRING)) {
-            h.setStateBackend(backend(backend));
-            h.setup();
-            h.initializeState(read("tracker", BUILD, backend));
+    @ParameterizedTest(name = "{0}, snapshot again at once: {1}")
+    @CsvSource({"rocksdb,false", "rocksdb,true", "hashmap,false", "hashmap,true"})
+    void theTrackerOf8f4564dRestores(String backend, boolean snapshotAgain) throws Exception {
+        OperatorSubtaskState from = read("tracker", BUILD, backend);
+        if (snapshotAgain) {
+            // Restored and at once snapshot again, before any device is touched (on heap the values
+            // are still the old build's bytes then), and restored from that.
+            try (var first = tracker(backend)) {
+                first.initializeState(from);
+                first.open();
+                from = first.snapshot(2, T0 + 3000);
+            }
+        }
+        try (var h = tracker(backend)) {
+            h.initializeState(from);
             h.open();
             h.setProcessingTime(T0 + 3000);
             for (long t = T0; t <= T0 + 45_000; t += 1000) h.processBothWatermarks(new Watermark(t));
@@ -103,6 +89,19 @@ class OlderBuildSavepointsTest {
             assertEquals(2, after.size());
             assertEquals("CLOSED dashboard d1 0/1 #1 -", describe(after.get(1)));
         }
+    }
+
+    private static KeyedTwoInputStreamOperatorTestHarness<String, DeviceState, Ack, DeliveryEvent> tracker(
+            String backend) throws Exception {
+        var h = new KeyedTwoInputStreamOperatorTestHarness<String, DeviceState, Ack, DeliveryEvent>(
+                new DeliveryTracker.Operator(new DeliveryTracker(
+                        List.of("billing", "dashboard"), SCHEDULE, Duration.ofDays(30), Duration.ofMinutes(5))),
+                s -> s.deviceId,
+                a -> a.deviceId,
+                Types.STRING);
+        h.setStateBackend(backend(backend));
+        h.setup();
+        return h;
     }
 
     private static String describe(DeliveryEvent e) {

@@ -45,4 +45,30 @@ public final class TestData {
     public static List<String> alertTypes(java.util.Collection<StreamRecord<Alert>> records) {
         return values(records).stream().map(a -> a.type).collect(Collectors.toList());
     }
+
+    /**
+     * The snapshot {@code build} wrote of {@code operator} on {@code backend}
+     * ({@code src/test/resources/savepoints/<operator>-<build>-<backend>.snapshot}).
+     */
+    public static org.apache.flink.runtime.checkpoint.OperatorSubtaskState snapshot(
+            String operator, String build, String backend) throws Exception {
+        String name = operator + "-" + build + "-" + backend + ".snapshot";
+        java.nio.file.Path tmp = java.nio.file.Files.createTempFile(operator + "-", ".snapshot");
+        try (java.io.InputStream in = TestData.class.getResourceAsStream("/savepoints/" + name)) {
+            if (in == null) throw new IllegalStateException("no snapshot " + name);
+            java.nio.file.Files.copy(in, tmp, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        }
+        try {
+            return org.apache.flink.streaming.util.OperatorSnapshotUtil.readStateHandle(tmp.toString());
+        } finally {
+            java.nio.file.Files.delete(tmp);
+        }
+    }
+
+    /** The state backend of a migration test's name: "rocksdb" or "hashmap". */
+    public static org.apache.flink.runtime.state.StateBackend backend(String name) {
+        return name.equals("rocksdb")
+                ? new org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend()
+                : new org.apache.flink.runtime.state.hashmap.HashMapStateBackend();
+    }
 }

@@ -9,6 +9,7 @@ import io.devicesync.operators.GuardState;
 import io.devicesync.operators.HeldIncrement;
 import io.devicesync.operators.ReconcilerState;
 import io.devicesync.operators.delivery.ConsumerTrack;
+import io.devicesync.operators.delivery.DeliveryCodec;
 import io.devicesync.operators.delivery.DeliveryState;
 import io.devicesync.operators.delivery.DeliveryTracker;
 import io.devicesync.operators.sync.SequenceGuard;
@@ -307,11 +308,11 @@ final class StateReaders {
         }
     }
 
-    /** The DeliveryTracker: {@code delivery} (DeliveryCodec's bytes, decoded) and {@code delivery-latest}. */
+    /** The DeliveryTracker: {@code delivery} and {@code delivery-latest} (DeliveryCodec's serializers). */
     static final class TrackerReader extends Reader {
         private static final long serialVersionUID = 1L;
-        private transient ValueState<byte[]> state;
-        private transient ValueState<byte[]> latest;
+        private transient ValueState<DeliveryState> state;
+        private transient ValueState<DeviceState> latest;
 
         TrackerReader(String device, Duration idleTtl) {
             super(Uids.DELIVERY_TRACKER, device, idleTtl);
@@ -325,16 +326,14 @@ final class StateReaders {
 
         @Override
         long size() throws Exception {
-            byte[] s = state.value();
-            byte[] l = latest.value();
-            // As the byte-array serializer writes them: a length, then the bytes.
-            return (s == null ? 0 : 4 + s.length) + (l == null ? 0 : 4 + l.length);
+            return bytes(DeliveryCodec.STATE_SERIALIZER, DeliveryTracker.stateOf(state))
+                    + bytes(DeliveryCodec.LATEST_SERIALIZER, DeliveryTracker.latestOf(latest, null));
         }
 
         @Override
         void json(JsonGenerator g, String key, Context ctx) throws Exception {
-            DeliveryState s = DeliveryTracker.decodeState(state.value());
-            DeviceState l = DeliveryTracker.decodeLatest(key, latest.value());
+            DeliveryState s = DeliveryTracker.stateOf(state);
+            DeviceState l = DeliveryTracker.latestOf(latest, key);
             g.writeStartObject();
             g.writeFieldName(DeliveryTracker.STATE);
             if (s == null) {

@@ -7,7 +7,6 @@ import java.util.Map;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
-import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
@@ -31,7 +30,7 @@ public class AlertPolicyFunction extends KeyedProcessFunction<String, PolicyInpu
     private final long windowMs;
 
     private transient AlertPolicy rules;
-    private transient ValueState<byte[]> state;
+    private transient ValueState<PolicyState> state;
     private transient MetricGroup metrics;
     private transient Map<String, Counter[]> counters;
     private transient Out out;
@@ -51,8 +50,7 @@ public class AlertPolicyFunction extends KeyedProcessFunction<String, PolicyInpu
     @Override
     public void open(OpenContext ctx) {
         rules = new AlertPolicy(maxPerMinute, windowMs);
-        state = getRuntimeContext()
-                .getState(new ValueStateDescriptor<>("policy", PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO));
+        state = getRuntimeContext().getState(new ValueStateDescriptor<>("policy", PolicySerializer.TYPE));
         metrics = getRuntimeContext().getMetricGroup();
         counters = new HashMap<>();
         out = new Out();
@@ -66,7 +64,7 @@ public class AlertPolicyFunction extends KeyedProcessFunction<String, PolicyInpu
 
     @Override
     public void processElement(PolicyInput in, Context ctx, Collector<Alert> collector) throws Exception {
-        PolicyState s = PolicyState.decode(state.value());
+        PolicyState s = load();
         long now = ctx.timerService().currentProcessingTime();
         out.to(collector);
         if (in.alert != null) rules.onAlert(s, in.alert, now, out);
@@ -77,14 +75,20 @@ public class AlertPolicyFunction extends KeyedProcessFunction<String, PolicyInpu
 
     @Override
     public void onTimer(long timestamp, OnTimerContext ctx, Collector<Alert> collector) throws Exception {
-        PolicyState s = PolicyState.decode(state.value());
+        PolicyState s = load();
         out.to(collector);
         rules.onTime(s, Math.max(timestamp, ctx.timerService().currentProcessingTime()), out);
         save(s, ctx.timerService());
     }
 
+    /** The key's state, a new one when none (a restore on heap may have left bytes: {@link PolicySerializer}). */
+    private PolicyState load() throws java.io.IOException {
+        PolicyState s = PolicySerializer.INSTANCE.value(((ValueState<?>) state).value());
+        return s == null ? new PolicyState() : s;
+    }
+
     private void save(PolicyState s, org.apache.flink.streaming.api.TimerService timers) throws Exception {
-        state.update(s.encode());
+        state.update(s);
         long due = rules.summariesDue(s);
         if (due >= 0) timers.registerProcessingTimeTimer(due); // the same time again is one timer
         if (!s.breakers.isEmpty() || s.databaseUnavailable) {

@@ -1,18 +1,101 @@
 package io.devicesync.operators.delivery;
 
 import io.devicesync.model.DeviceState;
+import io.devicesync.operators.serde.CodecSerializer;
+import io.devicesync.operators.serde.CompactTypeInfo;
 import java.io.IOException;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.common.typeutils.TypeSerializerSnapshot;
 import org.apache.flink.core.memory.DataInputDeserializer;
 import org.apache.flink.core.memory.DataOutputSerializer;
 
 /**
- * The DeliveryTracker's state in compact bytes, written and read by hand: the tracker touches its
- * state for every publication and every ack, and Flink's POJO serializer (reflection, boxing, an
- * object per field) cost more than the rest of the tracker (measured, README "Benchmarks"). Each
- * value starts with a format version.
+ * The DeliveryTracker's two states, written and read by hand: the tracker touches its state for
+ * every publication and every ack, and Flink's POJO serializer (reflection, boxing, an object per
+ * field) cost more than the rest of the tracker (measured, README "Benchmarks"). Each value starts
+ * with a format version. {@link #STATE} and {@link #LATEST} are the states' types: serializers of
+ * the codec ({@link CodecSerializer}), which also read the byte-array state of 8f4564d's build.
  */
-final class DeliveryCodec {
+public final class DeliveryCodec {
     private DeliveryCodec() {}
+
+    /** The tracker's {@link DeliveryState}. */
+    public static final StateSerializer STATE_SERIALIZER = new StateSerializer(1);
+    /** The latest published version, without its device id (the key): {@code deviceId} is null when read. */
+    public static final LatestSerializer LATEST_SERIALIZER = new LatestSerializer(1);
+
+    public static final TypeInformation<DeliveryState> STATE =
+            new CompactTypeInfo<>(DeliveryState.class, STATE_SERIALIZER);
+    public static final TypeInformation<DeviceState> LATEST =
+            new CompactTypeInfo<>(DeviceState.class, LATEST_SERIALIZER);
+
+    public static final class StateSerializer extends CodecSerializer<DeliveryState> {
+        private static final long serialVersionUID = 1L;
+
+        public StateSerializer(int format) {
+            super(format);
+        }
+
+        @Override
+        protected byte[] encode(DeliveryState value) {
+            return DeliveryCodec.encode(value);
+        }
+
+        @Override
+        protected DeliveryState decode(byte[] bytes) {
+            return DeliveryCodec.decode(bytes);
+        }
+
+        @Override
+        public DeliveryState createInstance() {
+            return new DeliveryState();
+        }
+
+        @Override
+        public TypeSerializerSnapshot<DeliveryState> snapshotConfiguration() {
+            return new StateSnapshot();
+        }
+    }
+
+    public static final class StateSnapshot extends CodecSerializer.Snapshot<DeliveryState> {
+        public StateSnapshot() {
+            super(1, StateSerializer::new);
+        }
+    }
+
+    public static final class LatestSerializer extends CodecSerializer<DeviceState> {
+        private static final long serialVersionUID = 1L;
+
+        public LatestSerializer(int format) {
+            super(format);
+        }
+
+        @Override
+        protected byte[] encode(DeviceState value) {
+            return DeliveryCodec.encodeLatest(value);
+        }
+
+        @Override
+        protected DeviceState decode(byte[] bytes) {
+            return DeliveryCodec.decodeLatest(null, bytes);
+        }
+
+        @Override
+        public DeviceState createInstance() {
+            return new DeviceState();
+        }
+
+        @Override
+        public TypeSerializerSnapshot<DeviceState> snapshotConfiguration() {
+            return new LatestSnapshot();
+        }
+    }
+
+    public static final class LatestSnapshot extends CodecSerializer.Snapshot<DeviceState> {
+        public LatestSnapshot() {
+            super(1, LatestSerializer::new);
+        }
+    }
 
     private static final int FORMAT = 1;
     /** Consumer names seen lately, with their UTF-8 bytes: names are compared as bytes, not decoded. */

@@ -21,7 +21,6 @@ import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.state.StateTtlConfig;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
-import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.Histogram;
@@ -43,8 +42,8 @@ import org.apache.flink.util.Collector;
  * ({@link DeliveryRules} decides); emits UNCONSUMED alerts and, for the RedispatchScheduler, due
  * attempts, exhaustions and closed episodes. A device has state while something is pending (or a
  * consumer is parked) and for one deadline after everything was acknowledged, then it is
- * forgotten; it has one event-time timer at most, rounded up to the second. The state is
- * {@link DeliveryCodec}'s bytes; the latest document is apart, for attempts only.
+ * forgotten; it has one event-time timer at most, rounded up to the second. The state's serializer
+ * is {@link DeliveryCodec}'s; the latest document is apart, for attempts only.
  *
  * <p>Metrics, per consumer (group {@code consumer}): {@code acksApplied}, {@code acksStale},
  * {@code unconsumedEpisodes}, {@code ackLatencyMs} (from the publication of the first version an
@@ -64,10 +63,10 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
     private final Duration idleTtl;
     private final long maxFutureSkew;
 
-    /** {@link DeliveryState} and the latest version, in {@link DeliveryCodec}'s bytes. */
-    private transient ValueState<byte[]> device;
+    /** {@link DeliveryState} and the latest version ({@link DeliveryCodec}); read with {@link #load}. */
+    private transient ValueState<DeliveryState> device;
 
-    private transient ValueState<byte[]> latest;
+    private transient ValueState<DeviceState> latest;
     private transient DeliveryRules rules;
     private transient Map<String, ConsumerMetrics> metrics;
     private transient Counter unknownConsumers;
@@ -124,11 +123,10 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
     /**
      * The descriptor of {@link #STATE} as the tracker registers it (name, serializer, TTL), for the
      * job's {@code --state.idle-ttl}: what a reader of its state ({@code Inspect}) registers too.
-     * Its bytes decode with {@link #decodeState}.
+     * Read its values with {@link #stateOf}.
      */
-    public static ValueStateDescriptor<byte[]> stateDescriptor(Duration idleTtl) {
-        ValueStateDescriptor<byte[]> d =
-                new ValueStateDescriptor<>(STATE, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
+    public static ValueStateDescriptor<DeliveryState> stateDescriptor(Duration idleTtl) {
+        ValueStateDescriptor<DeliveryState> d = new ValueStateDescriptor<>(STATE, DeliveryCodec.STATE);
         // A day longer than --state.idle-ttl: a parked device is forgotten by its own timer after
         // the idle TTL (in event time), telling the scheduler; the TTL is only the backstop.
         d.enableTimeToLive(StateTtlConfig.newBuilder(idleTtl.plusDays(1))
@@ -138,10 +136,9 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
         return d;
     }
 
-    /** The descriptor of {@link #LATEST} (see {@link #stateDescriptor}); its bytes decode with {@link #decodeLatest}. */
-    public static ValueStateDescriptor<byte[]> latestDescriptor(Duration idleTtl) {
-        ValueStateDescriptor<byte[]> l =
-                new ValueStateDescriptor<>(LATEST, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
+    /** The descriptor of {@link #LATEST} (see {@link #stateDescriptor}); read its values with {@link #latestOf}. */
+    public static ValueStateDescriptor<DeviceState> latestDescriptor(Duration idleTtl) {
+        ValueStateDescriptor<DeviceState> l = new ValueStateDescriptor<>(LATEST, DeliveryCodec.LATEST);
         // Written only on publication, while acks rewrite the other state: a day longer, and
         // refreshed when an attempt reads it. Should it still be gone, the attempt is skipped.
         l.enableTimeToLive(StateTtlConfig.newBuilder(idleTtl.plusDays(1))
@@ -151,23 +148,34 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
         return l;
     }
 
-    /** A value of {@link #STATE} (DeliveryCodec's bytes; null for null). */
-    public static DeliveryState decodeState(byte[] bytes) {
-        return DeliveryCodec.decode(bytes);
+    /**
+     * The device's value of {@link #STATE}, or null: what the state holds, or, where a restore on
+     * heap left 8f4564d's bytes, those decoded ({@link io.devicesync.operators.serde.CodecSerializer}).
+     */
+    public static DeliveryState stateOf(ValueState<DeliveryState> state) throws java.io.IOException {
+        Object stored = ((ValueState<?>) state).value();
+        return DeliveryCodec.STATE_SERIALIZER.value(stored);
     }
 
-    /** A value of {@link #LATEST} of a device (DeliveryCodec's bytes; null for null). */
-    public static DeviceState decodeLatest(String deviceId, byte[] bytes) {
-        return DeliveryCodec.decodeLatest(deviceId, bytes);
+    /** The device's value of {@link #LATEST}, or null (see {@link #stateOf}). */
+    public static DeviceState latestOf(ValueState<DeviceState> latest, String deviceId) throws java.io.IOException {
+        Object stored = ((ValueState<?>) latest).value();
+        DeviceState v = DeliveryCodec.LATEST_SERIALIZER.value(stored);
+        if (v != null && v.deviceId == null) v.deviceId = deviceId;
+        return v;
+    }
+
+    private DeliveryState load() throws java.io.IOException {
+        return stateOf(device);
     }
 
     @Override
     public void processElement1(DeviceState v, Context ctx, Collector<DeliveryEvent> out) throws Exception {
-        DeliveryState s = rules.align(DeliveryCodec.decode(device.value()));
+        DeliveryState s = rules.align(load());
         long at = publishedAt(v.ts, ctx);
         rules.published(s, v, at);
         if (!rules.quiet(s)) {
-            latest.update(DeliveryCodec.encodeLatest(v));
+            latest.update(v);
             s.latestStored = true;
         }
         save(s, ctx, at, true);
@@ -205,7 +213,7 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
             unknownConsumers.inc();
             return;
         }
-        DeliveryState s = DeliveryCodec.decode(device.value());
+        DeliveryState s = load();
         if (s == null) {
             // Nothing pending: everything published was acknowledged (or the device was forgotten).
             // Tell the scheduler anyway: a parking it still counts ends with this ack.
@@ -242,7 +250,7 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
         // every deadline: nothing is alerted or sent. The timer is spent, though: a job restored
         // from here arms it again (see Operator).
         if (watermark == Long.MAX_VALUE) return;
-        DeliveryState s = DeliveryCodec.decode(device.value());
+        DeliveryState s = load();
         if (s == null) return;
         s = rules.align(s);
         if (s.timer == timestamp) s.timer = 0;
@@ -273,7 +281,7 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
 
     private DeviceState latestState(String deviceId) {
         try {
-            return DeliveryCodec.decodeLatest(deviceId, latest.value());
+            return latestOf(latest, deviceId);
         } catch (Exception e) {
             throw new IllegalStateException(e);
         }
@@ -315,7 +323,7 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
                 arm(s, ctx, next);
             }
         }
-        device.update(DeliveryCodec.encode(s));
+        device.update(s);
     }
 
     private static long plus(long a, long b) {
@@ -332,7 +340,7 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
      * again (the drained run fired and spent it). Returns the timer's time, or null for none.
      */
     Long rearmCurrentDevice() throws Exception {
-        DeliveryState s = DeliveryCodec.decode(device.value());
+        DeliveryState s = load();
         if (s == null) return null;
         s = rules.align(s);
         long next;
@@ -350,7 +358,7 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
         }
         if (next == Long.MAX_VALUE) return null;
         s.timer = next;
-        device.update(DeliveryCodec.encode(s));
+        device.update(s);
         return next;
     }
 

@@ -31,6 +31,18 @@ public final class Compact {
 
     public static final class IncrementSerializer extends CompactSerializer<Increment> {
         private static final long serialVersionUID = 1L;
+        /** The format this build writes. */
+        public static final int FORMAT = 1;
+
+        public IncrementSerializer() {
+            this(FORMAT);
+        }
+
+        /** Reads {@code format} (of a restored snapshot); writes {@link #FORMAT}. */
+        public IncrementSerializer(int format) {
+            super(format);
+        }
+
         private static final int FORGET = 1;
         private static final int SEED = 2;
 
@@ -76,12 +88,23 @@ public final class Compact {
 
     public static final class IncrementSnapshot extends CompactSnapshot<Increment> {
         public IncrementSnapshot() {
-            super(IncrementSerializer::new);
+            super(IncrementSerializer.FORMAT, IncrementSerializer::new);
         }
     }
 
     public static final class DeviceStateSerializer extends CompactSerializer<DeviceState> {
         private static final long serialVersionUID = 1L;
+        /** The format this build writes. */
+        public static final int FORMAT = 1;
+
+        public DeviceStateSerializer() {
+            this(FORMAT);
+        }
+
+        /** Reads {@code format} (of a restored snapshot); writes {@link #FORMAT}. */
+        public DeviceStateSerializer(int format) {
+            super(format);
+        }
 
         @Override
         protected void write(DeviceState s, DataOutputView out) throws IOException {
@@ -125,12 +148,23 @@ public final class Compact {
 
     public static final class DeviceStateSnapshot extends CompactSnapshot<DeviceState> {
         public DeviceStateSnapshot() {
-            super(DeviceStateSerializer::new);
+            super(DeviceStateSerializer.FORMAT, DeviceStateSerializer::new);
         }
     }
 
     public static final class GuardStateSerializer extends CompactSerializer<GuardState> {
         private static final long serialVersionUID = 1L;
+        /** The format this build writes. */
+        public static final int FORMAT = 1;
+
+        public GuardStateSerializer() {
+            this(FORMAT);
+        }
+
+        /** Reads {@code format} (of a restored snapshot); writes {@link #FORMAT}. */
+        public GuardStateSerializer(int format) {
+            super(format);
+        }
 
         @Override
         protected void write(GuardState g, DataOutputView out) throws IOException {
@@ -197,7 +231,7 @@ public final class Compact {
 
     public static final class GuardStateSnapshot extends CompactSnapshot<GuardState> {
         public GuardStateSnapshot() {
-            super(GuardStateSerializer::new);
+            super(GuardStateSerializer.FORMAT, GuardStateSerializer::new);
         }
     }
 
@@ -211,6 +245,17 @@ public final class Compact {
      */
     public static final class ReconcilerStateSerializer extends CompactSerializer<ReconcilerState> {
         private static final long serialVersionUID = 1L;
+        /** The format this build writes. */
+        public static final int FORMAT = 1;
+
+        public ReconcilerStateSerializer() {
+            this(FORMAT);
+        }
+
+        /** Reads {@code format} (of a restored snapshot); writes {@link #FORMAT}. */
+        public ReconcilerStateSerializer(int format) {
+            super(format);
+        }
         /** Flag: the held buffer's oldest and newest versions follow. */
         private static final int HELD_ORDER = 8;
         /** Flag: {@link ReconcilerState#tooLargeToKeep}. */
@@ -297,7 +342,7 @@ public final class Compact {
 
     public static final class ReconcilerStateSnapshot extends CompactSnapshot<ReconcilerState> {
         public ReconcilerStateSnapshot() {
-            super(ReconcilerStateSerializer::new);
+            super(ReconcilerStateSerializer.FORMAT, ReconcilerStateSerializer::new);
         }
     }
 }

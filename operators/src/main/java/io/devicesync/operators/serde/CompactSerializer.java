@@ -1,7 +1,7 @@
 package io.devicesync.operators.serde;
 
 import java.io.IOException;
-import org.apache.flink.api.common.typeutils.base.TypeSerializerSingleton;
+import org.apache.flink.api.common.typeutils.TypeSerializer;
 import org.apache.flink.core.memory.DataInputView;
 import org.apache.flink.core.memory.DataOutputView;
 import org.apache.flink.types.StringValue;
@@ -12,13 +12,38 @@ import org.apache.flink.types.StringValue;
  * the type needs. Byte arrays (documents, patches) are never changed in place anywhere in the job,
  * so a copy shares them.
  *
- * <p>Changing the layout of a type is a change of its state format: either the new layout reads
- * the old one as it is (fields added behind a flag the old layout left clear, as the reconciler's
- * state does), or give it a new snapshot class that reads the old layout (a {@link CompactSnapshot}
- * only knows the current one). Either way a migration test restores a savepoint of the old build.
+ * <p>Each type has a <em>format</em>, a number its {@link CompactSnapshot} keeps beside the state.
+ * A serializer writes the current format and reads the one it was made for ({@link #format}).
+ * Changing a type's layout: either the new layout reads the old one as it is (fields added behind a
+ * flag the old layout left clear, as the reconciler's state does: the format stays), or raise the
+ * type's current format and make {@link #read} read each earlier one; Flink then rewrites restored
+ * state in the new format. Either way a migration test restores a savepoint of the old build
+ * ({@code OlderBuildSavepointsTest}, {@code ReconcilerStateMigrationTest}).
  */
-public abstract class CompactSerializer<T> extends TypeSerializerSingleton<T> {
+public abstract class CompactSerializer<T> extends TypeSerializer<T> {
     private static final long serialVersionUID = 1L;
+
+    /** The format {@link #read} reads: the current one, or an earlier one when restoring older state. */
+    protected final int format;
+
+    protected CompactSerializer(int format) {
+        this.format = format;
+    }
+
+    @Override
+    public TypeSerializer<T> duplicate() {
+        return this; // no mutable fields: one instance serves every thread
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o != null && o.getClass() == getClass() && ((CompactSerializer<?>) o).format == format;
+    }
+
+    @Override
+    public int hashCode() {
+        return getClass().hashCode() * 31 + format;
+    }
 
     /** Writes one value (never null). */
     protected abstract void write(T value, DataOutputView out) throws IOException;

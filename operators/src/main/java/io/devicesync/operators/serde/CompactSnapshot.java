@@ -1,26 +1,84 @@
 package io.devicesync.operators.serde;
 
-import java.util.function.Supplier;
-import org.apache.flink.api.common.typeutils.SimpleTypeSerializerSnapshot;
+import java.io.IOException;
+import java.util.function.IntFunction;
 import org.apache.flink.api.common.typeutils.TypeSerializer;
 import org.apache.flink.api.common.typeutils.TypeSerializerSchemaCompatibility;
 import org.apache.flink.api.common.typeutils.TypeSerializerSnapshot;
 import org.apache.flink.api.java.typeutils.runtime.PojoSerializerSnapshot;
+import org.apache.flink.core.memory.DataInputView;
+import org.apache.flink.core.memory.DataOutputView;
 
 /**
- * The snapshot of a {@link CompactSerializer}: compatible as is with itself, and readable after
- * migration from Flink's POJO serializer, which wrote these types' state in earlier builds (Flink
- * reads the old state with the POJO serializer and writes it again with this one on restore).
+ * The snapshot of a {@link CompactSerializer}, which Flink keeps beside the state it wrote: it
+ * records the <em>format</em> the values are in (a number per type, 1 for the first layout). On
+ * restore, a snapshot of the current format is compatible as is; one of an earlier format restores
+ * a serializer that reads that format, and Flink rewrites the state in the current one (RocksDB
+ * as it restores, heap as it next snapshots); a format newer than this build knows stops the
+ * restore with a message that says so. State that Flink's POJO serializer wrote (builds before the
+ * hand-written serializers) migrates the same way.
+ *
+ * <p>Snapshot layout 3 is that of Flink's {@code SimpleTypeSerializerSnapshot}, which the builds up
+ * to this one wrote (nothing but the class name): it reads as format 1. Layout 4 adds the format.
  */
-public class CompactSnapshot<T> extends SimpleTypeSerializerSnapshot<T> {
-    public CompactSnapshot(Supplier<? extends TypeSerializer<T>> serializer) {
-        super(serializer);
+public abstract class CompactSnapshot<T> implements TypeSerializerSnapshot<T> {
+    private static final int SIMPLE_LAYOUT = 3;
+    private static final int LAYOUT = 4;
+
+    private final int current;
+    private final IntFunction<? extends CompactSerializer<T>> reading;
+    private int format;
+
+    /**
+     * @param current the format this build writes
+     * @param reading the serializer that reads a given format (1 to {@code current}) and writes the current one
+     */
+    protected CompactSnapshot(int current, IntFunction<? extends CompactSerializer<T>> reading) {
+        this.current = current;
+        this.reading = reading;
+        this.format = current;
+    }
+
+    /** The format of the values this snapshot describes. */
+    public int format() {
+        return format;
     }
 
     @Override
-    public TypeSerializerSchemaCompatibility<T> resolveSchemaCompatibility(TypeSerializerSnapshot<T> oldSnapshot) {
-        if (oldSnapshot instanceof PojoSerializerSnapshot)
-            return TypeSerializerSchemaCompatibility.compatibleAfterMigration();
-        return super.resolveSchemaCompatibility(oldSnapshot);
+    public int getCurrentVersion() {
+        return LAYOUT;
+    }
+
+    @Override
+    public void writeSnapshot(DataOutputView out) throws IOException {
+        out.writeInt(format);
+    }
+
+    @Override
+    public void readSnapshot(int layout, DataInputView in, ClassLoader classLoader) throws IOException {
+        if (layout < SIMPLE_LAYOUT || layout > LAYOUT) {
+            throw new IOException(getClass().getSimpleName() + ": snapshot layout " + layout + " is not known");
+        }
+        format = layout == SIMPLE_LAYOUT ? 1 : in.readInt();
+        if (format < 1 || format > current) {
+            throw new IOException("the state of " + getClass().getSimpleName() + " is in format " + format
+                    + ", this build reads formats 1 to " + current
+                    + ": a newer build wrote it (a savepoint does not go back to an older build)");
+        }
+    }
+
+    @Override
+    public TypeSerializer<T> restoreSerializer() {
+        return reading.apply(format);
+    }
+
+    @Override
+    public TypeSerializerSchemaCompatibility<T> resolveSchemaCompatibility(TypeSerializerSnapshot<T> old) {
+        if (old instanceof PojoSerializerSnapshot) return TypeSerializerSchemaCompatibility.compatibleAfterMigration();
+        if (old == null || old.getClass() != getClass()) return TypeSerializerSchemaCompatibility.incompatible();
+        int was = ((CompactSnapshot<T>) old).format;
+        return was == current
+                ? TypeSerializerSchemaCompatibility.compatibleAsIs()
+                : TypeSerializerSchemaCompatibility.compatibleAfterMigration();
     }
 }

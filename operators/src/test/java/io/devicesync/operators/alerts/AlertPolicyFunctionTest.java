@@ -33,6 +33,16 @@ class AlertPolicyFunctionTest {
         return h;
     }
 
+    private static KeyedOneInputStreamOperatorTestHarness<String, PolicyInput, Alert> harness(int max, String backend)
+            throws Exception {
+        KeyedOneInputStreamOperatorTestHarness<String, PolicyInput, Alert> h =
+                new KeyedOneInputStreamOperatorTestHarness<>(
+                        new KeyedProcessOperator<>(new AlertPolicyFunction(max)), in -> in.key, Types.STRING);
+        h.setStateBackend(io.devicesync.operators.TestData.backend(backend));
+        h.setup();
+        return h;
+    }
+
     /** The routing the job does before the keyBy. */
     private static void send(KeyedOneInputStreamOperatorTestHarness<String, PolicyInput, Alert> h, Alert a, long now)
             throws Exception {
@@ -80,6 +90,32 @@ class AlertPolicyFunctionTest {
                     details(summary).get("sampleDeviceIds").toString());
             assertEquals("CRITICAL", summary.severity);
             assertEquals(0, h.numProcessingTimeTimers());
+        }
+    }
+
+    /**
+     * The builds up to 847cf8f kept the policy's state as bytes in a {@code ValueState<byte[]>}: a
+     * snapshot of that build, taken as in the test above (two published, two folding), restores
+     * into this one on RocksDB and heap, also after a snapshot taken before any key is touched.
+     */
+    @org.junit.jupiter.params.ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"rocksdb", "hashmap"})
+    void theByteStateOfTheBuildBeforeRestores(String backend) throws Exception {
+        OperatorSubtaskState again;
+        try (KeyedOneInputStreamOperatorTestHarness<String, PolicyInput, Alert> h = harness(2, backend)) {
+            h.initializeState(io.devicesync.operators.TestData.snapshot("policy", "847cf8f", backend));
+            h.open();
+            again = h.snapshot(2, NOW + 2_500);
+        }
+        try (KeyedOneInputStreamOperatorTestHarness<String, PolicyInput, Alert> h = harness(2, backend)) {
+            h.initializeState(again);
+            h.open();
+            h.setProcessingTime(NOW + 30_000);
+            send(h, alert(AlertType.SEQUENCE_GAP, "a", null, Severity.CRITICAL, NOW + 7), NOW + 30_000);
+            assertEquals(List.of(), types(h), "the budget of the minute was spent before the restore");
+            h.setProcessingTime(NOW + MINUTE);
+            assertEquals(List.of("ALERT_SUMMARY"), types(h));
+            assertEquals(3, details(h.extractOutputValues().get(0)).get("count").asLong());
         }
     }
 
