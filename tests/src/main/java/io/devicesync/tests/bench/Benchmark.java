@@ -67,6 +67,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * --latency-rate 0 (half the devicesync throughput measured) --latency-variants devicesync,devicesync-alos
  * --conf key=value,… (Flink configuration of the MiniCluster) --gaps 1000 --fleet 0 (devices of the fleet-scale run,
  * {@link FleetRun}) --fleet-audit-interval 120 (s) --fleet-after-intervals 2.5 --alert-storm 0 (alerts through the AlertPolicy, {@link AlertStormRun})
+ * --serializers 0 (seconds a serializer: when set, only {@link SerializerRun})
  * --results PATH}.
  */
 public final class Benchmark {
@@ -90,12 +91,20 @@ public final class Benchmark {
         o.put("fleet-audit-interval", "120");
         o.put("fleet-after-intervals", "2.5");
         o.put("alert-storm", "0");
+        o.put("serializers", "0");
         o.put("conf", "");
         for (int i = 0; i + 1 < argv.length; i += 2) {
             String name = argv[i].replaceFirst("^--", "");
             if (!o.containsKey(name))
                 throw new IllegalArgumentException("--" + name + ": unknown option; options: " + o.keySet());
             o.put(name, argv[i + 1]);
+        }
+        double serializers = Double.parseDouble(o.get("serializers"));
+        if (serializers > 0) {
+            // Serializers only: no broker, no job (SerializerRun).
+            say("hand-written serializers against Flink's POJO serializer, " + serializers + " s each:");
+            for (SerializerRun.Row r : SerializerRun.run(serializers)) say("  " + r);
+            return;
         }
         long events = Long.parseLong(o.get("events"));
         int devices = Integer.parseInt(o.get("devices"));
