@@ -19,6 +19,7 @@ import io.devicesync.operators.delivery.AckRouter;
 import io.devicesync.operators.delivery.DeliveryEvent;
 import io.devicesync.operators.delivery.DeliverySchedule;
 import io.devicesync.operators.delivery.DeliveryTracker;
+import io.devicesync.operators.delivery.DeliveryTrackerOperator;
 import io.devicesync.operators.delivery.RedispatchScheduler;
 import io.devicesync.operators.input.InputRouter;
 import io.devicesync.operators.input.InvalidInputAlerts;
@@ -408,14 +409,13 @@ public final class DeviceSyncJob {
 
         SingleOutputStreamOperator<DeviceState> states = ordered.keyBy(i -> i.deviceId, Types.STRING)
                 .connect(results.keyBy(r -> r.request.deviceId, Types.STRING))
-                .transform(
-                        "StateReconciler",
-                        Compact.DEVICE_STATE,
-                        new StateReconciler.Operator(new StateReconciler(
+                .process(
+                        new StateReconciler(
                                 p.resyncMaxHeld,
                                 p.stateIdleTtl,
                                 p.stateMaxDocumentBytes,
-                                lookupAttemptDeadline(p).multipliedBy(2))))
+                                lookupAttemptDeadline(p).multipliedBy(2)),
+                        Compact.DEVICE_STATE)
                 .uid(Uids.STATE_RECONCILER)
                 .name("StateReconciler");
         states.sinkTo(outputs.state).uid(Uids.SINK_STATE).name("Kafka: " + outputs.stateName);
@@ -448,17 +448,15 @@ public final class DeviceSyncJob {
                     .transform(
                             "DeliveryTracker",
                             TypeInformation.of(DeliveryEvent.class),
-                            new DeliveryTracker.Operator(new DeliveryTracker(
+                            new DeliveryTrackerOperator(new DeliveryTracker(
                                     p.deliveryConsumers, schedules, p.stateIdleTtl, p.watermarkMaxFutureSkew)))
                     .uid(Uids.DELIVERY_TRACKER)
                     .name("DeliveryTracker");
             SingleOutputStreamOperator<Redispatch> redispatches = deliveries
                     .keyBy(e -> e.consumer, Types.STRING)
-                    .transform(
-                            "RedispatchScheduler",
-                            TypeInformation.of(Redispatch.class),
-                            new RedispatchScheduler.Operator(
-                                    new RedispatchScheduler(p.deliveryConsumers, rates, thresholds)))
+                    .process(
+                            new RedispatchScheduler(p.deliveryConsumers, rates, thresholds),
+                            TypeInformation.of(Redispatch.class))
                     .uid(Uids.REDISPATCH_SCHEDULER)
                     .name("RedispatchScheduler");
             redispatches.sinkTo(outputs.redispatch).uid(Uids.SINK_REDISPATCH).name("Kafka: " + outputs.redispatchName);

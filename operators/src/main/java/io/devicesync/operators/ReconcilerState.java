@@ -38,6 +38,12 @@ public class ReconcilerState {
      * is applied (increments are held) until a snapshot that fits (one alert per episode).
      */
     public boolean tooLargeToKeep;
+    /**
+     * The device is in its subtask's count of waiting devices (the gauge, kept in operator state):
+     * set with {@link #waitingSince}, cleared with it. A device restored from a build that did not
+     * keep the count waits without being counted, and is counted when it is next touched.
+     */
+    public boolean countedWaiting;
 
     public ReconcilerState() {}
 }

@@ -12,6 +12,7 @@ import io.devicesync.model.Redispatch;
 import io.devicesync.operators.delivery.DeliveryEvent;
 import io.devicesync.operators.delivery.DeliverySchedule;
 import io.devicesync.operators.delivery.DeliveryTracker;
+import io.devicesync.operators.delivery.DeliveryTrackerOperator;
 import io.devicesync.operators.delivery.RedispatchScheduler;
 import io.devicesync.operators.sync.SequenceGuard;
 import io.devicesync.operators.util.Tags;
@@ -94,7 +95,7 @@ class OlderBuildSavepointsTest {
     private static KeyedTwoInputStreamOperatorTestHarness<String, DeviceState, Ack, DeliveryEvent> tracker(
             String backend) throws Exception {
         var h = new KeyedTwoInputStreamOperatorTestHarness<String, DeviceState, Ack, DeliveryEvent>(
-                new DeliveryTracker.Operator(new DeliveryTracker(
+                new DeliveryTrackerOperator(new DeliveryTracker(
                         List.of("billing", "dashboard"), SCHEDULE, Duration.ofDays(30), Duration.ofMinutes(5))),
                 s -> s.deviceId,
                 a -> a.deviceId,
@@ -117,7 +118,8 @@ class OlderBuildSavepointsTest {
     @ValueSource(strings = {"rocksdb", "hashmap"})
     void theSchedulerOf8f4564dRestores(String backend) throws Exception {
         try (var h = new KeyedOneInputStreamOperatorTestHarness<String, DeliveryEvent, Redispatch>(
-                new RedispatchScheduler.Operator(new RedispatchScheduler(List.of("billing", "dashboard"), 1, 1)),
+                new org.apache.flink.streaming.api.operators.KeyedProcessOperator<>(
+                        new RedispatchScheduler(List.of("billing", "dashboard"), 1, 1)),
                 e -> e.consumer,
                 Types.STRING)) {
             h.setStateBackend(backend(backend));

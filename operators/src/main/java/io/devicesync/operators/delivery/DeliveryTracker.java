@@ -13,27 +13,15 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.stream.Collectors;
-import java.util.stream.Stream;
 import org.apache.flink.api.common.functions.OpenContext;
-import org.apache.flink.api.common.state.ListState;
-import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.state.StateTtlConfig;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
-import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.Histogram;
 import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
-import org.apache.flink.runtime.state.StateInitializationContext;
-import org.apache.flink.runtime.state.StateSnapshotContext;
-import org.apache.flink.runtime.state.VoidNamespace;
-import org.apache.flink.runtime.state.VoidNamespaceSerializer;
 import org.apache.flink.streaming.api.functions.co.KeyedCoProcessFunction;
-import org.apache.flink.streaming.api.operators.InternalTimerService;
-import org.apache.flink.streaming.api.operators.co.KeyedCoProcessOperator;
-import org.apache.flink.streaming.api.watermark.Watermark;
 import org.apache.flink.util.Collector;
 
 /**
@@ -248,7 +236,7 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
         long watermark = ctx.timerService().currentWatermark();
         // The end of event time (a drained stop, the end of a bounded input) is not the passing of
         // every deadline: nothing is alerted or sent. The timer is spent, though: a job restored
-        // from here arms it again (see Operator).
+        // from here arms it again (see DeliveryTrackerOperator).
         if (watermark == Long.MAX_VALUE) return;
         DeliveryState s = load();
         if (s == null) return;
@@ -360,62 +348,6 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
         s.timer = next;
         device.update(s);
         return next;
-    }
-
-    /**
-     * The operator. It notes in its operator state whether this run saw the end of event time (a
-     * drained stop fires, and so spends, every timer); a run restored from such a state arms the
-     * timer of every device that still waits for an ack.
-     */
-    public static final class Operator extends KeyedCoProcessOperator<String, DeviceState, Ack, DeliveryEvent> {
-        private static final long serialVersionUID = 1L;
-        private static final ListStateDescriptor<Boolean> DRAINED =
-                new ListStateDescriptor<>("end-of-event-time", Types.BOOLEAN);
-
-        private transient boolean drained;
-        private transient boolean rearm;
-
-        public Operator(DeliveryTracker tracker) {
-            super(tracker);
-        }
-
-        @Override
-        public void initializeState(StateInitializationContext context) throws Exception {
-            super.initializeState(context);
-            for (Boolean b :
-                    context.getOperatorStateStore().getUnionListState(DRAINED).get()) rearm |= b;
-        }
-
-        @Override
-        public void open() throws Exception {
-            super.open();
-            if (!rearm) return;
-            List<String> keys;
-            try (Stream<String> k = this.<String>getKeyedStateBackend().getKeys(STATE, VoidNamespace.INSTANCE)) {
-                keys = k.collect(Collectors.toList());
-            }
-            InternalTimerService<VoidNamespace> timers =
-                    getInternalTimerService("user-timers", VoidNamespaceSerializer.INSTANCE, this);
-            DeliveryTracker tracker = (DeliveryTracker) getUserFunction();
-            for (String key : keys) {
-                setCurrentKey(key);
-                Long at = tracker.rearmCurrentDevice();
-                if (at != null) timers.registerEventTimeTimer(VoidNamespace.INSTANCE, at);
-            }
-        }
-
-        @Override
-        public void processWatermark(Watermark mark) throws Exception {
-            if (mark.getTimestamp() == Long.MAX_VALUE) drained = true;
-            super.processWatermark(mark);
-        }
-
-        @Override
-        public void snapshotState(StateSnapshotContext context) throws Exception {
-            super.snapshotState(context);
-            ListState<Boolean> state = getOperatorStateBackend().getUnionListState(DRAINED);
-            state.update(List.of(drained));
-        }
     }
 
     /** Turns the rules' effects into records, alerts and metrics. */

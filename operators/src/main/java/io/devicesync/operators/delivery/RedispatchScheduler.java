@@ -6,20 +6,24 @@ import io.devicesync.operators.util.Tags;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.stream.Collectors;
-import java.util.stream.Stream;
+import org.apache.flink.api.common.TaskInfo;
 import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.state.MapState;
 import org.apache.flink.api.common.state.MapStateDescriptor;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.api.java.tuple.Tuple4;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.MetricGroup;
-import org.apache.flink.runtime.state.VoidNamespace;
+import org.apache.flink.runtime.state.FunctionInitializationContext;
+import org.apache.flink.runtime.state.FunctionSnapshotContext;
+import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
+import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
-import org.apache.flink.streaming.api.operators.KeyedProcessOperator;
 import org.apache.flink.util.Collector;
 
 /**
@@ -35,7 +39,8 @@ import org.apache.flink.util.Collector;
  * {@code redispatchesDeferred} (attempts that waited for the budget), {@code redispatchesExhausted},
  * gauges {@code backlog}, {@code redispatchesQueued} and {@code oldestUnacknowledgedAgeMs}.
  */
-public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEvent, Redispatch> {
+public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEvent, Redispatch>
+        implements CheckpointedFunction {
     private static final long serialVersionUID = 1L;
 
     public static final String EPISODES = "episodes";
@@ -53,6 +58,14 @@ public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEv
     private transient Map<String, ConsumerMetrics> metrics;
     private transient SchedulerRules rules;
     private transient Effects effects;
+    /**
+     * The gauges of this subtask's consumers (backlog, queued, oldest waiting since), in union
+     * operator state: right at once after a restore, before the consumer's queue is rebuilt (at its
+     * next event or drain timer), at any parallelism.
+     */
+    private transient ListState<Tuple4<String, Long, Long, Long>> gauges;
+
+    private transient Map<String, long[]> restoredGauges;
 
     /** Every consumer with the same budget and backlog threshold. */
     public RedispatchScheduler(List<String> consumers, int rate, long backlogThreshold) {
@@ -122,6 +135,44 @@ public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEv
         effects = new Effects();
         MetricGroup group = getRuntimeContext().getMetricGroup();
         for (String c : consumers) metrics.put(c, new ConsumerMetrics(group.addGroup("consumer", c)));
+        for (Map.Entry<String, long[]> e : restoredGauges.entrySet()) {
+            ConsumerMetrics m = metrics.get(e.getKey());
+            if (m == null) continue; // no longer listed
+            m.backlog = e.getValue()[0];
+            m.queued = e.getValue()[1];
+            m.oldestWaitingSince = e.getValue()[2];
+        }
+    }
+
+    @Override
+    public void initializeState(FunctionInitializationContext ctx) throws Exception {
+        gauges = ctx.getOperatorStateStore()
+                .getUnionListState(new ListStateDescriptor<>(
+                        "consumerGauges", Types.TUPLE(Types.STRING, Types.LONG, Types.LONG, Types.LONG)));
+        restoredGauges = new HashMap<>();
+        if (!ctx.isRestored()) return;
+        for (Tuple4<String, Long, Long, Long> g : gauges.get()) {
+            if (owned(g.f0)) restoredGauges.put(g.f0, new long[] {g.f1, g.f2, g.f3});
+        }
+    }
+
+    @Override
+    public void snapshotState(FunctionSnapshotContext ctx) throws Exception {
+        List<Tuple4<String, Long, Long, Long>> mine = new java.util.ArrayList<>();
+        for (Map.Entry<String, ConsumerMetrics> e : metrics.entrySet()) {
+            if (!owned(e.getKey())) continue;
+            ConsumerMetrics m = e.getValue();
+            mine.add(Tuple4.of(e.getKey(), m.backlog, m.queued, m.oldestWaitingSince));
+        }
+        gauges.update(mine);
+    }
+
+    /** Whether {@code consumer}, the key, belongs to this subtask. */
+    private boolean owned(String consumer) {
+        TaskInfo t = getRuntimeContext().getTaskInfo();
+        return KeyGroupRangeAssignment.assignKeyToParallelOperator(
+                        consumer, t.getMaxNumberOfParallelSubtasks(), t.getNumberOfParallelSubtasks())
+                == t.getIndexOfThisSubtask();
     }
 
     @Override
@@ -244,20 +295,15 @@ public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEv
         queues.remove(consumer);
     }
 
+    /** The consumer's gauges: backlog, queued, oldest waiting since (tests). */
+    long[] gauges(String consumer) {
+        ConsumerMetrics m = metrics.get(consumer);
+        return new long[] {m.backlog, m.queued, m.oldestWaitingSince};
+    }
+
     /** The consumer's redispatchesDeferred so far (tests). */
     long deferred(String consumer) {
         return metrics.get(consumer).deferred.getCount();
-    }
-
-    /** Called for each consumer of this subtask when the operator opens: queues and gauges as restored. */
-    void warm(String consumer) throws Exception {
-        if (!consumers.contains(consumer)) {
-            forget(consumer);
-            return;
-        }
-        SchedulerState st = scheduler.value();
-        if (st == null) return;
-        refresh(metrics(consumer), st, queue(consumer));
     }
 
     /** The rules' effects as side outputs (the metrics are counted by the function). */
@@ -277,29 +323,6 @@ public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEv
         @Override
         public void alert(Alert alert) {
             ctx.output(Tags.ALERTS, alert);
-        }
-    }
-
-    /** The operator: on open it rebuilds the queues and gauges of the consumers this subtask has. */
-    public static final class Operator extends KeyedProcessOperator<String, DeliveryEvent, Redispatch> {
-        private static final long serialVersionUID = 1L;
-
-        public Operator(RedispatchScheduler scheduler) {
-            super(scheduler);
-        }
-
-        @Override
-        public void open() throws Exception {
-            super.open();
-            List<String> keys;
-            try (Stream<String> s = this.<String>getKeyedStateBackend().getKeys(SCHEDULER, VoidNamespace.INSTANCE)) {
-                keys = s.collect(Collectors.toList());
-            }
-            RedispatchScheduler f = (RedispatchScheduler) getUserFunction();
-            for (String key : keys) {
-                setCurrentKey(key);
-                f.warm(key);
-            }
         }
     }
 }

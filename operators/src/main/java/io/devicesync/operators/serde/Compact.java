@@ -260,6 +260,8 @@ public final class Compact {
         private static final int HELD_ORDER = 8;
         /** Flag: {@link ReconcilerState#tooLargeToKeep}. */
         private static final int TOO_LARGE_TO_KEEP = 16;
+        /** Flag: {@link ReconcilerState#countedWaiting} (clear in the builds before it: not counted). */
+        private static final int COUNTED_WAITING = 32;
 
         @Override
         protected void write(ReconcilerState s, DataOutputView out) throws IOException {
@@ -268,7 +270,8 @@ public final class Compact {
                     | (s.overflowed ? 2 : 0)
                     | (s.oversized ? 4 : 0)
                     | (order ? HELD_ORDER : 0)
-                    | (s.tooLargeToKeep ? TOO_LARGE_TO_KEEP : 0));
+                    | (s.tooLargeToKeep ? TOO_LARGE_TO_KEEP : 0)
+                    | (s.countedWaiting ? COUNTED_WAITING : 0));
             writeVarLong(s.epoch, out);
             writeVarLong(s.seq, out);
             writeVarLong(s.ts, out);
@@ -292,6 +295,7 @@ public final class Compact {
             s.overflowed = (flags & 2) != 0;
             s.oversized = (flags & 4) != 0;
             s.tooLargeToKeep = (flags & TOO_LARGE_TO_KEEP) != 0;
+            s.countedWaiting = (flags & COUNTED_WAITING) != 0;
             s.epoch = readVarLong(in);
             s.seq = readVarLong(in);
             s.ts = readVarLong(in);
@@ -320,6 +324,7 @@ public final class Compact {
             s.overflowed = from.overflowed;
             s.oversized = from.oversized;
             s.tooLargeToKeep = from.tooLargeToKeep;
+            s.countedWaiting = from.countedWaiting;
             s.epoch = from.epoch;
             s.seq = from.seq;
             s.ts = from.ts;

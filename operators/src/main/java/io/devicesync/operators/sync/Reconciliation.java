@@ -741,16 +741,22 @@ public final class Reconciliation {
         s.heldFirstEpoch = s.heldFirstSeq = s.heldLastEpoch = s.heldLastSeq = 0;
     }
 
-    /** Starts or ends the device's waiting episode (the gauge of waiting devices follows it). */
+    /**
+     * Starts or ends the device's waiting episode; the count of waiting devices follows it (and
+     * takes in a device restored waiting from a build that did not count it).
+     */
     private void updateWaiting(ReconcilerState s, Effects fx) {
         boolean waits = s.heldCount > 0;
         if (waits && s.waitingSince == 0) {
             s.waitingSince = Math.max(1, clock.getAsLong());
-            fx.waiting(+1);
         } else if (!waits && s.waitingSince != 0) {
             s.waitingSince = 0;
             s.overflowed = false;
-            fx.waiting(-1);
+        }
+        boolean counts = s.waitingSince != 0;
+        if (counts != s.countedWaiting) {
+            s.countedWaiting = counts;
+            fx.waiting(counts ? +1 : -1);
         }
     }
 }

@@ -11,12 +11,10 @@ import io.devicesync.operators.ReconcilerState;
 import io.devicesync.operators.alerts.AlertRouting;
 import io.devicesync.operators.serde.Compact;
 import io.devicesync.operators.util.IdleTtl;
+import io.devicesync.operators.util.KeyGroupCounts;
 import io.devicesync.operators.util.Tags;
 import java.time.Duration;
 import java.util.EnumMap;
-import java.util.List;
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.stream.Stream;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.MapState;
 import org.apache.flink.api.common.state.MapStateDescriptor;
@@ -29,9 +27,10 @@ import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.Histogram;
 import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
-import org.apache.flink.runtime.state.VoidNamespace;
+import org.apache.flink.runtime.state.FunctionInitializationContext;
+import org.apache.flink.runtime.state.FunctionSnapshotContext;
+import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
 import org.apache.flink.streaming.api.functions.co.KeyedCoProcessFunction;
-import org.apache.flink.streaming.api.operators.co.KeyedCoProcessOperator;
 import org.apache.flink.util.Collector;
 
 /**
@@ -40,7 +39,8 @@ import org.apache.flink.util.Collector;
  * decide, emits what it decided (device-state versions, alerts, audit records), counts, and saves.
  * The rules are in {@link Reconciliation}.
  */
-public class StateReconciler extends KeyedCoProcessFunction<String, Increment, LookupResult, DeviceState> {
+public class StateReconciler extends KeyedCoProcessFunction<String, Increment, LookupResult, DeviceState>
+        implements CheckpointedFunction {
     private static final long serialVersionUID = 1L;
 
     /** One value per device: the published version and document; cleared by TTL when idle. */
@@ -64,8 +64,12 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
     private transient Reconciliation rules;
     private transient HeldInMapState held;
     private transient Emitter emitter;
-    /** Devices of this subtask waiting for a repair (the gauge): counted on open, then kept up to date. */
-    private transient AtomicLong waiting;
+    /**
+     * Devices of this subtask waiting for a repair (the gauge), by key group in operator state: right
+     * at once after a restore, at any parallelism. After a restore from a build that did not keep
+     * it, a device restored waiting is counted when it is next touched.
+     */
+    private transient KeyGroupCounts waiting;
 
     public StateReconciler(int maxHeld, Duration idleTtl, int maxDocumentBytes) {
         this(maxHeld, idleTtl, maxDocumentBytes, Duration.ZERO);
@@ -89,7 +93,6 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
         heldOrder = getRuntimeContext().getMapState(heldOrderDescriptor(idleTtl));
         held = new HeldInMapState(heldState, heldOrder);
         rules = new Reconciliation(maxHeld, maxDocumentBytes, notSentGraceMs, System::currentTimeMillis);
-        waiting = new AtomicLong();
         var metrics = getRuntimeContext().getMetricGroup();
         EnumMap<Reconciliation.Effects.Event, Counter> counters = new EnumMap<>(Reconciliation.Effects.Event.class);
         counters.put(Reconciliation.Effects.Event.PUBLISHED, metrics.counter("versionsPublished"));
@@ -104,7 +107,7 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
                 metrics.counter("repairsCompleted"),
                 metrics.histogram("repairLatencyMs", new DescriptiveStatisticsHistogram(1000)),
                 waiting);
-        metrics.gauge("devicesWaitingForRepair", waiting::get);
+        metrics.gauge("devicesWaitingForRepair", waiting::total);
     }
 
     /**
@@ -142,54 +145,20 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
         return o;
     }
 
-    /**
-     * The devices of this subtask that wait for a repair, counted from its keyed state when the
-     * operator opens (see {@link Operator}): right after a restore and a rescale alike.
-     */
-    void countWaiting(long devices) {
-        waiting.set(devices);
-    }
-
-    /** Whether the current key's device waits for a repair (its state, as TTL lets it be read). */
-    boolean currentDeviceWaits() throws Exception {
-        ReconcilerState s = device.value();
-        return s != null && s.waitingSince != 0;
-    }
-
     /** Devices of this subtask waiting for a repair (the gauge's value). */
     long waitingDevices() {
-        return waiting.get();
+        return waiting.total();
     }
 
-    /**
-     * The operator that runs the reconciler: on open it counts the devices that wait for a repair,
-     * the keys that hold increments in {@link #HELD} (only those of this subtask's key groups, so
-     * the gauge is true after any rescale; no operator state to split).
-     */
-    public static final class Operator extends KeyedCoProcessOperator<String, Increment, LookupResult, DeviceState> {
-        private static final long serialVersionUID = 1L;
+    @Override
+    public void initializeState(FunctionInitializationContext ctx) throws Exception {
+        waiting = new KeyGroupCounts("devicesWaitingByKeyGroup");
+        waiting.initialize(ctx, getRuntimeContext().getTaskInfo());
+    }
 
-        public Operator(StateReconciler reconciler) {
-            super(reconciler);
-        }
-
-        @Override
-        public void open() throws Exception {
-            super.open();
-            // Only devices that hold increments can wait: few keys, read one by one (a held entry
-            // whose TTL ran out may still be listed; the device's own value decides).
-            List<String> holding;
-            try (Stream<String> keys = this.<String>getKeyedStateBackend().getKeys(HELD, VoidNamespace.INSTANCE)) {
-                holding = keys.distinct().collect(java.util.stream.Collectors.toList());
-            }
-            StateReconciler reconciler = (StateReconciler) getUserFunction();
-            long n = 0;
-            for (String key : holding) {
-                setCurrentKey(key);
-                if (reconciler.currentDeviceWaits()) n++;
-            }
-            reconciler.countWaiting(n);
-        }
+    @Override
+    public void snapshotState(FunctionSnapshotContext ctx) throws Exception {
+        waiting.snapshot();
     }
 
     @Override
@@ -197,7 +166,7 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
         ReconcilerState s = device.value();
         if (i.forget) {
             // The guard forgot the device (silent for the idle TTL): so does the reconciler.
-            if (s != null && s.waitingSince != 0) waiting.decrementAndGet();
+            if (s != null && s.countedWaiting) waiting.add(ctx.getCurrentKey(), -1);
             heldState.clear();
             heldOrder.clear();
             device.clear();
@@ -285,11 +254,11 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
         private final EnumMap<Event, Counter> counters;
         private final Counter repairs;
         private final Histogram repairLatency;
-        private final AtomicLong waiting;
+        private final KeyGroupCounts waiting;
         private Context ctx;
         private Collector<DeviceState> out;
 
-        Emitter(EnumMap<Event, Counter> counters, Counter repairs, Histogram repairLatency, AtomicLong waiting) {
+        Emitter(EnumMap<Event, Counter> counters, Counter repairs, Histogram repairLatency, KeyGroupCounts waiting) {
             this.counters = counters;
             this.repairs = repairs;
             this.repairLatency = repairLatency;
@@ -330,7 +299,7 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
 
         @Override
         public void waiting(int delta) {
-            waiting.addAndGet(delta);
+            waiting.add(ctx.getCurrentKey(), delta);
         }
     }
 }

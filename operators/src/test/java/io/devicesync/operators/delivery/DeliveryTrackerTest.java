@@ -41,7 +41,7 @@ class DeliveryTrackerTest {
     /** A harness on the job's operator; restored from {@code snapshot} when there is one. */
     private void open(List<String> consumers, OperatorSubtaskState snapshot) throws Exception {
         h = new KeyedTwoInputStreamOperatorTestHarness<>(
-                new DeliveryTracker.Operator(
+                new DeliveryTrackerOperator(
                         new DeliveryTracker(consumers, SCHEDULE, Duration.ofDays(30), Duration.ofMinutes(5))),
                 s -> s.deviceId,
                 a -> a.deviceId,
@@ -132,7 +132,7 @@ class DeliveryTrackerTest {
         DeliverySchedule fast = new DeliverySchedule(
                 Duration.ofSeconds(5), Duration.ofSeconds(10), 1, Duration.ofSeconds(5), Duration.ofSeconds(60));
         h = new KeyedTwoInputStreamOperatorTestHarness<>(
-                new DeliveryTracker.Operator(new DeliveryTracker(
+                new DeliveryTrackerOperator(new DeliveryTracker(
                         List.of("billing", "dashboard"),
                         java.util.Map.of("billing", SCHEDULE, "dashboard", fast),
                         Duration.ofDays(30),
@@ -255,7 +255,7 @@ class DeliveryTrackerTest {
     void aParkedDeviceSilentForTheIdleTtlIsForgottenAndLeavesTheBacklog() throws Exception {
         Duration idleTtl = Duration.ofMinutes(30);
         h = new KeyedTwoInputStreamOperatorTestHarness<>(
-                new DeliveryTracker.Operator(
+                new DeliveryTrackerOperator(
                         new DeliveryTracker(List.of("billing"), SCHEDULE, idleTtl, Duration.ofMinutes(5))),
                 s -> s.deviceId,
                 a -> a.deviceId,

@@ -37,7 +37,8 @@ class RedispatchSchedulerTest {
     private void open(List<String> consumers, int rate, long threshold, OperatorSubtaskState restoreFrom)
             throws Exception {
         h = new KeyedOneInputStreamOperatorTestHarness<>(
-                new RedispatchScheduler.Operator(new RedispatchScheduler(consumers, rate, threshold)),
+                new org.apache.flink.streaming.api.operators.KeyedProcessOperator<>(
+                        new RedispatchScheduler(consumers, rate, threshold)),
                 e -> e.consumer,
                 Types.STRING);
         h.setup();
@@ -148,7 +149,9 @@ class RedispatchSchedulerTest {
     void onlyAttemptsThatWaitForTheBudgetAreCountedAsDeferred(String backend) throws Exception {
         RedispatchScheduler scheduler = new RedispatchScheduler(List.of("billing"), 2, 1000);
         h = new KeyedOneInputStreamOperatorTestHarness<>(
-                new RedispatchScheduler.Operator(scheduler), e -> e.consumer, Types.STRING);
+                new org.apache.flink.streaming.api.operators.KeyedProcessOperator<>(scheduler),
+                e -> e.consumer,
+                Types.STRING);
         h.setStateBackend(backend.equals("rocksdb") ? new EmbeddedRocksDBStateBackend() : new HashMapStateBackend());
         h.setup();
         h.open();
@@ -187,7 +190,7 @@ class RedispatchSchedulerTest {
     @Test
     void eachConsumerHasItsOwnBudgetAndBacklogThreshold() throws Exception {
         h = new KeyedOneInputStreamOperatorTestHarness<>(
-                new RedispatchScheduler.Operator(new RedispatchScheduler(
+                new org.apache.flink.streaming.api.operators.KeyedProcessOperator<>(new RedispatchScheduler(
                         List.of("billing", "dashboard"),
                         java.util.Map.of("billing", 2, "dashboard", 10),
                         java.util.Map.of("billing", 1000L, "dashboard", 3L))),
@@ -353,6 +356,33 @@ class RedispatchSchedulerTest {
         assertEquals(2, dl.size());
         assertEquals(2, dl.get(0).attemptsSent);
         assertEquals(1, dl.get(1).attemptsSent, "not 3");
+    }
+
+    private String gauges(String consumer) {
+        var f = (RedispatchScheduler)
+                ((org.apache.flink.streaming.api.operators.AbstractUdfStreamOperator<?, ?>) h.getOperator())
+                        .getUserFunction();
+        return java.util.Arrays.toString(f.gauges(consumer));
+    }
+
+    /** The gauges are kept in operator state: right after a restore, before any event or timer. */
+    @Test
+    void theGaugesAreRightAtOnceAfterARestore() throws Exception {
+        open(1, 2, null);
+        at(P0);
+        in(attempt("billing", "first", 0, 1, 5));
+        in(attempt("billing", "b", 20, 1, 5));
+        in(attempt("billing", "a", 10, 1, 5));
+        in(event(DeliveryEvent.Kind.EXHAUSTED, "billing", "p"));
+        in(attempt("dashboard", "d1", 5, 1, 5));
+        String billing = gauges("billing");
+        String dashboard = gauges("dashboard");
+        assertEquals("[4, 2, 0]", billing, "four in the backlog, a and b queued, first waiting since 0");
+        OperatorSubtaskState snapshot = h.snapshot(1, P0);
+        h.close();
+        open(1, 2, snapshot);
+        assertEquals(billing, gauges("billing"));
+        assertEquals(dashboard, gauges("dashboard"));
     }
 
     @Test

@@ -93,7 +93,8 @@ class ReconcilerSavepoints {
     static KeyedTwoInputStreamOperatorTestHarness<String, Increment, LookupResult, DeviceState> harness(
             String backend, int maxHeld) throws Exception {
         var h = new KeyedTwoInputStreamOperatorTestHarness<String, Increment, LookupResult, DeviceState>(
-                new StateReconciler.Operator(new StateReconciler(maxHeld, Duration.ofDays(30), MAX_DOC)),
+                new org.apache.flink.streaming.api.operators.co.KeyedCoProcessOperator<>(
+                        new StateReconciler(maxHeld, Duration.ofDays(30), MAX_DOC)),
                 i -> i.deviceId,
                 r -> r.request.deviceId,
                 Types.STRING);

@@ -49,7 +49,7 @@ class StateReconcilerTest {
 
     @AfterEach
     void close() throws Exception {
-        h.close();
+        if (h != null) h.close();
     }
 
     private void send(Increment i) throws Exception {
@@ -171,7 +171,8 @@ class StateReconcilerTest {
     private void restore(OperatorSubtaskState snapshot) throws Exception {
         h.close();
         h = new KeyedTwoInputStreamOperatorTestHarness<>(
-                new StateReconciler.Operator(new StateReconciler(100, Duration.ofDays(30), MAX_DOC)),
+                new org.apache.flink.streaming.api.operators.co.KeyedCoProcessOperator<>(
+                        new StateReconciler(100, Duration.ofDays(30), MAX_DOC)),
                 i -> i.deviceId,
                 r -> r.request.deviceId,
                 Types.STRING);
@@ -239,6 +240,62 @@ class StateReconcilerTest {
         send(Increment.forget("c", TestData.T0 + 1));
         assertEquals(0, waitingGauge(), "forgetting a device that did not wait changes nothing");
         assertEquals(1, h.numKeyedStateEntries());
+    }
+
+    /**
+     * The count is kept by key group in operator state: split over two subtasks, each has exactly
+     * its own waiting devices at once, before any device is touched.
+     */
+    @Test
+    void theWaitingGaugeIsRightOnEachSubtaskAfterARescale() throws Exception {
+        h.close();
+        h = new KeyedTwoInputStreamOperatorTestHarness<>(
+                new org.apache.flink.streaming.api.operators.co.KeyedCoProcessOperator<>(
+                        new StateReconciler(100, Duration.ofDays(30), MAX_DOC)),
+                i -> i.deviceId,
+                r -> r.request.deviceId,
+                Types.STRING,
+                128,
+                1,
+                0);
+        h.setup();
+        h.open();
+        for (int d = 0; d < 20; d++) {
+            send(inc("w" + d, 1));
+            send(inc("w" + d, 3)); // waits for 2
+        }
+        for (int d = 0; d < 5; d++) send(inc("n" + d, 1)); // does not wait
+        OperatorSubtaskState checkpoint = h.snapshot(1, TestData.T0);
+        h.close();
+        long total = 0;
+        for (int subtask = 0; subtask < 2; subtask++) {
+            OperatorSubtaskState part =
+                    org.apache.flink.streaming.util.AbstractStreamOperatorTestHarness.repartitionOperatorState(
+                            checkpoint, 128, 1, 2, subtask);
+            h = new KeyedTwoInputStreamOperatorTestHarness<>(
+                    new org.apache.flink.streaming.api.operators.co.KeyedCoProcessOperator<>(
+                            new StateReconciler(100, Duration.ofDays(30), MAX_DOC)),
+                    i -> i.deviceId,
+                    r -> r.request.deviceId,
+                    Types.STRING,
+                    128,
+                    2,
+                    subtask);
+            h.setup();
+            h.initializeState(part);
+            h.open();
+            int mine = 0;
+            for (int d = 0; d < 20; d++) {
+                if (org.apache.flink.runtime.state.KeyGroupRangeAssignment.assignKeyToParallelOperator("w" + d, 128, 2)
+                        == subtask) mine++;
+            }
+            assertTrue(mine > 0 && mine < 20, "the devices are split: " + mine);
+            assertEquals(mine, waitingGauge(), "subtask " + subtask + ": its own waiting devices");
+            total += waitingGauge();
+            h.close();
+        }
+        assertEquals(20, total);
+        h = null;
     }
 
     @Test

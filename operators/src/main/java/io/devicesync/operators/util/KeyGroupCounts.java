@@ -1,0 +1,87 @@
+package io.devicesync.operators.util;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+import org.apache.flink.api.common.TaskInfo;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
+import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
+import org.apache.flink.runtime.state.FunctionInitializationContext;
+import org.apache.flink.runtime.state.KeyGroupRange;
+import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
+
+/**
+ * A count over the keys of a keyed function (say, devices waiting for a repair), kept by key group
+ * in union operator state, so that the gauge showing it is right at once after a restore, at any
+ * parallelism, without reading a single key: every subtask writes the counts of its key groups,
+ * and each restored subtask keeps those of the key groups it now owns.
+ *
+ * <p>The function calls {@link #initialize} from its {@code initializeState}, {@link #add} on the
+ * task thread as keys change, and {@link #snapshot} from its {@code snapshotState}; {@link #total}
+ * may be read from any thread (a gauge). {@link #restoredWithout} says whether a restore found
+ * state without these counts (a savepoint of a build that did not keep them).
+ */
+public final class KeyGroupCounts {
+    private final String name;
+    private transient ListState<long[]> state;
+    private transient KeyGroupRange range;
+    private transient int maxParallelism;
+    private transient long[] counts;
+    private transient AtomicLong total;
+    private transient boolean restoredWithout;
+
+    /** @param name the operator state's name, unique in the function */
+    public KeyGroupCounts(String name) {
+        this.name = name;
+    }
+
+    public void initialize(FunctionInitializationContext ctx, TaskInfo task) throws Exception {
+        maxParallelism = task.getMaxNumberOfParallelSubtasks();
+        range = KeyGroupRangeAssignment.computeKeyGroupRangeForOperatorIndex(
+                maxParallelism, task.getNumberOfParallelSubtasks(), task.getIndexOfThisSubtask());
+        counts = new long[range.getNumberOfKeyGroups()];
+        total = new AtomicLong();
+        state = ctx.getOperatorStateStore()
+                .getUnionListState(
+                        new ListStateDescriptor<>(name, PrimitiveArrayTypeInfo.LONG_PRIMITIVE_ARRAY_TYPE_INFO));
+        if (!ctx.isRestored()) return;
+        boolean found = false;
+        long sum = 0;
+        for (long[] entry : state.get()) {
+            found = true;
+            int group = (int) entry[0];
+            if (group < 0 || !range.contains(group)) continue; // another subtask's (or the marker)
+            counts[group - range.getStartKeyGroup()] += entry[1];
+            sum += entry[1];
+        }
+        total.set(sum);
+        restoredWithout = !found;
+    }
+
+    /** Adds {@code delta} to the count of {@code key}'s key group (the task thread). */
+    public void add(Object key, long delta) {
+        int group = KeyGroupRangeAssignment.assignToKeyGroup(key, maxParallelism);
+        counts[group - range.getStartKeyGroup()] += delta;
+        total.addAndGet(delta);
+    }
+
+    /** The count over this subtask's keys. */
+    public long total() {
+        return total.get();
+    }
+
+    /** Whether the restore found state without these counts: they count from zero then. */
+    public boolean restoredWithout() {
+        return restoredWithout;
+    }
+
+    public void snapshot() throws Exception {
+        List<long[]> entries = new ArrayList<>();
+        entries.add(new long[] {-1, 0}); // the marker: this state keeps the counts, even all zero
+        for (int i = 0; i < counts.length; i++) {
+            if (counts[i] != 0) entries.add(new long[] {range.getStartKeyGroup() + i, counts[i]});
+        }
+        state.update(entries);
+    }
+}
