@@ -468,9 +468,14 @@ public final class DeviceSyncJob {
             alerts = alerts.union(deliveries.getSideOutput(Tags.ALERTS), redispatches.getSideOutput(Tags.ALERTS));
         }
         // Storm control: one key per alert type (its budget is job-wide), see AlertPolicy.
+        DataStream<PolicyInput> breakerReports = states.getSideOutput(Tags.BREAKER_REPORTS)
+                .map(new AlertRouting.Breakers(), TypeInformation.of(PolicyInput.class))
+                .uid(Uids.BREAKER_REPORTS)
+                .name("Route breaker reports");
         alerts.flatMap(new AlertRouting(), TypeInformation.of(PolicyInput.class))
                 .uid(Uids.ALERT_ROUTING)
                 .name("Route alerts")
+                .union(breakerReports)
                 .keyBy(in -> in.key, Types.STRING)
                 .process(
                         new AlertPolicyFunction(p.alertsMaxPerMinute, p.alertsWindow.toMillis()),

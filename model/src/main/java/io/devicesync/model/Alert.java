@@ -6,12 +6,12 @@ package io.devicesync.model;
  */
 public class Alert {
     public String alertId;
-    public String type;
-    public String severity;
+    public AlertType type;
+    public Severity severity;
     public String deviceId;
     public String consumer;
     public String cause;
-    public String strategy;
+    public Strategy strategy;
     /** JSON object text, "{}" when there is nothing to add. */
     public String details;
 

@@ -36,8 +36,8 @@ public final class Alerts {
         private final ObjectNode details = Json.MAPPER.createObjectNode();
 
         private Builder(AlertType type, Severity severity) {
-            alert.type = type.name();
-            alert.severity = severity.name();
+            alert.type = type;
+            alert.severity = severity;
         }
 
         public Builder device(String deviceId) {
@@ -56,7 +56,7 @@ public final class Alerts {
         }
 
         public Builder strategy(Strategy strategy) {
-            alert.strategy = strategy.name();
+            alert.strategy = strategy;
             return this;
         }
 
@@ -90,13 +90,13 @@ public final class Alerts {
         /** Finishes the alert; {@code episode} names what makes this episode unique for its subject. */
         public Alert build(String... episode) {
             String[] parts = new String[episode.length + 3];
-            parts[0] = alert.type;
+            parts[0] = alert.type.name();
             parts[1] = alert.deviceId;
             parts[2] = alert.consumer;
             System.arraycopy(episode, 0, parts, 3, episode.length);
             alert.alertId = id(parts);
             alert.details = details.toString();
-            if (alert.strategy == null) alert.strategy = Strategy.NONE.name();
+            if (alert.strategy == null) alert.strategy = Strategy.NONE;
             return alert;
         }
     }

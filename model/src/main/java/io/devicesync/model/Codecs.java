@@ -86,12 +86,12 @@ public final class Codecs {
         return Json.write(g -> {
             g.writeStartObject();
             g.writeStringField("alertId", a.alertId);
-            g.writeStringField("type", a.type);
-            g.writeStringField("severity", a.severity);
+            g.writeStringField("type", a.type.name());
+            g.writeStringField("severity", a.severity.name());
             g.writeStringField("deviceId", a.deviceId);
             g.writeStringField("consumer", a.consumer);
             g.writeStringField("cause", a.cause);
-            g.writeStringField("strategy", a.strategy);
+            g.writeStringField("strategy", a.strategy.name());
             g.writeFieldName("details");
             g.writeRawValue(a.details == null ? "{}" : a.details);
             g.writeNumberField("ts", a.ts);
@@ -160,12 +160,12 @@ public final class Codecs {
         JsonNode n = Json.parse(json);
         Alert a = new Alert();
         a.alertId = n.get("alertId").asText();
-        a.type = n.get("type").asText();
-        a.severity = n.get("severity").asText();
+        a.type = AlertType.valueOf(n.get("type").asText());
+        a.severity = Severity.valueOf(n.get("severity").asText());
         a.deviceId = n.get("deviceId").isNull() ? null : n.get("deviceId").asText();
         a.consumer = n.get("consumer").isNull() ? null : n.get("consumer").asText();
         a.cause = n.get("cause").asText();
-        a.strategy = n.get("strategy").asText();
+        a.strategy = Strategy.valueOf(n.get("strategy").asText());
         a.details = n.get("details").toString();
         a.ts = n.get("ts").asLong();
         return a;

@@ -43,7 +43,7 @@ public final class TestData {
     }
 
     public static List<String> alertTypes(java.util.Collection<StreamRecord<Alert>> records) {
-        return values(records).stream().map(a -> a.type).collect(Collectors.toList());
+        return values(records).stream().map(a -> a.type.name()).collect(Collectors.toList());
     }
 
     /**

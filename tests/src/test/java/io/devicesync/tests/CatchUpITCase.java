@@ -102,7 +102,7 @@ class CatchUpITCase extends EndToEnd {
                 s.assertStillRunning();
 
                 Map<String, Long> alerts = s.alertsSeen.stream()
-                        .collect(Collectors.groupingBy(a -> a.type, TreeMap::new, Collectors.counting()));
+                        .collect(Collectors.groupingBy(a -> a.type.name(), TreeMap::new, Collectors.counting()));
                 assertEquals(
                         Map.of(),
                         alerts,

@@ -392,14 +392,14 @@ class CrashAndRescaleITCase extends EndToEnd {
 
     private static Set<String> devicesWith(Scenario s, String type) {
         return s.alertsSeen.stream()
-                .filter(a -> a.type.equals(type))
+                .filter(a -> a.type.name().equals(type))
                 .map(a -> a.deviceId)
                 .collect(Collectors.toCollection(TreeSet::new));
     }
 
     static Map<String, Long> alertTypes(Scenario s) {
         return s.alertsSeen.stream()
-                .collect(Collectors.groupingBy(a -> a.type, java.util.TreeMap::new, Collectors.counting()));
+                .collect(Collectors.groupingBy(a -> a.type.name(), java.util.TreeMap::new, Collectors.counting()));
     }
 
     private static long metric(Scenario s, String name) {

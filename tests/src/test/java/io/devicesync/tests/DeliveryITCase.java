@@ -4,10 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.devicesync.model.Alert;
+import io.devicesync.model.AlertType;
 import io.devicesync.model.Codecs;
 import io.devicesync.model.DeviceState;
 import io.devicesync.model.Json;
 import io.devicesync.model.Redispatch;
+import io.devicesync.model.Severity;
 import io.devicesync.model.Versions;
 import io.devicesync.tests.infra.TopicReader;
 import io.devicesync.tests.sim.DeviceSimulator;
@@ -186,7 +188,7 @@ class DeliveryITCase extends EndToEnd {
                 List<Alert> exhaustedSummaries = summaries(s, "REDISPATCH_EXHAUSTED", "stops");
                 assertTrue(
                         !exhaustedSummaries.isEmpty()
-                                && exhaustedSummaries.stream().allMatch(a -> a.severity.equals("CRITICAL")),
+                                && exhaustedSummaries.stream().allMatch(a -> a.severity == Severity.CRITICAL),
                         "summaries of REDISPATCH_EXHAUSTED are CRITICAL: " + exhaustedSummaries);
 
                 // The consumer that came back: one episode per device, ended by its acks.
@@ -206,7 +208,7 @@ class DeliveryITCase extends EndToEnd {
                         .collect(Collectors.toList());
                 assertEquals(3, rejectedAcks.size());
                 long invalidCounted = s.alertsSeen.stream()
-                        .filter(a -> a.type.equals("INVALID_INPUT"))
+                        .filter(a -> a.type == AlertType.INVALID_INPUT)
                         .mapToLong(a -> Json.parse(a.details.getBytes(StandardCharsets.UTF_8))
                                 .get("count")
                                 .asLong())
@@ -340,14 +342,14 @@ class DeliveryITCase extends EndToEnd {
 
     private static Map<String, Long> devicesAlerted(Scenario s, String type, String consumer) {
         return s.alertsSeen.stream()
-                .filter(a -> a.type.equals(type) && consumer.equals(a.consumer))
+                .filter(a -> a.type.name().equals(type) && consumer.equals(a.consumer))
                 .collect(Collectors.groupingBy(a -> a.deviceId, TreeMap::new, Collectors.counting()));
     }
 
     /** The ALERT_SUMMARY records of a consumer that fold alerts of {@code type}. */
     private static List<Alert> summaries(Scenario s, String type, String consumer) {
         return s.alertsSeen.stream()
-                .filter(a -> a.type.equals("ALERT_SUMMARY")
+                .filter(a -> a.type == AlertType.ALERT_SUMMARY
                         && consumer.equals(a.consumer)
                         && type.equals(Json.parse(a.details.getBytes(StandardCharsets.UTF_8))
                                 .get("summarizedType")
@@ -372,7 +374,7 @@ class DeliveryITCase extends EndToEnd {
 
     private static long consumerAlerts(Scenario s, String type, String consumer) {
         return s.alertsSeen.stream()
-                .filter(a -> a.type.equals(type) && consumer.equals(a.consumer))
+                .filter(a -> a.type.name().equals(type) && consumer.equals(a.consumer))
                 .count();
     }
 

@@ -5,9 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.devicesync.model.Alert;
+import io.devicesync.model.AlertType;
 import io.devicesync.model.AuditRecord;
 import io.devicesync.model.Codecs;
 import io.devicesync.model.Json;
+import io.devicesync.model.Severity;
 import io.devicesync.tests.sim.DeviceSimulator;
 import java.nio.charset.StandardCharsets;
 import java.util.HashSet;
@@ -167,7 +169,7 @@ class DeviceSyncITCase extends EndToEnd {
                     s.alertCount("RESYNC_FAILED"),
                     () -> "the database leads the stream: every repair closes its gap; "
                             + s.alertsSeen.stream()
-                                    .filter(a -> a.type.equals("RESYNC_FAILED"))
+                                    .filter(a -> a.type == AlertType.RESYNC_FAILED)
                                     .limit(3)
                                     .map(f -> f.deviceId
                                             + ": alerts "
@@ -193,7 +195,7 @@ class DeviceSyncITCase extends EndToEnd {
             // A device first seen past (0, 1) costs one FIRST_SEEN lookup, unless it reset before
             // anything of it was forwarded: then the RESET lookup is the one.
             long resetBeforeFirst = s.alertsSeen.stream()
-                    .filter(a -> a.type.equals("DEVICE_RESET")
+                    .filter(a -> a.type == AlertType.DEVICE_RESET
                             && Json.parse(a.details.getBytes(StandardCharsets.UTF_8))
                                             .get("lastSeq")
                                             .asLong()
@@ -250,11 +252,11 @@ class DeviceSyncITCase extends EndToEnd {
             s.assertStillRunning();
             assertTrue(metric(s, "databaseBreakerOpened") > 0, "the breaker opened");
             Set<String> failed = s.alertsSeen.stream()
-                    .filter(a -> a.type.equals("RESYNC_FAILED"))
+                    .filter(a -> a.type == AlertType.RESYNC_FAILED)
                     .map(a -> a.deviceId)
                     .collect(Collectors.toSet());
             Set<String> resolved = s.alertsSeen.stream()
-                    .filter(a -> a.type.equals("RESYNC_RESOLVED"))
+                    .filter(a -> a.type == AlertType.RESYNC_RESOLVED)
                     .map(a -> a.deviceId)
                     .collect(Collectors.toSet());
             // RESYNC_FAILED caused by the database are not published while its breaker is open
@@ -294,7 +296,7 @@ class DeviceSyncITCase extends EndToEnd {
             s.assertStillRunning();
 
             List<Alert> tail = s.alertsSeen.stream()
-                    .filter(a -> a.type.equals("TAIL_LOSS"))
+                    .filter(a -> a.type == AlertType.TAIL_LOSS)
                     .collect(Collectors.toList());
             assertEquals(
                     s.sim.tailLost,
@@ -306,7 +308,7 @@ class DeviceSyncITCase extends EndToEnd {
                     s.alertsSeen.size(),
                     "no other alerts: "
                             + s.alertsSeen.stream()
-                                    .filter(a -> !a.type.equals("TAIL_LOSS"))
+                                    .filter(a -> a.type != AlertType.TAIL_LOSS)
                                     .limit(5)
                                     .collect(Collectors.toList()));
             for (Alert a : tail) {
@@ -366,18 +368,18 @@ class DeviceSyncITCase extends EndToEnd {
             s.quiesce();
             s.assertStillRunning();
             Set<String> failed = s.alertsSeen.stream()
-                    .filter(a -> a.type.equals("RESYNC_FAILED"))
+                    .filter(a -> a.type == AlertType.RESYNC_FAILED)
                     .map(a -> a.deviceId)
                     .collect(Collectors.toSet());
             Set<String> resolved = s.alertsSeen.stream()
-                    .filter(a -> a.type.equals("RESYNC_RESOLVED"))
+                    .filter(a -> a.type == AlertType.RESYNC_RESOLVED)
                     .map(a -> a.deviceId)
                     .collect(Collectors.toSet());
             assertTrue(resolved.containsAll(failed), "every failed repair published is resolved, and says so");
             assertTrue(!resolved.isEmpty(), "the repairs that failed while the database was down are resolved");
             assertTrue(s.alertsSeen.stream()
-                    .filter(a -> a.type.equals("RESYNC_RESOLVED"))
-                    .allMatch(a -> a.severity.equals("INFO")));
+                    .filter(a -> a.type == AlertType.RESYNC_RESOLVED)
+                    .allMatch(a -> a.severity == Severity.INFO));
             // The web UI fetches metrics now and then: the value read during the outage may still show.
             s.awaitOrFail(
                     () -> metric(s, "devicesWaitingForRepair") == 0,
@@ -476,7 +478,7 @@ class DeviceSyncITCase extends EndToEnd {
     private static long invalidCount(List<Alert> alerts) {
         long n = 0;
         for (Alert a : alerts) {
-            if (!a.type.equals("INVALID_INPUT")) continue;
+            if (a.type != AlertType.INVALID_INPUT) continue;
             JsonNode d = Json.parse(a.details.getBytes(StandardCharsets.UTF_8));
             n += d.get("count").asLong();
         }

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.devicesync.model.AlertType;
 import io.devicesync.model.Json;
 import io.devicesync.tests.sim.DeviceSimulator;
 import io.devicesync.tests.sim.SimulatedConsumer;
@@ -198,7 +199,7 @@ class OversizedInputITCase extends EndToEnd {
     /** The INVALID_INPUT counts so far, summed per reason. */
     private static Map<String, Long> invalidByReason(Scenario s) {
         Map<String, Long> out = new TreeMap<>();
-        s.alertsSeen.stream().filter(a -> a.type.equals("INVALID_INPUT")).forEach(a -> {
+        s.alertsSeen.stream().filter(a -> a.type == AlertType.INVALID_INPUT).forEach(a -> {
             JsonNode d = Json.parse(a.details.getBytes(StandardCharsets.UTF_8));
             out.merge(d.get("reason").asText(), d.get("count").asLong(), Long::sum);
         });

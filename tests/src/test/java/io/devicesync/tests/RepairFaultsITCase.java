@@ -4,10 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.devicesync.model.Alert;
+import io.devicesync.model.AlertType;
 import io.devicesync.model.AuditRecord;
 import io.devicesync.model.DeviceState;
 import io.devicesync.model.Increment;
 import io.devicesync.model.Json;
+import io.devicesync.model.Severity;
 import io.devicesync.tests.infra.Truth;
 import io.devicesync.tests.sim.DeviceSimulator;
 import java.nio.charset.StandardCharsets;
@@ -221,19 +223,20 @@ class RepairFaultsITCase extends EndToEnd {
             assertEquals(1, s.alertCount("DATABASE_UNAVAILABLE"), "one for the job: " + alertTypes(s));
             assertEquals(1, s.alertCount("DATABASE_RECOVERED"));
             Alert down = s.alertsSeen.stream()
-                    .filter(a -> a.type.equals("DATABASE_UNAVAILABLE"))
+                    .filter(a -> a.type == AlertType.DATABASE_UNAVAILABLE)
                     .findFirst()
                     .orElseThrow();
-            assertEquals("CRITICAL", down.severity);
+            assertEquals(Severity.CRITICAL, down.severity);
             Alert up = s.alertsSeen.stream()
-                    .filter(a -> a.type.equals("DATABASE_RECOVERED"))
+                    .filter(a -> a.type == AlertType.DATABASE_RECOVERED)
                     .findFirst()
                     .orElseThrow();
             long suppressed = Json.parse(up.details.getBytes(StandardCharsets.UTF_8))
                     .get("suppressed")
                     .asLong();
             List<Alert> byDatabase = s.alertsSeen.stream()
-                    .filter(a -> a.type.equals("RESYNC_FAILED") && a.details.contains("\"databaseUnavailable\":true"))
+                    .filter(a ->
+                            a.type == AlertType.RESYNC_FAILED && a.details.contains("\"databaseUnavailable\":true"))
                     .collect(Collectors.toList());
             System.out.println("The hang: " + suppressed + " RESYNC_FAILED suppressed, " + byDatabase.size()
                     + " published (before the breaker's report reached the policy); alerts " + alertTypes(s));
@@ -241,7 +244,7 @@ class RepairFaultsITCase extends EndToEnd {
             // Lookups shed before the breaker has seen enough timeouts to open are not failed repairs
             // yet (their retries fail behind the open breaker): none of them is published either.
             Alert downAlert = s.alertsSeen.stream()
-                    .filter(a -> a.type.equals("DATABASE_UNAVAILABLE"))
+                    .filter(a -> a.type == AlertType.DATABASE_UNAVAILABLE)
                     .findFirst()
                     .orElseThrow();
             assertTrue(
@@ -260,14 +263,14 @@ class RepairFaultsITCase extends EndToEnd {
             assertEquals(List.of(), refused, "no RESYNC_FAILED of a lookup the open breaker refused");
             Set<String> failed = byDatabase.stream().map(a -> a.deviceId).collect(Collectors.toSet());
             Set<String> resolved = s.alertsSeen.stream()
-                    .filter(a -> a.type.equals("RESYNC_RESOLVED"))
+                    .filter(a -> a.type == AlertType.RESYNC_RESOLVED)
                     .map(a -> a.deviceId)
                     .collect(Collectors.toSet());
             assertTrue(resolved.containsAll(failed), "every failed repair published is resolved, and says so");
             assertTrue(resolved.size() > 100, "the repaired devices say so: " + resolved.size());
             for (Alert a : s.alertsSeen) {
                 assertTrue(
-                        a.deviceId == null || !a.deviceId.startsWith(ho.prefix) || a.type.equals("TAIL_LOSS"),
+                        a.deviceId == null || !a.deviceId.startsWith(ho.prefix) || a.type == AlertType.TAIL_LOSS,
                         "no repair alerts for healthy devices: " + a);
             }
         }
@@ -313,11 +316,11 @@ class RepairFaultsITCase extends EndToEnd {
             s.assertStillRunning();
             assertEquals("{\"small\":true}", Truth.canonical(s.last.get(big).state));
             List<Alert> tooLarge = s.alertsSeen.stream()
-                    .filter(a -> a.type.equals("STATE_TOO_LARGE"))
+                    .filter(a -> a.type == AlertType.STATE_TOO_LARGE)
                     .toList();
             assertEquals(1, tooLarge.size(), "one alert per episode");
             assertEquals(big, tooLarge.get(0).deviceId);
-            assertEquals("CRITICAL", tooLarge.get(0).severity);
+            assertEquals(Severity.CRITICAL, tooLarge.get(0).severity);
             long bytes = Json.parse(tooLarge.get(0).details.getBytes(StandardCharsets.UTF_8))
                     .get("bytes")
                     .asLong();
@@ -352,6 +355,6 @@ class RepairFaultsITCase extends EndToEnd {
 
     private static java.util.Map<String, Long> alertTypes(Scenario s) {
         return s.alertsSeen.stream()
-                .collect(Collectors.groupingBy(a -> a.type, java.util.TreeMap::new, Collectors.counting()));
+                .collect(Collectors.groupingBy(a -> a.type.name(), java.util.TreeMap::new, Collectors.counting()));
     }
 }

@@ -285,7 +285,7 @@ final class Scenario implements AutoCloseable {
     }
 
     long alertCount(String type) {
-        return alertsSeen.stream().filter(a -> a.type.equals(type)).count();
+        return alertsSeen.stream().filter(a -> a.type.name().equals(type)).count();
     }
 
     Map<String, Long> metrics(String... names) throws Exception {

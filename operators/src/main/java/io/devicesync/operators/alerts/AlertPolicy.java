@@ -67,7 +67,7 @@ public final class AlertPolicy {
     /** An alert routed to this key: published, folded or suppressed. */
     public void onAlert(PolicyState s, Alert a, long now, Effects fx) {
         roll(s, now, fx);
-        if (AlertType.RESYNC_FAILED.name().equals(a.type) && a.breaker != null && a.breaker.open) {
+        if (a.type == AlertType.RESYNC_FAILED && a.breaker != null && a.breaker.open) {
             // Refused by an open breaker: in the outage that breaker's report opened, whenever it
             // arrives. Its report may not have reached the policy yet (it rides through another
             // reconciler subtask): it does now. Another incarnation than the one the policy knows is
@@ -81,20 +81,19 @@ public final class AlertPolicy {
                     && known.incarnation == a.breaker.incarnation
                     && known.generation == a.breaker.generation;
             if (s.databaseUnavailable && current) s.suppressed++;
-            fx.suppressed(a.type);
+            fx.suppressed(a.type.name());
             return;
         }
-        if (AlertType.RESYNC_FAILED.name().equals(a.type) && s.databaseUnavailable && isDatabaseCause(a)) {
+        if (a.type == AlertType.RESYNC_FAILED && s.databaseUnavailable && isDatabaseCause(a)) {
             s.suppressed++;
-            fx.suppressed(a.type);
+            fx.suppressed(a.type.name());
             return;
         }
         if (a.consumer != null
                 && s.backlogOpen.contains(a.consumer)
-                && (AlertType.UNCONSUMED.name().equals(a.type)
-                        || AlertType.REDISPATCH_EXHAUSTED.name().equals(a.type))) {
+                && (a.type == AlertType.UNCONSUMED || a.type == AlertType.REDISPATCH_EXHAUSTED)) {
             fold(s, a.consumer, a);
-            fx.summarized(a.type);
+            fx.summarized(a.type.name());
             return;
         }
         if (s.published < maxPerMinute) {
@@ -103,7 +102,7 @@ public final class AlertPolicy {
             return;
         }
         fold(s, "", a);
-        fx.summarized(a.type);
+        fx.summarized(a.type.name());
     }
 
     /** A consumer's BACKLOG opened ({@code open}) or cleared: its alerts of this key fold, or not. */
@@ -189,19 +188,11 @@ public final class AlertPolicy {
         PolicyState.Summary summary = s.summaries.get(by);
         if (summary == null) {
             summary = new PolicyState.Summary();
-            summary.type = a.type;
+            summary.type = a.type.name();
             summary.consumer = by.isEmpty() ? null : by;
             s.summaries.put(by, summary);
         }
-        summary.add(a.deviceId, a.ts, severity(a.severity));
-    }
-
-    private static Severity severity(String s) {
-        try {
-            return s == null ? Severity.INFO : Severity.valueOf(s);
-        } catch (IllegalArgumentException e) {
-            return Severity.INFO;
-        }
+        summary.add(a.deviceId, a.ts, a.severity == null ? Severity.INFO : a.severity);
     }
 
     private Alert summary(PolicyState.Summary s, long windowStart) {

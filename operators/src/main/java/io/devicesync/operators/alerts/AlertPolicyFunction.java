@@ -116,7 +116,7 @@ public class AlertPolicyFunction extends KeyedProcessFunction<String, PolicyInpu
 
         @Override
         public void publish(Alert alert) {
-            counters(alert.type)[0].inc();
+            counters(alert.type.name())[0].inc();
             collector.collect(alert);
         }
 

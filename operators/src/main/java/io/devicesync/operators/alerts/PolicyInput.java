@@ -25,7 +25,7 @@ public class PolicyInput {
 
     static PolicyInput alert(Alert a) {
         PolicyInput p = new PolicyInput();
-        p.key = a.type;
+        p.key = a.type.name();
         p.alert = a;
         return p;
     }

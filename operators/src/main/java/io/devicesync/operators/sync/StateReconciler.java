@@ -8,7 +8,6 @@ import io.devicesync.model.LookupRequest;
 import io.devicesync.model.LookupResult;
 import io.devicesync.operators.HeldIncrement;
 import io.devicesync.operators.ReconcilerState;
-import io.devicesync.operators.alerts.AlertRouting;
 import io.devicesync.operators.serde.Compact;
 import io.devicesync.operators.util.IdleTtl;
 import io.devicesync.operators.util.KeyGroupCounts;
@@ -183,7 +182,7 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
     @Override
     public void processElement2(LookupResult r, Context ctx, Collector<DeviceState> out) throws Exception {
         // Not the device's: the lookup subtask's breaker changed; the AlertPolicy keeps count.
-        if (r.breaker != null) ctx.output(Tags.ALERTS, AlertRouting.breakerSignal(r.breaker));
+        if (r.breaker != null) ctx.output(Tags.BREAKER_REPORTS, r.breaker);
         ReconcilerState s = device.value();
         if (s == null) s = new ReconcilerState();
         if (rules.onResult(s, held, r, emitter.to(ctx, out))) device.update(s);

@@ -60,7 +60,7 @@ class AlertPolicyFunctionTest {
     }
 
     private static List<String> types(KeyedOneInputStreamOperatorTestHarness<String, PolicyInput, Alert> h) {
-        return h.extractOutputValues().stream().map(a -> a.type).collect(Collectors.toList());
+        return h.extractOutputValues().stream().map(a -> a.type.name()).collect(Collectors.toList());
     }
 
     @Test
@@ -88,7 +88,7 @@ class AlertPolicyFunctionTest {
             assertEquals(
                     "[\"a\",\"d2\",\"d3\"]",
                     details(summary).get("sampleDeviceIds").toString());
-            assertEquals("CRITICAL", summary.severity);
+            assertEquals(Severity.CRITICAL, summary.severity);
             assertEquals(0, h.numProcessingTimeTimers());
         }
     }
@@ -124,7 +124,7 @@ class AlertPolicyFunctionTest {
         try (KeyedOneInputStreamOperatorTestHarness<String, PolicyInput, Alert> h = harness(100)) {
             h.open();
             h.setProcessingTime(NOW);
-            send(h, AlertRouting.breakerSignal(new BreakerReport(0, 1, 5, 1, true)), NOW);
+            h.processElement(new AlertRouting.Breakers().map(new BreakerReport(0, 1, 5, 1, true)), NOW);
             send(h, resyncFailed("d", true), NOW);
             send(h, alert(AlertType.BACKLOG, null, "billing", Severity.WARNING, NOW), NOW);
             send(h, alert(AlertType.UNCONSUMED, "d", "billing", Severity.WARNING, NOW), NOW);
@@ -132,7 +132,7 @@ class AlertPolicyFunctionTest {
             send(h, alert(AlertType.TAIL_LOSS, "d", null, Severity.WARNING, NOW), NOW);
             send(h, alert(AlertType.BACKLOG_CLEARED, null, "billing", Severity.INFO, NOW), NOW);
             send(h, alert(AlertType.UNCONSUMED, "e", "billing", Severity.WARNING, NOW), NOW);
-            send(h, AlertRouting.breakerSignal(new BreakerReport(0, 1, 5, 2, false)), NOW);
+            h.processElement(new AlertRouting.Breakers().map(new BreakerReport(0, 1, 5, 2, false)), NOW);
             assertEquals(
                     List.of(
                             "DATABASE_UNAVAILABLE",

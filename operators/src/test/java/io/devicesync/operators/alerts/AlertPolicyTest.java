@@ -57,7 +57,7 @@ class AlertPolicyTest {
         }
 
         List<String> types() {
-            return published.stream().map(a -> a.type).collect(Collectors.toList());
+            return published.stream().map(a -> a.type.name()).collect(Collectors.toList());
         }
     }
 
@@ -86,7 +86,7 @@ class AlertPolicyTest {
     }
 
     private void send(Alert a, long now) {
-        policy.onAlert(state(a.type), a, now, out);
+        policy.onAlert(state(a.type.name()), a, now, out);
     }
 
     private void breaker(int subtask, long incarnation, long generation, boolean open, long now) {
@@ -118,7 +118,7 @@ class AlertPolicyTest {
 
         policy.onTime(state("SEQUENCE_GAP"), NOW + MINUTE, out);
         Alert summary = out.published.get(4);
-        assertEquals("ALERT_SUMMARY", summary.type);
+        assertEquals(AlertType.ALERT_SUMMARY, summary.type);
         JsonNode d = details(summary);
         assertEquals("SEQUENCE_GAP", d.get("summarizedType").asText());
         assertEquals(2, d.get("count").asLong());
@@ -153,7 +153,7 @@ class AlertPolicyTest {
         Alert second = summaryOf(order, new AlertPolicy(0));
         assertEquals(first.alertId, second.alertId, "the same id whatever the order within the minute");
         assertEquals(first.details, second.details, "the same contents whatever the order");
-        assertEquals("CRITICAL", first.severity);
+        assertEquals(Severity.CRITICAL, first.severity);
         JsonNode d = details(first);
         assertEquals(40, d.get("count").asLong());
         assertEquals(20, d.get("sampleDeviceIds").size());
@@ -193,8 +193,8 @@ class AlertPolicyTest {
                 out.types(),
                 "one for the job, however many breakers open");
         Alert down = out.published.get(1);
-        assertEquals("CRITICAL", down.severity);
-        assertEquals("RETRY_ON_AUDIT", down.strategy);
+        assertEquals(Severity.CRITICAL, down.severity);
+        assertEquals(Strategy.RETRY_ON_AUDIT, down.strategy);
         for (int i = 0; i < 5; i++) send(resyncFailed("d" + i, true), NOW + 3);
         send(resyncFailed("missing-row", false), NOW + 3);
         assertEquals(
@@ -209,8 +209,8 @@ class AlertPolicyTest {
         assertEquals(3, out.published.size(), "subtask 1's breaker is still open");
         breaker(1, 22, 2, false, NOW + 6);
         Alert up = out.published.get(3);
-        assertEquals("DATABASE_RECOVERED", up.type);
-        assertEquals("INFO", up.severity);
+        assertEquals(AlertType.DATABASE_RECOVERED, up.type);
+        assertEquals(Severity.INFO, up.severity);
         assertEquals(5, details(up).get("suppressed").asLong());
         assertEquals(Alerts.id("DATABASE_RECOVERED", null, null, "1"), up.alertId, "the job's first outage");
         assertEquals(Alerts.id("DATABASE_UNAVAILABLE", null, null, "1"), down.alertId);
@@ -250,21 +250,21 @@ class AlertPolicyTest {
         breaker(1, 22, 1, true, NOW + 4);
         assertEquals(3, out.published.size());
         breaker(1, 22, 2, false, NOW + 5);
-        assertEquals("DATABASE_RECOVERED", out.published.get(3).type);
+        assertEquals(AlertType.DATABASE_RECOVERED, out.published.get(3).type);
         assertEquals(1, details(out.published.get(3)).get("suppressed").asLong(), "the early one counted");
 
         // A later outage: a straggler of the first one is not counted in this one's DATABASE_RECOVERED.
         breaker(0, 11, 3, true, NOW + 6);
         send(refusedBy("straggler", 0, 11, 1), NOW + 7);
         breaker(0, 11, 4, false, NOW + 7);
-        assertEquals("DATABASE_RECOVERED", out.published.get(5).type);
+        assertEquals(AlertType.DATABASE_RECOVERED, out.published.get(5).type);
         assertEquals(0, details(out.published.get(5)).get("suppressed").asLong(), "not this outage's");
         assertEquals(Map.of("RESYNC_FAILED", 3), out.suppressed, "counted in the metrics");
 
         // Refused by a new incarnation of subtask 1 (restarted with the database still down) whose
         // opening report has not arrived: a newer one, so it opens the outage.
         send(refusedBy("restarted", 1, 33, 1), NOW + 8);
-        assertEquals("DATABASE_UNAVAILABLE", out.published.get(6).type);
+        assertEquals(AlertType.DATABASE_UNAVAILABLE, out.published.get(6).type);
         assertEquals(7, out.published.size());
         breaker(1, 33, 2, false, NOW + 8);
         assertEquals(1, details(out.published.get(7)).get("suppressed").asLong());
@@ -310,10 +310,10 @@ class AlertPolicyTest {
         assertEquals(2, details(unconsumed).get("count").asLong());
         assertEquals(
                 "REDISPATCH_EXHAUSTED", details(exhausted).get("summarizedType").asText());
-        assertEquals("CRITICAL", exhausted.severity);
+        assertEquals(Severity.CRITICAL, exhausted.severity);
         backlog("billing", false);
         send(alert(AlertType.UNCONSUMED, "d", "billing", Severity.WARNING, NOW), NOW + MINUTE + 1);
-        assertEquals("UNCONSUMED", out.published.get(4).type, "published one by one once the backlog cleared");
+        assertEquals(AlertType.UNCONSUMED, out.published.get(4).type, "published one by one once the backlog cleared");
     }
 
     @Test
@@ -332,7 +332,7 @@ class AlertPolicyTest {
         PolicyState restored = PolicyState.decode(state("UNCONSUMED").encode());
         policy.onTime(restored, NOW + MINUTE, out);
         List<Alert> summaries = out.published.stream()
-                .filter(a -> a.type.equals("ALERT_SUMMARY"))
+                .filter(a -> a.type == AlertType.ALERT_SUMMARY)
                 .collect(Collectors.toList());
         assertEquals(2, summaries.size(), "the budget's and billing's");
     }

@@ -6,8 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.devicesync.model.Ack;
 import io.devicesync.model.Alert;
+import io.devicesync.model.AlertType;
 import io.devicesync.model.DeviceState;
 import io.devicesync.model.Json;
+import io.devicesync.model.Severity;
+import io.devicesync.model.Strategy;
 import io.devicesync.operators.util.Tags;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -122,7 +125,7 @@ class DeliveryTrackerTest {
         advance(wallClock + 40_000 + 1000);
         assertEquals(
                 1,
-                alerts().stream().filter(a -> a.type.equals("UNCONSUMED")).count(),
+                alerts().stream().filter(a -> a.type == AlertType.UNCONSUMED).count(),
                 "the deadline counts from the wall-clock publication: ack timeout + checkpoint interval");
     }
 
@@ -288,7 +291,7 @@ class DeliveryTrackerTest {
         assertEquals(0, h.numEventTimeTimers());
         assertTrue(
                 alerts().stream()
-                        .noneMatch(a -> a.type.equals("UNCONSUMED")
+                        .noneMatch(a -> a.type == AlertType.UNCONSUMED
                                 && a.deviceId.equals("e")
                                 && a.details.contains("\"seq\":2")),
                 "a parked device's new version opens no episode");
@@ -321,9 +324,9 @@ class DeliveryTrackerTest {
         List<Alert> alerts = alerts();
         assertEquals(1, alerts.size(), "one UNCONSUMED per episode");
         Alert a = alerts.get(0);
-        assertEquals("UNCONSUMED", a.type);
-        assertEquals("WARNING", a.severity);
-        assertEquals("REDISPATCH", a.strategy);
+        assertEquals(AlertType.UNCONSUMED, a.type);
+        assertEquals(Severity.WARNING, a.severity);
+        assertEquals(Strategy.REDISPATCH, a.strategy);
         assertEquals("billing", a.consumer);
         JsonNode details = Json.parse(a.details.getBytes(StandardCharsets.UTF_8));
         assertEquals(1, details.get("seq").asLong());

@@ -4,9 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.devicesync.model.Alert;
+import io.devicesync.model.AlertType;
 import io.devicesync.model.DeviceState;
 import io.devicesync.model.Json;
 import io.devicesync.model.Redispatch;
+import io.devicesync.model.Severity;
+import io.devicesync.model.Strategy;
 import io.devicesync.operators.util.Tags;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -209,7 +212,7 @@ class RedispatchSchedulerTest {
         assertEquals(2, billing, "billing's budget: 2 a second");
         assertEquals(10, dashboard, "dashboard's budget: 10 a second");
         List<Alert> backlog =
-                alerts().stream().filter(a -> a.type.equals("BACKLOG")).collect(Collectors.toList());
+                alerts().stream().filter(a -> a.type == AlertType.BACKLOG).collect(Collectors.toList());
         assertEquals(1, backlog.size(), "dashboard's threshold is 3, billing's 1000: " + backlog);
         assertEquals("dashboard", backlog.get(0).consumer);
     }
@@ -260,9 +263,9 @@ class RedispatchSchedulerTest {
         assertEquals("billing", dl.get(0).consumer);
         List<Alert> alerts = alerts();
         assertEquals(1, alerts.size());
-        assertEquals("REDISPATCH_EXHAUSTED", alerts.get(0).type);
-        assertEquals("CRITICAL", alerts.get(0).severity);
-        assertEquals("DEAD_LETTER", alerts.get(0).strategy);
+        assertEquals(AlertType.REDISPATCH_EXHAUSTED, alerts.get(0).type);
+        assertEquals(Severity.CRITICAL, alerts.get(0).severity);
+        assertEquals(Strategy.DEAD_LETTER, alerts.get(0).strategy);
         assertEquals("x", alerts.get(0).deviceId);
         assertEquals(
                 2,
@@ -283,13 +286,14 @@ class RedispatchSchedulerTest {
         in(event(DeliveryEvent.Kind.EXHAUSTED, "billing", "d3")); // parked still counts
         for (String d : List.of("d1", "d2", "d4")) in(event(DeliveryEvent.Kind.CLOSED, "billing", d)); // 2 <= 4/2
         in(event(DeliveryEvent.Kind.CLOSED, "billing", "unknown")); // nothing to close
-        List<Alert> backlog =
-                alerts().stream().filter(a -> a.type.startsWith("BACKLOG")).collect(Collectors.toList());
+        List<Alert> backlog = alerts().stream()
+                .filter(a -> a.type.name().startsWith("BACKLOG"))
+                .collect(Collectors.toList());
         assertEquals(
                 List.of("BACKLOG", "BACKLOG_CLEARED"),
-                backlog.stream().map(a -> a.type).collect(Collectors.toList()));
-        assertEquals("WARNING", backlog.get(0).severity);
-        assertEquals("INFO", backlog.get(1).severity);
+                backlog.stream().map(a -> a.type.name()).collect(Collectors.toList()));
+        assertEquals(Severity.WARNING, backlog.get(0).severity);
+        assertEquals(Severity.INFO, backlog.get(1).severity);
         assertEquals("billing", backlog.get(0).consumer);
         assertEquals(null, backlog.get(0).deviceId);
         var open = Json.parse(backlog.get(0).details.getBytes(StandardCharsets.UTF_8));
@@ -337,7 +341,7 @@ class RedispatchSchedulerTest {
         assertEquals(
                 2,
                 alerts().stream()
-                        .filter(a -> a.type.equals("REDISPATCH_EXHAUSTED"))
+                        .filter(a -> a.type == AlertType.REDISPATCH_EXHAUSTED)
                         .count());
     }
 
@@ -416,11 +420,12 @@ class RedispatchSchedulerTest {
                         .collect(Collectors.toList()));
         // billing's backlog: first, a, b, p (4 > 3) raised BACKLOG before; closing three of them clears it.
         for (String d : List.of("first", "a", "b")) in(event(DeliveryEvent.Kind.CLOSED, "billing", d));
-        List<Alert> backlog =
-                alerts().stream().filter(a -> a.type.startsWith("BACKLOG")).collect(Collectors.toList());
+        List<Alert> backlog = alerts().stream()
+                .filter(a -> a.type.name().startsWith("BACKLOG"))
+                .collect(Collectors.toList());
         assertEquals(
                 List.of("BACKLOG_CLEARED"),
-                backlog.stream().map(a -> a.type).collect(Collectors.toList()),
+                backlog.stream().map(a -> a.type.name()).collect(Collectors.toList()),
                 "the backlog and its open alert were restored with the parked device counted");
         assertEquals(
                 1,

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.devicesync.model.Alert;
 import io.devicesync.model.Redispatch;
+import io.devicesync.model.Severity;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Collectors;
@@ -38,7 +39,7 @@ class SchedulerRulesTest {
     }
 
     private List<String> types() {
-        return alerts.stream().map(a -> a.type).collect(Collectors.toList());
+        return alerts.stream().map(a -> a.type.name()).collect(Collectors.toList());
     }
 
     @Test
@@ -74,7 +75,7 @@ class SchedulerRulesTest {
         assertEquals(1, deadLetters.size());
         assertEquals(3, deadLetters.get(0).attemptsSent);
         assertEquals(List.of("REDISPATCH_EXHAUSTED"), types());
-        assertEquals("CRITICAL", alerts.get(0).severity);
+        assertEquals(Severity.CRITICAL, alerts.get(0).severity);
         assertEquals(1, st.backlog, "a parked device stays in the backlog");
     }
 

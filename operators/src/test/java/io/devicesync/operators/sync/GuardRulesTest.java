@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.devicesync.model.AlertType;
 import io.devicesync.model.AuditRecord;
 import io.devicesync.model.Increment;
 import io.devicesync.model.LookupRequest;
@@ -116,7 +117,7 @@ class GuardRulesTest {
         d = timer(T0 + 10 + GRACE, T0 + 10 + GRACE);
         assertEquals("0/4", forwarded(d));
         assertEquals(1, d.alerts.size());
-        assertEquals("SEQUENCE_GAP", d.alerts.get(0).type);
+        assertEquals(AlertType.SEQUENCE_GAP, d.alerts.get(0).type);
         assertEquals(List.of(2L, 3L), List.of(d.lookups.get(0).fromSeq, d.lookups.get(0).toSeq));
         assertEquals(LookupRequest.Kind.GAP, d.lookups.get(0).kind);
         assertEquals(WALL, d.lookups.get(0).issuedAt, "the clock passed in");
@@ -140,7 +141,7 @@ class GuardRulesTest {
         increment(0, 1, T0, T0);
         GuardDecision d = increment(1, 1, T0 + 10, T0);
         assertEquals("1/1", forwarded(d));
-        assertEquals("DEVICE_RESET", d.alerts.get(0).type);
+        assertEquals(AlertType.DEVICE_RESET, d.alerts.get(0).type);
         assertEquals(LookupRequest.Kind.RESET, d.lookups.get(0).kind);
         assertEquals(1, d.count(Event.RESET, 0));
     }

@@ -90,7 +90,7 @@ class ReconcilerStateMigrationTest {
             List<Alert> alerts = TestData.values(h.getSideOutput(Tags.ALERTS));
             assertEquals(
                     List.of("RESYNC_RESOLVED"),
-                    alerts.stream().map(a -> a.type).toList(),
+                    alerts.stream().map(a -> a.type.name()).toList(),
                     "the failure count came through: its repair is resolved");
             assertTrue(alerts.get(0).details.contains("\"failures\":1"), alerts.get(0).details);
             assertEquals(0, reconciler.waitingDevices(), "failed, never counted, resolved without going below 0");

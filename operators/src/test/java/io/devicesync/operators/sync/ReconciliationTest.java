@@ -14,6 +14,8 @@ import io.devicesync.model.DeviceState;
 import io.devicesync.model.Increment;
 import io.devicesync.model.LookupRequest;
 import io.devicesync.model.LookupResult;
+import io.devicesync.model.Severity;
+import io.devicesync.model.Strategy;
 import io.devicesync.model.Versions;
 import io.devicesync.operators.HeldIncrement;
 import io.devicesync.operators.ReconcilerState;
@@ -152,7 +154,7 @@ class ReconciliationTest {
         }
 
         List<String> alertTypes() {
-            return alerts.stream().map(a -> a.type).toList();
+            return alerts.stream().map(a -> a.type.name()).toList();
         }
     }
 
@@ -643,8 +645,8 @@ class ReconciliationTest {
         assertEquals(
                 List.of("STATE_TOO_LARGE", "STATE_TOO_LARGE"), fx.alertTypes(), "published no more; then kept no more");
         Alert stopped = fx.alerts.get(1);
-        assertEquals("CRITICAL", stopped.severity);
-        assertEquals("FETCH_SNAPSHOT", stopped.strategy);
+        assertEquals(Severity.CRITICAL, stopped.severity);
+        assertEquals(Strategy.FETCH_SNAPSHOT, stopped.strategy);
         assertTrue(
                 stopped.details.contains("\"seq\":3") && stopped.details.contains("\"maxKeptBytes\":256"),
                 stopped.details);

@@ -465,7 +465,8 @@ class SequenceGuardAuditTest {
         // The device reset and every message of epoch 1 was lost; the audit repaired it to (1, 4).
         h.processElement2(new AuditRecord("d", 0, 3, 1, 4, AuditRecord.Outcome.TAIL_LOSS, T0 + 100), T0 + 100);
         List<io.devicesync.model.Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
-        assertEquals(List.of("DEVICE_RESET"), alerts.stream().map(a -> a.type).toList());
+        assertEquals(
+                List.of("DEVICE_RESET"), alerts.stream().map(a -> a.type.name()).toList());
         send(inc("d", 1, 5, "{}"));
         assertEquals("0/1,0/2,0/3,1/5", versions(h.extractOutputValues()), "(1, 5) follows the repaired (1, 4)");
     }

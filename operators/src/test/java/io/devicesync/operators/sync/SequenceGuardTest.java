@@ -10,10 +10,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.devicesync.model.Alert;
+import io.devicesync.model.AlertType;
 import io.devicesync.model.AuditRecord;
 import io.devicesync.model.Increment;
 import io.devicesync.model.Json;
 import io.devicesync.model.LookupRequest;
+import io.devicesync.model.Strategy;
 import io.devicesync.operators.util.Tags;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -106,9 +108,9 @@ class SequenceGuardTest {
         List<Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
         assertEquals(1, alerts.size());
         Alert a = alerts.get(0);
-        assertEquals("SEQUENCE_GAP", a.type);
+        assertEquals(AlertType.SEQUENCE_GAP, a.type);
         assertEquals("d", a.deviceId);
-        assertEquals("FETCH_INCREMENTS", a.strategy);
+        assertEquals(Strategy.FETCH_INCREMENTS, a.strategy);
         JsonNode details = Json.parse(a.details.getBytes(StandardCharsets.UTF_8));
         assertEquals(2, details.get("fromSeq").asLong());
         assertEquals(3, details.get("toSeq").asLong());

@@ -9,12 +9,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.devicesync.model.Alert;
+import io.devicesync.model.AlertType;
 import io.devicesync.model.AuditRecord;
 import io.devicesync.model.DeviceState;
 import io.devicesync.model.Increment;
 import io.devicesync.model.Json;
 import io.devicesync.model.LookupRequest;
 import io.devicesync.model.LookupResult;
+import io.devicesync.model.Severity;
+import io.devicesync.model.Strategy;
 import io.devicesync.operators.TestData;
 import io.devicesync.operators.util.Tags;
 import java.nio.charset.StandardCharsets;
@@ -104,8 +107,8 @@ class StateReconcilerAuditTest {
         assertEquals("0/1:increment,0/2:increment,0/3:log,0/4:log", published(h.extractOutputValues()));
         List<Alert> alerts = alerts();
         assertEquals(1, alerts.size());
-        assertEquals("TAIL_LOSS", alerts.get(0).type);
-        assertEquals("FETCH_INCREMENTS", alerts.get(0).strategy);
+        assertEquals(AlertType.TAIL_LOSS, alerts.get(0).type);
+        assertEquals(Strategy.FETCH_INCREMENTS, alerts.get(0).strategy);
         JsonNode d = Json.parse(alerts.get(0).details.getBytes(StandardCharsets.UTF_8));
         assertEquals(2, d.get("missing").asLong());
         AuditRecord a = audits().get(0);
@@ -127,7 +130,8 @@ class StateReconcilerAuditTest {
                 LookupResult.Outcome.FAILED,
                 "database lookup failed: connection refused"));
         assertEquals(
-                List.of("RESYNC_FAILED"), alerts().stream().map(a -> a.type).toList());
+                List.of("RESYNC_FAILED"),
+                alerts().stream().map(a -> a.type.name()).toList());
         assertEquals(AuditRecord.Outcome.REPAIR_PENDING, audits().get(0).outcome, "read back by the guard");
 
         // A version-only audit finds it still waiting: it asks again, without a second RESYNC_FAILED.
@@ -146,8 +150,8 @@ class StateReconcilerAuditTest {
                 published(h.extractOutputValues()),
                 "the log rows continue the snapshot up to what the guard forwarded");
         List<Alert> alerts = alerts();
-        assertEquals("RESYNC_RESOLVED", alerts.get(alerts.size() - 1).type);
-        assertEquals("INFO", alerts.get(alerts.size() - 1).severity);
+        assertEquals(AlertType.RESYNC_RESOLVED, alerts.get(alerts.size() - 1).type);
+        assertEquals(Severity.INFO, alerts.get(alerts.size() - 1).severity);
         assertEquals(AuditRecord.Outcome.VERIFIED, audits().get(2).outcome);
         assertEquals(1, h.numKeyedStateEntries(), "nothing held any more");
     }
@@ -159,7 +163,8 @@ class StateReconcilerAuditTest {
         send(inc("d", 1));
         for (long seq = 3; seq <= 10; seq++) send(inc("d", seq));
         assertEquals(
-                List.of("BUFFER_OVERFLOW"), alerts().stream().map(a -> a.type).toList());
+                List.of("BUFFER_OVERFLOW"),
+                alerts().stream().map(a -> a.type.name()).toList());
         assertEquals(
                 List.of(AuditRecord.Outcome.REPAIR_PENDING),
                 audits().stream().map(a -> a.outcome).toList());

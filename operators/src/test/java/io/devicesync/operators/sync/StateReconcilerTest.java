@@ -11,12 +11,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.devicesync.model.Alert;
+import io.devicesync.model.AlertType;
 import io.devicesync.model.AuditRecord;
 import io.devicesync.model.DeviceState;
 import io.devicesync.model.Increment;
 import io.devicesync.model.Json;
 import io.devicesync.model.LookupRequest;
 import io.devicesync.model.LookupResult;
+import io.devicesync.model.Severity;
+import io.devicesync.model.Strategy;
 import io.devicesync.operators.TestData;
 import io.devicesync.operators.util.Tags;
 import java.nio.charset.StandardCharsets;
@@ -141,9 +144,11 @@ class StateReconcilerTest {
         result(LookupResult.snapshot(gap("d", 2, 4), 0, 3, b("{\"s\":3}")));
         assertEquals("0/1:increment,0/3:snapshot", published(out()), "a newer, if lagging, snapshot is published");
         List<Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
-        assertEquals(List.of("RESYNC_FAILED"), alerts.stream().map(a -> a.type).toList());
-        assertEquals("WARNING", alerts.get(0).severity);
-        assertEquals("RETRY_ON_AUDIT", alerts.get(0).strategy);
+        assertEquals(
+                List.of("RESYNC_FAILED"),
+                alerts.stream().map(a -> a.type.name()).toList());
+        assertEquals(Severity.WARNING, alerts.get(0).severity);
+        assertEquals(Strategy.RETRY_ON_AUDIT, alerts.get(0).strategy);
         // A later repair (the audit's) closes it.
         result(LookupResult.log(gap("d", 4, 4), new Increment[] {inc("d", 0, 4, "{\"f\":4}")}));
         assertEquals("0/1:increment,0/3:snapshot,0/4:log,0/5:increment", published(out()));
@@ -161,8 +166,8 @@ class StateReconcilerTest {
         List<Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
         assertEquals(3, alerts.size());
         assertEquals("database lookup failed: connection refused", alerts.get(0).cause);
-        assertEquals("WARNING", alerts.get(0).severity);
-        assertEquals("CRITICAL", alerts.get(2).severity);
+        assertEquals(Severity.WARNING, alerts.get(0).severity);
+        assertEquals(Severity.CRITICAL, alerts.get(2).severity);
         assertEquals(3, alerts.stream().map(a -> a.alertId).distinct().count());
         assertEquals("0/1:increment", published(out()));
     }
@@ -307,8 +312,10 @@ class StateReconcilerTest {
         assertEquals("0/1:increment", published(out()), "nothing over the limit reaches the sink");
         List<Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
         assertEquals(
-                List.of("STATE_TOO_LARGE"), alerts.stream().map(a -> a.type).toList(), "one alert per episode");
-        assertEquals("CRITICAL", alerts.get(0).severity);
+                List.of("STATE_TOO_LARGE"),
+                alerts.stream().map(a -> a.type.name()).toList(),
+                "one alert per episode");
+        assertEquals(Severity.CRITICAL, alerts.get(0).severity);
         assertEquals("d", alerts.get(0).deviceId);
         JsonNode details = Json.parse(alerts.get(0).details.getBytes(StandardCharsets.UTF_8));
         assertTrue(details.get("bytes").asLong() > MAX_DOC);
@@ -326,7 +333,7 @@ class StateReconcilerTest {
         assertEquals(
                 2,
                 values(h.getSideOutput(Tags.ALERTS)).stream()
-                        .filter(a -> a.type.equals("STATE_TOO_LARGE"))
+                        .filter(a -> a.type == AlertType.STATE_TOO_LARGE)
                         .count());
     }
 
@@ -467,7 +474,9 @@ class StateReconcilerTest {
         result(answer(new LookupRequest("d", LookupRequest.Kind.FIRST_SEEN, 1, 1, 1, TestData.T0, 0), db));
         assertTrue(out().isEmpty());
         List<Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
-        assertEquals(List.of("RESYNC_FAILED"), alerts.stream().map(a -> a.type).toList());
+        assertEquals(
+                List.of("RESYNC_FAILED"),
+                alerts.stream().map(a -> a.type.name()).toList());
         assertTrue(alerts.get(0).cause.contains("epoch 1"), alerts.get(0).cause);
         assertEquals(
                 List.of(AuditRecord.Outcome.REPAIR_PENDING),
@@ -513,7 +522,7 @@ class StateReconcilerTest {
         List<Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
         assertEquals(
                 List.of("STATE_TOO_LARGE", "STATE_TOO_LARGE"),
-                alerts.stream().map(a -> a.type).toList());
+                alerts.stream().map(a -> a.type.name()).toList());
         JsonNode stopped = Json.parse(alerts.get(1).details.getBytes(StandardCharsets.UTF_8));
         assertEquals(8, stopped.get("seq").asLong(), "8 members of half the limit would be over four times it");
         assertEquals(4 * MAX_DOC, stopped.get("maxKeptBytes").asLong());

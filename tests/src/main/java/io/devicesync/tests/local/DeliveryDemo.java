@@ -1,6 +1,7 @@
 package io.devicesync.tests.local;
 
 import io.devicesync.model.Alert;
+import io.devicesync.model.AlertType;
 import io.devicesync.model.Codecs;
 import io.devicesync.tests.infra.FlinkRest;
 import io.devicesync.tests.infra.TopicReader;
@@ -140,14 +141,14 @@ final class DeliveryDemo implements AutoCloseable {
                 Alert a = Codecs.readAlert(r.value());
                 long[] n = a.consumer == null ? null : per.get(a.consumer);
                 if (n == null) return;
-                if (a.type.equals("UNCONSUMED")) n[0]++;
+                if (a.type == AlertType.UNCONSUMED) n[0]++;
                 // Once its BACKLOG is open, a consumer's UNCONSUMED come as summaries (AlertPolicy).
-                if (a.type.equals("ALERT_SUMMARY")) {
+                if (a.type == AlertType.ALERT_SUMMARY) {
                     var d = io.devicesync.model.Json.parse(a.details.getBytes(java.nio.charset.StandardCharsets.UTF_8));
                     if (d.get("summarizedType").asText().equals("UNCONSUMED"))
                         n[0] += d.get("count").asLong();
                 }
-                if (a.type.equals("BACKLOG")) n[3]++;
+                if (a.type == AlertType.BACKLOG) n[3]++;
             });
             readAll(redispatches).forEach(r -> {
                 long[] n = per.get(Codecs.readRedispatch(r.value()).consumer);

@@ -2,6 +2,7 @@ package io.devicesync.tests.local;
 
 import io.devicesync.jobs.DeviceSyncJob;
 import io.devicesync.jobs.JobParameters;
+import io.devicesync.model.AlertType;
 import io.devicesync.model.Codecs;
 import io.devicesync.model.DeviceState;
 import io.devicesync.tests.infra.EmbeddedDatabase;
@@ -406,7 +407,7 @@ public final class LocalRun {
             try (TopicReader alerts = new TopicReader(bootstrap, "device-alerts")) {
                 for (var r : DeliveryDemo.readAll(alerts)) {
                     io.devicesync.model.Alert a = Codecs.readAlert(r.value());
-                    if (a.type.equals("ALERT_SUMMARY")) {
+                    if (a.type == AlertType.ALERT_SUMMARY) {
                         var d = io.devicesync.model.Json.parse(
                                 a.details.getBytes(java.nio.charset.StandardCharsets.UTF_8));
                         long[] n =
@@ -414,8 +415,8 @@ public final class LocalRun {
                         n[1] += d.get("count").asLong();
                         n[2]++;
                     } else {
-                        byType.computeIfAbsent(a.type, t -> new long[3])[0]++;
-                        if (a.type.equals("DATABASE_RECOVERED")) {
+                        byType.computeIfAbsent(a.type.name(), t -> new long[3])[0]++;
+                        if (a.type == AlertType.DATABASE_RECOVERED) {
                             suppressed += io.devicesync.model.Json.parse(
                                             a.details.getBytes(java.nio.charset.StandardCharsets.UTF_8))
                                     .get("suppressed")

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.devicesync.jobs.DeviceSyncJob;
 import io.devicesync.jobs.JobParameters;
 import io.devicesync.model.Alert;
+import io.devicesync.model.AlertType;
 import io.devicesync.model.AuditRecord;
 import io.devicesync.model.DeadLetter;
 import io.devicesync.model.DeviceState;
@@ -155,10 +156,10 @@ class WorkflowITCase {
             }
             assertEquals(List.of(), diverging, "every device equals the truth at the end of the input");
             assertEquals(malformed, dlq.collected().size(), "every malformed record is a dead letter");
-            assertTrue(malformed == 0 || alerts.collected().stream().anyMatch(a -> a.type.equals("INVALID_INPUT")));
+            assertTrue(malformed == 0 || alerts.collected().stream().anyMatch(a -> a.type == AlertType.INVALID_INPUT));
             Set<String> ids = new HashSet<>();
             for (Alert a : alerts.collected()) assertTrue(ids.add(a.alertId), "alert ids unique: " + a);
-            assertTrue(sim.lost == 0 || alerts.collected().stream().anyMatch(a -> a.type.equals("SEQUENCE_GAP")));
+            assertTrue(sim.lost == 0 || alerts.collected().stream().anyMatch(a -> a.type == AlertType.SEQUENCE_GAP));
         } finally {
             states.forget();
             alerts.forget();
