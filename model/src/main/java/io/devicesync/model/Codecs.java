@@ -152,7 +152,7 @@ public final class Codecs {
                 n.get("seq").asLong(),
                 n.get("ts").asLong(),
                 Json.bytes(n.get("state")),
-                n.get("source").asText());
+                RecordSource.of(n.get("source").asText()));
     }
 
     /** Reads a published alert back (tests, tools). */

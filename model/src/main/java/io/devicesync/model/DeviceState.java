@@ -4,28 +4,33 @@ import java.nio.charset.StandardCharsets;
 
 /** One published version of a device's state (topic {@code device-state}). */
 public class DeviceState {
-    public static final String SOURCE_INCREMENT = "increment";
-    public static final String SOURCE_LOG = "log";
-    public static final String SOURCE_SNAPSHOT = "snapshot";
-
     public String deviceId;
     public long epoch;
     public long seq;
     public long ts;
     /** The whole state document, compact JSON in UTF-8. */
     public byte[] state;
-    /** {@code increment}, {@code log} or {@code snapshot}. */
+    /**
+     * Where the document came from: a {@link RecordSource}'s name on the topic ({@link #source()}).
+     * A String, not the enum, because state nests this class as a POJO (the scheduler's episodes,
+     * since 8f4564d) and Flink's POJO serializer cannot restore a field whose type changed.
+     */
     public String source;
 
     public DeviceState() {}
 
-    public DeviceState(String deviceId, long epoch, long seq, long ts, byte[] state, String source) {
+    public DeviceState(String deviceId, long epoch, long seq, long ts, byte[] state, RecordSource source) {
         this.deviceId = deviceId;
         this.epoch = epoch;
         this.seq = seq;
         this.ts = ts;
         this.state = state;
-        this.source = source;
+        this.source = source == null ? null : source.wire;
+    }
+
+    /** {@link #source} as what it is. */
+    public RecordSource source() {
+        return RecordSource.of(source);
     }
 
     @Override

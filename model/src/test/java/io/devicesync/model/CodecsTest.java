@@ -16,7 +16,7 @@ class CodecsTest {
                 105,
                 1763800000123L,
                 "{\"temp\":4.5}".getBytes(StandardCharsets.UTF_8),
-                DeviceState.SOURCE_INCREMENT);
+                RecordSource.INCREMENT);
         assertEquals(
                 "{\"deviceId\":\"meter-00042\",\"epoch\":0,\"seq\":105,\"ts\":1763800000123,"
                         + "\"state\":{\"temp\":4.5},\"source\":\"increment\"}",
@@ -49,7 +49,7 @@ class CodecsTest {
         for (String id : ids) {
             for (long n : numbers) {
                 DeviceState s = new DeviceState(
-                        id, n, n, n, "{\"a\":[1,\"x\"]}".getBytes(StandardCharsets.UTF_8), DeviceState.SOURCE_LOG);
+                        id, n, n, n, "{\"a\":[1,\"x\"]}".getBytes(StandardCharsets.UTF_8), RecordSource.LOG);
                 byte[] expected = Json.write(g -> {
                     g.writeStartObject();
                     g.writeStringField("deviceId", s.deviceId);
@@ -106,7 +106,7 @@ class CodecsTest {
                 105,
                 1763800000123L,
                 "{\"temp\":4.5}".getBytes(java.nio.charset.StandardCharsets.UTF_8),
-                "increment");
+                RecordSource.INCREMENT);
         byte[] json = Codecs.redispatch(new Redispatch(s, "billing", 2));
         assertEquals(
                 "{\"deviceId\":\"meter-00042\",\"epoch\":0,\"seq\":105,\"ts\":1763800000123,\"state\":{\"temp\":4.5},"

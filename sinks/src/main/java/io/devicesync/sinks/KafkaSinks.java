@@ -133,7 +133,7 @@ public final class KafkaSinks {
 
     /** The device, else the consumer, else (the AlertPolicy's job-wide alerts) the type. */
     static String alertKey(io.devicesync.model.Alert a) {
-        return a.deviceId != null ? a.deviceId : a.consumer != null ? a.consumer : a.type;
+        return a.deviceId != null ? a.deviceId : a.consumer != null ? a.consumer : a.type.name();
     }
 
     private static byte[] utf8(String s) {

@@ -3,7 +3,7 @@ package io.devicesync.tests;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.devicesync.model.DeviceState;
+import io.devicesync.model.RecordSource;
 import io.devicesync.tests.infra.Truth;
 import io.devicesync.tests.sim.DeviceSimulator;
 import java.util.List;
@@ -67,7 +67,7 @@ class BootstrapITCase extends EndToEnd {
             long seq = Long.parseLong(first.substring(first.indexOf('/') + 1, first.indexOf(':')));
             assertTrue(
                     first.startsWith("0/")
-                            && first.endsWith(":" + DeviceState.SOURCE_SNAPSHOT)
+                            && first.endsWith(":" + RecordSource.SNAPSHOT)
                             && seq >= e.getValue().seq(),
                     e.getKey() + ": first its seed (at " + e.getValue().seq() + " or later), then the stream: "
                             + published);
@@ -129,7 +129,7 @@ class BootstrapITCase extends EndToEnd {
             assertEquals(0, m.get("seedsSkipped"), m.toString());
             assertSeededFirst(s, history);
             long continued = history.keySet().stream()
-                    .filter(id -> s.sourcesByDevice.get(id).contains(DeviceState.SOURCE_INCREMENT))
+                    .filter(id -> s.sourcesByDevice.get(id).contains(RecordSource.INCREMENT.wire))
                     .count();
             assertTrue(continued > 0, "some devices' streams continued their seeds");
             CrashAndRescaleITCase.assertConsistent(s);

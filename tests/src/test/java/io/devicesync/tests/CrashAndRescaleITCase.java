@@ -11,6 +11,7 @@ import io.devicesync.model.Codecs;
 import io.devicesync.model.DeviceState;
 import io.devicesync.model.Increment;
 import io.devicesync.model.IncrementCodec;
+import io.devicesync.model.RecordSource;
 import io.devicesync.model.Versions;
 import io.devicesync.tests.sim.DeviceSimulator;
 import java.nio.charset.StandardCharsets;
@@ -317,7 +318,7 @@ class CrashAndRescaleITCase extends EndToEnd {
         for (ConsumerRecord<byte[], byte[]> r : s.stateReader.all()) {
             DeviceState d = Codecs.readDeviceState(r.value());
             DeviceState p = previous.put(d.deviceId, d);
-            if (d.source.equals(DeviceState.SOURCE_SNAPSHOT)) continue;
+            if (d.source() == RecordSource.SNAPSHOT) continue;
             boolean follows = p == null
                     ? d.seq == 1
                     : (d.epoch == p.epoch && d.seq == p.seq + 1) || (d.epoch > p.epoch && d.seq == 1);

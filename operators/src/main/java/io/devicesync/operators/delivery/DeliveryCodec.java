@@ -1,6 +1,7 @@
 package io.devicesync.operators.delivery;
 
 import io.devicesync.model.DeviceState;
+import io.devicesync.model.RecordSource;
 import io.devicesync.operators.serde.CodecSerializer;
 import io.devicesync.operators.serde.CompactTypeInfo;
 import java.io.IOException;
@@ -251,10 +252,12 @@ public final class DeliveryCodec {
             long epoch = in.readLong();
             long seq = in.readLong();
             long ts = in.readLong();
-            String source = in.readUTF();
+            String source = RecordSource.canonical(in.readUTF());
             byte[] doc = new byte[in.readInt()];
             in.readFully(doc);
-            return new DeviceState(deviceId, epoch, seq, ts, doc, source);
+            DeviceState v = new DeviceState(deviceId, epoch, seq, ts, doc, null);
+            v.source = source;
+            return v;
         } catch (IOException e) {
             throw new IllegalStateException(e);
         }

@@ -2,6 +2,7 @@ package io.devicesync.operators.serde;
 
 import io.devicesync.model.DeviceState;
 import io.devicesync.model.Increment;
+import io.devicesync.model.RecordSource;
 import io.devicesync.operators.GuardState;
 import io.devicesync.operators.ReconcilerState;
 import java.io.IOException;
@@ -118,15 +119,9 @@ public final class Compact {
 
         @Override
         protected DeviceState read(DataInputView in) throws IOException {
-            return new DeviceState(
-                    readString(in), in.readLong(), in.readLong(), in.readLong(), readBytes(in), source(readString(in)));
-        }
-
-        /** The three sources as the constants (no new string per record). */
-        private static String source(String s) {
-            if (DeviceState.SOURCE_INCREMENT.equals(s)) return DeviceState.SOURCE_INCREMENT;
-            if (DeviceState.SOURCE_LOG.equals(s)) return DeviceState.SOURCE_LOG;
-            if (DeviceState.SOURCE_SNAPSHOT.equals(s)) return DeviceState.SOURCE_SNAPSHOT;
+            DeviceState s =
+                    new DeviceState(readString(in), in.readLong(), in.readLong(), in.readLong(), readBytes(in), null);
+            s.source = RecordSource.canonical(readString(in));
             return s;
         }
 
@@ -137,7 +132,9 @@ public final class Compact {
 
         @Override
         public DeviceState copy(DeviceState from) {
-            return new DeviceState(from.deviceId, from.epoch, from.seq, from.ts, from.state, from.source);
+            DeviceState s = new DeviceState(from.deviceId, from.epoch, from.seq, from.ts, from.state, null);
+            s.source = from.source;
+            return s;
         }
 
         @Override

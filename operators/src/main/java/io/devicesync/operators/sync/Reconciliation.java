@@ -10,6 +10,7 @@ import io.devicesync.model.Json;
 import io.devicesync.model.JsonMergePatch;
 import io.devicesync.model.LookupRequest;
 import io.devicesync.model.LookupResult;
+import io.devicesync.model.RecordSource;
 import io.devicesync.model.Severity;
 import io.devicesync.model.Strategy;
 import io.devicesync.model.Versions;
@@ -149,11 +150,11 @@ public final class Reconciliation {
             return false;
         }
         refusedNow = false;
-        if (follows(s, i) && apply(s, i, DeviceState.SOURCE_INCREMENT, fx)) {
+        if (follows(s, i) && apply(s, i, RecordSource.INCREMENT, fx)) {
             drain(s, held, fx);
         } else {
             // Nothing held can follow now either: the published version did not move.
-            hold(s, held, i, DeviceState.SOURCE_INCREMENT, fx);
+            hold(s, held, i, RecordSource.INCREMENT, fx);
         }
         updateWaiting(s, fx);
         if (refusedNow) askForRepair(s, i.deviceId, -1, -1, i.ts, fx);
@@ -186,7 +187,7 @@ public final class Reconciliation {
         s.seq = seed.seq;
         s.ts = seed.ts;
         s.state = seed.data;
-        emit(s, seed.deviceId, DeviceState.SOURCE_SNAPSHOT, fx);
+        emit(s, seed.deviceId, RecordSource.SNAPSHOT, fx);
         return true;
     }
 
@@ -390,7 +391,7 @@ public final class Reconciliation {
      * Applies {@code i} and publishes the version; returns false, applying nothing, when the
      * document would grow past what is kept (see {@link #refuse}).
      */
-    private boolean apply(ReconcilerState s, Increment i, String source, Effects fx) {
+    private boolean apply(ReconcilerState s, Increment i, RecordSource source, Effects fx) {
         byte[] merged = JsonMergePatch.apply(s.state == null ? Json.EMPTY_OBJECT : s.state, i.data);
         if (merged.length > maxKeptBytes) {
             refuse(s, i.deviceId, i.epoch, i.seq, i.ts, merged.length, fx);
@@ -443,7 +444,7 @@ public final class Reconciliation {
      * members, or a smaller snapshot, brings it back under the limit, and that version is
      * published) but not published; one {@code STATE_TOO_LARGE} alert per episode says so.
      */
-    private void emit(ReconcilerState s, String deviceId, String source, Effects fx) {
+    private void emit(ReconcilerState s, String deviceId, RecordSource source, Effects fx) {
         if (s.state.length > maxDocumentBytes) {
             fx.count(Effects.Event.TOO_LARGE);
             if (!s.oversized) {
@@ -491,10 +492,10 @@ public final class Reconciliation {
         long[] hint = null;
         for (Increment i : increments) {
             if (s.published && Versions.compare(i.epoch, i.seq, s.epoch, s.seq) <= 0) continue;
-            if (follows(s, i) && apply(s, i, DeviceState.SOURCE_LOG, fx)) {
+            if (follows(s, i) && apply(s, i, RecordSource.LOG, fx)) {
                 dropHeldUpTo(s, held);
                 any = true;
-            } else if (hold(s, held, i, DeviceState.SOURCE_LOG, fx, hint)) {
+            } else if (hold(s, held, i, RecordSource.LOG, fx, hint)) {
                 hint = new long[] {i.epoch, i.seq};
             }
         }
@@ -518,7 +519,7 @@ public final class Reconciliation {
             s.seq = r.snapshotSeq;
             s.ts = Math.max(s.ts, q.ts);
             s.state = r.snapshotState;
-            emit(s, q.deviceId, DeviceState.SOURCE_SNAPSHOT, fx);
+            emit(s, q.deviceId, RecordSource.SNAPSHOT, fx);
             dropHeldUpTo(s, held);
             any = true;
         }
@@ -546,7 +547,7 @@ public final class Reconciliation {
         return !s.published || Versions.compare(s.epoch, s.seq, q.epoch, q.toSeq) < 0;
     }
 
-    private void hold(ReconcilerState s, Held held, Increment i, String source, Effects fx) throws Exception {
+    private void hold(ReconcilerState s, Held held, Increment i, RecordSource source, Effects fx) throws Exception {
         hold(s, held, i, source, fx, null);
     }
 
@@ -557,7 +558,7 @@ public final class Reconciliation {
      * after the newest. Returns whether {@code i} is held now ({@code hint}: a version held before
      * it, where to start looking for its place; null: the oldest).
      */
-    private boolean hold(ReconcilerState s, Held held, Increment i, String source, Effects fx, long[] hint)
+    private boolean hold(ReconcilerState s, Held held, Increment i, RecordSource source, Effects fx, long[] hint)
             throws Exception {
         if (held.contains(i.epoch, i.seq)) return true;
         knowOrder(s, held);
@@ -565,7 +566,7 @@ public final class Reconciliation {
             overflow(s, i, i.epoch, i.seq, fx); // older than everything held at the cap: the one dropped
             return false;
         }
-        insert(s, held, new HeldIncrement(i, source), hint);
+        insert(s, held, new HeldIncrement(i, source.wire), hint); // the held one's source is a String in state
         if (s.heldCount > maxHeld) {
             // Drop the oldest held: the device then needs a repair that reaches past them.
             long epoch = s.heldFirstEpoch;
@@ -617,7 +618,7 @@ public final class Reconciliation {
             Increment i = h.increment;
             if (s.published && Versions.compare(i.epoch, i.seq, s.epoch, s.seq) <= 0) {
                 popFirst(s, held);
-            } else if (follows(s, i) && apply(s, i, h.source, fx)) {
+            } else if (follows(s, i) && apply(s, i, RecordSource.of(h.source), fx)) {
                 popFirst(s, held);
             } else {
                 return i;

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
 import io.devicesync.model.DeviceState;
+import io.devicesync.model.RecordSource;
 import java.nio.charset.StandardCharsets;
 import org.junit.jupiter.api.Test;
 
@@ -61,7 +62,8 @@ class DeliveryCodecTest {
 
     @Test
     void theLatestVersionRoundTrips() {
-        DeviceState v = new DeviceState("d", 1, 7, 42, "{\"a\":1}".getBytes(StandardCharsets.UTF_8), "snapshot");
+        DeviceState v =
+                new DeviceState("d", 1, 7, 42, "{\"a\":1}".getBytes(StandardCharsets.UTF_8), RecordSource.SNAPSHOT);
         DeviceState back = DeliveryCodec.decodeLatest("d", DeliveryCodec.encodeLatest(v));
         assertEquals(v.toString(), back.toString());
         assertEquals(42, back.ts);

@@ -9,6 +9,7 @@ import io.devicesync.model.Alert;
 import io.devicesync.model.AlertType;
 import io.devicesync.model.DeviceState;
 import io.devicesync.model.Json;
+import io.devicesync.model.RecordSource;
 import io.devicesync.model.Severity;
 import io.devicesync.model.Strategy;
 import io.devicesync.operators.util.Tags;
@@ -62,7 +63,12 @@ class DeliveryTrackerTest {
 
     static DeviceState version(String device, long epoch, long seq, long ts) {
         return new DeviceState(
-                device, epoch, seq, ts, ("{\"seq\":" + seq + "}").getBytes(StandardCharsets.UTF_8), "increment");
+                device,
+                epoch,
+                seq,
+                ts,
+                ("{\"seq\":" + seq + "}").getBytes(StandardCharsets.UTF_8),
+                RecordSource.INCREMENT);
     }
 
     private void publish(String device, long seq, long ts) throws Exception {

@@ -7,6 +7,7 @@ import io.devicesync.model.Alert;
 import io.devicesync.model.AlertType;
 import io.devicesync.model.DeviceState;
 import io.devicesync.model.Json;
+import io.devicesync.model.RecordSource;
 import io.devicesync.model.Redispatch;
 import io.devicesync.model.Severity;
 import io.devicesync.model.Strategy;
@@ -69,7 +70,7 @@ class RedispatchSchedulerTest {
                 7,
                 1,
                 ("{\"p\":\"" + "x".repeat(stateBytes) + "\"}").getBytes(StandardCharsets.UTF_8),
-                "increment");
+                RecordSource.INCREMENT);
         return e;
     }
 

@@ -2,6 +2,7 @@ package io.devicesync.tests.bench;
 
 import io.devicesync.model.DeviceState;
 import io.devicesync.model.Increment;
+import io.devicesync.model.RecordSource;
 import io.devicesync.operators.GuardState;
 import io.devicesync.operators.ReconcilerState;
 import io.devicesync.operators.delivery.ConsumerTrack;
@@ -138,7 +139,7 @@ final class SerializerRun {
     }
 
     static DeviceState version(int i) {
-        return new DeviceState(id(i), 0, 1000 + i, 1_763_800_000_000L + i, document(i), DeviceState.SOURCE_INCREMENT);
+        return new DeviceState(id(i), 0, 1000 + i, 1_763_800_000_000L + i, document(i), RecordSource.INCREMENT);
     }
 
     static GuardState guard(int i) {
