@@ -45,6 +45,12 @@ public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEv
 
     public static final String EPISODES = "episodes";
     public static final String SCHEDULER = "scheduler";
+    /**
+     * Every consumer with state has a processing-time timer on the next full hour: a consumer no
+     * longer listed (the list changed at a restore) is forgotten within the hour, even if nothing
+     * of it comes again (no attempt queued, no drain timer).
+     */
+    static final long LISTING_CHECK_MS = 3_600_000;
 
     private final List<String> consumers;
     /** Each consumer's budget per second and backlog threshold ({@code --delivery.consumer.<name>.*}). */
@@ -207,6 +213,11 @@ public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEv
         if (e.kind == DeliveryEvent.Kind.ATTEMPT && !sentNow && m != null) m.deferred.inc();
         scheduler.update(st);
         refresh(m, st, q);
+        ctx.timerService().registerProcessingTimeTimer(nextListingCheck(now)); // the same hour again is one timer
+    }
+
+    private static long nextListingCheck(long now) {
+        return (Math.floorDiv(now, LISTING_CHECK_MS) + 1) * LISTING_CHECK_MS;
     }
 
     @Override
@@ -216,12 +227,15 @@ public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEv
             forget(consumer);
             return;
         }
-        SchedulerState st = load();
+        SchedulerState st = scheduler.value();
+        if (st == null) return; // nothing kept for it
         if (st.drainTimer == timestamp) st.drainTimer = 0;
         RedispatchQueue q = queue(consumer);
-        drain(st, q, consumer, ctx.timerService().currentProcessingTime(), ctx, out, null);
+        long now = ctx.timerService().currentProcessingTime();
+        drain(st, q, consumer, now, ctx, out, null);
         scheduler.update(st);
         refresh(metrics(consumer), st, q);
+        if (timestamp % LISTING_CHECK_MS == 0) ctx.timerService().registerProcessingTimeTimer(nextListingCheck(now));
     }
 
     /** Sends queued attempts, first in priority order, while the budget allows; a timer for the rest. */

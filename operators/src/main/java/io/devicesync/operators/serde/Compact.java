@@ -83,7 +83,7 @@ public final class Compact {
 
         @Override
         public TypeSerializerSnapshot<Increment> snapshotConfiguration() {
-            return new IncrementSnapshot();
+            return new IncrementSnapshot().describing(format);
         }
     }
 
@@ -139,7 +139,7 @@ public final class Compact {
 
         @Override
         public TypeSerializerSnapshot<DeviceState> snapshotConfiguration() {
-            return new DeviceStateSnapshot();
+            return new DeviceStateSnapshot().describing(format);
         }
     }
 
@@ -222,7 +222,7 @@ public final class Compact {
 
         @Override
         public TypeSerializerSnapshot<GuardState> snapshotConfiguration() {
-            return new GuardStateSnapshot();
+            return new GuardStateSnapshot().describing(format);
         }
     }
 
@@ -338,7 +338,7 @@ public final class Compact {
 
         @Override
         public TypeSerializerSnapshot<ReconcilerState> snapshotConfiguration() {
-            return new ReconcilerStateSnapshot();
+            return new ReconcilerStateSnapshot().describing(format);
         }
     }
 

@@ -39,6 +39,16 @@ public abstract class CompactSnapshot<T> implements TypeSerializerSnapshot<T> {
         this.format = current;
     }
 
+    /**
+     * This snapshot as that of a serializer reading {@code format}: a serializer restored to read
+     * an earlier format describes that one, so that state Flink keeps without rewriting it (not
+     * registered again) is described as what it is.
+     */
+    public CompactSnapshot<T> describing(int format) {
+        this.format = format;
+        return this;
+    }
+
     /** The format of the values this snapshot describes. */
     public int format() {
         return format;

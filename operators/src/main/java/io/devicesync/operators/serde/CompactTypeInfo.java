@@ -59,12 +59,14 @@ public final class CompactTypeInfo<T> extends TypeInformation<T> {
 
     @Override
     public boolean equals(Object o) {
-        return o instanceof CompactTypeInfo && ((CompactTypeInfo<?>) o).type == type;
+        return o instanceof CompactTypeInfo
+                && ((CompactTypeInfo<?>) o).type == type
+                && ((CompactTypeInfo<?>) o).serializer.equals(serializer);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(CompactTypeInfo.class, type);
+        return Objects.hash(CompactTypeInfo.class, type, serializer);
     }
 
     @Override

@@ -28,6 +28,7 @@ import org.apache.flink.metrics.Histogram;
 import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
 import org.apache.flink.runtime.state.FunctionInitializationContext;
 import org.apache.flink.runtime.state.FunctionSnapshotContext;
+import org.apache.flink.streaming.api.TimerService;
 import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
 import org.apache.flink.streaming.api.functions.co.KeyedCoProcessFunction;
 import org.apache.flink.util.Collector;
@@ -51,6 +52,13 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
      * held after it ({epoch, seq}); the oldest and newest are in the device's value.
      */
     public static final String HELD_ORDER = "reconcilerHeldOrder";
+    /**
+     * For a device in the count of waiting devices: the processing time of its count's check, the
+     * one timer it has. A counted device's value can expire by TTL without the guard's word (a stop
+     * longer than a day, say): the check, one TTL after the device's last write, finds it gone and
+     * takes it out of the count. Apart from the device's value so that checking writes nothing to it.
+     */
+    public static final String COUNT_CHECK = "reconcilerCountCheck";
 
     private final int maxHeld;
     private final Duration idleTtl;
@@ -69,6 +77,8 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
      * it, a device restored waiting is counted when it is next touched.
      */
     private transient KeyGroupCounts waiting;
+
+    private transient ValueState<Long> countCheck;
 
     public StateReconciler(int maxHeld, Duration idleTtl, int maxDocumentBytes) {
         this(maxHeld, idleTtl, maxDocumentBytes, Duration.ZERO);
@@ -90,6 +100,7 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
         device = getRuntimeContext().getState(deviceDescriptor(idleTtl));
         heldState = getRuntimeContext().getMapState(heldDescriptor(idleTtl));
         heldOrder = getRuntimeContext().getMapState(heldOrderDescriptor(idleTtl));
+        countCheck = getRuntimeContext().getState(new ValueStateDescriptor<>(COUNT_CHECK, Types.LONG));
         held = new HeldInMapState(heldState, heldOrder);
         rules = new Reconciliation(maxHeld, maxDocumentBytes, notSentGraceMs, System::currentTimeMillis);
         var metrics = getRuntimeContext().getMetricGroup();
@@ -165,18 +176,22 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
         ReconcilerState s = device.value();
         if (i.forget) {
             // The guard forgot the device (silent for the idle TTL): so does the reconciler.
-            if (s != null && s.countedWaiting) waiting.add(ctx.getCurrentKey(), -1);
+            if (s != null && s.countedWaiting) {
+                waiting.add(ctx.getCurrentKey(), -1);
+                countChanged(false, ctx.timerService());
+            }
             heldState.clear();
             heldOrder.clear();
             device.clear();
             return;
         }
         if (s == null) s = new ReconcilerState();
-        if (i.seed
+        boolean counted = s.countedWaiting;
+        boolean changed = i.seed
                 ? rules.onSeed(s, held, i, emitter.to(ctx, out))
-                : rules.onIncrement(s, held, i, emitter.to(ctx, out))) {
-            device.update(s);
-        }
+                : rules.onIncrement(s, held, i, emitter.to(ctx, out));
+        if (changed || s.countedWaiting != counted) device.update(s);
+        if (s.countedWaiting != counted) countChanged(s.countedWaiting, ctx.timerService());
     }
 
     @Override
@@ -185,7 +200,49 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
         if (r.breaker != null) ctx.output(Tags.BREAKER_REPORTS, r.breaker);
         ReconcilerState s = device.value();
         if (s == null) s = new ReconcilerState();
-        if (rules.onResult(s, held, r, emitter.to(ctx, out))) device.update(s);
+        boolean counted = s.countedWaiting;
+        // Saved also when only the count changed: the flag must say what the count holds.
+        if (rules.onResult(s, held, r, emitter.to(ctx, out)) || s.countedWaiting != counted) device.update(s);
+        if (s.countedWaiting != counted) countChanged(s.countedWaiting, ctx.timerService());
+    }
+
+    /** When the check of a counted device's value is due: one TTL (and a minute) after it is written. */
+    private long checkAfter(long now) {
+        return now + ttl(idleTtl).getTimeToLive().toMillis() + 60_000;
+    }
+
+    /** The device entered ({@code counted}) or left the count: its check timer follows. */
+    private void countChanged(boolean counted, TimerService timers) throws Exception {
+        Long due = countCheck.value();
+        if (due != null) timers.deleteProcessingTimeTimer(due);
+        if (counted) {
+            long at = checkAfter(timers.currentProcessingTime());
+            timers.registerProcessingTimeTimer(at);
+            countCheck.update(at);
+        } else {
+            countCheck.clear();
+        }
+    }
+
+    /**
+     * A counted device's check: gone by TTL (never forgotten by the guard), it leaves the count;
+     * still there, it was written within the TTL, and is checked again a TTL later.
+     */
+    @Override
+    public void onTimer(long timestamp, OnTimerContext ctx, Collector<DeviceState> out) throws Exception {
+        Long due = countCheck.value();
+        if (due == null || due != timestamp) return; // not the current check
+        ReconcilerState s = device.value();
+        if (s != null && s.countedWaiting) {
+            long at = checkAfter(ctx.timerService().currentProcessingTime());
+            ctx.timerService().registerProcessingTimeTimer(at);
+            countCheck.update(at);
+            return;
+        }
+        if (s == null) waiting.add(ctx.getCurrentKey(), -1);
+        countCheck.clear();
+        heldState.clear();
+        heldOrder.clear();
     }
 
     /** The held increments of the current key and their order, in two keyed MapStates (by "epoch/seq"). */

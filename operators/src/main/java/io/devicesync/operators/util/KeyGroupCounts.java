@@ -19,8 +19,8 @@ import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
  *
  * <p>The function calls {@link #initialize} from its {@code initializeState}, {@link #add} on the
  * task thread as keys change, and {@link #snapshot} from its {@code snapshotState}; {@link #total}
- * may be read from any thread (a gauge). {@link #restoredWithout} says whether a restore found
- * state without these counts (a savepoint of a build that did not keep them).
+ * may be read from any thread (a gauge). A restore from state without these counts (a savepoint of
+ * a build that did not keep them) starts them at zero.
  */
 public final class KeyGroupCounts {
     private final String name;
@@ -29,7 +29,6 @@ public final class KeyGroupCounts {
     private transient int maxParallelism;
     private transient long[] counts;
     private transient AtomicLong total;
-    private transient boolean restoredWithout;
 
     /** @param name the operator state's name, unique in the function */
     public KeyGroupCounts(String name) {
@@ -46,17 +45,14 @@ public final class KeyGroupCounts {
                 .getUnionListState(
                         new ListStateDescriptor<>(name, PrimitiveArrayTypeInfo.LONG_PRIMITIVE_ARRAY_TYPE_INFO));
         if (!ctx.isRestored()) return;
-        boolean found = false;
         long sum = 0;
         for (long[] entry : state.get()) {
-            found = true;
             int group = (int) entry[0];
-            if (group < 0 || !range.contains(group)) continue; // another subtask's (or the marker)
+            if (!range.contains(group)) continue; // another subtask's
             counts[group - range.getStartKeyGroup()] += entry[1];
             sum += entry[1];
         }
         total.set(sum);
-        restoredWithout = !found;
     }
 
     /** Adds {@code delta} to the count of {@code key}'s key group (the task thread). */
@@ -71,14 +67,8 @@ public final class KeyGroupCounts {
         return total.get();
     }
 
-    /** Whether the restore found state without these counts: they count from zero then. */
-    public boolean restoredWithout() {
-        return restoredWithout;
-    }
-
     public void snapshot() throws Exception {
         List<long[]> entries = new ArrayList<>();
-        entries.add(new long[] {-1, 0}); // the marker: this state keeps the counts, even all zero
         for (int i = 0; i < counts.length; i++) {
             if (counts[i] != 0) entries.add(new long[] {range.getStartKeyGroup() + i, counts[i]});
         }

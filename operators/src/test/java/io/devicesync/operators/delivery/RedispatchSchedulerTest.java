@@ -188,7 +188,7 @@ class RedispatchSchedulerTest {
                     .count();
             assertTrue(inWindow <= rate, inWindow + " sends in the second from " + start);
         }
-        assertEquals(0, h.numProcessingTimeTimers(), "nothing queued: no timer");
+        assertEquals(1, h.numProcessingTimeTimers(), "nothing queued: no drain timer, only the hourly listing check");
     }
 
     @Test
@@ -368,6 +368,25 @@ class RedispatchSchedulerTest {
                 ((org.apache.flink.streaming.api.operators.AbstractUdfStreamOperator<?, ?>) h.getOperator())
                         .getUserFunction();
         return java.util.Arrays.toString(f.gauges(consumer));
+    }
+
+    /**
+     * A consumer dropped from the list at a restore is forgotten within the hour, also when nothing
+     * of it comes again (only a parked device: no attempt queued, no drain timer).
+     */
+    @Test
+    void aConsumerNoLongerListedIsForgottenWithinTheHourEvenIfNothingOfItComes() throws Exception {
+        open(List.of("billing", "archive"), 1, 3, null);
+        at(P0);
+        in(event(DeliveryEvent.Kind.EXHAUSTED, "archive", "p")); // parked: nothing queued
+        OperatorSubtaskState snapshot = h.snapshot(1, P0);
+        h.close();
+        open(List.of("billing"), 1, 3, snapshot);
+        at(P0 + 1);
+        assertTrue(h.numKeyedStateEntries() > 0, "archive's state came back");
+        at(P0 + RedispatchScheduler.LISTING_CHECK_MS);
+        assertEquals(0, h.numKeyedStateEntries(), "archive is forgotten");
+        assertEquals(0, h.numProcessingTimeTimers());
     }
 
     /** The gauges are kept in operator state: right after a restore, before any event or timer. */

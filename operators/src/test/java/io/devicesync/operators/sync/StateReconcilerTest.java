@@ -214,7 +214,7 @@ class StateReconcilerTest {
         send(inc("d", 0, 3, "{\"c\":3}"));
         send(inc("d", 0, 4, "{\"d\":4}"));
         restore(h.snapshot(1, TestData.T0));
-        assertEquals(3, h.numKeyedStateEntries(), "the device, its held increments and their order");
+        assertEquals(4, h.numKeyedStateEntries(), "the device, its held increments, their order, its count's check");
         result(LookupResult.log(gap("d", 2, 2), new Increment[] {inc("d", 0, 2, "{\"b\":2}")}));
         List<DeviceState> out = out();
         assertEquals("0/2:log,0/3:increment,0/4:increment", published(out));
@@ -245,6 +245,33 @@ class StateReconcilerTest {
         send(Increment.forget("c", TestData.T0 + 1));
         assertEquals(0, waitingGauge(), "forgetting a device that did not wait changes nothing");
         assertEquals(1, h.numKeyedStateEntries());
+    }
+
+    /**
+     * A counted device whose value expires by TTL without the guard's word (a stop longer than a
+     * day) leaves the count at its check, one TTL after its last write; one written meanwhile stays.
+     */
+    @Test
+    void aWaitingDeviceGoneByTtlLeavesTheCount() throws Exception {
+        long p0 = 1_000_000;
+        long ttl = Duration.ofDays(31).toMillis(); // the reconciler's: the idle TTL and a day
+        h.setProcessingTime(p0);
+        h.setStateTtlProcessingTime(p0);
+        send(inc("gone", 1));
+        send(inc("gone", 3)); // waits for 2
+        send(inc("kept", 1));
+        send(inc("kept", 3)); // waits for 2
+        assertEquals(2, waitingGauge());
+        h.setStateTtlProcessingTime(p0 + ttl - 10_000);
+        h.setProcessingTime(p0 + ttl - 10_000);
+        send(inc("kept", 4)); // written again: its value lives a TTL longer
+        h.setStateTtlProcessingTime(p0 + ttl + 120_000);
+        h.setProcessingTime(p0 + ttl + 120_000);
+        assertEquals(1, waitingGauge(), "gone expired and left the count; kept was written meanwhile");
+        h.setStateTtlProcessingTime(p0 + 2 * ttl + 240_000);
+        h.setProcessingTime(p0 + 2 * ttl + 240_000);
+        assertEquals(0, waitingGauge(), "kept, never written since, expired too");
+        assertEquals(0, h.numProcessingTimeTimers(), "no check left");
     }
 
     /**
