@@ -72,6 +72,18 @@ public final class Alerts {
             return this;
         }
 
+        /** A version as two numbers, both JSON null when it is null (none, or unknown). */
+        public Builder version(String epochName, String seqName, Version v) {
+            if (v == null) {
+                details.putNull(epochName);
+                details.putNull(seqName);
+            } else {
+                details.put(epochName, v.epoch);
+                details.put(seqName, v.seq);
+            }
+            return this;
+        }
+
         public Builder detail(String name, boolean value) {
             details.put(name, value);
             return this;

@@ -2,7 +2,7 @@ package io.devicesync.model;
 
 /**
  * One audit of a device (topic {@code device-audit}, key = deviceId, compacted): what was published
- * when it was audited, the database's version, and the outcome. Versions unknown are -1 (JSON
+ * when it was audited, the database's version, and the outcome. A version unknown is null (JSON
  * null): nothing published yet, or the database could not be read.
  *
  * <p>The job also reads this topic back: a {@code REPAIR_PENDING} record makes the SequenceGuard
@@ -35,28 +35,26 @@ public class AuditRecord {
     }
 
     public String deviceId;
-    public long epoch = -1;
-    public long seq = -1;
-    public long dbEpoch = -1;
-    public long dbSeq = -1;
+    /** What was published when the device was audited; null when nothing was (JSON null). */
+    public Version published;
+    /** The database's version; null when it could not be read or has no row (JSON null). */
+    public Version db;
+
     public Outcome outcome;
     public long ts;
 
     public AuditRecord() {}
 
-    public AuditRecord(String deviceId, long epoch, long seq, long dbEpoch, long dbSeq, Outcome outcome, long ts) {
+    public AuditRecord(String deviceId, Version published, Version db, Outcome outcome, long ts) {
         this.deviceId = deviceId;
-        this.epoch = epoch;
-        this.seq = seq;
-        this.dbEpoch = dbEpoch;
-        this.dbSeq = dbSeq;
+        this.published = published;
+        this.db = db;
         this.outcome = outcome;
         this.ts = ts;
     }
 
     @Override
     public String toString() {
-        return "AuditRecord{" + deviceId + " " + epoch + "/" + seq + " db " + dbEpoch + "/" + dbSeq + " " + outcome
-                + "}";
+        return "AuditRecord{" + deviceId + " " + published + " db " + db + " " + outcome + "}";
     }
 }

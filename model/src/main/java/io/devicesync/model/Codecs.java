@@ -103,10 +103,10 @@ public final class Codecs {
         return Json.write(g -> {
             g.writeStartObject();
             g.writeStringField("deviceId", a.deviceId);
-            writeVersion(g, "epoch", a.epoch);
-            writeVersion(g, "seq", a.seq);
-            writeVersion(g, "dbEpoch", a.dbEpoch);
-            writeVersion(g, "dbSeq", a.dbSeq);
+            writeVersion(g, "epoch", a.published == null ? -1 : a.published.epoch);
+            writeVersion(g, "seq", a.published == null ? -1 : a.published.seq);
+            writeVersion(g, "dbEpoch", a.db == null ? -1 : a.db.epoch);
+            writeVersion(g, "dbSeq", a.db == null ? -1 : a.db.seq);
             g.writeStringField("outcome", a.outcome.name());
             g.writeNumberField("ts", a.ts);
             g.writeEndObject();
@@ -119,6 +119,12 @@ public final class Codecs {
         else g.writeNumberField(name, v);
     }
 
+    /** A version of two number fields; null when either is absent or null. */
+    private static Version readVersion(JsonNode n, String epoch, String seq) {
+        if (!n.path(epoch).isIntegralNumber() || !n.path(seq).isIntegralNumber()) return null;
+        return new Version(n.get(epoch).asLong(), n.get(seq).asLong());
+    }
+
     /** Reads an audit record back; null for anything that is not one (the job reads its own topic). */
     public static AuditRecord readAudit(byte[] json) {
         try {
@@ -129,10 +135,8 @@ public final class Codecs {
                     || !n.path("outcome").isTextual()) return null;
             return new AuditRecord(
                     n.get("deviceId").asText(),
-                    n.path("epoch").asLong(-1),
-                    n.path("seq").asLong(-1),
-                    n.path("dbEpoch").asLong(-1),
-                    n.path("dbSeq").asLong(-1),
+                    readVersion(n, "epoch", "seq"),
+                    readVersion(n, "dbEpoch", "dbSeq"),
                     AuditRecord.Outcome.valueOf(n.get("outcome").asText()),
                     n.path("ts").asLong());
         } catch (java.io.IOException | RuntimeException e) {

@@ -17,35 +17,43 @@ public class Increment {
     public long ts;
     /** The {@code data} object, compact JSON in UTF-8. */
     public byte[] data;
+
+    public Increment() {}
+
     /**
      * Not an increment: the SequenceGuard forgot this device (silent for the idle TTL) and tells
-     * the reconciler, which forgets it too. Never read from Kafka.
+     * the reconciler, which forgets it too. Never read from Kafka, never held.
      */
-    public boolean forget;
+    public static final class Forget extends Increment {
+        public Forget() {}
+
+        public Forget(String deviceId, long epoch, long seq, long ts, byte[] data) {
+            super(deviceId, epoch, seq, ts, data);
+        }
+    }
+
     /**
      * Not an increment either: a device's row of {@code device_snapshot} read by the bootstrap
      * ({@code --bootstrap.from-database}); {@code data} is its whole state document. It goes from
      * the bootstrap source through the SequenceGuard (which seeds only a device that has forwarded
-     * nothing yet) to the reconciler, and is never held, so it is never in keyed state. Transient:
-     * no POJO serializer writes it (the reconciler's held increments are POJOs); the job's
-     * exchanges write it ({@code Compact.INCREMENT}).
+     * nothing yet) to the reconciler, and is never held, so it is never in keyed state.
      */
-    public transient boolean seed;
+    public static final class Seed extends Increment {
+        public Seed() {}
 
-    public Increment() {}
+        public Seed(String deviceId, long epoch, long seq, long ts, byte[] data) {
+            super(deviceId, epoch, seq, ts, data);
+        }
+    }
 
     /** A device's snapshot row, read by the bootstrap: its version, its time and its whole document. */
     public static Increment seed(String deviceId, long epoch, long seq, long ts, byte[] document) {
-        Increment i = new Increment(deviceId, epoch, seq, ts, document);
-        i.seed = true;
-        return i;
+        return new Seed(deviceId, epoch, seq, ts, document);
     }
 
     /** The SequenceGuard's word that it forgot {@code deviceId}. */
     public static Increment forget(String deviceId, long ts) {
-        Increment i = new Increment(deviceId, 0, 0, ts, null);
-        i.forget = true;
-        return i;
+        return new Forget(deviceId, 0, 0, ts, null);
     }
 
     public Increment(String deviceId, long epoch, long seq, long ts, byte[] data) {
@@ -58,7 +66,7 @@ public class Increment {
 
     @Override
     public boolean equals(Object o) {
-        if (!(o instanceof Increment)) return false;
+        if (o == null || o.getClass() != getClass()) return false; // a Forget or a Seed is no increment
         Increment that = (Increment) o;
         return epoch == that.epoch
                 && seq == that.seq
@@ -74,7 +82,8 @@ public class Increment {
 
     @Override
     public String toString() {
-        return (seed ? "Seed{" : forget ? "Forget{" : "Increment{") + deviceId + " " + epoch + "/" + seq + " ts=" + ts
-                + " data=" + (data == null ? "null" : new String(data, java.nio.charset.StandardCharsets.UTF_8)) + "}";
+        return (this instanceof Seed ? "Seed{" : this instanceof Forget ? "Forget{" : "Increment{") + deviceId + " "
+                + epoch + "/" + seq + " ts=" + ts + " data="
+                + (data == null ? "null" : new String(data, java.nio.charset.StandardCharsets.UTF_8)) + "}";
     }
 }

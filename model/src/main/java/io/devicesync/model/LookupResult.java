@@ -46,10 +46,8 @@ public class LookupResult {
 
     public long snapshotSeq;
     public byte[] snapshotState;
-    /** The database's current version when it was read (audits), -1 when unknown. */
-    public long dbEpoch = -1;
-
-    public long dbSeq = -1;
+    /** The database's current version when it was read (audits); null when unknown. */
+    public Version db;
     /** FAILED / NOT_FOUND: why. */
     public String cause;
     /**
@@ -84,14 +82,13 @@ public class LookupResult {
             LookupRequest request, long epoch, long seq, byte[] state, Increment[] continuation) {
         LookupResult r = snapshot(request, epoch, seq, state);
         r.increments = continuation;
-        r.dbEpoch = epoch;
-        r.dbSeq = seq;
+        r.db = new Version(epoch, seq);
         return r;
     }
 
     /** This result, with the database's version read by the same lookup, if it did not say it already. */
     public LookupResult withDatabaseVersion(long epoch, long seq) {
-        if (dbEpoch >= 0) return this;
+        if (db != null) return this;
         LookupResult r = new LookupResult();
         r.request = request;
         r.outcome = outcome;
@@ -102,8 +99,7 @@ public class LookupResult {
         r.cause = cause;
         r.breaker = breaker;
         r.rejectedBy = rejectedBy;
-        r.dbEpoch = epoch;
-        r.dbSeq = seq;
+        r.db = new Version(epoch, seq);
         return r;
     }
 
@@ -121,8 +117,7 @@ public class LookupResult {
         LookupResult r = new LookupResult();
         r.request = request;
         r.outcome = Outcome.VERSION;
-        r.dbEpoch = dbEpoch;
-        r.dbSeq = dbSeq;
+        r.db = new Version(dbEpoch, dbSeq);
         return r;
     }
 

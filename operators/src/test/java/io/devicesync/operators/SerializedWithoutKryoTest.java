@@ -43,7 +43,8 @@ class SerializedWithoutKryoTest {
                 io.devicesync.operators.delivery.EpisodeEntry.class,
                 io.devicesync.operators.delivery.SchedulerState.class,
                 io.devicesync.operators.alerts.PolicyInput.class,
-                io.devicesync.model.BreakerReport.class
+                io.devicesync.model.BreakerReport.class,
+                io.devicesync.model.Version.class
             })
     void isAPojoWithoutKryo(Class<?> type) {
         PojoTestUtils.assertSerializedAsPojoWithoutKryo(type);

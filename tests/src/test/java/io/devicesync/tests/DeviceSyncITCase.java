@@ -161,7 +161,9 @@ class DeviceSyncITCase extends EndToEnd {
                                             + " audits "
                                             + s.auditsSeen.stream()
                                                     .filter(a -> a.deviceId.equals(d))
-                                                    .map(a -> a.outcome + "@" + a.seq + "/" + a.dbSeq)
+                                                    .map(a -> a.outcome + "@"
+                                                            + (a.published == null ? -1 : a.published.seq) + "/"
+                                                            + (a.db == null ? -1 : a.db.seq))
                                                     .collect(Collectors.toList()))
                                     .collect(Collectors.toList()));
             assertEquals(

@@ -54,18 +54,22 @@ public final class Compact {
             out.writeLong(i.seq);
             out.writeLong(i.ts);
             writeBytes(i.data, out);
-            // One byte of flags: 1 a forget marker (the boolean of earlier builds: held increments
-            // in state read as before), 2 a bootstrap seed (never in state); 0 an increment.
-            out.writeByte((i.forget ? FORGET : 0) | (i.seed ? SEED : 0));
+            // One byte of flags, the type: 1 a forget marker, 2 a bootstrap seed (neither is ever
+            // in state), 0 an increment (held increments of earlier builds read as before).
+            out.writeByte((i instanceof Increment.Forget ? FORGET : 0) | (i instanceof Increment.Seed ? SEED : 0));
         }
 
         @Override
         protected Increment read(DataInputView in) throws IOException {
-            Increment i = new Increment(readString(in), in.readLong(), in.readLong(), in.readLong(), readBytes(in));
+            String deviceId = readString(in);
+            long epoch = in.readLong();
+            long seq = in.readLong();
+            long ts = in.readLong();
+            byte[] data = readBytes(in);
             byte flags = in.readByte();
-            i.forget = (flags & FORGET) != 0;
-            i.seed = (flags & SEED) != 0;
-            return i;
+            if ((flags & FORGET) != 0) return new Increment.Forget(deviceId, epoch, seq, ts, data);
+            if ((flags & SEED) != 0) return new Increment.Seed(deviceId, epoch, seq, ts, data);
+            return new Increment(deviceId, epoch, seq, ts, data);
         }
 
         @Override
@@ -75,10 +79,11 @@ public final class Compact {
 
         @Override
         public Increment copy(Increment from) {
-            Increment i = new Increment(from.deviceId, from.epoch, from.seq, from.ts, from.data);
-            i.forget = from.forget;
-            i.seed = from.seed;
-            return i;
+            if (from instanceof Increment.Forget)
+                return new Increment.Forget(from.deviceId, from.epoch, from.seq, from.ts, from.data);
+            if (from instanceof Increment.Seed)
+                return new Increment.Seed(from.deviceId, from.epoch, from.seq, from.ts, from.data);
+            return new Increment(from.deviceId, from.epoch, from.seq, from.ts, from.data);
         }
 
         @Override

@@ -7,6 +7,7 @@ import io.devicesync.model.Increment;
 import io.devicesync.model.LookupRequest;
 import io.devicesync.model.Severity;
 import io.devicesync.model.Strategy;
+import io.devicesync.model.Version;
 import io.devicesync.model.Versions;
 import io.devicesync.operators.GuardState;
 import io.devicesync.operators.sync.GuardDecision.Event;
@@ -280,7 +281,7 @@ public final class GuardRules implements Serializable {
         if (s == null || a.outcome == null) return d;
         switch (a.outcome) {
             case REPAIR_PENDING:
-                if (a.seq < 0 || Versions.compare(a.epoch, a.seq, s.epoch, s.seq) < 0) {
+                if (a.published == null || Versions.compare(a.published.epoch, a.published.seq, s.epoch, s.seq) < 0) {
                     // Published below what was forwarded: the device waits for a repair.
                     s.repairPending = true;
                     armAudit(s, key, a.ts, wm, auditMs);
@@ -312,39 +313,40 @@ public final class GuardRules implements Serializable {
      * message would wait for the grace and be declared a gap that was already repaired.
      */
     private void repairedTail(GuardState s, Held held, AuditRecord a, String key, long wm) throws Exception {
-        if (a.dbSeq < 0 || Versions.compare(a.dbEpoch, a.dbSeq, s.epoch, s.seq) <= 0) return;
+        Version db = a.db;
+        if (db == null || Versions.compare(db.epoch, db.seq, s.epoch, s.seq) <= 0) return;
         // Only where the audit found the stream: a record of another run (replayed after a restore
         // from an older savepoint) must not move the guard past what this run published.
-        if (a.epoch != s.epoch || a.seq != s.seq) return;
-        if (a.dbEpoch > s.epoch) {
+        if (a.published == null || a.published.epoch != s.epoch || a.published.seq != s.seq) return;
+        if (db.epoch > s.epoch) {
             // Every message of the new epoch was lost: the epoch change is still one DEVICE_RESET
             // (the same id as if the stream had shown it).
             d.count(Event.RESET);
             d.alerts.add(Alerts.of(AlertType.DEVICE_RESET, Severity.WARNING)
                     .device(key)
-                    .cause("epoch moved from " + s.epoch + " to " + a.dbEpoch + " (last seq " + s.seq
+                    .cause("epoch moved from " + s.epoch + " to " + db.epoch + " (last seq " + s.seq
                             + "), found by an audit: the stream lost every message of the new epoch")
                     .strategy(Strategy.FETCH_SNAPSHOT)
                     .detail("fromEpoch", s.epoch)
                     .detail("lastSeq", s.seq)
-                    .detail("toEpoch", a.dbEpoch)
-                    .detail("seq", a.dbSeq)
+                    .detail("toEpoch", db.epoch)
+                    .detail("seq", db.seq)
                     .ts(a.ts)
-                    .build(Long.toString(a.dbEpoch)));
+                    .build(Long.toString(db.epoch)));
         }
         if (s.heldCount > 0) {
             // Held messages the repair covered are stale now; those that follow it go downstream.
             for (Increment h : inOrder(held)) {
-                if (Versions.compare(h.epoch, h.seq, a.dbEpoch, a.dbSeq) > 0) break;
+                if (Versions.compare(h.epoch, h.seq, db.epoch, db.seq) > 0) break;
                 held.remove(h.seq);
                 s.heldCount--;
             }
         }
-        if (a.dbEpoch != s.epoch && s.heldCount > 0) clearHeld(s, held); // another epoch: all stale
-        s.epoch = a.dbEpoch;
-        s.seq = a.dbSeq;
-        s.requestedEpoch = a.dbEpoch;
-        s.requestedSeq = a.dbSeq;
+        if (db.epoch != s.epoch && s.heldCount > 0) clearHeld(s, held); // another epoch: all stale
+        s.epoch = db.epoch;
+        s.seq = db.seq;
+        s.requestedEpoch = db.epoch;
+        s.requestedSeq = db.seq;
         if (s.heldCount > 0) drainHeld(s, held, wm);
         else clearHeld(s, held);
     }

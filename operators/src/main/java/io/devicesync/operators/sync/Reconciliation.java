@@ -13,6 +13,7 @@ import io.devicesync.model.LookupResult;
 import io.devicesync.model.RecordSource;
 import io.devicesync.model.Severity;
 import io.devicesync.model.Strategy;
+import io.devicesync.model.Version;
 import io.devicesync.model.Versions;
 import io.devicesync.operators.HeldIncrement;
 import io.devicesync.operators.ReconcilerState;
@@ -157,7 +158,7 @@ public final class Reconciliation {
             hold(s, held, i, RecordSource.INCREMENT, fx);
         }
         updateWaiting(s, fx);
-        if (refusedNow) askForRepair(s, i.deviceId, -1, -1, i.ts, fx);
+        if (refusedNow) askForRepair(s, i.deviceId, null, i.ts, fx);
         return true;
     }
 
@@ -178,7 +179,7 @@ public final class Reconciliation {
         refusedNow = false;
         if (seed.data.length > maxKeptBytes) {
             refuse(s, seed.deviceId, seed.epoch, seed.seq, seed.ts, seed.data.length, fx);
-            askForRepair(s, seed.deviceId, seed.epoch, seed.seq, seed.ts, fx);
+            askForRepair(s, seed.deviceId, new Version(seed.epoch, seed.seq), seed.ts, fx);
             return true;
         }
         s.tooLargeToKeep = false;
@@ -249,7 +250,7 @@ public final class Reconciliation {
                                 ? "the increment log"
                                 : r.outcome == LookupResult.Outcome.SNAPSHOT
                                         ? "the snapshot at " + Versions.format(r.snapshotEpoch, r.snapshotSeq)
-                                        : "the database at " + Versions.format(r.dbEpoch, r.dbSeq))
+                                        : "the database at " + (r.db == null ? "an unknown version" : r.db))
                         + " does not reach "
                         + (firstHeld != null && audit
                                 ? Versions.format(firstHeld.epoch, firstHeld.seq)
@@ -313,7 +314,7 @@ public final class Reconciliation {
             s.failures = 0;
         }
         if (audit) audited(s, r, fx, wasWaiting, wasPublished, pubEpoch, pubSeq, repaired);
-        else if (failed || refusedNow) askForRepair(s, q.deviceId, r.dbEpoch, r.dbSeq, q.ts, fx);
+        else if (failed || refusedNow) askForRepair(s, q.deviceId, r.db, q.ts, fx);
         updateWaiting(s, fx);
         return s.published || s.heldCount > 0;
     }
@@ -333,33 +334,32 @@ public final class Reconciliation {
             long pubSeq,
             boolean repaired) {
         LookupRequest q = r.request;
-        long e = wasPublished ? pubEpoch : -1;
-        long sq = wasPublished ? pubSeq : -1;
+        Version pub = wasPublished ? new Version(pubEpoch, pubSeq) : null;
+        Version db = r.db;
         AuditRecord.Outcome outcome;
         if (s.heldCount > 0 || r.outcome.isUnreadable()) {
             // Still waiting (the guard repairs it), or the database could not be read (it looks again).
             outcome = AuditRecord.Outcome.REPAIR_PENDING;
-        } else if (repaired && !wasWaiting && q.quiet && !q.repair) {
+        } else if (repaired && !wasWaiting && q.quiet && !q.repair && db != null) {
             outcome = AuditRecord.Outcome.TAIL_LOSS;
-            boolean sameEpoch = wasPublished && r.dbEpoch == pubEpoch;
+            boolean sameEpoch = wasPublished && db.epoch == pubEpoch;
             fx.count(Effects.Event.TAIL_LOSS_REPAIRED);
             fx.alert(Alerts.of(AlertType.TAIL_LOSS, Severity.WARNING)
                     .device(q.deviceId)
-                    .cause("the database is at " + Versions.format(r.dbEpoch, r.dbSeq) + " but the stream stopped at "
-                            + (wasPublished ? Versions.format(pubEpoch, pubSeq) : "nothing"))
+                    .cause("the database is at " + db + " but the stream stopped at "
+                            + (wasPublished ? pub.toString() : "nothing"))
                     .strategy(
                             r.outcome == LookupResult.Outcome.LOG ? Strategy.FETCH_INCREMENTS : Strategy.FETCH_SNAPSHOT)
-                    .detail("epoch", e)
-                    .detail("seq", sq)
-                    .detail("dbEpoch", r.dbEpoch)
-                    .detail("dbSeq", r.dbSeq)
-                    .detail("missing", sameEpoch ? r.dbSeq - pubSeq : -1)
+                    .version("epoch", "seq", pub)
+                    .version("dbEpoch", "dbSeq", db)
+                    .detail("missing", sameEpoch ? db.seq - pubSeq : -1)
                     .ts(q.ts)
-                    .build(Long.toString(e), Long.toString(sq)));
-        } else if (r.outcome == LookupResult.Outcome.NOT_FOUND || r.dbEpoch < 0) {
+                    // (the episode's key: "-1" for nothing published, as ever, so ids do not change)
+                    .build(wasPublished ? Long.toString(pubEpoch) : "-1", wasPublished ? Long.toString(pubSeq) : "-1"));
+        } else if (r.outcome == LookupResult.Outcome.NOT_FOUND || db == null) {
             outcome = AuditRecord.Outcome.DB_MISSING; // the database has no row for the device (yet)
         } else {
-            int c = Versions.compare(s.epoch, s.seq, r.dbEpoch, r.dbSeq);
+            int c = Versions.compare(s.epoch, s.seq, db.epoch, db.seq);
             // (A database ahead that brought no repair: increments on their way, see SnapshotLookup.)
             outcome = c == 0 && s.published
                     ? AuditRecord.Outcome.VERIFIED
@@ -368,10 +368,9 @@ public final class Reconciliation {
         if (outcome != AuditRecord.Outcome.TAIL_LOSS && s.published) {
             // What is published now that the audit's data was applied: a VERIFIED record has the
             // database's version. (TAIL_LOSS keeps where the stream stopped.)
-            e = s.epoch;
-            sq = s.seq;
+            pub = new Version(s.epoch, s.seq);
         }
-        fx.audit(new AuditRecord(q.deviceId, e, sq, r.dbEpoch, r.dbSeq, outcome, q.ts));
+        fx.audit(new AuditRecord(q.deviceId, pub, db, outcome, q.ts));
     }
 
     // ---- helpers -----------------------------------------------------------------------------
@@ -470,16 +469,13 @@ public final class Reconciliation {
     }
 
     /** Read back by the SequenceGuard: the next audit interval retries with a repair. */
-    private static void askForRepair(
-            ReconcilerState s, String deviceId, long dbEpoch, long dbSeq, long ts, Effects fx) {
-        fx.audit(new AuditRecord(
-                deviceId,
-                s.published ? s.epoch : -1,
-                s.published ? s.seq : -1,
-                dbEpoch,
-                dbSeq,
-                AuditRecord.Outcome.REPAIR_PENDING,
-                ts));
+    private static void askForRepair(ReconcilerState s, String deviceId, Version db, long ts, Effects fx) {
+        fx.audit(new AuditRecord(deviceId, published(s), db, AuditRecord.Outcome.REPAIR_PENDING, ts));
+    }
+
+    /** What the device published, or null for nothing yet. */
+    private static Version published(ReconcilerState s) {
+        return s.published ? new Version(s.epoch, s.seq) : null;
     }
 
     /**
@@ -592,14 +588,7 @@ public final class Reconciliation {
                 .ts(i.ts)
                 .build(Long.toString(droppedEpoch), Long.toString(droppedSeq)));
         // The audit fetches the snapshot of a device whose repair is pending.
-        fx.audit(new AuditRecord(
-                i.deviceId,
-                s.published ? s.epoch : -1,
-                s.published ? s.seq : -1,
-                -1,
-                -1,
-                AuditRecord.Outcome.REPAIR_PENDING,
-                i.ts));
+        fx.audit(new AuditRecord(i.deviceId, published(s), null, AuditRecord.Outcome.REPAIR_PENDING, i.ts));
     }
 
     /**

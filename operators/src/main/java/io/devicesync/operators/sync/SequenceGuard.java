@@ -165,7 +165,9 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
     public void processElement1(Increment i, Context ctx, Collector<Increment> out) throws Exception {
         long wm = ctx.timerService().currentWatermark();
         apply(
-                i.seed ? rules.onSeed(device.value(), held, i, wm) : rules.onIncrement(device.value(), held, i, wm),
+                i instanceof Increment.Seed
+                        ? rules.onSeed(device.value(), held, i, wm)
+                        : rules.onIncrement(device.value(), held, i, wm),
                 ctx,
                 out);
     }

@@ -174,7 +174,7 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
     @Override
     public void processElement1(Increment i, Context ctx, Collector<DeviceState> out) throws Exception {
         ReconcilerState s = device.value();
-        if (i.forget) {
+        if (i instanceof Increment.Forget) {
             // The guard forgot the device (silent for the idle TTL): so does the reconciler.
             if (s != null && s.countedWaiting) {
                 waiting.add(ctx.getCurrentKey(), -1);
@@ -187,7 +187,7 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
         }
         if (s == null) s = new ReconcilerState();
         boolean counted = s.countedWaiting;
-        boolean changed = i.seed
+        boolean changed = i instanceof Increment.Seed
                 ? rules.onSeed(s, held, i, emitter.to(ctx, out))
                 : rules.onIncrement(s, held, i, emitter.to(ctx, out));
         if (changed || s.countedWaiting != counted) device.update(s);

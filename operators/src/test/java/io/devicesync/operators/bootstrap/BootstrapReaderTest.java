@@ -62,7 +62,7 @@ class BootstrapReaderTest {
         assertEquals(25, out.seeds.size());
         for (int i = 0; i < 25; i++) {
             Increment s = out.seeds.get(i);
-            assertTrue(s.seed);
+            assertTrue(s instanceof Increment.Seed);
             assertEquals(String.format("dev-%03d", i), s.deviceId);
             assertEquals(10 + i, s.seq);
             assertEquals("{\"n\":" + i + "}", new String(s.data, StandardCharsets.UTF_8));

@@ -37,7 +37,7 @@ class GuardRulesSeedTest {
 
     private static String forwarded(GuardDecision d) {
         return d.forward.stream()
-                .map(i -> (i.seed ? "seed " : "") + i.epoch + "/" + i.seq)
+                .map(i -> (i instanceof Increment.Seed ? "seed " : "") + i.epoch + "/" + i.seq)
                 .collect(Collectors.joining(","));
     }
 

@@ -10,6 +10,7 @@ import io.devicesync.model.AlertType;
 import io.devicesync.model.AuditRecord;
 import io.devicesync.model.Increment;
 import io.devicesync.model.LookupRequest;
+import io.devicesync.model.Version;
 import io.devicesync.operators.GuardState;
 import io.devicesync.operators.sync.GuardDecision.Event;
 import io.devicesync.operators.sync.GuardDecision.TimerOp;
@@ -177,7 +178,11 @@ class GuardRulesTest {
         long at = slot + AUDIT;
         for (long intervals : expected) {
             GuardDecision d = keep(rules.onAuditRecord(
-                    s, held, new AuditRecord("d", 0, 1, 0, 2, AuditRecord.Outcome.DB_BEHIND, at), "d", at));
+                    s,
+                    held,
+                    new AuditRecord("d", new Version(0, 1), new Version(0, 2), AuditRecord.Outcome.DB_BEHIND, at),
+                    "d",
+                    at));
             assertEquals(List.of(new TimerOp(true, at + intervals * AUDIT)), d.timers, "after " + intervals);
             at += intervals * AUDIT;
             d = timer(at, at);
@@ -265,12 +270,13 @@ class GuardRulesTest {
         keep(shortTtl.onAuditRecord(
                 s,
                 held,
-                new AuditRecord("d", 0, 1, 0, 2, AuditRecord.Outcome.DB_BEHIND, slot + 6 * AUDIT),
+                new AuditRecord(
+                        "d", new Version(0, 1), new Version(0, 2), AuditRecord.Outcome.DB_BEHIND, slot + 6 * AUDIT),
                 "d",
                 slot + 6 * AUDIT));
         GuardDecision d = keep(shortTtl.onTimer(s, held, "d", s.auditTimer, s.auditTimer));
         assertTrue(d.forget);
-        assertTrue(d.forward.get(0).forget, "the reconciler is told");
+        assertTrue(d.forward.get(0) instanceof Increment.Forget, "the reconciler is told");
         assertNull(s);
     }
 }

@@ -93,7 +93,7 @@ class LookupPlannerTest {
                 tail.outcome,
                 "ahead of a quiet device, rows older than the audit: tail loss");
         assertEquals("0/4,0/5", seqs(tail.increments));
-        assertEquals(5, tail.dbSeq);
+        assertEquals(5, tail.db.seq);
         LookupResult young = lookup(LookupRequest.audit("d", 0, 3, false, true, T0 - 1_000, 0));
         assertEquals(LookupResult.Outcome.VERSION, young.outcome, "rows newer than the audit may be in flight");
     }
@@ -113,7 +113,7 @@ class LookupPlannerTest {
     void noRowIsNotFound() {
         LookupResult r = lookup(LookupRequest.audit("d", 0, 3, false, true, T0, 0));
         assertEquals(LookupResult.Outcome.NOT_FOUND, r.outcome);
-        assertEquals(-1, r.dbSeq);
+        assertEquals(null, r.db);
         assertEquals(LookupResult.Outcome.NOT_FOUND, lookup(gap(1, 50)).outcome);
         assertNull(lookup(gap(1, 50)).increments);
     }
@@ -176,7 +176,7 @@ class LookupPlannerTest {
                 r.outcome,
                 "event time passed the first missing one: lost, from the snapshot");
         assertEquals(10, r.snapshotSeq);
-        assertEquals(10, r.dbSeq);
+        assertEquals(10, r.db.seq);
     }
 
     @Test
@@ -243,7 +243,7 @@ class LookupPlannerTest {
         LookupResult r = lookup(LookupRequest.audit("d", 0, 3, true, false, T0, 0));
         assertEquals(LookupResult.Outcome.LOG, r.outcome, "a first-seen lookup that failed, retried by the audit");
         assertEquals("0/1,0/2,0/3", seqs(r.increments));
-        assertEquals(-1, r.dbSeq, "the database still has no row");
+        assertEquals(null, r.db, "the database still has no row");
         assertEquals(
                 LookupResult.Outcome.NOT_FOUND,
                 lookup(LookupRequest.audit("d", 0, 3, false, true, T0, 0)).outcome,

@@ -16,6 +16,7 @@ import io.devicesync.model.LookupRequest;
 import io.devicesync.model.LookupResult;
 import io.devicesync.model.Severity;
 import io.devicesync.model.Strategy;
+import io.devicesync.model.Version;
 import io.devicesync.model.Versions;
 import io.devicesync.operators.HeldIncrement;
 import io.devicesync.operators.ReconcilerState;
@@ -223,7 +224,7 @@ class ReconciliationTest {
         assertEquals("0/1:increment,0/2:log", fx.versions());
         assertEquals(List.of("RESYNC_FAILED"), fx.alertTypes());
         assertEquals(AuditRecord.Outcome.REPAIR_PENDING, fx.audits.get(0).outcome);
-        assertEquals(2, fx.audits.get(0).seq, "published below what the guard forwarded: it waits");
+        assertEquals(2, fx.audits.get(0).published.seq, "published below what the guard forwarded: it waits");
         assertEquals(1, fx.counts.get(Reconciliation.Effects.Event.REPAIR_FAILED));
     }
 
@@ -348,15 +349,14 @@ class ReconciliationTest {
         send(inc("d", 1));
         LookupResult r =
                 LookupResult.log(LookupRequest.audit("d", 0, 1, false, true, T0, 0), new Increment[] {inc("d", 2)});
-        r.dbEpoch = 0;
-        r.dbSeq = 2;
+        r.db = new Version(0, 2);
         result(r);
         assertEquals("0/1:increment,0/2:log", fx.versions());
         assertEquals(List.of("TAIL_LOSS"), fx.alertTypes());
         AuditRecord a = fx.audits.get(0);
         assertEquals(AuditRecord.Outcome.TAIL_LOSS, a.outcome);
-        assertEquals(1, a.seq, "where the stream stopped");
-        assertEquals(2, a.dbSeq, "what the guard continues from");
+        assertEquals(1, a.published.seq, "where the stream stopped");
+        assertEquals(2, a.db.seq, "what the guard continues from");
     }
 
     @Test

@@ -11,6 +11,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.devicesync.model.AuditRecord;
 import io.devicesync.model.Increment;
 import io.devicesync.model.LookupRequest;
+import io.devicesync.model.Version;
 import io.devicesync.operators.util.Tags;
 import java.time.Duration;
 import java.util.List;
@@ -125,8 +126,11 @@ class SequenceGuardAuditTest {
         assertEquals(0, h.numEventTimeTimers());
         // The reconciler published 1 only: it waits.
         h.processElement2(
-                new AuditRecord("d", 0, 1, -1, -1, AuditRecord.Outcome.REPAIR_PENDING, b1 + AUDIT), b1 + AUDIT);
-        h.processElement2(new AuditRecord("d", 0, 1, 0, 1, AuditRecord.Outcome.VERIFIED, b1 + AUDIT), b1 + AUDIT);
+                new AuditRecord("d", new Version(0, 1), null, AuditRecord.Outcome.REPAIR_PENDING, b1 + AUDIT),
+                b1 + AUDIT);
+        h.processElement2(
+                new AuditRecord("d", new Version(0, 1), new Version(0, 1), AuditRecord.Outcome.VERIFIED, b1 + AUDIT),
+                b1 + AUDIT);
         watermark(b1 + 2 * AUDIT);
         List<LookupRequest> a = audits();
         assertEquals(3, a.size());
@@ -143,7 +147,8 @@ class SequenceGuardAuditTest {
         watermark(b1 + AUDIT);
         long t = b1 + AUDIT;
         for (int k = 0; k < 4; k++) {
-            h.processElement2(new AuditRecord("d", 0, 1, 0, 2, AuditRecord.Outcome.IN_FLIGHT, t), t);
+            h.processElement2(
+                    new AuditRecord("d", new Version(0, 1), new Version(0, 2), AuditRecord.Outcome.IN_FLIGHT, t), t);
             int before = audits().size();
             long w = t;
             while (audits().size() == before) watermark(w += AUDIT);
@@ -175,7 +180,8 @@ class SequenceGuardAuditTest {
         for (int k = 2; k <= 8; k++) {
             if (h.numKeyedStateEntries() > 0) {
                 h.processElement2(
-                        new AuditRecord("d", 0, 1, -1, -1, AuditRecord.Outcome.REPAIR_PENDING, b1 + (k - 1) * AUDIT),
+                        new AuditRecord(
+                                "d", new Version(0, 1), null, AuditRecord.Outcome.REPAIR_PENDING, b1 + (k - 1) * AUDIT),
                         b1 + (k - 1) * AUDIT);
             }
             watermark(b1 + k * AUDIT);
@@ -185,8 +191,9 @@ class SequenceGuardAuditTest {
         assertTrue(audits().subList(2, audited).stream().allMatch(r -> r.repair));
         assertEquals(0, h.numEventTimeTimers());
         assertEquals(0, h.numKeyedStateEntries(), "state cleared");
-        List<Increment> forgets =
-                h.extractOutputValues().stream().filter(i -> i.forget).toList();
+        List<Increment> forgets = h.extractOutputValues().stream()
+                .filter(i -> i instanceof Increment.Forget)
+                .toList();
         assertEquals(1, forgets.size(), "the reconciler is told, once");
         assertEquals("d", forgets.get(0).deviceId);
         // It comes back: first-seen, so (0, 3) waits for the grace, then its snapshot is asked for.
@@ -199,7 +206,9 @@ class SequenceGuardAuditTest {
         assertEquals(1, firstSeen.size());
         assertEquals(
                 "0/1,0/2,0/3",
-                versions(h.extractOutputValues().stream().filter(i -> !i.forget).toList()));
+                versions(h.extractOutputValues().stream()
+                        .filter(i -> !(i instanceof Increment.Forget))
+                        .toList()));
     }
 
     @Test
@@ -291,10 +300,8 @@ class SequenceGuardAuditTest {
             h.processElement2(
                     new AuditRecord(
                             "d",
-                            0,
-                            1,
-                            0,
-                            0,
+                            new Version(0, 1),
+                            new Version(0, 0),
                             k % 2 == 0 ? AuditRecord.Outcome.DB_BEHIND : AuditRecord.Outcome.DB_MISSING,
                             t),
                     t);
@@ -312,13 +319,16 @@ class SequenceGuardAuditTest {
         }
         assertEquals(List.of(1L, 2L, 4L, 8L, 8L), gaps, "backs off, interval by interval, at most 8 apart");
         // The database caught up: the audit said VERIFIED (or repaired the tail): nothing more.
-        h.processElement2(new AuditRecord("d", 0, 1, 0, 1, AuditRecord.Outcome.VERIFIED, t), t);
+        h.processElement2(
+                new AuditRecord("d", new Version(0, 1), new Version(0, 1), AuditRecord.Outcome.VERIFIED, t), t);
         assertEquals(0, h.numEventTimeTimers());
         // A device that sends again starts over.
         h.processElement1(new Increment("d", 0, 2, t + 1, new byte[] {'{', '}'}), t + 1);
         watermark(t + 2 * AUDIT);
         h.processElement2(
-                new AuditRecord("d", 0, 2, 0, 1, AuditRecord.Outcome.DB_BEHIND, t + 2 * AUDIT), t + 2 * AUDIT);
+                new AuditRecord(
+                        "d", new Version(0, 2), new Version(0, 1), AuditRecord.Outcome.DB_BEHIND, t + 2 * AUDIT),
+                t + 2 * AUDIT);
         int before = audits().size();
         watermark(t + 4 * AUDIT);
         assertEquals(before + 1, audits().size(), "the series restarted at one interval");
@@ -333,7 +343,9 @@ class SequenceGuardAuditTest {
         watermark(b1);
         watermark(b1 + AUDIT);
         // The quiet audit found the database at 5 and repaired 3..5.
-        h.processElement2(new AuditRecord("d", 0, 2, 0, 5, AuditRecord.Outcome.TAIL_LOSS, b1 + AUDIT), b1 + AUDIT);
+        h.processElement2(
+                new AuditRecord("d", new Version(0, 2), new Version(0, 5), AuditRecord.Outcome.TAIL_LOSS, b1 + AUDIT),
+                b1 + AUDIT);
         long t = b1 + AUDIT + 100;
         h.processElement1(new Increment("d", 0, 6, t, new byte[] {'{', '}'}), t);
         h.processElement1(new Increment("d", 0, 4, t, new byte[] {'{', '}'}), t); // covered by the repair
@@ -350,7 +362,8 @@ class SequenceGuardAuditTest {
         send(inc("d", 1));
         long t = T0 + 100;
         h.processElement1(new Increment("d", 0, 4, t, new byte[] {'{', '}'}), t); // held: 2, 3 missing
-        h.processElement2(new AuditRecord("d", 0, 1, 0, 3, AuditRecord.Outcome.TAIL_LOSS, t), t);
+        h.processElement2(
+                new AuditRecord("d", new Version(0, 1), new Version(0, 3), AuditRecord.Outcome.TAIL_LOSS, t), t);
         assertEquals("0/1,0/4", versions(h.extractOutputValues()));
         assertEquals(1, h.numEventTimeTimers(), "grace timer gone, the audit stays");
         assertEquals(1, h.numKeyedStateEntries());
@@ -364,7 +377,8 @@ class SequenceGuardAuditTest {
         send(inc("d", 3));
         send(inc("d", 6));
         h.processElement2(
-                new AuditRecord("d", 0, 1, 0, 0, AuditRecord.Outcome.DB_BEHIND, T0), T0); // timer armed already: no-op
+                new AuditRecord("d", new Version(0, 1), new Version(0, 0), AuditRecord.Outcome.DB_BEHIND, T0),
+                T0); // timer armed already: no-op
         var snapshot = h.snapshot(1, T0 + 100);
         h.close();
         h = new KeyedTwoInputStreamOperatorTestHarness<>(
@@ -399,7 +413,7 @@ class SequenceGuardAuditTest {
         send(inc("d", 3));
         watermark(Long.MAX_VALUE);
         assertEquals("0/1,0/3", versions(h.extractOutputValues()), "the gap is declared; no forget marker");
-        assertTrue(h.extractOutputValues().stream().noneMatch(i -> i.forget));
+        assertTrue(h.extractOutputValues().stream().noneMatch(i -> i instanceof Increment.Forget));
         assertEquals(1, h.numKeyedStateEntries(), "the device is kept");
         assertEquals(
                 1,
@@ -418,14 +432,19 @@ class SequenceGuardAuditTest {
         watermark(b1 + AUDIT);
         // Many DB_BEHIND in a row: the next re-check is 8 intervals away.
         for (int k = 0; k < 5; k++) {
-            h.processElement2(new AuditRecord("d", 0, 1, 0, 0, AuditRecord.Outcome.DB_BEHIND, b1 + AUDIT), b1 + AUDIT);
+            h.processElement2(
+                    new AuditRecord(
+                            "d", new Version(0, 1), new Version(0, 0), AuditRecord.Outcome.DB_BEHIND, b1 + AUDIT),
+                    b1 + AUDIT);
             long armed = h.numEventTimeTimers();
             assertEquals(1, armed);
             int before = audits().size();
             long w = b1 + AUDIT;
             while (audits().size() == before) watermark(w += AUDIT);
         }
-        h.processElement2(new AuditRecord("d", 0, 1, 0, 0, AuditRecord.Outcome.DB_BEHIND, b1 + AUDIT), b1 + AUDIT);
+        h.processElement2(
+                new AuditRecord("d", new Version(0, 1), new Version(0, 0), AuditRecord.Outcome.DB_BEHIND, b1 + AUDIT),
+                b1 + AUDIT);
         long now = audits().get(audits().size() - 1).ts + 1;
         // It sends again: its audit comes at its next boundary, not 8 intervals later.
         h.processElement1(new Increment("d", 0, 2, now, new byte[] {'{', '}'}), now);
@@ -441,14 +460,16 @@ class SequenceGuardAuditTest {
         send(inc("d", 1));
         long b1 = next("d", T0 + 10);
         watermark(b1); // active audit; the next (quiet) one is armed
-        h.processElement2(new AuditRecord("d", 0, 1, 0, 0, AuditRecord.Outcome.DB_BEHIND, b1), b1);
+        h.processElement2(
+                new AuditRecord("d", new Version(0, 1), new Version(0, 0), AuditRecord.Outcome.DB_BEHIND, b1), b1);
         watermark(b1 + AUDIT);
         assertFalse(audits().get(1).recheck, "a database behind says nothing about tail loss");
         h.close();
         open(Duration.ofDays(30));
         send(inc("d", 1));
         watermark(b1);
-        h.processElement2(new AuditRecord("d", 0, 1, 0, 3, AuditRecord.Outcome.IN_FLIGHT, b1), b1);
+        h.processElement2(
+                new AuditRecord("d", new Version(0, 1), new Version(0, 3), AuditRecord.Outcome.IN_FLIGHT, b1), b1);
         watermark(b1 + AUDIT);
         assertTrue(audits().get(1).recheck, "the database was ahead: the quiet audit concludes");
     }
@@ -459,11 +480,14 @@ class SequenceGuardAuditTest {
         send(inc("d", 1));
         send(inc("d", 2));
         // A record of a run that had gone further (replayed after a restore from an older savepoint).
-        h.processElement2(new AuditRecord("d", 0, 5, 0, 9, AuditRecord.Outcome.TAIL_LOSS, T0), T0);
+        h.processElement2(
+                new AuditRecord("d", new Version(0, 5), new Version(0, 9), AuditRecord.Outcome.TAIL_LOSS, T0), T0);
         send(inc("d", 3));
         assertEquals("0/1,0/2,0/3", versions(h.extractOutputValues()), "the guard did not move");
         // The device reset and every message of epoch 1 was lost; the audit repaired it to (1, 4).
-        h.processElement2(new AuditRecord("d", 0, 3, 1, 4, AuditRecord.Outcome.TAIL_LOSS, T0 + 100), T0 + 100);
+        h.processElement2(
+                new AuditRecord("d", new Version(0, 3), new Version(1, 4), AuditRecord.Outcome.TAIL_LOSS, T0 + 100),
+                T0 + 100);
         List<io.devicesync.model.Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
         assertEquals(
                 List.of("DEVICE_RESET"), alerts.stream().map(a -> a.type.name()).toList());

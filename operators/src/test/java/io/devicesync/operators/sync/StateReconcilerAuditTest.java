@@ -18,6 +18,7 @@ import io.devicesync.model.LookupRequest;
 import io.devicesync.model.LookupResult;
 import io.devicesync.model.Severity;
 import io.devicesync.model.Strategy;
+import io.devicesync.model.Version;
 import io.devicesync.operators.TestData;
 import io.devicesync.operators.util.Tags;
 import java.nio.charset.StandardCharsets;
@@ -80,8 +81,8 @@ class StateReconcilerAuditTest {
         result(LookupResult.version(audit(2, false), 0, 1));
         List<AuditRecord> a = audits();
         assertEquals(AuditRecord.Outcome.VERIFIED, a.get(0).outcome);
-        assertEquals(2, a.get(0).seq);
-        assertEquals(2, a.get(0).dbSeq);
+        assertEquals(2, a.get(0).published.seq);
+        assertEquals(2, a.get(0).db.seq);
         assertEquals(AuditRecord.Outcome.DB_BEHIND, a.get(1).outcome);
         assertTrue(alerts().isEmpty());
     }
@@ -101,8 +102,7 @@ class StateReconcilerAuditTest {
         send(inc("d", 2));
         LookupResult r = LookupResult.log(
                 audit(2, false), new Increment[] {inc("d", 0, 3, "{\"c\":3}"), inc("d", 0, 4, "{\"d\":4}")});
-        r.dbEpoch = 0;
-        r.dbSeq = 4;
+        r.db = new Version(0, 4);
         result(r);
         assertEquals("0/1:increment,0/2:increment,0/3:log,0/4:log", published(h.extractOutputValues()));
         List<Alert> alerts = alerts();
@@ -113,8 +113,8 @@ class StateReconcilerAuditTest {
         assertEquals(2, d.get("missing").asLong());
         AuditRecord a = audits().get(0);
         assertEquals(AuditRecord.Outcome.TAIL_LOSS, a.outcome);
-        assertEquals(2, a.seq, "what was published when audited");
-        assertEquals(4, a.dbSeq);
+        assertEquals(2, a.published.seq, "what was published when audited");
+        assertEquals(4, a.db.seq);
         // The next audit verifies it.
         result(LookupResult.version(audit(2, false), 0, 4));
         assertEquals(AuditRecord.Outcome.VERIFIED, audits().get(1).outcome);
@@ -142,8 +142,7 @@ class StateReconcilerAuditTest {
         // The repair audit brings the snapshot and the log rows after it.
         LookupResult repair = LookupResult.snapshot(audit(5, true), 0, 3, "{\"s\":3}".getBytes(StandardCharsets.UTF_8));
         repair.increments = new Increment[] {inc("d", 0, 4, "{\"f\":4}"), inc("d", 0, 5, "{\"g\":5}")};
-        repair.dbEpoch = 0; // an audit's result always carries the version it read
-        repair.dbSeq = 5;
+        repair.db = new Version(0, 5); // an audit's result always carries the version it read
         result(repair);
         assertEquals(
                 "0/1:increment,0/3:snapshot,0/4:log,0/5:log",
@@ -200,7 +199,7 @@ class StateReconcilerAuditTest {
                 audit(1, false), LookupResult.Outcome.NOT_FOUND, "device d has no row in device_snapshot"));
         AuditRecord a = audits().get(0);
         assertEquals(AuditRecord.Outcome.DB_MISSING, a.outcome);
-        assertEquals(-1, a.dbSeq, "null on the topic");
+        assertEquals(null, a.db, "null on the topic");
         assertTrue(alerts().isEmpty());
     }
 
@@ -210,12 +209,11 @@ class StateReconcilerAuditTest {
         send(inc("d", 3)); // waits for 2
         // A repair audit brings the snapshot at 3: the device is repaired and equals the database.
         LookupResult r = LookupResult.snapshot(audit(3, true), 0, 3, "{\"s\":3}".getBytes(StandardCharsets.UTF_8));
-        r.dbEpoch = 0;
-        r.dbSeq = 3;
+        r.db = new Version(0, 3);
         result(r);
         AuditRecord a = audits().get(0);
         assertEquals(AuditRecord.Outcome.VERIFIED, a.outcome);
-        assertEquals(a.dbSeq, a.seq);
-        assertEquals(3, a.seq);
+        assertEquals(a.db.seq, a.published.seq);
+        assertEquals(3, a.published.seq);
     }
 }
