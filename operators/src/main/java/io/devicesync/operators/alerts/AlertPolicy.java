@@ -126,25 +126,10 @@ public final class AlertPolicy {
             // incarnation's report, and the same number.
             s.outage = Long.toString(++s.outages);
             s.outageSince = now;
-            fx.publish(Alerts.of(AlertType.DATABASE_UNAVAILABLE, Severity.CRITICAL)
-                    .cause("a database circuit breaker opened (lookup subtask " + r.subtask + " of " + r.parallelism
-                            + "): lookups fail fast; RESYNC_FAILED caused by the database are not published until every"
-                            + " breaker is closed again; the devices' audits retry their repairs")
-                    .strategy(Strategy.RETRY_ON_AUDIT)
-                    .detail("breakersOpen", open)
-                    .detail("lookupSubtasks", r.parallelism)
-                    .ts(now)
-                    .build(s.outage));
+            fx.publish(databaseUnavailable(r, open, s.outage, now));
         } else if (open == 0 && s.databaseUnavailable) {
             s.databaseUnavailable = false;
-            fx.publish(Alerts.of(AlertType.DATABASE_RECOVERED, Severity.INFO)
-                    .cause("every database circuit breaker is closed again after " + (now - s.outageSince) + " ms; "
-                            + s.suppressed + " RESYNC_FAILED caused by the database were not published meanwhile")
-                    .strategy(Strategy.NONE)
-                    .detail("suppressed", s.suppressed)
-                    .detail("since", s.outageSince)
-                    .ts(now)
-                    .build(s.outage));
+            fx.publish(databaseRecovered(s.suppressed, s.outageSince, s.outage, now));
             s.suppressed = 0;
         }
     }
@@ -219,5 +204,30 @@ public final class AlertPolicy {
         d.put("reason", s.consumer == null ? "BUDGET" : "BACKLOG");
         a.details = d.toString();
         return a;
+    }
+
+    /** A breaker opened: the outage {@code outage} begins. */
+    private static Alert databaseUnavailable(BreakerReport r, int open, String outage, long now) {
+        return Alerts.of(AlertType.DATABASE_UNAVAILABLE, Severity.CRITICAL)
+                .cause("a database circuit breaker opened (lookup subtask " + r.subtask + " of " + r.parallelism
+                        + "): lookups fail fast; RESYNC_FAILED caused by the database are not published until every"
+                        + " breaker is closed again; the devices' audits retry their repairs")
+                .strategy(Strategy.RETRY_ON_AUDIT)
+                .detail("breakersOpen", open)
+                .detail("lookupSubtasks", r.parallelism)
+                .ts(now)
+                .build(outage);
+    }
+
+    /** Every breaker is closed again: the outage ends, with what it held back. */
+    private static Alert databaseRecovered(long suppressed, long since, String outage, long now) {
+        return Alerts.of(AlertType.DATABASE_RECOVERED, Severity.INFO)
+                .cause("every database circuit breaker is closed again after " + (now - since) + " ms; " + suppressed
+                        + " RESYNC_FAILED caused by the database were not published meanwhile")
+                .strategy(Strategy.NONE)
+                .detail("suppressed", suppressed)
+                .detail("since", since)
+                .ts(now)
+                .build(outage);
     }
 }

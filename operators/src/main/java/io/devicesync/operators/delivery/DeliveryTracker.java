@@ -2,11 +2,7 @@ package io.devicesync.operators.delivery;
 
 import io.devicesync.model.Ack;
 import io.devicesync.model.Alert;
-import io.devicesync.model.AlertType;
-import io.devicesync.model.Alerts;
 import io.devicesync.model.DeviceState;
-import io.devicesync.model.Severity;
-import io.devicesync.model.Strategy;
 import io.devicesync.model.Versions;
 import io.devicesync.operators.util.Tags;
 import java.time.Duration;
@@ -364,18 +360,7 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
         @Override
         public void unconsumed(String deviceId, ConsumerTrack c, long at) {
             metrics.get(c.name).unconsumed.inc();
-            Alert alert = Alerts.of(AlertType.UNCONSUMED, Severity.WARNING)
-                    .device(deviceId)
-                    .consumer(c.name)
-                    .cause(c.name + " did not acknowledge " + Versions.format(c.firstEpoch, c.firstSeq)
-                            + " within its deadline; redispatching")
-                    .strategy(Strategy.REDISPATCH)
-                    .detail("epoch", c.firstEpoch)
-                    .detail("seq", c.firstSeq)
-                    .detailOrNull("ackedEpoch", c.hasAck() ? c.ackEpoch : -1)
-                    .detailOrNull("ackedSeq", c.hasAck() ? c.ackSeq : -1)
-                    .ts(at)
-                    .build(Long.toString(c.firstEpoch), Long.toString(c.firstSeq));
+            Alert alert = DeliveryAlerts.unconsumed(deviceId, c, at);
             ctx.output(Tags.ALERTS, alert);
         }
 

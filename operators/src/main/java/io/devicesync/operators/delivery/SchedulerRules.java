@@ -1,13 +1,8 @@
 package io.devicesync.operators.delivery;
 
 import io.devicesync.model.Alert;
-import io.devicesync.model.AlertType;
-import io.devicesync.model.Alerts;
 import io.devicesync.model.DeviceState;
 import io.devicesync.model.Redispatch;
-import io.devicesync.model.Severity;
-import io.devicesync.model.Strategy;
-import io.devicesync.model.Versions;
 
 /**
  * What the RedispatchScheduler decides for one consumer, as plain rules (no Flink, the processing
@@ -112,41 +107,14 @@ public final class SchedulerRules {
         if (!st.backlogOpen && st.backlog > threshold) {
             st.backlogOpen = true;
             st.backlogEpisode++;
-            fx.alert(Alerts.of(AlertType.BACKLOG, Severity.WARNING)
-                    .consumer(consumer)
-                    .cause(consumer + " has not confirmed " + st.backlog + " devices (threshold " + threshold + ")")
-                    .strategy(Strategy.REDISPATCH)
-                    .detail("backlog", st.backlog)
-                    .detail("threshold", threshold)
-                    .detail("backlogEpisode", st.backlogEpisode)
-                    .ts(now)
-                    .build(Long.toString(st.backlogEpisode)));
+            fx.alert(DeliveryAlerts.backlog(consumer, st.backlog, threshold, st.backlogEpisode, now));
         } else if (st.backlogOpen && st.backlog <= threshold / 2) {
             st.backlogOpen = false;
-            fx.alert(Alerts.of(AlertType.BACKLOG_CLEARED, Severity.INFO)
-                    .consumer(consumer)
-                    .cause(consumer + "'s backlog is down to " + st.backlog + " devices")
-                    .strategy(Strategy.NONE)
-                    .detail("backlog", st.backlog)
-                    .detail("threshold", threshold)
-                    .detail("backlogEpisode", st.backlogEpisode)
-                    .ts(now)
-                    .build(Long.toString(st.backlogEpisode)));
+            fx.alert(DeliveryAlerts.backlogCleared(consumer, st.backlog, threshold, st.backlogEpisode, now));
         }
     }
 
     private static Alert exhaustedAlert(String deviceId, String consumer, EpisodeEntry en, long now) {
-        return Alerts.of(AlertType.REDISPATCH_EXHAUSTED, Severity.CRITICAL)
-                .device(deviceId)
-                .consumer(consumer)
-                .cause(consumer + " acknowledged nothing from " + Versions.format(en.epoch, en.seq) + " after "
-                        + en.sent + " redispatch(es); the last one is on the dead-letter topic and the device is parked"
-                        + " for " + consumer + " until it acknowledges again")
-                .strategy(Strategy.DEAD_LETTER)
-                .detail("epoch", en.epoch)
-                .detail("seq", en.seq)
-                .detail("attempts", en.sent)
-                .ts(now)
-                .build(Long.toString(en.epoch), Long.toString(en.seq));
+        return DeliveryAlerts.redispatchExhausted(deviceId, consumer, en.epoch, en.seq, en.sent, now);
     }
 }

@@ -1,12 +1,8 @@
 package io.devicesync.operators.sync;
 
-import io.devicesync.model.AlertType;
-import io.devicesync.model.Alerts;
 import io.devicesync.model.AuditRecord;
 import io.devicesync.model.Increment;
 import io.devicesync.model.LookupRequest;
-import io.devicesync.model.Severity;
-import io.devicesync.model.Strategy;
 import io.devicesync.model.Version;
 import io.devicesync.model.Versions;
 import io.devicesync.operators.GuardState;
@@ -201,17 +197,7 @@ public final class GuardRules implements Serializable {
             for (Increment h : inOrder(held)) forward(s, h);
             clearHeld(s, held);
         }
-        d.alerts.add(Alerts.of(AlertType.DEVICE_RESET, Severity.WARNING)
-                .device(i.deviceId)
-                .cause("epoch moved from " + oldEpoch + " to " + i.epoch + " (last seq " + oldSeq + ", now " + i.seq
-                        + ")")
-                .strategy(Strategy.FETCH_SNAPSHOT)
-                .detail("fromEpoch", oldEpoch)
-                .detail("lastSeq", oldSeq)
-                .detail("toEpoch", i.epoch)
-                .detail("seq", i.seq)
-                .ts(i.ts)
-                .build(Long.toString(i.epoch)));
+        d.alerts.add(SyncAlerts.deviceReset(i.deviceId, oldEpoch, oldSeq, i.epoch, i.seq, i.ts));
         request(
                 s,
                 new LookupRequest(
@@ -322,17 +308,7 @@ public final class GuardRules implements Serializable {
             // Every message of the new epoch was lost: the epoch change is still one DEVICE_RESET
             // (the same id as if the stream had shown it).
             d.count(Event.RESET);
-            d.alerts.add(Alerts.of(AlertType.DEVICE_RESET, Severity.WARNING)
-                    .device(key)
-                    .cause("epoch moved from " + s.epoch + " to " + db.epoch + " (last seq " + s.seq
-                            + "), found by an audit: the stream lost every message of the new epoch")
-                    .strategy(Strategy.FETCH_SNAPSHOT)
-                    .detail("fromEpoch", s.epoch)
-                    .detail("lastSeq", s.seq)
-                    .detail("toEpoch", db.epoch)
-                    .detail("seq", db.seq)
-                    .ts(a.ts)
-                    .build(Long.toString(db.epoch)));
+            d.alerts.add(SyncAlerts.deviceResetFoundByAudit(key, s.epoch, s.seq, db, a.ts));
         }
         if (s.heldCount > 0) {
             // Held messages the repair covered are stale now; those that follow it go downstream.
@@ -493,16 +469,8 @@ public final class GuardRules implements Serializable {
         }
         d.count(Event.GAP);
         long missing = toSeq - fromSeq + 1;
-        d.alerts.add(Alerts.of(AlertType.SEQUENCE_GAP, Severity.WARNING)
-                .device(next.deviceId)
-                .cause("seq jumped from " + s.seq + " to " + next.seq)
-                .strategy(missing <= maxLogFetch ? Strategy.FETCH_INCREMENTS : Strategy.FETCH_SNAPSHOT)
-                .detail("epoch", s.epoch)
-                .detail("fromSeq", fromSeq)
-                .detail("toSeq", toSeq)
-                .detail("missing", missing)
-                .ts(timestamp)
-                .build(Long.toString(s.epoch), Long.toString(fromSeq), Long.toString(toSeq)));
+        d.alerts.add(SyncAlerts.sequenceGap(
+                next.deviceId, s.epoch, s.seq, next.seq, fromSeq, toSeq, missing <= maxLogFetch, timestamp));
         request(
                 s,
                 new LookupRequest(

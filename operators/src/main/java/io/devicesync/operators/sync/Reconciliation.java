@@ -1,8 +1,6 @@
 package io.devicesync.operators.sync;
 
 import io.devicesync.model.Alert;
-import io.devicesync.model.AlertType;
-import io.devicesync.model.Alerts;
 import io.devicesync.model.AuditRecord;
 import io.devicesync.model.DeviceState;
 import io.devicesync.model.Increment;
@@ -11,8 +9,6 @@ import io.devicesync.model.JsonMergePatch;
 import io.devicesync.model.LookupRequest;
 import io.devicesync.model.LookupResult;
 import io.devicesync.model.RecordSource;
-import io.devicesync.model.Severity;
-import io.devicesync.model.Strategy;
 import io.devicesync.model.Version;
 import io.devicesync.model.Versions;
 import io.devicesync.operators.HeldIncrement;
@@ -272,27 +268,8 @@ public final class Reconciliation {
                     && (s.failures == 1
                             || (s.waitingSince != 0 && clock.getAsLong() - s.waitingSince < notSentGraceMs));
             if ((s.failures <= 3 && !notYet) || s.failures % 10 == 0) {
-                Alerts.Builder alert = Alerts.of(
-                                AlertType.RESYNC_FAILED, s.failures >= 3 ? Severity.CRITICAL : Severity.WARNING)
-                        .device(q.deviceId)
-                        .cause(cause)
-                        .strategy(Strategy.RETRY_ON_AUDIT)
-                        .detail("kind", q.kind.name())
-                        .detail("epoch", q.epoch)
-                        .detail("fromSeq", q.fromSeq)
-                        .detail("toSeq", q.toSeq)
-                        .detail("failures", s.failures)
-                        .detail("lookup", r.outcome.name());
-                // The AlertPolicy holds these back while a lookup breaker is open (DATABASE_UNAVAILABLE).
-                if (r.outcome.isUnreadable()) alert.detail("databaseUnavailable", true);
-                Alert failedAlert = alert.ts(q.ts)
-                        // The request identifies the episode; replayed after a restore, it has the same id.
-                        .build(
-                                q.kind.name(),
-                                Long.toString(q.epoch),
-                                Long.toString(q.fromSeq),
-                                Long.toString(q.toSeq),
-                                Long.toString(q.ts));
+                Alert failedAlert =
+                        SyncAlerts.resyncFailed(q, cause, s.failures, r.outcome.name(), r.outcome.isUnreadable());
                 // Which outage refused it, for the policy: its closing report may arrive first.
                 failedAlert.breaker = r.rejectedBy;
                 fx.alert(failedAlert);
@@ -300,16 +277,7 @@ public final class Reconciliation {
         } else if (wasWaiting && s.heldCount == 0) {
             fx.repaired(q);
             if (s.failures > 0) {
-                fx.alert(Alerts.of(AlertType.RESYNC_RESOLVED, Severity.INFO)
-                        .device(q.deviceId)
-                        .cause("repaired after " + s.failures + " failed attempt(s); now at "
-                                + Versions.format(s.epoch, s.seq))
-                        .strategy(Strategy.NONE)
-                        .detail("failures", s.failures)
-                        .detail("epoch", s.epoch)
-                        .detail("seq", s.seq)
-                        .ts(q.ts)
-                        .build(Long.toString(s.epoch), Long.toString(s.seq)));
+                fx.alert(SyncAlerts.resyncResolved(q.deviceId, s.failures, s.epoch, s.seq, q.ts));
             }
             s.failures = 0;
         }
@@ -342,20 +310,8 @@ public final class Reconciliation {
             outcome = AuditRecord.Outcome.REPAIR_PENDING;
         } else if (repaired && !wasWaiting && q.quiet && !q.repair && db != null) {
             outcome = AuditRecord.Outcome.TAIL_LOSS;
-            boolean sameEpoch = wasPublished && db.epoch == pubEpoch;
             fx.count(Effects.Event.TAIL_LOSS_REPAIRED);
-            fx.alert(Alerts.of(AlertType.TAIL_LOSS, Severity.WARNING)
-                    .device(q.deviceId)
-                    .cause("the database is at " + db + " but the stream stopped at "
-                            + (wasPublished ? pub.toString() : "nothing"))
-                    .strategy(
-                            r.outcome == LookupResult.Outcome.LOG ? Strategy.FETCH_INCREMENTS : Strategy.FETCH_SNAPSHOT)
-                    .version("epoch", "seq", pub)
-                    .version("dbEpoch", "dbSeq", db)
-                    .detail("missing", sameEpoch ? db.seq - pubSeq : -1)
-                    .ts(q.ts)
-                    // (the episode's key: "-1" for nothing published, as ever, so ids do not change)
-                    .build(wasPublished ? Long.toString(pubEpoch) : "-1", wasPublished ? Long.toString(pubSeq) : "-1"));
+            fx.alert(SyncAlerts.tailLoss(q.deviceId, pub, db, r.outcome == LookupResult.Outcome.LOG, q.ts));
         } else if (r.outcome == LookupResult.Outcome.NOT_FOUND || db == null) {
             outcome = AuditRecord.Outcome.DB_MISSING; // the database has no row for the device (yet)
         } else {
@@ -419,21 +375,8 @@ public final class Reconciliation {
         refusedNow = true;
         if (s.tooLargeToKeep) return;
         s.tooLargeToKeep = true;
-        fx.alert(Alerts.of(AlertType.STATE_TOO_LARGE, Severity.CRITICAL)
-                .device(deviceId)
-                .cause(
-                        "applying " + Versions.format(epoch, seq) + " would grow the state document of " + deviceId
-                                + " to "
-                                + bytes + " bytes, over the " + maxKeptBytes + " kept in state (" + KEPT_FACTOR
-                                + " x --state.max-document-bytes): it is not applied, and the device waits for a snapshot that fits")
-                .strategy(Strategy.FETCH_SNAPSHOT)
-                .detail("epoch", epoch)
-                .detail("seq", seq)
-                .detail("bytes", bytes)
-                .detail("maxBytes", maxDocumentBytes)
-                .detail("maxKeptBytes", maxKeptBytes)
-                .ts(ts)
-                .build("kept", Long.toString(epoch), Long.toString(seq)));
+        fx.alert(SyncAlerts.tooLargeToKeep(
+                deviceId, epoch, seq, bytes, maxDocumentBytes, maxKeptBytes, KEPT_FACTOR, ts));
     }
 
     /**
@@ -448,18 +391,8 @@ public final class Reconciliation {
             fx.count(Effects.Event.TOO_LARGE);
             if (!s.oversized) {
                 s.oversized = true;
-                fx.alert(Alerts.of(AlertType.STATE_TOO_LARGE, Severity.CRITICAL)
-                        .device(deviceId)
-                        .cause("the state document of " + deviceId + " at " + Versions.format(s.epoch, s.seq) + " is "
-                                + s.state.length + " bytes, over the limit of " + maxDocumentBytes
-                                + "; not published until it fits again")
-                        .strategy(Strategy.NONE)
-                        .detail("epoch", s.epoch)
-                        .detail("seq", s.seq)
-                        .detail("bytes", s.state.length)
-                        .detail("maxBytes", maxDocumentBytes)
-                        .ts(s.ts)
-                        .build(Long.toString(s.epoch), Long.toString(s.seq)));
+                fx.alert(
+                        SyncAlerts.tooLargeToPublish(deviceId, s.epoch, s.seq, s.state.length, maxDocumentBytes, s.ts));
             }
             return;
         }
@@ -577,16 +510,7 @@ public final class Reconciliation {
         fx.count(Effects.Event.HELD_OVERFLOW);
         if (s.overflowed) return; // one alert per waiting episode
         s.overflowed = true;
-        fx.alert(Alerts.of(AlertType.BUFFER_OVERFLOW, Severity.CRITICAL)
-                .device(i.deviceId)
-                .cause("more than " + maxHeld + " increments held while waiting for a repair; the oldest ("
-                        + Versions.format(droppedEpoch, droppedSeq) + ") was dropped and the device needs its snapshot")
-                .strategy(Strategy.FETCH_SNAPSHOT)
-                .detail("maxHeld", maxHeld)
-                .detail("droppedEpoch", droppedEpoch)
-                .detail("droppedSeq", droppedSeq)
-                .ts(i.ts)
-                .build(Long.toString(droppedEpoch), Long.toString(droppedSeq)));
+        fx.alert(SyncAlerts.bufferOverflow(i.deviceId, maxHeld, droppedEpoch, droppedSeq, i.ts));
         // The audit fetches the snapshot of a device whose repair is pending.
         fx.audit(new AuditRecord(i.deviceId, published(s), null, AuditRecord.Outcome.REPAIR_PENDING, i.ts));
     }
