@@ -182,7 +182,7 @@ class IncrementCodecTest {
             }
             byte[] key = r.nextInt(4) == 0 ? b(r.nextBoolean() ? "d" : "e") : null;
             IncrementCodec.Parsed streaming = IncrementCodec.parse(key, b(record));
-            IncrementCodec.Parsed tree = IncrementCodec.parseOnTree(key, b(record));
+            IncrementCodec.Parsed tree = TreeParser.parseOnTree(key, b(record));
             String what = record;
             assertEquals(tree.rejectReason, streaming.rejectReason, what);
             if (tree.isValid()) {
@@ -202,7 +202,7 @@ class IncrementCodecTest {
     void utf16WithoutAByteOrderMarkIsDecidedAsBefore() {
         byte[] record =
                 "{\"deviceId\":\"d\",\"seq\":1,\"ts\":5,\"data\":{\"a\":1}}".getBytes(StandardCharsets.UTF_16LE);
-        IncrementCodec.Parsed tree = IncrementCodec.parseOnTree(null, record);
+        IncrementCodec.Parsed tree = TreeParser.parseOnTree(null, record);
         IncrementCodec.Parsed streaming = IncrementCodec.parse(null, record);
         assertEquals(tree.rejectReason, streaming.rejectReason);
         assertEquals(tree.increment, streaming.increment);
