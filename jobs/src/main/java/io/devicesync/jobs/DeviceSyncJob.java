@@ -424,8 +424,7 @@ public final class DeviceSyncJob {
                 .uid(Uids.SINK_AUDIT)
                 .name("Kafka: " + outputs.auditsName);
 
-        DataStream<Alert> alerts =
-                ordered.getSideOutput(Tags.ALERTS).union(states.getSideOutput(Tags.ALERTS), invalidInputAlerts);
+        DataStream<Alert> alerts = ordered.getSideOutput(Tags.ALERTS).union(invalidInputAlerts);
 
         if (delivery) {
             // Same key, same parallelism: the tracker reads the reconciler's output without a shuffle.
@@ -467,15 +466,12 @@ public final class DeviceSyncJob {
                     .name("Kafka: " + outputs.redispatchDeadLettersName);
             alerts = alerts.union(deliveries.getSideOutput(Tags.ALERTS), redispatches.getSideOutput(Tags.ALERTS));
         }
-        // Storm control: one key per alert type (its budget is job-wide), see AlertPolicy.
-        DataStream<PolicyInput> breakerReports = states.getSideOutput(Tags.BREAKER_REPORTS)
-                .map(new AlertRouting.Breakers(), TypeInformation.of(PolicyInput.class))
-                .uid(Uids.BREAKER_REPORTS)
-                .name("Route breaker reports");
+        // Storm control: one key per alert type (its budget is job-wide), see AlertPolicy. The
+        // reconciler's alerts and breaker reports come routed, on one side output, in their order.
         alerts.flatMap(new AlertRouting(), TypeInformation.of(PolicyInput.class))
                 .uid(Uids.ALERT_ROUTING)
                 .name("Route alerts")
-                .union(breakerReports)
+                .union(states.getSideOutput(AlertRouting.RECONCILER))
                 .keyBy(in -> in.key, Types.STRING)
                 .process(
                         new AlertPolicyFunction(p.alertsMaxPerMinute, p.alertsWindow.toMillis()),

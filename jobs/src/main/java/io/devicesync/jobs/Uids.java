@@ -17,8 +17,6 @@ public final class Uids {
     public static final String SINK_ALERTS = "sink-device-alerts";
     public static final String ALERT_ROUTING = "alert-routing";
     public static final String ALERT_POLICY = "alert-policy";
-    /** The reconciler's breaker reports on their way to the AlertPolicy (stateless). */
-    public static final String BREAKER_REPORTS = "breaker-reports";
 
     public static final String SINK_DLQ = "sink-device-events-dlq";
     public static final String SOURCE_AUDIT_FEEDBACK = "source-device-audit-feedback";

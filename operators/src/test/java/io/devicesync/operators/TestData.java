@@ -42,6 +42,22 @@ public final class TestData {
                 : records.stream().map(StreamRecord::getValue).collect(Collectors.toList());
     }
 
+    /**
+     * The alerts a StateReconciler emitted, in order, with their timestamps: its side output
+     * {@code AlertRouting.RECONCILER} without the breaker reports it also carries.
+     */
+    public static List<StreamRecord<Alert>> reconcilerAlerts(
+            org.apache.flink.streaming.util.AbstractStreamOperatorTestHarness<?> h) {
+        java.util.Collection<StreamRecord<io.devicesync.operators.alerts.PolicyInput>> in =
+                h.getSideOutput(io.devicesync.operators.alerts.AlertRouting.RECONCILER);
+        return in == null
+                ? List.of()
+                : in.stream()
+                        .filter(r -> r.getValue().alert != null)
+                        .map(r -> new StreamRecord<>(r.getValue().alert, r.getTimestamp()))
+                        .collect(Collectors.toList());
+    }
+
     public static List<String> alertTypes(java.util.Collection<StreamRecord<Alert>> records) {
         return values(records).stream().map(a -> a.type.name()).collect(Collectors.toList());
     }

@@ -2,38 +2,42 @@ package io.devicesync.operators.alerts;
 
 import io.devicesync.model.Alert;
 import io.devicesync.model.AlertType;
-import io.devicesync.model.BreakerReport;
+import java.util.function.Consumer;
 import org.apache.flink.api.common.functions.FlatMapFunction;
-import org.apache.flink.api.common.functions.MapFunction;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.util.Collector;
+import org.apache.flink.util.OutputTag;
 
 /**
  * Before the AlertPolicy's keyBy: each alert goes to its type's key; a BACKLOG or BACKLOG_CLEARED
- * also signals the keys it inhibits (UNCONSUMED, REDISPATCH_EXHAUSTED). Breaker reports come on a
- * stream of their own (the reconciler's {@code Tags.BREAKER_REPORTS}) and go to RESYNC_FAILED's
- * key as a signal, never published ({@link Breakers}). Stateless; chained to nothing in particular
- * (the alerts of the whole job are a union).
+ * also signals the keys it inhibits (UNCONSUMED, REDISPATCH_EXHAUSTED). Stateless; chained to
+ * nothing in particular (the alerts of the whole job are a union).
+ *
+ * <p>The reconciler routes its own ({@link #RECONCILER}): its alerts and the lookup breakers'
+ * reports (which ride on lookup results) leave it on one side output, so that the AlertPolicy
+ * receives them in the order the reconciler saw them. A RESYNC_FAILED that an outage caused, seen
+ * just before the breaker's closing report, must reach the policy while the breaker still counts as
+ * open (folded into the outage), never after DATABASE_RECOVERED.
  */
 public final class AlertRouting implements FlatMapFunction<Alert, PolicyInput> {
     private static final long serialVersionUID = 1L;
 
+    /** The reconciler's alerts and breaker reports, already routed, in the order it emitted them. */
+    public static final OutputTag<PolicyInput> RECONCILER =
+            new OutputTag<>("reconciler-alerts", TypeInformation.of(PolicyInput.class));
+
     @Override
     public void flatMap(Alert a, Collector<PolicyInput> out) {
-        boolean open = a.type == AlertType.BACKLOG;
-        if ((open || a.type == AlertType.BACKLOG_CLEARED) && a.consumer != null) {
-            out.collect(PolicyInput.backlog(AlertType.UNCONSUMED.name(), a.consumer, open));
-            out.collect(PolicyInput.backlog(AlertType.REDISPATCH_EXHAUSTED.name(), a.consumer, open));
-        }
-        out.collect(PolicyInput.alert(a));
+        route(a, out::collect);
     }
 
-    /** A lookup breaker's report, as the signal for the key it inhibits (RESYNC_FAILED's). */
-    public static final class Breakers implements MapFunction<BreakerReport, PolicyInput> {
-        private static final long serialVersionUID = 1L;
-
-        @Override
-        public PolicyInput map(BreakerReport r) {
-            return PolicyInput.breaker(r);
+    /** What the policy receives for one alert: the alert under its type's key, and any signals. */
+    public static void route(Alert a, Consumer<PolicyInput> out) {
+        boolean open = a.type == AlertType.BACKLOG;
+        if ((open || a.type == AlertType.BACKLOG_CLEARED) && a.consumer != null) {
+            out.accept(PolicyInput.backlog(AlertType.UNCONSUMED.name(), a.consumer, open));
+            out.accept(PolicyInput.backlog(AlertType.REDISPATCH_EXHAUSTED.name(), a.consumer, open));
         }
+        out.accept(PolicyInput.alert(a));
     }
 }

@@ -23,7 +23,8 @@ public class PolicyInput {
 
     public PolicyInput() {}
 
-    static PolicyInput alert(Alert a) {
+    /** An alert, under its type's key. */
+    public static PolicyInput alert(Alert a) {
         PolicyInput p = new PolicyInput();
         p.key = a.type.name();
         p.alert = a;
@@ -38,7 +39,8 @@ public class PolicyInput {
         return p;
     }
 
-    static PolicyInput breaker(BreakerReport r) {
+    /** A lookup breaker's report, as the signal for the key it inhibits (RESYNC_FAILED's). */
+    public static PolicyInput breaker(BreakerReport r) {
         PolicyInput p = new PolicyInput();
         p.key = AlertType.RESYNC_FAILED.name();
         p.breaker = r;

@@ -8,6 +8,8 @@ import io.devicesync.model.LookupRequest;
 import io.devicesync.model.LookupResult;
 import io.devicesync.operators.HeldIncrement;
 import io.devicesync.operators.ReconcilerState;
+import io.devicesync.operators.alerts.AlertRouting;
+import io.devicesync.operators.alerts.PolicyInput;
 import io.devicesync.operators.serde.Compact;
 import io.devicesync.operators.util.IdleTtl;
 import io.devicesync.operators.util.KeyGroupCounts;
@@ -37,7 +39,8 @@ import org.apache.flink.util.Collector;
  * The Flink side of the reconciler (keyed by deviceId; input 1: in-order increments from the
  * SequenceGuard, input 2: lookup results): it loads the device's state, lets {@link Reconciliation}
  * decide, emits what it decided (device-state versions, alerts, audit records), counts, and saves.
- * The rules are in {@link Reconciliation}.
+ * The rules are in {@link Reconciliation}. Its alerts and the lookup breakers' reports leave on one
+ * side output, {@link AlertRouting#RECONCILER}, so that the AlertPolicy sees them in this order.
  */
 public class StateReconciler extends KeyedCoProcessFunction<String, Increment, LookupResult, DeviceState>
         implements CheckpointedFunction {
@@ -197,7 +200,7 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
     @Override
     public void processElement2(LookupResult r, Context ctx, Collector<DeviceState> out) throws Exception {
         // Not the device's: the lookup subtask's breaker changed; the AlertPolicy keeps count.
-        if (r.breaker != null) ctx.output(Tags.BREAKER_REPORTS, r.breaker);
+        if (r.breaker != null) ctx.output(AlertRouting.RECONCILER, PolicyInput.breaker(r.breaker));
         ReconcilerState s = device.value();
         if (s == null) s = new ReconcilerState();
         boolean counted = s.countedWaiting;
@@ -334,7 +337,7 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
 
         @Override
         public void alert(Alert alert) {
-            ctx.output(Tags.ALERTS, alert);
+            AlertRouting.route(alert, in -> ctx.output(AlertRouting.RECONCILER, in));
         }
 
         @Override

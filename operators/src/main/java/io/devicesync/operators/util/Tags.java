@@ -28,11 +28,4 @@ public final class Tags {
 
     /** Alerts raised by any operator. */
     public static final OutputTag<Alert> ALERTS = new OutputTag<>("alerts", TypeInformation.of(Alert.class));
-
-    /**
-     * The reconciler's: a lookup subtask's circuit breaker changed (its report rode on a lookup
-     * result), for the AlertPolicy, which keeps count of open breakers.
-     */
-    public static final OutputTag<io.devicesync.model.BreakerReport> BREAKER_REPORTS =
-            new OutputTag<>("breaker-reports", TypeInformation.of(io.devicesync.model.BreakerReport.class));
 }

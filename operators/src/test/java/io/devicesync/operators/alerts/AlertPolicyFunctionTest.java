@@ -124,7 +124,7 @@ class AlertPolicyFunctionTest {
         try (KeyedOneInputStreamOperatorTestHarness<String, PolicyInput, Alert> h = harness(100)) {
             h.open();
             h.setProcessingTime(NOW);
-            h.processElement(new AlertRouting.Breakers().map(new BreakerReport(0, 1, 5, 1, true)), NOW);
+            h.processElement(PolicyInput.breaker(new BreakerReport(0, 1, 5, 1, true)), NOW);
             send(h, resyncFailed("d", true), NOW);
             send(h, alert(AlertType.BACKLOG, null, "billing", Severity.WARNING, NOW), NOW);
             send(h, alert(AlertType.UNCONSUMED, "d", "billing", Severity.WARNING, NOW), NOW);
@@ -132,7 +132,7 @@ class AlertPolicyFunctionTest {
             send(h, alert(AlertType.TAIL_LOSS, "d", null, Severity.WARNING, NOW), NOW);
             send(h, alert(AlertType.BACKLOG_CLEARED, null, "billing", Severity.INFO, NOW), NOW);
             send(h, alert(AlertType.UNCONSUMED, "e", "billing", Severity.WARNING, NOW), NOW);
-            h.processElement(new AlertRouting.Breakers().map(new BreakerReport(0, 1, 5, 2, false)), NOW);
+            h.processElement(PolicyInput.breaker(new BreakerReport(0, 1, 5, 2, false)), NOW);
             assertEquals(
                     List.of(
                             "DATABASE_UNAVAILABLE",

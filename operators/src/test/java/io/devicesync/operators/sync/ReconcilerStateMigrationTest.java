@@ -13,7 +13,6 @@ import io.devicesync.model.Increment;
 import io.devicesync.model.LookupRequest;
 import io.devicesync.model.LookupResult;
 import io.devicesync.operators.TestData;
-import io.devicesync.operators.util.Tags;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.stream.Collectors;
@@ -87,7 +86,7 @@ class ReconcilerStateMigrationTest {
                     "0/2:increment", published(of(out, "big")), "the kept oversized document shrank and is published");
             assertEquals("{}", doc(of(out, "big").get(0)));
             assertEquals("0/2:log,0/3:increment", published(of(out, "failed")));
-            List<Alert> alerts = TestData.values(h.getSideOutput(Tags.ALERTS));
+            List<Alert> alerts = TestData.values(TestData.reconcilerAlerts(h));
             assertEquals(
                     List.of("RESYNC_RESOLVED"),
                     alerts.stream().map(a -> a.type.name()).toList(),
@@ -104,8 +103,8 @@ class ReconcilerStateMigrationTest {
     void heldIncrementsOfThePreviousBuildAreOrderedAndTheCapDropsTheOldest(String backend) throws Exception {
         try (var h = restored(backend, 3)) {
             ReconcilerSavepoints.send(h, inc("waits", 6)); // holds 3, 4, 5: at the cap of 3
-            List<Alert> alerts = TestData.values(h.getSideOutput(Tags.ALERTS));
-            assertEquals(List.of("BUFFER_OVERFLOW"), alertTypes(h.getSideOutput(Tags.ALERTS)));
+            List<Alert> alerts = TestData.values(TestData.reconcilerAlerts(h));
+            assertEquals(List.of("BUFFER_OVERFLOW"), alertTypes(TestData.reconcilerAlerts(h)));
             assertTrue(alerts.get(0).details.contains("\"droppedSeq\":3"), alerts.get(0).details);
             ReconcilerSavepoints.send(h, inc("waits", 7)); // drops 4
             h.processElement2(

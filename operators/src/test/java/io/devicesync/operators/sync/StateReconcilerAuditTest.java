@@ -70,7 +70,7 @@ class StateReconcilerAuditTest {
     }
 
     private List<Alert> alerts() {
-        return values(h.getSideOutput(Tags.ALERTS));
+        return values(TestData.reconcilerAlerts(h));
     }
 
     @Test

@@ -7,12 +7,14 @@ import static io.devicesync.operators.TestData.inc;
 import static io.devicesync.operators.TestData.published;
 import static io.devicesync.operators.TestData.values;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.devicesync.model.Alert;
 import io.devicesync.model.AlertType;
 import io.devicesync.model.AuditRecord;
+import io.devicesync.model.BreakerReport;
 import io.devicesync.model.DeviceState;
 import io.devicesync.model.Increment;
 import io.devicesync.model.Json;
@@ -21,13 +23,16 @@ import io.devicesync.model.LookupResult;
 import io.devicesync.model.Severity;
 import io.devicesync.model.Strategy;
 import io.devicesync.operators.TestData;
+import io.devicesync.operators.alerts.AlertRouting;
 import io.devicesync.operators.util.Tags;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
+import java.util.stream.Collectors;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
 import org.apache.flink.streaming.api.operators.AbstractUdfStreamOperator;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.util.KeyedTwoInputStreamOperatorTestHarness;
 import org.apache.flink.streaming.util.ProcessFunctionTestHarnesses;
 import org.junit.jupiter.api.AfterEach;
@@ -98,7 +103,7 @@ class StateReconcilerTest {
         List<DeviceState> out = out();
         assertEquals("0/1:increment,0/2:log,0/3:log,0/4:increment,0/5:increment", published(out));
         assertEquals("{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5}", doc(out.get(4)));
-        assertTrue(alertTypes(h.getSideOutput(Tags.ALERTS)).isEmpty());
+        assertTrue(alertTypes(TestData.reconcilerAlerts(h)).isEmpty());
         assertEquals(1, h.numKeyedStateEntries(), "nothing held any more");
         send(inc("d", 0, 6, "{}"));
         assertEquals("0/6:increment", published(out().subList(5, 6)));
@@ -134,7 +139,7 @@ class StateReconcilerTest {
         send(inc("d", 3));
         result(LookupResult.snapshot(gap("d", 2, 2), 0, 2, b("{\"old\":true}")));
         assertEquals("0/1:increment,0/2:increment,0/3:increment", published(out()));
-        assertTrue(alertTypes(h.getSideOutput(Tags.ALERTS)).isEmpty(), "nothing was waiting");
+        assertTrue(alertTypes(TestData.reconcilerAlerts(h)).isEmpty(), "nothing was waiting");
     }
 
     @Test
@@ -143,7 +148,7 @@ class StateReconcilerTest {
         send(inc("d", 5));
         result(LookupResult.snapshot(gap("d", 2, 4), 0, 3, b("{\"s\":3}")));
         assertEquals("0/1:increment,0/3:snapshot", published(out()), "a newer, if lagging, snapshot is published");
-        List<Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
+        List<Alert> alerts = values(TestData.reconcilerAlerts(h));
         assertEquals(
                 List.of("RESYNC_FAILED"),
                 alerts.stream().map(a -> a.type.name()).toList());
@@ -163,13 +168,47 @@ class StateReconcilerTest {
             result(LookupResult.failed(
                     attempt, LookupResult.Outcome.FAILED, "database lookup failed: connection refused"));
         }
-        List<Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
+        List<Alert> alerts = values(TestData.reconcilerAlerts(h));
         assertEquals(3, alerts.size());
         assertEquals("database lookup failed: connection refused", alerts.get(0).cause);
         assertEquals(Severity.WARNING, alerts.get(0).severity);
         assertEquals(Severity.CRITICAL, alerts.get(2).severity);
         assertEquals(3, alerts.stream().map(a -> a.alertId).distinct().count());
         assertEquals("0/1:increment", published(out()));
+    }
+
+    @Test
+    void itsAlertsAndTheBreakersReportsReachThePolicyInTheOrderItSawThem() throws Exception {
+        send(inc("d", 1));
+        send(inc("d", 3));
+        send(inc("e", 1));
+        send(inc("e", 3));
+        LookupResult opened =
+                LookupResult.failed(gap("d", 2, 2), LookupResult.Outcome.FAILED, "database lookup failed");
+        opened.breaker = new BreakerReport(0, 1, 5, 1, true);
+        result(opened);
+        // The database fails this device's lookup; the next result, the breaker's probe that
+        // succeeded, carries the closing report. The policy must see them in this order, or the
+        // failure would be published after DATABASE_RECOVERED instead of folded into the outage.
+        result(LookupResult.failed(gap("e", 2, 2), LookupResult.Outcome.FAILED, "database lookup failed"));
+        LookupResult closed = LookupResult.log(gap("d", 2, 2), new Increment[] {inc("d", 0, 2, "{}")});
+        closed.breaker = new BreakerReport(0, 1, 5, 2, false);
+        result(closed);
+        List<String> seen = h.getSideOutput(AlertRouting.RECONCILER).stream()
+                .map(StreamRecord::getValue)
+                .map(in -> in.key
+                        + (in.alert != null ? " alert " + in.alert.deviceId : "")
+                        + (in.breaker != null ? " breaker " + (in.breaker.open ? "open" : "closed") : ""))
+                .collect(Collectors.toList());
+        assertEquals(
+                List.of(
+                        "RESYNC_FAILED breaker open",
+                        "RESYNC_FAILED alert d",
+                        "RESYNC_FAILED alert e",
+                        "RESYNC_FAILED breaker closed",
+                        "RESYNC_RESOLVED alert d"),
+                seen);
+        assertNull(h.getSideOutput(Tags.ALERTS), "no alert of the reconciler takes another way");
     }
 
     /** A new harness restored from {@code snapshot}, as Flink restores the operator after a failure. */
@@ -193,11 +232,11 @@ class StateReconcilerTest {
         send(inc("d", 3));
         OperatorSubtaskState checkpoint = h.snapshot(1, TestData.T0);
         result(LookupResult.failed(q, LookupResult.Outcome.FAILED, "database lookup failed"));
-        String first = values(h.getSideOutput(Tags.ALERTS)).get(0).alertId;
+        String first = values(TestData.reconcilerAlerts(h)).get(0).alertId;
         // The job fails before the checkpoint after the alert; the result is replayed on restore.
         restore(checkpoint);
         result(LookupResult.failed(q, LookupResult.Outcome.FAILED, "database lookup failed"));
-        List<Alert> replayed = values(h.getSideOutput(Tags.ALERTS));
+        List<Alert> replayed = values(TestData.reconcilerAlerts(h));
         assertEquals(1, replayed.size());
         assertEquals(first, replayed.get(0).alertId);
         assertEquals(
@@ -219,7 +258,7 @@ class StateReconcilerTest {
         List<DeviceState> out = out();
         assertEquals("0/2:log,0/3:increment,0/4:increment", published(out));
         assertEquals("{\"a\":1,\"b\":2,\"c\":3,\"d\":4}", doc(out.get(2)), "the document came through too");
-        assertTrue(alertTypes(h.getSideOutput(Tags.ALERTS)).isEmpty());
+        assertTrue(alertTypes(TestData.reconcilerAlerts(h)).isEmpty());
     }
 
     private long waitingGauge() {
@@ -337,7 +376,7 @@ class StateReconcilerTest {
         send(inc("d", 0, 2, "{\"big\":\"" + big + "\"}"));
         send(inc("d", 0, 3, "{\"b\":2}"));
         assertEquals("0/1:increment", published(out()), "nothing over the limit reaches the sink");
-        List<Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
+        List<Alert> alerts = values(TestData.reconcilerAlerts(h));
         assertEquals(
                 List.of("STATE_TOO_LARGE"),
                 alerts.stream().map(a -> a.type.name()).toList(),
@@ -359,7 +398,7 @@ class StateReconcilerTest {
         assertEquals("0/1:increment,0/4:increment,0/6:snapshot", published(out()));
         assertEquals(
                 2,
-                values(h.getSideOutput(Tags.ALERTS)).stream()
+                values(TestData.reconcilerAlerts(h)).stream()
                         .filter(a -> a.type == AlertType.STATE_TOO_LARGE)
                         .count());
     }
@@ -374,7 +413,7 @@ class StateReconcilerTest {
                     LookupResult.Outcome.NOT_FOUND,
                     "device d has no row in device_snapshot"));
         }
-        List<Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
+        List<Alert> alerts = values(TestData.reconcilerAlerts(h));
         assertEquals(
                 List.of(1L, 2L, 3L, 10L),
                 alerts.stream()
@@ -392,13 +431,13 @@ class StateReconcilerTest {
         send(inc("d", 6));
         // Repair of the second gap first: 3 is still missing 2, but that is the other request's job.
         result(LookupResult.log(gap("d", 4, 5), new Increment[] {inc("d", 0, 4, "{}"), inc("d", 0, 5, "{}")}));
-        assertTrue(alertTypes(h.getSideOutput(Tags.ALERTS)).isEmpty());
+        assertTrue(alertTypes(TestData.reconcilerAlerts(h)).isEmpty());
         result(LookupResult.log(gap("d", 2, 2), new Increment[] {inc("d", 0, 2, "{}")}));
         assertEquals(
                 "0/1:increment,0/2:log,0/3:increment,0/4:log,0/5:log,0/6:increment",
                 published(out()),
                 "the early log rows were held, not lost");
-        assertTrue(alertTypes(h.getSideOutput(Tags.ALERTS)).isEmpty());
+        assertTrue(alertTypes(TestData.reconcilerAlerts(h)).isEmpty());
         assertEquals(1, h.numKeyedStateEntries());
     }
 
@@ -410,7 +449,7 @@ class StateReconcilerTest {
         send(inc("d", 3));
         send(inc("d", 4));
         send(inc("d", 5));
-        assertEquals(List.of("BUFFER_OVERFLOW"), alertTypes(h.getSideOutput(Tags.ALERTS)));
+        assertEquals(List.of("BUFFER_OVERFLOW"), alertTypes(TestData.reconcilerAlerts(h)));
         // A log repair of 2 no longer closes the device: 3 was dropped.
         result(LookupResult.log(gap("d", 2, 2), new Increment[] {inc("d", 0, 2, "{}")}));
         assertEquals("0/1:increment,0/2:log", published(out()));
@@ -433,7 +472,7 @@ class StateReconcilerTest {
                 3,
                 b("{\"a\":1,\"b\":2,\"lost\":3}")));
         assertEquals("0/1:increment,0/2:increment,0/3:snapshot", published(out()));
-        assertEquals(List.of("RESYNC_FAILED"), alertTypes(h.getSideOutput(Tags.ALERTS)));
+        assertEquals(List.of("RESYNC_FAILED"), alertTypes(TestData.reconcilerAlerts(h)));
         assertEquals(
                 List.of(AuditRecord.Outcome.REPAIR_PENDING),
                 values(h.getSideOutput(Tags.AUDITS)).stream()
@@ -483,7 +522,7 @@ class StateReconcilerTest {
         assertEquals("0/1:log,0/2:log,0/3:log,0/4:increment,0/5:increment", published(out));
         assertEquals("{\"a\":1,\"b\":1}", doc(out.get(0)));
         assertEquals("{\"a\":5,\"c\":{\"x\":1,\"y\":2}}", doc(out.get(4)));
-        assertTrue(alertTypes(h.getSideOutput(Tags.ALERTS)).isEmpty());
+        assertTrue(alertTypes(TestData.reconcilerAlerts(h)).isEmpty());
         assertTrue(values(h.getSideOutput(Tags.AUDITS)).isEmpty(), "no repair pending");
         assertEquals(1, h.numKeyedStateEntries(), "nothing held any more");
     }
@@ -500,7 +539,7 @@ class StateReconcilerTest {
         send(inc("d", 1, 2, "{\"c\":2}"));
         result(answer(new LookupRequest("d", LookupRequest.Kind.FIRST_SEEN, 1, 1, 1, TestData.T0, 0), db));
         assertTrue(out().isEmpty());
-        List<Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
+        List<Alert> alerts = values(TestData.reconcilerAlerts(h));
         assertEquals(
                 List.of("RESYNC_FAILED"),
                 alerts.stream().map(a -> a.type.name()).toList());
@@ -523,14 +562,14 @@ class StateReconcilerTest {
         send(inc("d", 0, 3, "{\"c\":3}"));
         result(answer(new LookupRequest("d", LookupRequest.Kind.FIRST_SEEN, 0, 1, 2, TestData.T0, 0), db));
         assertTrue(out().isEmpty(), "(0, 2) is not in the log yet: no base");
-        assertEquals(List.of("RESYNC_FAILED"), alertTypes(h.getSideOutput(Tags.ALERTS)));
+        assertEquals(List.of("RESYNC_FAILED"), alertTypes(TestData.reconcilerAlerts(h)));
         db.log(inc("d", 0, 2, "{\"b\":2}"));
         // The guard read REPAIR_PENDING back; its next audit asks for the repair, up to what it forwarded.
         result(answer(LookupRequest.audit("d", 0, 3, true, false, TestData.T0 + 10, 0), db));
         assertEquals(
                 "0/1:log,0/2:log,0/3:log", published(out()), "all three from the log (3 was held from the stream)");
         assertEquals("{\"a\":1,\"b\":2,\"c\":3}", doc(out().get(2)));
-        assertEquals(List.of("RESYNC_FAILED", "RESYNC_RESOLVED"), alertTypes(h.getSideOutput(Tags.ALERTS)));
+        assertEquals(List.of("RESYNC_FAILED", "RESYNC_RESOLVED"), alertTypes(TestData.reconcilerAlerts(h)));
         assertEquals(
                 AuditRecord.Outcome.DB_MISSING,
                 values(h.getSideOutput(Tags.AUDITS)).get(1).outcome,
@@ -546,7 +585,7 @@ class StateReconcilerTest {
         String member = "x".repeat(MAX_DOC / 2);
         for (int seq = 1; seq <= 12; seq++) send(inc("d", 0, seq, "{\"m" + seq + "\":\"" + member + "\"}"));
         assertEquals("0/1:increment", published(out()), "only the first fits the limit");
-        List<Alert> alerts = values(h.getSideOutput(Tags.ALERTS));
+        List<Alert> alerts = values(TestData.reconcilerAlerts(h));
         assertEquals(
                 List.of("STATE_TOO_LARGE", "STATE_TOO_LARGE"),
                 alerts.stream().map(a -> a.type.name()).toList());
