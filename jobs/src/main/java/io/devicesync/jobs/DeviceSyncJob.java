@@ -25,6 +25,7 @@ import io.devicesync.operators.input.InputRouter;
 import io.devicesync.operators.input.InvalidInputAlerts;
 import io.devicesync.operators.serde.Compact;
 import io.devicesync.operators.sync.SequenceGuard;
+import io.devicesync.operators.sync.SequenceGuardOperator;
 import io.devicesync.operators.sync.SnapshotLookup;
 import io.devicesync.operators.sync.SourceOfTruth;
 import io.devicesync.operators.sync.StateReconciler;
@@ -375,8 +376,10 @@ public final class DeviceSyncJob {
         DataStream<Increment> guarded = seeds == null ? increments : increments.union(seeds);
         SingleOutputStreamOperator<Increment> ordered = guarded.keyBy(i -> i.deviceId, Types.STRING)
                 .connect(auditFeedback.keyBy(a -> a.deviceId, Types.STRING))
-                .process(
-                        new SequenceGuard(
+                .transform(
+                        "SequenceGuard",
+                        Compact.INCREMENT,
+                        new SequenceGuardOperator(new SequenceGuard(
                                 p.reorderGrace,
                                 p.resyncMaxLogFetch,
                                 p.auditInterval,
@@ -386,8 +389,7 @@ public final class DeviceSyncJob {
                                         records.getExecutionEnvironment()
                                                 .getConfig()
                                                 .getAutoWatermarkInterval()),
-                                seeds != null),
-                        Compact.INCREMENT)
+                                seeds != null)))
                 .uid(Uids.SEQUENCE_GUARD)
                 .name("SequenceGuard");
 

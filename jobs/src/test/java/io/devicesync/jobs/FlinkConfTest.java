@@ -53,6 +53,10 @@ class FlinkConfTest {
                 < Long.parseLong(io.devicesync.sinks.KafkaSinks.DEFAULT_TRANSACTION_TIMEOUT_MS));
         assertEquals("exponential-delay", c.get(RestartStrategyOptions.RESTART_STRATEGY));
         assertFalse(c.get(PipelineOptions.GENERIC_TYPES));
+        // The audits a jump of event time passes fire without holding the checkpoint barrier
+        // (SequenceGuardOperator): Flink asks for both.
+        assertTrue(CheckpointingOptions.isUnalignedCheckpointEnabled(c));
+        assertTrue(CheckpointingOptions.isUnalignedCheckpointInterruptibleTimersEnabled(c));
     }
 
     /** The job with its defaults is accepted on a cluster configured like config.yaml (its checkpoint interval, its transaction timeout). */

@@ -13,11 +13,12 @@ import org.apache.flink.runtime.state.StateSnapshotContext;
 import org.apache.flink.runtime.state.VoidNamespace;
 import org.apache.flink.runtime.state.VoidNamespaceSerializer;
 import org.apache.flink.streaming.api.operators.InternalTimerService;
+import org.apache.flink.streaming.api.operators.YieldingOperator;
 import org.apache.flink.streaming.api.operators.co.KeyedCoProcessOperator;
 import org.apache.flink.streaming.api.watermark.Watermark;
 
 /**
- * The DeliveryTracker's operator: the one place in the job that needs more than a process function.
+ * The DeliveryTracker's operator, one of the two places in the job that need more than a process function (the other is {@code SequenceGuardOperator}, whose timers may be interrupted, as these are).
  * A drained stop ({@code flink stop --drain}, or the end of a bounded input) brings the watermark to
  * the end of time, which fires, and so spends, every device's timer; the tracker alerts and sends
  * nothing then (it is not the passing of every deadline). A job restored from that savepoint must
@@ -28,7 +29,8 @@ import org.apache.flink.streaming.api.watermark.Watermark;
  * time, and only a run restored from such a state does the pass (an ordinary checkpoint keeps
  * its timers). Tested by {@code DeliveryTrackerTest.theEndOfEventTimeIsNotADeadlineAndARestoredJobCarriesOn}.
  */
-public final class DeliveryTrackerOperator extends KeyedCoProcessOperator<String, DeviceState, Ack, DeliveryEvent> {
+public final class DeliveryTrackerOperator extends KeyedCoProcessOperator<String, DeviceState, Ack, DeliveryEvent>
+        implements YieldingOperator<DeliveryEvent> {
     private static final long serialVersionUID = 1L;
     private static final ListStateDescriptor<Boolean> DRAINED =
             new ListStateDescriptor<>("end-of-event-time", Types.BOOLEAN);
@@ -64,6 +66,17 @@ public final class DeliveryTrackerOperator extends KeyedCoProcessOperator<String
             Long at = tracker.rearmCurrentDevice();
             if (at != null) timers.registerEventTimeTimer(VoidNamespace.INSTANCE, at);
         }
+    }
+
+    /**
+     * Its deadline timers may be interrupted, as the guard's ({@code SequenceGuardOperator}): a jump
+     * of event time can pass every waiting device's deadline at once. An ack processed while its
+     * version's passed deadline still waits to fire closes the track first; the timer then finds
+     * nothing due.
+     */
+    @Override
+    public boolean useInterruptibleTimers() {
+        return true;
     }
 
     @Override

@@ -1,0 +1,40 @@
+package io.devicesync.operators.sync;
+
+import io.devicesync.model.AuditRecord;
+import io.devicesync.model.Increment;
+import org.apache.flink.streaming.api.operators.YieldingOperator;
+import org.apache.flink.streaming.api.operators.co.KeyedCoProcessOperator;
+
+/**
+ * The SequenceGuard's operator: Flink's own for a keyed two-input process function, with one thing
+ * more, which only an operator can say: its event-time timers may be interrupted. When event time
+ * jumps (a restore after a long stop, the end of a catch-up), every device's audit that the jump
+ * passed fires in one watermark step: 500,000 timers a subtask at 1,000,000 devices, about 3 s of
+ * the task thread in RocksDB's timer queue. Flink fires them in one loop ahead of anything else,
+ * the checkpoint barrier included, unless the operator opts in to interruptible timers
+ * ({@code execution.checkpointing.unaligned.interruptible-timers.enabled}, which needs unaligned
+ * checkpoints): then the loop stops whenever the task has mail (an unaligned barrier, a lookup's
+ * result), and goes on after it. The watermark goes downstream once every timer it passed has fired,
+ * as without.
+ *
+ * <p>The guard's rules hold either way: a record processed while a passed timer still waits finds
+ * the device's audit or grace armed at that time, keeps it (an armed audit at or before the next
+ * boundary serves, see {@code GuardRules.armAudit}), and the timer does what it would have done
+ * when it fires. Without that option in the job's configuration this operator is exactly Flink's.
+ *
+ * <p>A {@link YieldingOperator}: that is how Flink hands an operator the task's mailbox, which the
+ * interrupted loop goes on from (Flink's own operators that opt in get it from their factories).
+ */
+public final class SequenceGuardOperator extends KeyedCoProcessOperator<String, Increment, AuditRecord, Increment>
+        implements YieldingOperator<Increment> {
+    private static final long serialVersionUID = 1L;
+
+    public SequenceGuardOperator(SequenceGuard guard) {
+        super(guard);
+    }
+
+    @Override
+    public boolean useInterruptibleTimers() {
+        return true;
+    }
+}
