@@ -79,6 +79,43 @@ class DeviceSyncJobTest {
         }
     }
 
+    /**
+     * The guard and the tracker run in operators whose timers Flink may interrupt (with
+     * interruptible timers configured): each must say so and take the task's mailbox, without which
+     * Flink's watermark processor fails at open.
+     */
+    @Test
+    void theGuardsAndTheTrackersTimersMayBeInterrupted() {
+        JobParameters on = JobParameters.parse(
+                new String[] {
+                    "--kafka.bootstrap-servers",
+                    "b:9092",
+                    "--snapshot.url",
+                    "postgresql://db:5432/x",
+                    "--delivery.consumers",
+                    "billing"
+                },
+                Map.of());
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        DeviceSyncJob.configure(env, on);
+        DeviceSyncJob.build(env, on);
+        var nodes = env.getStreamGraph().getStreamNodes();
+        for (String name : new String[] {"SequenceGuard", "DeliveryTracker"}) {
+            var node = nodes.stream()
+                    .filter(n -> n.getOperatorName().equals(name))
+                    .findFirst()
+                    .orElseThrow();
+            var operator = ((org.apache.flink.streaming.api.operators.SimpleOperatorFactory<?>)
+                            node.getOperatorFactory())
+                    .getOperator();
+            assertTrue(operator instanceof org.apache.flink.streaming.api.operators.YieldingOperator, name);
+            assertTrue(
+                    ((org.apache.flink.streaming.api.operators.AbstractStreamOperator<?>) operator)
+                            .useInterruptibleTimers(),
+                    name);
+        }
+    }
+
     @Test
     void checkpointsAsTheSinksDeliverAndPassesRecordsWithoutCopies() {
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();

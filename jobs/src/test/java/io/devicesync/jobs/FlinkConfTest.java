@@ -57,6 +57,7 @@ class FlinkConfTest {
         // (SequenceGuardOperator): Flink asks for both.
         assertTrue(CheckpointingOptions.isUnalignedCheckpointEnabled(c));
         assertTrue(CheckpointingOptions.isUnalignedCheckpointInterruptibleTimersEnabled(c));
+        assertEquals(Duration.ofSeconds(1), c.get(CheckpointingOptions.ALIGNED_CHECKPOINT_TIMEOUT));
     }
 
     /** The job with its defaults is accepted on a cluster configured like config.yaml (its checkpoint interval, its transaction timeout). */

@@ -69,7 +69,7 @@ class CrashAndRescaleITCase extends EndToEnd {
             .build());
 
     static Configuration clusterConfiguration() {
-        Configuration c = checkpointsAsDeployed(new Configuration());
+        Configuration c = new Configuration();
         c.set(RestartStrategyOptions.RESTART_STRATEGY, "fixed-delay");
         c.set(RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_ATTEMPTS, 10);
         c.set(RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_DELAY, Duration.ofSeconds(1));

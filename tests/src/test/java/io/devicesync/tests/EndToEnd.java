@@ -5,7 +5,6 @@ import io.devicesync.tests.infra.EmbeddedKafka;
 import java.nio.file.Path;
 import java.time.Duration;
 import org.apache.flink.configuration.Configuration;
-import org.apache.flink.configuration.GlobalConfiguration;
 import org.apache.flink.configuration.MetricOptions;
 import org.apache.flink.configuration.RestartStrategyOptions;
 import org.junit.jupiter.api.AfterAll;
@@ -23,27 +22,11 @@ abstract class EndToEnd {
     static EmbeddedKafka kafka;
     static EmbeddedDatabase db;
 
-    /**
-     * A MiniCluster that never restarts a failed job (any failure fails the test), metrics fresh,
-     * checkpoints as deployed ({@link #checkpointsAsDeployed}).
-     */
+    /** A MiniCluster that never restarts a failed job (any failure fails the test), metrics fresh. */
     static Configuration noRestarts() {
-        Configuration c = checkpointsAsDeployed(new Configuration());
+        Configuration c = new Configuration();
         c.set(RestartStrategyOptions.RESTART_STRATEGY, "none");
         c.set(MetricOptions.METRIC_FETCHER_UPDATE_INTERVAL, Duration.ofMillis(500));
-        return c;
-    }
-
-    /**
-     * {@code c} with the checkpoints' mode of the cluster configuration ({@code flink-conf/config.yaml}:
-     * unaligned, with interruptible timers): the suites run the job as it runs deployed.
-     */
-    static Configuration checkpointsAsDeployed(Configuration c) {
-        GlobalConfiguration.loadConfiguration(Path.of("..", "flink-conf").toString())
-                .toMap()
-                .forEach((k, v) -> {
-                    if (k.startsWith("execution.checkpointing.unaligned.")) c.setString(k, v);
-                });
         return c;
     }
 

@@ -148,6 +148,9 @@ final class Scenario implements AutoCloseable {
 
     /** Starts the job with job-level configuration (state backend, a savepoint to restore...). */
     void startJob(Configuration conf, String... extra) throws Exception {
+        // The job checkpoints as deployed (unaligned, interruptible timers, RocksDB's tuning): these
+        // are job-level settings, read from the job's configuration, not the MiniCluster's.
+        io.devicesync.tests.infra.DeployedConf.apply(conf);
         conf.set(PipelineOptions.GENERIC_TYPES, false);
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
         env.setParallelism(parallelism);

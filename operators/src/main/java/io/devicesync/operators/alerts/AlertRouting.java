@@ -15,9 +15,11 @@ import org.apache.flink.util.OutputTag;
  *
  * <p>The reconciler routes its own ({@link #RECONCILER}): its alerts and the lookup breakers'
  * reports (which ride on lookup results) leave it on one side output, so that the AlertPolicy
- * receives them in the order the reconciler saw them. A RESYNC_FAILED that an outage caused, seen
- * just before the breaker's closing report, must reach the policy while the breaker still counts as
- * open (folded into the outage), never after DATABASE_RECOVERED.
+ * receives those of one reconciler subtask in the order that subtask saw them (one channel, FIFO).
+ * A RESYNC_FAILED that an outage caused, seen there just before the breaker's closing report,
+ * reaches the policy while the breaker still counts as open (folded into the outage). Across
+ * subtasks there is no such order: a failure refused by an open breaker carries that breaker's
+ * report ({@code LookupResult.rejectedBy}) for that.
  */
 public final class AlertRouting implements FlatMapFunction<Alert, PolicyInput> {
     private static final long serialVersionUID = 1L;

@@ -144,6 +144,7 @@ public final class GuardRules implements Serializable {
             // Epoch 0: nothing forwarded yet (seq 0); (0, 1) is next, later ones wait for the grace.
         } else {
             d.reset(s);
+            gracePassed(s, held, i.deviceId, wm);
         }
         if (Versions.compare(i.epoch, i.seq, s.epoch, s.seq) <= 0) {
             d.count(Event.DUPLICATE);
@@ -265,6 +266,7 @@ public final class GuardRules implements Serializable {
         d.reset(s);
         // Forgotten (idle TTL): nothing to audit; if it comes back, it is first-seen and repaired so.
         if (s == null || a.outcome == null) return d;
+        gracePassed(s, held, key, wm);
         switch (a.outcome) {
             case REPAIR_PENDING:
                 if (a.published == null || Versions.compare(a.published.epoch, a.published.seq, s.epoch, s.seq) < 0) {
@@ -408,6 +410,23 @@ public final class GuardRules implements Serializable {
             if (wasActive) armAudit(s, key, timestamp + 1, wm, auditMs);
         }
         return d;
+    }
+
+    /**
+     * A grace the watermark has passed whose timer has not fired yet: Flink fires the timers a
+     * watermark passes in a loop that may be interrupted (SequenceGuardOperator), and the device's
+     * next record or audit record can come in between. What the timer would have done runs first,
+     * as it would without the interruption: the holes whose grace ended are declared and what
+     * follows them goes on, and a later hole's grace runs from the time of its own successor (held
+     * now, it would get one that ended already, or none). The timer is deleted, unless the audit
+     * shares it; left, it would find its grace done when it fires.
+     */
+    private void gracePassed(GuardState s, Held held, String key, long wm) throws Exception {
+        if (s.graceTimer == 0 || wm == Long.MIN_VALUE || s.graceTimer > wm) return;
+        long passed = s.graceTimer;
+        if (passed != s.auditTimer) d.delete(passed);
+        graceExpired(s, held, key, passed, wm);
+        d.save = true;
     }
 
     /**

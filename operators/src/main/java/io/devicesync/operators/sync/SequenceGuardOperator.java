@@ -17,10 +17,12 @@ import org.apache.flink.streaming.api.operators.co.KeyedCoProcessOperator;
  * result), and goes on after it. The watermark goes downstream once every timer it passed has fired,
  * as without.
  *
- * <p>The guard's rules hold either way: a record processed while a passed timer still waits finds
- * the device's audit or grace armed at that time, keeps it (an armed audit at or before the next
- * boundary serves, see {@code GuardRules.armAudit}), and the timer does what it would have done
- * when it fires. Without that option in the job's configuration this operator is exactly Flink's.
+ * <p>The guard's rules hold either way. A record (or audit record) processed while a passed grace
+ * timer still waits runs that grace's end first ({@code GuardRules.gracePassed}), as if the timer
+ * had fired. A passed audit timer stays armed (an armed audit at or before the next boundary
+ * serves, see {@code GuardRules.armAudit}) and audits when it fires; the record in between only
+ * makes the device count as active for it. Without that option in the job's configuration this
+ * operator is exactly Flink's.
  *
  * <p>A {@link YieldingOperator}: that is how Flink hands an operator the task's mailbox, which the
  * interrupted loop goes on from (Flink's own operators that opt in get it from their factories).

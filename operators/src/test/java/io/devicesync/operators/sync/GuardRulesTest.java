@@ -125,6 +125,39 @@ class GuardRulesTest {
         assertTrue(held.map.isEmpty());
     }
 
+    /**
+     * Interruptible timers: a record can come after the watermark passed a grace whose timer has
+     * not fired yet. It is decided as if that timer had fired first: the ended grace's hole is
+     * declared and the message after it forwarded, and the record, early itself, gets a full grace
+     * of its own (not the passed timer's time plus a grace, long gone). The passed timer is deleted.
+     */
+    @Test
+    void aRecordAfterAPassedGraceWhoseTimerWaitsIsDecidedAsIfTheTimerHadFired() throws Exception {
+        increment(0, 1, T0, T0);
+        increment(0, 3, T0 + 10, T0);
+        long grace = s.graceTimer;
+        assertEquals(T0 + 10 + GRACE, grace);
+        long jump = grace + 60_000;
+        // Event time jumped; the timer at `grace` waits in Flink's interrupted loop; 5 comes.
+        GuardDecision d = increment(0, 5, jump, jump);
+        assertEquals("0/3", forwarded(d), "the ended grace: hole 2 declared, 3 goes on");
+        assertEquals(1, d.alerts.size());
+        assertEquals(AlertType.SEQUENCE_GAP, d.alerts.get(0).type);
+        assertEquals(List.of(2L, 2L), List.of(d.lookups.get(0).fromSeq, d.lookups.get(0).toSeq));
+        assertTrue(d.timers.contains(new TimerOp(false, grace)), "the passed timer is deleted");
+        assertEquals(jump + GRACE, s.graceTimer, "5 waits its own grace, from its time");
+        assertTrue(d.timers.contains(new TimerOp(true, jump + GRACE)));
+        assertTrue(d.save);
+        // 4 comes within that grace: no gap for it.
+        d = increment(0, 4, jump + 100, jump + 100);
+        assertEquals("0/4,0/5", forwarded(d));
+        assertTrue(d.alerts.isEmpty());
+        // The deleted timer, had it fired anyway, finds nothing to do.
+        d = timer(grace, jump + 100);
+        assertEquals("", forwarded(d));
+        assertTrue(d.alerts.isEmpty());
+    }
+
     @Test
     void theMissingMessageInTimeDrainsTheHeldAndDeletesTheGrace() throws Exception {
         increment(0, 1, T0, T0);

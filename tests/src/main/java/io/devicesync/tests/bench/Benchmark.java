@@ -66,7 +66,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * --checkpoint-interval 10 --variants parse,naive,devicesync,devicesync-alos,delivery --latency-seconds 60
  * --latency-rate 0 (half the devicesync throughput measured) --latency-variants devicesync,devicesync-alos
  * --conf key=value,… (Flink configuration of the MiniCluster) --gaps 1000 --fleet 0 (devices of the fleet-scale run,
- * {@link FleetRun}) --fleet-audit-interval 120 (s) --fleet-after-intervals 2.5 --alert-storm 0 (alerts through the AlertPolicy, {@link AlertStormRun})
+ * {@link FleetRun}) --fleet-audit-interval 120 (s) --fleet-after-intervals 2.5 --fleet-restore true (also the stop-and-restore run) --alert-storm 0 (alerts through the AlertPolicy, {@link AlertStormRun})
  * --serializers 0 (seconds a serializer: when set, only {@link SerializerRun})
  * --results PATH}.
  */
@@ -90,6 +90,7 @@ public final class Benchmark {
         o.put("fleet", "0");
         o.put("fleet-audit-interval", "120");
         o.put("fleet-after-intervals", "2.5");
+        o.put("fleet-restore", "true");
         o.put("alert-storm", "0");
         o.put("serializers", "0");
         o.put("conf", "");
@@ -246,6 +247,9 @@ public final class Benchmark {
         // the MiniCluster's own default is a fraction of it, and RocksDB then reads its files on
         // most gets (measured: 16 vs 12-13 µs of CPU per event).
         conf.setString("taskmanager.memory.managed.size", "512m");
+        // How the cluster configuration checkpoints (unaligned, interruptible timers, RocksDB's write
+        // buffers): the job is measured as deployed; --conf overrides.
+        io.devicesync.tests.infra.DeployedConf.apply(conf);
         for (String kv : o.get("conf").split(",")) {
             if (kv.isBlank()) continue;
             if (!kv.contains("=")) throw new IllegalArgumentException("--conf: '" + kv + "' is not key=value");

@@ -83,35 +83,49 @@ final class FleetRun {
         Measure end = new Measure();
         JobClient job = start("fleet-end", topic, kafka, db, o, work, null, args);
         end.untilAllIn(job, events);
-        end.window(job, after);
+        end.window(job, after, devices);
         job.cancel().get();
         Benchmark.say("fleet end: " + end);
 
         // restore: stopped with a savepoint once every event is in, restored onto the silent input.
         Measure input = new Measure();
+        Measure restore = new Measure();
+        long savepointMs = -1;
+        if (!Boolean.parseBoolean(o.get("fleet-restore")))
+            return table(devices, events, auditInterval, o, end, -1, input, restore);
         job = start("fleet-restore", topic, kafka, db, o, work, null, args);
         input.untilAllIn(job, events);
         long s0 = System.nanoTime();
         String savepoint = job.stopWithSavepoint(
                         false, work.resolve("savepoints-fleet").toUri().toString(), SavepointFormatType.CANONICAL)
                 .get();
-        long savepointMs = (System.nanoTime() - s0) / 1_000_000;
-        Measure restore = new Measure();
+        savepointMs = (System.nanoTime() - s0) / 1_000_000;
         job = start("fleet-restore", topic, kafka, db, o, work, savepoint, args);
-        restore.window(job, after);
+        restore.window(job, after, devices);
         job.cancel().get();
         Benchmark.say("fleet restore: input " + input + "; stop with savepoint " + savepointMs
                 + " ms; after the restore " + restore);
+        return table(devices, events, auditInterval, o, end, savepointMs, input, restore);
+    }
 
-        return String.format(
+    private static String table(
+            int devices,
+            long events,
+            Duration auditInterval,
+            Map<String, String> o,
+            Measure end,
+            long savepointMs,
+            Measure input,
+            Measure restore) {
+        String all = String.format(
                 Locale.ROOT,
                 "%nFleet scale: %,d devices, %,d events written an hour before the run, audit interval %s,"
                         + " checkpoint interval %s s, the database current:%n%n"
                         + "| run | slowest checkpoint while the input is read (ms) | longest source stall (ms) | slowest checkpoint after"
                         + " the input ends / after the restore (ms) | checkpoints completed after | audits | audits spread after the jump"
-                        + " | database queries per audit |%n|---|---|---|---|---|---|---|---|%n"
-                        + "| end of input, then the hour's jump | %,d | %,d | %,d | %d | %,d | %,d | %.3f |%n"
-                        + "| stop with savepoint (%,d ms), restore | %,d | %,d | %,d | %d | %,d | %,d | %.3f |%n",
+                        + " | the jump's moves took (ms) | database queries per audit |%n|---|---|---|---|---|---|---|---|---|%n"
+                        + "| end of input, then the hour's jump | %,d | %,d | %,d | %d | %,d | %,d | %,d | %.3f |%n"
+                        + "| stop with savepoint (%,d ms), restore | %,d | %,d | %,d | %d | %,d | %,d | %,d | %.3f |%n",
                 devices,
                 events,
                 auditInterval,
@@ -122,6 +136,7 @@ final class FleetRun {
                 end.afterCheckpoints,
                 end.audits,
                 end.spread,
+                end.movesMs,
                 end.queriesPerAudit(),
                 savepointMs,
                 input.inputCheckpointMs,
@@ -130,7 +145,10 @@ final class FleetRun {
                 restore.afterCheckpoints,
                 restore.audits,
                 restore.spread,
+                restore.movesMs,
                 restore.queriesPerAudit());
+        // Without the stop-and-restore run (--fleet-restore false), its row is left out.
+        return savepointMs < 0 ? all.substring(0, all.lastIndexOf("| stop with savepoint")) : all;
     }
 
     /** What one job showed: checkpoints, stalls and audits. */
@@ -138,6 +156,10 @@ final class FleetRun {
         private final FlinkRest rest = new FlinkRest("http://127.0.0.1:" + REST_PORT);
         long inputCheckpointMs = -1;
         long longestStallMs;
+        /** When the longest stall began (wall clock) and the checkpoints while the input was read. */
+        long longestStallFromMs;
+
+        List<FlinkRest.CheckpointTimes> inputDetail = List.of();
         long afterCheckpointMs = -1;
         long afterCheckpoints;
         /** The checkpoints of the window, each with its slowest vertex's breakdown (REST). */
@@ -145,6 +167,9 @@ final class FleetRun {
 
         long audits;
         long spread;
+        /** From the first audit the jump moved to the last ({@code devices} of them), -1 if not all in the window. */
+        long movesMs = -1;
+
         long queries;
 
         double queriesPerAudit() {
@@ -154,12 +179,17 @@ final class FleetRun {
         /** Samples until every event is in: the slowest checkpoint and the longest time no event came in. */
         void untilAllIn(JobClient job, long events) throws Exception {
             long[] last = {0, System.nanoTime()}; // events seen, when they last grew
+            long since = System.currentTimeMillis();
             Benchmark.sampleUntil(Duration.ofMillis(20), Duration.ofMinutes(30), () -> {
                 long n = BenchReporter.sum("eventsIn");
                 long now = System.nanoTime();
                 inputCheckpointMs = Math.max(inputCheckpointMs, BenchReporter.gaugeMax("lastCheckpointDuration"));
                 if (n > last[0]) {
-                    if (last[0] > 0) longestStallMs = Math.max(longestStallMs, (now - last[1]) / 1_000_000);
+                    long stall = (now - last[1]) / 1_000_000;
+                    if (last[0] > 0 && stall > longestStallMs) {
+                        longestStallMs = stall;
+                        longestStallFromMs = System.currentTimeMillis() - stall;
+                    }
                     last[0] = n;
                     last[1] = now;
                 }
@@ -168,6 +198,7 @@ final class FleetRun {
                 return n >= events;
             });
             audits = BenchReporter.sum("auditsRequested");
+            inputDetail = rest.checkpointsSince(job.getJobID().toString(), since);
         }
 
         /**
@@ -175,14 +206,19 @@ final class FleetRun {
          * the slowest of them; one still in progress at the end counts with its age (a checkpoint
          * stuck behind the jump must not look fast for want of completing).
          */
-        void window(JobClient job, Duration d) throws Exception {
+        void window(JobClient job, Duration d, long devices) throws Exception {
             long since = System.currentTimeMillis();
             long end = System.nanoTime() + d.toNanos();
+            long[] moves = {-1}; // when the first audit was moved
             try {
                 Benchmark.sampleUntil(Duration.ofMillis(200), d.plusSeconds(5), () -> {
                     if (job.getJobStatus().get().isGloballyTerminalState())
                         throw new IllegalStateException("the job ended");
-                    return System.nanoTime() >= end;
+                    long moved = BenchReporter.sum("auditsSpreadAfterJump");
+                    long now = System.nanoTime();
+                    if (moved > 0 && moves[0] < 0) moves[0] = now;
+                    if (moved >= devices && movesMs < 0 && moves[0] >= 0) movesMs = (now - moves[0]) / 1_000_000;
+                    return now >= end;
                 });
             } catch (TimeoutException e) {
                 // the window is over
@@ -204,15 +240,19 @@ final class FleetRun {
         public String toString() {
             return String.format(
                     Locale.ROOT,
-                    "slowest checkpoint while reading %,d ms, longest stall %,d ms, slowest checkpoint after"
-                            + " %,d ms (%d completed), audits %,d, spread %,d, database queries %,d; checkpoints after: %s",
+                    "slowest checkpoint while reading %,d ms, longest stall %,d ms (from %tT.%<tL), slowest"
+                            + " checkpoint after %,d ms (%d completed), audits %,d, spread %,d (moves took %,d ms),"
+                            + " database queries %,d; checkpoints while reading: %s; checkpoints after: %s",
                     inputCheckpointMs,
                     longestStallMs,
+                    longestStallFromMs,
                     afterCheckpointMs,
                     afterCheckpoints,
                     audits,
                     spread,
+                    movesMs,
                     queries,
+                    inputDetail,
                     afterDetail);
         }
     }

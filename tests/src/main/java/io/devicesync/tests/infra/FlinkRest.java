@@ -180,8 +180,10 @@ public final class FlinkRest {
         public String toString() {
             return String.format(
                     java.util.Locale.ROOT,
-                    "#%d %s %,d ms (slowest: %s, start delay %,d, alignment %,d, sync %,d," + " async %,d ms)",
+                    "#%d at %tT.%<tL %s %,d ms (slowest: %s, start delay %,d, alignment %,d, sync %,d,"
+                            + " async %,d ms)",
                     id,
+                    triggeredAt,
                     status,
                     durationMs,
                     slowestVertex,

@@ -230,8 +230,7 @@ public final class LocalRun {
                         work.resolve("checkpoints").toUri().toString());
                 conf.set(CheckpointingOptions.INCREMENTAL_CHECKPOINTS, true);
                 // As flink-conf/config.yaml deploys it: unaligned, the guard's and tracker's timers interruptible.
-                conf.set(CheckpointingOptions.ENABLE_UNALIGNED, true);
-                conf.set(CheckpointingOptions.ENABLE_UNALIGNED_INTERRUPTIBLE_TIMERS, true);
+                io.devicesync.tests.infra.DeployedConf.apply(conf);
                 conf.set(PipelineOptions.GENERIC_TYPES, false);
                 conf.set(CoreOptions.TMP_DIRS, work.resolve("tmp").toString());
                 conf.set(MetricOptions.METRIC_FETCHER_UPDATE_INTERVAL, Duration.ofSeconds(2));
