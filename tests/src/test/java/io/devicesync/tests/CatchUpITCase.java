@@ -94,6 +94,11 @@ class CatchUpITCase extends EndToEnd {
                         "--topic.redispatch-dlq",
                         "redispatch-dlq-" + s.id);
                 s.awaitStarted(); // INITIALIZING until then, which awaitConvergence takes for a failure
+                // As deployed: unaligned checkpoints (with interruptible timers), a 1 s alignment timeout.
+                var checkpoints = s.rest.get("/jobs/" + s.job.getJobID() + "/checkpoints/config");
+                assertTrue(checkpoints.path("unaligned_checkpoints").asBoolean(), checkpoints.toString());
+                assertEquals(
+                        1_000, checkpoints.path("aligned_checkpoint_timeout").asLong(), checkpoints.toString());
                 long startedAt = System.nanoTime();
                 s.awaitConvergence();
                 long catchUpMs = (System.nanoTime() - startedAt) / 1_000_000;

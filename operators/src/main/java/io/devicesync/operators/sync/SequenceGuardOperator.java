@@ -4,6 +4,7 @@ import io.devicesync.model.AuditRecord;
 import io.devicesync.model.Increment;
 import org.apache.flink.streaming.api.operators.YieldingOperator;
 import org.apache.flink.streaming.api.operators.co.KeyedCoProcessOperator;
+import org.apache.flink.streaming.api.watermark.Watermark;
 
 /**
  * The SequenceGuard's operator: Flink's own for a keyed two-input process function, with one thing
@@ -31,6 +32,9 @@ public final class SequenceGuardOperator extends KeyedCoProcessOperator<String, 
         implements YieldingOperator<Increment> {
     private static final long serialVersionUID = 1L;
 
+    /** The end of event time came (its loop may not be done). */
+    private transient boolean endOfTime;
+
     public SequenceGuardOperator(SequenceGuard guard) {
         super(guard);
     }
@@ -38,5 +42,28 @@ public final class SequenceGuardOperator extends KeyedCoProcessOperator<String, 
     @Override
     public boolean useInterruptibleTimers() {
         return true;
+    }
+
+    @Override
+    public void processWatermark(Watermark mark) throws Exception {
+        if (mark.getTimestamp() == Long.MAX_VALUE) endOfTime = true;
+        super.processWatermark(mark);
+    }
+
+    /**
+     * A drained stop or the end of a bounded input: event time reached its end, which fires every
+     * timer, and Flink 2.2.1 may finish the operator while that loop, interrupted, still waits to go
+     * on (FLINK-39481): what the rest of the timers emit (the last gaps declared, the held messages
+     * they release, the last audits) would come after the end of the data, or never. Here they fire
+     * before the operator finishes, and the end of time goes downstream after them. With nothing left
+     * (the loop was done) this fires nothing and sends the end of time again, which changes nothing.
+     */
+    @Override
+    public void finish() throws Exception {
+        if (endOfTime && getTimeServiceManager().isPresent()) {
+            getTimeServiceManager().get().advanceWatermark(Watermark.MAX_WATERMARK);
+            output.emitWatermark(Watermark.MAX_WATERMARK);
+        }
+        super.finish();
     }
 }

@@ -17,11 +17,15 @@ import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.java.functions.KeySelector;
 import org.apache.flink.configuration.CheckpointingOptions;
+import org.apache.flink.runtime.io.network.api.EndOfData;
+import org.apache.flink.runtime.io.network.api.EndOfPartitionEvent;
+import org.apache.flink.runtime.io.network.api.StopMode;
 import org.apache.flink.streaming.api.watermark.Watermark;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.runtime.tasks.StreamTaskMailboxTestHarness;
 import org.apache.flink.streaming.runtime.tasks.StreamTaskMailboxTestHarnessBuilder;
 import org.apache.flink.streaming.runtime.tasks.TwoInputStreamTask;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -40,24 +44,7 @@ class SequenceGuardOperatorTest {
     @ParameterizedTest(name = "interruptible timers configured: {0}")
     @ValueSource(booleans = {true, false})
     void theTimersAJumpPassesLetMailAndRecordsThrough(boolean interruptible) throws Exception {
-        StreamTaskMailboxTestHarnessBuilder<Increment> b = new StreamTaskMailboxTestHarnessBuilder<>(
-                        TwoInputStreamTask::new, Compact.INCREMENT)
-                .setKeyType(Types.STRING)
-                .addInput(Compact.INCREMENT, 1, (KeySelector<Increment, String>) i -> i.deviceId)
-                .addInput(TypeInformation.of(AuditRecord.class), 1, (KeySelector<AuditRecord, String>) a -> a.deviceId);
-        if (interruptible) {
-            b.addJobConfig(CheckpointingOptions.CHECKPOINTING_INTERVAL, Duration.ofSeconds(1))
-                    .addJobConfig(CheckpointingOptions.ENABLE_UNALIGNED, true)
-                    .addJobConfig(CheckpointingOptions.ENABLE_UNALIGNED_INTERRUPTIBLE_TIMERS, true);
-        }
-        try (StreamTaskMailboxTestHarness<Increment> h = b.setupOutputForSingletonOperatorChain(
-                        new SequenceGuardOperator(new SequenceGuard(
-                                Duration.ofSeconds(2),
-                                1000,
-                                Duration.ofSeconds(10),
-                                Duration.ofDays(30),
-                                Duration.ofMillis(1_400))))
-                .build()) {
+        try (StreamTaskMailboxTestHarness<Increment> h = harness(interruptible, false)) {
             h.setAutoProcess(false);
             // Every device forwards its first version and arms its audit, within the first interval.
             for (int d = 0; d < DEVICES; d++) h.processElement(new StreamRecord<>(inc("d" + d, 1), T0), 0);
@@ -103,6 +90,78 @@ class SequenceGuardOperatorTest {
                 assertEquals(0, before, "Flink's default: every passed timer fires before the next record");
             }
         }
+    }
+
+    private static StreamTaskMailboxTestHarness<Increment> harness(boolean interruptible, boolean networkEvents)
+            throws Exception {
+        StreamTaskMailboxTestHarnessBuilder<Increment> b = new StreamTaskMailboxTestHarnessBuilder<>(
+                        TwoInputStreamTask::new, Compact.INCREMENT)
+                .setKeyType(Types.STRING)
+                .addInput(Compact.INCREMENT, 1, (KeySelector<Increment, String>) i -> i.deviceId)
+                .addInput(TypeInformation.of(AuditRecord.class), 1, (KeySelector<AuditRecord, String>) a -> a.deviceId);
+        if (interruptible) {
+            b.addJobConfig(CheckpointingOptions.CHECKPOINTING_INTERVAL, Duration.ofSeconds(1))
+                    .addJobConfig(CheckpointingOptions.ENABLE_UNALIGNED, true)
+                    .addJobConfig(CheckpointingOptions.ENABLE_UNALIGNED_INTERRUPTIBLE_TIMERS, true);
+        }
+        if (networkEvents) b.setCollectNetworkEvents();
+        return b.setupOutputForSingletonOperatorChain(new SequenceGuardOperator(new SequenceGuard(
+                        Duration.ofSeconds(2),
+                        1000,
+                        Duration.ofSeconds(10),
+                        Duration.ofDays(30),
+                        Duration.ofMillis(1_400))))
+                .build();
+    }
+
+    /**
+     * A drained stop: the end of event time fires every device's grace in a loop that mail
+     * interrupts, and then the input ends. Every held message those graces release goes downstream
+     * before the end of the data. (Flink 2.2.1 alone can finish the operator while the loop still
+     * waits to go on, FLINK-39481: the messages would come after the end, or never.)
+     */
+    @Test
+    void theEndOfTimeFiresEveryTimerBeforeTheDataEnds() throws Exception {
+        try (StreamTaskMailboxTestHarness<Increment> h = harness(true, true)) {
+            h.setAutoProcess(false);
+            for (int d = 0; d < DEVICES; d++) {
+                h.processElement(new StreamRecord<>(inc("d" + d, 1), T0), 0);
+                h.processElement(new StreamRecord<>(inc("d" + d, 3), T0), 0); // held: 2 is missing
+            }
+            h.processAll();
+            assertEquals(DEVICES, records(h).size());
+            h.getOutput().clear();
+            h.processElement(Watermark.MAX_WATERMARK, 1);
+            h.processAll();
+            h.processElement(Watermark.MAX_WATERMARK, 0);
+            for (int input = 0; input < 2; input++) {
+                h.processEvent(new EndOfData(StopMode.DRAIN), input, 0);
+                h.processEvent(EndOfPartitionEvent.INSTANCE, input, 0);
+            }
+            MailboxExecutor mailbox = h.getExecutor(0);
+            AtomicInteger probes = new AtomicInteger();
+            Runnable[] probe = new Runnable[1];
+            probe[0] = () -> {
+                if (probes.incrementAndGet() < 10 * DEVICES) mailbox.execute(probe[0]::run, "probe");
+            };
+            mailbox.execute(probe[0]::run, "probe");
+            for (int step = 0; step < 100 * DEVICES && !ended(h); step++)
+                h.getStreamTask().runSingleMailboxLoop();
+
+            List<Object> out = new ArrayList<>(h.getOutput());
+            int end = -1;
+            for (int k = 0; k < out.size() && end < 0; k++) if (out.get(k) instanceof EndOfData) end = k;
+            assertTrue(end >= 0, "the data ended: " + out);
+            assertEquals(
+                    DEVICES,
+                    records(out.subList(0, end)).size(),
+                    "every held message the end of time released, before the end of the data");
+            assertTrue(out.subList(0, end).contains(Watermark.MAX_WATERMARK), "and the end of time");
+        }
+    }
+
+    private static boolean ended(StreamTaskMailboxTestHarness<Increment> h) {
+        return h.getOutput().stream().anyMatch(o -> o instanceof EndOfData);
     }
 
     /** Whether every second version and the jump's watermark went downstream. */
