@@ -57,7 +57,8 @@ public class LookupResult {
      */
     public BreakerReport breaker;
     /**
-     * UNAVAILABLE because the breaker was open: the breaker's report of that time (open). The
+     * UNAVAILABLE because the breaker was open, or FAILED while it was not closed (the failure that
+     * opened it included): the breaker's report of that time (open). The
      * reconciler puts it on the RESYNC_FAILED it raises, so that the AlertPolicy knows the failure
      * belongs to that outage even when it reaches the policy after the breaker's closing report
      * (which travels through another reconciler subtask). Null otherwise.

@@ -18,8 +18,8 @@ import org.apache.flink.util.OutputTag;
  * receives those of one reconciler subtask in the order that subtask saw them (one channel, FIFO).
  * A RESYNC_FAILED that an outage caused, seen there just before the breaker's closing report,
  * reaches the policy while the breaker still counts as open (folded into the outage). Across
- * subtasks there is no such order: a failure refused by an open breaker carries that breaker's
- * report ({@code LookupResult.rejectedBy}) for that.
+ * subtasks there is no such order: a failure refused by an open breaker, or failed while it was
+ * not closed, carries that breaker's report ({@code LookupResult.rejectedBy}) for that.
  */
 public final class AlertRouting implements FlatMapFunction<Alert, PolicyInput> {
     private static final long serialVersionUID = 1L;

@@ -262,8 +262,16 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
                 String cause = describe(
                         error instanceof CompletionException && error.getCause() != null ? error.getCause() : error);
                 failureLog.warn(System.currentTimeMillis(), "Lookup for device " + r.deviceId + " failed: " + cause);
-                out.complete(List.of(
-                        LookupResult.failed(r, LookupResult.Outcome.FAILED, "database lookup failed: " + cause)));
+                LookupResult failure =
+                        LookupResult.failed(r, LookupResult.Outcome.FAILED, "database lookup failed: " + cause);
+                synchronized (breakerLock) {
+                    // Failed while the breaker is not closed (this failure opened it, or it failed
+                    // after the breaker opened): that outage's, as a refused lookup is. The policy
+                    // folds it into the outage whichever reconciler subtask it goes through, also
+                    // when the closing report, riding on another device's result, gets there first.
+                    if (breaker.state() != CircuitBreaker.State.CLOSED) failure.rejectedBy = latestReport;
+                }
+                out.complete(List.of(failure));
             }
         });
     }
