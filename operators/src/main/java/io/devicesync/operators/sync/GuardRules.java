@@ -418,15 +418,17 @@ public final class GuardRules implements Serializable {
      * next record or audit record can come in between. What the timer would have done runs first,
      * as it would without the interruption: the holes whose grace ended are declared and what
      * follows them goes on, and a later hole's grace runs from the time of its own successor (held
-     * now, it would get one that ended already, or none). The timer is deleted, unless the audit
-     * shares it; left, it would find its grace done when it fires.
+     * now, it would get one that ended already, or none); a later hole whose grace ended too is
+     * declared as well. The passed timer is left: due, it fires in the same loop and finds its grace
+     * done. (Deleting it could delete an audit moved to the same time, see {@link
+     * #moveWithoutState}, which the device's state does not know of.)
      */
     private void gracePassed(GuardState s, Held held, String key, long wm) throws Exception {
-        if (s.graceTimer == 0 || wm == Long.MIN_VALUE || s.graceTimer > wm) return;
-        long passed = s.graceTimer;
-        if (passed != s.auditTimer) d.delete(passed);
-        graceExpired(s, held, key, passed, wm);
-        d.save = true;
+        if (wm == Long.MIN_VALUE) return;
+        while (s.graceTimer != 0 && s.graceTimer <= wm) {
+            graceExpired(s, held, key, s.graceTimer, wm);
+            d.save = true;
+        }
     }
 
     /**

@@ -257,20 +257,18 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
                 }
                 out.complete(List.of(reported(result)));
             } else {
-                breakerFailed(System.currentTimeMillis());
+                BreakerReport outage = breakerFailed(System.currentTimeMillis());
                 failed.inc();
                 String cause = describe(
                         error instanceof CompletionException && error.getCause() != null ? error.getCause() : error);
                 failureLog.warn(System.currentTimeMillis(), "Lookup for device " + r.deviceId + " failed: " + cause);
                 LookupResult failure =
                         LookupResult.failed(r, LookupResult.Outcome.FAILED, "database lookup failed: " + cause);
-                synchronized (breakerLock) {
-                    // Failed while the breaker is not closed (this failure opened it, or it failed
-                    // after the breaker opened): that outage's, as a refused lookup is. The policy
-                    // folds it into the outage whichever reconciler subtask it goes through, also
-                    // when the closing report, riding on another device's result, gets there first.
-                    if (breaker.state() != CircuitBreaker.State.CLOSED) failure.rejectedBy = latestReport;
-                }
+                // Failed while the breaker is not closed (this failure opened it, or it failed after
+                // the breaker opened): that outage's, as a refused lookup is. The policy folds it
+                // into the outage whichever reconciler subtask it goes through, also when the
+                // closing report, riding on another device's result, gets there first.
+                failure.rejectedBy = outage;
                 out.complete(List.of(failure));
             }
         });
@@ -285,13 +283,17 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
         logTransition(t);
     }
 
-    private void breakerFailed(long now) {
+    /** Counts a failure; the breaker's open report if it is not closed now (the failure's outage), else null. */
+    private BreakerReport breakerFailed(long now) {
         CircuitBreaker.Transition t;
+        BreakerReport outage;
         synchronized (breakerLock) {
             t = breaker.onFailure(now);
             if (t == CircuitBreaker.Transition.OPENED) report(true);
+            outage = breaker.state() != CircuitBreaker.State.CLOSED ? latestReport : null;
         }
         logTransition(t);
+        return outage;
     }
 
     /** Under {@link #breakerLock}: the breaker opened or closed. */
@@ -348,8 +350,11 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
     @Override
     public void timeout(LookupRequest r, ResultFuture<LookupResult> out) {
         failed.inc();
-        out.complete(
-                List.of(reported(LookupResult.failed(r, LookupResult.Outcome.TIMED_OUT, "database lookup timed out"))));
+        LookupResult timedOut = LookupResult.failed(r, LookupResult.Outcome.TIMED_OUT, "database lookup timed out");
+        synchronized (breakerLock) { // timed out while the breaker is not closed: that outage's, as a failure
+            if (breaker.state() != CircuitBreaker.State.CLOSED) timedOut.rejectedBy = latestReport;
+        }
+        out.complete(List.of(reported(timedOut)));
     }
 
     /** The retry strategy retries results that say the database failed (not a missing row). */
