@@ -532,7 +532,12 @@ public final class GuardRules implements Serializable {
         if (t > Long.MAX_VALUE - 2 * auditMs) return;
         long at = slotAfter(key, t);
         if (s.auditTimer != 0) {
-            if (s.auditTimer <= at) return;
+            // An audit a long jump passed was moved without the state (moveWithoutState), or waits
+            // in the interrupted loop to be: its timer is not where the state says. Armed anew, the
+            // device's audit is one the state knows of, which no deleted grace can take with it (a
+            // grace at the moved audit's millisecond would). A moved timer finds nothing due.
+            boolean moved = wm != Long.MIN_VALUE && wm - s.auditTimer > routineJumpMs;
+            if (s.auditTimer <= at && !moved) return;
             if (s.auditTimer != s.graceTimer) d.delete(s.auditTimer);
         }
         s.auditTimer = at;

@@ -145,7 +145,8 @@ class GuardRulesTest {
         assertEquals(1, d.alerts.size());
         assertEquals(AlertType.SEQUENCE_GAP, d.alerts.get(0).type);
         assertEquals(List.of(2L, 2L), List.of(d.lookups.get(0).fromSeq, d.lookups.get(0).toSeq));
-        assertTrue(d.timers.stream().noneMatch(t -> !t.register()), "the passed timer is left: it fires in its loop");
+        assertFalse(
+                d.timers.contains(new TimerOp(false, grace)), "the passed grace timer is left: it fires in its loop");
         assertEquals(jump + GRACE, s.graceTimer, "5 waits its own grace, from its time");
         assertTrue(d.timers.contains(new TimerOp(true, jump + GRACE)));
         assertTrue(d.save);
@@ -157,6 +158,31 @@ class GuardRulesTest {
         d = timer(grace, jump + 100);
         assertEquals("", forwarded(d));
         assertTrue(d.alerts.isEmpty());
+    }
+
+    /**
+     * An audit a long jump passed is moved without the device's state, which still names the old
+     * time. The device's next record arms its audit anew, a timer the state knows of: a grace
+     * deleted later at the moved timer's millisecond cannot take the device's audit with it (the
+     * device would never be audited again). The moved timer, when it fires, finds nothing due.
+     */
+    @Test
+    void aRecordAfterAJumpArmsTheAuditTheStateKnows() throws Exception {
+        increment(0, 1, T0, T0);
+        long passed = s.auditTimer;
+        long jump = passed + 3_600_000;
+        long moved = rules.moveWithoutState("d", passed, jump).orElseThrow();
+        assertEquals(passed, s.auditTimer, "moved without the state");
+        GuardDecision d = increment(0, 2, jump, jump);
+        long at = rules.slotAfter("d", jump);
+        assertEquals(at, s.auditTimer);
+        assertTrue(d.timers.contains(new TimerOp(true, at)), "armed anew");
+        assertTrue(at > moved && at - moved <= AUDIT, "at the same slot as the moved audit, or the next");
+        d = timer(moved, moved);
+        assertTrue(d.lookups.isEmpty(), "the moved timer finds nothing due");
+        d = timer(at, at);
+        assertEquals(1, d.lookups.size(), "the audit, at its slot");
+        assertEquals(LookupRequest.Kind.AUDIT, d.lookups.get(0).kind);
     }
 
     @Test
@@ -251,10 +277,15 @@ class GuardRulesTest {
         long slot = rules.slotAfter("d", T0);
         long jumped = slot + 3 * AUDIT + 123;
         long moved = rules.moveWithoutState("d", slot, jumped).orElseThrow();
-        increment(0, 2, jumped, jumped); // active again: the audit arms its successor
+        // Active again: its audit is armed anew at its slot, 1 ms after the moved timer, a time
+        // the state knows (aRecordAfterAJumpArmsTheAuditTheStateKnows).
+        increment(0, 2, jumped, jumped);
+        assertEquals(moved + 1, s.auditTimer);
         GuardDecision d = timer(moved, moved);
+        assertTrue(d.lookups.isEmpty(), "the moved timer: nothing due");
+        d = timer(moved + 1, moved + 1);
         assertEquals(1, d.lookups.size());
-        assertEquals(List.of(new TimerOp(true, moved + 1 + AUDIT)), d.timers, "not at the slot, 1 ms on");
+        assertEquals(List.of(new TimerOp(true, moved + 1 + AUDIT)), d.timers, "the next, a whole interval on");
     }
 
     @Test
