@@ -20,10 +20,10 @@ import org.apache.flink.streaming.api.watermark.Watermark;
  *
  * <p>The guard's rules hold either way. A record (or audit record) processed while a passed grace
  * timer still waits runs that grace's end first ({@code GuardRules.gracePassed}), as if the timer
- * had fired. A passed audit timer stays armed (an armed audit at or before the next boundary
- * serves, see {@code GuardRules.armAudit}) and audits when it fires; the record in between only
- * makes the device count as active for it. Without that option in the job's configuration this
- * operator is exactly Flink's.
+ * had fired. An audit timer a long jump passed is armed anew at the device's slot by the record
+ * ({@code GuardRules.armAudit}), as after a move; one a routine step passed stays armed and audits
+ * when it fires, the record in between only making the device count as active for it. Without that
+ * option in the job's configuration this operator is exactly Flink's.
  *
  * <p>A {@link YieldingOperator}: that is how Flink hands an operator the task's mailbox, which the
  * interrupted loop goes on from (Flink's own operators that opt in get it from their factories).
