@@ -1,6 +1,7 @@
 package io.devicesync.jobs;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Map;
@@ -114,6 +115,34 @@ class DeviceSyncJobTest {
                             .useInterruptibleTimers(),
                     name);
         }
+    }
+
+    /** With the bootstrap the job checkpoints aligned, whatever the cluster says (see alignedWithABootstrap). */
+    @Test
+    void aBootstrapRunCheckpointsAligned() {
+        JobParameters withBootstrap = JobParameters.parse(
+                new String[] {
+                    "--kafka.bootstrap-servers",
+                    "b:9092",
+                    "--snapshot.url",
+                    "postgresql://db:5432/x",
+                    "--bootstrap.from-database",
+                    "true"
+                },
+                Map.of());
+        Configuration cluster = new Configuration()
+                .set(org.apache.flink.configuration.CheckpointingOptions.ENABLE_UNALIGNED, true)
+                .set(org.apache.flink.configuration.CheckpointingOptions.ENABLE_UNALIGNED_INTERRUPTIBLE_TIMERS, true);
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(cluster);
+        DeviceSyncJob.configure(env, withBootstrap);
+        assertTrue(env.getCheckpointConfig().isUnalignedCheckpointsEnabled());
+        DeviceSyncJob.build(env, withBootstrap);
+        assertFalse(env.getCheckpointConfig().isUnalignedCheckpointsEnabled());
+
+        StreamExecutionEnvironment without = StreamExecutionEnvironment.getExecutionEnvironment(cluster);
+        DeviceSyncJob.configure(without, PARAMS);
+        DeviceSyncJob.build(without, PARAMS);
+        assertTrue(without.getCheckpointConfig().isUnalignedCheckpointsEnabled(), "the cluster's setting otherwise");
     }
 
     @Test
