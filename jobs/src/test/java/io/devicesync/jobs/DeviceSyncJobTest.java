@@ -44,16 +44,7 @@ class DeviceSyncJobTest {
         assertTrue(
                 offNodes.stream().noneMatch(n -> n.getOperatorName().contains("Delivery")), "tracking off by default");
 
-        JobParameters on = JobParameters.parse(
-                new String[] {
-                    "--kafka.bootstrap-servers",
-                    "b:9092",
-                    "--snapshot.url",
-                    "postgresql://db:5432/x",
-                    "--delivery.consumers",
-                    "billing,dashboard"
-                },
-                Map.of());
+        JobParameters on = params("--delivery.consumers", "billing,dashboard");
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
         DeviceSyncJob.configure(env, on);
         DeviceSyncJob.build(env, on);
@@ -87,16 +78,7 @@ class DeviceSyncJobTest {
      */
     @Test
     void theGuardsAndTheTrackersTimersMayBeInterrupted() {
-        JobParameters on = JobParameters.parse(
-                new String[] {
-                    "--kafka.bootstrap-servers",
-                    "b:9092",
-                    "--snapshot.url",
-                    "postgresql://db:5432/x",
-                    "--delivery.consumers",
-                    "billing"
-                },
-                Map.of());
+        JobParameters on = params("--delivery.consumers", "billing");
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
         DeviceSyncJob.configure(env, on);
         DeviceSyncJob.build(env, on);
@@ -120,16 +102,7 @@ class DeviceSyncJobTest {
     /** With the bootstrap the job checkpoints aligned, whatever the cluster says (see alignedWithABootstrap). */
     @Test
     void aBootstrapRunCheckpointsAligned() {
-        JobParameters withBootstrap = JobParameters.parse(
-                new String[] {
-                    "--kafka.bootstrap-servers",
-                    "b:9092",
-                    "--snapshot.url",
-                    "postgresql://db:5432/x",
-                    "--bootstrap.from-database",
-                    "true"
-                },
-                Map.of());
+        JobParameters withBootstrap = params("--bootstrap.from-database", "true");
         Configuration cluster = new Configuration()
                 .set(org.apache.flink.configuration.CheckpointingOptions.ENABLE_UNALIGNED, true)
                 .set(org.apache.flink.configuration.CheckpointingOptions.ENABLE_UNALIGNED_INTERRUPTIBLE_TIMERS, true);
@@ -154,16 +127,7 @@ class DeviceSyncJobTest {
                 env.getCheckpointConfig().getCheckpointingConsistencyMode());
         assertTrue(env.getConfig().isObjectReuseEnabled());
 
-        JobParameters atLeastOnce = JobParameters.parse(
-                new String[] {
-                    "--kafka.bootstrap-servers",
-                    "b:9092",
-                    "--snapshot.url",
-                    "postgresql://db:5432/x",
-                    "--sink.delivery-guarantee",
-                    "at-least-once"
-                },
-                Map.of());
+        JobParameters atLeastOnce = params("--sink.delivery-guarantee", "at-least-once");
         StreamExecutionEnvironment alos = StreamExecutionEnvironment.getExecutionEnvironment();
         DeviceSyncJob.configure(alos, atLeastOnce);
         assertEquals(
