@@ -16,6 +16,7 @@ import io.devicesync.operators.alerts.AlertRouting;
 import io.devicesync.operators.alerts.PolicyInput;
 import io.devicesync.operators.bootstrap.BootstrapSource;
 import io.devicesync.operators.delivery.AckRouter;
+import io.devicesync.operators.delivery.DeliveryBacklog;
 import io.devicesync.operators.delivery.DeliveryEvent;
 import io.devicesync.operators.delivery.DeliverySchedule;
 import io.devicesync.operators.delivery.DeliveryTracker;
@@ -471,12 +472,26 @@ public final class DeviceSyncJob {
                                     p.deliveryConsumers, schedules, p.stateIdleTtl, p.watermarkMaxFutureSkew)))
                     .uid(Uids.DELIVERY_TRACKER)
                     .name("DeliveryTracker");
-            SingleOutputStreamOperator<Redispatch> redispatches = deliveries
-                    .keyBy(e -> e.consumer, Types.STRING)
-                    .process(
-                            new RedispatchScheduler(p.deliveryConsumers, rates, thresholds),
-                            TypeInformation.of(Redispatch.class))
-                    .uid(Uids.REDISPATCH_SCHEDULER)
+            // Same key, same parallelism: the scheduler is chained to the tracker, each subtask
+            // scheduling its own devices (no consumer is a hot key); the budget is split over them.
+            int parallelism = deliveries.getParallelism() > 0
+                    ? deliveries.getParallelism()
+                    : records.getExecutionEnvironment().getParallelism();
+            rates.forEach((c, rate) -> {
+                if (rate < parallelism) {
+                    throw new IllegalArgumentException("--redispatch.rate (or --" + JobParameters.CONSUMER_PREFIX + c
+                            + ".rate): " + c + "'s budget of " + rate + " redispatches a second is below the job's"
+                            + " parallelism " + parallelism + "; it is split over the subtasks and each needs at"
+                            + " least 1: set it to at least " + parallelism);
+                }
+            });
+            SingleOutputStreamOperator<Redispatch> redispatches = DataStreamUtils.reinterpretAsKeyedStream(
+                            deliveries, e -> e.deviceId, Types.STRING)
+                    .transform(
+                            "RedispatchScheduler",
+                            TypeInformation.of(Redispatch.class),
+                            new RedispatchScheduler(p.deliveryConsumers, rates, p.stateIdleTtl))
+                    .uid(Uids.REDISPATCH_SCHEDULER_BY_DEVICE)
                     .name("RedispatchScheduler");
             redispatches.sinkTo(outputs.redispatch).uid(Uids.SINK_REDISPATCH).name("Kafka: " + outputs.redispatchName);
             redispatches
@@ -484,7 +499,15 @@ public final class DeviceSyncJob {
                     .sinkTo(outputs.redispatchDeadLetters)
                     .uid(Uids.SINK_REDISPATCH_DLQ)
                     .name("Kafka: " + outputs.redispatchDeadLettersName);
-            alerts = alerts.union(deliveries.getSideOutput(Tags.ALERTS), redispatches.getSideOutput(Tags.ALERTS));
+            // Each consumer's backlog over the job: at most one report per key group and second.
+            SingleOutputStreamOperator<Alert> backlogAlerts = redispatches
+                    .getSideOutput(RedispatchScheduler.BACKLOG_REPORTS)
+                    .keyBy(r -> r.consumer, Types.STRING)
+                    .process(new DeliveryBacklog(p.deliveryConsumers, thresholds), TypeInformation.of(Alert.class))
+                    .uid(Uids.DELIVERY_BACKLOG)
+                    .name("DeliveryBacklog");
+            alerts = alerts.union(
+                    deliveries.getSideOutput(Tags.ALERTS), redispatches.getSideOutput(Tags.ALERTS), backlogAlerts);
         }
         // Storm control: one key per alert type (its budget is job-wide), see AlertPolicy. The
         // reconciler's alerts and breaker reports come routed, on one side output, in their order.

@@ -65,10 +65,50 @@ class DeviceSyncJobTest {
                 .orElseThrow();
         assertEquals("FORWARD", fromReconciler.getPartitioner().toString(), "same key: no shuffle");
         for (String uid : new String[] {
-            Uids.SOURCE_ACKS, Uids.ACK_ROUTER, Uids.REDISPATCH_SCHEDULER, Uids.SINK_REDISPATCH, Uids.SINK_REDISPATCH_DLQ
+            Uids.SOURCE_ACKS,
+            Uids.ACK_ROUTER,
+            Uids.REDISPATCH_SCHEDULER_BY_DEVICE,
+            Uids.DELIVERY_BACKLOG,
+            Uids.SINK_REDISPATCH,
+            Uids.SINK_REDISPATCH_DLQ
         }) {
             assertTrue(nodes.stream().anyMatch(n -> uid.equals(n.getTransformationUID())), uid);
         }
+        assertTrue(
+                nodes.stream().noneMatch(n -> Uids.REDISPATCH_SCHEDULER.equals(n.getTransformationUID())),
+                "the consumer-keyed scheduler is gone");
+        var scheduler = nodes.stream()
+                .filter(n -> n.getOperatorName().equals("RedispatchScheduler"))
+                .findFirst()
+                .orElseThrow();
+        assertEquals(1, scheduler.getInEdges().size());
+        assertEquals(tracker.getId(), scheduler.getInEdges().get(0).getSourceId());
+        assertEquals(
+                "FORWARD",
+                scheduler.getInEdges().get(0).getPartitioner().toString(),
+                "keyed by device as the tracker: no shuffle, no consumer as a key");
+        var backlog = nodes.stream()
+                .filter(n -> n.getOperatorName().equals("DeliveryBacklog"))
+                .findFirst()
+                .orElseThrow();
+        assertEquals("HASH", backlog.getInEdges().get(0).getPartitioner().toString());
+    }
+
+    /** The budget is split over the subtasks: one below the parallelism is refused, by name. */
+    @Test
+    void aRedispatchBudgetBelowTheParallelismIsRefused() {
+        JobParameters low =
+                params("--delivery.consumers", "billing,dashboard", "--delivery.consumer.dashboard.rate", "3");
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        env.setParallelism(4);
+        DeviceSyncJob.configure(env, low);
+        var e = org.junit.jupiter.api.Assertions.assertThrows(
+                IllegalArgumentException.class, () -> DeviceSyncJob.build(env, low));
+        assertTrue(
+                e.getMessage()
+                        .startsWith("--redispatch.rate (or --delivery.consumer.dashboard.rate): dashboard's"
+                                + " budget of 3 redispatches a second is below the job's parallelism 4"),
+                e.getMessage());
     }
 
     /**

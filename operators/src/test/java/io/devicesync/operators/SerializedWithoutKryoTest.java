@@ -41,7 +41,8 @@ class SerializedWithoutKryoTest {
                 io.devicesync.operators.delivery.ConsumerTrack.class,
                 io.devicesync.operators.delivery.DeliveryEvent.class,
                 io.devicesync.operators.delivery.EpisodeEntry.class,
-                io.devicesync.operators.delivery.SchedulerState.class,
+                io.devicesync.operators.delivery.BacklogState.class,
+                io.devicesync.operators.delivery.BacklogReport.class,
                 io.devicesync.operators.alerts.PolicyInput.class,
                 io.devicesync.model.BreakerReport.class,
                 io.devicesync.model.Version.class

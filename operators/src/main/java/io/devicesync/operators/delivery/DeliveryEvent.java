@@ -10,7 +10,15 @@ public class DeliveryEvent {
         /** The last attempt's deadline passed without an ack: dead-letter it and park the device. */
         EXHAUSTED,
         /** The consumer acknowledged: the episode (or the parking) is over. */
-        CLOSED
+        CLOSED,
+        /**
+         * An episode open in the tracker that the scheduler may not know: after an upgrade from a
+         * build whose scheduler was keyed by consumer (its state does not restore). Counted in the
+         * backlog; nothing is sent (the next attempt is).
+         */
+        OPEN,
+        /** As {@link #OPEN}, for a device parked for the consumer. */
+        PARKED
     }
 
     public Kind kind;

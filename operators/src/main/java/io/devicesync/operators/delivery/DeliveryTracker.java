@@ -346,6 +346,27 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
         return next;
     }
 
+    /**
+     * After an upgrade from a build whose scheduler was keyed by consumer: tells the scheduler of
+     * the current device's open episodes and parkings, so that they count in the backlog again.
+     * Returns how many it told.
+     */
+    int registerCurrentDevice(String deviceId, java.util.function.Consumer<DeliveryEvent> out) throws Exception {
+        DeliveryState s = load();
+        if (s == null) return 0;
+        s = rules.align(s);
+        int n = 0;
+        for (ConsumerTrack c : s.consumers) {
+            DeliveryEvent.Kind kind = c.status == ConsumerTrack.Status.OPEN
+                    ? DeliveryEvent.Kind.OPEN
+                    : c.status == ConsumerTrack.Status.PARKED ? DeliveryEvent.Kind.PARKED : null;
+            if (kind == null) continue;
+            out.accept(DeliveryEvent.of(kind, c.name, deviceId, c, null));
+            n++;
+        }
+        return n;
+    }
+
     /** Turns the rules' effects into records, alerts and metrics. */
     private final class Emitter implements DeliveryRules.Effects {
         private Context ctx;

@@ -16,6 +16,7 @@ import org.apache.flink.streaming.api.operators.InternalTimerService;
 import org.apache.flink.streaming.api.operators.YieldingOperator;
 import org.apache.flink.streaming.api.operators.co.KeyedCoProcessOperator;
 import org.apache.flink.streaming.api.watermark.Watermark;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 
 /**
  * The DeliveryTracker's operator, one of the two places in the job that need more than a process function (the other is {@code SequenceGuardOperator}, whose timers may be interrupted, as these are).
@@ -34,9 +35,21 @@ public final class DeliveryTrackerOperator extends KeyedCoProcessOperator<String
     private static final long serialVersionUID = 1L;
     private static final ListStateDescriptor<Boolean> DRAINED =
             new ListStateDescriptor<>("end-of-event-time", Types.BOOLEAN);
+    /**
+     * Written by every build whose RedispatchScheduler is keyed by device: a restore without it is
+     * an upgrade from a build whose scheduler (keyed by consumer) kept the backlog, and whose state
+     * does not restore into this one.
+     */
+    private static final ListStateDescriptor<Boolean> SCHEDULER_BY_DEVICE =
+            new ListStateDescriptor<>("scheduler-by-device", Types.BOOLEAN);
+
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(DeliveryTrackerOperator.class);
 
     private transient boolean drained;
     private transient boolean rearm;
+    private transient boolean register;
+    /** False only in tests, to write a state as the earlier builds did (without the marker). */
+    private boolean writeMarker = true;
 
     public DeliveryTrackerOperator(DeliveryTracker tracker) {
         super(tracker);
@@ -47,11 +60,17 @@ public final class DeliveryTrackerOperator extends KeyedCoProcessOperator<String
         super.initializeState(context);
         for (Boolean b :
                 context.getOperatorStateStore().getUnionListState(DRAINED).get()) rearm |= b;
+        boolean byDevice = false;
+        for (Boolean b : context.getOperatorStateStore()
+                .getUnionListState(SCHEDULER_BY_DEVICE)
+                .get()) byDevice |= b;
+        register = context.isRestored() && !byDevice;
     }
 
     @Override
     public void open() throws Exception {
         super.open();
+        if (register) registerWithTheScheduler();
         if (!rearm) return;
         List<String> keys;
         try (Stream<String> k =
@@ -66,6 +85,34 @@ public final class DeliveryTrackerOperator extends KeyedCoProcessOperator<String
             Long at = tracker.rearmCurrentDevice();
             if (at != null) timers.registerEventTimeTimer(VoidNamespace.INSTANCE, at);
         }
+    }
+
+    /**
+     * An upgrade from a build whose scheduler was keyed by consumer: that scheduler's state (the
+     * episodes and parkings it counted in each consumer's backlog) does not restore into the
+     * scheduler keyed by device, so every open episode and parking the tracker has is told to it
+     * once (DeliveryEvent OPEN / PARKED): the backlog is whole again at once, a consumer that was
+     * down before the upgrade keeps its BACKLOG. One pass over the tracker's devices, at this start
+     * only. The operators are opened from the chain's tail: the scheduler is ready.
+     */
+    private void registerWithTheScheduler() throws Exception {
+        DeliveryTracker tracker = (DeliveryTracker) getUserFunction();
+        long[] told = new long[2]; // devices, episodes and parkings
+        // The pass only reads the tracker's state (the scheduler writes its own): no need to
+        // collect the keys first.
+        try (Stream<String> keys =
+                this.<String>getKeyedStateBackend().getKeys(DeliveryTracker.STATE, VoidNamespace.INSTANCE)) {
+            for (String key : (Iterable<String>) keys::iterator) {
+                setCurrentKey(key);
+                told[0]++;
+                told[1] += tracker.registerCurrentDevice(key, e -> output.collect(new StreamRecord<>(e)));
+            }
+        }
+        LOG.info(
+                "Restored from a build whose redispatch scheduler was keyed by consumer: {} open episodes and"
+                        + " parkings of {} devices told to the scheduler keyed by device",
+                told[1],
+                told[0]);
     }
 
     /**
@@ -85,10 +132,17 @@ public final class DeliveryTrackerOperator extends KeyedCoProcessOperator<String
         super.processWatermark(mark);
     }
 
+    /** As the builds with the scheduler keyed by consumer: their state has no marker (tests). */
+    DeliveryTrackerOperator asAnEarlierBuild() {
+        writeMarker = false;
+        return this;
+    }
+
     @Override
     public void snapshotState(StateSnapshotContext context) throws Exception {
         super.snapshotState(context);
         ListState<Boolean> state = getOperatorStateBackend().getUnionListState(DRAINED);
         state.update(List.of(drained));
+        getOperatorStateBackend().getUnionListState(SCHEDULER_BY_DEVICE).update(List.of(writeMarker));
     }
 }

@@ -2,341 +2,356 @@ package io.devicesync.operators.delivery;
 
 import io.devicesync.model.Alert;
 import io.devicesync.model.Redispatch;
+import io.devicesync.operators.util.KeyGroupCounts;
 import io.devicesync.operators.util.Tags;
-import java.util.HashMap;
+import java.time.Duration;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.apache.flink.api.common.TaskInfo;
-import org.apache.flink.api.common.functions.OpenContext;
-import org.apache.flink.api.common.state.ListState;
-import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.state.MapState;
 import org.apache.flink.api.common.state.MapStateDescriptor;
-import org.apache.flink.api.common.state.ValueState;
-import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.state.StateTtlConfig;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
-import org.apache.flink.api.java.tuple.Tuple4;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.MetricGroup;
-import org.apache.flink.runtime.state.FunctionInitializationContext;
-import org.apache.flink.runtime.state.FunctionSnapshotContext;
-import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
-import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
-import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
-import org.apache.flink.util.Collector;
+import org.apache.flink.runtime.state.KeyGroupedInternalPriorityQueue;
+import org.apache.flink.runtime.state.StateInitializationContext;
+import org.apache.flink.runtime.state.StateSnapshotContext;
+import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
+import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.apache.flink.util.OutputTag;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
- * Keyed by consumer: sends the attempts the DeliveryTracker found due within the consumer's budget
- * ({@code --redispatch.rate} per second, {@link SendWindow}), the waiting ones in priority order
- * ({@link RedispatchQueue}), a newer attempt replacing a queued one; dead-letters exhausted episodes
- * (with one REDISPATCH_EXHAUSTED alert) and counts the backlog (devices with an open episode or
- * parked) with BACKLOG / BACKLOG_CLEARED hysteresis. Its work follows the problems (attempts,
- * episode changes), never the event rate. The budget is in processing time: it protects the
- * consumer's real throughput, also while a backlog of input is replayed.
+ * Keyed by deviceId, chained to the DeliveryTracker (same key and parallelism): sends the attempts
+ * the tracker found due within each consumer's budget, the waiting ones longest waiting first; a
+ * newer attempt replaces a queued one; dead-letters exhausted episodes (with one
+ * REDISPATCH_EXHAUSTED alert); counts each consumer's backlog (devices with an open episode or
+ * parked) by key group and reports the counts that changed, once a second, to the DeliveryBacklog,
+ * which sums them over the job and raises BACKLOG / BACKLOG_CLEARED. The decisions are
+ * {@link SchedulerRules}'; its work follows the problems (attempts, episode changes), never the
+ * event rate, and spreads over every subtask with the devices: no consumer is a hot key.
  *
- * <p>Metrics, per consumer (group {@code consumer}): {@code redispatchesSent},
+ * <p>An operator, not a process function, for two things a function cannot reach: the queue is one
+ * of Flink's key-grouped priority queues per consumer (what its timers are made of, {@link
+ * QueuedAttempt}), which lives in the keyed state backend (on RocksDB, on disk: the heap does not
+ * grow with the queue) and is snapshotted and rescaled with the devices' state; and sending from
+ * it means setting the current key to the device at its head.
+ *
+ * <p>The budget is in processing time: it protects the consumer's real throughput, also while a
+ * backlog of input is replayed. It is split evenly over the subtasks ({@link #share}), the job-wide
+ * sum being {@code --redispatch.rate}; longest-waiting-first holds within a subtask. A restored
+ * subtask sends nothing in its first second: the budget holds across a restart without keeping
+ * its window.
+ *
+ * <p>Metrics, per consumer (group {@code consumer}), of this subtask: {@code redispatchesSent},
  * {@code redispatchesDeferred} (attempts that waited for the budget), {@code redispatchesExhausted},
- * gauges {@code backlog}, {@code redispatchesQueued} and {@code oldestUnacknowledgedAgeMs}.
+ * gauges {@code redispatchesQueued} and {@code oldestUnacknowledgedAgeMs}.
  */
-public class RedispatchScheduler extends KeyedProcessFunction<String, DeliveryEvent, Redispatch>
-        implements CheckpointedFunction {
+public final class RedispatchScheduler extends AbstractStreamOperator<Redispatch>
+        implements OneInputStreamOperator<DeliveryEvent, Redispatch> {
     private static final long serialVersionUID = 1L;
+    private static final Logger LOG = LoggerFactory.getLogger(RedispatchScheduler.class);
 
+    /** Per device: its episode (or parking) for each consumer that has one. */
     public static final String EPISODES = "episodes";
-    public static final String SCHEDULER = "scheduler";
-    /**
-     * Every consumer with state has a processing-time timer on the next full hour: a consumer no
-     * longer listed (the list changed at a restore) is forgotten within the hour, even if nothing
-     * of it comes again (no attempt queued, no drain timer).
-     */
-    static final long LISTING_CHECK_MS = 3_600_000;
+
+    static final String QUEUE = "redispatch-queue-";
+    static final String WAITING = "redispatch-waiting-";
+    /** How often the changed backlog counts go to the DeliveryBacklog. */
+    static final long REPORT_MS = 1000;
+
+    /** The backlog counts that changed, for the DeliveryBacklog. */
+    public static final OutputTag<BacklogReport> BACKLOG_REPORTS =
+            new OutputTag<>("backlog-reports", TypeInformation.of(BacklogReport.class));
 
     private final List<String> consumers;
-    /** Each consumer's budget per second and backlog threshold ({@code --delivery.consumer.<name>.*}). */
-    private final java.util.HashMap<String, Integer> rates = new java.util.HashMap<>();
+    /** Each consumer's job-wide budget per second ({@code --delivery.consumer.<name>.rate}). */
+    private final LinkedHashMap<String, Integer> rates = new LinkedHashMap<>();
 
-    private final java.util.HashMap<String, Long> thresholds = new java.util.HashMap<>();
+    private final Duration idleTtl;
 
     private transient MapState<String, EpisodeEntry> episodes;
-    private transient ValueState<SchedulerState> scheduler;
-    private transient Map<String, RedispatchQueue> queues;
-    private transient Map<String, ConsumerMetrics> metrics;
+    private transient Map<String, Consumer> byName;
     private transient SchedulerRules rules;
     private transient Effects effects;
-    /**
-     * The gauges of this subtask's consumers (backlog, queued, oldest waiting since), in union
-     * operator state: right at once after a restore, before the consumer's queue is rebuilt (at its
-     * next event or drain timer), at any parallelism.
-     */
-    private transient ListState<Tuple4<String, Long, Long, Long>> gauges;
+    private transient boolean restored;
 
-    private transient Map<String, long[]> restoredGauges;
-
-    /** Every consumer with the same budget and backlog threshold. */
-    public RedispatchScheduler(List<String> consumers, int rate, long backlogThreshold) {
-        this(consumers, same(consumers, rate), same(consumers, backlogThreshold));
+    /** Every consumer with the same budget. */
+    public RedispatchScheduler(List<String> consumers, int rate, Duration idleTtl) {
+        this(consumers, same(consumers, rate), idleTtl);
     }
 
-    /** Each consumer's budget per second and backlog threshold, by name (one of each for every consumer). */
-    public RedispatchScheduler(List<String> consumers, Map<String, Integer> rates, Map<String, Long> thresholds) {
+    /**
+     * @param rates each consumer's job-wide budget per second, by name
+     * @param idleTtl {@code --state.idle-ttl}: a device's entries expire two days after it (the
+     *     tracker forgets a parked device after it and says so; this is the backstop)
+     */
+    public RedispatchScheduler(List<String> consumers, Map<String, Integer> rates, Duration idleTtl) {
         this.consumers = List.copyOf(consumers);
         for (String c : consumers) {
-            if (!rates.containsKey(c) || !thresholds.containsKey(c)) {
-                throw new IllegalArgumentException("no budget or backlog threshold for " + c);
-            }
-            this.rates.put(c, rates.get(c));
-            this.thresholds.put(c, thresholds.get(c));
+            Integer r = rates.get(c);
+            if (r == null || r < 1) throw new IllegalArgumentException("no budget for " + c);
+            this.rates.put(c, r);
         }
+        this.idleTtl = idleTtl;
     }
 
-    private static <V> Map<String, V> same(List<String> consumers, V value) {
-        Map<String, V> m = new java.util.HashMap<>();
-        for (String c : consumers) m.put(c, value);
+    private static Map<String, Integer> same(List<String> consumers, int rate) {
+        Map<String, Integer> m = new LinkedHashMap<>();
+        for (String c : consumers) m.put(c, rate);
         return m;
     }
 
-    /** A consumer's budget: its own, or the smallest of the listed ones for a key not listed (none is keyed so). */
-    private int rate(String consumer) {
-        Integer r = rates.get(consumer);
-        return r != null ? r : rates.values().stream().min(Integer::compare).orElse(1);
+    /**
+     * Subtask {@code index}'s part of a job-wide budget of {@code rate} per second over
+     * {@code parallelism} subtasks: an even split, the remainder to the first subtasks, so that the
+     * parts sum to {@code rate}; at least 1 (the job refuses a rate below its parallelism).
+     */
+    static int share(int rate, int parallelism, int index) {
+        int s = rate / parallelism + (index < rate % parallelism ? 1 : 0);
+        return Math.max(1, s);
     }
 
-    private long backlogThreshold(String consumer) {
-        Long t = thresholds.get(consumer);
-        return t != null ? t : thresholds.values().stream().min(Long::compare).orElse(1L);
-    }
+    /** One consumer's queue, window, counts and metrics on this subtask. */
+    private static final class Consumer {
+        final String name;
+        final int share;
+        KeyGroupedInternalPriorityQueue<QueuedAttempt> queue;
+        /** Every entry (episodes and parkings) by the time it waits since: the age gauge. */
+        KeyGroupedInternalPriorityQueue<QueuedAttempt> waiting;
 
-    /** Per-consumer metrics; gauges read values the task thread wrote. */
-    static final class ConsumerMetrics {
-        final Counter sent;
-        final Counter deferred;
-        final Counter exhausted;
-        volatile long backlog;
-        volatile long queued;
+        final SendWindow window = new SendWindow();
+        final KeyGroupCounts backlog;
+        final KeyGroupCounts queued;
+        /** Nothing is sent before this (processing time): a restored subtask's first second. */
+        long holdUntil;
+        /** The drain callback registered; 0 when none. */
+        long drainAt;
+
+        Counter sent;
+        Counter deferred;
+        Counter exhausted;
         volatile long oldestWaitingSince = Long.MAX_VALUE;
 
-        ConsumerMetrics(MetricGroup g) {
-            sent = g.counter("redispatchesSent");
-            deferred = g.counter("redispatchesDeferred");
-            exhausted = g.counter("redispatchesExhausted");
-            g.gauge("backlog", () -> backlog);
-            g.gauge("redispatchesQueued", () -> queued);
-            g.gauge("oldestUnacknowledgedAgeMs", () -> {
-                long oldest = oldestWaitingSince;
-                return oldest == Long.MAX_VALUE ? 0L : Math.max(0L, System.currentTimeMillis() - oldest);
-            });
+        Consumer(String name, int share) {
+            this.name = name;
+            this.share = share;
+            this.backlog = new KeyGroupCounts("backlog-" + name);
+            this.queued = new KeyGroupCounts("queued-" + name);
         }
     }
 
     @Override
-    public void open(OpenContext ctx) {
-        episodes = getRuntimeContext()
-                .getMapState(new MapStateDescriptor<>(EPISODES, Types.STRING, TypeInformation.of(EpisodeEntry.class)));
-        scheduler = getRuntimeContext()
-                .getState(new ValueStateDescriptor<>(SCHEDULER, TypeInformation.of(SchedulerState.class)));
-        queues = new HashMap<>();
-        metrics = new HashMap<>();
+    public void initializeState(StateInitializationContext context) throws Exception {
+        super.initializeState(context);
+        TaskInfo task = getRuntimeContext().getTaskInfo();
+        byName = new LinkedHashMap<>();
+        for (String c : consumers) {
+            int rate = rates.get(c);
+            if (rate < task.getNumberOfParallelSubtasks() && task.getIndexOfThisSubtask() == 0) {
+                LOG.warn(
+                        "The redispatch budget of {} ({} a second) is below the parallelism {}: each subtask"
+                                + " sends up to 1 a second, {} a second in all",
+                        c,
+                        rate,
+                        task.getNumberOfParallelSubtasks(),
+                        task.getNumberOfParallelSubtasks());
+            }
+            Consumer pc =
+                    new Consumer(c, share(rate, task.getNumberOfParallelSubtasks(), task.getIndexOfThisSubtask()));
+            pc.backlog.initialize(context, task);
+            pc.queued.initialize(context, task);
+            byName.put(c, pc);
+        }
+        restored = context.isRestored();
+    }
+
+    /** The descriptor of {@link #EPISODES}, with its TTL, as the scheduler registers it. */
+    public static MapStateDescriptor<String, EpisodeEntry> episodesDescriptor(Duration idleTtl) {
+        MapStateDescriptor<String, EpisodeEntry> d =
+                new MapStateDescriptor<>(EPISODES, Types.STRING, TypeInformation.of(EpisodeEntry.class));
+        d.enableTimeToLive(StateTtlConfig.newBuilder(idleTtl.plusDays(2))
+                .setUpdateType(StateTtlConfig.UpdateType.OnCreateAndWrite)
+                .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
+                .build());
+        return d;
+    }
+
+    @Override
+    public void open() throws Exception {
+        super.open();
+        episodes = getRuntimeContext().getMapState(episodesDescriptor(idleTtl));
         rules = new SchedulerRules();
         effects = new Effects();
-        MetricGroup group = getRuntimeContext().getMetricGroup();
-        for (String c : consumers) metrics.put(c, new ConsumerMetrics(group.addGroup("consumer", c)));
-        for (Map.Entry<String, long[]> e : restoredGauges.entrySet()) {
-            ConsumerMetrics m = metrics.get(e.getKey());
-            if (m == null) continue; // no longer listed
-            m.backlog = e.getValue()[0];
-            m.queued = e.getValue()[1];
-            m.oldestWaitingSince = e.getValue()[2];
+        MetricGroup group = getMetricGroup();
+        long now = getProcessingTimeService().getCurrentProcessingTime();
+        for (Consumer pc : byName.values()) {
+            pc.queue = getKeyedStateBackend().create(QUEUE + pc.name, QueuedAttempt.Serializer.INSTANCE);
+            pc.waiting = getKeyedStateBackend().create(WAITING + pc.name, QueuedAttempt.Serializer.INSTANCE);
+            MetricGroup g = group.addGroup("consumer", pc.name);
+            pc.sent = g.counter("redispatchesSent");
+            pc.deferred = g.counter("redispatchesDeferred");
+            pc.exhausted = g.counter("redispatchesExhausted");
+            Consumer m = pc;
+            g.gauge("redispatchesQueued", m.queued::total);
+            g.gauge("oldestUnacknowledgedAgeMs", () -> {
+                long oldest = m.oldestWaitingSince;
+                return oldest == Long.MAX_VALUE ? 0L : Math.max(0L, System.currentTimeMillis() - oldest);
+            });
+            refresh(pc);
+            if (restored) {
+                pc.holdUntil = now + 1000;
+                if (!pc.queue.isEmpty()) schedule(pc, pc.holdUntil);
+            }
         }
+        getProcessingTimeService().registerTimer(now + REPORT_MS, this::report);
     }
 
     @Override
-    public void initializeState(FunctionInitializationContext ctx) throws Exception {
-        gauges = ctx.getOperatorStateStore()
-                .getUnionListState(new ListStateDescriptor<>(
-                        "consumerGauges", Types.TUPLE(Types.STRING, Types.LONG, Types.LONG, Types.LONG)));
-        restoredGauges = new HashMap<>();
-        if (!ctx.isRestored()) return;
-        for (Tuple4<String, Long, Long, Long> g : gauges.get()) {
-            if (owned(g.f0)) restoredGauges.put(g.f0, new long[] {g.f1, g.f2, g.f3});
-        }
-    }
-
-    @Override
-    public void snapshotState(FunctionSnapshotContext ctx) throws Exception {
-        List<Tuple4<String, Long, Long, Long>> mine = new java.util.ArrayList<>();
-        for (Map.Entry<String, ConsumerMetrics> e : metrics.entrySet()) {
-            if (!owned(e.getKey())) continue;
-            ConsumerMetrics m = e.getValue();
-            mine.add(Tuple4.of(e.getKey(), m.backlog, m.queued, m.oldestWaitingSince));
-        }
-        gauges.update(mine);
-    }
-
-    /** Whether {@code consumer}, the key, belongs to this subtask. */
-    private boolean owned(String consumer) {
-        TaskInfo t = getRuntimeContext().getTaskInfo();
-        return KeyGroupRangeAssignment.assignKeyToParallelOperator(
-                        consumer, t.getMaxNumberOfParallelSubtasks(), t.getNumberOfParallelSubtasks())
-                == t.getIndexOfThisSubtask();
-    }
-
-    @Override
-    public void processElement(DeliveryEvent e, Context ctx, Collector<Redispatch> out) throws Exception {
-        String consumer = ctx.getCurrentKey();
-        if (!consumers.contains(consumer)) {
-            forget(consumer);
-            return;
-        }
-        EpisodeEntry en = episodes.get(e.deviceId);
-        if (e.kind == DeliveryEvent.Kind.CLOSED && en == null) return; // nothing to close: nothing changes
-        SchedulerState st = load();
-        RedispatchQueue q = queue(consumer);
-        ConsumerMetrics m = metrics(consumer);
-        long now = ctx.timerService().currentProcessingTime();
-        SchedulerRules.Outcome o = rules.onEvent(st, consumer, en, e, now, effects.to(ctx));
-        if (e.kind == DeliveryEvent.Kind.EXHAUSTED && m != null) m.exhausted.inc();
+    public void processElement(StreamRecord<DeliveryEvent> record) throws Exception {
+        DeliveryEvent e = record.getValue();
+        Consumer pc = byName.get(e.consumer);
+        if (pc == null) return; // not listed (the tracker keeps only listed consumers)
+        EpisodeEntry before = episodes.get(e.consumer);
+        if (e.kind == DeliveryEvent.Kind.CLOSED && before == null) return; // nothing to close
+        // The entry's place in the queues as it was (the rules change the entry in place).
+        QueuedAttempt wasQueued = before != null && before.queued ? place(before, e.deviceId) : null;
+        QueuedAttempt wasWaiting = before != null ? waitingPlace(before, e.deviceId) : null;
+        long now = getProcessingTimeService().getCurrentProcessingTime();
+        SchedulerRules.Outcome o = rules.onEvent(e.consumer, before, e, now, effects);
+        if (e.kind == DeliveryEvent.Kind.EXHAUSTED) pc.exhausted.inc();
+        QueuedAttempt nowQueued = null;
+        QueuedAttempt nowWaiting = null;
         switch (o.store) {
             case PUT:
-                episodes.put(e.deviceId, o.entry);
-                q.put(e.deviceId, o.entry);
+                episodes.put(e.consumer, o.entry);
+                if (o.entry.queued) nowQueued = place(o.entry, e.deviceId);
+                nowWaiting = waitingPlace(o.entry, e.deviceId);
                 break;
             case REMOVE:
-                episodes.remove(e.deviceId);
-                q.remove(e.deviceId);
+                episodes.remove(e.consumer);
                 break;
             default:
-                break;
+                return;
         }
-        rules.backlog(st, consumer, backlogThreshold(consumer), now, effects);
-        boolean sentNow = drain(st, q, consumer, now, ctx, out, e.deviceId);
-        if (e.kind == DeliveryEvent.Kind.ATTEMPT && !sentNow && m != null) m.deferred.inc();
-        scheduler.update(st);
-        refresh(m, st, q);
-        ctx.timerService().registerProcessingTimeTimer(nextListingCheck(now)); // the same hour again is one timer
-    }
-
-    private static long nextListingCheck(long now) {
-        return (Math.floorDiv(now, LISTING_CHECK_MS) + 1) * LISTING_CHECK_MS;
-    }
-
-    @Override
-    public void onTimer(long timestamp, OnTimerContext ctx, Collector<Redispatch> out) throws Exception {
-        String consumer = ctx.getCurrentKey();
-        if (!consumers.contains(consumer)) {
-            forget(consumer);
-            return;
+        if (wasQueued != null && !wasQueued.equals(nowQueued)) pc.queue.remove(wasQueued);
+        if (nowQueued != null && !nowQueued.equals(wasQueued)) pc.queue.add(nowQueued);
+        pc.queued.add(e.deviceId, (nowQueued != null ? 1 : 0) - (wasQueued != null ? 1 : 0));
+        if (wasWaiting != null && !wasWaiting.equals(nowWaiting)) pc.waiting.remove(wasWaiting);
+        if (nowWaiting != null && !nowWaiting.equals(wasWaiting)) pc.waiting.add(nowWaiting);
+        if (o.backlogDelta != 0) pc.backlog.add(e.deviceId, o.backlogDelta);
+        if (nowQueued != null) {
+            boolean sentNow = drain(pc, now, e.deviceId);
+            if (e.kind == DeliveryEvent.Kind.ATTEMPT && !sentNow) pc.deferred.inc();
         }
-        SchedulerState st = scheduler.value();
-        if (st == null) return; // nothing kept for it
-        if (st.drainTimer == timestamp) st.drainTimer = 0;
-        RedispatchQueue q = queue(consumer);
-        long now = ctx.timerService().currentProcessingTime();
-        drain(st, q, consumer, now, ctx, out, null);
-        scheduler.update(st);
-        refresh(metrics(consumer), st, q);
-        if (timestamp % LISTING_CHECK_MS == 0) ctx.timerService().registerProcessingTimeTimer(nextListingCheck(now));
+        refresh(pc);
     }
 
-    /** Sends queued attempts, first in priority order, while the budget allows; a timer for the rest. */
-    private boolean drain(
-            SchedulerState st,
-            RedispatchQueue q,
-            String consumer,
-            long now,
-            Context ctx,
-            Collector<Redispatch> out,
-            String watched)
-            throws Exception {
-        boolean watchedSent = false;
-        ConsumerMetrics m = metrics(consumer);
-        int rate = rate(consumer);
-        while (q.queuedCount() > 0 && SendWindow.canSend(st, now, rate)) {
-            String deviceId = q.pollQueued();
-            EpisodeEntry en = episodes.get(deviceId);
-            if (en == null || !en.queued) continue;
-            out.collect(new Redispatch(en.state, consumer, en.attempt));
-            SendWindow.record(st, now);
-            en.sent++;
-            en.queued = false;
-            episodes.put(deviceId, en);
-            if (m != null) m.sent.inc();
-            if (deviceId.equals(watched)) watchedSent = true;
-        }
-        long next = q.queuedCount() > 0 ? SendWindow.nextAllowed(st, now, rate) : 0;
-        if (next != st.drainTimer) {
-            if (st.drainTimer != 0) ctx.timerService().deleteProcessingTimeTimer(st.drainTimer);
-            if (next != 0) ctx.timerService().registerProcessingTimeTimer(next);
-            st.drainTimer = next;
-        }
-        return watchedSent;
+    private static QueuedAttempt place(EpisodeEntry en, String deviceId) {
+        return new QueuedAttempt(en.waitingSince, en.bytes, deviceId);
     }
 
-    private SchedulerState load() throws Exception {
-        SchedulerState st = scheduler.value();
-        return st == null ? new SchedulerState() : st;
-    }
-
-    /** The consumer's queue, rebuilt from its entries the first time this instance needs it. */
-    private RedispatchQueue queue(String consumer) throws Exception {
-        RedispatchQueue q = queues.get(consumer);
-        if (q == null) {
-            q = new RedispatchQueue();
-            for (Map.Entry<String, EpisodeEntry> e : episodes.entries()) q.put(e.getKey(), e.getValue());
-            queues.put(consumer, q);
-        }
-        return q;
-    }
-
-    private ConsumerMetrics metrics(String consumer) {
-        return metrics.get(consumer);
-    }
-
-    private static void refresh(ConsumerMetrics m, SchedulerState st, RedispatchQueue q) {
-        if (m == null) return;
-        m.backlog = st.backlog;
-        m.queued = q.queuedCount();
-        m.oldestWaitingSince = q.oldestWaitingSince();
+    private static QueuedAttempt waitingPlace(EpisodeEntry en, String deviceId) {
+        return new QueuedAttempt(en.waitingSince, 0, deviceId);
     }
 
     /**
-     * A consumer no longer listed: its episodes, queue and backlog are dropped (were it listed again,
-     * it would start afresh, as the tracker does). A drain timer still set finds nothing.
+     * Sends the queue's heads while the budget allows, and registers a callback for the rest.
+     * Returns whether {@code watched} (the device being processed; null for none) was sent. Leaves
+     * the current key as it found it.
      */
-    private void forget(String consumer) {
-        episodes.clear();
-        scheduler.clear();
-        queues.remove(consumer);
+    private boolean drain(Consumer pc, long now, String watched) throws Exception {
+        if (now < pc.holdUntil) {
+            schedule(pc, pc.holdUntil);
+            return false;
+        }
+        boolean watchedSent = false;
+        Object key = getCurrentKey();
+        try {
+            while (!pc.queue.isEmpty() && pc.window.canSend(now, pc.share)) {
+                QueuedAttempt head = pc.queue.poll();
+                pc.queued.add(head.deviceId, -1);
+                setCurrentKey(head.deviceId);
+                EpisodeEntry en = episodes.get(pc.name);
+                if (en == null || !en.queued) continue; // its entry expired (state TTL)
+                output.collect(new StreamRecord<>(new Redispatch(en.state, pc.name, en.attempt)));
+                pc.window.record(now);
+                en.sent++;
+                en.queued = false;
+                episodes.put(pc.name, en);
+                pc.sent.inc();
+                if (head.deviceId.equals(watched)) watchedSent = true;
+            }
+        } finally {
+            if (key != null) setCurrentKey(key);
+        }
+        if (!pc.queue.isEmpty()) schedule(pc, pc.window.nextAllowed(now, pc.share));
+        return watchedSent;
     }
 
-    /** The consumer's gauges: backlog, queued, oldest waiting since (tests). */
+    /** A drain callback at {@code at}, unless one comes as early. */
+    private void schedule(Consumer pc, long at) {
+        if (pc.drainAt != 0 && pc.drainAt <= at) return;
+        pc.drainAt = at;
+        getProcessingTimeService().registerTimer(at, t -> onDrain(pc, t));
+    }
+
+    private void onDrain(Consumer pc, long at) throws Exception {
+        if (pc.drainAt == at) pc.drainAt = 0;
+        long now = Math.max(at, getProcessingTimeService().getCurrentProcessingTime());
+        drain(pc, now, null);
+        refresh(pc);
+    }
+
+    /** Every second: the backlog counts that changed go to the DeliveryBacklog. */
+    private void report(long at) throws Exception {
+        for (Consumer pc : byName.values()) {
+            pc.backlog.reportChanges((group, count) ->
+                    output.collect(BACKLOG_REPORTS, new StreamRecord<>(new BacklogReport(pc.name, group, count))));
+        }
+        getProcessingTimeService().registerTimer(at + REPORT_MS, this::report);
+    }
+
+    private static void refresh(Consumer pc) {
+        QueuedAttempt oldest = pc.waiting.peek();
+        pc.oldestWaitingSince = oldest == null ? Long.MAX_VALUE : oldest.waitingSince;
+    }
+
+    @Override
+    public void snapshotState(StateSnapshotContext context) throws Exception {
+        super.snapshotState(context);
+        for (Consumer pc : byName.values()) {
+            pc.backlog.snapshot();
+            pc.queued.snapshot();
+        }
+    }
+
+    /** This subtask's counts of a consumer: backlog, queued, oldest waiting since (tests). */
     long[] gauges(String consumer) {
-        ConsumerMetrics m = metrics.get(consumer);
-        return new long[] {m.backlog, m.queued, m.oldestWaitingSince};
+        Consumer pc = byName.get(consumer);
+        return new long[] {pc.backlog.total(), pc.queued.total(), pc.oldestWaitingSince};
     }
 
     /** The consumer's redispatchesDeferred so far (tests). */
     long deferred(String consumer) {
-        return metrics.get(consumer).deferred.getCount();
+        return byName.get(consumer).deferred.getCount();
     }
 
-    /** The rules' effects as side outputs (the metrics are counted by the function). */
-    private static final class Effects implements SchedulerRules.Effects {
-        private Context ctx;
-
-        Effects to(Context ctx) {
-            this.ctx = ctx;
-            return this;
-        }
-
+    /** The rules' effects as side outputs (the metrics are counted by the operator). */
+    private final class Effects implements SchedulerRules.Effects {
         @Override
         public void deadLetter(Redispatch last) {
-            ctx.output(Tags.REDISPATCH_DEAD_LETTERS, last);
+            output.collect(Tags.REDISPATCH_DEAD_LETTERS, new StreamRecord<>(last));
         }
 
         @Override
         public void alert(Alert alert) {
-            ctx.output(Tags.ALERTS, alert);
+            output.collect(Tags.ALERTS, new StreamRecord<>(alert));
         }
     }
 }

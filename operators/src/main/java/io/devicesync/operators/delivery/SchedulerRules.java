@@ -5,12 +5,12 @@ import io.devicesync.model.DeviceState;
 import io.devicesync.model.Redispatch;
 
 /**
- * What the RedispatchScheduler decides for one consumer, as plain rules (no Flink, the processing
- * time passed in): how a tracker's event changes a device's episode and the consumer's backlog,
- * and when the backlog raises BACKLOG or BACKLOG_CLEARED (hysteresis: above the threshold, then
- * at or below half of it). The budget is {@link SendWindow}'s; the order of the waiting attempts is
- * {@link RedispatchQueue}'s. {@link RedispatchScheduler} loads the entry and the consumer's state,
- * asks, and stores what the answer says.
+ * What the RedispatchScheduler decides for one device and consumer, as plain rules (no Flink, the
+ * processing time passed in): how a tracker's event changes the device's episode and the
+ * consumer's backlog; and what the DeliveryBacklog decides for a consumer: when its backlog raises
+ * BACKLOG or BACKLOG_CLEARED (hysteresis: above the threshold, then at or below half of it). The
+ * budget is {@link SendWindow}'s; the order of the waiting attempts is {@link QueuedAttempt}'s.
+ * The operators load the entry (or the consumer's state), ask, and store what the answer says.
  */
 public final class SchedulerRules {
     /** What the rules do besides changing the state: a dead letter, an alert. */
@@ -36,14 +36,17 @@ public final class SchedulerRules {
         public final Store store;
         /** The entry to keep ({@link Store#PUT}); null otherwise. */
         public final EpisodeEntry entry;
+        /** The change of the consumer's backlog: +1 for a new entry, -1 for one removed. */
+        public final int backlogDelta;
 
-        private Outcome(Store store, EpisodeEntry entry) {
+        private Outcome(Store store, EpisodeEntry entry, int backlogDelta) {
             this.store = store;
             this.entry = entry;
+            this.backlogDelta = backlogDelta;
         }
 
-        static final Outcome NONE = new Outcome(Store.NONE, null);
-        static final Outcome REMOVE = new Outcome(Store.REMOVE, null);
+        static final Outcome NONE = new Outcome(Store.NONE, null, 0);
+        static final Outcome REMOVE = new Outcome(Store.REMOVE, null, -1);
     }
 
     /**
@@ -52,14 +55,14 @@ public final class SchedulerRules {
      * queued), an exhaustion dead-letters the last attempt and parks the device, a close ends the
      * episode or the parking. The backlog counts the devices with an entry.
      */
-    public Outcome onEvent(
-            SchedulerState st, String consumer, EpisodeEntry entry, DeliveryEvent e, long now, Effects fx) {
+    public Outcome onEvent(String consumer, EpisodeEntry entry, DeliveryEvent e, long now, Effects fx) {
         EpisodeEntry en = entry;
+        int delta = 0;
         switch (e.kind) {
             case ATTEMPT:
                 if (en == null) {
                     en = new EpisodeEntry();
-                    st.backlog++;
+                    delta = 1;
                 } else if (en.parked || en.epoch != e.epoch || en.seq != e.seq) {
                     // Another episode than the one kept (the tracker forgot the device meanwhile).
                     en.sent = 0;
@@ -72,7 +75,7 @@ public final class SchedulerRules {
                 en.state = e.state;
                 en.bytes = e.state.state.length + e.state.deviceId.length(); // what makes records differ in size
                 en.queued = true; // replaces an attempt still queued
-                return new Outcome(Store.PUT, en);
+                return new Outcome(Store.PUT, en, delta);
             case EXHAUSTED:
                 if (en == null) {
                     en = new EpisodeEntry();
@@ -80,7 +83,7 @@ public final class SchedulerRules {
                     en.seq = e.seq;
                     en.waitingSince = e.waitingSince;
                     en.attempt = e.attempt;
-                    st.backlog++;
+                    delta = 1;
                 }
                 DeviceState lastState = en.state != null ? en.state : e.state;
                 if (lastState != null) { // none only if the tracker's copy expired (state TTL)
@@ -92,18 +95,30 @@ public final class SchedulerRules {
                 en.parked = true;
                 en.queued = false;
                 en.state = null;
-                return new Outcome(Store.PUT, en);
+                return new Outcome(Store.PUT, en, delta);
             case CLOSED:
                 if (en == null) return Outcome.NONE; // nothing to close: nothing changes
-                st.backlog--;
                 return Outcome.REMOVE;
+            case OPEN:
+            case PARKED:
+                if (en != null) return Outcome.NONE; // known already
+                en = new EpisodeEntry();
+                en.epoch = e.epoch;
+                en.seq = e.seq;
+                en.waitingSince = e.waitingSince;
+                en.attempt = e.attempt;
+                // What the scheduler of the earlier build sent is lost with its state: the attempts
+                // fallen due stand in for it (a dead letter's devicesync.attempts).
+                en.sent = e.attempt;
+                en.parked = e.kind == DeliveryEvent.Kind.PARKED;
+                return new Outcome(Store.PUT, en, 1);
             default:
                 throw new IllegalStateException(String.valueOf(e.kind));
         }
     }
 
     /** BACKLOG when the backlog passes {@code threshold}, BACKLOG_CLEARED once it is down to half of it. */
-    public void backlog(SchedulerState st, String consumer, long threshold, long now, Effects fx) {
+    public void backlog(BacklogState st, String consumer, long threshold, long now, Effects fx) {
         if (!st.backlogOpen && st.backlog > threshold) {
             st.backlogOpen = true;
             st.backlogEpisode++;

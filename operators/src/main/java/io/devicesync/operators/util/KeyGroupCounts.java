@@ -29,6 +29,13 @@ public final class KeyGroupCounts {
     private transient int maxParallelism;
     private transient long[] counts;
     private transient AtomicLong total;
+    /** Each key group's count as last {@link #reportChanges reported}; MIN_VALUE: never reported. */
+    private transient long[] reported;
+
+    /** Receives a key group's count (see {@link #reportChanges}). */
+    public interface Report {
+        void count(int keyGroup, long count);
+    }
 
     /** @param name the operator state's name, unique in the function */
     public KeyGroupCounts(String name) {
@@ -41,6 +48,9 @@ public final class KeyGroupCounts {
                 maxParallelism, task.getNumberOfParallelSubtasks(), task.getIndexOfThisSubtask());
         counts = new long[range.getNumberOfKeyGroups()];
         total = new AtomicLong();
+        reported = new long[counts.length];
+        // Restored: what was last reported before the snapshot is unknown; report every group once.
+        if (ctx.isRestored()) java.util.Arrays.fill(reported, Long.MIN_VALUE);
         state = ctx.getOperatorStateStore()
                 .getUnionListState(
                         new ListStateDescriptor<>(name, PrimitiveArrayTypeInfo.LONG_PRIMITIVE_ARRAY_TYPE_INFO));
@@ -65,6 +75,18 @@ public final class KeyGroupCounts {
     /** The count over this subtask's keys. */
     public long total() {
         return total.get();
+    }
+
+    /**
+     * Reports the count of every key group that changed since its last report (after a restore:
+     * of every key group this subtask owns, once), and notes them reported (the task thread).
+     */
+    public void reportChanges(Report to) {
+        for (int i = 0; i < counts.length; i++) {
+            if (counts[i] == reported[i]) continue;
+            to.count(range.getStartKeyGroup() + i, counts[i]);
+            reported[i] = counts[i];
+        }
     }
 
     public void snapshot() throws Exception {

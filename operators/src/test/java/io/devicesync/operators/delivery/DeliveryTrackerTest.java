@@ -44,12 +44,14 @@ class DeliveryTrackerTest {
 
     /** A harness on the job's operator; restored from {@code snapshot} when there is one. */
     private void open(List<String> consumers, OperatorSubtaskState snapshot) throws Exception {
+        open(consumers, snapshot, false);
+    }
+
+    private void open(List<String> consumers, OperatorSubtaskState snapshot, boolean earlierBuild) throws Exception {
+        DeliveryTrackerOperator op = new DeliveryTrackerOperator(
+                new DeliveryTracker(consumers, SCHEDULE, Duration.ofDays(30), Duration.ofMinutes(5)));
         h = new KeyedTwoInputStreamOperatorTestHarness<>(
-                new DeliveryTrackerOperator(
-                        new DeliveryTracker(consumers, SCHEDULE, Duration.ofDays(30), Duration.ofMinutes(5))),
-                s -> s.deviceId,
-                a -> a.deviceId,
-                Types.STRING);
+                earlierBuild ? op.asAnEarlierBuild() : op, s -> s.deviceId, a -> a.deviceId, Types.STRING);
         h.setup();
         if (snapshot != null) h.initializeState(snapshot);
         h.open();
@@ -463,6 +465,40 @@ class DeliveryTrackerTest {
         advance(watermark + 41_000);
         assertEquals("ATTEMPT#3,EXHAUSTED,ATTEMPT#1", kinds());
         assertEquals("archive", events().get(2).consumer);
+    }
+
+    /**
+     * Restored from a build whose scheduler was keyed by consumer (its state does not restore): the
+     * tracker tells the scheduler of every open episode and parking, once, so that the backlog is
+     * whole again; a later restore of this build's state tells it nothing.
+     */
+    @Test
+    void anUpgradeFromTheSchedulerKeyedByConsumerRegistersOpenEpisodesAndParkingsOnce() throws Exception {
+        open(List.of("billing", "dashboard"), null, true);
+        watermark(T0 - 1000);
+        publish("parked", 1, T0);
+        ack("dashboard", "parked", 0, 1, T0);
+        advance(T0 + 400_000); // billing's attempts exhausted: parked
+        publish("open", 1, watermark);
+        ack("dashboard", "open", 0, 1, watermark);
+        advance(watermark + 45_000); // billing's deadline passed: an episode, attempt 1
+        publish("pending", 1, watermark); // pending for both: not in a backlog
+        assertEquals("ATTEMPT#1,ATTEMPT#2,ATTEMPT#3,EXHAUSTED,ATTEMPT#1", kinds());
+        OperatorSubtaskState earlier = h.snapshot(1, 1);
+        h.close();
+
+        open(List.of("billing", "dashboard"), earlier);
+        List<String> told = events().stream()
+                .map(e -> e.kind + " " + e.consumer + " " + e.deviceId + " " + e.epoch + "/" + e.seq + " #" + e.attempt)
+                .sorted()
+                .collect(Collectors.toList());
+        assertEquals(
+                List.of("OPEN billing open 0/1 #1", "PARKED billing parked 0/1 #3"), told, "as the tracker had them");
+        assertTrue(alerts().isEmpty(), "told, not alerted");
+        OperatorSubtaskState now = h.snapshot(2, 2);
+        h.close();
+        open(List.of("billing", "dashboard"), now);
+        assertEquals(List.of(), events(), "this build's state: nothing to tell");
     }
 
     @Test

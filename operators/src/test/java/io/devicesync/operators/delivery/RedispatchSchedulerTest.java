@@ -13,46 +13,97 @@ import io.devicesync.model.Severity;
 import io.devicesync.model.Strategy;
 import io.devicesync.operators.util.Tags;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.stream.Collectors;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
+import org.apache.flink.runtime.state.StateBackend;
 import org.apache.flink.runtime.state.hashmap.HashMapStateBackend;
 import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
+import org.apache.flink.streaming.api.operators.KeyedProcessOperator;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.apache.flink.streaming.util.AbstractStreamOperatorTestHarness;
 import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** The RedispatchScheduler in a keyed harness; processing time is set by the test. */
+/**
+ * The RedispatchScheduler (keyed by device) in a keyed harness, its backlog reports fed to a
+ * DeliveryBacklog in a harness of its own (keyed by consumer), as in the job; processing time is
+ * set by the test, on both.
+ */
 class RedispatchSchedulerTest {
     static final long P0 = 1_800_000_000_000L;
+    static final Duration TTL = Duration.ofDays(7);
     private KeyedOneInputStreamOperatorTestHarness<String, DeliveryEvent, Redispatch> h;
+    private KeyedOneInputStreamOperatorTestHarness<String, BacklogReport, Alert> backlog;
     private final List<long[]> sendTimes = new ArrayList<>();
     private int seen;
+    private int reportsSeen;
 
     private void open(int rate, long threshold, OperatorSubtaskState restoreFrom) throws Exception {
-        open(List.of("billing", "dashboard"), rate, threshold, restoreFrom);
+        open(List.of("billing", "dashboard"), rate, threshold, restoreFrom, null);
     }
 
-    private void open(List<String> consumers, int rate, long threshold, OperatorSubtaskState restoreFrom)
+    private void open(
+            List<String> consumers,
+            int rate,
+            long threshold,
+            OperatorSubtaskState restoreFrom,
+            OperatorSubtaskState backlogFrom)
             throws Exception {
-        h = new KeyedOneInputStreamOperatorTestHarness<>(
-                new org.apache.flink.streaming.api.operators.KeyedProcessOperator<>(
-                        new RedispatchScheduler(consumers, rate, threshold)),
-                e -> e.consumer,
-                Types.STRING);
+        Map<String, Integer> rates = new java.util.HashMap<>();
+        Map<String, Long> thresholds = new java.util.HashMap<>();
+        for (String c : consumers) {
+            rates.put(c, rate);
+            thresholds.put(c, threshold);
+        }
+        open(consumers, rates, thresholds, restoreFrom, backlogFrom, null);
+    }
+
+    private void open(
+            List<String> consumers,
+            Map<String, Integer> rates,
+            Map<String, Long> thresholds,
+            OperatorSubtaskState restoreFrom,
+            OperatorSubtaskState backlogFrom,
+            StateBackend backend)
+            throws Exception {
+        h = scheduler(new RedispatchScheduler(consumers, rates, TTL), 1, 0);
+        if (backend != null) h.setStateBackend(backend);
+        long now = P0;
+        if (backlog != null) { // a restore: the same time goes on
+            now = backlog.getProcessingTime();
+            backlog.close();
+        }
+        h.setProcessingTime(now);
         h.setup();
         if (restoreFrom != null) h.initializeState(restoreFrom);
         h.open();
+        backlog = new KeyedOneInputStreamOperatorTestHarness<>(
+                new KeyedProcessOperator<>(new DeliveryBacklog(consumers, thresholds)), r -> r.consumer, Types.STRING);
+        backlog.setProcessingTime(now);
+        backlog.setup();
+        if (backlogFrom != null) backlog.initializeState(backlogFrom);
+        backlog.open();
+        reportsSeen = 0;
+    }
+
+    static KeyedOneInputStreamOperatorTestHarness<String, DeliveryEvent, Redispatch> scheduler(
+            RedispatchScheduler op, int parallelism, int index) throws Exception {
+        return new KeyedOneInputStreamOperatorTestHarness<>(op, e -> e.deviceId, Types.STRING, 128, parallelism, index);
     }
 
     @AfterEach
     void close() throws Exception {
         if (h != null) h.close();
+        if (backlog != null) backlog.close();
     }
 
     static DeliveryEvent attempt(String consumer, String device, long waitingSince, int attempt, int stateBytes) {
@@ -86,9 +137,25 @@ class RedispatchSchedulerTest {
         note();
     }
 
+    /** Processing time {@code t} on both; the reports that came out go to the backlog. */
     private void at(long t) throws Exception {
         h.setProcessingTime(t);
         note();
+        backlog.setProcessingTime(t);
+        pipeReports();
+    }
+
+    private void pipeReports() throws Exception {
+        var reports = h.getSideOutput(RedispatchScheduler.BACKLOG_REPORTS);
+        if (reports == null) return;
+        List<BacklogReport> all = reports.stream().map(StreamRecord::getValue).collect(Collectors.toList());
+        for (int i = reportsSeen; i < all.size(); i++) backlog.processElement(all.get(i), 0);
+        reportsSeen = all.size();
+    }
+
+    /** Lets a second pass, so that the scheduler reports its backlog counts. */
+    private void report() throws Exception {
+        until(h.getProcessingTime() + RedispatchScheduler.REPORT_MS);
     }
 
     /** Moves processing time on in 10 ms steps, as a task's timers would fire. */
@@ -114,11 +181,15 @@ class RedispatchSchedulerTest {
                 .collect(Collectors.joining(","));
     }
 
+    /** The scheduler's alerts, then the backlog's. */
     private List<Alert> alerts() {
         var records = h.getSideOutput(Tags.ALERTS);
-        return records == null
-                ? List.of()
-                : records.stream().map(StreamRecord::getValue).collect(Collectors.toList());
+        List<Alert> all = new ArrayList<>(
+                records == null
+                        ? List.of()
+                        : records.stream().map(StreamRecord::getValue).collect(Collectors.toList()));
+        all.addAll(backlog.extractOutputValues());
+        return all;
     }
 
     private List<Redispatch> deadLetters() {
@@ -151,14 +222,14 @@ class RedispatchSchedulerTest {
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"rocksdb", "hashmap"})
     void onlyAttemptsThatWaitForTheBudgetAreCountedAsDeferred(String backend) throws Exception {
-        RedispatchScheduler scheduler = new RedispatchScheduler(List.of("billing"), 2, 1000);
-        h = new KeyedOneInputStreamOperatorTestHarness<>(
-                new org.apache.flink.streaming.api.operators.KeyedProcessOperator<>(scheduler),
-                e -> e.consumer,
-                Types.STRING);
-        h.setStateBackend(backend.equals("rocksdb") ? new EmbeddedRocksDBStateBackend() : new HashMapStateBackend());
-        h.setup();
-        h.open();
+        open(
+                List.of("billing"),
+                Map.of("billing", 2),
+                Map.of("billing", 1000L),
+                null,
+                null,
+                backend.equals("rocksdb") ? new EmbeddedRocksDBStateBackend() : new HashMapStateBackend());
+        RedispatchScheduler scheduler = (RedispatchScheduler) h.getOperator();
         at(P0);
         for (int i = 0; i < 5; i++) in(attempt("billing", "dev-" + i, i, 1, 5));
         assertEquals(2, sent().size(), "the budget of 2 a second");
@@ -188,25 +259,24 @@ class RedispatchSchedulerTest {
                     .count();
             assertTrue(inWindow <= rate, inWindow + " sends in the second from " + start);
         }
-        assertEquals(1, h.numProcessingTimeTimers(), "nothing queued: no drain timer, only the hourly listing check");
+        assertEquals(0, h.numProcessingTimeTimers(), "no keyed timer");
     }
 
     @Test
     void eachConsumerHasItsOwnBudgetAndBacklogThreshold() throws Exception {
-        h = new KeyedOneInputStreamOperatorTestHarness<>(
-                new org.apache.flink.streaming.api.operators.KeyedProcessOperator<>(new RedispatchScheduler(
-                        List.of("billing", "dashboard"),
-                        java.util.Map.of("billing", 2, "dashboard", 10),
-                        java.util.Map.of("billing", 1000L, "dashboard", 3L))),
-                e -> e.consumer,
-                Types.STRING);
-        h.setup();
-        h.open();
+        open(
+                List.of("billing", "dashboard"),
+                Map.of("billing", 2, "dashboard", 10),
+                Map.of("billing", 1000L, "dashboard", 3L),
+                null,
+                null,
+                null);
         at(P0);
         for (int i = 0; i < 20; i++) {
             in(attempt("billing", "dev-" + i, i, 1, 5));
             in(attempt("dashboard", "dev-" + i, i, 1, 5));
         }
+        at(P0 + RedispatchScheduler.REPORT_MS); // the counts reported: no more sent within the second
         long billing = sent().stream().filter(r -> r.consumer.equals("billing")).count();
         long dashboard =
                 sent().stream().filter(r -> r.consumer.equals("dashboard")).count();
@@ -226,8 +296,10 @@ class RedispatchSchedulerTest {
         for (int i = 0; i < 1000; i++) in(event(DeliveryEvent.Kind.CLOSED, "billing", "dev-" + i));
         assertTrue(sent().isEmpty());
         assertTrue(alerts().isEmpty(), alerts().toString());
-        assertTrue(h.numKeyedStateEntries() <= 1, "at most the consumer's own value: " + h.numKeyedStateEntries());
-        assertEquals(0, h.numProcessingTimeTimers());
+        assertEquals(0, h.numKeyedStateEntries());
+        assertEquals(0, h.numProcessingTimeTimers(), "no keyed timer");
+        report();
+        assertTrue(h.getSideOutput(RedispatchScheduler.BACKLOG_REPORTS) == null, "no count changed: nothing reported");
     }
 
     @Test
@@ -280,13 +352,18 @@ class RedispatchSchedulerTest {
         open(1000, 4, null);
         at(P0);
         for (int i = 1; i <= 5; i++) in(attempt("billing", "d" + i, i, 1, 5)); // 5 > 4: BACKLOG
+        report();
         in(event(DeliveryEvent.Kind.CLOSED, "billing", "d1"));
         in(event(DeliveryEvent.Kind.CLOSED, "billing", "d2")); // 3
+        report();
         in(attempt("billing", "d1", 1, 1, 5));
         in(attempt("billing", "d2", 1, 1, 5)); // 5 again: still the same episode
+        report();
         in(event(DeliveryEvent.Kind.EXHAUSTED, "billing", "d3")); // parked still counts
+        report();
         for (String d : List.of("d1", "d2", "d4")) in(event(DeliveryEvent.Kind.CLOSED, "billing", d)); // 2 <= 4/2
         in(event(DeliveryEvent.Kind.CLOSED, "billing", "unknown")); // nothing to close
+        report();
         List<Alert> backlog = alerts().stream()
                 .filter(a -> a.type.name().startsWith("BACKLOG"))
                 .collect(Collectors.toList());
@@ -317,7 +394,7 @@ class RedispatchSchedulerTest {
         seen = 0;
         open(1, 1000, snapshot);
         at(P0 + 500);
-        assertEquals("", order(), "the budget is restored too: one per second");
+        assertEquals("", order(), "a restored scheduler sends nothing in its first second: the budget holds");
         until(P0 + 4_000);
         assertEquals("billing:a#1,billing:b#1,billing:c#1", order());
     }
@@ -364,29 +441,35 @@ class RedispatchSchedulerTest {
     }
 
     private String gauges(String consumer) {
-        var f = (RedispatchScheduler)
-                ((org.apache.flink.streaming.api.operators.AbstractUdfStreamOperator<?, ?>) h.getOperator())
-                        .getUserFunction();
-        return java.util.Arrays.toString(f.gauges(consumer));
+        return java.util.Arrays.toString(((RedispatchScheduler) h.getOperator()).gauges(consumer));
+    }
+
+    private long backlogGauge(String consumer) {
+        var f = (DeliveryBacklog) ((KeyedProcessOperator<?, ?, ?>) backlog.getOperator()).getUserFunction();
+        return f.gauge(consumer);
     }
 
     /**
-     * A consumer dropped from the list at a restore is forgotten within the hour, also when nothing
-     * of it comes again (only a parked device: no attempt queued, no drain timer).
+     * A consumer dropped from the list at a restore is forgotten by the backlog within the hour,
+     * also when nothing of it comes again; the scheduler ignores what comes of it.
      */
     @Test
     void aConsumerNoLongerListedIsForgottenWithinTheHourEvenIfNothingOfItComes() throws Exception {
-        open(List.of("billing", "archive"), 1, 3, null);
+        open(List.of("billing", "archive"), 1, 3, null, null);
         at(P0);
         in(event(DeliveryEvent.Kind.EXHAUSTED, "archive", "p")); // parked: nothing queued
-        OperatorSubtaskState snapshot = h.snapshot(1, P0);
+        report();
+        OperatorSubtaskState snapshot = h.snapshot(1, h.getProcessingTime());
+        OperatorSubtaskState backlogSnapshot = backlog.snapshot(1, h.getProcessingTime());
         h.close();
-        open(List.of("billing"), 1, 3, snapshot);
-        at(P0 + 1);
-        assertTrue(h.numKeyedStateEntries() > 0, "archive's state came back");
-        at(P0 + RedispatchScheduler.LISTING_CHECK_MS);
-        assertEquals(0, h.numKeyedStateEntries(), "archive is forgotten");
-        assertEquals(0, h.numProcessingTimeTimers());
+        open(List.of("billing"), 1, 3, snapshot, backlogSnapshot);
+        at(P0 + 2_000);
+        assertTrue(backlog.numKeyedStateEntries() > 0, "archive's backlog came back");
+        in(attempt("archive", "q", 1, 1, 5));
+        at(P0 + DeliveryBacklog.LISTING_CHECK_MS);
+        assertEquals(0, backlog.numKeyedStateEntries(), "archive is forgotten");
+        assertEquals(0, backlog.numProcessingTimeTimers());
+        assertTrue(order().indexOf("archive") < 0, "an unlisted consumer gets nothing");
     }
 
     /** The gauges are kept in operator state: right after a restore, before any event or timer. */
@@ -399,19 +482,24 @@ class RedispatchSchedulerTest {
         in(attempt("billing", "a", 10, 1, 5));
         in(event(DeliveryEvent.Kind.EXHAUSTED, "billing", "p"));
         in(attempt("dashboard", "d1", 5, 1, 5));
+        report();
         String billing = gauges("billing");
         String dashboard = gauges("dashboard");
         assertEquals("[4, 2, 0]", billing, "four in the backlog, a and b queued, first waiting since 0");
-        OperatorSubtaskState snapshot = h.snapshot(1, P0);
+        assertEquals(4, backlogGauge("billing"));
+        OperatorSubtaskState snapshot = h.snapshot(1, h.getProcessingTime());
+        OperatorSubtaskState backlogSnapshot = backlog.snapshot(1, h.getProcessingTime());
         h.close();
-        open(1, 2, snapshot);
+        open(List.of("billing", "dashboard"), 1, 2, snapshot, backlogSnapshot);
         assertEquals(billing, gauges("billing"));
         assertEquals(dashboard, gauges("dashboard"));
+        assertEquals(4, backlogGauge("billing"));
+        assertEquals(1, backlogGauge("dashboard"));
     }
 
     @Test
     void parkedDevicesAndEveryConsumerSurviveARestoreAndAnUnlistedConsumerIsForgotten() throws Exception {
-        open(List.of("billing", "dashboard", "archive"), 1, 3, null);
+        open(List.of("billing", "dashboard", "archive"), 1, 3, null, null);
         at(P0);
         in(attempt("billing", "first", 0, 1, 5));
         in(attempt("billing", "b", 20, 1, 5));
@@ -420,12 +508,14 @@ class RedispatchSchedulerTest {
         in(attempt("dashboard", "d1", 5, 1, 5));
         in(attempt("dashboard", "d2", 6, 1, 5));
         for (int i = 0; i < 4; i++) in(attempt("archive", "r" + i, i, 1, 5)); // 4 > 3: BACKLOG
-        OperatorSubtaskState snapshot = h.snapshot(1, P0);
+        at(P0 + RedispatchScheduler.REPORT_MS); // reported; a, b (billing), d2 and three of archive's still queued
+        OperatorSubtaskState snapshot = h.snapshot(1, h.getProcessingTime());
+        OperatorSubtaskState backlogSnapshot = backlog.snapshot(1, h.getProcessingTime());
         h.close();
         seen = 0;
-        open(List.of("billing", "dashboard"), 1, 3, snapshot); // archive is no longer listed
-        at(P0);
-        until(P0 + 3000);
+        open(List.of("billing", "dashboard"), 1, 3, snapshot, backlogSnapshot); // archive is no longer listed
+        at(P0 + 1_000);
+        until(P0 + 4_000);
         assertEquals(
                 List.of("billing:a#1", "billing:b#1"),
                 sent().stream()
@@ -440,6 +530,7 @@ class RedispatchSchedulerTest {
                         .collect(Collectors.toList()));
         // billing's backlog: first, a, b, p (4 > 3) raised BACKLOG before; closing three of them clears it.
         for (String d : List.of("first", "a", "b")) in(event(DeliveryEvent.Kind.CLOSED, "billing", d));
+        report();
         List<Alert> backlog = alerts().stream()
                 .filter(a -> a.type.name().startsWith("BACKLOG"))
                 .collect(Collectors.toList());
@@ -454,5 +545,138 @@ class RedispatchSchedulerTest {
                         .asLong());
         in(attempt("archive", "r9", 9, 1, 5));
         assertTrue(order().indexOf("archive") < 0, "an unlisted consumer gets nothing");
+    }
+
+    /**
+     * No hot key: the scheduler is keyed by device, so two subtasks each schedule their own devices
+     * with half the budget. Each sends its share, longest waiting first among its own, and the two
+     * together never exceed the budget in any one-second window.
+     */
+    @Test
+    void twoSubtasksShareTheBudgetAndTheWorkAndKeepTheOrderEach() throws Exception {
+        int rate = 4;
+        List<KeyedOneInputStreamOperatorTestHarness<String, DeliveryEvent, Redispatch>> subtasks = new ArrayList<>();
+        for (int i = 0; i < 2; i++) {
+            var sub = scheduler(new RedispatchScheduler(List.of("billing"), rate, TTL), 2, i);
+            sub.setProcessingTime(P0);
+            sub.setup();
+            sub.open();
+            subtasks.add(sub);
+        }
+        try {
+            int[] fed = new int[2];
+            java.util.Map<String, Long> waiting = new java.util.HashMap<>();
+            for (int d = 0; d < 200; d++) {
+                String device = "dev-" + d;
+                int owner = org.apache.flink.runtime.state.KeyGroupRangeAssignment.assignKeyToParallelOperator(
+                        device, 128, 2);
+                long since = (d * 7919L) % 1000; // not in the devices' order
+                waiting.put(device, since);
+                subtasks.get(owner).processElement(attempt("billing", device, since, 1, 5), 0);
+                fed[owner]++;
+            }
+            List<long[]> sends = new ArrayList<>(); // time, subtask
+            int[] seenBy = new int[2];
+            for (long t = P0; t <= P0 + 120_000; t += 10) {
+                for (int i = 0; i < 2; i++) {
+                    var sub = subtasks.get(i);
+                    sub.setProcessingTime(t);
+                    List<Redispatch> out = sub.extractOutputValues();
+                    for (int k = seenBy[i]; k < out.size(); k++) sends.add(new long[] {t, i});
+                    seenBy[i] = out.size();
+                }
+            }
+            for (int i = 0; i < 2; i++) {
+                assertTrue(fed[i] > 60, "the devices spread over both subtasks: " + Arrays.toString(fed));
+                List<Redispatch> out = subtasks.get(i).extractOutputValues();
+                assertEquals(fed[i], out.size(), "subtask " + i + " sent all of its own");
+                // The first ones went as they came, within the budget; the rest waited, in order.
+                for (int k = rate / 2 + 1; k < out.size(); k++) {
+                    assertTrue(
+                            waiting.get(out.get(k - 1).state.deviceId) <= waiting.get(out.get(k).state.deviceId),
+                            "longest waiting first within subtask " + i);
+                }
+            }
+            for (long[] a : sends) {
+                long inWindow = sends.stream()
+                        .filter(o -> o[0] >= a[0] && o[0] < a[0] + 1000)
+                        .count();
+                assertTrue(inWindow <= rate, inWindow + " sends in the second from " + a[0]);
+                long mine = sends.stream()
+                        .filter(o -> o[1] == a[1] && o[0] >= a[0] && o[0] < a[0] + 1000)
+                        .count();
+                assertTrue(mine <= rate / 2, "subtask " + a[1] + " keeps to its half: " + mine);
+            }
+        } finally {
+            for (var sub : subtasks) sub.close();
+        }
+    }
+
+    /**
+     * Restored at another parallelism (two subtasks into one), the queues keep their order and the
+     * backlog its count: the new subtask reports every key group it now owns.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"rocksdb", "hashmap"})
+    void aRescaledRestoreKeepsTheQueueOrderAndTheBacklog(String backend) throws Exception {
+        List<OperatorSubtaskState> states = new ArrayList<>();
+        var backlogAlerts = new KeyedOneInputStreamOperatorTestHarness<String, BacklogReport, Alert>(
+                new KeyedProcessOperator<>(new DeliveryBacklog(List.of("billing"), 1000L)),
+                r -> r.consumer,
+                Types.STRING);
+        backlogAlerts.setProcessingTime(P0);
+        backlogAlerts.setup();
+        backlogAlerts.open();
+        java.util.Map<String, Long> waiting = new java.util.TreeMap<>();
+        for (int i = 0; i < 2; i++) {
+            try (var sub = scheduler(new RedispatchScheduler(List.of("billing"), 2, TTL), 2, i)) {
+                sub.setStateBackend(
+                        backend.equals("rocksdb") ? new EmbeddedRocksDBStateBackend() : new HashMapStateBackend());
+                sub.setProcessingTime(P0);
+                sub.setup();
+                sub.open();
+                for (int d = 0; d < 40; d++) {
+                    String device = "dev-" + d;
+                    if (org.apache.flink.runtime.state.KeyGroupRangeAssignment.assignKeyToParallelOperator(
+                                    device, 128, 2)
+                            != i) continue;
+                    long since = 1000 - d;
+                    waiting.put(device, since);
+                    sub.processElement(attempt("billing", device, since, 1, 5), 0);
+                }
+                sub.setProcessingTime(P0 + RedispatchScheduler.REPORT_MS);
+                for (var r : sub.getSideOutput(RedispatchScheduler.BACKLOG_REPORTS)) {
+                    backlogAlerts.processElement(r.getValue(), 0);
+                }
+                states.add(sub.snapshot(1, P0 + RedispatchScheduler.REPORT_MS));
+            }
+        }
+        var f = (DeliveryBacklog) ((KeyedProcessOperator<?, ?, ?>) backlogAlerts.getOperator()).getUserFunction();
+        assertEquals(40, f.gauge("billing"));
+        OperatorSubtaskState merged =
+                AbstractStreamOperatorTestHarness.repackageState(states.toArray(new OperatorSubtaskState[0]));
+        try (var one = scheduler(new RedispatchScheduler(List.of("billing"), 2, TTL), 1, 0)) {
+            one.setStateBackend(
+                    backend.equals("rocksdb") ? new EmbeddedRocksDBStateBackend() : new HashMapStateBackend());
+            one.setProcessingTime(P0 + 2_000);
+            one.setup();
+            one.initializeState(AbstractStreamOperatorTestHarness.repartitionOperatorState(merged, 128, 2, 1, 0));
+            one.open();
+            for (long t = P0 + 2_000; t <= P0 + 60_000; t += 10) one.setProcessingTime(t);
+            List<Redispatch> out = one.extractOutputValues();
+            long sentBefore = 2; // each subtask, with half the budget, sent its first at once
+            assertEquals(40 - sentBefore, out.size(), "every queued attempt, once");
+            for (int k = 1; k < out.size(); k++) {
+                assertTrue(
+                        waiting.get(out.get(k - 1).state.deviceId) <= waiting.get(out.get(k).state.deviceId),
+                        "longest waiting first, across what both subtasks had queued");
+            }
+            for (var r : one.getSideOutput(RedispatchScheduler.BACKLOG_REPORTS)) {
+                backlogAlerts.processElement(r.getValue(), 0);
+            }
+            assertEquals(40, f.gauge("billing"), "the backlog is the same after the rescale");
+        } finally {
+            backlogAlerts.close();
+        }
     }
 }

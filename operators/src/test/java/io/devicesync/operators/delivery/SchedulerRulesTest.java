@@ -19,7 +19,7 @@ class SchedulerRulesTest {
     static final long NOW = 1_764_000_000_000L;
 
     private final SchedulerRules rules = new SchedulerRules();
-    private final SchedulerState st = new SchedulerState();
+    private final BacklogState st = new BacklogState();
     private final List<Redispatch> deadLetters = new ArrayList<>();
     private final List<Alert> alerts = new ArrayList<>();
     private final SchedulerRules.Effects fx = new SchedulerRules.Effects() {
@@ -34,8 +34,11 @@ class SchedulerRulesTest {
         }
     };
 
+    /** The event, the backlog kept as the operators keep it (the sum of the outcomes' changes). */
     private SchedulerRules.Outcome in(EpisodeEntry en, DeliveryEvent e) {
-        return rules.onEvent(st, "billing", en, e, NOW, fx);
+        SchedulerRules.Outcome o = rules.onEvent("billing", en, e, NOW, fx);
+        st.backlog += o.backlogDelta;
+        return o;
     }
 
     private List<String> types() {
@@ -105,5 +108,31 @@ class SchedulerRulesTest {
         rules.backlog(st, "billing", 10, NOW, fx);
         assertEquals(List.of("BACKLOG", "BACKLOG_CLEARED"), types());
         assertEquals(1, st.backlogEpisode);
+    }
+
+    /** After an upgrade the tracker tells what the scheduler of the earlier build knew: counted, nothing sent. */
+    @Test
+    void anEpisodeOrParkingToldAfterAnUpgradeCountsOnceAndSendsNothing() {
+        DeliveryEvent open = RedispatchSchedulerTest.event(DeliveryEvent.Kind.OPEN, "billing", "d");
+        open.attempt = 2;
+        open.state = null;
+        SchedulerRules.Outcome o = in(null, open);
+        assertEquals(SchedulerRules.Store.PUT, o.store);
+        assertFalse(o.entry.queued, "nothing to send: the next attempt brings the state");
+        assertFalse(o.entry.parked);
+        assertEquals(1, st.backlog);
+        assertEquals(SchedulerRules.Store.NONE, in(o.entry, open).store, "known already");
+        assertEquals(1, st.backlog);
+        SchedulerRules.Outcome exhausted =
+                in(o.entry, RedispatchSchedulerTest.event(DeliveryEvent.Kind.EXHAUSTED, "billing", "d"));
+        assertEquals(1, deadLetters.size(), "the exhaustion's own state is the dead letter");
+        assertEquals(2, deadLetters.get(0).attemptsSent, "the attempts fallen due stand in for those sent");
+        assertTrue(exhausted.entry.parked);
+        assertEquals(1, st.backlog);
+        DeliveryEvent parked = RedispatchSchedulerTest.event(DeliveryEvent.Kind.PARKED, "billing", "p");
+        parked.state = null;
+        assertTrue(in(null, parked).entry.parked);
+        assertEquals(2, st.backlog);
+        assertEquals(List.of("REDISPATCH_EXHAUSTED"), types(), "only the exhaustion alerts");
     }
 }

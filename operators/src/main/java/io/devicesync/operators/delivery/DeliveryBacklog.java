@@ -1,0 +1,178 @@
+package io.devicesync.operators.delivery;
+
+import io.devicesync.model.Alert;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.flink.api.common.TaskInfo;
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
+import org.apache.flink.api.common.state.MapState;
+import org.apache.flink.api.common.state.MapStateDescriptor;
+import org.apache.flink.api.common.state.ValueState;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.api.java.tuple.Tuple2;
+import org.apache.flink.runtime.state.FunctionInitializationContext;
+import org.apache.flink.runtime.state.FunctionSnapshotContext;
+import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
+import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
+import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
+import org.apache.flink.util.Collector;
+
+/**
+ * Keyed by consumer: the consumer's backlog over the whole job, the sum of the counts by key group
+ * that the RedispatchScheduler's subtasks report ({@link BacklogReport}: at most one per key group
+ * and second, so its work is bounded by the number of key groups, whatever the fleet or the
+ * backlog), and BACKLOG / BACKLOG_CLEARED with {@link SchedulerRules#backlog}'s hysteresis, in
+ * processing time. A consumer no longer listed is forgotten within the hour (an hourly timer per
+ * consumer with state).
+ *
+ * <p>Metric, per consumer (group {@code consumer}): gauge {@code backlog}, on the subtask that owns
+ * the consumer (kept in union operator state: right at once after a restore).
+ */
+public class DeliveryBacklog extends KeyedProcessFunction<String, BacklogReport, Alert>
+        implements CheckpointedFunction {
+    private static final long serialVersionUID = 1L;
+
+    public static final String BY_KEY_GROUP = "backlog-by-key-group";
+    public static final String BACKLOG = "backlog";
+    static final long LISTING_CHECK_MS = 3_600_000;
+
+    private final List<String> consumers;
+    private final HashMap<String, Long> thresholds = new HashMap<>();
+
+    private transient MapState<Integer, Long> byKeyGroup;
+    private transient ValueState<BacklogState> backlog;
+    private transient SchedulerRules rules;
+    private transient Map<String, java.util.concurrent.atomic.AtomicLong> gauges;
+    private transient ListState<Tuple2<String, Long>> gaugeState;
+
+    /** @param thresholds each consumer's {@code --backlog.threshold}, by name */
+    public DeliveryBacklog(List<String> consumers, Map<String, Long> thresholds) {
+        this.consumers = List.copyOf(consumers);
+        for (String c : consumers) {
+            Long t = thresholds.get(c);
+            if (t == null) throw new IllegalArgumentException("no backlog threshold for " + c);
+            this.thresholds.put(c, t);
+        }
+    }
+
+    /** Every consumer with the same threshold. */
+    public DeliveryBacklog(List<String> consumers, long threshold) {
+        this(consumers, same(consumers, threshold));
+    }
+
+    private static Map<String, Long> same(List<String> consumers, long threshold) {
+        Map<String, Long> m = new HashMap<>();
+        for (String c : consumers) m.put(c, threshold);
+        return m;
+    }
+
+    @Override
+    public void initializeState(FunctionInitializationContext ctx) throws Exception {
+        gaugeState = ctx.getOperatorStateStore()
+                .getUnionListState(new ListStateDescriptor<>("backlogGauges", Types.TUPLE(Types.STRING, Types.LONG)));
+        gauges = new HashMap<>();
+        if (!ctx.isRestored()) return;
+        for (Tuple2<String, Long> g : gaugeState.get()) {
+            if (owned(g.f0)) gauges.put(g.f0, new java.util.concurrent.atomic.AtomicLong(g.f1));
+        }
+    }
+
+    @Override
+    public void open(OpenContext ctx) {
+        byKeyGroup = getRuntimeContext().getMapState(new MapStateDescriptor<>(BY_KEY_GROUP, Types.INT, Types.LONG));
+        backlog = getRuntimeContext()
+                .getState(new ValueStateDescriptor<>(BACKLOG, TypeInformation.of(BacklogState.class)));
+        rules = new SchedulerRules();
+        for (String c : consumers) {
+            java.util.concurrent.atomic.AtomicLong g =
+                    gauges.computeIfAbsent(c, k -> new java.util.concurrent.atomic.AtomicLong());
+            getRuntimeContext().getMetricGroup().addGroup("consumer", c).gauge("backlog", g::get);
+        }
+    }
+
+    @Override
+    public void snapshotState(FunctionSnapshotContext ctx) throws Exception {
+        List<Tuple2<String, Long>> mine = new java.util.ArrayList<>();
+        for (Map.Entry<String, java.util.concurrent.atomic.AtomicLong> e : gauges.entrySet()) {
+            if (owned(e.getKey())) mine.add(Tuple2.of(e.getKey(), e.getValue().get()));
+        }
+        gaugeState.update(mine);
+    }
+
+    private boolean owned(String consumer) {
+        TaskInfo t = getRuntimeContext().getTaskInfo();
+        return KeyGroupRangeAssignment.assignKeyToParallelOperator(
+                        consumer, t.getMaxNumberOfParallelSubtasks(), t.getNumberOfParallelSubtasks())
+                == t.getIndexOfThisSubtask();
+    }
+
+    @Override
+    public void processElement(BacklogReport r, Context ctx, Collector<Alert> out) throws Exception {
+        String consumer = ctx.getCurrentKey();
+        if (!thresholds.containsKey(consumer)) {
+            forget();
+            return;
+        }
+        Long was = byKeyGroup.get(r.keyGroup);
+        long delta = r.count - (was == null ? 0 : was);
+        if (delta == 0) return;
+        if (r.count == 0) {
+            byKeyGroup.remove(r.keyGroup);
+        } else {
+            byKeyGroup.put(r.keyGroup, r.count);
+        }
+        BacklogState st = backlog.value();
+        long now = ctx.timerService().currentProcessingTime();
+        if (st == null) {
+            st = new BacklogState();
+            ctx.timerService().registerProcessingTimeTimer(nextListingCheck(now)); // then each hour again
+        }
+        st.backlog += delta;
+        rules.backlog(st, consumer, thresholds.get(consumer), now, new SchedulerRules.Effects() {
+            @Override
+            public void deadLetter(io.devicesync.model.Redispatch last) {
+                throw new IllegalStateException("the backlog dead-letters nothing");
+            }
+
+            @Override
+            public void alert(Alert alert) {
+                out.collect(alert);
+            }
+        });
+        backlog.update(st);
+        gauges.get(consumer).set(st.backlog);
+    }
+
+    private static long nextListingCheck(long now) {
+        return (Math.floorDiv(now, LISTING_CHECK_MS) + 1) * LISTING_CHECK_MS;
+    }
+
+    @Override
+    public void onTimer(long timestamp, OnTimerContext ctx, Collector<Alert> out) throws Exception {
+        if (!thresholds.containsKey(ctx.getCurrentKey())) {
+            forget();
+            return;
+        }
+        if (backlog.value() != null) {
+            ctx.timerService()
+                    .registerProcessingTimeTimer(
+                            nextListingCheck(ctx.timerService().currentProcessingTime()));
+        }
+    }
+
+    /** A consumer no longer listed: its counts and alert state go (listed again, it starts afresh). */
+    private void forget() {
+        byKeyGroup.clear();
+        backlog.clear();
+    }
+
+    /** The consumer's backlog gauge (tests). */
+    long gauge(String consumer) {
+        return gauges.get(consumer).get();
+    }
+}
