@@ -123,6 +123,23 @@ public final class DeviceSyncJob {
                             + env.getCheckpointConfig().getCheckpointingConsistencyMode()
                             + " (execution.checkpointing.mode); set one of them to match");
         }
+        if (!params.deliveryConsumers.isEmpty()) {
+            var conf = env.getConfiguration();
+            String backend = conf.get(org.apache.flink.configuration.ConfigOptions.key("state.backend.type")
+                    .stringType()
+                    .defaultValue(""));
+            String timers = conf.get(
+                    org.apache.flink.configuration.ConfigOptions.key("state.backend.rocksdb.timer-service.factory")
+                            .stringType()
+                            .defaultValue("ROCKSDB"));
+            if (backend.equalsIgnoreCase("rocksdb") && timers.equalsIgnoreCase("HEAP")) {
+                // Flink writes its own heap timers into RocksDB's checkpoints by hand, no other
+                // priority queue: the redispatch queues would be in savepoints only.
+                throw new IllegalArgumentException("--delivery.consumers: the cluster's"
+                        + " state.backend.rocksdb.timer-service.factory is HEAP, which keeps the redispatch queues"
+                        + " out of RocksDB's checkpoints; use ROCKSDB (the default)");
+            }
+        }
         TransactionTimeout.check(
                 params.sinkDeliveryGuarantee,
                 params.transactionTimeoutMs,
@@ -134,8 +151,9 @@ public final class DeviceSyncJob {
                 params.sinkDeliveryGuarantee,
                 env.getCheckpointConfig().getCheckpointingConsistencyMode(),
                 env.getCheckpointConfig().getCheckpointInterval());
-        // No operator of the job keeps or changes a record it was given or has emitted (keyed
-        // inputs arrive over the network as fresh objects; the async lookup copies what it queues),
+        // No operator of the job changes a record it was given or has emitted (keyed inputs arrive
+        // over the network as fresh objects; the async lookup copies what it queues; the
+        // redispatch scheduler keeps an attempt's document, which nothing changes once published),
         // so chained operators may pass records without a copy through the serializer.
         env.getConfig().enableObjectReuse();
         if (env.getConfig().getAutoWatermarkInterval() <= 0) {
@@ -490,7 +508,7 @@ public final class DeviceSyncJob {
                     .transform(
                             "RedispatchScheduler",
                             TypeInformation.of(Redispatch.class),
-                            new RedispatchScheduler(p.deliveryConsumers, rates, p.stateIdleTtl))
+                            new RedispatchScheduler(p.deliveryConsumers, rates))
                     .uid(Uids.REDISPATCH_SCHEDULER_BY_DEVICE)
                     .name("RedispatchScheduler");
             redispatches.sinkTo(outputs.redispatch).uid(Uids.SINK_REDISPATCH).name("Kafka: " + outputs.redispatchName);
@@ -504,7 +522,7 @@ public final class DeviceSyncJob {
                     .getSideOutput(RedispatchScheduler.BACKLOG_REPORTS)
                     .keyBy(r -> r.consumer, Types.STRING)
                     .process(new DeliveryBacklog(p.deliveryConsumers, thresholds), TypeInformation.of(Alert.class))
-                    .uid(Uids.DELIVERY_BACKLOG)
+                    .uid(Uids.REDISPATCH_SCHEDULER) // the earlier builds' scheduler's: it takes over its BACKLOG
                     .name("DeliveryBacklog");
             alerts = alerts.union(
                     deliveries.getSideOutput(Tags.ALERTS), redispatches.getSideOutput(Tags.ALERTS), backlogAlerts);

@@ -28,14 +28,12 @@ public final class Uids {
     public static final String ACK_ROUTER = "ack-router";
     public static final String DELIVERY_TRACKER = "delivery-tracker";
     /**
-     * The scheduler of earlier builds, keyed by consumer (its state does not restore into the
-     * device-keyed one: README, Upgrading). Kept so that the name is never used again.
+     * The step keyed by consumer: the scheduler of earlier builds, the DeliveryBacklog since the
+     * scheduler is keyed by device (it takes over the earlier one's BACKLOG state: README, Upgrading).
      */
     public static final String REDISPATCH_SCHEDULER = "redispatch-scheduler";
     /** The redispatch scheduler keyed by device, chained to the tracker. */
     public static final String REDISPATCH_SCHEDULER_BY_DEVICE = "redispatch-scheduler-by-device";
-    /** Each consumer's backlog over the job. */
-    public static final String DELIVERY_BACKLOG = "delivery-backlog";
 
     public static final String SINK_REDISPATCH = "sink-device-redispatch";
     public static final String SINK_REDISPATCH_DLQ = "sink-device-redispatch-dlq";

@@ -68,15 +68,12 @@ class DeviceSyncJobTest {
             Uids.SOURCE_ACKS,
             Uids.ACK_ROUTER,
             Uids.REDISPATCH_SCHEDULER_BY_DEVICE,
-            Uids.DELIVERY_BACKLOG,
+            Uids.REDISPATCH_SCHEDULER,
             Uids.SINK_REDISPATCH,
             Uids.SINK_REDISPATCH_DLQ
         }) {
             assertTrue(nodes.stream().anyMatch(n -> uid.equals(n.getTransformationUID())), uid);
         }
-        assertTrue(
-                nodes.stream().noneMatch(n -> Uids.REDISPATCH_SCHEDULER.equals(n.getTransformationUID())),
-                "the consumer-keyed scheduler is gone");
         var scheduler = nodes.stream()
                 .filter(n -> n.getOperatorName().equals("RedispatchScheduler"))
                 .findFirst()
@@ -92,6 +89,28 @@ class DeviceSyncJobTest {
                 .findFirst()
                 .orElseThrow();
         assertEquals("HASH", backlog.getInEdges().get(0).getPartitioner().toString());
+        assertEquals(
+                Uids.REDISPATCH_SCHEDULER,
+                backlog.getTransformationUID(),
+                "keyed by consumer as the earlier scheduler was: its BACKLOG state restores into it");
+    }
+
+    /** RocksDB with heap timers would keep the redispatch queues out of checkpoints: refused with delivery. */
+    @Test
+    void heapTimersOnRocksDbAreRefusedWithDelivery() {
+        Configuration cluster = new Configuration();
+        cluster.setString("state.backend.type", "rocksdb");
+        cluster.setString("state.backend.rocksdb.timer-service.factory", "HEAP");
+        JobParameters on = params("--delivery.consumers", "billing");
+        var e = org.junit.jupiter.api.Assertions.assertThrows(
+                IllegalArgumentException.class,
+                () -> DeviceSyncJob.configure(StreamExecutionEnvironment.getExecutionEnvironment(cluster), on));
+        assertTrue(
+                e.getMessage()
+                        .startsWith("--delivery.consumers: the cluster's"
+                                + " state.backend.rocksdb.timer-service.factory is HEAP"),
+                e.getMessage());
+        DeviceSyncJob.configure(StreamExecutionEnvironment.getExecutionEnvironment(cluster), params());
     }
 
     /** The budget is split over the subtasks: one below the parallelism is refused, by name. */

@@ -4,10 +4,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.devicesync.model.Ack;
+import io.devicesync.model.Alert;
 import io.devicesync.model.AlertType;
 import io.devicesync.model.AuditRecord;
 import io.devicesync.model.DeviceState;
 import io.devicesync.model.Increment;
+import io.devicesync.operators.delivery.BacklogReport;
+import io.devicesync.operators.delivery.DeliveryBacklog;
 import io.devicesync.operators.delivery.DeliveryEvent;
 import io.devicesync.operators.delivery.DeliverySchedule;
 import io.devicesync.operators.delivery.DeliveryTracker;
@@ -24,6 +27,7 @@ import org.apache.flink.runtime.state.StateBackend;
 import org.apache.flink.streaming.api.operators.co.KeyedCoProcessOperator;
 import org.apache.flink.streaming.api.watermark.Watermark;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 import org.apache.flink.streaming.util.KeyedTwoInputStreamOperatorTestHarness;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -34,9 +38,9 @@ import org.junit.jupiter.params.provider.ValueSource;
  * {@code src/test/resources/savepoints/BuildSavepoints-8f4564d.java.txt}, run in a checkout of that
  * commit) restore into this build on both backends and carry on from where they were: the upgrade
  * path the README's upgrade notes promise. The reconciler's are {@code
- * ReconcilerStateMigrationTest}'s. That build's scheduler was keyed by consumer; its state does not
- * restore into the scheduler keyed by device (the README's upgrade notes say so), and its
- * snapshots are gone with it.
+ * ReconcilerStateMigrationTest}'s. That build's scheduler was keyed by consumer: under its uid now
+ * runs the DeliveryBacklog, which takes over its BACKLOG state (the scheduler keyed by device starts
+ * anew, told by the tracker of every open episode and parking: {@code DeliveryTrackerTest}).
  */
 class OlderBuildSavepointsTest {
     static final String BUILD = "8f4564d";
@@ -107,6 +111,63 @@ class OlderBuildSavepointsTest {
     private static String describe(DeliveryEvent e) {
         return e.kind + " " + e.consumer + " " + e.deviceId + " " + e.epoch + "/" + e.seq + " #" + e.attempt + " "
                 + (e.state == null ? "-" : new String(e.state.state, StandardCharsets.UTF_8));
+    }
+
+    /**
+     * That build's scheduler (billing: rate 1/s, threshold 1) had three devices in billing's
+     * backlog, so its BACKLOG (episode 1) was open. The DeliveryBacklog restored under its uid keeps
+     * that BACKLOG open (no second one for the same backlog), clears it once the counts reported fall
+     * to half the threshold, with the same episode, and drops what that scheduler kept.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"rocksdb", "hashmap"})
+    void theSchedulerOf8f4564dHandsItsOpenBacklogToTheDeliveryBacklog(String backend) throws Exception {
+        OperatorSubtaskState snapshot;
+        try (var h = new KeyedOneInputStreamOperatorTestHarness<String, BacklogReport, Alert>(
+                new org.apache.flink.streaming.api.operators.KeyedProcessOperator<>(
+                        new DeliveryBacklog(List.of("billing", "dashboard"), 1L)),
+                r -> r.consumer,
+                Types.STRING)) {
+            h.setStateBackend(backend(backend));
+            h.setup();
+            h.initializeState(read("scheduler", BUILD, backend));
+            h.open();
+            h.setProcessingTime(1_000_500);
+            h.processElement(new BacklogReport("billing", 7, 3), 0);
+            assertEquals(List.of(), h.extractOutputValues(), "the BACKLOG of 8f4564d is still open: not raised again");
+            h.processElement(new BacklogReport("billing", 7, 0), 0);
+            List<Alert> out = h.extractOutputValues();
+            assertEquals(1, out.size());
+            assertEquals(AlertType.BACKLOG_CLEARED, out.get(0).type);
+            assertEquals(
+                    1,
+                    io.devicesync.model.Json.parse(out.get(0).details.getBytes(StandardCharsets.UTF_8))
+                            .get("backlogEpisode")
+                            .asLong(),
+                    "the episode that build opened");
+            snapshot = h.snapshot(2, 1_000_600);
+        }
+        // Restored again: that build's state was taken over once and cleared; this build's goes on.
+        try (var h = new KeyedOneInputStreamOperatorTestHarness<String, BacklogReport, Alert>(
+                new org.apache.flink.streaming.api.operators.KeyedProcessOperator<>(
+                        new DeliveryBacklog(List.of("billing", "dashboard"), 1L)),
+                r -> r.consumer,
+                Types.STRING)) {
+            h.setStateBackend(backend(backend));
+            h.setup();
+            h.initializeState(snapshot);
+            h.open();
+            h.setProcessingTime(1_000_700);
+            h.processElement(new BacklogReport("billing", 7, 3), 0);
+            List<Alert> out = h.extractOutputValues();
+            assertEquals(1, out.size(), "a new backlog: a new BACKLOG");
+            assertEquals(AlertType.BACKLOG, out.get(0).type);
+            assertEquals(
+                    2,
+                    io.devicesync.model.Json.parse(out.get(0).details.getBytes(StandardCharsets.UTF_8))
+                            .get("backlogEpisode")
+                            .asLong());
+        }
     }
 
     /** The guard had forwarded g 0/1 and 0/2 and held 0/4; restored, 0/3 releases both. */

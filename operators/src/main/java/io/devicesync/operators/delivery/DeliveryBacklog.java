@@ -30,6 +30,12 @@ import org.apache.flink.util.Collector;
  * processing time. A consumer no longer listed is forgotten within the hour (an hourly timer per
  * consumer with state).
  *
+ * <p>It runs under the uid of the scheduler of earlier builds, which was keyed by consumer too:
+ * after an upgrade it takes that scheduler's open BACKLOG and episode number from its state
+ * ({@link SchedulerState}) at the consumer's first report, and clears what that scheduler kept
+ * (its value and its episodes by device; the counts come anew from the scheduler keyed by device,
+ * which the tracker tells of every open episode and parking at that start).
+ *
  * <p>Metric, per consumer (group {@code consumer}): gauge {@code backlog}, on the subtask that owns
  * the consumer (kept in union operator state: right at once after a restore).
  */
@@ -43,6 +49,16 @@ public class DeliveryBacklog extends KeyedProcessFunction<String, BacklogReport,
 
     private final List<String> consumers;
     private final HashMap<String, Long> thresholds = new HashMap<>();
+
+    /** The earlier builds' scheduler's state: read once after an upgrade, then cleared. */
+    static final String LEGACY_SCHEDULER = "scheduler";
+
+    static final String LEGACY_EPISODES = "episodes";
+
+    private transient ValueState<SchedulerState> legacyScheduler;
+    private transient MapState<String, EpisodeEntry> legacyEpisodes;
+    /** Consumers whose earlier state this run has looked for. */
+    private transient java.util.Set<String> legacyChecked;
 
     private transient MapState<Integer, Long> byKeyGroup;
     private transient ValueState<BacklogState> backlog;
@@ -87,6 +103,12 @@ public class DeliveryBacklog extends KeyedProcessFunction<String, BacklogReport,
         byKeyGroup = getRuntimeContext().getMapState(new MapStateDescriptor<>(BY_KEY_GROUP, Types.INT, Types.LONG));
         backlog = getRuntimeContext()
                 .getState(new ValueStateDescriptor<>(BACKLOG, TypeInformation.of(BacklogState.class)));
+        legacyScheduler = getRuntimeContext()
+                .getState(new ValueStateDescriptor<>(LEGACY_SCHEDULER, TypeInformation.of(SchedulerState.class)));
+        legacyEpisodes = getRuntimeContext()
+                .getMapState(new MapStateDescriptor<>(
+                        LEGACY_EPISODES, Types.STRING, TypeInformation.of(EpisodeEntry.class)));
+        legacyChecked = new java.util.HashSet<>();
         rules = new SchedulerRules();
         for (String c : consumers) {
             java.util.concurrent.atomic.AtomicLong g =
@@ -117,6 +139,13 @@ public class DeliveryBacklog extends KeyedProcessFunction<String, BacklogReport,
         if (!thresholds.containsKey(consumer)) {
             forget();
             return;
+        }
+        BacklogState upgraded = legacyChecked.add(consumer) ? fromEarlierBuild(consumer) : null;
+        if (upgraded != null) {
+            backlog.update(upgraded);
+            ctx.timerService()
+                    .registerProcessingTimeTimer(
+                            nextListingCheck(ctx.timerService().currentProcessingTime()));
         }
         Long was = byKeyGroup.get(r.keyGroup);
         long delta = r.count - (was == null ? 0 : was);
@@ -165,10 +194,36 @@ public class DeliveryBacklog extends KeyedProcessFunction<String, BacklogReport,
         }
     }
 
+    /**
+     * The open BACKLOG and episode number the scheduler of an earlier build kept for the current
+     * consumer, its state cleared; null when there is none (this build's state).
+     */
+    private BacklogState fromEarlierBuild(String consumer) throws Exception {
+        SchedulerState old = legacyScheduler.value();
+        if (old == null) return null;
+        BacklogState st = backlog.value();
+        if (st == null) st = new BacklogState();
+        st.backlogOpen = old.backlogOpen;
+        st.backlogEpisode = Math.max(st.backlogEpisode, old.backlogEpisode);
+        legacyScheduler.clear();
+        legacyEpisodes.clear(); // once: every episode that scheduler kept of the consumer
+        LOG.info(
+                "{}: the BACKLOG state of the earlier scheduler keyed by consumer taken over (open {}, episode {}),"
+                        + " its episodes cleared",
+                consumer,
+                st.backlogOpen,
+                st.backlogEpisode);
+        return st;
+    }
+
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(DeliveryBacklog.class);
+
     /** A consumer no longer listed: its counts and alert state go (listed again, it starts afresh). */
     private void forget() {
         byKeyGroup.clear();
         backlog.clear();
+        legacyScheduler.clear();
+        legacyEpisodes.clear();
     }
 
     /** The consumer's backlog gauge (tests). */

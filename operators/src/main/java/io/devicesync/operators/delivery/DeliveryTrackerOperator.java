@@ -70,13 +70,16 @@ public final class DeliveryTrackerOperator extends KeyedCoProcessOperator<String
     @Override
     public void open() throws Exception {
         super.open();
-        if (register) registerWithTheScheduler();
-        if (!rearm) return;
+        if (!register && !rearm) return;
+        // The keys first: reading a value whose TTL passed clears it, which on the heap backend
+        // would break a live iteration of the keys.
         List<String> keys;
         try (Stream<String> k =
                 this.<String>getKeyedStateBackend().getKeys(DeliveryTracker.STATE, VoidNamespace.INSTANCE)) {
             keys = k.collect(Collectors.toList());
         }
+        if (register) registerWithTheScheduler(keys);
+        if (!rearm) return;
         InternalTimerService<VoidNamespace> timers =
                 getInternalTimerService("user-timers", VoidNamespaceSerializer.INSTANCE, this);
         DeliveryTracker tracker = (DeliveryTracker) getUserFunction();
@@ -95,24 +98,18 @@ public final class DeliveryTrackerOperator extends KeyedCoProcessOperator<String
      * down before the upgrade keeps its BACKLOG. One pass over the tracker's devices, at this start
      * only. The operators are opened from the chain's tail: the scheduler is ready.
      */
-    private void registerWithTheScheduler() throws Exception {
+    private void registerWithTheScheduler(List<String> keys) throws Exception {
         DeliveryTracker tracker = (DeliveryTracker) getUserFunction();
-        long[] told = new long[2]; // devices, episodes and parkings
-        // The pass only reads the tracker's state (the scheduler writes its own): no need to
-        // collect the keys first.
-        try (Stream<String> keys =
-                this.<String>getKeyedStateBackend().getKeys(DeliveryTracker.STATE, VoidNamespace.INSTANCE)) {
-            for (String key : (Iterable<String>) keys::iterator) {
-                setCurrentKey(key);
-                told[0]++;
-                told[1] += tracker.registerCurrentDevice(key, e -> output.collect(new StreamRecord<>(e)));
-            }
+        long told = 0;
+        for (String key : keys) {
+            setCurrentKey(key);
+            told += tracker.registerCurrentDevice(key, e -> output.collect(new StreamRecord<>(e)));
         }
         LOG.info(
                 "Restored from a build whose redispatch scheduler was keyed by consumer: {} open episodes and"
                         + " parkings of {} devices told to the scheduler keyed by device",
-                told[1],
-                told[0]);
+                told,
+                keys.size());
     }
 
     /**

@@ -22,6 +22,13 @@ public class EpisodeEntry {
     public boolean queued;
     /** Attempts exhausted; counted in the backlog until the consumer acknowledges again. */
     public boolean parked;
+    /** Parked, its dead letter (and REDISPATCH_EXHAUSTED) waiting in the queue for the budget. */
+    public boolean deadLetterDue;
+    /**
+     * The consumer's listing it belongs to (the scheduler's, see there): an entry of an earlier
+     * listing of a consumer that was dropped and listed again is left over, and taken for none.
+     */
+    public long generation;
 
     public EpisodeEntry() {}
 }

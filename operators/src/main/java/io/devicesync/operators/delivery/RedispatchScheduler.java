@@ -4,16 +4,17 @@ import io.devicesync.model.Alert;
 import io.devicesync.model.Redispatch;
 import io.devicesync.operators.util.KeyGroupCounts;
 import io.devicesync.operators.util.Tags;
-import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.apache.flink.api.common.TaskInfo;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.state.MapState;
 import org.apache.flink.api.common.state.MapStateDescriptor;
-import org.apache.flink.api.common.state.StateTtlConfig;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.api.java.tuple.Tuple2;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.runtime.state.KeyGroupedInternalPriorityQueue;
@@ -30,7 +31,7 @@ import org.slf4j.LoggerFactory;
  * Keyed by deviceId, chained to the DeliveryTracker (same key and parallelism): sends the attempts
  * the tracker found due within each consumer's budget, the waiting ones longest waiting first; a
  * newer attempt replaces a queued one; dead-letters exhausted episodes (with one
- * REDISPATCH_EXHAUSTED alert); counts each consumer's backlog (devices with an open episode or
+ * REDISPATCH_EXHAUSTED alert) within the same budget, in the same queue; counts each consumer's backlog (devices with an open episode or
  * parked) by key group and reports the counts that changed, once a second, to the DeliveryBacklog,
  * which sums them over the job and raises BACKLOG / BACKLOG_CLEARED. The decisions are
  * {@link SchedulerRules}'; its work follows the problems (attempts, episode changes), never the
@@ -49,7 +50,8 @@ import org.slf4j.LoggerFactory;
  * its window.
  *
  * <p>Metrics, per consumer (group {@code consumer}), of this subtask: {@code redispatchesSent},
- * {@code redispatchesDeferred} (attempts that waited for the budget), {@code redispatchesExhausted},
+ * {@code redispatchesDeferred} (attempts that waited for the budget), {@code redispatchesExhausted}
+ * (dead letters sent),
  * gauges {@code redispatchesQueued} and {@code oldestUnacknowledgedAgeMs}.
  */
 public final class RedispatchScheduler extends AbstractStreamOperator<Redispatch>
@@ -73,8 +75,6 @@ public final class RedispatchScheduler extends AbstractStreamOperator<Redispatch
     /** Each consumer's job-wide budget per second ({@code --delivery.consumer.<name>.rate}). */
     private final LinkedHashMap<String, Integer> rates = new LinkedHashMap<>();
 
-    private final Duration idleTtl;
-
     private transient MapState<String, EpisodeEntry> episodes;
     private transient Map<String, Consumer> byName;
     private transient SchedulerRules rules;
@@ -82,23 +82,18 @@ public final class RedispatchScheduler extends AbstractStreamOperator<Redispatch
     private transient boolean restored;
 
     /** Every consumer with the same budget. */
-    public RedispatchScheduler(List<String> consumers, int rate, Duration idleTtl) {
-        this(consumers, same(consumers, rate), idleTtl);
+    public RedispatchScheduler(List<String> consumers, int rate) {
+        this(consumers, same(consumers, rate));
     }
 
-    /**
-     * @param rates each consumer's job-wide budget per second, by name
-     * @param idleTtl {@code --state.idle-ttl}: a device's entries expire two days after it (the
-     *     tracker forgets a parked device after it and says so; this is the backstop)
-     */
-    public RedispatchScheduler(List<String> consumers, Map<String, Integer> rates, Duration idleTtl) {
+    /** @param rates each consumer's job-wide budget per second, by name */
+    public RedispatchScheduler(List<String> consumers, Map<String, Integer> rates) {
         this.consumers = List.copyOf(consumers);
         for (String c : consumers) {
             Integer r = rates.get(c);
             if (r == null || r < 1) throw new IllegalArgumentException("no budget for " + c);
             this.rates.put(c, r);
         }
-        this.idleTtl = idleTtl;
     }
 
     private static Map<String, Integer> same(List<String> consumers, int rate) {
@@ -132,6 +127,10 @@ public final class RedispatchScheduler extends AbstractStreamOperator<Redispatch
         long holdUntil;
         /** The drain callback registered; 0 when none. */
         long drainAt;
+        /** This listing of the consumer: entries of another one are left over (see initializeState). */
+        long generation;
+        /** Listed at this start and not before it: left-overs of an earlier listing may be in the state. */
+        boolean newlyListed;
 
         Counter sent;
         Counter deferred;
@@ -146,10 +145,26 @@ public final class RedispatchScheduler extends AbstractStreamOperator<Redispatch
         }
     }
 
+    /**
+     * Each listed consumer's generation, and under "" the highest ever given (union operator
+     * state). A consumer dropped from the list and listed again later gets a new one: what its
+     * earlier listing left in the state (entries of devices never told again, queue elements,
+     * counts) is taken for nothing, as DESIGN.md has it (listed again, it starts afresh).
+     */
+    private static final ListStateDescriptor<Tuple2<String, Long>> GENERATIONS =
+            new ListStateDescriptor<>("consumer-generations", Types.TUPLE(Types.STRING, Types.LONG));
+
+    private transient ListState<Tuple2<String, Long>> generations;
+    private transient long highestGeneration;
+
     @Override
     public void initializeState(StateInitializationContext context) throws Exception {
         super.initializeState(context);
         TaskInfo task = getRuntimeContext().getTaskInfo();
+        generations = context.getOperatorStateStore().getUnionListState(GENERATIONS);
+        Map<String, Long> restoredGenerations = new java.util.HashMap<>();
+        for (Tuple2<String, Long> g : generations.get()) restoredGenerations.merge(g.f0, g.f1, Math::max);
+        highestGeneration = restoredGenerations.getOrDefault("", 0L);
         byName = new LinkedHashMap<>();
         for (String c : consumers) {
             int rate = rates.get(c);
@@ -166,26 +181,44 @@ public final class RedispatchScheduler extends AbstractStreamOperator<Redispatch
                     new Consumer(c, share(rate, task.getNumberOfParallelSubtasks(), task.getIndexOfThisSubtask()));
             pc.backlog.initialize(context, task);
             pc.queued.initialize(context, task);
+            Long g = restoredGenerations.get(c);
+            if (g == null) {
+                pc.generation = ++highestGeneration;
+                pc.newlyListed = context.isRestored();
+                if (pc.newlyListed) {
+                    pc.backlog.reset();
+                    pc.queued.reset();
+                }
+            } else {
+                pc.generation = g;
+            }
             byName.put(c, pc);
         }
         restored = context.isRestored();
     }
 
-    /** The descriptor of {@link #EPISODES}, with its TTL, as the scheduler registers it. */
-    public static MapStateDescriptor<String, EpisodeEntry> episodesDescriptor(Duration idleTtl) {
-        MapStateDescriptor<String, EpisodeEntry> d =
-                new MapStateDescriptor<>(EPISODES, Types.STRING, TypeInformation.of(EpisodeEntry.class));
-        d.enableTimeToLive(StateTtlConfig.newBuilder(idleTtl.plusDays(2))
-                .setUpdateType(StateTtlConfig.UpdateType.OnCreateAndWrite)
-                .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
-                .build());
-        return d;
+    /**
+     * The descriptor of {@link #EPISODES}, as the scheduler registers it. No TTL: an entry is counted
+     * in the backlog and has its place in the queues, and goes only with the tracker's word (an ack's
+     * CLOSED, a parked device forgotten): an entry that expired silently would stay counted and
+     * queued for good.
+     */
+    public static MapStateDescriptor<String, EpisodeEntry> episodesDescriptor() {
+        return new MapStateDescriptor<>(EPISODES, Types.STRING, TypeInformation.of(EpisodeEntry.class));
     }
 
     @Override
     public void open() throws Exception {
         super.open();
-        episodes = getRuntimeContext().getMapState(episodesDescriptor(idleTtl));
+        if (getKeyedStateBackend() instanceof org.apache.flink.runtime.state.AbstractKeyedStateBackend<?> b
+                && b.requiresLegacySynchronousTimerSnapshots(
+                        org.apache.flink.runtime.checkpoint.CheckpointType.CHECKPOINT)) {
+            // RocksDB with heap timers: Flink writes its own timers into a checkpoint by hand, but no
+            // other priority queue; the redispatch queues would be in savepoints only.
+            throw new IllegalStateException("state.backend.rocksdb.timer-service.factory: HEAP keeps the redispatch"
+                    + " queues out of RocksDB's checkpoints; with --delivery.consumers use ROCKSDB (the default)");
+        }
+        episodes = getRuntimeContext().getMapState(episodesDescriptor());
         rules = new SchedulerRules();
         effects = new Effects();
         MetricGroup group = getMetricGroup();
@@ -203,6 +236,7 @@ public final class RedispatchScheduler extends AbstractStreamOperator<Redispatch
                 long oldest = m.oldestWaitingSince;
                 return oldest == Long.MAX_VALUE ? 0L : Math.max(0L, System.currentTimeMillis() - oldest);
             });
+            if (pc.newlyListed) purge(pc);
             refresh(pc);
             if (restored) {
                 pc.holdUntil = now + 1000;
@@ -212,23 +246,32 @@ public final class RedispatchScheduler extends AbstractStreamOperator<Redispatch
         getProcessingTimeService().registerTimer(now + REPORT_MS, this::report);
     }
 
+    /** Empties a newly listed consumer's queues of what an earlier listing left in them. */
+    private void purge(Consumer pc) {
+        long n = 0;
+        while (pc.queue.poll() != null) n++;
+        while (pc.waiting.poll() != null) n++;
+        if (n > 0) LOG.info("{}: listed again; {} queue elements of its earlier listing dropped", pc.name, n);
+    }
+
     @Override
     public void processElement(StreamRecord<DeliveryEvent> record) throws Exception {
         DeliveryEvent e = record.getValue();
         Consumer pc = byName.get(e.consumer);
         if (pc == null) return; // not listed (the tracker keeps only listed consumers)
         EpisodeEntry before = episodes.get(e.consumer);
+        if (before != null && before.generation != pc.generation) before = null; // left over: none
         if (e.kind == DeliveryEvent.Kind.CLOSED && before == null) return; // nothing to close
         // The entry's place in the queues as it was (the rules change the entry in place).
         QueuedAttempt wasQueued = before != null && before.queued ? place(before, e.deviceId) : null;
         QueuedAttempt wasWaiting = before != null ? waitingPlace(before, e.deviceId) : null;
         long now = getProcessingTimeService().getCurrentProcessingTime();
         SchedulerRules.Outcome o = rules.onEvent(e.consumer, before, e, now, effects);
-        if (e.kind == DeliveryEvent.Kind.EXHAUSTED) pc.exhausted.inc();
         QueuedAttempt nowQueued = null;
         QueuedAttempt nowWaiting = null;
         switch (o.store) {
             case PUT:
+                o.entry.generation = pc.generation;
                 episodes.put(e.consumer, o.entry);
                 if (o.entry.queued) nowQueued = place(o.entry, e.deviceId);
                 nowWaiting = waitingPlace(o.entry, e.deviceId);
@@ -278,13 +321,18 @@ public final class RedispatchScheduler extends AbstractStreamOperator<Redispatch
                 pc.queued.add(head.deviceId, -1);
                 setCurrentKey(head.deviceId);
                 EpisodeEntry en = episodes.get(pc.name);
-                if (en == null || !en.queued) continue; // its entry expired (state TTL)
-                output.collect(new StreamRecord<>(new Redispatch(en.state, pc.name, en.attempt)));
+                if (en == null || !en.queued || en.generation != pc.generation) continue; // gone meanwhile
+                if (en.deadLetterDue) {
+                    rules.deadLetter(pc.name, head.deviceId, en, now, effects);
+                    pc.exhausted.inc();
+                } else {
+                    output.collect(new StreamRecord<>(new Redispatch(en.state, pc.name, en.attempt)));
+                    en.sent++;
+                    en.queued = false;
+                    pc.sent.inc();
+                }
                 pc.window.record(now);
-                en.sent++;
-                en.queued = false;
                 episodes.put(pc.name, en);
-                pc.sent.inc();
                 if (head.deviceId.equals(watched)) watchedSent = true;
             }
         } finally {
@@ -329,6 +377,12 @@ public final class RedispatchScheduler extends AbstractStreamOperator<Redispatch
             pc.backlog.snapshot();
             pc.queued.snapshot();
         }
+        List<Tuple2<String, Long>> g = new java.util.ArrayList<>();
+        if (getRuntimeContext().getTaskInfo().getIndexOfThisSubtask() == 0) { // the same on every subtask
+            for (Consumer pc : byName.values()) g.add(Tuple2.of(pc.name, pc.generation));
+            g.add(Tuple2.of("", highestGeneration));
+        }
+        generations.update(g);
     }
 
     /** This subtask's counts of a consumer: backlog, queued, oldest waiting since (tests). */

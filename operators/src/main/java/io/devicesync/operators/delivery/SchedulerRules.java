@@ -64,8 +64,11 @@ public final class SchedulerRules {
                     en = new EpisodeEntry();
                     delta = 1;
                 } else if (en.parked || en.epoch != e.epoch || en.seq != e.seq) {
-                    // Another episode than the one kept (the tracker forgot the device meanwhile).
+                    // Another episode than the one kept (the tracker forgot the device meanwhile):
+                    // its attempts count afresh, and a dead letter of the earlier one still waiting
+                    // gives way to it.
                     en.sent = 0;
+                    en.deadLetterDue = false;
                 }
                 en.parked = false;
                 en.epoch = e.epoch;
@@ -85,16 +88,15 @@ public final class SchedulerRules {
                     en.attempt = e.attempt;
                     delta = 1;
                 }
-                DeviceState lastState = en.state != null ? en.state : e.state;
-                if (lastState != null) { // none only if the tracker's copy expired (state TTL)
-                    Redispatch last = new Redispatch(lastState, consumer, en.attempt);
-                    last.attemptsSent = en.sent;
-                    fx.deadLetter(last);
-                }
-                fx.alert(exhaustedAlert(e.deviceId, consumer, en, now));
+                // The dead letter waits in the queue for the consumer's budget, as an attempt does:
+                // a consumer down for a whole fleet gets its dead letters at the budget's rate, not
+                // all at once (the alert goes with it, see deadLetter).
+                DeviceState lastState = en.state != null ? en.state : e.state; // null: the tracker's copy expired
                 en.parked = true;
-                en.queued = false;
-                en.state = null;
+                en.state = lastState;
+                if (lastState != null) en.bytes = lastState.state.length + lastState.deviceId.length();
+                en.deadLetterDue = true;
+                en.queued = true;
                 return new Outcome(Store.PUT, en, delta);
             case CLOSED:
                 if (en == null) return Outcome.NONE; // nothing to close: nothing changes
@@ -115,6 +117,24 @@ public final class SchedulerRules {
             default:
                 throw new IllegalStateException(String.valueOf(e.kind));
         }
+    }
+
+    /**
+     * An exhausted episode's turn in the budget: the last attempt's record for
+     * {@code device-redispatch-dlq} (with the attempts actually sent; none if the device's
+     * document had expired) and one REDISPATCH_EXHAUSTED. The entry stays, parked, without its
+     * document.
+     */
+    public void deadLetter(String consumer, String deviceId, EpisodeEntry en, long now, Effects fx) {
+        if (en.state != null) {
+            Redispatch last = new Redispatch(en.state, consumer, en.attempt);
+            last.attemptsSent = en.sent;
+            fx.deadLetter(last);
+        }
+        fx.alert(exhaustedAlert(deviceId, consumer, en, now));
+        en.deadLetterDue = false;
+        en.queued = false;
+        en.state = null;
     }
 
     /** BACKLOG when the backlog passes {@code threshold}, BACKLOG_CLEARED once it is down to half of it. */

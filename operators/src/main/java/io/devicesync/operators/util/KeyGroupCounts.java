@@ -65,6 +65,13 @@ public final class KeyGroupCounts {
         total.set(sum);
     }
 
+    /** Every count back to zero (what was restored no longer holds), each reported once. */
+    public void reset() {
+        java.util.Arrays.fill(counts, 0);
+        java.util.Arrays.fill(reported, Long.MIN_VALUE);
+        total.set(0);
+    }
+
     /** Adds {@code delta} to the count of {@code key}'s key group (the task thread). */
     public void add(Object key, long delta) {
         int group = KeyGroupRangeAssignment.assignToKeyGroup(key, maxParallelism);

@@ -75,7 +75,7 @@ class RedispatchSchedulerTest {
             OperatorSubtaskState backlogFrom,
             StateBackend backend)
             throws Exception {
-        h = scheduler(new RedispatchScheduler(consumers, rates, TTL), 1, 0);
+        h = scheduler(new RedispatchScheduler(consumers, rates), 1, 0);
         if (backend != null) h.setStateBackend(backend);
         long now = P0;
         if (backlog != null) { // a restore: the same time goes on
@@ -411,10 +411,11 @@ class RedispatchSchedulerTest {
         assertEquals("billing:x#1", order(), "a parked device's queued attempt is not sent");
         List<Redispatch> dl = deadLetters();
         assertEquals(2, dl.size());
-        assertEquals("y", dl.get(0).state.deviceId);
-        assertEquals(1, dl.get(0).attempt);
+        // In the queue's order: z's episode waits since 0 (its event's), y's since 2.
+        assertEquals("z", dl.get(0).state.deviceId);
         assertEquals(0, dl.get(0).attemptsSent);
-        assertEquals("z", dl.get(1).state.deviceId);
+        assertEquals("y", dl.get(1).state.deviceId);
+        assertEquals(1, dl.get(1).attempt);
         assertEquals(0, dl.get(1).attemptsSent);
         assertEquals(
                 2,
@@ -485,7 +486,8 @@ class RedispatchSchedulerTest {
         report();
         String billing = gauges("billing");
         String dashboard = gauges("dashboard");
-        assertEquals("[4, 2, 0]", billing, "four in the backlog, a and b queued, first waiting since 0");
+        assertEquals(
+                "[4, 3, 0]", billing, "four in the backlog; a, b and p's dead letter queued; first waiting since 0");
         assertEquals(4, backlogGauge("billing"));
         OperatorSubtaskState snapshot = h.snapshot(1, h.getProcessingTime());
         OperatorSubtaskState backlogSnapshot = backlog.snapshot(1, h.getProcessingTime());
@@ -515,7 +517,7 @@ class RedispatchSchedulerTest {
         seen = 0;
         open(List.of("billing", "dashboard"), 1, 3, snapshot, backlogSnapshot); // archive is no longer listed
         at(P0 + 1_000);
-        until(P0 + 4_000);
+        until(P0 + 5_000); // p's dead letter (waiting longest), a, b: a second apart from P0 + 2 s
         assertEquals(
                 List.of("billing:a#1", "billing:b#1"),
                 sent().stream()
@@ -557,7 +559,7 @@ class RedispatchSchedulerTest {
         int rate = 4;
         List<KeyedOneInputStreamOperatorTestHarness<String, DeliveryEvent, Redispatch>> subtasks = new ArrayList<>();
         for (int i = 0; i < 2; i++) {
-            var sub = scheduler(new RedispatchScheduler(List.of("billing"), rate, TTL), 2, i);
+            var sub = scheduler(new RedispatchScheduler(List.of("billing"), rate), 2, i);
             sub.setProcessingTime(P0);
             sub.setup();
             sub.open();
@@ -629,7 +631,7 @@ class RedispatchSchedulerTest {
         backlogAlerts.open();
         java.util.Map<String, Long> waiting = new java.util.TreeMap<>();
         for (int i = 0; i < 2; i++) {
-            try (var sub = scheduler(new RedispatchScheduler(List.of("billing"), 2, TTL), 2, i)) {
+            try (var sub = scheduler(new RedispatchScheduler(List.of("billing"), 2), 2, i)) {
                 sub.setStateBackend(
                         backend.equals("rocksdb") ? new EmbeddedRocksDBStateBackend() : new HashMapStateBackend());
                 sub.setProcessingTime(P0);
@@ -655,7 +657,7 @@ class RedispatchSchedulerTest {
         assertEquals(40, f.gauge("billing"));
         OperatorSubtaskState merged =
                 AbstractStreamOperatorTestHarness.repackageState(states.toArray(new OperatorSubtaskState[0]));
-        try (var one = scheduler(new RedispatchScheduler(List.of("billing"), 2, TTL), 1, 0)) {
+        try (var one = scheduler(new RedispatchScheduler(List.of("billing"), 2), 1, 0)) {
             one.setStateBackend(
                     backend.equals("rocksdb") ? new EmbeddedRocksDBStateBackend() : new HashMapStateBackend());
             one.setProcessingTime(P0 + 2_000);
@@ -678,5 +680,73 @@ class RedispatchSchedulerTest {
         } finally {
             backlogAlerts.close();
         }
+    }
+
+    /**
+     * A consumer down for a whole fleet exhausts every device's attempts at about the same time: the
+     * dead letters (each with its REDISPATCH_EXHAUSTED) go within the consumer's budget, longest
+     * waiting first, never all at once.
+     */
+    @Test
+    void deadLettersFlowAtTheBudgetsRate() throws Exception {
+        int rate = 3;
+        open(rate, 1_000_000, null);
+        at(P0);
+        for (int i = 0; i < 30; i++) in(event(DeliveryEvent.Kind.EXHAUSTED, "billing", "dev-" + i));
+        List<long[]> times = new ArrayList<>();
+        int seenDl = 0;
+        for (long t = P0; t <= P0 + 20_000; t += 10) {
+            at(t);
+            List<Redispatch> dl = deadLetters();
+            for (int k = seenDl; k < dl.size(); k++) times.add(new long[] {t});
+            seenDl = dl.size();
+        }
+        assertEquals(30, times.size(), "every dead letter in the end");
+        for (long[] a : times) {
+            long inWindow = times.stream()
+                    .filter(o -> o[0] >= a[0] && o[0] < a[0] + 1000)
+                    .count();
+            assertTrue(inWindow <= rate, inWindow + " dead letters in the second from " + a[0]);
+        }
+        assertEquals(
+                30,
+                alerts().stream()
+                        .filter(a -> a.type == AlertType.REDISPATCH_EXHAUSTED)
+                        .count(),
+                "one alert with each");
+        assertTrue(times.get(29)[0] - times.get(0)[0] >= 9_000, "spread over ten seconds at 3 a second");
+    }
+
+    /**
+     * A consumer dropped from the list and listed again starts afresh (DESIGN.md): what its earlier
+     * listing left in the state (queued attempts, entries, counts) sends and counts nothing.
+     */
+    @Test
+    void aConsumerListedAgainStartsAfresh() throws Exception {
+        open(List.of("billing", "archive"), 1, 1000, null, null);
+        at(P0);
+        for (int i = 0; i < 4; i++) in(attempt("archive", "r" + i, i, 1, 5)); // r0 sent, three queued
+        in(event(DeliveryEvent.Kind.EXHAUSTED, "archive", "p"));
+        report();
+        OperatorSubtaskState withArchive = h.snapshot(1, h.getProcessingTime());
+        OperatorSubtaskState backlogWith = backlog.snapshot(1, h.getProcessingTime());
+        h.close();
+        open(List.of("billing"), 1, 1000, withArchive, backlogWith);
+        at(h.getProcessingTime() + 10);
+        OperatorSubtaskState without = h.snapshot(2, h.getProcessingTime());
+        OperatorSubtaskState backlogWithout = backlog.snapshot(2, h.getProcessingTime());
+        h.close();
+        seen = 0;
+        open(List.of("billing", "archive"), 1, 1000, without, backlogWithout);
+        assertEquals("[0, 0, " + Long.MAX_VALUE + "]", gauges("archive"), "nothing of the earlier listing counts");
+        until(h.getProcessingTime() + 5_000);
+        assertEquals("", order(), "nothing of the earlier listing is sent");
+        assertTrue(deadLetters().isEmpty());
+        in(event(DeliveryEvent.Kind.CLOSED, "archive", "p")); // a left-over entry: nothing to close
+        in(attempt("archive", "r1", 50, 1, 5)); // a new episode of a device with a left-over entry
+        report();
+        assertEquals("archive:r1#1", order());
+        assertEquals("[1, 0, 50]", gauges("archive"), "counted once, afresh");
+        assertEquals(1, backlogGauge("archive"));
     }
 }

@@ -73,10 +73,17 @@ class SchedulerRulesTest {
         SchedulerRules.Outcome o = in(en, RedispatchSchedulerTest.event(DeliveryEvent.Kind.EXHAUSTED, "billing", "d"));
         assertEquals(SchedulerRules.Store.PUT, o.store);
         assertTrue(o.entry.parked);
+        assertTrue(o.entry.queued, "the dead letter waits for the budget, in the queue");
+        assertTrue(o.entry.deadLetterDue);
+        assertEquals(List.of(), deadLetters, "not yet: at its turn");
+        assertEquals(List.of(), types());
+        rules.deadLetter("billing", "d", o.entry, NOW, fx);
         assertFalse(o.entry.queued);
+        assertFalse(o.entry.deadLetterDue);
         assertNull(o.entry.state, "a parking keeps no document");
         assertEquals(1, deadLetters.size());
         assertEquals(3, deadLetters.get(0).attemptsSent);
+        assertEquals(3, deadLetters.get(0).attempt, "the last attempt's record");
         assertEquals(List.of("REDISPATCH_EXHAUSTED"), types());
         assertEquals(Severity.CRITICAL, alerts.get(0).severity);
         assertEquals(1, st.backlog, "a parked device stays in the backlog");
@@ -125,6 +132,7 @@ class SchedulerRulesTest {
         assertEquals(1, st.backlog);
         SchedulerRules.Outcome exhausted =
                 in(o.entry, RedispatchSchedulerTest.event(DeliveryEvent.Kind.EXHAUSTED, "billing", "d"));
+        rules.deadLetter("billing", "d", exhausted.entry, NOW, fx);
         assertEquals(1, deadLetters.size(), "the exhaustion's own state is the dead letter");
         assertEquals(2, deadLetters.get(0).attemptsSent, "the attempts fallen due stand in for those sent");
         assertTrue(exhausted.entry.parked);

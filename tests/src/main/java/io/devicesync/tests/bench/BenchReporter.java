@@ -24,6 +24,22 @@ public final class BenchReporter implements MetricReporter {
     /** Task-level gauges by "metric|task name" (busy time: which task limits the run). */
     private static final Map<String, List<Gauge<?>>> TASK_GAUGES = new ConcurrentHashMap<>();
 
+    /** Metrics of a consumer by "name|consumer", then by subtask index. */
+    private static final Map<String, Map<Integer, Metric>> BY_CONSUMER_AND_SUBTASK = new ConcurrentHashMap<>();
+
+    /**
+     * The value of each subtask's metric {@code name} of {@code consumer} (a counter's count or a
+     * gauge's number), by subtask index; the operator is whichever registers it.
+     */
+    public static Map<Integer, Long> perSubtask(String name, String consumer) {
+        Map<Integer, Long> out = new java.util.TreeMap<>();
+        BY_CONSUMER_AND_SUBTASK.getOrDefault(name + "|" + consumer, Map.of()).forEach((subtask, m) -> {
+            if (m instanceof Counter c) out.put(subtask, c.getCount());
+            if (m instanceof Gauge<?> g && g.getValue() instanceof Number n) out.put(subtask, n.longValue());
+        });
+        return out;
+    }
+
     /** The sum over all subtasks of the counters named {@code name}. */
     public static long sum(String name) {
         long n = 0;
@@ -63,6 +79,7 @@ public final class BenchReporter implements MetricReporter {
     public static void reset() {
         COUNTERS.clear();
         GAUGES.clear();
+        BY_CONSUMER_AND_SUBTASK.clear();
         TASK_GAUGES.clear();
     }
 
@@ -74,6 +91,14 @@ public final class BenchReporter implements MetricReporter {
 
     @Override
     public void notifyOfAddedMetric(Metric metric, String name, MetricGroup group) {
+        Map<String, String> vars = group.getAllVariables();
+        String consumer = vars.get("<consumer>");
+        String subtask = vars.get("<subtask_index>");
+        if (consumer != null && subtask != null) {
+            BY_CONSUMER_AND_SUBTASK
+                    .computeIfAbsent(name + "|" + consumer, k -> new ConcurrentHashMap<>())
+                    .put(Integer.parseInt(subtask), metric);
+        }
         if (metric instanceof Counter c)
             COUNTERS.computeIfAbsent(name, k -> new CopyOnWriteArrayList<>()).add(c);
         if (metric instanceof Gauge<?> g) {

@@ -67,6 +67,8 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * --latency-rate 0 (half the devicesync throughput measured) --latency-variants devicesync,devicesync-alos
  * --conf key=value,… (Flink configuration of the MiniCluster) --gaps 1000 --fleet 0 (devices of the fleet-scale run,
  * {@link FleetRun}) --fleet-audit-interval 120 (s) --fleet-after-intervals 2.5 --fleet-restore true (also the stop-and-restore run) --alert-storm 0 (alerts through the AlertPolicy, {@link AlertStormRun})
+ * --delivery-down 0 (devices of the one-consumer-down run, {@link DeliveryDownRun}) --delivery-down-rate 1000
+ * --delivery-down-seconds 240
  * --serializers 0 (seconds a serializer: when set, only {@link SerializerRun})
  * --results PATH}.
  */
@@ -92,6 +94,9 @@ public final class Benchmark {
         o.put("fleet-after-intervals", "2.5");
         o.put("fleet-restore", "true");
         o.put("alert-storm", "0");
+        o.put("delivery-down", "0");
+        o.put("delivery-down-rate", "1000");
+        o.put("delivery-down-seconds", "240");
         o.put("serializers", "0");
         o.put("conf", "");
         for (int i = 0; i + 1 < argv.length; i += 2) {
@@ -183,11 +188,18 @@ public final class Benchmark {
                 stormLine = AlertStormRun.run(storm, o, work);
                 say(stormLine);
             }
+            String downLine = "";
+            int down = Integer.parseInt(o.get("delivery-down"));
+            if (down > 0) {
+                downLine = DeliveryDownRun.run(down, kafka, db, o, work);
+                say(downLine);
+            }
             String table = table(results, o)
                     + latencyTable(latencies, o)
                     + (gapLine.isEmpty() ? "" : "\n" + gapLine + "\n")
                     + fleetLine
-                    + stormLine;
+                    + stormLine
+                    + downLine;
             System.out.println();
             System.out.println(table);
             if (!o.get("results").isEmpty()) {

@@ -1,0 +1,240 @@
+package io.devicesync.tests.bench;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.devicesync.tests.infra.EmbeddedDatabase;
+import io.devicesync.tests.infra.FlinkRest;
+import io.devicesync.tests.infra.KafkaProcess;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.RestOptions;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+
+/**
+ * A fleet with one consumer down (issue 16, "no hot key"): two versions of each of
+ * {@code --delivery-down} devices, two consumers, {@code billing} acknowledging everything and
+ * {@code archive} nothing, with a schedule short enough that every device's attempts fall due and
+ * are exhausted within the run (ack timeout 10 s, 3 attempts, backoff 2 s to 4 s). Parallelism 2.
+ * Sampled every 5 s for {@code --delivery-down-seconds}: archive's backlog, each subtask's queued
+ * attempts and dead letters, redispatches and dead letters sent, the heap after a GC, the slowest
+ * checkpoint; at the end each subtask's share of the work and of the scheduler's checkpointed
+ * state, the rates against the budget, and how the heap moved with the backlog.
+ */
+final class DeliveryDownRun {
+    private DeliveryDownRun() {}
+
+    private static final int REST_PORT = freePort();
+
+    private static int freePort() {
+        try (java.net.ServerSocket socket = new java.net.ServerSocket(0)) {
+            return socket.getLocalPort();
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    /** One sample. */
+    private record Sample(
+            double seconds,
+            long eventsIn,
+            long backlog,
+            Map<Integer, Long> queued,
+            Map<Integer, Long> sent,
+            Map<Integer, Long> deadLetters,
+            long heapMb,
+            long checkpointMs) {}
+
+    static String run(int devices, KafkaProcess kafka, EmbeddedDatabase db, Map<String, String> o, Path work)
+            throws Exception {
+        String topic = "events-down";
+        Benchmark.createTopics(kafka.bootstrapServers(), List.of(topic));
+        long base = System.currentTimeMillis() - Duration.ofMinutes(1).toMillis();
+        long events = FleetRun.preload(kafka.bootstrapServers(), topic, devices, base);
+        FleetRun.seedDatabase(db, devices);
+        int rate = Integer.parseInt(o.get("delivery-down-rate"));
+        long seconds = Long.parseLong(o.get("delivery-down-seconds"));
+        Benchmark.say(String.format(
+                Locale.ROOT,
+                "delivery-down: %,d events of %,d devices preloaded; archive never acknowledges; budget %,d/s; %d s",
+                events,
+                devices,
+                rate,
+                seconds));
+        String id = "down";
+        BenchReporter.reset();
+        Configuration conf = Benchmark.flinkConf(o, work, id);
+        conf.set(RestOptions.PORT, REST_PORT);
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(2, conf);
+        Benchmark.buildJob(
+                env,
+                "devicesync",
+                id,
+                topic,
+                kafka,
+                db,
+                o,
+                "--delivery.consumers",
+                "billing,archive",
+                "--delivery.ack-timeout",
+                "10 s",
+                "--redispatch.max-attempts",
+                "3",
+                "--redispatch.backoff",
+                "2 s",
+                "--redispatch.max-backoff",
+                "4 s",
+                "--redispatch.rate",
+                Integer.toString(rate),
+                "--audit.interval",
+                "1 h");
+        kafka.startConsumers("state-" + id, "redispatch-" + id, "acks-" + id, List.of("billing"));
+        FlinkRest rest = new FlinkRest("http://localhost:" + REST_PORT);
+        JobClient job = env.executeAsync("bench delivery-down");
+        String jobId = job.getJobID().toHexString();
+        List<Sample> samples = new ArrayList<>();
+        long t0 = System.nanoTime();
+        long slowest = 0;
+        try {
+            while (System.nanoTime() - t0 < Duration.ofSeconds(seconds).toNanos()) {
+                Thread.sleep(5_000);
+                if (job.getJobStatus().get().isGloballyTerminalState())
+                    throw new IllegalStateException("delivery-down: the job ended");
+                System.gc();
+                long heap =
+                        ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed() >> 20;
+                long checkpoint = BenchReporter.gaugeMax("lastCheckpointDuration");
+                slowest = Math.max(slowest, checkpoint);
+                Sample s = new Sample(
+                        (System.nanoTime() - t0) / 1e9,
+                        BenchReporter.sum("eventsIn"),
+                        sum(BenchReporter.perSubtask("backlog", "archive")),
+                        BenchReporter.perSubtask("redispatchesQueued", "archive"),
+                        BenchReporter.perSubtask("redispatchesSent", "archive"),
+                        BenchReporter.perSubtask("redispatchesExhausted", "archive"),
+                        heap,
+                        checkpoint);
+                samples.add(s);
+                Benchmark.say(String.format(
+                        Locale.ROOT,
+                        "delivery-down %5.0f s: in %,d, backlog %,d, queued %s, sent %s, dead letters %s, heap %,d MB,"
+                                + " last checkpoint %,d ms",
+                        s.seconds,
+                        s.eventsIn,
+                        s.backlog,
+                        s.queued,
+                        s.sent,
+                        s.deadLetters,
+                        s.heapMb,
+                        s.checkpointMs));
+            }
+            String state = stateBySubtask(rest, jobId);
+            return table(devices, rate, samples, slowest, state);
+        } finally {
+            job.cancel().get();
+            kafka.stopConsumers();
+        }
+    }
+
+    private static long sum(Map<Integer, Long> m) {
+        long n = 0;
+        for (long v : m.values()) n += v;
+        return n;
+    }
+
+    /** The scheduler's chain's checkpointed state by subtask in the latest completed checkpoint. */
+    private static String stateBySubtask(FlinkRest rest, String jobId) throws Exception {
+        long cid = rest.latestCompletedCheckpointId(jobId);
+        if (cid < 0) return "no checkpoint completed";
+        String vertex = null;
+        for (JsonNode v : rest.get("/jobs/" + jobId).get("vertices")) {
+            if (v.get("name").asText().contains("RedispatchScheduler"))
+                vertex = v.get("id").asText();
+        }
+        if (vertex == null) return "no RedispatchScheduler vertex";
+        JsonNode d = rest.get("/jobs/" + jobId + "/checkpoints/details/" + cid + "/subtasks/" + vertex);
+        List<String> parts = new ArrayList<>();
+        for (JsonNode s : d.get("subtasks")) {
+            parts.add(String.format(
+                    Locale.ROOT,
+                    "subtask %d %,d MB",
+                    s.get("index").asInt(),
+                    s.path("state_size").asLong() >> 20));
+        }
+        return String.join(", ", parts) + " (the tracker's and the scheduler's chain, checkpoint " + cid + ")";
+    }
+
+    /** The largest part over the mean part: 1.0 is an even split. */
+    private static double skew(Map<Integer, Long> m) {
+        if (m.isEmpty()) return Double.NaN;
+        long max = 0;
+        for (long v : m.values()) max = Math.max(max, v);
+        double mean = sum(m) / (double) m.size();
+        return mean == 0 ? Double.NaN : max / mean;
+    }
+
+    private static Map<Integer, Long> minus(Map<Integer, Long> a, Map<Integer, Long> b) {
+        Map<Integer, Long> out = new java.util.TreeMap<>();
+        a.forEach((k, v) -> out.put(k, v - b.getOrDefault(k, 0L)));
+        return out;
+    }
+
+    private static String table(int devices, int rate, List<Sample> samples, long slowest, String state) {
+        if (samples.size() < 3) return "delivery-down: too few samples\n";
+        Sample first = null;
+        Sample peak = samples.get(0);
+        for (Sample s : samples) {
+            if (first == null && s.backlog >= devices / 10) first = s;
+            if (sum(s.queued) >= sum(peak.queued)) peak = s;
+        }
+        Sample last = samples.get(samples.size() - 1);
+        if (first == null) first = samples.get(0);
+        Map<Integer, Long> sent = minus(last.sent, first.sent);
+        Map<Integer, Long> dead = minus(last.deadLetters, first.deadLetters);
+        double span = last.seconds - first.seconds;
+        long heapMin = Long.MAX_VALUE;
+        long heapMax = 0;
+        for (Sample s : samples) {
+            if (s.seconds < first.seconds) continue;
+            heapMin = Math.min(heapMin, s.heapMb);
+            heapMax = Math.max(heapMax, s.heapMb);
+        }
+        return String.format(
+                Locale.ROOT,
+                "\n### One consumer down, %,d devices (parallelism 2, budget %,d/s)\n\n"
+                        + "| measure | value |\n|---|---|\n"
+                        + "| backlog at the end (archive) | %,d |\n"
+                        + "| queued at the peak, by subtask | %s (largest / mean %.2f) |\n"
+                        + "| redispatches sent from %.0f s to %.0f s, by subtask | %s (largest / mean %.2f) |\n"
+                        + "| dead letters from %.0f s to %.0f s, by subtask | %s (largest / mean %.2f) |\n"
+                        + "| redispatches + dead letters per second, job-wide | %.0f (budget %,d) |\n"
+                        + "| heap after GC, from a backlog of %,d on | %,d to %,d MB |\n"
+                        + "| slowest checkpoint seen | %,d ms |\n"
+                        + "| checkpointed state at the end | %s |\n",
+                devices,
+                rate,
+                last.backlog,
+                peak.queued,
+                skew(peak.queued),
+                first.seconds,
+                last.seconds,
+                sent,
+                skew(sent),
+                first.seconds,
+                last.seconds,
+                dead,
+                skew(dead),
+                (sum(sent) + sum(dead)) / span,
+                rate,
+                first.backlog,
+                heapMin,
+                heapMax,
+                slowest,
+                state);
+    }
+}
