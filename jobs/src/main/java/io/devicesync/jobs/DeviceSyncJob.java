@@ -15,6 +15,8 @@ import io.devicesync.operators.alerts.AlertPolicyFunction;
 import io.devicesync.operators.alerts.AlertRouting;
 import io.devicesync.operators.alerts.PolicyInput;
 import io.devicesync.operators.bootstrap.BootstrapSource;
+import io.devicesync.operators.delivery.AckBatch;
+import io.devicesync.operators.delivery.AckCoalescer;
 import io.devicesync.operators.delivery.AckRouter;
 import io.devicesync.operators.delivery.DeliveryBacklog;
 import io.devicesync.operators.delivery.DeliveryEvent;
@@ -98,6 +100,15 @@ public final class DeviceSyncJob {
      * spread evenly over those parallelisms.
      */
     public static final int MAX_PARALLELISM = 720;
+
+    /**
+     * How long, and for how many devices at most, the acks are gathered before the exchange to the
+     * tracker (AckCoalescer): a version its consumers acknowledge within it costs the tracker one
+     * read-modify-write, not one per consumer; an ack and the deadlines behind it wait that much.
+     */
+    static final long ACK_WINDOW_MS = 500;
+
+    static final int ACK_WINDOW_DEVICES = 10_000;
 
     /**
      * Checkpointing and the max parallelism, if the cluster configuration did not set them; refuses
@@ -482,7 +493,14 @@ public final class DeviceSyncJob {
                 thresholds.put(c, cs.backlogThreshold);
             });
             SingleOutputStreamOperator<DeliveryEvent> deliveries = published
-                    .connect(validAcks.keyBy(a -> a.deviceId, Types.STRING))
+                    .connect(validAcks
+                            .transform(
+                                    "Coalesce acks",
+                                    TypeInformation.of(AckBatch.class),
+                                    new AckCoalescer(ACK_WINDOW_MS, ACK_WINDOW_DEVICES))
+                            .uid(Uids.ACK_COALESCER)
+                            .name("Coalesce acks")
+                            .keyBy(b -> b.deviceId, Types.STRING))
                     .transform(
                             "DeliveryTracker",
                             TypeInformation.of(DeliveryEvent.class),

@@ -26,6 +26,7 @@ public final class Uids {
     public static final String SINK_AUDIT = "sink-device-audit";
     public static final String SOURCE_ACKS = "source-device-acks";
     public static final String ACK_ROUTER = "ack-router";
+    public static final String ACK_COALESCER = "ack-coalescer";
     public static final String DELIVERY_TRACKER = "delivery-tracker";
     /**
      * The step keyed by consumer: the scheduler of earlier builds, the DeliveryBacklog since the

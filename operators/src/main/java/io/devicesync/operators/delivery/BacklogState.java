@@ -8,6 +8,11 @@ public class BacklogState {
     public boolean backlogOpen;
     /** Number of the current (or last) backlog episode. */
     public long backlogEpisode;
+    /**
+     * After an upgrade from the scheduler keyed by consumer: the key groups not heard from yet (the
+     * counts start anew); no BACKLOG_CLEARED until it is 0. 0 otherwise.
+     */
+    public int groupsToHear;
 
     public BacklogState() {}
 }

@@ -140,39 +140,43 @@ public class DeliveryBacklog extends KeyedProcessFunction<String, BacklogReport,
             forget();
             return;
         }
-        BacklogState upgraded = legacyChecked.add(consumer) ? fromEarlierBuild(consumer) : null;
-        if (upgraded != null) {
-            backlog.update(upgraded);
-            ctx.timerService()
-                    .registerProcessingTimeTimer(
-                            nextListingCheck(ctx.timerService().currentProcessingTime()));
+        long now = ctx.timerService().currentProcessingTime();
+        BacklogState st = legacyChecked.add(consumer) ? fromEarlierBuild(consumer) : null;
+        if (st != null) {
+            ctx.timerService().registerProcessingTimeTimer(nextListingCheck(now));
+        } else {
+            st = backlog.value();
         }
         Long was = byKeyGroup.get(r.keyGroup);
-        long delta = r.count - (was == null ? 0 : was);
-        if (delta == 0) return;
-        if (r.count == 0) {
-            byKeyGroup.remove(r.keyGroup);
-        } else {
-            byKeyGroup.put(r.keyGroup, r.count);
-        }
-        BacklogState st = backlog.value();
-        long now = ctx.timerService().currentProcessingTime();
+        boolean gated = st != null && st.groupsToHear > 0;
+        if (!gated && r.count == (was == null ? 0 : was)) return; // nothing changed: nothing kept
         if (st == null) {
             st = new BacklogState();
             ctx.timerService().registerProcessingTimeTimer(nextListingCheck(now)); // then each hour again
         }
+        if (gated && was == null) st.groupsToHear--; // a key group heard from since the upgrade
+        long delta = r.count - (was == null ? 0 : was);
+        if (r.count == 0 && !gated) {
+            byKeyGroup.remove(r.keyGroup);
+        } else if (delta != 0 || was == null) {
+            byKeyGroup.put(r.keyGroup, r.count); // while gated, zeros too: heard from
+        }
         st.backlog += delta;
-        rules.backlog(st, consumer, thresholds.get(consumer), now, new SchedulerRules.Effects() {
-            @Override
-            public void deadLetter(io.devicesync.model.Redispatch last) {
-                throw new IllegalStateException("the backlog dead-letters nothing");
-            }
+        // After an upgrade the sum is whole only once every key group has reported (each subtask
+        // reports all of its own within a second): until then no BACKLOG_CLEARED on a part of it.
+        if (st.groupsToHear == 0 && (delta != 0 || gated)) {
+            rules.backlog(st, consumer, thresholds.get(consumer), now, new SchedulerRules.Effects() {
+                @Override
+                public void deadLetter(io.devicesync.model.Redispatch last) {
+                    throw new IllegalStateException("the backlog dead-letters nothing");
+                }
 
-            @Override
-            public void alert(Alert alert) {
-                out.collect(alert);
-            }
-        });
+                @Override
+                public void alert(Alert alert) {
+                    out.collect(alert);
+                }
+            });
+        }
         backlog.update(st);
         gauges.get(consumer).set(st.backlog);
     }
@@ -205,6 +209,7 @@ public class DeliveryBacklog extends KeyedProcessFunction<String, BacklogReport,
         if (st == null) st = new BacklogState();
         st.backlogOpen = old.backlogOpen;
         st.backlogEpisode = Math.max(st.backlogEpisode, old.backlogEpisode);
+        st.groupsToHear = getRuntimeContext().getTaskInfo().getMaxNumberOfParallelSubtasks();
         legacyScheduler.clear();
         legacyEpisodes.clear(); // once: every episode that scheduler kept of the consumer
         LOG.info(

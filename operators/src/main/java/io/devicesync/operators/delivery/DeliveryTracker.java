@@ -22,7 +22,7 @@ import org.apache.flink.util.Collector;
 
 /**
  * Keyed by deviceId. Input 1: the versions the reconciler published (same key, no reshuffle);
- * input 2: acks. Keeps, per device and listed consumer, the ack position and what is pending
+ * input 2: acks, each device's gathered by the {@link AckCoalescer}. Keeps, per device and listed consumer, the ack position and what is pending
  * ({@link DeliveryRules} decides); emits UNCONSUMED alerts and, for the RedispatchScheduler, due
  * attempts, exhaustions and closed episodes. A device has state while something is pending (or a
  * consumer is parked) and for one deadline after everything was acknowledged, then it is
@@ -33,7 +33,7 @@ import org.apache.flink.util.Collector;
  * {@code unconsumedEpisodes}, {@code ackLatencyMs} (from the publication of the first version an
  * ack newly covers); and {@code acksFromUnknownConsumers}, {@code attemptsWithoutState}.
  */
-public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState, Ack, DeliveryEvent> {
+public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState, AckBatch, DeliveryEvent> {
     private static final long serialVersionUID = 1L;
 
     public static final String STATE = "delivery";
@@ -190,41 +190,56 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
         return Math.max(watermark, Math.min(ts, limit));
     }
 
+    /**
+     * A device's acks as the AckCoalescer gathered them (the latest of each consumer): applied in
+     * turn to the device's state, read once and written once.
+     */
     @Override
-    public void processElement2(Ack a, Context ctx, Collector<DeliveryEvent> out) throws Exception {
-        ConsumerMetrics m = metrics.get(a.consumer);
-        if (m == null) {
-            unknownConsumers.inc();
-            return;
-        }
-        DeliveryState s = load();
-        if (s == null) {
-            // Nothing pending: everything published was acknowledged (or the device was forgotten).
-            // Tell the scheduler anyway: a parking it still counts ends with this ack.
+    public void processElement2(AckBatch batch, Context ctx, Collector<DeliveryEvent> out) throws Exception {
+        DeliveryState s = null;
+        boolean loaded = false;
+        boolean changed = false;
+        long at = 0;
+        for (Ack a : batch.acks) {
+            ConsumerMetrics m = metrics.get(a.consumer);
+            if (m == null) {
+                unknownConsumers.inc();
+                continue;
+            }
+            if (!loaded) {
+                s = load();
+                if (s != null) s = rules.align(s);
+                loaded = true;
+            }
+            if (s == null) {
+                // Nothing pending: everything published was acknowledged (or the device was
+                // forgotten). Tell the scheduler anyway: a parking it still counts ends with this ack.
+                m.applied.inc();
+                DeliveryEvent e = new DeliveryEvent();
+                e.kind = DeliveryEvent.Kind.CLOSED;
+                e.consumer = a.consumer;
+                e.deviceId = a.deviceId;
+                e.epoch = a.epoch;
+                e.seq = a.seq;
+                out.collect(e);
+                continue;
+            }
+            long ackAt = eventTime(a.ts, ctx);
+            ConsumerTrack c = DeliveryRules.find(s, a.consumer);
+            boolean coversFirst = c.status != ConsumerTrack.Status.IDLE
+                    && Versions.compare(a.epoch, a.seq, c.firstEpoch, c.firstSeq) >= 0;
+            long latency = DeliveryRules.ackLatency(c, ackAt);
+            DeliveryRules.AckOutcome outcome = rules.ack(s, ctx.getCurrentKey(), a, ackAt, emitter.to(ctx, out));
+            if (outcome == DeliveryRules.AckOutcome.STALE) {
+                m.stale.inc();
+                continue;
+            }
             m.applied.inc();
-            DeliveryEvent e = new DeliveryEvent();
-            e.kind = DeliveryEvent.Kind.CLOSED;
-            e.consumer = a.consumer;
-            e.deviceId = a.deviceId;
-            e.epoch = a.epoch;
-            e.seq = a.seq;
-            out.collect(e);
-            return;
+            if (coversFirst) m.latency.update(latency);
+            changed = true;
+            at = Math.max(at, ackAt);
         }
-        s = rules.align(s);
-        long at = eventTime(a.ts, ctx);
-        ConsumerTrack c = DeliveryRules.find(s, a.consumer);
-        boolean coversFirst = c.status != ConsumerTrack.Status.IDLE
-                && Versions.compare(a.epoch, a.seq, c.firstEpoch, c.firstSeq) >= 0;
-        long latency = DeliveryRules.ackLatency(c, at);
-        DeliveryRules.AckOutcome outcome = rules.ack(s, ctx.getCurrentKey(), a, at, emitter.to(ctx, out));
-        if (outcome == DeliveryRules.AckOutcome.STALE) {
-            m.stale.inc();
-            return;
-        }
-        m.applied.inc();
-        if (coversFirst) m.latency.update(latency);
-        save(s, ctx, at, true);
+        if (changed) save(s, ctx, at, true);
     }
 
     @Override

@@ -1,6 +1,5 @@
 package io.devicesync.operators.delivery;
 
-import io.devicesync.model.Ack;
 import io.devicesync.model.DeviceState;
 import java.util.List;
 import java.util.stream.Collectors;
@@ -30,7 +29,7 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
  * time, and only a run restored from such a state does the pass (an ordinary checkpoint keeps
  * its timers). Tested by {@code DeliveryTrackerTest.theEndOfEventTimeIsNotADeadlineAndARestoredJobCarriesOn}.
  */
-public final class DeliveryTrackerOperator extends KeyedCoProcessOperator<String, DeviceState, Ack, DeliveryEvent>
+public final class DeliveryTrackerOperator extends KeyedCoProcessOperator<String, DeviceState, AckBatch, DeliveryEvent>
         implements YieldingOperator<DeliveryEvent> {
     private static final long serialVersionUID = 1L;
     private static final ListStateDescriptor<Boolean> DRAINED =

@@ -2,7 +2,12 @@ package io.devicesync.operators.delivery;
 
 import io.devicesync.model.DeviceState;
 
-/** The RedispatchScheduler's entry for one device of its consumer: an open episode, or a parking. */
+/**
+ * The entry of the scheduler of earlier builds (keyed by consumer) for one device of its consumer:
+ * kept as those builds wrote it, field for field, so that their savepoints restore without a
+ * migration of the serializer, and the DeliveryBacklog, which runs under that uid, clears them
+ * once. The scheduler keyed by device keeps {@link Episode}s.
+ */
 public class EpisodeEntry {
     /** The episode: the first unacknowledged version when it opened. */
     public long epoch;
@@ -22,13 +27,6 @@ public class EpisodeEntry {
     public boolean queued;
     /** Attempts exhausted; counted in the backlog until the consumer acknowledges again. */
     public boolean parked;
-    /** Parked, its dead letter (and REDISPATCH_EXHAUSTED) waiting in the queue for the budget. */
-    public boolean deadLetterDue;
-    /**
-     * The consumer's listing it belongs to (the scheduler's, see there): an entry of an earlier
-     * listing of a consumer that was dropped and listed again is left over, and taken for none.
-     */
-    public long generation;
 
     public EpisodeEntry() {}
 }

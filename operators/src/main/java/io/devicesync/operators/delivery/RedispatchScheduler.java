@@ -31,7 +31,8 @@ import org.slf4j.LoggerFactory;
  * Keyed by deviceId, chained to the DeliveryTracker (same key and parallelism): sends the attempts
  * the tracker found due within each consumer's budget, the waiting ones longest waiting first; a
  * newer attempt replaces a queued one; dead-letters exhausted episodes (with one
- * REDISPATCH_EXHAUSTED alert) within the same budget, in the same queue; counts each consumer's backlog (devices with an open episode or
+ * REDISPATCH_EXHAUSTED alert) in the same order, within a budget of the same rate of their own;
+ * counts each consumer's backlog (devices with an open episode or
  * parked) by key group and reports the counts that changed, once a second, to the DeliveryBacklog,
  * which sums them over the job and raises BACKLOG / BACKLOG_CLEARED. The decisions are
  * {@link SchedulerRules}'; its work follows the problems (attempts, episode changes), never the
@@ -52,7 +53,7 @@ import org.slf4j.LoggerFactory;
  * <p>Metrics, per consumer (group {@code consumer}), of this subtask: {@code redispatchesSent},
  * {@code redispatchesDeferred} (attempts that waited for the budget), {@code redispatchesExhausted}
  * (dead letters sent),
- * gauges {@code redispatchesQueued} and {@code oldestUnacknowledgedAgeMs}.
+ * gauges {@code redispatchesQueued}, {@code deadLettersQueued} and {@code oldestUnacknowledgedAgeMs}.
  */
 public final class RedispatchScheduler extends AbstractStreamOperator<Redispatch>
         implements OneInputStreamOperator<DeliveryEvent, Redispatch> {
@@ -62,8 +63,12 @@ public final class RedispatchScheduler extends AbstractStreamOperator<Redispatch
     /** Per device: its episode (or parking) for each consumer that has one. */
     public static final String EPISODES = "episodes";
 
+    /** Per device: the dead letter of an exhausted episode waiting for its turn, per consumer. */
+    public static final String DEAD_LETTERS = "dead-letters";
+
     static final String QUEUE = "redispatch-queue-";
     static final String WAITING = "redispatch-waiting-";
+    static final String DEAD_LETTER_QUEUE = "redispatch-dead-letters-";
     /** How often the changed backlog counts go to the DeliveryBacklog. */
     static final long REPORT_MS = 1000;
 
@@ -75,7 +80,8 @@ public final class RedispatchScheduler extends AbstractStreamOperator<Redispatch
     /** Each consumer's job-wide budget per second ({@code --delivery.consumer.<name>.rate}). */
     private final LinkedHashMap<String, Integer> rates = new LinkedHashMap<>();
 
-    private transient MapState<String, EpisodeEntry> episodes;
+    private transient MapState<String, Episode> episodes;
+    private transient MapState<String, PendingDeadLetter> deadLetters;
     private transient Map<String, Consumer> byName;
     private transient SchedulerRules rules;
     private transient Effects effects;
@@ -121,6 +127,11 @@ public final class RedispatchScheduler extends AbstractStreamOperator<Redispatch
         KeyGroupedInternalPriorityQueue<QueuedAttempt> waiting;
 
         final SendWindow window = new SendWindow();
+        /** Dead letters waiting for their turn, in the same order, with a budget of their own. */
+        KeyGroupedInternalPriorityQueue<QueuedAttempt> deadLetterQueue;
+
+        final SendWindow deadLetterWindow = new SendWindow();
+        final KeyGroupCounts deadLettersQueued;
         final KeyGroupCounts backlog;
         final KeyGroupCounts queued;
         /** Nothing is sent before this (processing time): a restored subtask's first second. */
@@ -142,6 +153,7 @@ public final class RedispatchScheduler extends AbstractStreamOperator<Redispatch
             this.share = share;
             this.backlog = new KeyGroupCounts("backlog-" + name);
             this.queued = new KeyGroupCounts("queued-" + name);
+            this.deadLettersQueued = new KeyGroupCounts("dead-letters-queued-" + name);
         }
     }
 
@@ -181,6 +193,7 @@ public final class RedispatchScheduler extends AbstractStreamOperator<Redispatch
                     new Consumer(c, share(rate, task.getNumberOfParallelSubtasks(), task.getIndexOfThisSubtask()));
             pc.backlog.initialize(context, task);
             pc.queued.initialize(context, task);
+            pc.deadLettersQueued.initialize(context, task);
             Long g = restoredGenerations.get(c);
             if (g == null) {
                 pc.generation = ++highestGeneration;
@@ -188,6 +201,7 @@ public final class RedispatchScheduler extends AbstractStreamOperator<Redispatch
                 if (pc.newlyListed) {
                     pc.backlog.reset();
                     pc.queued.reset();
+                    pc.deadLettersQueued.reset();
                 }
             } else {
                 pc.generation = g;
@@ -203,8 +217,8 @@ public final class RedispatchScheduler extends AbstractStreamOperator<Redispatch
      * CLOSED, a parked device forgotten): an entry that expired silently would stay counted and
      * queued for good.
      */
-    public static MapStateDescriptor<String, EpisodeEntry> episodesDescriptor() {
-        return new MapStateDescriptor<>(EPISODES, Types.STRING, TypeInformation.of(EpisodeEntry.class));
+    public static MapStateDescriptor<String, Episode> episodesDescriptor() {
+        return new MapStateDescriptor<>(EPISODES, Types.STRING, TypeInformation.of(Episode.class));
     }
 
     @Override
@@ -219,6 +233,9 @@ public final class RedispatchScheduler extends AbstractStreamOperator<Redispatch
                     + " queues out of RocksDB's checkpoints; with --delivery.consumers use ROCKSDB (the default)");
         }
         episodes = getRuntimeContext().getMapState(episodesDescriptor());
+        deadLetters = getRuntimeContext()
+                .getMapState(new MapStateDescriptor<>(
+                        DEAD_LETTERS, Types.STRING, TypeInformation.of(PendingDeadLetter.class)));
         rules = new SchedulerRules();
         effects = new Effects();
         MetricGroup group = getMetricGroup();
@@ -226,12 +243,15 @@ public final class RedispatchScheduler extends AbstractStreamOperator<Redispatch
         for (Consumer pc : byName.values()) {
             pc.queue = getKeyedStateBackend().create(QUEUE + pc.name, QueuedAttempt.Serializer.INSTANCE);
             pc.waiting = getKeyedStateBackend().create(WAITING + pc.name, QueuedAttempt.Serializer.INSTANCE);
+            pc.deadLetterQueue =
+                    getKeyedStateBackend().create(DEAD_LETTER_QUEUE + pc.name, QueuedAttempt.Serializer.INSTANCE);
             MetricGroup g = group.addGroup("consumer", pc.name);
             pc.sent = g.counter("redispatchesSent");
             pc.deferred = g.counter("redispatchesDeferred");
             pc.exhausted = g.counter("redispatchesExhausted");
             Consumer m = pc;
             g.gauge("redispatchesQueued", m.queued::total);
+            g.gauge("deadLettersQueued", m.deadLettersQueued::total);
             g.gauge("oldestUnacknowledgedAgeMs", () -> {
                 long oldest = m.oldestWaitingSince;
                 return oldest == Long.MAX_VALUE ? 0L : Math.max(0L, System.currentTimeMillis() - oldest);
@@ -240,7 +260,7 @@ public final class RedispatchScheduler extends AbstractStreamOperator<Redispatch
             refresh(pc);
             if (restored) {
                 pc.holdUntil = now + 1000;
-                if (!pc.queue.isEmpty()) schedule(pc, pc.holdUntil);
+                if (!pc.queue.isEmpty() || !pc.deadLetterQueue.isEmpty()) schedule(pc, pc.holdUntil);
             }
         }
         getProcessingTimeService().registerTimer(now + REPORT_MS, this::report);
@@ -251,6 +271,7 @@ public final class RedispatchScheduler extends AbstractStreamOperator<Redispatch
         long n = 0;
         while (pc.queue.poll() != null) n++;
         while (pc.waiting.poll() != null) n++;
+        while (pc.deadLetterQueue.poll() != null) n++;
         if (n > 0) LOG.info("{}: listed again; {} queue elements of its earlier listing dropped", pc.name, n);
     }
 
@@ -259,7 +280,7 @@ public final class RedispatchScheduler extends AbstractStreamOperator<Redispatch
         DeliveryEvent e = record.getValue();
         Consumer pc = byName.get(e.consumer);
         if (pc == null) return; // not listed (the tracker keeps only listed consumers)
-        EpisodeEntry before = episodes.get(e.consumer);
+        Episode before = episodes.get(e.consumer);
         if (before != null && before.generation != pc.generation) before = null; // left over: none
         if (e.kind == DeliveryEvent.Kind.CLOSED && before == null) return; // nothing to close
         // The entry's place in the queues as it was (the rules change the entry in place).
@@ -288,18 +309,19 @@ public final class RedispatchScheduler extends AbstractStreamOperator<Redispatch
         if (wasWaiting != null && !wasWaiting.equals(nowWaiting)) pc.waiting.remove(wasWaiting);
         if (nowWaiting != null && !nowWaiting.equals(wasWaiting)) pc.waiting.add(nowWaiting);
         if (o.backlogDelta != 0) pc.backlog.add(e.deviceId, o.backlogDelta);
-        if (nowQueued != null) {
+        if (o.deadLetter != null) queueDeadLetter(pc, e.deviceId, o.deadLetter, now);
+        if (nowQueued != null || o.deadLetter != null) {
             boolean sentNow = drain(pc, now, e.deviceId);
             if (e.kind == DeliveryEvent.Kind.ATTEMPT && !sentNow) pc.deferred.inc();
         }
         refresh(pc);
     }
 
-    private static QueuedAttempt place(EpisodeEntry en, String deviceId) {
+    private static QueuedAttempt place(Episode en, String deviceId) {
         return new QueuedAttempt(en.waitingSince, en.bytes, deviceId);
     }
 
-    private static QueuedAttempt waitingPlace(EpisodeEntry en, String deviceId) {
+    private static QueuedAttempt waitingPlace(Episode en, String deviceId) {
         return new QueuedAttempt(en.waitingSince, 0, deviceId);
     }
 
@@ -320,26 +342,58 @@ public final class RedispatchScheduler extends AbstractStreamOperator<Redispatch
                 QueuedAttempt head = pc.queue.poll();
                 pc.queued.add(head.deviceId, -1);
                 setCurrentKey(head.deviceId);
-                EpisodeEntry en = episodes.get(pc.name);
+                Episode en = episodes.get(pc.name);
                 if (en == null || !en.queued || en.generation != pc.generation) continue; // gone meanwhile
-                if (en.deadLetterDue) {
-                    rules.deadLetter(pc.name, head.deviceId, en, now, effects);
-                    pc.exhausted.inc();
-                } else {
-                    output.collect(new StreamRecord<>(new Redispatch(en.state, pc.name, en.attempt)));
-                    en.sent++;
-                    en.queued = false;
-                    pc.sent.inc();
-                }
+                output.collect(new StreamRecord<>(new Redispatch(en.state, pc.name, en.attempt)));
                 pc.window.record(now);
+                en.sent++;
+                en.queued = false;
                 episodes.put(pc.name, en);
+                pc.sent.inc();
                 if (head.deviceId.equals(watched)) watchedSent = true;
+            }
+            while (!pc.deadLetterQueue.isEmpty() && pc.deadLetterWindow.canSend(now, pc.share)) {
+                QueuedAttempt head = pc.deadLetterQueue.poll();
+                pc.deadLettersQueued.add(head.deviceId, -1);
+                setCurrentKey(head.deviceId);
+                PendingDeadLetter dl = deadLetters.get(pc.name);
+                if (dl == null || dl.generation != pc.generation) continue;
+                sendDeadLetter(pc, head.deviceId, dl, now);
+                pc.deadLetterWindow.record(now);
             }
         } finally {
             if (key != null) setCurrentKey(key);
         }
-        if (!pc.queue.isEmpty()) schedule(pc, pc.window.nextAllowed(now, pc.share));
+        long next = Long.MAX_VALUE;
+        if (!pc.queue.isEmpty()) next = pc.window.nextAllowed(now, pc.share);
+        if (!pc.deadLetterQueue.isEmpty()) next = Math.min(next, pc.deadLetterWindow.nextAllowed(now, pc.share));
+        if (next != Long.MAX_VALUE) schedule(pc, next);
         return watchedSent;
+    }
+
+    /**
+     * An exhausted episode's dead letter, queued for its turn. One waits per device and consumer: an
+     * earlier one still waiting (a second episode exhausted before the first one's turn, rare) goes
+     * at once.
+     */
+    private void queueDeadLetter(Consumer pc, String deviceId, PendingDeadLetter dl, long now) throws Exception {
+        PendingDeadLetter earlier = deadLetters.get(pc.name);
+        if (earlier != null && earlier.generation == pc.generation) {
+            pc.deadLetterQueue.remove(new QueuedAttempt(earlier.waitingSince, earlier.bytes, deviceId));
+            pc.deadLettersQueued.add(deviceId, -1);
+            sendDeadLetter(pc, deviceId, earlier, now);
+        }
+        dl.generation = pc.generation;
+        deadLetters.put(pc.name, dl);
+        pc.deadLetterQueue.add(new QueuedAttempt(dl.waitingSince, dl.bytes, deviceId));
+        pc.deadLettersQueued.add(deviceId, 1);
+    }
+
+    /** The dead letter and its alert go out (the current key is the device's). */
+    private void sendDeadLetter(Consumer pc, String deviceId, PendingDeadLetter dl, long now) throws Exception {
+        rules.deadLetter(pc.name, deviceId, dl, now, effects);
+        deadLetters.remove(pc.name);
+        pc.exhausted.inc();
     }
 
     /** A drain callback at {@code at}, unless one comes as early. */
@@ -376,6 +430,7 @@ public final class RedispatchScheduler extends AbstractStreamOperator<Redispatch
         for (Consumer pc : byName.values()) {
             pc.backlog.snapshot();
             pc.queued.snapshot();
+            pc.deadLettersQueued.snapshot();
         }
         List<Tuple2<String, Long>> g = new java.util.ArrayList<>();
         if (getRuntimeContext().getTaskInfo().getIndexOfThisSubtask() == 0) { // the same on every subtask
@@ -388,7 +443,7 @@ public final class RedispatchScheduler extends AbstractStreamOperator<Redispatch
     /** This subtask's counts of a consumer: backlog, queued, oldest waiting since (tests). */
     long[] gauges(String consumer) {
         Consumer pc = byName.get(consumer);
-        return new long[] {pc.backlog.total(), pc.queued.total(), pc.oldestWaitingSince};
+        return new long[] {pc.backlog.total(), pc.queued.total() + pc.deadLettersQueued.total(), pc.oldestWaitingSince};
     }
 
     /** The consumer's redispatchesDeferred so far (tests). */

@@ -35,14 +35,21 @@ public final class SchedulerRules {
     public static final class Outcome {
         public final Store store;
         /** The entry to keep ({@link Store#PUT}); null otherwise. */
-        public final EpisodeEntry entry;
+        public final Episode entry;
         /** The change of the consumer's backlog: +1 for a new entry, -1 for one removed. */
         public final int backlogDelta;
+        /** An exhaustion's dead letter, to queue for its turn; null otherwise. */
+        public final PendingDeadLetter deadLetter;
 
-        private Outcome(Store store, EpisodeEntry entry, int backlogDelta) {
+        private Outcome(Store store, Episode entry, int backlogDelta, PendingDeadLetter deadLetter) {
             this.store = store;
             this.entry = entry;
             this.backlogDelta = backlogDelta;
+            this.deadLetter = deadLetter;
+        }
+
+        private Outcome(Store store, Episode entry, int backlogDelta) {
+            this(store, entry, backlogDelta, null);
         }
 
         static final Outcome NONE = new Outcome(Store.NONE, null, 0);
@@ -55,20 +62,17 @@ public final class SchedulerRules {
      * queued), an exhaustion dead-letters the last attempt and parks the device, a close ends the
      * episode or the parking. The backlog counts the devices with an entry.
      */
-    public Outcome onEvent(String consumer, EpisodeEntry entry, DeliveryEvent e, long now, Effects fx) {
-        EpisodeEntry en = entry;
+    public Outcome onEvent(String consumer, Episode entry, DeliveryEvent e, long now, Effects fx) {
+        Episode en = entry;
         int delta = 0;
         switch (e.kind) {
             case ATTEMPT:
                 if (en == null) {
-                    en = new EpisodeEntry();
+                    en = new Episode();
                     delta = 1;
                 } else if (en.parked || en.epoch != e.epoch || en.seq != e.seq) {
-                    // Another episode than the one kept (the tracker forgot the device meanwhile):
-                    // its attempts count afresh, and a dead letter of the earlier one still waiting
-                    // gives way to it.
+                    // Another episode than the one kept (the tracker forgot the device meanwhile).
                     en.sent = 0;
-                    en.deadLetterDue = false;
                 }
                 en.parked = false;
                 en.epoch = e.epoch;
@@ -81,30 +85,38 @@ public final class SchedulerRules {
                 return new Outcome(Store.PUT, en, delta);
             case EXHAUSTED:
                 if (en == null) {
-                    en = new EpisodeEntry();
+                    en = new Episode();
                     en.epoch = e.epoch;
                     en.seq = e.seq;
                     en.waitingSince = e.waitingSince;
                     en.attempt = e.attempt;
                     delta = 1;
                 }
-                // The dead letter waits in the queue for the consumer's budget, as an attempt does:
-                // a consumer down for a whole fleet gets its dead letters at the budget's rate, not
-                // all at once (the alert goes with it, see deadLetter).
+                // The dead letter waits for its turn in a queue and budget of its own: a consumer
+                // down for a whole fleet gets its dead letters at the budget's rate, not all at once
+                // (each with its alert, see deadLetter); an ack before its turn does not take it back.
+                PendingDeadLetter dl = new PendingDeadLetter();
                 DeviceState lastState = en.state != null ? en.state : e.state; // null: the tracker's copy expired
+                if (lastState != null) {
+                    dl.last = new Redispatch(lastState, consumer, en.attempt);
+                    dl.last.attemptsSent = en.sent;
+                    dl.bytes = lastState.state.length + lastState.deviceId.length();
+                }
+                dl.epoch = en.epoch;
+                dl.seq = en.seq;
+                dl.waitingSince = en.waitingSince;
+                dl.sent = en.sent;
                 en.parked = true;
-                en.state = lastState;
-                if (lastState != null) en.bytes = lastState.state.length + lastState.deviceId.length();
-                en.deadLetterDue = true;
-                en.queued = true;
-                return new Outcome(Store.PUT, en, delta);
+                en.queued = false;
+                en.state = null;
+                return new Outcome(Store.PUT, en, delta, dl);
             case CLOSED:
                 if (en == null) return Outcome.NONE; // nothing to close: nothing changes
                 return Outcome.REMOVE;
             case OPEN:
             case PARKED:
                 if (en != null) return Outcome.NONE; // known already
-                en = new EpisodeEntry();
+                en = new Episode();
                 en.epoch = e.epoch;
                 en.seq = e.seq;
                 en.waitingSince = e.waitingSince;
@@ -120,21 +132,13 @@ public final class SchedulerRules {
     }
 
     /**
-     * An exhausted episode's turn in the budget: the last attempt's record for
-     * {@code device-redispatch-dlq} (with the attempts actually sent; none if the device's
-     * document had expired) and one REDISPATCH_EXHAUSTED. The entry stays, parked, without its
-     * document.
+     * An exhausted episode's turn in the dead-letter budget: the last attempt's record for
+     * {@code device-redispatch-dlq} (none if the device's document had expired) and one
+     * REDISPATCH_EXHAUSTED.
      */
-    public void deadLetter(String consumer, String deviceId, EpisodeEntry en, long now, Effects fx) {
-        if (en.state != null) {
-            Redispatch last = new Redispatch(en.state, consumer, en.attempt);
-            last.attemptsSent = en.sent;
-            fx.deadLetter(last);
-        }
-        fx.alert(exhaustedAlert(deviceId, consumer, en, now));
-        en.deadLetterDue = false;
-        en.queued = false;
-        en.state = null;
+    public void deadLetter(String consumer, String deviceId, PendingDeadLetter dl, long now, Effects fx) {
+        if (dl.last != null) fx.deadLetter(dl.last);
+        fx.alert(DeliveryAlerts.redispatchExhausted(deviceId, consumer, dl.epoch, dl.seq, dl.sent, now));
     }
 
     /** BACKLOG when the backlog passes {@code threshold}, BACKLOG_CLEARED once it is down to half of it. */
@@ -147,9 +151,5 @@ public final class SchedulerRules {
             st.backlogOpen = false;
             fx.alert(DeliveryAlerts.backlogCleared(consumer, st.backlog, threshold, st.backlogEpisode, now));
         }
-    }
-
-    private static Alert exhaustedAlert(String deviceId, String consumer, EpisodeEntry en, long now) {
-        return DeliveryAlerts.redispatchExhausted(deviceId, consumer, en.epoch, en.seq, en.sent, now);
     }
 }

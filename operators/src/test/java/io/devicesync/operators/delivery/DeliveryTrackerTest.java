@@ -35,7 +35,7 @@ class DeliveryTrackerTest {
     static final DeliverySchedule SCHEDULE = new DeliverySchedule(
             Duration.ofSeconds(30), Duration.ofSeconds(10), 3, Duration.ofSeconds(5), Duration.ofSeconds(60));
 
-    private KeyedTwoInputStreamOperatorTestHarness<String, DeviceState, Ack, DeliveryEvent> h;
+    private KeyedTwoInputStreamOperatorTestHarness<String, DeviceState, AckBatch, DeliveryEvent> h;
     private long watermark = Long.MIN_VALUE;
 
     private void open(List<String> consumers) throws Exception {
@@ -78,7 +78,7 @@ class DeliveryTrackerTest {
     }
 
     private void ack(String consumer, String device, long epoch, long seq, long ts) throws Exception {
-        h.processElement2(new Ack(consumer, device, epoch, seq, ts), ts);
+        h.processElement2(AckBatch.of(new Ack(consumer, device, epoch, seq, ts)), ts);
     }
 
     private void watermark(long t) throws Exception {
@@ -499,6 +499,27 @@ class DeliveryTrackerTest {
         h.close();
         open(List.of("billing", "dashboard"), now);
         assertEquals(List.of(), events(), "this build's state: nothing to tell");
+    }
+
+    /** The AckCoalescer's batch: every consumer's ack of a device applied at once, each as alone. */
+    @Test
+    void aBatchOfSeveralConsumersAcksIsAppliedAsEachAlone() throws Exception {
+        open(List.of("billing", "dashboard", "archive"));
+        watermark(T0 - 1000);
+        publish("d", 1, T0);
+        publish("d", 2, T0 + 10);
+        h.processElement2(
+                new AckBatch("d", new Ack[] {
+                    new Ack("billing", "d", 0, 2, T0 + 20),
+                    new Ack("nobody", "d", 0, 2, T0 + 20), // not listed: counted and ignored
+                    new Ack("dashboard", "d", 0, 1, T0 + 20), // a partial ack
+                    new Ack("archive", "d", 0, 2, T0 + 20)
+                }),
+                T0 + 20);
+        advance(T0 + 60_000);
+        assertEquals("ATTEMPT#1", kinds(), "only dashboard still owes version 2");
+        assertEquals("dashboard", events().get(0).consumer);
+        assertEquals(2, events().get(0).state.seq);
     }
 
     @Test

@@ -411,11 +411,11 @@ class RedispatchSchedulerTest {
         assertEquals("billing:x#1", order(), "a parked device's queued attempt is not sent");
         List<Redispatch> dl = deadLetters();
         assertEquals(2, dl.size());
-        // In the queue's order: z's episode waits since 0 (its event's), y's since 2.
-        assertEquals("z", dl.get(0).state.deviceId);
+        // Dead letters have a budget of their own: y's went at once, z's a second later.
+        assertEquals("y", dl.get(0).state.deviceId);
+        assertEquals(1, dl.get(0).attempt);
         assertEquals(0, dl.get(0).attemptsSent);
-        assertEquals("y", dl.get(1).state.deviceId);
-        assertEquals(1, dl.get(1).attempt);
+        assertEquals("z", dl.get(1).state.deviceId);
         assertEquals(0, dl.get(1).attemptsSent);
         assertEquals(
                 2,
@@ -487,7 +487,9 @@ class RedispatchSchedulerTest {
         String billing = gauges("billing");
         String dashboard = gauges("dashboard");
         assertEquals(
-                "[4, 3, 0]", billing, "four in the backlog; a, b and p's dead letter queued; first waiting since 0");
+                "[4, 2, 0]",
+                billing,
+                "four in the backlog; a and b queued (p's dead letter went within its own budget); first waiting since 0");
         assertEquals(4, backlogGauge("billing"));
         OperatorSubtaskState snapshot = h.snapshot(1, h.getProcessingTime());
         OperatorSubtaskState backlogSnapshot = backlog.snapshot(1, h.getProcessingTime());
@@ -517,7 +519,7 @@ class RedispatchSchedulerTest {
         seen = 0;
         open(List.of("billing", "dashboard"), 1, 3, snapshot, backlogSnapshot); // archive is no longer listed
         at(P0 + 1_000);
-        until(P0 + 5_000); // p's dead letter (waiting longest), a, b: a second apart from P0 + 2 s
+        until(P0 + 4_000); // a, b: a second apart from P0 + 2 s
         assertEquals(
                 List.of("billing:a#1", "billing:b#1"),
                 sent().stream()
@@ -684,8 +686,9 @@ class RedispatchSchedulerTest {
 
     /**
      * A consumer down for a whole fleet exhausts every device's attempts at about the same time: the
-     * dead letters (each with its REDISPATCH_EXHAUSTED) go within the consumer's budget, longest
-     * waiting first, never all at once.
+     * dead letters (each with its REDISPATCH_EXHAUSTED) go at the budget's rate (a budget of their
+     * own: redispatches do not wait behind them), longest waiting first, never all at once; an ack
+     * before a dead letter's turn does not take it back (the episode was exhausted).
      */
     @Test
     void deadLettersFlowAtTheBudgetsRate() throws Exception {
@@ -693,6 +696,9 @@ class RedispatchSchedulerTest {
         open(rate, 1_000_000, null);
         at(P0);
         for (int i = 0; i < 30; i++) in(event(DeliveryEvent.Kind.EXHAUSTED, "billing", "dev-" + i));
+        in(event(DeliveryEvent.Kind.CLOSED, "billing", "dev-29")); // acked before its dead letter's turn
+        in(attempt("billing", "fresh", 5, 1, 5)); // another device's redispatch: not behind the dead letters
+        assertEquals("billing:fresh#1", order());
         List<long[]> times = new ArrayList<>();
         int seenDl = 0;
         for (long t = P0; t <= P0 + 20_000; t += 10) {

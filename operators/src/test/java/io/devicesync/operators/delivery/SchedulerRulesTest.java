@@ -35,7 +35,7 @@ class SchedulerRulesTest {
     };
 
     /** The event, the backlog kept as the operators keep it (the sum of the outcomes' changes). */
-    private SchedulerRules.Outcome in(EpisodeEntry en, DeliveryEvent e) {
+    private SchedulerRules.Outcome in(Episode en, DeliveryEvent e) {
         SchedulerRules.Outcome o = rules.onEvent("billing", en, e, NOW, fx);
         st.backlog += o.backlogDelta;
         return o;
@@ -68,19 +68,18 @@ class SchedulerRulesTest {
 
     @Test
     void exhaustionDeadLettersTheLastAttemptParksAndAlertsOnce() {
-        EpisodeEntry en = in(null, RedispatchSchedulerTest.attempt("billing", "d", NOW - 5_000, 3, 10)).entry;
+        Episode en = in(null, RedispatchSchedulerTest.attempt("billing", "d", NOW - 5_000, 3, 10)).entry;
         en.sent = 3;
         SchedulerRules.Outcome o = in(en, RedispatchSchedulerTest.event(DeliveryEvent.Kind.EXHAUSTED, "billing", "d"));
         assertEquals(SchedulerRules.Store.PUT, o.store);
         assertTrue(o.entry.parked);
-        assertTrue(o.entry.queued, "the dead letter waits for the budget, in the queue");
-        assertTrue(o.entry.deadLetterDue);
+        assertFalse(o.entry.queued);
+        assertNull(o.entry.state, "a parking keeps no document");
         assertEquals(List.of(), deadLetters, "not yet: at its turn");
         assertEquals(List.of(), types());
-        rules.deadLetter("billing", "d", o.entry, NOW, fx);
-        assertFalse(o.entry.queued);
-        assertFalse(o.entry.deadLetterDue);
-        assertNull(o.entry.state, "a parking keeps no document");
+        PendingDeadLetter dl = o.deadLetter;
+        assertEquals(NOW - 5_000, dl.waitingSince, "in the queue's order: the episode's");
+        rules.deadLetter("billing", "d", dl, NOW, fx);
         assertEquals(1, deadLetters.size());
         assertEquals(3, deadLetters.get(0).attemptsSent);
         assertEquals(3, deadLetters.get(0).attempt, "the last attempt's record");
@@ -91,7 +90,7 @@ class SchedulerRulesTest {
 
     @Test
     void aCloseEndsTheEpisodeAndOneWithoutAnEntryChangesNothing() {
-        EpisodeEntry en = in(null, RedispatchSchedulerTest.attempt("billing", "d", NOW, 1, 10)).entry;
+        Episode en = in(null, RedispatchSchedulerTest.attempt("billing", "d", NOW, 1, 10)).entry;
         DeliveryEvent closed = RedispatchSchedulerTest.event(DeliveryEvent.Kind.CLOSED, "billing", "d");
         assertEquals(SchedulerRules.Store.REMOVE, in(en, closed).store);
         assertEquals(0, st.backlog);
@@ -132,7 +131,7 @@ class SchedulerRulesTest {
         assertEquals(1, st.backlog);
         SchedulerRules.Outcome exhausted =
                 in(o.entry, RedispatchSchedulerTest.event(DeliveryEvent.Kind.EXHAUSTED, "billing", "d"));
-        rules.deadLetter("billing", "d", exhausted.entry, NOW, fx);
+        rules.deadLetter("billing", "d", exhausted.deadLetter, NOW, fx);
         assertEquals(1, deadLetters.size(), "the exhaustion's own state is the dead letter");
         assertEquals(2, deadLetters.get(0).attemptsSent, "the attempts fallen due stand in for those sent");
         assertTrue(exhausted.entry.parked);

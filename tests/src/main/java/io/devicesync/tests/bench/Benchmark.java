@@ -68,7 +68,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * --conf key=value,… (Flink configuration of the MiniCluster) --gaps 1000 --fleet 0 (devices of the fleet-scale run,
  * {@link FleetRun}) --fleet-audit-interval 120 (s) --fleet-after-intervals 2.5 --fleet-restore true (also the stop-and-restore run) --alert-storm 0 (alerts through the AlertPolicy, {@link AlertStormRun})
  * --delivery-down 0 (devices of the one-consumer-down run, {@link DeliveryDownRun}) --delivery-down-rate 1000
- * --delivery-down-seconds 240
+ * --delivery-down-seconds 300
  * --serializers 0 (seconds a serializer: when set, only {@link SerializerRun})
  * --results PATH}.
  */
@@ -96,7 +96,7 @@ public final class Benchmark {
         o.put("alert-storm", "0");
         o.put("delivery-down", "0");
         o.put("delivery-down-rate", "1000");
-        o.put("delivery-down-seconds", "240");
+        o.put("delivery-down-seconds", "300");
         o.put("serializers", "0");
         o.put("conf", "");
         for (int i = 0; i + 1 < argv.length; i += 2) {

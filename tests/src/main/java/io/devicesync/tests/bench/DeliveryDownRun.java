@@ -17,7 +17,7 @@ import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
 /**
- * A fleet with one consumer down (issue 16, "no hot key"): two versions of each of
+ * A fleet with one consumer down (issue 16, "no hot key"): one version of each of
  * {@code --delivery-down} devices, two consumers, {@code billing} acknowledging everything and
  * {@code archive} nothing, with a schedule short enough that every device's attempts fall due and
  * are exhausted within the run (ack timeout 10 s, 3 attempts, backoff 2 s to 4 s). Parallelism 2.
@@ -55,8 +55,8 @@ final class DeliveryDownRun {
         String topic = "events-down";
         Benchmark.createTopics(kafka.bootstrapServers(), List.of(topic));
         long base = System.currentTimeMillis() - Duration.ofMinutes(1).toMillis();
-        long events = FleetRun.preload(kafka.bootstrapServers(), topic, devices, base);
-        FleetRun.seedDatabase(db, devices);
+        long events = preload(kafka.bootstrapServers(), topic, devices, base);
+        FleetRun.seedDatabase(db, devices, 1, "{\"temp\":21}"); // what an audit finds: the same
         int rate = Integer.parseInt(o.get("delivery-down-rate"));
         long seconds = Long.parseLong(o.get("delivery-down-seconds"));
         Benchmark.say(String.format(
@@ -92,7 +92,7 @@ final class DeliveryDownRun {
                 "--redispatch.rate",
                 Integer.toString(rate),
                 "--audit.interval",
-                "1 h");
+                "24 h");
         kafka.startConsumers("state-" + id, "redispatch-" + id, "acks-" + id, List.of("billing"));
         FlinkRest rest = new FlinkRest("http://localhost:" + REST_PORT);
         JobClient job = env.executeAsync("bench delivery-down");
@@ -122,10 +122,12 @@ final class DeliveryDownRun {
                 samples.add(s);
                 Benchmark.say(String.format(
                         Locale.ROOT,
-                        "delivery-down %5.0f s: in %,d, backlog %,d, queued %s, sent %s, dead letters %s, heap %,d MB,"
-                                + " last checkpoint %,d ms",
+                        "delivery-down %5.0f s: in %,d, acks %,d, episodes %,d, backlog %,d, queued %s, sent %s, dead"
+                                + " letters %s, heap %,d MB, last checkpoint %,d ms",
                         s.seconds,
                         s.eventsIn,
+                        BenchReporter.sum("acksApplied"),
+                        BenchReporter.sum("unconsumedEpisodes"),
                         s.backlog,
                         s.queued,
                         s.sent,
@@ -139,6 +141,24 @@ final class DeliveryDownRun {
             job.cancel().get();
             kafka.stopConsumers();
         }
+    }
+
+    /** One version per device, a minute old, over a second of event time. */
+    static long preload(String bootstrap, String topic, int devices, long base) {
+        java.util.Properties p = Benchmark.preloadProducer(bootstrap);
+        try (var producer = new org.apache.kafka.clients.producer.KafkaProducer<byte[], byte[]>(p)) {
+            for (int d = 0; d < devices; d++) {
+                String id = String.format(Locale.ROOT, "dev-%07d", d);
+                long ts = base + (long) d * 1_000 / devices;
+                String value =
+                        "{\"deviceId\":\"" + id + "\",\"epoch\":0,\"seq\":1,\"ts\":" + ts + ",\"data\":{\"temp\":21}}";
+                producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(
+                        topic,
+                        id.getBytes(java.nio.charset.StandardCharsets.UTF_8),
+                        value.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+            }
+        }
+        return devices;
     }
 
     private static long sum(Map<Integer, Long> m) {

@@ -298,12 +298,22 @@ final class FleetRun {
 
     /** Every device's snapshot at its last version (COPY: a million rows in seconds). */
     static void seedDatabase(EmbeddedDatabase db, int devices) throws Exception {
+        seedDatabase(db, devices, 2, "{\"temp\":22}");
+    }
+
+    /** Every device's snapshot at version 0/{@code seq} with {@code state}. */
+    static void seedDatabase(EmbeddedDatabase db, int devices, long seq, String state) throws Exception {
         try (Connection c = db.dataSource().getConnection()) {
             c.createStatement().execute("TRUNCATE device_snapshot, device_increment");
             StringBuilder b = new StringBuilder();
             var copy = c.unwrap(PGConnection.class).getCopyAPI();
             for (int d = 0; d < devices; d++) {
-                b.append(String.format(Locale.ROOT, "dev-%07d", d)).append("\t0\t2\t{\"temp\":22}\n");
+                b.append(String.format(Locale.ROOT, "dev-%07d", d))
+                        .append("\t0\t")
+                        .append(seq)
+                        .append('\t')
+                        .append(state)
+                        .append('\n');
                 if (b.length() > 1 << 20 || d == devices - 1) {
                     copy.copyIn(
                             "COPY device_snapshot (device_id, epoch, seq, state) FROM STDIN",
