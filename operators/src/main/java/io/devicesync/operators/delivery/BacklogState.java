@@ -13,6 +13,8 @@ public class BacklogState {
      * counts start anew); no BACKLOG_CLEARED until it is 0. 0 otherwise.
      */
     public int groupsToHear;
+    /** While {@link #groupsToHear} is above 0: when the backlog stops waiting for them (processing time). */
+    public long gateUntil;
 
     public BacklogState() {}
 }

@@ -141,13 +141,22 @@ public class DeliveryBacklog extends KeyedProcessFunction<String, BacklogReport,
             return;
         }
         long now = ctx.timerService().currentProcessingTime();
-        BacklogState st = legacyChecked.add(consumer) ? fromEarlierBuild(consumer) : null;
+        BacklogState st = legacyChecked.add(consumer) ? fromEarlierBuild(consumer, now) : null;
         if (st != null) {
             ctx.timerService().registerProcessingTimeTimer(nextListingCheck(now));
         } else {
             st = backlog.value();
         }
         Long was = byKeyGroup.get(r.keyGroup);
+        if (st != null && st.groupsToHear > 0 && now >= st.gateUntil) {
+            // Every key group reports within a second of a restore; should some never come (a
+            // scheduler with other key groups than expected), the sum decides after a minute anyway.
+            LOG.warn(
+                    "{}: {} key groups never reported after the upgrade; the backlog is taken as it is",
+                    consumer,
+                    st.groupsToHear);
+            st.groupsToHear = 0;
+        }
         boolean gated = st != null && st.groupsToHear > 0;
         if (!gated && r.count == (was == null ? 0 : was)) return; // nothing changed: nothing kept
         if (st == null) {
@@ -164,7 +173,8 @@ public class DeliveryBacklog extends KeyedProcessFunction<String, BacklogReport,
         st.backlog += delta;
         // After an upgrade the sum is whole only once every key group has reported (each subtask
         // reports all of its own within a second): until then no BACKLOG_CLEARED on a part of it.
-        if (st.groupsToHear == 0 && (delta != 0 || gated)) {
+        if (st.groupsToHear == 0 && (delta != 0 || gated || st.gateUntil != 0)) {
+            st.gateUntil = 0;
             rules.backlog(st, consumer, thresholds.get(consumer), now, new SchedulerRules.Effects() {
                 @Override
                 public void deadLetter(io.devicesync.model.Redispatch last) {
@@ -202,7 +212,10 @@ public class DeliveryBacklog extends KeyedProcessFunction<String, BacklogReport,
      * The open BACKLOG and episode number the scheduler of an earlier build kept for the current
      * consumer, its state cleared; null when there is none (this build's state).
      */
-    private BacklogState fromEarlierBuild(String consumer) throws Exception {
+    /** How long after an upgrade the backlog waits at most for every key group's report. */
+    static final long GATE_MS = 60_000;
+
+    private BacklogState fromEarlierBuild(String consumer, long now) throws Exception {
         SchedulerState old = legacyScheduler.value();
         if (old == null) return null;
         BacklogState st = backlog.value();
@@ -210,6 +223,7 @@ public class DeliveryBacklog extends KeyedProcessFunction<String, BacklogReport,
         st.backlogOpen = old.backlogOpen;
         st.backlogEpisode = Math.max(st.backlogEpisode, old.backlogEpisode);
         st.groupsToHear = getRuntimeContext().getTaskInfo().getMaxNumberOfParallelSubtasks();
+        st.gateUntil = now + GATE_MS;
         legacyScheduler.clear();
         legacyEpisodes.clear(); // once: every episode that scheduler kept of the consumer
         LOG.info(

@@ -382,6 +382,7 @@ public final class RedispatchScheduler extends AbstractStreamOperator<Redispatch
             pc.deadLetterQueue.remove(new QueuedAttempt(earlier.waitingSince, earlier.bytes, deviceId));
             pc.deadLettersQueued.add(deviceId, -1);
             sendDeadLetter(pc, deviceId, earlier, now);
+            pc.deadLetterWindow.record(now); // counted: the budget may wait a little longer for the next
         }
         dl.generation = pc.generation;
         deadLetters.put(pc.name, dl);

@@ -121,19 +121,21 @@ final class DeliveryDownRun {
                         checkpoint);
                 samples.add(s);
                 Benchmark.say(String.format(
-                        Locale.ROOT,
-                        "delivery-down %5.0f s: in %,d, acks %,d, episodes %,d, backlog %,d, queued %s, sent %s, dead"
-                                + " letters %s, heap %,d MB, last checkpoint %,d ms",
-                        s.seconds,
-                        s.eventsIn,
-                        BenchReporter.sum("acksApplied"),
-                        BenchReporter.sum("unconsumedEpisodes"),
-                        s.backlog,
-                        s.queued,
-                        s.sent,
-                        s.deadLetters,
-                        s.heapMb,
-                        s.checkpointMs));
+                                Locale.ROOT,
+                                "delivery-down %5.0f s: in %,d, acks %,d, episodes %,d, backlog %,d, queued %s, sent %s, dead"
+                                        + " letters %s, heap %,d MB, last checkpoint %,d ms",
+                                s.seconds,
+                                s.eventsIn,
+                                BenchReporter.sum("acksApplied"),
+                                BenchReporter.sum("unconsumedEpisodes"),
+                                s.backlog,
+                                s.queued,
+                                s.sent,
+                                s.deadLetters,
+                                s.heapMb,
+                                s.checkpointMs)
+                        + "; busy " + Benchmark.busySummary() + "; backpressured "
+                        + perTask("backPressuredTimeMsPerSecond"));
             }
             String state = stateBySubtask(rest, jobId);
             return table(devices, rate, samples, slowest, state);
@@ -159,6 +161,15 @@ final class DeliveryDownRun {
             }
         }
         return devices;
+    }
+
+    /** A task gauge by task (the tasks above 50 ms/s). */
+    private static String perTask(String gauge) {
+        StringBuilder b = new StringBuilder();
+        BenchReporter.perTask(gauge).forEach((task, ms) -> {
+            if (ms >= 50) b.append(String.format(Locale.ROOT, "%s %.0f, ", task.replaceAll(" ->.*", ""), ms));
+        });
+        return b.length() == 0 ? "-" : b.substring(0, b.length() - 2);
     }
 
     private static long sum(Map<Integer, Long> m) {
@@ -187,6 +198,19 @@ final class DeliveryDownRun {
                     s.path("state_size").asLong() >> 20));
         }
         return String.join(", ", parts) + " (the tracker's and the scheduler's chain, checkpoint " + cid + ")";
+    }
+
+    /** Dead letters per second from the first sample with some to the last sample with a change. */
+    private static double deadRate(List<Sample> samples) {
+        Sample from = null;
+        Sample to = null;
+        for (Sample s : samples) {
+            long n = sum(s.deadLetters);
+            if (from == null && n > 0) from = s;
+            if (from != null && (to == null || n > sum(to.deadLetters))) to = s;
+        }
+        if (from == null || to == from) return 0;
+        return (sum(to.deadLetters) - sum(from.deadLetters)) / (to.seconds - from.seconds);
     }
 
     /** The largest part over the mean part: 1.0 is an even split. */
@@ -232,7 +256,8 @@ final class DeliveryDownRun {
                         + "| queued at the peak, by subtask | %s (largest / mean %.2f) |\n"
                         + "| redispatches sent from %.0f s to %.0f s, by subtask | %s (largest / mean %.2f) |\n"
                         + "| dead letters from %.0f s to %.0f s, by subtask | %s (largest / mean %.2f) |\n"
-                        + "| redispatches + dead letters per second, job-wide | %.0f (budget %,d) |\n"
+                        + "| redispatches per second, job-wide, from the peak on | %.0f (budget %,d) |\n"
+                        + "| dead letters per second, job-wide, once they flow | %.0f (a budget of their own, %,d) |\n"
                         + "| heap after GC, from a backlog of %,d on | %,d to %,d MB |\n"
                         + "| slowest checkpoint seen | %,d ms |\n"
                         + "| checkpointed state at the end | %s |\n",
@@ -249,7 +274,9 @@ final class DeliveryDownRun {
                 last.seconds,
                 dead,
                 skew(dead),
-                (sum(sent) + sum(dead)) / span,
+                sum(minus(last.sent, peak.sent)) / Math.max(1, last.seconds - peak.seconds),
+                rate,
+                deadRate(samples),
                 rate,
                 first.backlog,
                 heapMin,
