@@ -99,11 +99,17 @@ public final class DeliveryCodec {
     }
 
     private static final int FORMAT = 1;
-    /** Consumer names seen lately, with their UTF-8 bytes: names are compared as bytes, not decoded. */
-    private static final ThreadLocal<java.util.Map<String, byte[]>> NAME_BYTES =
-            ThreadLocal.withInitial(java.util.HashMap::new);
+    /**
+     * Consumer names seen, with their UTF-8 bytes, so that a name is compared as bytes, not
+     * decoded, and the same String comes back: a few names, read on every decode. Copy-on-write
+     * (written when a new name comes, rarely), so every task thread reads them without a lock or a
+     * ThreadLocal lookup (the profile showed those lookups at 15 % of the tracker's time).
+     */
+    private static volatile Names names = new Names(new String[0], new byte[0][]);
 
-    private static final ThreadLocal<java.util.List<String>> NAMES = ThreadLocal.withInitial(java.util.ArrayList::new);
+    private record Names(String[] names, byte[][] bytes) {}
+
+    private static final int MAX_NAMES = 1024;
     private static final ConsumerTrack.Status[] STATUSES = ConsumerTrack.Status.values();
 
     private static final ThreadLocal<DataOutputSerializer> OUT =
@@ -196,17 +202,29 @@ public final class DeliveryCodec {
     }
 
     private static byte[] nameBytes(String name) {
-        java.util.Map<String, byte[]> cache = NAME_BYTES.get();
-        byte[] b = cache.get(name);
-        if (b == null) {
-            if (cache.size() > 1024) {
-                cache.clear();
-                NAMES.get().clear();
-            }
-            b = name.getBytes(java.nio.charset.StandardCharsets.UTF_8);
-            cache.put(name, b);
-            NAMES.get().add(name);
+        Names n = names;
+        for (int i = 0; i < n.names.length; i++) {
+            if (n.names[i] == name) return n.bytes[i];
         }
+        for (int i = 0; i < n.names.length; i++) {
+            if (n.names[i].equals(name)) return n.bytes[i];
+        }
+        return remember(name);
+    }
+
+    /** Adds a name to those known (a list of consumers changed, or a first decode). */
+    private static synchronized byte[] remember(String name) {
+        Names n = names;
+        for (int i = 0; i < n.names.length; i++) {
+            if (n.names[i].equals(name)) return n.bytes[i];
+        }
+        byte[] b = name.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        int keep = n.names.length >= MAX_NAMES ? 0 : n.names.length;
+        String[] ns = java.util.Arrays.copyOf(n.names, keep + 1);
+        byte[][] bs = java.util.Arrays.copyOf(n.bytes, keep + 1);
+        ns[keep] = name;
+        bs[keep] = b;
+        names = new Names(ns, bs);
         return b;
     }
 
@@ -215,13 +233,13 @@ public final class DeliveryCodec {
         int len = in.readUnsignedShort();
         int at = in.getPosition();
         in.skipBytesToRead(len);
-        java.util.Map<String, byte[]> cache = NAME_BYTES.get();
-        for (String known : NAMES.get()) {
-            byte[] k = cache.get(known);
-            if (k.length == len && java.util.Arrays.equals(k, 0, len, bytes, at, at + len)) return known;
+        Names n = names;
+        for (int i = 0; i < n.bytes.length; i++) {
+            byte[] k = n.bytes[i];
+            if (k.length == len && java.util.Arrays.equals(k, 0, len, bytes, at, at + len)) return n.names[i];
         }
         String name = new String(bytes, at, len, java.nio.charset.StandardCharsets.UTF_8);
-        nameBytes(name);
+        remember(name);
         return name;
     }
 
