@@ -144,21 +144,14 @@ public class DeliveryBacklog extends KeyedProcessFunction<String, BacklogReport,
         BacklogState st = legacyChecked.add(consumer) ? fromEarlierBuild(consumer, now) : null;
         if (st != null) {
             ctx.timerService().registerProcessingTimeTimer(nextListingCheck(now));
+            ctx.timerService().registerProcessingTimeTimer(st.gateUntil); // the gate lifts then at the latest
         } else {
             st = backlog.value();
         }
         Long was = byKeyGroup.get(r.keyGroup);
-        if (st != null && st.groupsToHear > 0 && now >= st.gateUntil) {
-            // Every key group reports within a second of a restore; should some never come (a
-            // scheduler with other key groups than expected), the sum decides after a minute anyway.
-            LOG.warn(
-                    "{}: {} key groups never reported after the upgrade; the backlog is taken as it is",
-                    consumer,
-                    st.groupsToHear);
-            st.groupsToHear = 0;
-        }
+        boolean lifted = st != null && liftGate(st, consumer, now);
         boolean gated = st != null && st.groupsToHear > 0;
-        if (!gated && r.count == (was == null ? 0 : was)) return; // nothing changed: nothing kept
+        if (!gated && !lifted && r.count == (was == null ? 0 : was)) return; // nothing changed: nothing kept
         if (st == null) {
             st = new BacklogState();
             ctx.timerService().registerProcessingTimeTimer(nextListingCheck(now)); // then each hour again
@@ -173,22 +166,39 @@ public class DeliveryBacklog extends KeyedProcessFunction<String, BacklogReport,
         st.backlog += delta;
         // After an upgrade the sum is whole only once every key group has reported (each subtask
         // reports all of its own within a second): until then no BACKLOG_CLEARED on a part of it.
-        if (st.groupsToHear == 0 && (delta != 0 || gated || st.gateUntil != 0)) {
-            st.gateUntil = 0;
-            rules.backlog(st, consumer, thresholds.get(consumer), now, new SchedulerRules.Effects() {
-                @Override
-                public void deadLetter(io.devicesync.model.Redispatch last) {
-                    throw new IllegalStateException("the backlog dead-letters nothing");
-                }
-
-                @Override
-                public void alert(Alert alert) {
-                    out.collect(alert);
-                }
-            });
-        }
+        if (st.groupsToHear == 0 && (delta != 0 || gated || st.gateUntil != 0)) decide(st, consumer, now, out);
         backlog.update(st);
         gauges.get(consumer).set(st.backlog);
+    }
+
+    /**
+     * Every key group reports within a second of a restore; should some never come (a scheduler
+     * with other key groups than expected), the sum decides after a minute anyway. True when lifted.
+     */
+    private static boolean liftGate(BacklogState st, String consumer, long now) {
+        if (st.groupsToHear <= 0 || now < st.gateUntil) return false;
+        LOG.warn(
+                "{}: {} key groups never reported after the upgrade; the backlog is taken as it is",
+                consumer,
+                st.groupsToHear);
+        st.groupsToHear = 0;
+        return true;
+    }
+
+    /** BACKLOG / BACKLOG_CLEARED for the sum as it is; the upgrade's gate is over. */
+    private void decide(BacklogState st, String consumer, long now, Collector<Alert> out) {
+        st.gateUntil = 0;
+        rules.backlog(st, consumer, thresholds.get(consumer), now, new SchedulerRules.Effects() {
+            @Override
+            public void deadLetter(io.devicesync.model.Redispatch last) {
+                throw new IllegalStateException("the backlog dead-letters nothing");
+            }
+
+            @Override
+            public void alert(Alert alert) {
+                out.collect(alert);
+            }
+        });
     }
 
     private static long nextListingCheck(long now) {
@@ -201,11 +211,15 @@ public class DeliveryBacklog extends KeyedProcessFunction<String, BacklogReport,
             forget();
             return;
         }
-        if (backlog.value() != null) {
-            ctx.timerService()
-                    .registerProcessingTimeTimer(
-                            nextListingCheck(ctx.timerService().currentProcessingTime()));
+        BacklogState st = backlog.value();
+        if (st == null) return;
+        long now = ctx.timerService().currentProcessingTime();
+        if (liftGate(st, ctx.getCurrentKey(), now)) { // no report came after the gate's minute
+            decide(st, ctx.getCurrentKey(), now, out);
+            backlog.update(st);
+            gauges.get(ctx.getCurrentKey()).set(st.backlog);
         }
+        ctx.timerService().registerProcessingTimeTimer(nextListingCheck(now));
     }
 
     /**

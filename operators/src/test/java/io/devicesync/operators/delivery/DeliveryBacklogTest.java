@@ -75,6 +75,35 @@ class DeliveryBacklogTest {
         }
     }
 
+    /** Should some key groups never report after the upgrade, the sum decides after a minute, by a timer. */
+    @Test
+    void theGateLiftsAfterAMinuteEvenIfNoFurtherReportComes() throws Exception {
+        OperatorSubtaskState earlier;
+        try (var h = new KeyedOneInputStreamOperatorTestHarness<String, String, Alert>(
+                new KeyedProcessOperator<>(new EarlierScheduler()), c -> c, Types.STRING, 128, 1, 0)) {
+            h.open();
+            h.processElement("billing", 0);
+            earlier = h.snapshot(1, NOW);
+        }
+        try (var h = new KeyedOneInputStreamOperatorTestHarness<String, BacklogReport, Alert>(
+                new KeyedProcessOperator<>(new DeliveryBacklog(List.of("billing"), 1000L)),
+                r -> r.consumer,
+                Types.STRING,
+                128,
+                1,
+                0)) {
+            h.setProcessingTime(NOW);
+            h.setup();
+            h.initializeState(earlier);
+            h.open();
+            for (int g = 0; g < 100; g++) h.processElement(new BacklogReport("billing", g, g == 3 ? 40 : 0), 0);
+            h.setProcessingTime(NOW + DeliveryBacklog.GATE_MS - 1);
+            assertEquals(List.of(), types(h), "within the minute: waiting for the other 28 key groups");
+            h.setProcessingTime(NOW + DeliveryBacklog.GATE_MS);
+            assertEquals(List.of("BACKLOG_CLEARED"), types(h), "the sum as it is, 40 <= 500, without a report");
+        }
+    }
+
     private static List<String> types(KeyedOneInputStreamOperatorTestHarness<String, BacklogReport, Alert> h) {
         return h.extractOutputValues().stream().map(a -> a.type.name()).collect(Collectors.toList());
     }

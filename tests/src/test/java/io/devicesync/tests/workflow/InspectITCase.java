@@ -340,6 +340,10 @@ class InspectITCase {
                 awaitTrackerRecordsIn(cluster, job, 6);
                 acks.release();
                 Progress.await("the ack emitted", () -> acks.emitted() == 1, DEADLINE);
+                // Coalesce acks gathers it for half a second before the tracker reads it (a
+                // savepoint taken meanwhile would keep it in the coalescer's state, not the
+                // tracker's): the ack's batch is the tracker's seventh record.
+                awaitTrackerRecordsIn(cluster, job, 7);
             }
             // The savepoint's barrier follows every record emitted so far: its state holds their effects.
             return stopWithSavepoint(
