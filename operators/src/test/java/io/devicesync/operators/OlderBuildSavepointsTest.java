@@ -124,15 +124,7 @@ class OlderBuildSavepointsTest {
     @ValueSource(strings = {"rocksdb", "hashmap"})
     void theSchedulerOf8f4564dHandsItsOpenBacklogToTheDeliveryBacklog(String backend) throws Exception {
         OperatorSubtaskState snapshot;
-        try (var h = new KeyedOneInputStreamOperatorTestHarness<String, BacklogReport, Alert>(
-                new org.apache.flink.streaming.api.operators.KeyedProcessOperator<>(
-                        new DeliveryBacklog(List.of("billing", "dashboard"), 1L)),
-                r -> r.consumer,
-                Types.STRING)) {
-            h.setStateBackend(backend(backend));
-            h.setup();
-            h.initializeState(read("scheduler", BUILD, backend));
-            h.open();
+        try (var h = backlog(backend, read("scheduler", BUILD, backend))) {
             h.setProcessingTime(1_000_500);
             h.processElement(new BacklogReport("billing", 0, 3), 0); // the harness's one key group
             assertEquals(List.of(), h.extractOutputValues(), "the BACKLOG of 8f4564d is still open: not raised again");
@@ -140,35 +132,39 @@ class OlderBuildSavepointsTest {
             List<Alert> out = h.extractOutputValues();
             assertEquals(1, out.size());
             assertEquals(AlertType.BACKLOG_CLEARED, out.get(0).type);
-            assertEquals(
-                    1,
-                    io.devicesync.model.Json.parse(out.get(0).details.getBytes(StandardCharsets.UTF_8))
-                            .get("backlogEpisode")
-                            .asLong(),
-                    "the episode that build opened");
+            assertEquals(1, backlogEpisode(out.get(0)), "the episode that build opened");
             snapshot = h.snapshot(2, 1_000_600);
         }
         // Restored again: that build's state was taken over once and cleared; this build's goes on.
-        try (var h = new KeyedOneInputStreamOperatorTestHarness<String, BacklogReport, Alert>(
-                new org.apache.flink.streaming.api.operators.KeyedProcessOperator<>(
-                        new DeliveryBacklog(List.of("billing", "dashboard"), 1L)),
-                r -> r.consumer,
-                Types.STRING)) {
-            h.setStateBackend(backend(backend));
-            h.setup();
-            h.initializeState(snapshot);
-            h.open();
+        try (var h = backlog(backend, snapshot)) {
             h.setProcessingTime(1_000_700);
             h.processElement(new BacklogReport("billing", 0, 3), 0);
             List<Alert> out = h.extractOutputValues();
             assertEquals(1, out.size(), "a new backlog: a new BACKLOG");
             assertEquals(AlertType.BACKLOG, out.get(0).type);
-            assertEquals(
-                    2,
-                    io.devicesync.model.Json.parse(out.get(0).details.getBytes(StandardCharsets.UTF_8))
-                            .get("backlogEpisode")
-                            .asLong());
+            assertEquals(2, backlogEpisode(out.get(0)));
         }
+    }
+
+    /** A DeliveryBacklog (billing and dashboard, threshold 1) restored from {@code from}. */
+    private static KeyedOneInputStreamOperatorTestHarness<String, BacklogReport, Alert> backlog(
+            String backend, OperatorSubtaskState from) throws Exception {
+        var h = new KeyedOneInputStreamOperatorTestHarness<String, BacklogReport, Alert>(
+                new org.apache.flink.streaming.api.operators.KeyedProcessOperator<>(
+                        new DeliveryBacklog(List.of("billing", "dashboard"), 1L)),
+                r -> r.consumer,
+                Types.STRING);
+        h.setStateBackend(backend(backend));
+        h.setup();
+        h.initializeState(from);
+        h.open();
+        return h;
+    }
+
+    private static long backlogEpisode(Alert a) {
+        return io.devicesync.model.Json.parse(a.details.getBytes(StandardCharsets.UTF_8))
+                .get("backlogEpisode")
+                .asLong();
     }
 
     /** The guard had forwarded g 0/1 and 0/2 and held 0/4; restored, 0/3 releases both. */

@@ -42,24 +42,7 @@ class DeliveryBacklogTest {
      */
     @Test
     void afterTheUpgradeTheOpenBacklogWaitsForEveryKeyGroupBeforeItClears() throws Exception {
-        OperatorSubtaskState earlier;
-        try (var h = new KeyedOneInputStreamOperatorTestHarness<String, String, Alert>(
-                new KeyedProcessOperator<>(new EarlierScheduler()), c -> c, Types.STRING, 128, 1, 0)) {
-            h.open();
-            h.processElement("billing", 0);
-            earlier = h.snapshot(1, NOW);
-        }
-        try (var h = new KeyedOneInputStreamOperatorTestHarness<String, BacklogReport, Alert>(
-                new KeyedProcessOperator<>(new DeliveryBacklog(List.of("billing"), 1000L)),
-                r -> r.consumer,
-                Types.STRING,
-                128,
-                1,
-                0)) {
-            h.setProcessingTime(NOW);
-            h.setup();
-            h.initializeState(earlier);
-            h.open();
+        try (var h = upgraded()) {
             for (int g = 0; g < 60; g++) h.processElement(new BacklogReport("billing", g, g == 3 ? 100 : 0), 0);
             assertEquals(List.of(), types(h), "a part of the sum: the BACKLOG of the earlier build stays open");
             for (int g = 60; g < 128; g++) h.processElement(new BacklogReport("billing", g, g == 100 ? 2000 : 0), 0);
@@ -78,6 +61,17 @@ class DeliveryBacklogTest {
     /** Should some key groups never report after the upgrade, the sum decides after a minute, by a timer. */
     @Test
     void theGateLiftsAfterAMinuteEvenIfNoFurtherReportComes() throws Exception {
+        try (var h = upgraded()) {
+            for (int g = 0; g < 100; g++) h.processElement(new BacklogReport("billing", g, g == 3 ? 40 : 0), 0);
+            h.setProcessingTime(NOW + DeliveryBacklog.GATE_MS - 1);
+            assertEquals(List.of(), types(h), "within the minute: waiting for the other 28 key groups");
+            h.setProcessingTime(NOW + DeliveryBacklog.GATE_MS);
+            assertEquals(List.of("BACKLOG_CLEARED"), types(h), "the sum as it is, 40 <= 500, without a report");
+        }
+    }
+
+    /** A DeliveryBacklog (billing, threshold 1,000) at 128 key groups, restored from the earlier scheduler's state. */
+    private static KeyedOneInputStreamOperatorTestHarness<String, BacklogReport, Alert> upgraded() throws Exception {
         OperatorSubtaskState earlier;
         try (var h = new KeyedOneInputStreamOperatorTestHarness<String, String, Alert>(
                 new KeyedProcessOperator<>(new EarlierScheduler()), c -> c, Types.STRING, 128, 1, 0)) {
@@ -85,23 +79,18 @@ class DeliveryBacklogTest {
             h.processElement("billing", 0);
             earlier = h.snapshot(1, NOW);
         }
-        try (var h = new KeyedOneInputStreamOperatorTestHarness<String, BacklogReport, Alert>(
+        var h = new KeyedOneInputStreamOperatorTestHarness<String, BacklogReport, Alert>(
                 new KeyedProcessOperator<>(new DeliveryBacklog(List.of("billing"), 1000L)),
                 r -> r.consumer,
                 Types.STRING,
                 128,
                 1,
-                0)) {
-            h.setProcessingTime(NOW);
-            h.setup();
-            h.initializeState(earlier);
-            h.open();
-            for (int g = 0; g < 100; g++) h.processElement(new BacklogReport("billing", g, g == 3 ? 40 : 0), 0);
-            h.setProcessingTime(NOW + DeliveryBacklog.GATE_MS - 1);
-            assertEquals(List.of(), types(h), "within the minute: waiting for the other 28 key groups");
-            h.setProcessingTime(NOW + DeliveryBacklog.GATE_MS);
-            assertEquals(List.of("BACKLOG_CLEARED"), types(h), "the sum as it is, 40 <= 500, without a report");
-        }
+                0);
+        h.setProcessingTime(NOW);
+        h.setup();
+        h.initializeState(earlier);
+        h.open();
+        return h;
     }
 
     private static List<String> types(KeyedOneInputStreamOperatorTestHarness<String, BacklogReport, Alert> h) {

@@ -29,15 +29,7 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 final class DeliveryDownRun {
     private DeliveryDownRun() {}
 
-    private static final int REST_PORT = freePort();
-
-    private static int freePort() {
-        try (java.net.ServerSocket socket = new java.net.ServerSocket(0)) {
-            return socket.getLocalPort();
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
-        }
-    }
+    private static final int REST_PORT = FleetRun.freePort();
 
     /** One sample. */
     private record Sample(
@@ -99,17 +91,16 @@ final class DeliveryDownRun {
         String jobId = job.getJobID().toHexString();
         List<Sample> samples = new ArrayList<>();
         long t0 = System.nanoTime();
-        long slowest = 0;
         try {
-            while (System.nanoTime() - t0 < Duration.ofSeconds(seconds).toNanos()) {
-                Thread.sleep(5_000);
+            // A sample every 5 s on the benchmark's timer thread, until the run's time is up.
+            Benchmark.sampleUntil(Duration.ofSeconds(5), Duration.ofSeconds(seconds + 60), () -> {
+                if (System.nanoTime() - t0 < Duration.ofSeconds(5).toNanos()) return false; // the first at 5 s
                 if (job.getJobStatus().get().isGloballyTerminalState())
                     throw new IllegalStateException("delivery-down: the job ended");
                 System.gc();
                 long heap =
                         ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed() >> 20;
                 long checkpoint = BenchReporter.gaugeMax("lastCheckpointDuration");
-                slowest = Math.max(slowest, checkpoint);
                 Sample s = new Sample(
                         (System.nanoTime() - t0) / 1e9,
                         BenchReporter.sum("eventsIn"),
@@ -136,8 +127,11 @@ final class DeliveryDownRun {
                                 s.checkpointMs)
                         + "; busy " + Benchmark.busySummary() + "; backpressured "
                         + perTask("backPressuredTimeMsPerSecond"));
-            }
+                return System.nanoTime() - t0 >= Duration.ofSeconds(seconds).toNanos();
+            });
             String state = stateBySubtask(rest, jobId);
+            long slowest =
+                    samples.stream().mapToLong(Sample::checkpointMs).max().orElse(-1);
             return table(devices, rate, samples, slowest, state);
         } finally {
             job.cancel().get();

@@ -46,7 +46,8 @@ final class FleetRun {
     /** The MiniCluster's REST port, for the checkpoints' history and breakdown. */
     private static final int REST_PORT = freePort();
 
-    private static int freePort() {
+    /** A port free now (for a MiniCluster's REST endpoint). */
+    static int freePort() {
         try (java.net.ServerSocket socket = new java.net.ServerSocket(0)) {
             return socket.getLocalPort();
         } catch (java.io.IOException e) {
