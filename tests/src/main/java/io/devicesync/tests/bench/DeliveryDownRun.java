@@ -90,6 +90,7 @@ final class DeliveryDownRun {
         JobClient job = env.executeAsync("bench delivery-down");
         String jobId = job.getJobID().toHexString();
         List<Sample> samples = new ArrayList<>();
+        java.util.Set<Long> explained = new java.util.HashSet<>();
         long t0 = System.nanoTime();
         try {
             // A sample every 5 s on the benchmark's timer thread, until the run's time is up.
@@ -111,6 +112,7 @@ final class DeliveryDownRun {
                         heap,
                         checkpoint);
                 samples.add(s);
+                explainSlowCheckpoints(rest, jobId, explained);
                 Benchmark.say(String.format(
                                 Locale.ROOT,
                                 "delivery-down %5.0f s: in %,d, acks %,d, episodes %,d, backlog %,d, queued %s, sent %s, dead"
@@ -170,6 +172,60 @@ final class DeliveryDownRun {
         long n = 0;
         for (long v : m.values()) n += v;
         return n;
+    }
+
+    /**
+     * Each completed checkpoint over 3 s, once: for its slowest vertex, each subtask's start delay
+     * (the barrier's way to it), alignment, synchronous and asynchronous parts, and whether it went
+     * unaligned (what the web UI's checkpoint details show).
+     */
+    private static void explainSlowCheckpoints(FlinkRest rest, String jobId, java.util.Set<Long> explained) {
+        try {
+            for (JsonNode c : rest.get("/jobs/" + jobId + "/checkpoints").path("history")) {
+                long cid = c.path("id").asLong();
+                if (!"COMPLETED".equals(c.path("status").asText())
+                        || c.path("end_to_end_duration").asLong() < 3_000
+                        || !explained.add(cid)) continue;
+                JsonNode d = rest.get("/jobs/" + jobId + "/checkpoints/details/" + cid);
+                StringBuilder b = new StringBuilder(String.format(
+                        Locale.ROOT,
+                        "delivery-down: checkpoint %d took %,d ms (%,d MB, %,d MB persisted in flight):",
+                        cid,
+                        c.path("end_to_end_duration").asLong(),
+                        c.path("state_size").asLong() >> 20,
+                        c.path("persisted_data").asLong() >> 20));
+                java.util.Iterator<Map.Entry<String, JsonNode>> tasks =
+                        d.path("tasks").fields();
+                Map<String, String> names = new java.util.HashMap<>();
+                for (JsonNode v : rest.get("/jobs/" + jobId).get("vertices"))
+                    names.put(v.get("id").asText(), v.get("name").asText().replaceAll(" ->.*", ""));
+                while (tasks.hasNext()) {
+                    Map.Entry<String, JsonNode> t = tasks.next();
+                    if (t.getValue().path("end_to_end_duration").asLong() < 1_000) continue;
+                    JsonNode st =
+                            rest.get("/jobs/" + jobId + "/checkpoints/details/" + cid + "/subtasks/" + t.getKey());
+                    b.append("\n    ")
+                            .append(names.getOrDefault(t.getKey(), t.getKey()))
+                            .append(':');
+                    for (JsonNode s : st.path("subtasks")) {
+                        b.append(String.format(
+                                Locale.ROOT,
+                                " [%d: total %,d, start delay %,d, alignment %,d, sync %,d, async %,d, %s, %,d MB]",
+                                s.path("index").asInt(),
+                                s.path("end_to_end_duration").asLong(),
+                                s.path("start_delay").asLong(),
+                                s.path("alignment").path("duration").asLong(),
+                                s.path("checkpoint").path("sync").asLong(),
+                                s.path("checkpoint").path("async").asLong(),
+                                s.path("unaligned_checkpoint").asBoolean() ? "unaligned" : "aligned",
+                                s.path("state_size").asLong() >> 20));
+                    }
+                }
+                Benchmark.say(b.toString());
+            }
+        } catch (Exception e) {
+            Benchmark.say("delivery-down: checkpoint details not read: " + e);
+        }
     }
 
     /** The scheduler's chain's checkpointed state by subtask in the latest completed checkpoint. */
