@@ -175,7 +175,7 @@ final class DeliveryDownRun {
     }
 
     /**
-     * Each completed checkpoint over 3 s, once: for its slowest vertex, each subtask's start delay
+     * Each completed checkpoint over 3 s, once: for each vertex over 1 s, each subtask's start delay
      * (the barrier's way to it), alignment, synchronous and asynchronous parts, and whether it went
      * unaligned (what the web UI's checkpoint details show).
      */
@@ -196,16 +196,14 @@ final class DeliveryDownRun {
                         c.path("persisted_data").asLong() >> 20));
                 java.util.Iterator<Map.Entry<String, JsonNode>> tasks =
                         d.path("tasks").fields();
-                Map<String, String> names = new java.util.HashMap<>();
-                for (JsonNode v : rest.get("/jobs/" + jobId).get("vertices"))
-                    names.put(v.get("id").asText(), v.get("name").asText().replaceAll(" ->.*", ""));
+                Map<String, String> names = vertexNames(rest, jobId);
                 while (tasks.hasNext()) {
                     Map.Entry<String, JsonNode> t = tasks.next();
                     if (t.getValue().path("end_to_end_duration").asLong() < 1_000) continue;
                     JsonNode st =
                             rest.get("/jobs/" + jobId + "/checkpoints/details/" + cid + "/subtasks/" + t.getKey());
                     b.append("\n    ")
-                            .append(names.getOrDefault(t.getKey(), t.getKey()))
+                            .append(names.getOrDefault(t.getKey(), t.getKey()).replaceAll(" ->.*", ""))
                             .append(':');
                     for (JsonNode s : st.path("subtasks")) {
                         b.append(String.format(
@@ -228,14 +226,21 @@ final class DeliveryDownRun {
         }
     }
 
+    /** The job's vertices' names (a chain's, whole) by vertex id. */
+    private static Map<String, String> vertexNames(FlinkRest rest, String jobId) throws Exception {
+        Map<String, String> names = new java.util.HashMap<>();
+        for (JsonNode v : rest.get("/jobs/" + jobId).get("vertices"))
+            names.put(v.get("id").asText(), v.get("name").asText());
+        return names;
+    }
+
     /** The scheduler's chain's checkpointed state by subtask in the latest completed checkpoint. */
     private static String stateBySubtask(FlinkRest rest, String jobId) throws Exception {
         long cid = rest.latestCompletedCheckpointId(jobId);
         if (cid < 0) return "no checkpoint completed";
         String vertex = null;
-        for (JsonNode v : rest.get("/jobs/" + jobId).get("vertices")) {
-            if (v.get("name").asText().contains("RedispatchScheduler"))
-                vertex = v.get("id").asText();
+        for (Map.Entry<String, String> v : vertexNames(rest, jobId).entrySet()) {
+            if (v.getValue().contains("RedispatchScheduler")) vertex = v.getKey();
         }
         if (vertex == null) return "no RedispatchScheduler vertex";
         JsonNode d = rest.get("/jobs/" + jobId + "/checkpoints/details/" + cid + "/subtasks/" + vertex);
