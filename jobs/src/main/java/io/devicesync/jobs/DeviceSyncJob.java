@@ -477,9 +477,12 @@ public final class DeviceSyncJob {
         DataStream<Alert> alerts = ordered.getSideOutput(Tags.ALERTS).union(invalidInputAlerts);
 
         if (delivery) {
-            // Same key, same parallelism: the tracker reads the reconciler's output without a shuffle.
-            KeyedStream<DeviceState, String> published =
-                    DataStreamUtils.reinterpretAsKeyedStream(states, s -> s.deviceId, Types.STRING);
+            // Same key, same parallelism: every version stays on its subtask (its key group's), on a
+            // local channel. A keyBy, not a forward edge: Flink checkpoints every input of a task
+            // with a pointwise input aligned, so the tracker's barrier would wait behind the versions
+            // in flight and behind its whole loop of passed timers (an aligned barrier is input, not
+            // mail: it does not interrupt the loop), for seconds during a fleet's attempts storm.
+            KeyedStream<DeviceState, String> published = states.keyBy(s -> s.deviceId, Types.STRING);
             // Each consumer's own schedule, budget and backlog threshold (--delivery.consumer.<name>.*).
             Map<String, DeliverySchedule> schedules = new LinkedHashMap<>();
             Map<String, Integer> rates = new LinkedHashMap<>();

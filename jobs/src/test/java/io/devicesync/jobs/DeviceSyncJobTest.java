@@ -63,7 +63,15 @@ class DeviceSyncJobTest {
                 .filter(e -> e.getSourceId() == reconciler.getId())
                 .findFirst()
                 .orElseThrow();
-        assertEquals("FORWARD", fromReconciler.getPartitioner().toString(), "same key: no shuffle");
+        assertEquals(
+                "HASH",
+                fromReconciler.getPartitioner().toString(),
+                "same key and parallelism: each version stays on its subtask, over a keyed (not pointwise) edge");
+        for (var in : tracker.getInEdges()) {
+            // A task with one pointwise input checkpoints all its inputs aligned: the barrier would
+            // wait behind the versions in flight and the tracker's loop of passed timers.
+            assertTrue(in.supportsUnalignedCheckpoints(), "the tracker's input " + in + " may go unaligned");
+        }
         for (String uid : new String[] {
             Uids.SOURCE_ACKS,
             Uids.ACK_ROUTER,
