@@ -31,7 +31,9 @@ import org.apache.flink.util.Collector;
  *
  * <p>Metrics, per consumer (group {@code consumer}): {@code acksApplied}, {@code acksStale},
  * {@code unconsumedEpisodes}, {@code ackLatencyMs} (from the publication of the first version an
- * ack newly covers); and {@code acksFromUnknownConsumers}, {@code attemptsWithoutState}.
+ * ack newly covers); and {@code acksFromUnknownConsumers}, {@code attemptsWithoutState},
+ * {@code parkedDevicesForgotten}, {@code expiredDevicesForgotten} (state gone by the TTL backstop
+ * before the device's timer fired).
  */
 public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState, AckBatch, DeliveryEvent> {
     private static final long serialVersionUID = 1L;
@@ -56,6 +58,7 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
     private transient Counter unknownConsumers;
     private transient Counter attemptsWithoutState;
     private transient Counter parkedForgotten;
+    private transient Counter expiredForgotten;
     private transient Emitter emitter;
 
     /**
@@ -101,6 +104,7 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
         unknownConsumers = group.counter("acksFromUnknownConsumers");
         attemptsWithoutState = group.counter("attemptsWithoutState");
         parkedForgotten = group.counter("parkedDevicesForgotten");
+        expiredForgotten = group.counter("expiredDevicesForgotten");
         emitter = new Emitter();
     }
 
@@ -250,7 +254,24 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
         // from here arms it again (see DeliveryTrackerOperator).
         if (watermark == Long.MAX_VALUE) return;
         DeliveryState s = load();
-        if (s == null) return;
+        if (s == null) {
+            // Its state expired by the TTL backstop before its own timer could forget it (the job
+            // was stopped for longer than the day the backstop adds to the idle TTL): forgotten.
+            // Which consumers were parked is gone with it, so every listed consumer's scheduler is
+            // told; one without an entry for the device drops it (a lookup). The tracker itself
+            // forgets a device only from the timer that fires, so a timer finds no state only then.
+            String deviceId = ctx.getCurrentKey();
+            for (String c : consumers) {
+                DeliveryEvent e = new DeliveryEvent();
+                e.kind = DeliveryEvent.Kind.CLOSED;
+                e.consumer = c;
+                e.deviceId = deviceId;
+                out.collect(e);
+            }
+            latest.clear();
+            expiredForgotten.inc();
+            return;
+        }
         s = rules.align(s);
         if (s.timer == timestamp) s.timer = 0;
         long now = Math.max(timestamp, watermark);

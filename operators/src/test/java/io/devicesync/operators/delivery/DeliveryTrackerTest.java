@@ -305,6 +305,51 @@ class DeliveryTrackerTest {
                 "a parked device's new version opens no episode");
     }
 
+    /**
+     * Issue 16's other parked leak: the job stopped for more than a day just as a parked device's
+     * idle TTL ran out, so its state expired by the TTL backstop (a day past the idle TTL, in
+     * processing time) before its forget timer fired. The timer still fires: every listed
+     * consumer's scheduler is told (CLOSED), and drops the entry it has, so the device leaves the
+     * backlog.
+     */
+    @Test
+    void aDeviceWhoseStateExpiredBeforeItsForgetTimerFiredStillLeavesTheBacklog() throws Exception {
+        Duration idleTtl = Duration.ofMinutes(30);
+        h = new KeyedTwoInputStreamOperatorTestHarness<>(
+                new DeliveryTrackerOperator(
+                        new DeliveryTracker(List.of("billing", "archive"), SCHEDULE, idleTtl, Duration.ofMinutes(5))),
+                s -> s.deviceId,
+                a -> a.deviceId,
+                Types.STRING);
+        h.setup();
+        h.open();
+        h.setStateTtlProcessingTime(T0);
+        watermark(T0 - 1000);
+        publish("d", 1, T0);
+        advance(T0 + 400_000);
+        assertEquals(
+                "ATTEMPT#1,ATTEMPT#1,ATTEMPT#2,ATTEMPT#2,ATTEMPT#3,ATTEMPT#3,EXHAUSTED,EXHAUSTED",
+                kinds(),
+                "parked for both");
+        assertEquals(1, h.numEventTimeTimers(), "the timer of its end");
+        // Stopped for two days: the state's TTL (idle TTL + 1 day, processing time) has passed.
+        h.setStateTtlProcessingTime(T0 + 400_000 + Duration.ofDays(2).toMillis());
+        advance(watermark + idleTtl.toMillis() + 2000);
+        List<String> closed = events().stream()
+                .filter(ev -> ev.kind == DeliveryEvent.Kind.CLOSED)
+                .map(ev -> ev.consumer + "/" + ev.deviceId)
+                .collect(Collectors.toList());
+        assertEquals(List.of("billing/d", "archive/d"), closed, kinds());
+        assertEquals(0, h.numEventTimeTimers());
+        advance(watermark + idleTtl.toMillis() + 2000);
+        assertEquals(
+                2,
+                events().stream()
+                        .filter(ev -> ev.kind == DeliveryEvent.Kind.CLOSED)
+                        .count(),
+                "told once");
+    }
+
     @Test
     void aParkedDeviceWhoseConsumerAcknowledgesIsForgottenOneDeadlineAfterItFellQuiet() throws Exception {
         open(List.of("billing"));
