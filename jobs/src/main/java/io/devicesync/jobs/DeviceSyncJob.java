@@ -15,7 +15,6 @@ import io.devicesync.operators.alerts.AlertPolicyFunction;
 import io.devicesync.operators.alerts.AlertRouting;
 import io.devicesync.operators.alerts.PolicyInput;
 import io.devicesync.operators.bootstrap.BootstrapSource;
-import io.devicesync.operators.delivery.AckBatch;
 import io.devicesync.operators.delivery.AckCoalescer;
 import io.devicesync.operators.delivery.AckRouter;
 import io.devicesync.operators.delivery.DeliveryBacklog;
@@ -478,7 +477,8 @@ public final class DeviceSyncJob {
 
         if (delivery) {
             // Same key, same parallelism: every version stays on its subtask (its key group's), on a
-            // local channel. A keyBy, not a forward edge: Flink checkpoints every input of a task
+            // local channel where slot sharing puts both subtasks in one TaskManager. A keyBy, not a forward edge:
+            // Flink checkpoints every input of a task
             // with a pointwise input aligned, so the tracker's barrier would wait behind the versions
             // in flight and behind its whole loop of passed timers (an aligned barrier is input, not
             // mail: it does not interrupt the loop), for seconds during a fleet's attempts storm.

@@ -36,7 +36,7 @@ class DeviceSyncJobTest {
     }
 
     @Test
-    void deliveryTrackingIsWiredOnlyWhenConsumersAreListedAndReadsTheReconcilerWithoutAShuffle() {
+    void deliveryTrackingIsWiredOnlyWhenConsumersAreListedAndReadsTheReconcilerKeyedAsItIs() {
         StreamExecutionEnvironment off = StreamExecutionEnvironment.getExecutionEnvironment();
         DeviceSyncJob.configure(off, PARAMS);
         DeviceSyncJob.build(off, PARAMS);

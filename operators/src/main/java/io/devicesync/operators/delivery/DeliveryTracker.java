@@ -21,7 +21,7 @@ import org.apache.flink.streaming.api.functions.co.KeyedCoProcessFunction;
 import org.apache.flink.util.Collector;
 
 /**
- * Keyed by deviceId. Input 1: the versions the reconciler published (same key, no reshuffle);
+ * Keyed by deviceId. Input 1: the versions the reconciler published (keyed as the reconciler: each stays on its subtask);
  * input 2: acks, each device's gathered by the {@link AckCoalescer}. Keeps, per device and listed consumer, the ack position and what is pending
  * ({@link DeliveryRules} decides); emits UNCONSUMED alerts and, for the RedispatchScheduler, due
  * attempts, exhaustions and closed episodes. A device has state while something is pending (or a
@@ -258,18 +258,10 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
             // Its state expired by the TTL backstop before its own timer could forget it (the job
             // was stopped for longer than the day the backstop adds to the idle TTL): forgotten.
             // Which consumers were parked is gone with it, so every listed consumer's scheduler is
-            // told; one without an entry for the device drops it (a lookup). The tracker itself
-            // forgets a device only from the timer that fires, so a timer finds no state only then.
-            String deviceId = ctx.getCurrentKey();
-            for (String c : consumers) {
-                DeliveryEvent e = new DeliveryEvent();
-                e.kind = DeliveryEvent.Kind.CLOSED;
-                e.consumer = c;
-                e.deviceId = deviceId;
-                out.collect(e);
-            }
-            latest.clear();
-            expiredForgotten.inc();
+            // told; one without an entry for the device drops it (a lookup). (A stale timer of a
+            // device that expired, started afresh and was forgotten again finds no state too: the
+            // CLOSED then find nothing to close.)
+            forgetExpired(ctx.getCurrentKey(), out::collect);
             return;
         }
         s = rules.align(s);
@@ -297,6 +289,23 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
         }
         rules.time(s, deviceId, now, () -> latestState(deviceId), emitter.to(ctx, out));
         save(s, ctx, now, false);
+    }
+
+    /**
+     * The device's state expired by the TTL backstop (the job was stopped for longer than the idle
+     * TTL and a day): every listed consumer's scheduler is told (CLOSED), so that whatever entry it
+     * has for the device, parked or with an open episode, leaves the backlog with it.
+     */
+    private void forgetExpired(String deviceId, java.util.function.Consumer<DeliveryEvent> out) {
+        for (String c : consumers) {
+            DeliveryEvent e = new DeliveryEvent();
+            e.kind = DeliveryEvent.Kind.CLOSED;
+            e.consumer = c;
+            e.deviceId = deviceId;
+            out.accept(e);
+        }
+        latest.clear();
+        expiredForgotten.inc();
     }
 
     private DeviceState latestState(String deviceId) {
@@ -357,11 +366,16 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
 
     /**
      * After a restore from a state taken at the end of event time: arms the current device's timer
-     * again (the drained run fired and spent it). Returns the timer's time, or null for none.
+     * again (the drained run fired and spent it). Returns the timer's time, or null for none. A
+     * device whose state expired meanwhile (a stop longer than the idle TTL and a day) has no timer
+     * left to find that out: it is forgotten here, its consumers' schedulers told ({@code out}).
      */
-    Long rearmCurrentDevice() throws Exception {
+    Long rearmCurrentDevice(String deviceId, java.util.function.Consumer<DeliveryEvent> out) throws Exception {
         DeliveryState s = load();
-        if (s == null) return null;
+        if (s == null) {
+            forgetExpired(deviceId, out);
+            return null;
+        }
         s = rules.align(s);
         long next;
         if (rules.quiet(s)) {

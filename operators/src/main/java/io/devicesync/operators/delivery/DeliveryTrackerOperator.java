@@ -84,7 +84,7 @@ public final class DeliveryTrackerOperator extends KeyedCoProcessOperator<String
         DeliveryTracker tracker = (DeliveryTracker) getUserFunction();
         for (String key : keys) {
             setCurrentKey(key);
-            Long at = tracker.rearmCurrentDevice();
+            Long at = tracker.rearmCurrentDevice(key, e -> output.collect(new StreamRecord<>(e)));
             if (at != null) timers.registerEventTimeTimer(VoidNamespace.INSTANCE, at);
         }
     }

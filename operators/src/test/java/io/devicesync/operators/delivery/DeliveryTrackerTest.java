@@ -310,11 +310,59 @@ class DeliveryTrackerTest {
      * idle TTL ran out, so its state expired by the TTL backstop (a day past the idle TTL, in
      * processing time) before its forget timer fired. The timer still fires: every listed
      * consumer's scheduler is told (CLOSED), and drops the entry it has, so the device leaves the
-     * backlog.
+     * backlog. {@code billing} acknowledged, so only {@code archive} is parked: its CLOSED alone
+     * would be the ordinary forgetting of a parked device; billing's shows the state was gone.
      */
     @Test
     void aDeviceWhoseStateExpiredBeforeItsForgetTimerFiredStillLeavesTheBacklog() throws Exception {
         Duration idleTtl = Duration.ofMinutes(30);
+        openWithIdleTtl(idleTtl, null);
+        h.setStateTtlProcessingTime(T0);
+        watermark(T0 - 1000);
+        publish("d", 1, T0);
+        ack("billing", "d", 0, 1, T0 + 1000);
+        advance(T0 + 400_000);
+        assertEquals("ATTEMPT#1,ATTEMPT#2,ATTEMPT#3,EXHAUSTED", kinds(), "archive parked");
+        assertEquals(1, h.numEventTimeTimers(), "the timer of its end");
+        // Stopped for two days: the state's TTL (idle TTL + 1 day, processing time) has passed.
+        h.setStateTtlProcessingTime(T0 + 400_000 + Duration.ofDays(2).toMillis());
+        advance(watermark + idleTtl.toMillis() + 2000);
+        assertEquals(List.of("billing/d", "archive/d"), closed(), kinds());
+        assertEquals(0, h.numEventTimeTimers());
+        advance(watermark + idleTtl.toMillis() + 2000);
+        assertEquals(2, closed().size(), "told once");
+    }
+
+    /**
+     * The same after a drained stop, whose end of event time spent the parked device's timer: the
+     * restored job's pass over the devices finds the expired state and tells the schedulers.
+     */
+    @Test
+    void aDeviceThatExpiredWhileTheJobWasStoppedDrainedLeavesTheBacklogAtTheRestore() throws Exception {
+        Duration idleTtl = Duration.ofMinutes(30);
+        openWithIdleTtl(idleTtl, null);
+        h.setStateTtlProcessingTime(T0);
+        watermark(T0 - 1000);
+        publish("d", 1, T0);
+        publish("e", 1, T0);
+        advance(T0 + 400_000);
+        watermark(Long.MAX_VALUE); // flink stop --drain
+        assertEquals(List.of(), closed(), "parked for both, nothing closed: " + kinds());
+        OperatorSubtaskState snapshot = h.snapshot(1, 1);
+        h.close();
+        openWithIdleTtl(idleTtl, snapshot, T0 + 400_000 + Duration.ofDays(2).toMillis());
+        List<String> closed = closed();
+        assertEquals(4, closed.size(), closed.toString());
+        assertEquals(
+                java.util.Set.of("billing/d", "archive/d", "billing/e", "archive/e"), new java.util.HashSet<>(closed));
+        assertEquals(0, h.numEventTimeTimers(), "nothing left to time");
+    }
+
+    private void openWithIdleTtl(Duration idleTtl, OperatorSubtaskState snapshot) throws Exception {
+        openWithIdleTtl(idleTtl, snapshot, -1);
+    }
+
+    private void openWithIdleTtl(Duration idleTtl, OperatorSubtaskState snapshot, long ttlTime) throws Exception {
         h = new KeyedTwoInputStreamOperatorTestHarness<>(
                 new DeliveryTrackerOperator(
                         new DeliveryTracker(List.of("billing", "archive"), SCHEDULE, idleTtl, Duration.ofMinutes(5))),
@@ -322,32 +370,17 @@ class DeliveryTrackerTest {
                 a -> a.deviceId,
                 Types.STRING);
         h.setup();
+        if (snapshot != null) h.initializeState(snapshot);
+        if (ttlTime >= 0) h.setStateTtlProcessingTime(ttlTime);
         h.open();
-        h.setStateTtlProcessingTime(T0);
-        watermark(T0 - 1000);
-        publish("d", 1, T0);
-        advance(T0 + 400_000);
-        assertEquals(
-                "ATTEMPT#1,ATTEMPT#1,ATTEMPT#2,ATTEMPT#2,ATTEMPT#3,ATTEMPT#3,EXHAUSTED,EXHAUSTED",
-                kinds(),
-                "parked for both");
-        assertEquals(1, h.numEventTimeTimers(), "the timer of its end");
-        // Stopped for two days: the state's TTL (idle TTL + 1 day, processing time) has passed.
-        h.setStateTtlProcessingTime(T0 + 400_000 + Duration.ofDays(2).toMillis());
-        advance(watermark + idleTtl.toMillis() + 2000);
-        List<String> closed = events().stream()
+        watermark = Long.MIN_VALUE;
+    }
+
+    private List<String> closed() {
+        return events().stream()
                 .filter(ev -> ev.kind == DeliveryEvent.Kind.CLOSED)
                 .map(ev -> ev.consumer + "/" + ev.deviceId)
                 .collect(Collectors.toList());
-        assertEquals(List.of("billing/d", "archive/d"), closed, kinds());
-        assertEquals(0, h.numEventTimeTimers());
-        advance(watermark + idleTtl.toMillis() + 2000);
-        assertEquals(
-                2,
-                events().stream()
-                        .filter(ev -> ev.kind == DeliveryEvent.Kind.CLOSED)
-                        .count(),
-                "told once");
     }
 
     @Test
