@@ -499,7 +499,7 @@ public final class DeviceSyncJob {
                     .connect(validAcks
                             .transform(
                                     "Coalesce acks",
-                                    Compact.ACK_BATCH,
+                                    TypeInformation.of(AckBatch.class),
                                     new AckCoalescer(ACK_WINDOW_MS, ACK_WINDOW_DEVICES))
                             .uid(Uids.ACK_COALESCER)
                             .name("Coalesce acks")

@@ -1,12 +1,10 @@
 package io.devicesync.operators.serde;
 
-import io.devicesync.model.Ack;
 import io.devicesync.model.DeviceState;
 import io.devicesync.model.Increment;
 import io.devicesync.model.RecordSource;
 import io.devicesync.operators.GuardState;
 import io.devicesync.operators.ReconcilerState;
-import io.devicesync.operators.delivery.AckBatch;
 import java.io.IOException;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeutils.TypeSerializerSnapshot;
@@ -31,89 +29,6 @@ public final class Compact {
             new CompactTypeInfo<>(GuardState.class, new GuardStateSerializer());
     public static final TypeInformation<ReconcilerState> RECONCILER_STATE =
             new CompactTypeInfo<>(ReconcilerState.class, new ReconcilerStateSerializer());
-    /**
-     * A device's coalesced acks, on the exchange into the DeliveryTracker (never in state): Flink's
-     * POJO serializer of it and its array of acks was 8 % of the tracker's profile, most of it
-     * reflection.
-     */
-    public static final TypeInformation<AckBatch> ACK_BATCH =
-            new CompactTypeInfo<>(AckBatch.class, new AckBatchSerializer());
-
-    public static final class AckBatchSerializer extends CompactSerializer<AckBatch> {
-        private static final long serialVersionUID = 1L;
-        /** The format this build writes. */
-        public static final int FORMAT = 1;
-
-        public AckBatchSerializer() {
-            this(FORMAT);
-        }
-
-        /** Reads {@code format} (of a restored snapshot); writes {@link #FORMAT}. */
-        public AckBatchSerializer(int format) {
-            super(format);
-        }
-
-        @Override
-        protected void write(AckBatch b, DataOutputView out) throws IOException {
-            writeString(b.deviceId, out);
-            Ack[] acks = b.acks;
-            writeVarLong(acks == null ? -1 : acks.length, out);
-            if (acks == null) return;
-            for (Ack a : acks) {
-                writeString(a.consumer, out);
-                // The batch's device (always, from the AckCoalescer): not written again.
-                boolean same = java.util.Objects.equals(a.deviceId, b.deviceId);
-                out.writeBoolean(same);
-                if (!same) writeString(a.deviceId, out);
-                writeVarLong(a.epoch, out);
-                writeVarLong(a.seq, out);
-                out.writeLong(a.ts);
-            }
-        }
-
-        @Override
-        protected AckBatch read(DataInputView in) throws IOException {
-            String deviceId = readString(in);
-            int n = (int) readVarLong(in);
-            if (n < 0) return new AckBatch(deviceId, null);
-            Ack[] acks = new Ack[n];
-            for (int i = 0; i < n; i++) {
-                String consumer = readString(in);
-                String device = in.readBoolean() ? deviceId : readString(in);
-                long epoch = readVarLong(in);
-                long seq = readVarLong(in);
-                acks[i] = new Ack(consumer, device, epoch, seq, in.readLong());
-            }
-            return new AckBatch(deviceId, acks);
-        }
-
-        @Override
-        public AckBatch createInstance() {
-            return new AckBatch();
-        }
-
-        @Override
-        public AckBatch copy(AckBatch from) {
-            if (from.acks == null) return new AckBatch(from.deviceId, null);
-            Ack[] acks = new Ack[from.acks.length];
-            for (int i = 0; i < acks.length; i++) {
-                Ack a = from.acks[i];
-                acks[i] = new Ack(a.consumer, a.deviceId, a.epoch, a.seq, a.ts);
-            }
-            return new AckBatch(from.deviceId, acks);
-        }
-
-        @Override
-        public TypeSerializerSnapshot<AckBatch> snapshotConfiguration() {
-            return new AckBatchSnapshot().describing(format);
-        }
-    }
-
-    public static final class AckBatchSnapshot extends CompactSnapshot<AckBatch> {
-        public AckBatchSnapshot() {
-            super(AckBatchSerializer.FORMAT, AckBatchSerializer::new);
-        }
-    }
 
     public static final class IncrementSerializer extends CompactSerializer<Increment> {
         private static final long serialVersionUID = 1L;

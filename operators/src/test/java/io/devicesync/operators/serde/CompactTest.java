@@ -4,12 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.devicesync.model.Ack;
 import io.devicesync.model.DeviceState;
 import io.devicesync.model.Increment;
 import io.devicesync.operators.GuardState;
 import io.devicesync.operators.ReconcilerState;
-import io.devicesync.operators.delivery.AckBatch;
 import java.lang.reflect.Field;
 import java.lang.reflect.Modifier;
 import java.util.Arrays;
@@ -64,53 +62,11 @@ class CompactTest {
         }
     }
 
-    /**
-     * A device's coalesced acks, on the exchange into the tracker: every field of every ack comes
-     * back (the batch's device is written once), a null array stays null, and a copy shares no ack.
-     */
-    @Test
-    void aDevicesAckBatchSurvivesSerializationAndCopy() throws Exception {
-        Random random = new Random(5);
-        TypeSerializer<AckBatch> serializer = Compact.ACK_BATCH.createSerializer(new SerializerConfigImpl());
-        for (int n = 0; n < 500; n++) {
-            AckBatch batch = new AckBatch(random.nextInt(5) == 0 ? null : "dev-é" + random.nextInt(100), null);
-            if (random.nextInt(10) != 0) {
-                batch.acks = new Ack[random.nextInt(5)];
-                for (int i = 0; i < batch.acks.length; i++) {
-                    Ack a = filled(new Ack(), random);
-                    if (random.nextInt(3) != 0) a.deviceId = batch.deviceId; // as the coalescer makes them
-                    batch.acks[i] = a;
-                }
-            }
-            DataOutputSerializer out = new DataOutputSerializer(64);
-            serializer.serialize(batch, out);
-            AckBatch back = serializer.deserialize(new DataInputDeserializer(out.getCopyOfBuffer()));
-            AckBatch copy = serializer.copy(batch);
-            for (AckBatch other : List.of(back, copy)) {
-                assertNotSame(batch, other);
-                assertEquals(batch.deviceId, other.deviceId);
-                if (batch.acks == null) {
-                    assertEquals(null, other.acks);
-                    continue;
-                }
-                assertEquals(batch.acks.length, other.acks.length);
-                for (int i = 0; i < batch.acks.length; i++) {
-                    assertNotSame(batch.acks[i], other.acks[i]);
-                    assertSameFields(batch.acks[i], other.acks[i]);
-                }
-            }
-        }
-    }
-
     /** The serializer's own snapshot (what a checkpoint records of it) reads back as the same format. */
     @Test
     void itsSerializerSnapshotReadsBackAsTheSameFormat() throws Exception {
-        for (TypeInformation<?> type : List.of(
-                Compact.INCREMENT,
-                Compact.DEVICE_STATE,
-                Compact.GUARD_STATE,
-                Compact.RECONCILER_STATE,
-                Compact.ACK_BATCH)) {
+        for (TypeInformation<?> type :
+                List.of(Compact.INCREMENT, Compact.DEVICE_STATE, Compact.GUARD_STATE, Compact.RECONCILER_STATE)) {
             snapshotReadsBack(type);
         }
     }
