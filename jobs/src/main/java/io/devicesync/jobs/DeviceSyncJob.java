@@ -15,6 +15,7 @@ import io.devicesync.operators.alerts.AlertPolicyFunction;
 import io.devicesync.operators.alerts.AlertRouting;
 import io.devicesync.operators.alerts.PolicyInput;
 import io.devicesync.operators.bootstrap.BootstrapSource;
+import io.devicesync.operators.delivery.AckBatch;
 import io.devicesync.operators.delivery.AckCoalescer;
 import io.devicesync.operators.delivery.AckRouter;
 import io.devicesync.operators.delivery.DeliveryBacklog;
