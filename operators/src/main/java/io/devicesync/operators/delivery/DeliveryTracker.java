@@ -117,9 +117,14 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
         ValueStateDescriptor<DeliveryState> d = new ValueStateDescriptor<>(STATE, DeliveryCodec.STATE);
         // A day longer than --state.idle-ttl: a parked device is forgotten by its own timer after
         // the idle TTL (in event time), telling the scheduler; the TTL is only the backstop.
+        // No cleanup in the background: an expired value must stay until its device's timer, or
+        // a drained restore's pass over the keys, finds it and tells the schedulers (RocksDB's
+        // compaction filter would drop it unseen, and the device would stay in the backlog).
+        // Every stored device has a timer or is visited by that pass, so nothing stays forever.
         d.enableTimeToLive(StateTtlConfig.newBuilder(idleTtl.plusDays(1))
                 .setUpdateType(StateTtlConfig.UpdateType.OnCreateAndWrite)
                 .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
+                .disableCleanupInBackground()
                 .build());
         return d;
     }
@@ -304,8 +309,14 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
             e.deviceId = deviceId;
             out.accept(e);
         }
+        device.clear(); // reading it expired already dropped it (Flink's cleanup on read): to be plain
         latest.clear();
         expiredForgotten.inc();
+    }
+
+    /** {@code expiredDevicesForgotten} so far, for tests. */
+    long expiredDevicesForgotten() {
+        return expiredForgotten.getCount();
     }
 
     private DeviceState latestState(String deviceId) {

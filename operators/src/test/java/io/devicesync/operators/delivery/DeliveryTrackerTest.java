@@ -1,6 +1,7 @@
 package io.devicesync.operators.delivery;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -37,6 +38,7 @@ class DeliveryTrackerTest {
 
     private KeyedTwoInputStreamOperatorTestHarness<String, DeviceState, AckBatch, DeliveryEvent> h;
     private long watermark = Long.MIN_VALUE;
+    private DeliveryTracker tracker; // the one openWithIdleTtl made
 
     private void open(List<String> consumers) throws Exception {
         open(consumers, null);
@@ -328,9 +330,12 @@ class DeliveryTrackerTest {
         h.setStateTtlProcessingTime(T0 + 400_000 + Duration.ofDays(2).toMillis());
         advance(watermark + idleTtl.toMillis() + 2000);
         assertEquals(List.of("billing/d", "archive/d"), closed(), kinds());
+        assertEquals(1, tracker.expiredDevicesForgotten());
         assertEquals(0, h.numEventTimeTimers());
+        assertEquals(0, h.numKeyedStateEntries(), "nothing left of the device");
         advance(watermark + idleTtl.toMillis() + 2000);
         assertEquals(2, closed().size(), "told once");
+        assertEquals(1, tracker.expiredDevicesForgotten());
     }
 
     /**
@@ -346,8 +351,12 @@ class DeliveryTrackerTest {
         publish("d", 1, T0);
         publish("e", 1, T0);
         advance(T0 + 400_000);
+        // f publishes a day and a half later (processing time): alive at the restore, not expired.
+        long fAt = watermark + 1000;
+        h.setStateTtlProcessingTime(T0 + Duration.ofHours(36).toMillis());
+        publish("f", 1, fAt);
         watermark(Long.MAX_VALUE); // flink stop --drain
-        assertEquals(List.of(), closed(), "parked for both, nothing closed: " + kinds());
+        assertEquals(List.of(), closed(), "parked for d and e, nothing closed: " + kinds());
         OperatorSubtaskState snapshot = h.snapshot(1, 1);
         h.close();
         openWithIdleTtl(idleTtl, snapshot, T0 + 400_000 + Duration.ofDays(2).toMillis());
@@ -355,7 +364,23 @@ class DeliveryTrackerTest {
         assertEquals(4, closed.size(), closed.toString());
         assertEquals(
                 java.util.Set.of("billing/d", "archive/d", "billing/e", "archive/e"), new java.util.HashSet<>(closed));
-        assertEquals(0, h.numEventTimeTimers(), "nothing left to time");
+        assertEquals(2, tracker.expiredDevicesForgotten());
+        assertEquals(1, h.numEventTimeTimers(), "f's deadline armed again, nothing of d and e");
+        advance(fAt + 40_000); // past f's 30 s deadline
+        assertTrue(kinds().contains("ATTEMPT#1"), "f is tracked on: " + kinds());
+        assertEquals(4, closed().size(), "f is not closed: " + kinds());
+    }
+
+    /**
+     * The tracker's state has no cleanup in the background: RocksDB's compaction filter would drop
+     * an expired device before its timer or a drained restore's pass finds it, and its schedulers
+     * would never be told.
+     */
+    @Test
+    void expiredTrackerStateStaysUntilItsDeviceIsVisited() {
+        var ttl = DeliveryTracker.stateDescriptor(Duration.ofDays(30)).getTtlConfig();
+        assertTrue(ttl.isEnabled());
+        assertFalse(ttl.getCleanupStrategies().isCleanupInBackground());
     }
 
     private void openWithIdleTtl(Duration idleTtl, OperatorSubtaskState snapshot) throws Exception {
@@ -363,12 +388,9 @@ class DeliveryTrackerTest {
     }
 
     private void openWithIdleTtl(Duration idleTtl, OperatorSubtaskState snapshot, long ttlTime) throws Exception {
+        tracker = new DeliveryTracker(List.of("billing", "archive"), SCHEDULE, idleTtl, Duration.ofMinutes(5));
         h = new KeyedTwoInputStreamOperatorTestHarness<>(
-                new DeliveryTrackerOperator(
-                        new DeliveryTracker(List.of("billing", "archive"), SCHEDULE, idleTtl, Duration.ofMinutes(5))),
-                s -> s.deviceId,
-                a -> a.deviceId,
-                Types.STRING);
+                new DeliveryTrackerOperator(tracker), s -> s.deviceId, a -> a.deviceId, Types.STRING);
         h.setup();
         if (snapshot != null) h.initializeState(snapshot);
         if (ttlTime >= 0) h.setStateTtlProcessingTime(ttlTime);
