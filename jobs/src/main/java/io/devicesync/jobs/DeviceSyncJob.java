@@ -15,7 +15,7 @@ import io.devicesync.operators.alerts.AlertPolicyFunction;
 import io.devicesync.operators.alerts.AlertRouting;
 import io.devicesync.operators.alerts.PolicyInput;
 import io.devicesync.operators.bootstrap.BootstrapSource;
-import io.devicesync.operators.delivery.AckBatch;
+import io.devicesync.operators.delivery.AckBatchSerializer;
 import io.devicesync.operators.delivery.AckCoalescer;
 import io.devicesync.operators.delivery.AckRouter;
 import io.devicesync.operators.delivery.DeliveryBacklog;
@@ -500,7 +500,7 @@ public final class DeviceSyncJob {
                     .connect(validAcks
                             .transform(
                                     "Coalesce acks",
-                                    TypeInformation.of(AckBatch.class),
+                                    AckBatchSerializer.TYPE,
                                     new AckCoalescer(ACK_WINDOW_MS, ACK_WINDOW_DEVICES))
                             .uid(Uids.ACK_COALESCER)
                             .name("Coalesce acks")

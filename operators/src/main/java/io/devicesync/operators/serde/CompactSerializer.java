@@ -91,7 +91,7 @@ public abstract class CompactSerializer<T> extends TypeSerializer<T> {
      * Versions, counts and flags take a byte or two, timestamps six: keyed state is stored per
      * device, so its size is the size of the state.
      */
-    static void writeVarLong(long v, DataOutputView out) throws IOException {
+    protected static void writeVarLong(long v, DataOutputView out) throws IOException {
         long z = (v << 1) ^ (v >> 63);
         while ((z & ~0x7FL) != 0) {
             out.writeByte((int) ((z & 0x7F) | 0x80));
@@ -100,7 +100,7 @@ public abstract class CompactSerializer<T> extends TypeSerializer<T> {
         out.writeByte((int) z);
     }
 
-    static long readVarLong(DataInputView in) throws IOException {
+    protected static long readVarLong(DataInputView in) throws IOException {
         long z = 0;
         for (int shift = 0; shift < 64; shift += 7) {
             int b = in.readUnsignedByte();
@@ -111,7 +111,7 @@ public abstract class CompactSerializer<T> extends TypeSerializer<T> {
     }
 
     /** Bytes or null: the length (-1 for null), then the bytes. */
-    static void writeBytes(byte[] b, DataOutputView out) throws IOException {
+    protected static void writeBytes(byte[] b, DataOutputView out) throws IOException {
         if (b == null) {
             writeVarLong(-1, out);
         } else {
@@ -120,7 +120,7 @@ public abstract class CompactSerializer<T> extends TypeSerializer<T> {
         }
     }
 
-    static byte[] readBytes(DataInputView in) throws IOException {
+    protected static byte[] readBytes(DataInputView in) throws IOException {
         int n = (int) readVarLong(in);
         if (n < 0) return null;
         byte[] b = new byte[n];
@@ -129,11 +129,11 @@ public abstract class CompactSerializer<T> extends TypeSerializer<T> {
     }
 
     /** A string or null (Flink's string encoding, which has a null marker). */
-    static void writeString(String s, DataOutputView out) throws IOException {
+    protected static void writeString(String s, DataOutputView out) throws IOException {
         StringValue.writeString(s, out);
     }
 
-    static String readString(DataInputView in) throws IOException {
+    protected static String readString(DataInputView in) throws IOException {
         return StringValue.readString(in);
     }
 }

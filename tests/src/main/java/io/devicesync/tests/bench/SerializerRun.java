@@ -1,10 +1,13 @@
 package io.devicesync.tests.bench;
 
+import io.devicesync.model.Ack;
 import io.devicesync.model.DeviceState;
 import io.devicesync.model.Increment;
 import io.devicesync.model.RecordSource;
 import io.devicesync.operators.GuardState;
 import io.devicesync.operators.ReconcilerState;
+import io.devicesync.operators.delivery.AckBatch;
+import io.devicesync.operators.delivery.AckBatchSerializer;
 import io.devicesync.operators.delivery.ConsumerTrack;
 import io.devicesync.operators.delivery.DeliveryCodec;
 import io.devicesync.operators.delivery.DeliveryState;
@@ -66,6 +69,7 @@ final class SerializerRun {
                 DeliveryState.class,
                 config,
                 secondsEach);
+        compare(rows, "AckBatch", SerializerRun::acks, AckBatchSerializer.TYPE, AckBatch.class, config, secondsEach);
         return rows;
     }
 
@@ -182,6 +186,17 @@ final class SerializerRun {
             s.consumers[c] = t;
         }
         return s;
+    }
+
+    /** A device's coalesced acks as the tracker reads them: three consumers, each's latest. */
+    static AckBatch acks(int i) {
+        String device = String.format(Locale.ROOT, "device-%07d", i);
+        String[] names = {"billing", "dashboard", "archive"};
+        Ack[] acks = new Ack[names.length];
+        for (int c = 0; c < names.length; c++) {
+            acks[c] = new Ack(names[c], device, 0, 1000 + i - c, 1_763_800_001_000L + c);
+        }
+        return new AckBatch(device, acks);
     }
 
     public static void main(String[] args) throws Exception {
