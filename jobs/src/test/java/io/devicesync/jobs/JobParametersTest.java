@@ -365,6 +365,25 @@ class JobParametersTest {
         assertEquals(declared, inTable, "the README's table (### Parameters) and JobParameters' declarations");
     }
 
+    /**
+     * Every size the README gives for a dead letter (what {@code --kafka.max.request.size} must
+     * admit) is the one the submission check uses, {@link io.devicesync.model.DeadLetter#MAX_RECORD_BYTES}.
+     */
+    @Test
+    void theReadmesDeadLetterSizeIsTheOneChecked() throws Exception {
+        String readme = java.nio.file.Files.readString(java.nio.file.Path.of("..", "README.md"));
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile(
+                        "dead letter[^.|]*?(\\d{5,}) bytes|at least (\\d{5,}) \\(a dead letter\\)")
+                .matcher(readme);
+        int found = 0;
+        while (m.find()) {
+            String n = m.group(1) != null ? m.group(1) : m.group(2);
+            assertEquals(String.valueOf(io.devicesync.model.DeadLetter.MAX_RECORD_BYTES), n, m.group());
+            found++;
+        }
+        assertTrue(found >= 3, "the README gives the size in the parameters' text, table and dead letters: " + found);
+    }
+
     @Test
     void theLoggedSettingsShowEveryDeclaredParameter() {
         String printed = parse(Map.of(), "--snapshot.password", "pw-secret").toString();
