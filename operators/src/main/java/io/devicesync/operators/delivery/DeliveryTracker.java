@@ -117,10 +117,10 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
         ValueStateDescriptor<DeliveryState> d = new ValueStateDescriptor<>(STATE, DeliveryCodec.STATE);
         // A day longer than --state.idle-ttl: a parked device is forgotten by its own timer after
         // the idle TTL (in event time), telling the scheduler; the TTL is only the backstop.
-        // No cleanup in the background: an expired value must stay until its device's timer, or
-        // a drained restore's pass over the keys, finds it and tells the schedulers (RocksDB's
-        // compaction filter would drop it unseen, and the device would stay in the backlog).
-        // Every stored device has a timer or is visited by that pass, so nothing stays forever.
+        // No cleanup in the background: a drained restore's pass lists the stored keys, and must
+        // find an expired device to tell its schedulers (RocksDB's compaction filter would drop it
+        // unseen; a timer needs no value, it tells them on finding none). The storage of an
+        // expired value is then freed when its timer or that pass reads it, not before.
         d.enableTimeToLive(StateTtlConfig.newBuilder(idleTtl.plusDays(1))
                 .setUpdateType(StateTtlConfig.UpdateType.OnCreateAndWrite)
                 .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
