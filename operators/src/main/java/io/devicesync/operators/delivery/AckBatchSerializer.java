@@ -16,11 +16,14 @@ import org.apache.flink.core.memory.DataOutputView;
  * keyed state; an unaligned checkpoint holds them in flight): Flink's POJO serializer of the batch
  * and its array of acks was 8 % of the tracker's profile, most of it reflection. The batch's device
  * is written once; an ack of another device (never made by the AckCoalescer) is written in full.
+ * A batch's array may be null, never hold a null (the coalescer makes neither).
  */
 public final class AckBatchSerializer extends CompactSerializer<AckBatch> {
     private static final long serialVersionUID = 1L;
     /** The format this build writes. */
     public static final int FORMAT = 1;
+    /** The most acks a batch read back may hold. */
+    static final int MAX_ACKS = 1 << 16;
 
     /** The type of the coalescer's output. */
     public static final TypeInformation<AckBatch> TYPE =
@@ -42,6 +45,7 @@ public final class AckBatchSerializer extends CompactSerializer<AckBatch> {
         writeVarLong(acks == null ? -1 : acks.length, out);
         if (acks == null) return;
         for (Ack a : acks) {
+            if (a == null) throw new IllegalArgumentException("an ack batch of " + b.deviceId + " holds a null ack");
             writeString(a.consumer, out);
             boolean same = Objects.equals(a.deviceId, b.deviceId);
             out.writeBoolean(same);
@@ -55,8 +59,11 @@ public final class AckBatchSerializer extends CompactSerializer<AckBatch> {
     @Override
     protected AckBatch read(DataInputView in) throws IOException {
         String deviceId = readString(in);
-        int n = (int) readVarLong(in);
-        if (n < 0) return new AckBatch(deviceId, null);
+        long count = readVarLong(in);
+        if (count == -1) return new AckBatch(deviceId, null);
+        // At most one ack per listed consumer; far more than any list is bytes that are not a batch.
+        if (count < 0 || count > MAX_ACKS) throw new IOException("not an ack batch: " + count + " acks");
+        int n = (int) count;
         Ack[] acks = new Ack[n];
         for (int i = 0; i < n; i++) {
             String consumer = readString(in);

@@ -380,8 +380,12 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
      * again (the drained run fired and spent it). Returns the timer's time, or null for none. A
      * device whose state expired meanwhile (a stop longer than the idle TTL and a day) has no timer
      * left to find that out: it is forgotten here, its consumers' schedulers told ({@code out}).
+     * Every value kept gets a timer: one with nothing to time (no timer, no end noted) is given
+     * its end, the idle TTL from {@code now} (the wall clock), so that none stays forever (the
+     * state has no cleanup in the background).
      */
-    Long rearmCurrentDevice(String deviceId, java.util.function.Consumer<DeliveryEvent> out) throws Exception {
+    Long rearmCurrentDevice(String deviceId, long now, java.util.function.Consumer<DeliveryEvent> out)
+            throws Exception {
         DeliveryState s = load();
         if (s == null) {
             forgetExpired(deviceId, out);
@@ -401,7 +405,12 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
         } else {
             next = s.timer != 0 ? s.timer : rules.nextTimer(s);
         }
-        if (next == Long.MAX_VALUE) return null;
+        if (next == Long.MAX_VALUE) {
+            // Nothing noted to time (no build writes such a value; fail-safe): its end, as a
+            // parked device's, the idle TTL from now; the timer then forgets it or times it on.
+            next = DeliverySchedule.roundUpToSecond(plus(now, idleTtl.toMillis()));
+            s.forgetAt = next;
+        }
         s.timer = next;
         device.update(s);
         return next;

@@ -82,9 +82,10 @@ public final class DeliveryTrackerOperator extends KeyedCoProcessOperator<String
         InternalTimerService<VoidNamespace> timers =
                 getInternalTimerService("user-timers", VoidNamespaceSerializer.INSTANCE, this);
         DeliveryTracker tracker = (DeliveryTracker) getUserFunction();
+        long now = getProcessingTimeService().getCurrentProcessingTime();
         for (String key : keys) {
             setCurrentKey(key);
-            Long at = tracker.rearmCurrentDevice(key, e -> output.collect(new StreamRecord<>(e)));
+            Long at = tracker.rearmCurrentDevice(key, now, e -> output.collect(new StreamRecord<>(e)));
             if (at != null) timers.registerEventTimeTimer(VoidNamespace.INSTANCE, at);
         }
     }

@@ -74,6 +74,42 @@ class AckBatchSerializerTest {
         }
     }
 
+    /** The batch's device id is written once, whatever the number of its acks. */
+    @Test
+    void theDeviceIdIsWrittenOncePerBatch() throws Exception {
+        TypeSerializer<AckBatch> serializer = AckBatchSerializer.TYPE.createSerializer(new SerializerConfigImpl());
+        int[] sizes = new int[2];
+        String[] devices = {"d", "device-000042"};
+        for (int k = 0; k < 2; k++) {
+            String d = devices[k];
+            AckBatch batch = new AckBatch(d, new Ack[] {
+                new Ack("billing", d, 0, 7, 1000),
+                new Ack("dashboard", d, 0, 7, 1001),
+                new Ack("archive", d, 0, 6, 1002)
+            });
+            DataOutputSerializer out = new DataOutputSerializer(64);
+            serializer.serialize(batch, out);
+            sizes[k] = out.length();
+        }
+        assertEquals(devices[1].length() - devices[0].length(), sizes[1] - sizes[0], "the id once, not per ack");
+    }
+
+    /** Bytes that cannot be a batch (a count of acks beyond any list) are refused, not allocated. */
+    @Test
+    void anImpossibleCountOfAcksIsRefused() throws Exception {
+        TypeSerializer<AckBatch> serializer = AckBatchSerializer.TYPE.createSerializer(new SerializerConfigImpl());
+        DataOutputSerializer good = new DataOutputSerializer(16);
+        serializer.serialize(new AckBatch("d", new Ack[0]), good);
+        byte[] bytes = good.getCopyOfBuffer();
+        // The count is the last byte (0 acks): make it a varint of 2^31 - 1.
+        byte[] bad = java.util.Arrays.copyOf(bytes, bytes.length + 4);
+        int at = bytes.length - 1;
+        byte[] huge = {(byte) 0xFE, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, (byte) 0x0F};
+        System.arraycopy(huge, 0, bad, at, huge.length);
+        org.junit.jupiter.api.Assertions.assertThrows(
+                java.io.IOException.class, () -> serializer.deserialize(new DataInputDeserializer(bad)));
+    }
+
     /** Two batches back to back read as two (the exchange's buffers hold many). */
     @Test
     void batchesBackToBackReadApart() throws Exception {

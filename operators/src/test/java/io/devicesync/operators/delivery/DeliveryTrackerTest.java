@@ -372,12 +372,57 @@ class DeliveryTrackerTest {
     }
 
     /**
-     * The tracker's state has no cleanup in the background: RocksDB's compaction filter would drop
-     * an expired device before its timer or a drained restore's pass finds it, and its schedulers
-     * would never be told.
+     * A drained restore gives every value it keeps a timer, even one with nothing noted to time (a
+     * parked device with no timer and no end: no build writes one, but with no cleanup in the
+     * background such a value would otherwise stay forever, in the backlog): it gets the end of a
+     * parked device, the idle TTL from the restore's wall clock, and is forgotten then, its
+     * scheduler told.
      */
     @Test
-    void expiredTrackerStateStaysUntilItsDeviceIsVisited() {
+    void aDrainedRestoreArmsEvenAValueWithNothingNotedToTime() throws Exception {
+        Duration idleTtl = Duration.ofMinutes(30);
+        openWithIdleTtl(idleTtl, null);
+        watermark(T0 - 1000);
+        publish("d", 1, T0);
+        ack("billing", "d", 0, 1, T0 + 1000);
+        advance(T0 + 400_000);
+        assertEquals("ATTEMPT#1,ATTEMPT#2,ATTEMPT#3,EXHAUSTED", kinds(), "archive parked");
+        // The value as no build writes it: parked only, no timer, no end.
+        h.getOperator().setCurrentKey("d");
+        var state = h.getOperator().getKeyedStateStore().getState(DeliveryTracker.stateDescriptor(idleTtl));
+        DeliveryState s = DeliveryTracker.stateOf(state);
+        s.timer = 0;
+        s.forgetAt = 0;
+        state.update(s);
+        watermark(Long.MAX_VALUE); // flink stop --drain
+        OperatorSubtaskState snapshot = h.snapshot(1, 1);
+        h.close();
+        long restoredAt = T0 + 500_000;
+        tracker = new DeliveryTracker(List.of("billing", "archive"), SCHEDULE, idleTtl, Duration.ofMinutes(5));
+        h = new KeyedTwoInputStreamOperatorTestHarness<>(
+                new DeliveryTrackerOperator(tracker), v -> v.deviceId, a -> a.deviceId, Types.STRING);
+        h.setup();
+        h.initializeState(snapshot);
+        h.setProcessingTime(restoredAt);
+        h.open();
+        watermark = Long.MIN_VALUE;
+        assertEquals(1, h.numEventTimeTimers(), "armed");
+        watermark(restoredAt + idleTtl.toMillis() - 2000);
+        assertEquals(List.of(), closed(), "kept until its end");
+        advance(restoredAt + idleTtl.toMillis() + 2000);
+        assertEquals(List.of("archive/d"), closed(), kinds());
+        assertEquals(0, h.numKeyedStateEntries(), "forgotten");
+        assertEquals(0, h.numEventTimeTimers());
+    }
+
+    /**
+     * The tracker's state has no cleanup in the background (a configuration flag, checked here):
+     * a drained restore's pass lists the stored keys, and must find an expired device to tell its
+     * schedulers; RocksDB's compaction filter would drop it unseen. (A timer needs no value: it
+     * tells them on finding none.)
+     */
+    @Test
+    void theTrackerStateHasNoCleanupInTheBackground() {
         var ttl = DeliveryTracker.stateDescriptor(Duration.ofDays(30)).getTtlConfig();
         assertTrue(ttl.isEnabled());
         assertFalse(ttl.getCleanupStrategies().isCleanupInBackground());
