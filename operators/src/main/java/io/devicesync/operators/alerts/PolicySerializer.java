@@ -22,6 +22,11 @@ public final class PolicySerializer extends CodecSerializer<PolicyState> {
     }
 
     @Override
+    protected PolicySerializer withFormat(int format) {
+        return new PolicySerializer(format);
+    }
+
+    @Override
     protected PolicyState decode(byte[] bytes) {
         return PolicyState.decode(bytes);
     }
