@@ -313,10 +313,6 @@ final class StateReaders {
         private static final long serialVersionUID = 1L;
         private transient ValueState<DeliveryState> state;
         private transient ValueState<DeviceState> latest;
-        /** Their serializers, this reader's own (a codec serializer writes through a buffer of its own). */
-        private transient TypeSerializer<DeliveryState> stateSerializer;
-
-        private transient TypeSerializer<DeviceState> latestSerializer;
 
         TrackerReader(String device, Duration idleTtl) {
             super(Uids.DELIVERY_TRACKER, device, idleTtl);
@@ -326,14 +322,12 @@ final class StateReaders {
         void register() {
             state = getRuntimeContext().getState(DeliveryTracker.stateDescriptor(idleTtl));
             latest = getRuntimeContext().getState(DeliveryTracker.latestDescriptor(idleTtl));
-            stateSerializer = DeliveryCodec.STATE_SERIALIZER.duplicate();
-            latestSerializer = DeliveryCodec.LATEST_SERIALIZER.duplicate();
         }
 
         @Override
         long size() throws Exception {
-            return bytes(stateSerializer, DeliveryTracker.stateOf(state))
-                    + bytes(latestSerializer, DeliveryTracker.latestOf(latest, null));
+            return bytes(DeliveryCodec.STATE_SERIALIZER, DeliveryTracker.stateOf(state))
+                    + bytes(DeliveryCodec.LATEST_SERIALIZER, DeliveryTracker.latestOf(latest, null));
         }
 
         @Override

@@ -22,11 +22,6 @@ public final class PolicySerializer extends CodecSerializer<PolicyState> {
     }
 
     @Override
-    protected PolicySerializer withFormat(int format) {
-        return new PolicySerializer(format);
-    }
-
-    @Override
     protected PolicyState decode(byte[] bytes) {
         return PolicyState.decode(bytes);
     }

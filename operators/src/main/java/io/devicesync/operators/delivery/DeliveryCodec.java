@@ -20,8 +20,13 @@ import org.apache.flink.core.memory.DataOutputSerializer;
 public final class DeliveryCodec {
     private DeliveryCodec() {}
 
+    /** The tracker state's format this build writes ({@link #encode}); the latest version's is {@link #FORMAT_1}. */
+    private static final int FORMAT = 2;
+
+    private static final int FORMAT_1 = 1;
+
     /** The tracker's {@link DeliveryState}. */
-    public static final StateSerializer STATE_SERIALIZER = new StateSerializer(1);
+    public static final StateSerializer STATE_SERIALIZER = new StateSerializer(FORMAT);
     /** The latest published version, without its device id (the key): {@code deviceId} is null when read. */
     public static final LatestSerializer LATEST_SERIALIZER = new LatestSerializer(1);
 
@@ -43,16 +48,6 @@ public final class DeliveryCodec {
         }
 
         @Override
-        protected void encode(DeliveryState value, DataOutputSerializer out) throws IOException {
-            DeliveryCodec.encode(value, out);
-        }
-
-        @Override
-        protected StateSerializer withFormat(int format) {
-            return new StateSerializer(format);
-        }
-
-        @Override
         protected DeliveryState decode(byte[] bytes) {
             return DeliveryCodec.decode(bytes);
         }
@@ -68,9 +63,24 @@ public final class DeliveryCodec {
         }
     }
 
+    /**
+     * Records format 2 since this build writes the values in it: a build that reads format 1 only
+     * (the earlier ones) refuses this state at its restore and says why, instead of failing at
+     * the first device it reads. State of format 1 restores here as it is (the codec reads both;
+     * each value is rewritten when next saved).
+     */
     public static final class StateSnapshot extends CodecSerializer.Snapshot<DeliveryState> {
         public StateSnapshot() {
-            super(1, StateSerializer::new);
+            super(FORMAT, StateSerializer::new);
+        }
+
+        @Override
+        public org.apache.flink.api.common.typeutils.TypeSerializerSchemaCompatibility<DeliveryState>
+                resolveSchemaCompatibility(TypeSerializerSnapshot<DeliveryState> old) {
+            if (old instanceof StateSnapshot && ((StateSnapshot) old).format() <= FORMAT) {
+                return org.apache.flink.api.common.typeutils.TypeSerializerSchemaCompatibility.compatibleAsIs();
+            }
+            return super.resolveSchemaCompatibility(old);
         }
     }
 
@@ -84,16 +94,6 @@ public final class DeliveryCodec {
         @Override
         protected byte[] encode(DeviceState value) {
             return DeliveryCodec.encodeLatest(value);
-        }
-
-        @Override
-        protected void encode(DeviceState value, DataOutputSerializer out) throws IOException {
-            DeliveryCodec.encodeLatest(value, out);
-        }
-
-        @Override
-        protected LatestSerializer withFormat(int format) {
-            return new LatestSerializer(format);
         }
 
         @Override
@@ -118,10 +118,6 @@ public final class DeliveryCodec {
         }
     }
 
-    /** The tracker state's format this build writes ({@link #encode}); the latest version's is {@link #FORMAT_1}. */
-    private static final int FORMAT = 2;
-
-    private static final int FORMAT_1 = 1;
     /**
      * Consumer names seen, with their UTF-8 bytes, so that a name is compared as bytes, not
      * decoded, and the same String comes back: a few names, read on every decode. Copy-on-write
@@ -135,6 +131,9 @@ public final class DeliveryCodec {
     private static final int MAX_NAMES = 1024;
     private static final ConsumerTrack.Status[] STATUSES = ConsumerTrack.Status.values();
 
+    private static final ThreadLocal<DataOutputSerializer> OUT =
+            ThreadLocal.withInitial(() -> new DataOutputSerializer(256));
+
     /**
      * Format 2, what this build writes: variable-length numbers, versions as differences from the
      * latest published one and times as differences from one reference time, fields that are all
@@ -143,56 +142,54 @@ public final class DeliveryCodec {
      * every publication and ack (README, Benchmarks).
      */
     static byte[] encode(DeliveryState s) {
-        DataOutputSerializer out = new DataOutputSerializer(128);
+        DataOutputSerializer out = OUT.get();
+        out.clear();
         try {
-            encode(s, out);
+            out.writeByte(FORMAT);
+            long base = s.pubAt.length > 0 ? s.pubAt[s.pubAt.length - 1] : s.timer != 0 ? s.timer : s.forgetAt;
+            int flags = (s.published ? 1 : 0)
+                    | (s.latestStored ? 2 : 0)
+                    | (s.timer != 0 ? 4 : 0)
+                    | (s.forgetAt != 0 ? 8 : 0);
+            out.writeByte(flags);
+            writeVar(out, s.epoch);
+            writeVar(out, s.seq);
+            writeVar(out, base);
+            if (s.timer != 0) writeVar(out, s.timer - base);
+            if (s.forgetAt != 0) writeVar(out, s.forgetAt - base);
+            int pubs = s.pubSeq.length;
+            writeVar(out, pubs);
+            for (int i = 0; i < pubs; i++) {
+                writeVar(out, s.pubEpoch[i] - s.epoch);
+                writeVar(out, s.pubSeq[i] - s.seq);
+                writeVar(out, s.pubAt[i] - base);
+            }
+            writeVar(out, s.consumers.length);
+            for (ConsumerTrack c : s.consumers) {
+                byte[] name = nameBytes(c.name);
+                writeVar(out, name.length);
+                out.write(name);
+                boolean first = (c.firstEpoch | c.firstSeq | c.firstAt) != 0;
+                boolean attempt = (c.attempt | c.attemptDue | c.lastDueEpoch | c.lastDueSeq) != 0;
+                out.writeByte(c.status.ordinal() | (first ? 4 : 0) | (c.due != 0 ? 8 : 0) | (attempt ? 16 : 0));
+                writeVar(out, c.ackEpoch - s.epoch);
+                writeVar(out, c.ackSeq - s.seq);
+                if (first) {
+                    writeVar(out, c.firstEpoch - s.epoch);
+                    writeVar(out, c.firstSeq - s.seq);
+                    writeVar(out, c.firstAt - base);
+                }
+                if (c.due != 0) writeVar(out, c.due - base);
+                if (attempt) {
+                    writeVar(out, c.attempt);
+                    writeVar(out, c.attemptDue - base);
+                    writeVar(out, c.lastDueEpoch - s.epoch);
+                    writeVar(out, c.lastDueSeq - s.seq);
+                }
+            }
+            return out.getCopyOfBuffer();
         } catch (IOException e) {
             throw new IllegalStateException(e);
-        }
-        return out.getCopyOfBuffer();
-    }
-
-    /** Writes {@link #encode}'s bytes to {@code out} (a serializer's own buffer: no copy, no lookup). */
-    static void encode(DeliveryState s, DataOutputSerializer out) throws IOException {
-        out.writeByte(FORMAT);
-        long base = s.pubAt.length > 0 ? s.pubAt[s.pubAt.length - 1] : s.timer != 0 ? s.timer : s.forgetAt;
-        int flags =
-                (s.published ? 1 : 0) | (s.latestStored ? 2 : 0) | (s.timer != 0 ? 4 : 0) | (s.forgetAt != 0 ? 8 : 0);
-        out.writeByte(flags);
-        writeVar(out, s.epoch);
-        writeVar(out, s.seq);
-        writeVar(out, base);
-        if (s.timer != 0) writeVar(out, s.timer - base);
-        if (s.forgetAt != 0) writeVar(out, s.forgetAt - base);
-        int pubs = s.pubSeq.length;
-        writeVar(out, pubs);
-        for (int i = 0; i < pubs; i++) {
-            writeVar(out, s.pubEpoch[i] - s.epoch);
-            writeVar(out, s.pubSeq[i] - s.seq);
-            writeVar(out, s.pubAt[i] - base);
-        }
-        writeVar(out, s.consumers.length);
-        for (ConsumerTrack c : s.consumers) {
-            byte[] name = nameBytes(c.name);
-            writeVar(out, name.length);
-            out.write(name);
-            boolean first = (c.firstEpoch | c.firstSeq | c.firstAt) != 0;
-            boolean attempt = (c.attempt | c.attemptDue | c.lastDueEpoch | c.lastDueSeq) != 0;
-            out.writeByte(c.status.ordinal() | (first ? 4 : 0) | (c.due != 0 ? 8 : 0) | (attempt ? 16 : 0));
-            writeVar(out, c.ackEpoch - s.epoch);
-            writeVar(out, c.ackSeq - s.seq);
-            if (first) {
-                writeVar(out, c.firstEpoch - s.epoch);
-                writeVar(out, c.firstSeq - s.seq);
-                writeVar(out, c.firstAt - base);
-            }
-            if (c.due != 0) writeVar(out, c.due - base);
-            if (attempt) {
-                writeVar(out, c.attempt);
-                writeVar(out, c.attemptDue - base);
-                writeVar(out, c.lastDueEpoch - s.epoch);
-                writeVar(out, c.lastDueSeq - s.seq);
-            }
         }
     }
 
@@ -302,7 +299,8 @@ public final class DeliveryCodec {
 
     /** Format 1 (the builds up to this one): fixed-length fields, every one written. Kept for tests. */
     static byte[] encodeFormat1(DeliveryState s) {
-        DataOutputSerializer out = new DataOutputSerializer(256);
+        DataOutputSerializer out = OUT.get();
+        out.clear();
         try {
             out.writeByte(FORMAT_1);
             out.writeBoolean(s.published);
@@ -441,24 +439,20 @@ public final class DeliveryCodec {
 
     /** The latest version without its deviceId (the key). */
     static byte[] encodeLatest(DeviceState v) {
-        DataOutputSerializer out = new DataOutputSerializer(64 + v.state.length);
+        DataOutputSerializer out = OUT.get();
+        out.clear();
         try {
-            encodeLatest(v, out);
+            out.writeByte(FORMAT_1);
+            out.writeLong(v.epoch);
+            out.writeLong(v.seq);
+            out.writeLong(v.ts);
+            out.writeUTF(v.source);
+            out.writeInt(v.state.length);
+            out.write(v.state);
+            return out.getCopyOfBuffer();
         } catch (IOException e) {
             throw new IllegalStateException(e);
         }
-        return out.getCopyOfBuffer();
-    }
-
-    /** Writes {@link #encodeLatest}'s bytes to {@code out}. */
-    static void encodeLatest(DeviceState v, DataOutputSerializer out) throws IOException {
-        out.writeByte(FORMAT_1);
-        out.writeLong(v.epoch);
-        out.writeLong(v.seq);
-        out.writeLong(v.ts);
-        out.writeUTF(v.source);
-        out.writeInt(v.state.length);
-        out.write(v.state);
     }
 
     static DeviceState decodeLatest(String deviceId, byte[] bytes) {

@@ -1,12 +1,10 @@
 package io.devicesync.operators.serde;
 
 import java.io.IOException;
-import org.apache.flink.api.common.typeutils.TypeSerializer;
 import org.apache.flink.api.common.typeutils.TypeSerializerSchemaCompatibility;
 import org.apache.flink.api.common.typeutils.TypeSerializerSnapshot;
 import org.apache.flink.api.common.typeutils.base.array.BytePrimitiveArraySerializer;
 import org.apache.flink.core.memory.DataInputView;
-import org.apache.flink.core.memory.DataOutputSerializer;
 import org.apache.flink.core.memory.DataOutputView;
 
 /**
@@ -25,11 +23,6 @@ import org.apache.flink.core.memory.DataOutputView;
  *
  * <p>A subclass must not override {@code serialize}, {@code deserialize} or {@code copy}: the
  * bridge methods of a concrete type would cast a restored byte array and fail.
- *
- * <p>An instance writes through a buffer of its own, reused for every value and never copied: it is
- * not for two threads at once, so {@link #duplicate} makes a new one, as Flink expects of a
- * serializer with state (every state descriptor and exchange takes a duplicate). A shared instance
- * (a constant) is only for reading ({@link #value}) or through {@link #duplicate}.
  */
 public abstract class CodecSerializer<T> extends CompactSerializer<T> {
     private static final long serialVersionUID = 1L;
@@ -40,25 +33,6 @@ public abstract class CodecSerializer<T> extends CompactSerializer<T> {
 
     /** The codec's bytes of {@code value} (never null). */
     protected abstract byte[] encode(T value);
-
-    /**
-     * Writes the codec's bytes of {@code value} to {@code out}, what {@link #encode} returns: a
-     * codec that can should write them straight, saving the copy.
-     */
-    protected void encode(T value, DataOutputSerializer out) throws IOException {
-        out.write(encode(value));
-    }
-
-    /** A new serializer of the same format, for {@link #duplicate}. */
-    protected abstract CodecSerializer<T> withFormat(int format);
-
-    /** Where {@link #serialize} writes a value first, to learn its length; made when first needed. */
-    private transient DataOutputSerializer buffer;
-
-    @Override
-    public TypeSerializer<T> duplicate() {
-        return withFormat(format);
-    }
 
     /** A value from the codec's bytes. */
     protected abstract T decode(byte[] bytes);
@@ -73,18 +47,9 @@ public abstract class CodecSerializer<T> extends CompactSerializer<T> {
     @Override
     public void serialize(T record, DataOutputView out) throws IOException {
         Object o = record;
-        if (o instanceof byte[]) {
-            byte[] bytes = (byte[]) o;
-            out.writeInt(bytes.length);
-            out.write(bytes);
-            return;
-        }
-        DataOutputSerializer b = buffer;
-        if (b == null) buffer = b = new DataOutputSerializer(256);
-        b.clear();
-        encode(record, b);
-        out.writeInt(b.length());
-        out.write(b.getSharedBuffer(), 0, b.length());
+        byte[] bytes = o instanceof byte[] ? (byte[]) o : encode(record);
+        out.writeInt(bytes.length);
+        out.write(bytes);
     }
 
     @Override
