@@ -215,8 +215,10 @@ public final class Benchmark {
             double steadyPerSecond,
             double cpuMicrosPerEvent,
             double steadyCpuMicrosPerEvent,
+            double brokerCpuMicrosPerEvent,
             long lookups,
             long acks,
+            long ackBatches,
             long unconsumed,
             long redispatches,
             long maxCheckpointMs,
@@ -227,14 +229,16 @@ public final class Benchmark {
         public String toString() {
             return String.format(
                     Locale.ROOT,
-                    "whole %,.0f/s, steady %,.0f/s, CPU %.1f µs/event (steady %.1f), lookups %,d, acks %,d,"
-                            + " unconsumed %,d, redispatches %,d, slowest checkpoint %,d ms, checkpoint once all is in %,d bytes in %,d ms; busy %s",
+                    "whole %,.0f/s, steady %,.0f/s, CPU %.1f µs/event (steady %.1f; the broker's process %.1f), lookups %,d, acks %,d"
+                            + " (batches %,d), unconsumed %,d, redispatches %,d, slowest checkpoint %,d ms, checkpoint once all is in %,d bytes in %,d ms; busy %s",
                     wholePerSecond,
                     steadyPerSecond,
                     cpuMicrosPerEvent,
                     steadyCpuMicrosPerEvent,
+                    brokerCpuMicrosPerEvent,
                     lookups,
                     acks,
+                    ackBatches,
                     unconsumed,
                     redispatches,
                     maxCheckpointMs,
@@ -377,6 +381,7 @@ public final class Benchmark {
         com.sun.management.OperatingSystemMXBean os =
                 (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
         long cpu0 = os.getProcessCpuTime();
+        long brokerCpu0 = kafka.cpuNanos();
         long t0 = System.nanoTime();
         JobClient job = env.executeAsync("bench " + id);
         // [half, ninety, slowest checkpoint]: when the counter passed 50 % and 90 %, sampled every 20 ms.
@@ -423,8 +428,11 @@ public final class Benchmark {
         long maxCheckpointMs = seen[2];
         long t1 = System.nanoTime();
         long cpu1 = os.getProcessCpuTime();
+        long brokerCpu1 = kafka.cpuNanos();
         long lookups = BenchReporter.sum("lookupsIssued");
         long acks = BenchReporter.sum("acksIn");
+        // What crossed the acks' exchange: each a read-modify-write of a device's delivery state.
+        long ackBatches = acks - BenchReporter.sum("invalidAcks") - BenchReporter.sum("acksCoalesced");
         long unconsumed = BenchReporter.sum("unconsumedEpisodes");
         long redispatches = BenchReporter.sum("redispatchesSent");
         // The state once every event is in: the next checkpoint that completes (not timed, and
@@ -447,8 +455,10 @@ public final class Benchmark {
                 (events * 4 / 10) / ((ninety - half) / 1e9),
                 (cpu1 - cpu0) / 1e3 / events,
                 (seen[4] - seen[3]) / 1e3 / (events * 4 / 10),
+                brokerCpu0 < 0 || brokerCpu1 < 0 ? Double.NaN : (brokerCpu1 - brokerCpu0) / 1e3 / events,
                 lookups,
                 acks,
+                ackBatches,
                 unconsumed,
                 redispatches,
                 maxCheckpointMs,
@@ -563,6 +573,20 @@ public final class Benchmark {
                     withDelivery / dsSteady,
                     median(results.get("delivery"), Result::wholePerSecond)
                             / median(results.get("devicesync"), Result::wholePerSecond)));
+            // The broker's process runs the simulated consumers too, on the same cores: with
+            // delivery it takes a share of the machine the job does not have.
+            double dsCpu = median(results.get("devicesync"), Result::cpuMicrosPerEvent);
+            double deliveryCpu = median(results.get("delivery"), Result::cpuMicrosPerEvent);
+            b.append(String.format(
+                    Locale.ROOT,
+                    "%nThe job's own CPU per event (whole run): devicesync %.1f µs, delivery %.1f µs, ratio %.2f;"
+                            + " the broker's process (the broker, and the three simulated consumers with delivery)"
+                            + " %.1f and %.1f µs per event on the same cores%n",
+                    dsCpu,
+                    deliveryCpu,
+                    dsCpu / deliveryCpu,
+                    median(results.get("devicesync"), Result::brokerCpuMicrosPerEvent),
+                    median(results.get("delivery"), Result::brokerCpuMicrosPerEvent)));
         }
         if (dsSteady > 0 && results.containsKey("devicesync-alos")) {
             double alos = median(results.get("devicesync-alos"), Result::steadyPerSecond);

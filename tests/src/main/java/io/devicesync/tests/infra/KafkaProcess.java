@@ -65,6 +65,18 @@ public final class KafkaProcess implements AutoCloseable {
         command("consumers " + stateTopic + " " + redispatchTopic + " " + acksTopic + " " + String.join(",", names));
     }
 
+    /**
+     * The CPU time the broker's process has used so far (the broker and, in a delivery run, the
+     * simulated consumers), in ns; -1 where the platform does not tell.
+     */
+    public long cpuNanos() {
+        return process.toHandle()
+                .info()
+                .totalCpuDuration()
+                .map(java.time.Duration::toNanos)
+                .orElse(-1L);
+    }
+
     public void stopConsumers() throws IOException {
         command("stop-consumers");
     }
