@@ -134,9 +134,14 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
         ValueStateDescriptor<DeviceState> l = new ValueStateDescriptor<>(LATEST, DeliveryCodec.LATEST);
         // Written only on publication, while acks rewrite the other state: a day longer, and
         // refreshed when an attempt reads it. Should it still be gone, the attempt is skipped.
+        // Cleanup as IdleTtl's: in RocksDB's compactions and full snapshots, not on the heap
+        // backend's every state access.
         l.enableTimeToLive(StateTtlConfig.newBuilder(idleTtl.plusDays(1))
                 .setUpdateType(StateTtlConfig.UpdateType.OnReadAndWrite)
                 .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
+                .disableCleanupInBackground()
+                .cleanupInRocksdbCompactFilter(1000)
+                .cleanupFullSnapshot()
                 .build());
         return l;
     }
