@@ -77,7 +77,8 @@ public final class DeliveryCodec {
         @Override
         public org.apache.flink.api.common.typeutils.TypeSerializerSchemaCompatibility<DeliveryState>
                 resolveSchemaCompatibility(TypeSerializerSnapshot<DeliveryState> old) {
-            if (old instanceof StateSnapshot && ((StateSnapshot) old).format() <= FORMAT) {
+            // Read, it is of format 1 or 2 (readSnapshot refuses a newer one): the codec reads both.
+            if (old instanceof StateSnapshot) {
                 return org.apache.flink.api.common.typeutils.TypeSerializerSchemaCompatibility.compatibleAsIs();
             }
             return super.resolveSchemaCompatibility(old);

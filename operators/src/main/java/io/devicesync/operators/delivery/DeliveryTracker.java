@@ -4,6 +4,7 @@ import io.devicesync.model.Ack;
 import io.devicesync.model.Alert;
 import io.devicesync.model.DeviceState;
 import io.devicesync.model.Versions;
+import io.devicesync.operators.util.IdleTtl;
 import io.devicesync.operators.util.Tags;
 import java.time.Duration;
 import java.util.HashMap;
@@ -134,14 +135,10 @@ public class DeliveryTracker extends KeyedCoProcessFunction<String, DeviceState,
         ValueStateDescriptor<DeviceState> l = new ValueStateDescriptor<>(LATEST, DeliveryCodec.LATEST);
         // Written only on publication, while acks rewrite the other state: a day longer, and
         // refreshed when an attempt reads it. Should it still be gone, the attempt is skipped.
-        // Cleanup as IdleTtl's: in RocksDB's compactions and full snapshots, not on the heap
-        // backend's every state access.
-        l.enableTimeToLive(StateTtlConfig.newBuilder(idleTtl.plusDays(1))
+        // Cleaned up as the per-device states are (IdleTtl): in RocksDB's compactions and full
+        // snapshots, not on the heap backend's every state access.
+        l.enableTimeToLive(IdleTtl.builder(idleTtl.plusDays(1))
                 .setUpdateType(StateTtlConfig.UpdateType.OnReadAndWrite)
-                .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
-                .disableCleanupInBackground()
-                .cleanupInRocksdbCompactFilter(1000)
-                .cleanupFullSnapshot()
                 .build());
         return l;
     }

@@ -18,12 +18,17 @@ public final class IdleTtl {
      * read or the job restores, never in a snapshot.
      */
     public static StateTtlConfig of(Duration ttl) {
-        return StateTtlConfig.newBuilder(ttl)
+        return builder(ttl)
                 .setUpdateType(StateTtlConfig.UpdateType.OnCreateAndWrite)
+                .build();
+    }
+
+    /** A TTL of {@code ttl} that never returns an expired value, with the cleanup {@link #of} describes. */
+    public static StateTtlConfig.Builder builder(Duration ttl) {
+        return StateTtlConfig.newBuilder(ttl)
                 .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
                 .disableCleanupInBackground()
                 .cleanupInRocksdbCompactFilter(1000)
-                .cleanupFullSnapshot()
-                .build();
+                .cleanupFullSnapshot();
     }
 }

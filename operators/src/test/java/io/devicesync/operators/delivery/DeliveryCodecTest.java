@@ -228,8 +228,8 @@ class DeliveryCodecTest {
     }
 
     /**
-     * The serializers write through a buffer of their own now: the bytes are still the codec's
-     * behind their length, as every earlier build wrote them (and as a ValueState<byte[]> did).
+     * The serializers write the codec's bytes behind their length, as every earlier build wrote
+     * them (and as a ValueState<byte[]> did), however many values they wrote before.
      */
     @Test
     void theSerializersWriteTheCodecsBytesBehindTheirLength() throws Exception {
@@ -251,7 +251,7 @@ class DeliveryCodecTest {
                 DeliveryCodec.STATE_SERIALIZER.duplicate();
         org.apache.flink.api.common.typeutils.TypeSerializer<DeviceState> latest =
                 DeliveryCodec.LATEST_SERIALIZER.duplicate();
-        for (int round = 0; round < 2; round++) { // the second time through the grown buffer
+        for (int round = 0; round < 2; round++) { // the second value as the first
             assertArrayEquals(lengthThen(DeliveryCodec.encode(s)), written(states, s));
             assertArrayEquals(lengthThen(DeliveryCodec.encodeLatest(v)), written(latest, v));
         }
