@@ -27,11 +27,8 @@ import io.devicesync.operators.delivery.RedispatchScheduler;
 import io.devicesync.operators.input.InputRouter;
 import io.devicesync.operators.input.InvalidInputAlerts;
 import io.devicesync.operators.serde.Compact;
-import io.devicesync.operators.sync.SequenceGuard;
-import io.devicesync.operators.sync.SequenceGuardOperator;
 import io.devicesync.operators.sync.SnapshotLookup;
 import io.devicesync.operators.sync.SourceOfTruth;
-import io.devicesync.operators.sync.StateReconciler;
 import io.devicesync.operators.util.Tags;
 import io.devicesync.sinks.KafkaSinks;
 import io.devicesync.sources.AckSource;
@@ -422,12 +419,11 @@ public final class DeviceSyncJob {
                 .name("Invalid input alerts");
 
         DataStream<Increment> guarded = seeds == null ? increments : increments.union(seeds);
-        SingleOutputStreamOperator<Increment> ordered = guarded.keyBy(i -> i.deviceId, Types.STRING)
+        // PROTOTYPE (wip/fused-sync): the guard and the reconciler in one keyed step.
+        SingleOutputStreamOperator<DeviceState> states = guarded.keyBy(i -> i.deviceId, Types.STRING)
                 .connect(auditFeedback.keyBy(a -> a.deviceId, Types.STRING))
-                .transform(
-                        "SequenceGuard",
-                        Compact.INCREMENT,
-                        new SequenceGuardOperator(new SequenceGuard(
+                .process(
+                        new io.devicesync.operators.sync.FusedSync(
                                 p.reorderGrace,
                                 p.resyncMaxLogFetch,
                                 p.auditInterval,
@@ -437,16 +433,20 @@ public final class DeviceSyncJob {
                                         records.getExecutionEnvironment()
                                                 .getConfig()
                                                 .getAutoWatermarkInterval()),
-                                seeds != null)))
-                .uid(Uids.SEQUENCE_GUARD)
-                .name("SequenceGuard");
-
+                                seeds != null,
+                                p.resyncMaxHeld,
+                                p.stateMaxDocumentBytes,
+                                lookupAttemptDeadline(p).multipliedBy(2)),
+                        Compact.DEVICE_STATE)
+                .uid("fused-sync")
+                .name("FusedSync");
+        SingleOutputStreamOperator<DeviceState> ordered = states;
         DataStream<LookupRequest> requests = ordered.getSideOutput(Tags.LOOKUPS);
         AsyncRetryStrategy<LookupResult> retry = new AsyncRetryStrategies.ExponentialBackoffDelayRetryStrategyBuilder<
                         LookupResult>(p.snapshotRetries, p.snapshotRetryBackoff.toMillis(), 30_000L, 2.0)
                 .ifResult(SnapshotLookup.isRetryable())
                 .build();
-        DataStream<LookupResult> results = AsyncDataStream.unorderedWaitWithRetry(
+        AsyncDataStream.unorderedWaitWithRetry(
                         requests,
                         lookup,
                         p.snapshotTimeout.toMillis(),
@@ -455,19 +455,9 @@ public final class DeviceSyncJob {
                         retry)
                 .returns(TypeInformation.of(LookupResult.class))
                 .uid(Uids.SNAPSHOT_LOOKUP)
-                .name("SnapshotLookup");
-
-        SingleOutputStreamOperator<DeviceState> states = ordered.keyBy(i -> i.deviceId, Types.STRING)
-                .connect(results.keyBy(r -> r.request.deviceId, Types.STRING))
-                .process(
-                        new StateReconciler(
-                                p.resyncMaxHeld,
-                                p.stateIdleTtl,
-                                p.stateMaxDocumentBytes,
-                                lookupAttemptDeadline(p).multipliedBy(2)),
-                        Compact.DEVICE_STATE)
-                .uid(Uids.STATE_RECONCILER)
-                .name("StateReconciler");
+                .name("SnapshotLookup")
+                .sinkTo(new org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink<>())
+                .name("discard (prototype)");
         states.sinkTo(outputs.state).uid(Uids.SINK_STATE).name("Kafka: " + outputs.stateName);
         states.getSideOutput(Tags.AUDITS)
                 .sinkTo(outputs.audits)

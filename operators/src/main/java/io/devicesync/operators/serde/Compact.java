@@ -29,6 +29,64 @@ public final class Compact {
             new CompactTypeInfo<>(GuardState.class, new GuardStateSerializer());
     public static final TypeInformation<ReconcilerState> RECONCILER_STATE =
             new CompactTypeInfo<>(ReconcilerState.class, new ReconcilerStateSerializer());
+    public static final TypeInformation<io.devicesync.operators.DeviceRecord> DEVICE_RECORD =
+            new CompactTypeInfo<>(io.devicesync.operators.DeviceRecord.class, new DeviceRecordSerializer());
+
+    /** Prototype: the guard's value, then a flag and the reconciler's. */
+    public static final class DeviceRecordSerializer extends CompactSerializer<io.devicesync.operators.DeviceRecord> {
+        private static final long serialVersionUID = 1L;
+        public static final int FORMAT = 1;
+        private static final GuardStateSerializer GUARD = new GuardStateSerializer();
+        private static final ReconcilerStateSerializer RECONCILER = new ReconcilerStateSerializer();
+
+        public DeviceRecordSerializer() {
+            this(FORMAT);
+        }
+
+        public DeviceRecordSerializer(int format) {
+            super(format);
+        }
+
+        @Override
+        protected void write(io.devicesync.operators.DeviceRecord d, DataOutputView out) throws IOException {
+            out.writeByte((d.guard != null ? 1 : 0) | (d.reconciler != null ? 2 : 0));
+            if (d.guard != null) GUARD.write(d.guard, out);
+            if (d.reconciler != null) RECONCILER.write(d.reconciler, out);
+        }
+
+        @Override
+        protected io.devicesync.operators.DeviceRecord read(DataInputView in) throws IOException {
+            var d = new io.devicesync.operators.DeviceRecord();
+            int flags = in.readByte();
+            if ((flags & 1) != 0) d.guard = GUARD.read(in);
+            if ((flags & 2) != 0) d.reconciler = RECONCILER.read(in);
+            return d;
+        }
+
+        @Override
+        public io.devicesync.operators.DeviceRecord createInstance() {
+            return new io.devicesync.operators.DeviceRecord();
+        }
+
+        @Override
+        public io.devicesync.operators.DeviceRecord copy(io.devicesync.operators.DeviceRecord from) {
+            var d = new io.devicesync.operators.DeviceRecord();
+            d.guard = from.guard == null ? null : GUARD.copy(from.guard);
+            d.reconciler = from.reconciler == null ? null : RECONCILER.copy(from.reconciler);
+            return d;
+        }
+
+        @Override
+        public TypeSerializerSnapshot<io.devicesync.operators.DeviceRecord> snapshotConfiguration() {
+            return new DeviceRecordSnapshot().describing(format);
+        }
+    }
+
+    public static final class DeviceRecordSnapshot extends CompactSnapshot<io.devicesync.operators.DeviceRecord> {
+        public DeviceRecordSnapshot() {
+            super(DeviceRecordSerializer.FORMAT, DeviceRecordSerializer::new);
+        }
+    }
 
     public static final class IncrementSerializer extends CompactSerializer<Increment> {
         private static final long serialVersionUID = 1L;

@@ -143,6 +143,12 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
         spread = metrics.counter("auditsSpreadAfterJump");
     }
 
+    /** Prototype: the rules as this guard would make them. */
+    GuardRules newRules() {
+        return new GuardRules(
+                graceMs, maxLogFetch, auditMs, idleTtl.toMillis(), routineJumpMs, bootstrap, System::currentTimeMillis);
+    }
+
     /**
      * The descriptor of {@link #DEVICE} as the guard registers it (name, serializer, TTL): what a
      * reader of its state (the State Processor API, {@code Inspect}) must register too.
@@ -217,7 +223,7 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
     }
 
     /** The early messages of the current key, in the keyed MapState (by seq). */
-    private static final class HeldInMapState implements GuardRules.Held {
+    static final class HeldInMapState implements GuardRules.Held {
         private final MapState<Long, Increment> map;
 
         HeldInMapState(MapState<Long, Increment> map) {

@@ -249,7 +249,7 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
     }
 
     /** The held increments of the current key and their order, in two keyed MapStates (by "epoch/seq"). */
-    private static final class HeldInMapState implements Reconciliation.Held {
+    static final class HeldInMapState implements Reconciliation.Held {
         private final MapState<String, HeldIncrement> map;
         private final MapState<String, long[]> order;
 
@@ -300,6 +300,11 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
 
         @Override
         public void clearOrder() throws Exception {
+            order.clear();
+        }
+
+        void clearAll() {
+            map.clear();
             order.clear();
         }
 
