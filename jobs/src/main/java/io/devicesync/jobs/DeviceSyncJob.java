@@ -7,10 +7,9 @@ import io.devicesync.model.AuditRecord;
 import io.devicesync.model.DeadLetter;
 import io.devicesync.model.DeviceState;
 import io.devicesync.model.Increment;
-import io.devicesync.model.LookupRequest;
-import io.devicesync.model.LookupResult;
 import io.devicesync.model.Redispatch;
 import io.devicesync.model.SourceRecord;
+import io.devicesync.operators.SyncFeedback;
 import io.devicesync.operators.alerts.AlertPolicyFunction;
 import io.devicesync.operators.alerts.AlertRouting;
 import io.devicesync.operators.alerts.PolicyInput;
@@ -27,6 +26,9 @@ import io.devicesync.operators.delivery.RedispatchScheduler;
 import io.devicesync.operators.input.InputRouter;
 import io.devicesync.operators.input.InvalidInputAlerts;
 import io.devicesync.operators.serde.Compact;
+import io.devicesync.operators.sync.FusedSync;
+import io.devicesync.operators.sync.FusedSyncOperator;
+import io.devicesync.operators.sync.LookupRetry;
 import io.devicesync.operators.sync.SnapshotLookup;
 import io.devicesync.operators.sync.SourceOfTruth;
 import io.devicesync.operators.util.Tags;
@@ -38,7 +40,6 @@ import io.devicesync.sources.EventTimeWatermarks;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
@@ -46,14 +47,11 @@ import org.apache.flink.api.connector.sink2.Sink;
 import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.connector.base.DeliveryGuarantee;
 import org.apache.flink.core.execution.CheckpointingMode;
-import org.apache.flink.streaming.api.datastream.AsyncDataStream;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.datastream.DataStreamUtils;
 import org.apache.flink.streaming.api.datastream.KeyedStream;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
-import org.apache.flink.streaming.api.functions.async.AsyncRetryStrategy;
-import org.apache.flink.streaming.util.retryable.AsyncRetryStrategies;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -419,45 +417,37 @@ public final class DeviceSyncJob {
                 .name("Invalid input alerts");
 
         DataStream<Increment> guarded = seeds == null ? increments : increments.union(seeds);
-        // PROTOTYPE (wip/fused-sync): the guard and the reconciler in one keyed step.
+        // The guard and the reconciler in one keyed step; its lookups are answered into it.
         SingleOutputStreamOperator<DeviceState> states = guarded.keyBy(i -> i.deviceId, Types.STRING)
-                .connect(auditFeedback.keyBy(a -> a.deviceId, Types.STRING))
-                .process(
-                        new io.devicesync.operators.sync.FusedSync(
-                                p.reorderGrace,
-                                p.resyncMaxLogFetch,
-                                p.auditInterval,
-                                p.stateIdleTtl,
-                                routineJump(
-                                        p,
-                                        records.getExecutionEnvironment()
-                                                .getConfig()
-                                                .getAutoWatermarkInterval()),
-                                seeds != null,
-                                p.resyncMaxHeld,
-                                p.stateMaxDocumentBytes,
-                                lookupAttemptDeadline(p).multipliedBy(2)),
-                        Compact.DEVICE_STATE)
-                .uid("fused-sync")
-                .name("FusedSync");
+                .connect(auditFeedback
+                        .map(SyncFeedback::of, TypeInformation.of(SyncFeedback.class))
+                        .name("Audit records read back")
+                        .keyBy(SyncFeedback::deviceId, Types.STRING))
+                .transform(
+                        "DeviceSync",
+                        Compact.DEVICE_STATE,
+                        new FusedSyncOperator(
+                                new FusedSync(
+                                        p.reorderGrace,
+                                        p.resyncMaxLogFetch,
+                                        p.auditInterval,
+                                        p.stateIdleTtl,
+                                        routineJump(
+                                                p,
+                                                records.getExecutionEnvironment()
+                                                        .getConfig()
+                                                        .getAutoWatermarkInterval()),
+                                        seeds != null,
+                                        p.resyncMaxHeld,
+                                        p.stateMaxDocumentBytes,
+                                        lookupAttemptDeadline(p).multipliedBy(2)),
+                                lookup,
+                                p.snapshotTimeout.toMillis(),
+                                new LookupRetry(p.snapshotRetries, p.snapshotRetryBackoff.toMillis()),
+                                p.snapshotCapacity))
+                .uid(Uids.DEVICE_SYNC)
+                .name("DeviceSync");
         SingleOutputStreamOperator<DeviceState> ordered = states;
-        DataStream<LookupRequest> requests = ordered.getSideOutput(Tags.LOOKUPS);
-        AsyncRetryStrategy<LookupResult> retry = new AsyncRetryStrategies.ExponentialBackoffDelayRetryStrategyBuilder<
-                        LookupResult>(p.snapshotRetries, p.snapshotRetryBackoff.toMillis(), 30_000L, 2.0)
-                .ifResult(SnapshotLookup.isRetryable())
-                .build();
-        AsyncDataStream.unorderedWaitWithRetry(
-                        requests,
-                        lookup,
-                        p.snapshotTimeout.toMillis(),
-                        TimeUnit.MILLISECONDS,
-                        p.snapshotCapacity,
-                        retry)
-                .returns(TypeInformation.of(LookupResult.class))
-                .uid(Uids.SNAPSHOT_LOOKUP)
-                .name("SnapshotLookup")
-                .sinkTo(new org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink<>())
-                .name("discard (prototype)");
         states.sinkTo(outputs.state).uid(Uids.SINK_STATE).name("Kafka: " + outputs.stateName);
         states.getSideOutput(Tags.AUDITS)
                 .sinkTo(outputs.audits)

@@ -13,6 +13,9 @@ public final class Uids {
     public static final String SEQUENCE_GUARD = "sequence-guard";
     public static final String SNAPSHOT_LOOKUP = "snapshot-lookup";
     public static final String STATE_RECONCILER = "state-reconciler";
+    /** The guard and the reconciler in one keyed step, with its lookups (this build on). */
+    public static final String DEVICE_SYNC = "device-sync";
+
     public static final String SINK_STATE = "sink-device-state";
     public static final String SINK_ALERTS = "sink-device-alerts";
     public static final String ALERT_ROUTING = "alert-routing";

@@ -55,7 +55,7 @@ class DeviceSyncJobTest {
                 .findFirst()
                 .orElseThrow();
         var reconciler = nodes.stream()
-                .filter(n -> n.getOperatorName().equals("StateReconciler"))
+                .filter(n -> n.getOperatorName().equals("DeviceSync"))
                 .findFirst()
                 .orElseThrow();
         assertEquals(Uids.DELIVERY_TRACKER, tracker.getTransformationUID());
@@ -150,7 +150,7 @@ class DeviceSyncJobTest {
         DeviceSyncJob.configure(env, on);
         DeviceSyncJob.build(env, on);
         var nodes = env.getStreamGraph().getStreamNodes();
-        for (String name : new String[] {"SequenceGuard", "DeliveryTracker"}) {
+        for (String name : new String[] {"DeviceSync", "DeliveryTracker"}) {
             var node = nodes.stream()
                     .filter(n -> n.getOperatorName().equals(name))
                     .findFirst()

@@ -129,21 +129,27 @@ public class SequenceGuard extends KeyedCoProcessFunction<String, Increment, Aud
         rules = new GuardRules(
                 graceMs, maxLogFetch, auditMs, idleTtl.toMillis(), routineJumpMs, bootstrap, System::currentTimeMillis);
         var metrics = getRuntimeContext().getMetricGroup();
-        counters = new EnumMap<>(GuardDecision.Event.class);
-        counters.put(GuardDecision.Event.FORWARDED, metrics.counter("incrementsForwarded"));
-        counters.put(GuardDecision.Event.DUPLICATE, metrics.counter("duplicatesDropped"));
-        counters.put(GuardDecision.Event.GAP, metrics.counter("gapsDetected"));
-        counters.put(GuardDecision.Event.RESET, metrics.counter("deviceResets"));
-        counters.put(GuardDecision.Event.LOOKUP, metrics.counter("lookupsRequested"));
-        counters.put(GuardDecision.Event.HELD, metrics.counter("earlyMessagesHeld"));
-        counters.put(GuardDecision.Event.AUDIT, metrics.counter("auditsRequested"));
-        counters.put(GuardDecision.Event.FORGOTTEN, metrics.counter("idleDevicesForgotten"));
-        counters.put(GuardDecision.Event.SEEDED, metrics.counter("devicesSeeded"));
-        counters.put(GuardDecision.Event.SEED_SKIPPED, metrics.counter("seedsSkipped"));
+        counters = counters(metrics);
         spread = metrics.counter("auditsSpreadAfterJump");
     }
 
-    /** Prototype: the rules as this guard would make them. */
+    /** The guard's counters, by the event each counts (its metrics' names). */
+    static Map<GuardDecision.Event, Counter> counters(org.apache.flink.metrics.MetricGroup metrics) {
+        Map<GuardDecision.Event, Counter> c = new EnumMap<>(GuardDecision.Event.class);
+        c.put(GuardDecision.Event.FORWARDED, metrics.counter("incrementsForwarded"));
+        c.put(GuardDecision.Event.DUPLICATE, metrics.counter("duplicatesDropped"));
+        c.put(GuardDecision.Event.GAP, metrics.counter("gapsDetected"));
+        c.put(GuardDecision.Event.RESET, metrics.counter("deviceResets"));
+        c.put(GuardDecision.Event.LOOKUP, metrics.counter("lookupsRequested"));
+        c.put(GuardDecision.Event.HELD, metrics.counter("earlyMessagesHeld"));
+        c.put(GuardDecision.Event.AUDIT, metrics.counter("auditsRequested"));
+        c.put(GuardDecision.Event.FORGOTTEN, metrics.counter("idleDevicesForgotten"));
+        c.put(GuardDecision.Event.SEEDED, metrics.counter("devicesSeeded"));
+        c.put(GuardDecision.Event.SEED_SKIPPED, metrics.counter("seedsSkipped"));
+        return c;
+    }
+
+    /** The rules as this guard makes them (the fused step's guard). */
     GuardRules newRules() {
         return new GuardRules(
                 graceMs, maxLogFetch, auditMs, idleTtl.toMillis(), routineJumpMs, bootstrap, System::currentTimeMillis);

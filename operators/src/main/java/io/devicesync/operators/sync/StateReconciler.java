@@ -107,20 +107,26 @@ public class StateReconciler extends KeyedCoProcessFunction<String, Increment, L
         held = new HeldInMapState(heldState, heldOrder);
         rules = new Reconciliation(maxHeld, maxDocumentBytes, notSentGraceMs, System::currentTimeMillis);
         var metrics = getRuntimeContext().getMetricGroup();
-        EnumMap<Reconciliation.Effects.Event, Counter> counters = new EnumMap<>(Reconciliation.Effects.Event.class);
-        counters.put(Reconciliation.Effects.Event.PUBLISHED, metrics.counter("versionsPublished"));
-        counters.put(Reconciliation.Effects.Event.STALE_DROPPED, metrics.counter("staleDropped"));
-        counters.put(Reconciliation.Effects.Event.REPAIR_FAILED, metrics.counter("repairsFailed"));
-        counters.put(Reconciliation.Effects.Event.HELD_OVERFLOW, metrics.counter("heldBufferOverflows"));
-        counters.put(Reconciliation.Effects.Event.TAIL_LOSS_REPAIRED, metrics.counter("tailLossesRepaired"));
-        counters.put(Reconciliation.Effects.Event.TOO_LARGE, metrics.counter("versionsTooLarge"));
-        counters.put(Reconciliation.Effects.Event.TOO_LARGE_TO_KEEP, metrics.counter("versionsTooLargeToKeep"));
+        EnumMap<Reconciliation.Effects.Event, Counter> counters = counters(metrics);
         emitter = new Emitter(
                 counters,
                 metrics.counter("repairsCompleted"),
                 metrics.histogram("repairLatencyMs", new DescriptiveStatisticsHistogram(1000)),
                 waiting);
         metrics.gauge("devicesWaitingForRepair", waiting::total);
+    }
+
+    /** The reconciler's counters, by the event each counts (its metrics' names). */
+    static EnumMap<Reconciliation.Effects.Event, Counter> counters(org.apache.flink.metrics.MetricGroup metrics) {
+        EnumMap<Reconciliation.Effects.Event, Counter> c = new EnumMap<>(Reconciliation.Effects.Event.class);
+        c.put(Reconciliation.Effects.Event.PUBLISHED, metrics.counter("versionsPublished"));
+        c.put(Reconciliation.Effects.Event.STALE_DROPPED, metrics.counter("staleDropped"));
+        c.put(Reconciliation.Effects.Event.REPAIR_FAILED, metrics.counter("repairsFailed"));
+        c.put(Reconciliation.Effects.Event.HELD_OVERFLOW, metrics.counter("heldBufferOverflows"));
+        c.put(Reconciliation.Effects.Event.TAIL_LOSS_REPAIRED, metrics.counter("tailLossesRepaired"));
+        c.put(Reconciliation.Effects.Event.TOO_LARGE, metrics.counter("versionsTooLarge"));
+        c.put(Reconciliation.Effects.Event.TOO_LARGE_TO_KEEP, metrics.counter("versionsTooLargeToKeep"));
+        return c;
     }
 
     /**

@@ -1,0 +1,188 @@
+package io.devicesync.operators.sync;
+
+import static io.devicesync.operators.TestData.T0;
+import static io.devicesync.operators.TestData.inc;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.devicesync.model.DeviceState;
+import io.devicesync.model.Increment;
+import io.devicesync.operators.SyncFeedback;
+import io.devicesync.operators.TestData;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.BooleanSupplier;
+import java.util.stream.Collectors;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.api.java.functions.KeySelector;
+import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
+import org.apache.flink.streaming.api.watermark.Watermark;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.apache.flink.streaming.runtime.tasks.StreamTaskActionExecutor;
+import org.apache.flink.streaming.runtime.tasks.mailbox.Mail;
+import org.apache.flink.streaming.runtime.tasks.mailbox.MailboxExecutorImpl;
+import org.apache.flink.streaming.runtime.tasks.mailbox.TaskMailbox;
+import org.apache.flink.streaming.util.KeyedTwoInputStreamOperatorTestHarness;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * The fused sync step answers its own lookups: a gap's lookup goes to the database from the
+ * operator and its answer comes back through the task's mailbox into the same device's state; a
+ * lookup in flight at a checkpoint is sent again after the restore, and the restored value (the
+ * guard's version and the published document) is what the answer is applied to. On RocksDB and
+ * on the heap backend.
+ */
+class FusedSyncOperatorTest {
+    private static final String D = "d1";
+    /** The watermark that ends the reorder grace of the device's early version (2 s). */
+    private static final long AFTER_GRACE = T0 + 10_000;
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"rocksdb", "hashmap"})
+    void aGapIsRepairedByTheStepsOwnLookup(String backend) throws Exception {
+        Gated.TRUTHS.put("open-" + backend, new InMemorySourceOfTruth().log(v(2)));
+        Gated.GATES.put("open-" + backend, CompletableFuture.completedFuture(null));
+        try (var h = harness(backend, new Gated("open-" + backend), null)) {
+            h.processElement1(new StreamRecord<>(v(1), v(1).ts));
+            h.processElement1(new StreamRecord<>(v(3), v(3).ts)); // 2 is missing
+            h.processBothWatermarks(new Watermark(AFTER_GRACE));
+            runMailUntil(h, () -> published(h).size() == 3);
+            assertEquals("0/1,0/2,0/3", versions(published(h)));
+            assertEquals(
+                    "{\"f1\":1,\"f2\":2,\"f3\":3}", TestData.doc(published(h).get(2)));
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"rocksdb", "hashmap"})
+    void aLookupInFlightAtACheckpointIsSentAgainAfterTheRestore(String backend) throws Exception {
+        Gated.TRUTHS.put("closed-" + backend, new InMemorySourceOfTruth().log(v(2)));
+        Gated.GATES.put("closed-" + backend, new CompletableFuture<>()); // never answers
+        OperatorSubtaskState snapshot;
+        try (var h = harness(backend, new Gated("closed-" + backend), null)) {
+            h.processElement1(new StreamRecord<>(v(1), v(1).ts));
+            h.processElement1(new StreamRecord<>(v(3), v(3).ts));
+            h.processBothWatermarks(new Watermark(AFTER_GRACE));
+            runMail(h);
+            assertEquals("0/1", versions(published(h)), "the gap's lookup is in flight: 2 and 3 wait");
+            snapshot = h.snapshot(1, 1);
+            // The harness finishes the operator as it closes, as at the end of the input: that
+            // waits for the lookups in flight, so this one is answered now (after the snapshot).
+            Gated.GATES.get("closed-" + backend).complete(null);
+        }
+        Gated.TRUTHS.put("reopened-" + backend, new InMemorySourceOfTruth().log(v(2)));
+        Gated.GATES.put("reopened-" + backend, CompletableFuture.completedFuture(null));
+        try (var h = harness(backend, new Gated("reopened-" + backend), snapshot)) {
+            runMailUntil(h, () -> published(h).size() == 2);
+            assertEquals("0/2,0/3", versions(published(h)), "the restored lookup was sent again and answered");
+            assertEquals(
+                    "{\"f1\":1,\"f2\":2,\"f3\":3}",
+                    TestData.doc(published(h).get(1)),
+                    "applied to the restored document, with the held version restored too");
+            // The restored guard's version: 3 again is a duplicate, 4 follows.
+            h.processElement1(new StreamRecord<>(v(3), v(3).ts));
+            h.processElement1(new StreamRecord<>(v(4), v(4).ts));
+            runMail(h);
+            assertEquals("0/2,0/3,0/4", versions(published(h)));
+        }
+    }
+
+    private static Increment v(long seq) {
+        return inc(D, 0, seq, "{\"f" + seq + "\":" + seq + "}");
+    }
+
+    private static KeyedTwoInputStreamOperatorTestHarness<String, Increment, SyncFeedback, DeviceState> harness(
+            String backend, SourceOfTruth.Factory truth, OperatorSubtaskState snapshot) throws Exception {
+        SnapshotLookup.Config config = new SnapshotLookup.Config(
+                List.of("postgresql://unused"), "u", "p", 1, 100, 5_000, 100, 5, 60_000, 10, 0);
+        FusedSync sync = new FusedSync(
+                Duration.ofSeconds(2),
+                100,
+                Duration.ofMinutes(5),
+                Duration.ofDays(30),
+                Duration.ofSeconds(2),
+                false,
+                100,
+                TestData.MAX_DOC,
+                Duration.ofSeconds(20));
+        var op = new FusedSyncOperator(sync, new SnapshotLookup(config, truth), 60_000, new LookupRetry(2, 100), 100);
+        var h = new KeyedTwoInputStreamOperatorTestHarness<>(
+                op,
+                (KeySelector<Increment, String>) i -> i.deviceId,
+                (KeySelector<SyncFeedback, String>) SyncFeedback::deviceId,
+                Types.STRING);
+        // What Flink's task gives the operator (StreamOperatorFactoryUtil); the test harness does not.
+        op.setMailboxExecutor(new MailboxExecutorImpl(h.getTaskMailbox(), 0, StreamTaskActionExecutor.IMMEDIATE));
+        h.setStateBackend(TestData.backend(backend));
+        if (snapshot != null) h.initializeState(snapshot);
+        h.open();
+        return h;
+    }
+
+    /** Runs the task's mail until {@code done}, for at most 10 s (the answers come from other threads). */
+    private static void runMailUntil(KeyedTwoInputStreamOperatorTestHarness<?, ?, ?, ?> h, BooleanSupplier done)
+            throws Exception {
+        long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+        while (!done.getAsBoolean()) {
+            assertTrue(System.nanoTime() < deadline, "not done within 10 s: " + h.getOutput());
+            Optional<Mail> mail = h.getTaskMailbox().tryTake(TaskMailbox.MIN_PRIORITY);
+            if (mail.isPresent()) mail.get().run();
+            else Thread.onSpinWait();
+        }
+    }
+
+    /** Runs the mail already there. */
+    private static void runMail(KeyedTwoInputStreamOperatorTestHarness<?, ?, ?, ?> h) throws Exception {
+        Optional<Mail> mail;
+        while ((mail = h.getTaskMailbox().tryTake(TaskMailbox.MIN_PRIORITY)).isPresent())
+            mail.get().run();
+    }
+
+    private static List<DeviceState> published(KeyedTwoInputStreamOperatorTestHarness<?, ?, ?, DeviceState> h) {
+        return h.extractOutputValues();
+    }
+
+    private static String versions(List<DeviceState> out) {
+        return out.stream().map(s -> s.epoch + "/" + s.seq).collect(Collectors.joining(","));
+    }
+
+    /** A source of truth answering only once its gate (by name, shared with the test) has opened. */
+    static final class Gated implements SourceOfTruth.Factory {
+        private static final long serialVersionUID = 1L;
+        static final Map<String, InMemorySourceOfTruth> TRUTHS = new ConcurrentHashMap<>();
+        static final Map<String, CompletableFuture<Void>> GATES = new ConcurrentHashMap<>();
+        private final String name;
+
+        Gated(String name) {
+            this.name = name;
+        }
+
+        @Override
+        public SourceOfTruth open() {
+            InMemorySourceOfTruth truth = TRUTHS.get(name);
+            CompletableFuture<Void> gate = GATES.get(name);
+            return new SourceOfTruth() {
+                @Override
+                public CompletionStage<Optional<Version>> version(String deviceId) {
+                    return gate.thenCompose(x -> truth.version(deviceId));
+                }
+
+                @Override
+                public CompletionStage<Optional<Snapshot>> snapshot(String deviceId) {
+                    return gate.thenCompose(x -> truth.snapshot(deviceId));
+                }
+
+                @Override
+                public CompletionStage<List<Increment>> log(String deviceId, long epoch, long fromSeq, long toSeq) {
+                    return gate.thenCompose(x -> truth.log(deviceId, epoch, fromSeq, toSeq));
+                }
+            };
+        }
+    }
+}
