@@ -37,8 +37,12 @@ import org.apache.flink.util.CloseableIterator;
 public final class StateInspector {
     private StateInspector() {}
 
-    /** The keyed operators whose state is per device, in the order of the data flow. */
-    static final List<String> OPERATORS = List.of(Uids.SEQUENCE_GUARD, Uids.STATE_RECONCILER, Uids.DELIVERY_TRACKER);
+    /**
+     * The keyed operators whose state is per device, in the order of the data flow: the fused
+     * step's, then the two it replaced (in savepoints of earlier builds), then the tracker's.
+     */
+    static final List<String> OPERATORS =
+            List.of(Uids.DEVICE_SYNC, Uids.SEQUENCE_GUARD, Uids.STATE_RECONCILER, Uids.DELIVERY_TRACKER);
 
     private static final String ABSENT = "Savepoint does not contain state with operator";
 

@@ -5,6 +5,7 @@ import io.devicesync.jobs.Uids;
 import io.devicesync.model.DeviceState;
 import io.devicesync.model.Increment;
 import io.devicesync.model.Json;
+import io.devicesync.operators.DeviceRecord;
 import io.devicesync.operators.GuardState;
 import io.devicesync.operators.HeldIncrement;
 import io.devicesync.operators.ReconcilerState;
@@ -12,6 +13,7 @@ import io.devicesync.operators.delivery.ConsumerTrack;
 import io.devicesync.operators.delivery.DeliveryCodec;
 import io.devicesync.operators.delivery.DeliveryState;
 import io.devicesync.operators.delivery.DeliveryTracker;
+import io.devicesync.operators.sync.FusedSync;
 import io.devicesync.operators.sync.SequenceGuard;
 import io.devicesync.operators.sync.StateReconciler;
 import java.io.IOException;
@@ -52,6 +54,8 @@ final class StateReaders {
     static KeyedStateReaderFunction<String, Tuple3<String, Long, String>> forUid(
             String uid, String device, Duration idleTtl) {
         switch (uid) {
+            case Uids.DEVICE_SYNC:
+                return new DeviceSyncReader(device, idleTtl);
             case Uids.SEQUENCE_GUARD:
                 return new GuardReader(device, idleTtl);
             case Uids.STATE_RECONCILER:
@@ -151,6 +155,155 @@ final class StateReaders {
         }
     }
 
+    /** The guard's value as JSON (null: none). */
+    static void guard(JsonGenerator g, GuardState s) throws IOException {
+        if (s == null) {
+            g.writeNull();
+            return;
+        }
+        g.writeStartObject();
+        g.writeNumberField("epoch", s.epoch);
+        g.writeNumberField("seq", s.seq);
+        g.writeNumberField("graceTimer", s.graceTimer);
+        g.writeNumberField("heldCount", s.heldCount);
+        g.writeNumberField("requestedEpoch", s.requestedEpoch);
+        g.writeNumberField("requestedSeq", s.requestedSeq);
+        g.writeNumberField("auditTimer", s.auditTimer);
+        g.writeBooleanField("active", s.active);
+        g.writeBooleanField("repairPending", s.repairPending);
+        g.writeBooleanField("recheck", s.recheck);
+        g.writeNumberField("rechecks", s.rechecks);
+        g.writeNumberField("lastSeen", s.lastSeen);
+        g.writeEndObject();
+    }
+
+    /** The guard's early messages, in version order, as the field {@code guardHeld}. */
+    static void guardHeld(JsonGenerator g, MapState<Long, Increment> held) throws Exception {
+        List<Increment> increments = new ArrayList<>();
+        for (Increment i : held.values()) increments.add(i);
+        increments.sort(Comparator.comparingLong((Increment i) -> i.epoch).thenComparingLong(i -> i.seq));
+        g.writeArrayFieldStart(SequenceGuard.HELD);
+        for (Increment i : increments) increment(g, i);
+        g.writeEndArray();
+    }
+
+    /** The reconciler's value as JSON (null: none). */
+    static void reconciler(JsonGenerator g, ReconcilerState s) throws IOException {
+        if (s == null) {
+            g.writeNull();
+            return;
+        }
+        g.writeStartObject();
+        g.writeBooleanField("published", s.published);
+        g.writeNumberField("epoch", s.epoch);
+        g.writeNumberField("seq", s.seq);
+        g.writeNumberField("ts", s.ts);
+        g.writeFieldName("document");
+        if (s.state == null) g.writeNull();
+        else Json.writeRaw(g, s.state);
+        g.writeNumberField("heldCount", s.heldCount);
+        g.writeFieldName("heldFirst");
+        version(g, s.heldFirstEpoch, s.heldFirstSeq);
+        g.writeFieldName("heldLast");
+        version(g, s.heldLastEpoch, s.heldLastSeq);
+        g.writeNumberField("waitingSince", s.waitingSince);
+        g.writeBooleanField("overflowed", s.overflowed);
+        g.writeNumberField("failures", s.failures);
+        g.writeBooleanField("oversized", s.oversized);
+        g.writeBooleanField("tooLargeToKeep", s.tooLargeToKeep);
+        g.writeEndObject();
+    }
+
+    /** The increments waiting for a repair and their order, as the fields {@code reconcilerHeld} and {@code reconcilerHeldOrder}. */
+    static void reconcilerHeld(JsonGenerator g, MapState<String, HeldIncrement> held, MapState<String, long[]> order)
+            throws Exception {
+        List<HeldIncrement> increments = new ArrayList<>();
+        for (HeldIncrement h : held.values()) increments.add(h);
+        increments.sort(Comparator.comparingLong((HeldIncrement h) -> h.increment.epoch)
+                .thenComparingLong(h -> h.increment.seq));
+        g.writeArrayFieldStart(StateReconciler.HELD);
+        for (HeldIncrement h : increments) {
+            g.writeStartObject();
+            g.writeStringField("source", h.source);
+            g.writeFieldName("increment");
+            increment(g, h.increment);
+            g.writeEndObject();
+        }
+        g.writeEndArray();
+        java.util.TreeMap<String, long[]> links = new java.util.TreeMap<>();
+        for (Map.Entry<String, long[]> e : order.entries()) links.put(e.getKey(), e.getValue());
+        g.writeObjectFieldStart(StateReconciler.HELD_ORDER);
+        for (Map.Entry<String, long[]> e : links.entrySet()) {
+            g.writeFieldName(e.getKey());
+            g.writeArray(e.getValue(), 0, e.getValue().length);
+        }
+        g.writeEndObject();
+    }
+
+    /**
+     * The fused step (DeviceSync): {@code device} (the guard's and the reconciler's values in one),
+     * the guard's early messages, the increments waiting for a repair and their order, its timers.
+     */
+    static final class DeviceSyncReader extends Reader {
+        private static final long serialVersionUID = 1L;
+        private transient ValueState<DeviceRecord> device;
+        private transient MapState<Long, Increment> guardHeld;
+        private transient MapState<String, HeldIncrement> held;
+        private transient MapState<String, long[]> order;
+        private transient TypeSerializer<DeviceRecord> deviceSerializer;
+        private transient TypeSerializer<Long> seqSerializer;
+        private transient TypeSerializer<Increment> incrementSerializer;
+        private transient TypeSerializer<String> keySerializer;
+        private transient TypeSerializer<HeldIncrement> heldSerializer;
+        private transient TypeSerializer<long[]> orderSerializer;
+
+        DeviceSyncReader(String device, Duration idleTtl) {
+            super(Uids.DEVICE_SYNC, device, idleTtl);
+        }
+
+        @Override
+        void register() {
+            device = getRuntimeContext().getState(FusedSync.deviceDescriptor(idleTtl));
+            guardHeld = getRuntimeContext().getMapState(SequenceGuard.heldDescriptor(idleTtl));
+            held = getRuntimeContext().getMapState(StateReconciler.heldDescriptor(idleTtl));
+            order = getRuntimeContext().getMapState(StateReconciler.heldOrderDescriptor(idleTtl));
+            SerializerConfigImpl config = new SerializerConfigImpl();
+            deviceSerializer = io.devicesync.operators.serde.Compact.DEVICE_RECORD.createSerializer(config);
+            seqSerializer = org.apache.flink.api.common.typeinfo.Types.LONG.createSerializer(config);
+            incrementSerializer = io.devicesync.operators.serde.Compact.INCREMENT.createSerializer(config);
+            keySerializer = org.apache.flink.api.common.typeinfo.Types.STRING.createSerializer(config);
+            heldSerializer = org.apache.flink.api.common.typeinfo.TypeInformation.of(HeldIncrement.class)
+                    .createSerializer(config);
+            orderSerializer =
+                    org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo.LONG_PRIMITIVE_ARRAY_TYPE_INFO
+                            .createSerializer(config);
+        }
+
+        @Override
+        long size() throws Exception {
+            return bytes(deviceSerializer, device.value())
+                    + bytes(guardHeld, seqSerializer, incrementSerializer)
+                    + bytes(held, keySerializer, heldSerializer)
+                    + bytes(order, keySerializer, orderSerializer);
+        }
+
+        @Override
+        void json(JsonGenerator g, String key, Context ctx) throws Exception {
+            DeviceRecord r = device.value();
+            g.writeStartObject();
+            g.writeObjectFieldStart(FusedSync.DEVICE);
+            g.writeFieldName("guard");
+            guard(g, r == null ? null : r.guard);
+            g.writeFieldName("reconciler");
+            reconciler(g, r == null ? null : r.reconciler);
+            g.writeEndObject();
+            guardHeld(g, guardHeld);
+            reconcilerHeld(g, held, order);
+            timers(g, ctx);
+            g.writeEndObject();
+        }
+    }
+
     /** The SequenceGuard: {@code guard} (the last forwarded version and the schedule) and {@code guardHeld}. */
     static final class GuardReader extends Reader {
         private static final long serialVersionUID = 1L;
@@ -183,33 +336,10 @@ final class StateReaders {
 
         @Override
         void json(JsonGenerator g, String key, Context ctx) throws Exception {
-            GuardState s = guard.value();
             g.writeStartObject();
             g.writeFieldName(SequenceGuard.DEVICE);
-            if (s == null) {
-                g.writeNull();
-            } else {
-                g.writeStartObject();
-                g.writeNumberField("epoch", s.epoch);
-                g.writeNumberField("seq", s.seq);
-                g.writeNumberField("graceTimer", s.graceTimer);
-                g.writeNumberField("heldCount", s.heldCount);
-                g.writeNumberField("requestedEpoch", s.requestedEpoch);
-                g.writeNumberField("requestedSeq", s.requestedSeq);
-                g.writeNumberField("auditTimer", s.auditTimer);
-                g.writeBooleanField("active", s.active);
-                g.writeBooleanField("repairPending", s.repairPending);
-                g.writeBooleanField("recheck", s.recheck);
-                g.writeNumberField("rechecks", s.rechecks);
-                g.writeNumberField("lastSeen", s.lastSeen);
-                g.writeEndObject();
-            }
-            List<Increment> increments = new ArrayList<>();
-            for (Increment i : held.values()) increments.add(i);
-            increments.sort(Comparator.comparingLong((Increment i) -> i.epoch).thenComparingLong(i -> i.seq));
-            g.writeArrayFieldStart(SequenceGuard.HELD);
-            for (Increment i : increments) increment(g, i);
-            g.writeEndArray();
+            guard(g, guard.value());
+            guardHeld(g, held);
             timers(g, ctx);
             g.writeEndObject();
         }
@@ -257,53 +387,10 @@ final class StateReaders {
 
         @Override
         void json(JsonGenerator g, String key, Context ctx) throws Exception {
-            ReconcilerState s = device.value();
             g.writeStartObject();
             g.writeFieldName(StateReconciler.DEVICE);
-            if (s == null) {
-                g.writeNull();
-            } else {
-                g.writeStartObject();
-                g.writeBooleanField("published", s.published);
-                g.writeNumberField("epoch", s.epoch);
-                g.writeNumberField("seq", s.seq);
-                g.writeNumberField("ts", s.ts);
-                g.writeFieldName("document");
-                if (s.state == null) g.writeNull();
-                else Json.writeRaw(g, s.state);
-                g.writeNumberField("heldCount", s.heldCount);
-                g.writeFieldName("heldFirst");
-                version(g, s.heldFirstEpoch, s.heldFirstSeq);
-                g.writeFieldName("heldLast");
-                version(g, s.heldLastEpoch, s.heldLastSeq);
-                g.writeNumberField("waitingSince", s.waitingSince);
-                g.writeBooleanField("overflowed", s.overflowed);
-                g.writeNumberField("failures", s.failures);
-                g.writeBooleanField("oversized", s.oversized);
-                g.writeBooleanField("tooLargeToKeep", s.tooLargeToKeep);
-                g.writeEndObject();
-            }
-            List<HeldIncrement> increments = new ArrayList<>();
-            for (HeldIncrement h : held.values()) increments.add(h);
-            increments.sort(Comparator.comparingLong((HeldIncrement h) -> h.increment.epoch)
-                    .thenComparingLong(h -> h.increment.seq));
-            g.writeArrayFieldStart(StateReconciler.HELD);
-            for (HeldIncrement h : increments) {
-                g.writeStartObject();
-                g.writeStringField("source", h.source);
-                g.writeFieldName("increment");
-                increment(g, h.increment);
-                g.writeEndObject();
-            }
-            g.writeEndArray();
-            java.util.TreeMap<String, long[]> links = new java.util.TreeMap<>();
-            for (Map.Entry<String, long[]> e : order.entries()) links.put(e.getKey(), e.getValue());
-            g.writeObjectFieldStart(StateReconciler.HELD_ORDER);
-            for (Map.Entry<String, long[]> e : links.entrySet()) {
-                g.writeFieldName(e.getKey());
-                g.writeArray(e.getValue(), 0, e.getValue().length);
-            }
-            g.writeEndObject();
+            reconciler(g, device.value());
+            reconcilerHeld(g, held, order);
             g.writeEndObject();
         }
     }

@@ -90,12 +90,16 @@ class InspectITCase {
         String text = StateInspector.inspect(new Inspect.Options(savepoint, "meter-00042"));
         JsonNode report = Json.MAPPER.readTree(text);
         assertEquals("meter-00042", report.path("device").asText());
-        JsonNode guard = report.path("operators").path(Uids.SEQUENCE_GUARD);
+        JsonNode guard = report.path("operators").path(Uids.DEVICE_SYNC);
         assertTrue(
                 guard.path("inSavepoint").asBoolean()
                         && guard.path("holdsDevice").asBoolean(),
                 text);
-        JsonNode g = guard.path("state").path("guard");
+        for (String earlier : List.of(Uids.SEQUENCE_GUARD, Uids.STATE_RECONCILER)) {
+            assertFalse(
+                    report.path("operators").path(earlier).path("inSavepoint").asBoolean(), earlier);
+        }
+        JsonNode g = guard.path("state").path("device").path("guard");
         assertEquals(0, g.path("epoch").asLong());
         assertEquals(2, g.path("seq").asLong(), "the last version forwarded");
         assertEquals(2, g.path("heldCount").asInt());
@@ -114,9 +118,8 @@ class InspectITCase {
                 longs(guard.path("state").path("eventTimeTimers")),
                 "its grace and audit timers");
 
-        JsonNode reconciler =
-                report.path("operators").path(Uids.STATE_RECONCILER).path("state");
-        JsonNode r = reconciler.path("reconciler");
+        JsonNode reconciler = report.path("operators").path(Uids.DEVICE_SYNC).path("state");
+        JsonNode r = reconciler.path("device").path("reconciler");
         assertTrue(r.path("published").asBoolean());
         assertEquals(
                 List.of(0L, 2L, T0 + 400),
@@ -148,18 +151,18 @@ class InspectITCase {
         // meter-00001: its document keeps the text the device wrote; billing is at 0/2 of 0/3.
         String text1 = StateInspector.inspect(new Inspect.Options(savepoint, "meter-00001"));
         JsonNode one = Json.MAPPER.readTree(text1);
-        JsonNode r1 =
-                one.path("operators").path(Uids.STATE_RECONCILER).path("state").path("reconciler");
+        JsonNode r1 = one.path("operators")
+                .path(Uids.DEVICE_SYNC)
+                .path("state")
+                .path("device")
+                .path("reconciler");
         assertEquals(
                 List.of(0L, 3L),
                 List.of(r1.path("epoch").asLong(), r1.path("seq").asLong()));
         assertTrue(text1.matches("(?s).*\"document\": \\{\\s*\"temp\": 21\\.50\\s*}.*"), text1);
         assertEquals(
                 List.of(slotAfter("meter-00001", T0)),
-                longs(one.path("operators")
-                        .path(Uids.SEQUENCE_GUARD)
-                        .path("state")
-                        .path("eventTimeTimers")),
+                longs(one.path("operators").path(Uids.DEVICE_SYNC).path("state").path("eventTimeTimers")),
                 "its audit timer");
         JsonNode billing1 = one.path("operators")
                 .path(Uids.DELIVERY_TRACKER)
@@ -176,8 +179,9 @@ class InspectITCase {
         // fridge-0007: the snapshot the lookup brought.
         JsonNode fridge = Json.MAPPER.readTree(StateInspector.inspect(new Inspect.Options(savepoint, "fridge-0007")));
         JsonNode rf = fridge.path("operators")
-                .path(Uids.STATE_RECONCILER)
+                .path(Uids.DEVICE_SYNC)
                 .path("state")
+                .path("device")
                 .path("reconciler");
         assertEquals(
                 List.of(1L, 1L),
@@ -186,14 +190,14 @@ class InspectITCase {
 
         // A device the job never saw: every operator is there, none holds it.
         JsonNode none = Json.MAPPER.readTree(StateInspector.inspect(new Inspect.Options(savepoint, "meter-99999")));
-        for (String uid : List.of(Uids.SEQUENCE_GUARD, Uids.STATE_RECONCILER, Uids.DELIVERY_TRACKER)) {
+        for (String uid : List.of(Uids.DEVICE_SYNC, Uids.DELIVERY_TRACKER)) {
             assertTrue(none.path("operators").path(uid).path("inSavepoint").asBoolean(), uid);
             assertFalse(none.path("operators").path(uid).path("holdsDevice").asBoolean(), uid);
         }
 
         // The fleet: three devices in each operator, every one counted in the histogram.
         JsonNode fleet = Json.MAPPER.readTree(StateInspector.inspect(new Inspect.Options(savepoint, null)));
-        for (String uid : List.of(Uids.SEQUENCE_GUARD, Uids.STATE_RECONCILER, Uids.DELIVERY_TRACKER)) {
+        for (String uid : List.of(Uids.DEVICE_SYNC, Uids.DELIVERY_TRACKER)) {
             JsonNode op = fleet.path("operators").path(uid);
             assertEquals(3, op.path("devices").asLong(), uid + ": " + fleet);
             long inBuckets = 0;
@@ -221,7 +225,7 @@ class InspectITCase {
                 report.toString());
         assertTrue(
                 report.path("operators")
-                        .path(Uids.STATE_RECONCILER)
+                        .path(Uids.DEVICE_SYNC)
                         .path("holdsDevice")
                         .asBoolean(),
                 report.toString());
@@ -232,10 +236,7 @@ class InspectITCase {
                 .asBoolean());
         assertEquals(
                 3,
-                fleet.path("operators")
-                        .path(Uids.SEQUENCE_GUARD)
-                        .path("devices")
-                        .asLong());
+                fleet.path("operators").path(Uids.DEVICE_SYNC).path("devices").asLong());
 
         IllegalArgumentException e = assertThrows(
                 IllegalArgumentException.class,
