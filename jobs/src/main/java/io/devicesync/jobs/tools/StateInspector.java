@@ -181,12 +181,12 @@ public final class StateInspector {
         return Long.highestOneBit(bytes - 1) << 1;
     }
 
-    private static StateBackend backend(String name) {
+    static StateBackend backend(String name) {
         return name.equals("hashmap") ? new HashMapStateBackend() : new EmbeddedRocksDBStateBackend();
     }
 
     /** A local run, bounded (batch), bound to the loopback address, no web UI. */
-    private static Configuration localConfig() {
+    static Configuration localConfig() {
         Configuration c = new Configuration();
         c.set(ExecutionOptions.RUNTIME_MODE, RuntimeExecutionMode.BATCH);
         c.set(JobManagerOptions.BIND_HOST, "127.0.0.1");
