@@ -283,9 +283,21 @@ public final class StateUpgrade {
                     order.put(k, v);
                 }
             }
-            // Its repair's lookup, in flight in the earlier SnapshotLookup, is not in this
-            // savepoint: the device's next audit fetches the repair.
-            if (r.guard != null && r.reconciler != null && r.reconciler.heldCount > 0) r.guard.repairPending = true;
+            if (part.f1 == GUARD) {
+                // The device's lookups in flight in the earlier SnapshotLookup are not in this
+                // savepoint: none is in flight now, so a gap may be asked for again.
+                r.guard.requestedEpoch = -1;
+                r.guard.requestedSeq = 0;
+            }
+            // A device waiting for a repair: its next audit fetches the repair, as after a failed
+            // one; a quiet one without an audit gets one, due at once.
+            if (r.guard != null && r.reconciler != null && r.reconciler.heldCount > 0 && !r.guard.repairPending) {
+                r.guard.repairPending = true;
+                if (r.guard.auditTimer == 0) {
+                    r.guard.auditTimer = Math.max(1, r.guard.lastSeen);
+                    ctx.timerService().registerEventTimeTimer(r.guard.auditTimer);
+                }
+            }
             device.update(r);
         }
     }

@@ -36,30 +36,36 @@ public final class Compact {
     public static final class DeviceRecordSerializer extends CompactSerializer<io.devicesync.operators.DeviceRecord> {
         private static final long serialVersionUID = 1L;
         public static final int FORMAT = 1;
-        private static final GuardStateSerializer GUARD = new GuardStateSerializer();
-        private static final ReconcilerStateSerializer RECONCILER = new ReconcilerStateSerializer();
+        /** Its parts' formats in each of its formats (index: the format); bump FORMAT when a part's changes. */
+        private static final int[][] PARTS = {null, {1, 1}};
+
+        private final GuardStateSerializer guard;
+        private final ReconcilerStateSerializer reconciler;
 
         public DeviceRecordSerializer() {
             this(FORMAT);
         }
 
+        /** Reads {@code format} (its parts in the formats it had); writes {@link #FORMAT}. */
         public DeviceRecordSerializer(int format) {
             super(format);
+            this.guard = new GuardStateSerializer(PARTS[format][0]);
+            this.reconciler = new ReconcilerStateSerializer(PARTS[format][1]);
         }
 
         @Override
         protected void write(io.devicesync.operators.DeviceRecord d, DataOutputView out) throws IOException {
             out.writeByte((d.guard != null ? 1 : 0) | (d.reconciler != null ? 2 : 0));
-            if (d.guard != null) GUARD.write(d.guard, out);
-            if (d.reconciler != null) RECONCILER.write(d.reconciler, out);
+            if (d.guard != null) guard.write(d.guard, out);
+            if (d.reconciler != null) reconciler.write(d.reconciler, out);
         }
 
         @Override
         protected io.devicesync.operators.DeviceRecord read(DataInputView in) throws IOException {
             var d = new io.devicesync.operators.DeviceRecord();
             int flags = in.readByte();
-            if ((flags & 1) != 0) d.guard = GUARD.read(in);
-            if ((flags & 2) != 0) d.reconciler = RECONCILER.read(in);
+            if ((flags & 1) != 0) d.guard = guard.read(in);
+            if ((flags & 2) != 0) d.reconciler = reconciler.read(in);
             return d;
         }
 
@@ -71,8 +77,8 @@ public final class Compact {
         @Override
         public io.devicesync.operators.DeviceRecord copy(io.devicesync.operators.DeviceRecord from) {
             var d = new io.devicesync.operators.DeviceRecord();
-            d.guard = from.guard == null ? null : GUARD.copy(from.guard);
-            d.reconciler = from.reconciler == null ? null : RECONCILER.copy(from.reconciler);
+            d.guard = from.guard == null ? null : guard.copy(from.guard);
+            d.reconciler = from.reconciler == null ? null : reconciler.copy(from.reconciler);
             return d;
         }
 

@@ -244,7 +244,7 @@ public class FusedSync extends KeyedCoProcessFunction<String, Increment, SyncFee
             waiting.add(ctx.getCurrentKey(), -1);
             countChanged(false, ctx.timerService());
         }
-        if (r.reconciler != null && r.reconciler.heldCount > 0) waitingHeld.clearAll();
+        waitingHeld.clearAll(); // always, as the reconciler did: entries a count lost track of go too
         r.reconciler = null;
     }
 

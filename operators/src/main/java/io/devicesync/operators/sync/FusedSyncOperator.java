@@ -26,6 +26,7 @@ import org.apache.flink.runtime.state.StateInitializationContext;
 import org.apache.flink.runtime.state.StateSnapshotContext;
 import org.apache.flink.streaming.api.functions.async.ResultFuture;
 import org.apache.flink.streaming.api.graph.StreamConfig;
+import org.apache.flink.streaming.api.operators.BoundedMultiInput;
 import org.apache.flink.streaming.api.operators.Output;
 import org.apache.flink.streaming.api.operators.YieldingOperator;
 import org.apache.flink.streaming.api.operators.co.KeyedCoProcessOperator;
@@ -58,7 +59,7 @@ import org.apache.flink.util.OutputTag;
  * <p>The interruptible timers and the end of event time are as in {@link SequenceGuardOperator}.
  */
 public final class FusedSyncOperator extends KeyedCoProcessOperator<String, Increment, SyncFeedback, DeviceState>
-        implements YieldingOperator<DeviceState> {
+        implements YieldingOperator<DeviceState>, BoundedMultiInput {
     private static final long serialVersionUID = 1L;
 
     /** The lookups in flight at a checkpoint, with their records' timestamps (Long.MIN_VALUE: none). */
@@ -75,6 +76,7 @@ public final class FusedSyncOperator extends KeyedCoProcessOperator<String, Incr
     private transient List<Tuple2<LookupRequest, Long>> restored;
     private transient Counter shedAtCapacity;
     private transient boolean endOfTime;
+    private transient int inputsEnded;
 
     public FusedSyncOperator(FusedSync sync, SnapshotLookup lookup, long timeoutMs, LookupRetry retry, int capacity) {
         super(sync);
@@ -150,18 +152,29 @@ public final class FusedSyncOperator extends KeyedCoProcessOperator<String, Incr
     }
 
     /**
-     * The end of the input (a bounded input, a drained stop): the timers left fire (see {@link
-     * SequenceGuardOperator#finish}), then the lookups they and earlier records sent are answered
-     * (the task's mailbox runs their mails meanwhile: nothing of the function runs here), then the
-     * end of event time goes downstream. When the timers' loop was already done, the end of event
-     * time went downstream before, and the last answers come after it.
+     * The end of both inputs (a bounded input, a drained stop), before Flink finishes the operator
+     * (and stops its processing-time service, which the lookups' deadlines and retries need): the
+     * timers left fire (see {@link SequenceGuardOperator#finish}), then every lookup they and earlier
+     * records sent is answered (the task's mailbox runs their mails meanwhile; nothing of the
+     * function is in the middle of a decision here), as Flink's Async I/O operator waits for its
+     * queue at the end of its input. The end of event time goes downstream in {@link #finish}.
+     */
+    @Override
+    public void endInput(int inputId) throws Exception {
+        if (++inputsEnded < 2) return;
+        if (endOfTime && getTimeServiceManager().isPresent()) {
+            getTimeServiceManager().get().advanceWatermark(Watermark.MAX_WATERMARK);
+        }
+        while (!pending.isEmpty()) mailbox.yield();
+    }
+
+    /**
+     * After the end of the inputs: the end of event time goes downstream after what the last timers
+     * and answers emitted. When the timers' loop was already done, it went downstream before them.
      */
     @Override
     public void finish() throws Exception {
-        boolean timers = endOfTime && getTimeServiceManager().isPresent();
-        if (timers) getTimeServiceManager().get().advanceWatermark(Watermark.MAX_WATERMARK);
-        while (!pending.isEmpty()) mailbox.yield();
-        if (timers) output.emitWatermark(Watermark.MAX_WATERMARK);
+        if (endOfTime && getTimeServiceManager().isPresent()) output.emitWatermark(Watermark.MAX_WATERMARK);
         super.finish();
     }
 
@@ -185,11 +198,11 @@ public final class FusedSyncOperator extends KeyedCoProcessOperator<String, Incr
         Pending p = new Pending(r, timestamp);
         if (pending.size() >= capacity) {
             shedAtCapacity.inc();
-            LookupResult shed = LookupResult.failed(
-                    r,
-                    LookupResult.Outcome.UNAVAILABLE,
-                    "database lookup shed: " + capacity + " lookups already waiting (--snapshot.capacity)");
-            // As a mail, like every answer: the function is in the middle of the device's decision.
+            LookupResult shed = lookup.shed(
+                    r, "database lookup shed: " + capacity + " lookups already waiting (--snapshot.capacity)");
+            // Waiting like any other (the capacity, the checkpoint, the end of the input), and
+            // answered as a mail, like every answer: the function is in the middle of the decision.
+            pending.add(p);
             mailbox.execute(() -> p.answer(List.of(shed)), "lookup shed");
             return;
         }

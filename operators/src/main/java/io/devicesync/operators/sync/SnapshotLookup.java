@@ -344,6 +344,18 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
     }
 
     /**
+     * The answer to a lookup shed before it reached this class (the fused step's capacity): as this
+     * class's own shed, UNAVAILABLE, with the open breaker's report while the breaker is not closed.
+     */
+    public LookupResult shed(LookupRequest r, String cause) {
+        LookupResult shedResult = LookupResult.failed(r, LookupResult.Outcome.UNAVAILABLE, cause);
+        synchronized (breakerLock) {
+            if (breaker.state() != CircuitBreaker.State.CLOSED) shedResult.rejectedBy = latestReport;
+        }
+        return reported(shedResult);
+    }
+
+    /**
      * The whole lookup's deadline passed. Not FAILED (which the retry strategy would retry past the
      * deadline): TIMED_OUT goes downstream, and the device is retried by its next audit.
      */
