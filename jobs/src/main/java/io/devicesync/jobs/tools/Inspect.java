@@ -26,9 +26,10 @@ public final class Inspect {
             "",
             "  --savepoint <path>       the savepoint or checkpoint directory (or its _metadata file); any",
             "                           file system Flink reads (file://, s3://, hdfs://, a plain path)",
-            "  --device <deviceId>      what each keyed operator holds for that device: the SequenceGuard's",
-            "                           version, held increments and timers; the StateReconciler's published",
-            "                           version, document and held increments; the DeliveryTracker's consumer",
+            "  --device <deviceId>      what each keyed operator holds for that device: DeviceSync's guard",
+            "                           (version, held increments, timers) and reconciler (published version,",
+            "                           document, held increments), or in a savepoint of an earlier build the",
+            "                           SequenceGuard's and the StateReconciler's; the DeliveryTracker's consumer",
             "                           positions and timer (when delivery is on). Without it: per operator,",
             "                           the number of devices and a histogram of their state's size in bytes",
             "  --backend rocksdb|hashmap  the state backend to restore with (default rocksdb). A canonical",
@@ -105,7 +106,7 @@ public final class Inspect {
     }
 
     /** A duration in Flink's syntax ({@code 30 d}, {@code 12 h}), at least a millisecond, as the job takes it. */
-    private static Duration duration(String name, String v) {
+    static Duration duration(String name, String v) {
         Duration d;
         try {
             d = org.apache.flink.util.TimeUtils.parseDuration(v);

@@ -61,7 +61,7 @@ public final class Upgrade {
                     o.backend = v;
                     break;
                 case "--state.idle-ttl":
-                    o.idleTtl = Inspect.parse(new String[] {"--savepoint", "x", "--state.idle-ttl", v}).idleTtl;
+                    o.idleTtl = Inspect.duration(name, v);
                     break;
                 default:
                     throw new IllegalArgumentException(name + ": unknown option (see --help)");
