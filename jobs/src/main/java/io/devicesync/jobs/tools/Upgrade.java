@@ -77,7 +77,7 @@ public final class Upgrade {
         try {
             o = parse(args);
         } catch (IllegalArgumentException e) {
-            System.err.println(e.getMessage());
+            System.err.println("upgrade: " + e.getMessage());
             System.err.println(USAGE);
             System.exit(2);
             return;
@@ -87,14 +87,31 @@ public final class Upgrade {
             return;
         }
         try {
-            StateUpgrade.upgrade(o.savepoint, o.to, o.backend, o.idleTtl);
-            System.err.println("Written: " + o.to + " (start the job from it)");
-        } catch (IllegalArgumentException e) {
-            System.err.println(e.getMessage());
+            Class.forName("org.apache.flink.streaming.api.environment.StreamExecutionEnvironment");
+        } catch (ClassNotFoundException e) {
+            System.err.println(
+                    "upgrade: Flink's classes are not on the class path: add $FLINK_HOME/lib/* to -cp (see --help)");
             System.exit(2);
-        } catch (Exception e) {
-            e.printStackTrace();
-            System.exit(1);
+            return;
         }
+        int status;
+        try {
+            StateUpgrade.upgrade(o.savepoint, o.to, o.backend, o.idleTtl);
+            System.err.println("upgrade: written " + o.to + " (start the job from it)");
+            status = 0;
+        } catch (IllegalArgumentException e) {
+            System.err.println("upgrade: " + e.getMessage());
+            status = 2;
+        } catch (Exception e) {
+            org.slf4j.LoggerFactory.getLogger(Upgrade.class)
+                    .error(
+                            "Upgrade of savepoint {} to {} failed; delete what it may have written there before trying again",
+                            o.savepoint,
+                            o.to,
+                            e);
+            System.err.println("upgrade: failed to rewrite " + o.savepoint + " into " + o.to + ": " + e);
+            status = 1;
+        }
+        System.exit(status);
     }
 }
