@@ -3,12 +3,16 @@ package io.devicesync.operators.sync;
 import static io.devicesync.operators.TestData.T0;
 import static io.devicesync.operators.TestData.inc;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.devicesync.model.AuditRecord;
 import io.devicesync.model.DeviceState;
 import io.devicesync.model.Increment;
 import io.devicesync.operators.SyncFeedback;
 import io.devicesync.operators.TestData;
+import io.devicesync.operators.alerts.AlertRouting;
+import io.devicesync.operators.util.Tags;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -16,6 +20,8 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BooleanSupplier;
 import java.util.stream.Collectors;
 import org.apache.flink.api.common.typeinfo.Types;
@@ -90,6 +96,101 @@ class FusedSyncOperatorTest {
             h.processElement1(new StreamRecord<>(v(4), v(4).ts));
             runMail(h);
             assertEquals("0/2,0/3,0/4", versions(published(h)));
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"rocksdb", "hashmap"})
+    void theEndOfTheInputWaitsForALookupRetriedWhileTheDatabaseFails(String backend) throws Exception {
+        String name = "flaky-" + backend;
+        Failing.TRUTHS.put(name, new InMemorySourceOfTruth().log(v(2)));
+        Failing.FAILURES_LEFT.put(name, new AtomicInteger(2)); // attempts 1 and 2 fail, 3 answers
+        Failing.CALLS.put(name, new AtomicInteger());
+        try (var h = harness(backend, new Failing(name), null)) {
+            h.processElement1(new StreamRecord<>(v(1), v(1).ts));
+            h.processElement1(new StreamRecord<>(v(3), v(3).ts));
+            h.processBothWatermarks(new Watermark(AFTER_GRACE));
+            runMail(h);
+            assertEquals("0/1", versions(published(h)), "the first attempt failed: 2 and 3 wait");
+            endBothInputs(h);
+            assertEquals(
+                    "0/1,0/2,0/3",
+                    versions(published(h)),
+                    "the end of the input waited for the retries (their backoff on processing time) and the answer");
+            assertEquals(3, Failing.CALLS.get(name).get(), "two failed attempts and the one that answered");
+            assertEquals(
+                    "{\"f1\":1,\"f2\":2,\"f3\":3}", TestData.doc(published(h).get(2)));
+            assertEquals(0, ((FusedSyncOperator) h.getOperator()).pendingLookups());
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"rocksdb", "hashmap"})
+    void theEndOfTheInputEndsWhenTheDatabaseStaysDown(String backend) throws Exception {
+        String name = "down-" + backend;
+        Failing.TRUTHS.put(name, new InMemorySourceOfTruth().log(v(2)));
+        Failing.FAILURES_LEFT.put(name, new AtomicInteger(Integer.MAX_VALUE));
+        Failing.CALLS.put(name, new AtomicInteger());
+        try (var h = harness(backend, new Failing(name), null)) {
+            h.processElement1(new StreamRecord<>(v(1), v(1).ts));
+            h.processElement1(new StreamRecord<>(v(3), v(3).ts));
+            h.processBothWatermarks(new Watermark(AFTER_GRACE));
+            endBothInputs(h);
+            assertEquals("0/1", versions(published(h)), "nothing past the gap without the repair");
+            assertEquals(3, Failing.CALLS.get(name).get(), "the first attempt and its two retries, then the answer");
+            assertEquals(0, ((FusedSyncOperator) h.getOperator()).pendingLookups());
+            List<String> alerts = TestData.values(h.getSideOutput(AlertRouting.RECONCILER)).stream()
+                    .filter(in -> in.alert != null)
+                    .map(in -> in.alert.type.name())
+                    .toList();
+            assertTrue(alerts.contains("RESYNC_FAILED"), "the failed repair is alerted: " + alerts);
+            assertTrue(
+                    TestData.values(h.getSideOutput(Tags.AUDITS)).stream()
+                            .anyMatch(a -> a.outcome == AuditRecord.Outcome.REPAIR_PENDING),
+                    "the device is marked as waiting for a repair (device-audit), so a restore of a drained"
+                            + " savepoint repairs it");
+        }
+    }
+
+    /**
+     * Ends both inputs, as the task does at the end of a bounded input or a drained stop. Meanwhile
+     * processing time moves on (the lookups' backoff and deadlines), a second at a time, through the
+     * task's mailbox, as the task's own timer service fires them; after 30 s the wait is
+     * interrupted (the test fails rather than hangs).
+     */
+    private static void endBothInputs(KeyedTwoInputStreamOperatorTestHarness<?, ?, ?, ?> h) throws Exception {
+        AtomicBoolean ended = new AtomicBoolean();
+        AtomicBoolean tooLong = new AtomicBoolean();
+        Thread task = Thread.currentThread();
+        var mailbox = new MailboxExecutorImpl(h.getTaskMailbox(), 0, StreamTaskActionExecutor.IMMEDIATE);
+        Thread clock = new Thread(() -> {
+            long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+            while (!ended.get()) {
+                if (System.nanoTime() > deadline) {
+                    tooLong.set(true);
+                    task.interrupt();
+                    return;
+                }
+                mailbox.execute(() -> h.setProcessingTime(h.getProcessingTime() + 1_000), "a second passes");
+                try {
+                    Thread.sleep(5);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        });
+        clock.setDaemon(true);
+        clock.start();
+        try {
+            h.endInput1();
+            h.endInput2();
+        } catch (InterruptedException e) {
+            assertFalse(tooLong.get(), "the end of the input did not end within 30 s: " + h.getOutput());
+            throw e;
+        } finally {
+            ended.set(true);
+            clock.join(5_000);
+            Thread.interrupted(); // an interrupt that came just as it ended
         }
     }
 
@@ -181,6 +282,49 @@ class FusedSyncOperatorTest {
                 @Override
                 public CompletionStage<List<Increment>> log(String deviceId, long epoch, long fromSeq, long toSeq) {
                     return gate.thenCompose(x -> truth.log(deviceId, epoch, fromSeq, toSeq));
+                }
+            };
+        }
+    }
+
+    /** A source of truth whose reads fail (the database down) until its failures (by name) are used up. */
+    static final class Failing implements SourceOfTruth.Factory {
+        private static final long serialVersionUID = 1L;
+        static final Map<String, InMemorySourceOfTruth> TRUTHS = new ConcurrentHashMap<>();
+        static final Map<String, AtomicInteger> FAILURES_LEFT = new ConcurrentHashMap<>();
+        static final Map<String, AtomicInteger> CALLS = new ConcurrentHashMap<>();
+        private final String name;
+
+        Failing(String name) {
+            this.name = name;
+        }
+
+        @Override
+        public SourceOfTruth open() {
+            InMemorySourceOfTruth truth = TRUTHS.get(name);
+            AtomicInteger left = FAILURES_LEFT.get(name);
+            AtomicInteger calls = CALLS.get(name);
+            return new SourceOfTruth() {
+                private <T> CompletionStage<T> orFail(java.util.function.Supplier<CompletionStage<T>> read) {
+                    calls.incrementAndGet();
+                    if (left.getAndUpdate(n -> n == Integer.MAX_VALUE ? n : Math.max(0, n - 1)) > 0)
+                        return CompletableFuture.failedFuture(new java.io.IOException("connection refused"));
+                    return read.get();
+                }
+
+                @Override
+                public CompletionStage<Optional<Version>> version(String deviceId) {
+                    return orFail(() -> truth.version(deviceId));
+                }
+
+                @Override
+                public CompletionStage<Optional<Snapshot>> snapshot(String deviceId) {
+                    return orFail(() -> truth.snapshot(deviceId));
+                }
+
+                @Override
+                public CompletionStage<List<Increment>> log(String deviceId, long epoch, long fromSeq, long toSeq) {
+                    return orFail(() -> truth.log(deviceId, epoch, fromSeq, toSeq));
                 }
             };
         }
