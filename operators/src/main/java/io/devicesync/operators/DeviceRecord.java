@@ -1,6 +1,6 @@
 package io.devicesync.operators;
 
-/** Prototype: everything the sync step keeps of one device, in one value (guard and reconciler). */
+/** Everything the sync step (DeviceSync) keeps of one device, in one value: the guard's and the reconciler's. */
 public class DeviceRecord {
     public GuardState guard;
     public ReconcilerState reconciler;
