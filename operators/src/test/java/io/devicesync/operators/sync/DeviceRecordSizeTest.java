@@ -41,7 +41,7 @@ class DeviceRecordSizeTest {
     private static final int TTL_BYTES = 8;
 
     @Test
-    void aDevicePublishingInOrderKeepsAtMostSixtyBytesBeyondItsDocument() throws Exception {
+    void aDevicePublishingInOrderKeeps42BytesBeyondItsDocument() throws Exception {
         FusedSync sync = new FusedSync(
                 Duration.ofSeconds(2),
                 100,
@@ -86,10 +86,11 @@ class DeviceRecordSizeTest {
             serializer.serialize(r, out);
             int document = last.state.length;
             int beyond = out.length() - document + TTL_BYTES;
-            assertTrue(
-                    beyond <= 60,
-                    "DeviceSync keeps " + beyond + " bytes beyond the " + document + "-byte document (value "
-                            + out.length() + " bytes, TTL " + TTL_BYTES + ")");
+            String what = "DeviceSync keeps " + beyond + " bytes beyond the " + document + "-byte document (value "
+                    + out.length() + " bytes, TTL " + TTL_BYTES + ")";
+            assertTrue(beyond <= 60, what);
+            // The figure the README and tests/bench-results.md give: change them with it.
+            assertEquals(42, beyond, what);
         }
     }
 }

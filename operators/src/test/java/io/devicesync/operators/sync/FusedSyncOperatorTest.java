@@ -3,7 +3,6 @@ package io.devicesync.operators.sync;
 import static io.devicesync.operators.TestData.T0;
 import static io.devicesync.operators.TestData.inc;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.devicesync.model.AuditRecord;
@@ -78,8 +77,9 @@ class FusedSyncOperatorTest {
             runMail(h);
             assertEquals("0/1", versions(published(h)), "the gap's lookup is in flight: 2 and 3 wait");
             snapshot = h.snapshot(1, 1);
-            // The harness finishes the operator as it closes, as at the end of the input: that
-            // waits for the lookups in flight, so this one is answered now (after the snapshot).
+            // Opened after the snapshot, so that the lookup's future completes; its answer is never
+            // run here (the harness closes without ending the inputs, which is where DeviceSync
+            // waits for its lookups).
             Gated.GATES.get("closed-" + backend).complete(null);
         }
         Gated.TRUTHS.put("reopened-" + backend, new InMemorySourceOfTruth().log(v(2)));
@@ -112,6 +112,15 @@ class FusedSyncOperatorTest {
             h.processBothWatermarks(new Watermark(AFTER_GRACE));
             runMail(h);
             assertEquals("0/1", versions(published(h)), "the first attempt failed: 2 and 3 wait");
+            assertEquals(1, Failing.CALLS.get(name).get());
+            // The retry waits for its backoff (100 ms, on processing time), then fails again.
+            long start = h.getProcessingTime();
+            h.setProcessingTime(start + 99);
+            runMail(h);
+            assertEquals(1, Failing.CALLS.get(name).get(), "not before the backoff");
+            h.setProcessingTime(start + 100);
+            runMail(h);
+            assertEquals(2, Failing.CALLS.get(name).get(), "the second attempt, after 100 ms");
             endBothInputs(h);
             assertEquals(
                     "0/1,0/2,0/3",
@@ -153,45 +162,32 @@ class FusedSyncOperatorTest {
     }
 
     /**
-     * Ends both inputs, as the task does at the end of a bounded input or a drained stop. Meanwhile
-     * processing time moves on (the lookups' backoff and deadlines), a second at a time, through the
-     * task's mailbox, as the task's own timer service fires them; after 30 s the wait is
-     * interrupted (the test fails rather than hangs).
+     * Ends both inputs, as the task does at the end of a bounded input or a drained stop. While
+     * DeviceSync waits there for its lookups, processing time (the lookups' backoff and deadlines)
+     * moves on a second at a time, through the task's mailbox, as the task's own timer service
+     * fires them: one tick is queued at a time, and each queues the next when it runs, so time
+     * never runs ahead of the task. After 600 ticks the wait fails the test instead of going on.
      */
     private static void endBothInputs(KeyedTwoInputStreamOperatorTestHarness<?, ?, ?, ?> h) throws Exception {
-        AtomicBoolean ended = new AtomicBoolean();
-        AtomicBoolean tooLong = new AtomicBoolean();
-        Thread task = Thread.currentThread();
         var mailbox = new MailboxExecutorImpl(h.getTaskMailbox(), 0, StreamTaskActionExecutor.IMMEDIATE);
-        Thread clock = new Thread(() -> {
-            long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-            while (!ended.get()) {
-                if (System.nanoTime() > deadline) {
-                    tooLong.set(true);
-                    task.interrupt();
-                    return;
+        AtomicInteger ticks = new AtomicInteger();
+        AtomicBoolean ended = new AtomicBoolean();
+        class Tick implements org.apache.flink.util.function.ThrowingRunnable<Exception> {
+            @Override
+            public void run() throws Exception {
+                if (ended.get()) return;
+                if (ticks.incrementAndGet() > 600) {
+                    throw new AssertionError(
+                            "the end of the input did not end within 600 s of processing time: " + h.getOutput());
                 }
-                mailbox.execute(() -> h.setProcessingTime(h.getProcessingTime() + 1_000), "a second passes");
-                try {
-                    Thread.sleep(5);
-                } catch (InterruptedException e) {
-                    return;
-                }
+                h.setProcessingTime(h.getProcessingTime() + 1_000);
+                mailbox.execute(this, "a second passes");
             }
-        });
-        clock.setDaemon(true);
-        clock.start();
-        try {
-            h.endInput1();
-            h.endInput2();
-        } catch (InterruptedException e) {
-            assertFalse(tooLong.get(), "the end of the input did not end within 30 s: " + h.getOutput());
-            throw e;
-        } finally {
-            ended.set(true);
-            clock.join(5_000);
-            Thread.interrupted(); // an interrupt that came just as it ended
         }
+        mailbox.execute(new Tick(), "a second passes");
+        h.endInput1();
+        h.endInput2();
+        ended.set(true);
     }
 
     private static Increment v(long seq) {
