@@ -13,20 +13,33 @@ public class BreakerReport {
     public long incarnation;
     public long generation;
     public boolean open;
+    /**
+     * The checkpoint the reporting incarnation started from (0: none, a fresh start; -1: not known,
+     * a report of an earlier build). Orders incarnations: records restored with a checkpoint's
+     * records in flight come from incarnations that started from earlier ones.
+     */
+    public long restoredFrom = -1;
 
     public BreakerReport() {}
 
+    /** A report whose incarnation's start is not known (an earlier build's). */
     public BreakerReport(int subtask, int parallelism, long incarnation, long generation, boolean open) {
+        this(subtask, parallelism, incarnation, generation, open, -1);
+    }
+
+    public BreakerReport(
+            int subtask, int parallelism, long incarnation, long generation, boolean open, long restoredFrom) {
         this.subtask = subtask;
         this.parallelism = parallelism;
         this.incarnation = incarnation;
         this.generation = generation;
         this.open = open;
+        this.restoredFrom = restoredFrom;
     }
 
     @Override
     public String toString() {
         return "BreakerReport{subtask " + subtask + "/" + parallelism + " incarnation " + incarnation + " generation "
-                + generation + (open ? " open" : " closed") + "}";
+                + generation + " restored from " + restoredFrom + (open ? " open" : " closed") + "}";
     }
 }

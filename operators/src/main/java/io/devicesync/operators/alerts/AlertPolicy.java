@@ -70,8 +70,8 @@ public final class AlertPolicy {
         if (a.type == AlertType.RESYNC_FAILED && a.breaker != null && a.breaker.open) {
             // Refused by an open breaker: in the outage that breaker's report opened, whenever it
             // arrives. Its report may not have reached the policy yet (it rides through another
-            // reconciler subtask): it does now. Another incarnation than the one the policy knows is
-            // a newer one (aligned checkpoints: records in flight at a restart are not restored).
+            // reconciler subtask): it does now. An earlier incarnation's (replayed from an unaligned
+            // checkpoint's records in flight) is older and changes nothing (isNewer).
             // Or the outage's closing report got here first (the breaker's probe succeeded through
             // another subtask): the failure is still that outage's, counted in the metrics only
             // (its DATABASE_RECOVERED is out, and a later outage's count is not this one's).
@@ -144,10 +144,21 @@ public final class AlertPolicy {
         return s.summaries.isEmpty() ? -1 : s.windowStart + windowMs;
     }
 
-    /** Whether {@code r} says more than the policy knows of its subtask (not an older report of the same incarnation). */
-    private static boolean isNewer(PolicyState s, BreakerReport r) {
+    /**
+     * Whether {@code r} says more than the policy knows of its subtask: a later report of the same
+     * incarnation, or a report of a later incarnation. Incarnations are ordered by the checkpoint
+     * they started from: an unaligned checkpoint's records in flight, restored, carry reports of
+     * incarnations that started from earlier checkpoints than the one restoring them. Two
+     * incarnations that started from the same checkpoint (or either's start unknown: a report of an
+     * earlier build) count the other as newer, as before: the reports of the one that failed first
+     * were not in that checkpoint, so they cannot come again after the later one's.
+     */
+    static boolean isNewer(PolicyState s, BreakerReport r) {
         BreakerReport known = s.breakers.get(r.subtask);
-        return known == null || known.incarnation != r.incarnation || r.generation > known.generation;
+        if (known == null) return true;
+        if (known.incarnation == r.incarnation) return r.generation > known.generation;
+        if (known.restoredFrom < 0 || r.restoredFrom < 0) return true;
+        return r.restoredFrom >= known.restoredFrom;
     }
 
     /** Whether a RESYNC_FAILED failed because its lookup could not read the database. */

@@ -9,7 +9,10 @@ import org.apache.flink.api.common.typeutils.TypeSerializerSnapshot;
 public final class PolicySerializer extends CodecSerializer<PolicyState> {
     private static final long serialVersionUID = 1L;
 
-    public static final PolicySerializer INSTANCE = new PolicySerializer(1);
+    /** The format of {@link PolicyState}'s bytes this build writes (2: breakers say where their incarnation started). */
+    public static final int FORMAT = PolicyState.VERSION;
+
+    public static final PolicySerializer INSTANCE = new PolicySerializer(FORMAT);
     public static final TypeInformation<PolicyState> TYPE = new CompactTypeInfo<>(PolicyState.class, INSTANCE);
 
     public PolicySerializer(int format) {
@@ -36,9 +39,25 @@ public final class PolicySerializer extends CodecSerializer<PolicyState> {
         return new PolicySnapshot();
     }
 
+    /**
+     * Records format 2 since this build writes the values in it: a build that reads format 1 only
+     * refuses this state at its restore and says why, instead of failing at the first value it
+     * reads. State of format 1 restores here as it is (the codec reads both; each value is
+     * rewritten when next saved).
+     */
     public static final class PolicySnapshot extends CodecSerializer.Snapshot<PolicyState> {
         public PolicySnapshot() {
-            super(1, PolicySerializer::new);
+            super(FORMAT, PolicySerializer::new);
+        }
+
+        @Override
+        public org.apache.flink.api.common.typeutils.TypeSerializerSchemaCompatibility<PolicyState>
+                resolveSchemaCompatibility(TypeSerializerSnapshot<PolicyState> old) {
+            // Read, it is of format 1 or 2 (readSnapshot refuses a newer one): the codec reads both.
+            if (old instanceof PolicySnapshot) {
+                return org.apache.flink.api.common.typeutils.TypeSerializerSchemaCompatibility.compatibleAsIs();
+            }
+            return super.resolveSchemaCompatibility(old);
         }
     }
 }

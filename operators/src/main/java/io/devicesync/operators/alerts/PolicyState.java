@@ -23,7 +23,7 @@ import java.util.TreeSet;
  */
 public final class PolicyState {
     /** The format {@link #encode} writes. */
-    static final byte VERSION = 1;
+    public static final byte VERSION = 2;
     /** Device ids kept as a summary's sample: the smallest, so that a replay keeps the same ones. */
     public static final int SAMPLE = 20;
 
@@ -110,6 +110,7 @@ public final class PolicyState {
                 out.writeLong(b.incarnation);
                 out.writeLong(b.generation);
                 out.writeBoolean(b.open);
+                out.writeLong(b.restoredFrom); // format 2
             }
             out.writeBoolean(databaseUnavailable);
             out.writeLong(suppressed);
@@ -127,8 +128,9 @@ public final class PolicyState {
         if (bytes == null) return p;
         try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(bytes))) {
             byte v = in.readByte();
-            if (v != VERSION)
-                throw new IllegalStateException("AlertPolicy state of format " + v + ", this build reads " + VERSION);
+            if (v != 1 && v != VERSION)
+                throw new IllegalStateException(
+                        "AlertPolicy state of format " + v + ", this build reads 1 to " + VERSION);
             p.hasWindow = in.readBoolean();
             p.windowStart = in.readLong();
             p.published = in.readInt();
@@ -147,6 +149,8 @@ public final class PolicyState {
             for (int i = in.readInt(); i > 0; i--) {
                 BreakerReport b =
                         new BreakerReport(in.readInt(), in.readInt(), in.readLong(), in.readLong(), in.readBoolean());
+                // Format 1 did not know where an incarnation started (-1: ordered as before).
+                if (v >= 2) b.restoredFrom = in.readLong();
                 p.breakers.put(b.subtask, b);
             }
             p.databaseUnavailable = in.readBoolean();

@@ -110,6 +110,7 @@ public final class FusedSyncOperator extends KeyedCoProcessOperator<String, Incr
                 .getUnionListState(new ListStateDescriptor<>(
                         IN_FLIGHT, Types.TUPLE(TypeInformation.of(LookupRequest.class), Types.LONG)));
         restored = new ArrayList<>();
+        lookup.restoredFrom(ctx.getRestoredCheckpointId().orElse(0));
         if (ctx.isRestored()) {
             var task = getRuntimeContext().getTaskInfo();
             int maxParallelism = task.getMaxNumberOfParallelSubtasks();

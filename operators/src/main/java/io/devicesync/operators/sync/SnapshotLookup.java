@@ -124,6 +124,9 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
 
     private transient long breakerGeneration;
     private transient long incarnation;
+    /** The checkpoint this incarnation started from (0: none), set by the operator before {@link #open}. */
+    private transient long restoredFrom;
+
     private transient int subtask;
     private transient int parallelism;
     /** The breaker's latest change not yet carried by a result (the latest wins). */
@@ -155,6 +158,14 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
                 c.urls, c.user, c.password, poolSize, c.connectTimeoutMs, c.batchSize, c.batchLingerMs);
     }
 
+    /**
+     * The checkpoint the task restored from (0 for none): orders this incarnation's breaker reports
+     * after those of incarnations that started from earlier checkpoints (see the AlertPolicy).
+     */
+    public void restoredFrom(long checkpointId) {
+        this.restoredFrom = checkpointId;
+    }
+
     @Override
     public void open(OpenContext ctx) {
         db = truth.open();
@@ -167,7 +178,7 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
         parallelism = getRuntimeContext().getTaskInfo().getNumberOfParallelSubtasks();
         // A new incarnation's breaker is closed: said once, so that the AlertPolicy forgets what an
         // earlier one (before a restart) left open.
-        latestReport = new BreakerReport(subtask, parallelism, incarnation, 0, false);
+        latestReport = new BreakerReport(subtask, parallelism, incarnation, 0, false, restoredFrom);
         pendingReport = new AtomicReference<>(latestReport);
         failureLog = new RateLimitedLog(LOG, 10_000);
         var metrics = getRuntimeContext().getMetricGroup();
@@ -298,7 +309,7 @@ public class SnapshotLookup extends RichAsyncFunction<LookupRequest, LookupResul
 
     /** Under {@link #breakerLock}: the breaker opened or closed. */
     private void report(boolean open) {
-        latestReport = new BreakerReport(subtask, parallelism, incarnation, ++breakerGeneration, open);
+        latestReport = new BreakerReport(subtask, parallelism, incarnation, ++breakerGeneration, open, restoredFrom);
         pendingReport.set(latestReport);
     }
 

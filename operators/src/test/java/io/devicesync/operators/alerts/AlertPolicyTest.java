@@ -289,6 +289,73 @@ class AlertPolicyTest {
         assertEquals(4, out.published.size());
     }
 
+    /**
+     * An unaligned checkpoint keeps the records in flight, breaker reports among them. Restored, an
+     * earlier incarnation's report arrives after the new incarnation's first: it is older (its
+     * incarnation started from an earlier checkpoint) and changes nothing, nor does a failure that
+     * carries it. Before, any other incarnation counted as newer, and the replayed report reopened
+     * the outage the restart had ended.
+     */
+    @Test
+    void anEarlierIncarnationsReportReplayedAfterARestoreChangesNothing() {
+        PolicyState s = state("RESYNC_FAILED");
+        policy.onBreaker(s, new BreakerReport(0, 2, 11, 1, true, 5), NOW, out); // started from checkpoint 5
+        assertEquals(List.of("DATABASE_UNAVAILABLE"), out.types());
+        policy.onBreaker(s, new BreakerReport(0, 2, 99, 0, false, 7), NOW + 1, out); // restarted from 7
+        assertEquals(List.of("DATABASE_UNAVAILABLE", "DATABASE_RECOVERED"), out.types());
+        // Checkpoint 7's records in flight, replayed: the old incarnation's open report, and a
+        // failure its open breaker refused.
+        policy.onBreaker(s, new BreakerReport(0, 2, 11, 1, true, 5), NOW + 2, out);
+        Alert replayed = resyncFailed("replayed", true);
+        replayed.breaker = new BreakerReport(0, 2, 11, 1, true, 5);
+        send(replayed, NOW + 2);
+        assertEquals(List.of("DATABASE_UNAVAILABLE", "DATABASE_RECOVERED"), out.types(), "no outage reopened");
+        // The new incarnation's own opening still opens one.
+        policy.onBreaker(s, new BreakerReport(0, 2, 99, 1, true, 7), NOW + 3, out);
+        assertEquals(List.of("DATABASE_UNAVAILABLE", "DATABASE_RECOVERED", "DATABASE_UNAVAILABLE"), out.types());
+        // And a later restart's (from checkpoint 9) first report ends it.
+        policy.onBreaker(s, new BreakerReport(0, 2, 5, 0, false, 9), NOW + 4, out);
+        assertEquals(4, out.published.size());
+        assertEquals("DATABASE_RECOVERED", out.types().get(3));
+    }
+
+    /**
+     * A state of format 1 (the builds before the incarnations' order) reads its breakers with their
+     * start not known: a report of this build's incarnations counts as newer, as it did then.
+     */
+    @Test
+    void aStateOfFormatOneReadsItsBreakersAsOfUnknownStart() throws Exception {
+        var bytes = new java.io.ByteArrayOutputStream();
+        try (var out = new java.io.DataOutputStream(bytes)) {
+            out.writeByte(1); // format 1
+            out.writeBoolean(true); // hasWindow
+            out.writeLong(NOW); // windowStart
+            out.writeInt(1); // published
+            out.writeInt(0); // summaries
+            out.writeInt(0); // backlogs open
+            out.writeInt(1); // breakers: subtask 0 of 2, incarnation 11, generation 1, open
+            out.writeInt(0);
+            out.writeInt(2);
+            out.writeLong(11);
+            out.writeLong(1);
+            out.writeBoolean(true);
+            out.writeBoolean(true); // databaseUnavailable
+            out.writeLong(3); // suppressed
+            out.writeBoolean(true);
+            out.writeUTF("1"); // outage
+            out.writeLong(NOW); // outageSince
+            out.writeLong(1); // outages
+        }
+        PolicyState s = PolicyState.decode(bytes.toByteArray());
+        assertEquals(-1, s.breakers.get(0).restoredFrom);
+        assertTrue(s.databaseUnavailable);
+        policy.onBreaker(s, new BreakerReport(0, 2, 42, 0, false, 8), NOW + 1, out);
+        assertEquals(List.of("DATABASE_RECOVERED"), out.types(), "this build's restarted incarnation ends it");
+        assertEquals(3, details(out.published.get(0)).get("suppressed").asLong());
+        PolicyState again = PolicyState.decode(s.encode());
+        assertEquals(8, again.breakers.get(0).restoredFrom, "format 2 keeps where it started");
+    }
+
     @Test
     void anOpenBacklogFoldsItsConsumersUnconsumedAndExhaustedIntoSummariesOfThatConsumer() {
         send(alert(AlertType.UNCONSUMED, "a", "billing", Severity.WARNING, NOW), NOW);

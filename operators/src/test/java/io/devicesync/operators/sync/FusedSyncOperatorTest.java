@@ -47,6 +47,8 @@ class FusedSyncOperatorTest {
     private static final String D = "d1";
     /** The watermark that ends the reorder grace of the device's early version (2 s). */
     private static final long AFTER_GRACE = T0 + 10_000;
+    /** The checkpoint id the restored harnesses say they restore from. */
+    private static final long RESTORED_FROM = 7;
 
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"rocksdb", "hashmap"})
@@ -97,6 +99,41 @@ class FusedSyncOperatorTest {
             runMail(h);
             assertEquals("0/2,0/3,0/4", versions(published(h)));
         }
+    }
+
+    /**
+     * The lookups' breaker reports say which checkpoint their incarnation started from (0: none),
+     * so that the AlertPolicy can tell an earlier incarnation's report, replayed from an unaligned
+     * checkpoint's records in flight, from the current one's.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"rocksdb", "hashmap"})
+    void theBreakersReportsSayWhichCheckpointTheirIncarnationStartedFrom(String backend) throws Exception {
+        Gated.TRUTHS.put("start-" + backend, new InMemorySourceOfTruth().log(v(2)));
+        Gated.GATES.put("start-" + backend, CompletableFuture.completedFuture(null));
+        OperatorSubtaskState snapshot;
+        try (var h = harness(backend, new Gated("start-" + backend), null)) {
+            h.processElement1(new StreamRecord<>(v(1), v(1).ts));
+            h.processElement1(new StreamRecord<>(v(3), v(3).ts));
+            h.processBothWatermarks(new Watermark(AFTER_GRACE));
+            runMailUntil(h, () -> published(h).size() == 3);
+            assertEquals(List.of(0L), breakerStarts(h), "a fresh start");
+            snapshot = h.snapshot(RESTORED_FROM, AFTER_GRACE);
+        }
+        try (var h = harness(backend, new Gated("start-" + backend), snapshot)) {
+            Gated.TRUTHS.get("start-" + backend).log(v(4));
+            h.processElement1(new StreamRecord<>(v(5), v(5).ts)); // 4 is missing
+            h.processBothWatermarks(new Watermark(AFTER_GRACE + 10_000));
+            runMailUntil(h, () -> published(h).size() == 2);
+            assertEquals(List.of(RESTORED_FROM), breakerStarts(h), "restored from checkpoint " + RESTORED_FROM);
+        }
+    }
+
+    private static List<Long> breakerStarts(KeyedTwoInputStreamOperatorTestHarness<?, ?, ?, ?> h) {
+        return TestData.values(h.getSideOutput(AlertRouting.RECONCILER)).stream()
+                .filter(in -> in.breaker != null)
+                .map(in -> in.breaker.restoredFrom)
+                .toList();
     }
 
     @ParameterizedTest(name = "{0}")
@@ -217,7 +254,10 @@ class FusedSyncOperatorTest {
         // What Flink's task gives the operator (StreamOperatorFactoryUtil); the test harness does not.
         op.setMailboxExecutor(new MailboxExecutorImpl(h.getTaskMailbox(), 0, StreamTaskActionExecutor.IMMEDIATE));
         h.setStateBackend(TestData.backend(backend));
-        if (snapshot != null) h.initializeState(snapshot);
+        if (snapshot != null) {
+            h.setRestoredCheckpointId(RESTORED_FROM);
+            h.initializeState(snapshot);
+        }
         h.open();
         return h;
     }
