@@ -49,15 +49,5 @@ public final class PolicySerializer extends CodecSerializer<PolicyState> {
         public PolicySnapshot() {
             super(FORMAT, PolicySerializer::new);
         }
-
-        @Override
-        public org.apache.flink.api.common.typeutils.TypeSerializerSchemaCompatibility<PolicyState>
-                resolveSchemaCompatibility(TypeSerializerSnapshot<PolicyState> old) {
-            // Read, it is of format 1 or 2 (readSnapshot refuses a newer one): the codec reads both.
-            if (old instanceof PolicySnapshot) {
-                return org.apache.flink.api.common.typeutils.TypeSerializerSchemaCompatibility.compatibleAsIs();
-            }
-            return super.resolveSchemaCompatibility(old);
-        }
     }
 }

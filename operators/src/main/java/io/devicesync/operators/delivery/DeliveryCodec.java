@@ -73,16 +73,6 @@ public final class DeliveryCodec {
         public StateSnapshot() {
             super(FORMAT, StateSerializer::new);
         }
-
-        @Override
-        public org.apache.flink.api.common.typeutils.TypeSerializerSchemaCompatibility<DeliveryState>
-                resolveSchemaCompatibility(TypeSerializerSnapshot<DeliveryState> old) {
-            // Read, it is of format 1 or 2 (readSnapshot refuses a newer one): the codec reads both.
-            if (old instanceof StateSnapshot) {
-                return org.apache.flink.api.common.typeutils.TypeSerializerSchemaCompatibility.compatibleAsIs();
-            }
-            return super.resolveSchemaCompatibility(old);
-        }
     }
 
     public static final class LatestSerializer extends CodecSerializer<DeviceState> {

@@ -10,8 +10,9 @@ import org.apache.flink.core.memory.DataOutputView;
 /**
  * A {@link CompactSerializer} for a type with a codec of its own ({@link #encode}, {@link #decode}),
  * written as the codec's bytes behind their length. The codec's bytes start with its format, so a
- * value says itself which layout it is in: the codec reads every earlier one, and the serializer's
- * own format (in its snapshot) stays 1.
+ * value says itself which layout it is in: the codec reads every earlier one. The serializer's own
+ * format (in its snapshot) is the newest the codec writes, so that an older build refuses the state
+ * at its restore; an earlier one restores as it is.
  *
  * <p>That is exactly how Flink wrote a {@code ValueState<byte[]>} holding those bytes, which is what
  * the builds up to 8f4564d kept (the DeliveryTracker's two states, the AlertPolicy's): such state
@@ -102,6 +103,9 @@ public abstract class CodecSerializer<T> extends CompactSerializer<T> {
             if (old instanceof BytePrimitiveArraySerializer.BytePrimitiveArraySerializerSnapshot) {
                 return TypeSerializerSchemaCompatibility.compatibleAsIs();
             }
+            // An earlier format of the same codec (readSnapshot refuses a newer one): the codec reads
+            // it as it is, and each value is rewritten in the current one when next saved.
+            if (old != null && old.getClass() == getClass()) return TypeSerializerSchemaCompatibility.compatibleAsIs();
             return super.resolveSchemaCompatibility(old);
         }
     }

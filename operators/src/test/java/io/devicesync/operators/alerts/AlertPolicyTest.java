@@ -356,6 +356,30 @@ class AlertPolicyTest {
         assertEquals(8, again.breakers.get(0).restoredFrom, "format 2 keeps where it started");
     }
 
+    /**
+     * The policy state's serializer snapshot records format 2: a build that reads format 1 only
+     * stops at the restore and says why; format 1's state restores here as it is.
+     */
+    @Test
+    void aBuildThatReadsFormat1RefusesThisStateAtTheRestore() throws Exception {
+        PolicySerializer.PolicySnapshot now = new PolicySerializer.PolicySnapshot();
+        var out = new org.apache.flink.core.memory.DataOutputSerializer(8);
+        now.writeSnapshot(out);
+        io.devicesync.operators.serde.CodecSerializer.Snapshot<PolicyState> previous =
+                new io.devicesync.operators.serde.CodecSerializer.Snapshot<>(1, PolicySerializer::new) {};
+        java.io.IOException e = org.junit.jupiter.api.Assertions.assertThrows(
+                java.io.IOException.class,
+                () -> previous.readSnapshot(
+                        now.getCurrentVersion(),
+                        new org.apache.flink.core.memory.DataInputDeserializer(out.getCopyOfBuffer()),
+                        getClass().getClassLoader()));
+        assertTrue(e.getMessage().contains("format 2"), e.getMessage());
+        assertTrue(now.resolveSchemaCompatibility(new PolicySerializer.PolicySnapshot().describing(1))
+                .isCompatibleAsIs());
+        assertTrue(now.resolveSchemaCompatibility(new PolicySerializer.PolicySnapshot())
+                .isCompatibleAsIs());
+    }
+
     @Test
     void anOpenBacklogFoldsItsConsumersUnconsumedAndExhaustedIntoSummariesOfThatConsumer() {
         send(alert(AlertType.UNCONSUMED, "a", "billing", Severity.WARNING, NOW), NOW);
