@@ -43,7 +43,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * audits as they audited. Seeded scenarios of a few devices (duplicates, reordering within and
  * past the grace, lost increments the database's log holds, reboots into a new epoch, a lost
  * tail that only an audit finds, lookups that fail or are refused, a device's held increments
- * overflowing while its repair fails), run through the SequenceGuard and the StateReconciler wired as
+ * overflowing while its repair fails, devices that come back after a long silence), run through the SequenceGuard and the StateReconciler wired as
  * the earlier job graph wired them, and through {@link FusedSync}, each device's lookups answered
  * by the same planner against the same database and the audit records (all but VERIFIED, as the
  * feedback source reads them) read back. Not covered here: the spreading of audits after a long
@@ -68,6 +68,7 @@ class FusedSyncEquivalenceTest {
         for (String c : List.of(
                 "GAP",
                 "RESET",
+                "FIRST_SEEN",
                 "AUDIT",
                 "FAILED lookup",
                 "UNAVAILABLE lookup",
@@ -186,6 +187,23 @@ class FusedSyncEquivalenceTest {
             // Event time goes on past the grace, then past two audit intervals: repairs, then audits.
             sc.steps.add(new Watermark(maxTs + GRACE.toMillis() + 1));
             for (int k = 1; k <= 10; k++) sc.steps.add(new Watermark(maxTs + 2L * k * AUDIT.toMillis() + 1));
+            // Silent for twenty audit intervals (their audits done, none armed), two devices come
+            // back where they left off, one of them with its first increment back lost.
+            long back = maxTs + 20 * AUDIT.toMillis() + 1_000;
+            for (String id : List.of("d0", "d2")) {
+                Increment was = lastOf.get(id);
+                long ts = back + rnd.nextInt(1_000);
+                for (long seq = was.seq + 1; seq <= was.seq + 5; seq++) {
+                    ts += 200 + rnd.nextInt(800);
+                    String data = "{\"f" + (seq % 5) + "\":" + (100 + seq) + "}";
+                    Increment i = new Increment(id, was.epoch, seq, ts, data.getBytes(StandardCharsets.UTF_8));
+                    sc.truth.log(i);
+                    if (seq > was.seq + 1 || id.equals("d2")) sc.steps.add(i);
+                    sc.last.put(id, was.epoch + "/" + seq);
+                    maxTs = Math.max(maxTs, ts);
+                }
+            }
+            for (int k = 1; k <= 4; k++) sc.steps.add(new Watermark(maxTs + 2L * k * AUDIT.toMillis() + 1));
             return sc;
         }
 
