@@ -91,9 +91,8 @@ public class FusedSync extends KeyedCoProcessFunction<String, Increment, SyncFee
 
     /**
      * The value's descriptor: the TTL is the reconciler's, a day longer than {@code
-     * --state.idle-ttl}. The guard forgets by its own timer a device still audited (kept so by
-     * failing repairs or re-checks); a device that just stops sending has no timer after its last
-     * quiet audit, and its value goes by this TTL (see {@link IdleTtl} for when it is dropped).
+     * --state.idle-ttl}: the guard forgets a silent device by its own timer first (its last quiet
+     * audit arms its end, one idle TTL on); the TTL is the backstop (see {@link IdleTtl}).
      */
     public static ValueStateDescriptor<DeviceRecord> deviceDescriptor(Duration idleTtl) {
         ValueStateDescriptor<DeviceRecord> d = new ValueStateDescriptor<>(DEVICE, Compact.DEVICE_RECORD);

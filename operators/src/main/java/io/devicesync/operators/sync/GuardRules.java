@@ -336,7 +336,7 @@ public final class GuardRules implements Serializable {
      * series (its own audits take over).
      */
     private void recheck(GuardState s, String key, AuditRecord a, long wm) {
-        if (s.auditTimer != 0) {
+        if (s.auditTimer != 0 && !isEnd(s)) {
             // The device is active: its next audit is armed already. After IN_FLIGHT (increments
             // seemed on their way), that audit, if quiet, may conclude. Any other outcome of an
             // active audit says nothing about tail loss: the quiet audit looks afresh.
@@ -405,9 +405,13 @@ public final class GuardRules implements Serializable {
             s.active = false;
             s.repairPending = false;
             // Timer: the next boundary, for one more audit after the device fell quiet. A quiet
-            // audit arms nothing: the next increment or REPAIR_PENDING record does.
+            // audit arms the device's end instead: one idle TTL on, that timer forgets it (above),
+            // unless an increment, a re-check or a REPAIR_PENDING record brings an audit forward
+            // first. Without it a device that stops sending would be left to the state TTL, which
+            // on the heap backend never drops it while the job runs.
             // From 1 ms on: a moved audit ran 1 ms before its slot, and the slot itself is not the next.
             if (wasActive) armAudit(s, key, timestamp + 1, wm, auditMs);
+            else armAudit(s, key, plus(timestamp, idleTtlMs), wm, idleTtlMs);
         }
         return d;
     }
@@ -553,6 +557,14 @@ public final class GuardRules implements Serializable {
     long slotAfter(String key, long t) {
         long offset = Math.floorMod(key.hashCode(), auditMs);
         return (Math.floorDiv(t - offset, auditMs) + 1) * auditMs + offset;
+    }
+
+    /**
+     * Whether the device's audit timer is its end (armed by its last quiet audit, one idle TTL on):
+     * a timer that, when it fires, forgets the device, not an audit to wait for.
+     */
+    private boolean isEnd(GuardState s) {
+        return s.auditTimer - s.lastSeen >= idleTtlMs;
     }
 
     /** Deletes the grace timer, unless the audit shares its timestamp (one timer serves both). */

@@ -12,11 +12,11 @@ public final class IdleTtl {
      * between reads of the clock, Flink's default); a full snapshot (every heap checkpoint and
      * every savepoint) leaves them out. Not the heap backend's incremental cleanup, Flink's default
      * there: it visits further entries on every state access, and a profile of the heap backend
-     * found it at 43 % of the guard's and the reconciler's threads (README, Benchmarks). The guard
-     * forgets by its own timer only a device it still audits (failing repairs, re-checks); a
-     * device that just stops sending keeps no timer after its last quiet audit and is dropped by
-     * this TTL: on RocksDB in a compaction, on heap never while the job runs (its expired value
-     * stays in memory until its key is read or the job restores, and is never in a snapshot).
+     * found it at 43 % of the guard's and the reconciler's threads (README, Benchmarks). The TTL
+     * is a backstop here: the guard forgets a silent device by its own timer (its last quiet audit
+     * arms its end, one idle TTL on), and the reconciler with it; on heap an expired value (a device
+     * whose end never came, a stop longer than the TTL) stays in memory until its key is read or
+     * the job restores, never in a snapshot.
      */
     public static StateTtlConfig of(Duration ttl) {
         return builder(ttl)

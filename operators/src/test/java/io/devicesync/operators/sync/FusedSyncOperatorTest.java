@@ -102,6 +102,40 @@ class FusedSyncOperatorTest {
     }
 
     /**
+     * A device that stops sending is forgotten by its own timer one idle TTL after its last quiet
+     * audit (event time), its value gone from the keyed state on RocksDB and on heap alike: not left
+     * to the state TTL, which the heap backend never applies while the job runs.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"rocksdb", "hashmap"})
+    void aDeviceThatStopsSendingIsForgottenOneIdleTtlAfterItsLastAudit(String backend) throws Exception {
+        Gated.TRUTHS.put("quiet-" + backend, new InMemorySourceOfTruth().snapshot(D, 0, 2, "{}".getBytes()));
+        Gated.GATES.put("quiet-" + backend, CompletableFuture.completedFuture(null));
+        try (var h = harness(backend, new Gated("quiet-" + backend), null)) {
+            h.processElement1(new StreamRecord<>(v(1), v(1).ts));
+            h.processElement1(new StreamRecord<>(v(2), v(2).ts));
+            long audit = Duration.ofMinutes(5).toMillis();
+            long w = AFTER_GRACE;
+            for (int k = 0; k < 3; k++) { // its audit, then the quiet one: VERIFIED
+                h.processBothWatermarks(new Watermark(w += audit));
+                runMail(h);
+            }
+            assertEquals("0/1,0/2", versions(published(h)));
+            assertTrue(deviceValue(h) != null, "kept while within the idle TTL");
+            // Thirty days and a day of event time later (a long jump: the timer is moved to the
+            // interval after it, then fires).
+            w += Duration.ofDays(31).toMillis();
+            for (int k = 0; k < 3; k++) {
+                h.processBothWatermarks(new Watermark(w += audit));
+                runMail(h);
+            }
+            assertEquals(0, h.numEventTimeTimers());
+            assertEquals(null, deviceValue(h), "forgotten");
+            if (backend.equals("hashmap")) assertEquals(0, h.numKeyedStateEntries(), "nothing else of it left");
+        }
+    }
+
+    /**
      * The lookups' breaker reports say which checkpoint their incarnation started from (0: none),
      * so that the AlertPolicy can tell an earlier incarnation's report, replayed from an unaligned
      * checkpoint's records in flight, from the current one's.
@@ -127,6 +161,21 @@ class FusedSyncOperatorTest {
             runMailUntil(h, () -> published(h).size() == 2);
             assertEquals(List.of(RESTORED_FROM), breakerStarts(h), "restored from checkpoint " + RESTORED_FROM);
         }
+    }
+
+    /** The device's value in DeviceSync's keyed state, read as the operator reads it. */
+    private static io.devicesync.operators.DeviceRecord deviceValue(
+            KeyedTwoInputStreamOperatorTestHarness<?, ?, ?, ?> h) throws Exception {
+        @SuppressWarnings("unchecked")
+        var backend = (org.apache.flink.runtime.state.KeyedStateBackend<String>)
+                (org.apache.flink.runtime.state.KeyedStateBackend<?>)
+                        h.getOperator().getKeyedStateBackend();
+        backend.setCurrentKey(D);
+        return backend.getPartitionedState(
+                        org.apache.flink.runtime.state.VoidNamespace.INSTANCE,
+                        org.apache.flink.runtime.state.VoidNamespaceSerializer.INSTANCE,
+                        FusedSync.deviceDescriptor(Duration.ofDays(30)))
+                .value();
     }
 
     private static List<Long> breakerStarts(KeyedTwoInputStreamOperatorTestHarness<?, ?, ?, ?> h) {

@@ -26,7 +26,8 @@ class GuardRulesTest {
     static final long ROUTINE = 1_400;
     static final long WALL = 1_900_000_000_000L;
 
-    private final GuardRules rules = new GuardRules(GRACE, 1000, AUDIT, 30L * 24 * 3600 * 1000, ROUTINE, () -> WALL);
+    static final long IDLE = 30L * 24 * 3600 * 1000;
+    private final GuardRules rules = new GuardRules(GRACE, 1000, AUDIT, IDLE, ROUTINE, () -> WALL);
     private final MapHeld held = new MapHeld();
     private GuardState s;
 
@@ -225,7 +226,29 @@ class GuardRulesTest {
         assertEquals(List.of(new TimerOp(true, slot + AUDIT)), d.timers);
         d = timer(slot + AUDIT, slot + AUDIT);
         assertTrue(d.lookups.get(0).quiet, "quiet: may conclude tail loss");
-        assertEquals(List.of(), d.timers, "a quiet audit arms nothing");
+        long end = rules.slotAfter("d", slot + AUDIT + IDLE);
+        assertEquals(List.of(new TimerOp(true, end)), d.timers, "a quiet audit arms the device's end, an idle TTL on");
+        // Nothing comes: the end forgets the device (its reconciler part with it).
+        d = timer(end, end);
+        assertTrue(d.forget, "forgotten");
+        assertTrue(d.lookups.isEmpty());
+        assertTrue(d.forward.get(0) instanceof Increment.Forget);
+    }
+
+    @Test
+    void aDeviceThatSendsBeforeItsEndIsAuditedAgainAndItsEndGoes() throws Exception {
+        increment(0, 1, T0, T0);
+        long slot = rules.slotAfter("d", T0);
+        timer(slot, slot);
+        timer(slot + AUDIT, slot + AUDIT);
+        long end = rules.slotAfter("d", slot + AUDIT + IDLE);
+        long back = slot + 50 * AUDIT;
+        GuardDecision d = increment(0, 2, back, back);
+        assertEquals("0/2", forwarded(d));
+        assertEquals(
+                List.of(new TimerOp(false, end), new TimerOp(true, rules.slotAfter("d", back))),
+                d.timers,
+                "the end gives way to the next audit");
     }
 
     @Test
@@ -243,7 +266,13 @@ class GuardRulesTest {
                     new AuditRecord("d", new Version(0, 1), new Version(0, 2), AuditRecord.Outcome.DB_BEHIND, at),
                     "d",
                     at));
-            assertEquals(List.of(new TimerOp(true, at + intervals * AUDIT)), d.timers, "after " + intervals);
+            // The re-check takes the place of the end the quiet audit at {@code at} had armed.
+            assertEquals(
+                    List.of(
+                            new TimerOp(false, rules.slotAfter("d", at + IDLE)),
+                            new TimerOp(true, at + intervals * AUDIT)),
+                    d.timers,
+                    "after " + intervals);
             at += intervals * AUDIT;
             d = timer(at, at);
             assertTrue(d.lookups.get(0).recheck);

@@ -81,7 +81,7 @@ class SequenceGuardAuditTest {
         watermark(b1 + AUDIT);
         assertEquals(2, audits().size(), "once more after it fell quiet");
         assertTrue(audits().get(1).quiet, "only a quiet audit may conclude tail loss");
-        assertEquals(0, h.numEventTimeTimers(), "then no timer at all");
+        assertEquals(1, h.numEventTimeTimers(), "then only the device's end, an idle TTL on");
         watermark(b1 + 100 * AUDIT);
         assertEquals(2, audits().size());
     }
@@ -122,8 +122,8 @@ class SequenceGuardAuditTest {
         long b1 = next("d", T0 + 30);
         watermark(T0 + 30 + GRACE); // gap: 3 forwarded, the guard is at 3
         watermark(b1);
-        watermark(b1 + AUDIT); // audited, quiet-audited, no timer
-        assertEquals(0, h.numEventTimeTimers());
+        watermark(b1 + AUDIT); // audited, quiet-audited: no audit armed, only the device's end
+        assertEquals(1, h.numEventTimeTimers());
         // The reconciler published 1 only: it waits.
         h.processElement2(
                 new AuditRecord("d", new Version(0, 1), null, AuditRecord.Outcome.REPAIR_PENDING, b1 + AUDIT),
@@ -135,7 +135,10 @@ class SequenceGuardAuditTest {
         List<LookupRequest> a = audits();
         assertEquals(3, a.size());
         assertTrue(a.get(2).repair, "the audit after a failed repair fetches the repair data");
-        assertEquals(0, h.numEventTimeTimers(), "the next REPAIR_PENDING, if any, arms the next one");
+        assertEquals(
+                1,
+                h.numEventTimeTimers(),
+                "the device's end only: the next REPAIR_PENDING, if any, arms the next audit");
     }
 
     @Test
@@ -292,7 +295,7 @@ class SequenceGuardAuditTest {
         watermark(b1);
         watermark(b1 + AUDIT); // the quiet audit: the database was behind
         assertEquals(2, audits().size());
-        assertEquals(0, h.numEventTimeTimers());
+        assertEquals(1, h.numEventTimeTimers(), "the device's end");
         // Each DB_BEHIND read back schedules a re-check, 1, 2, 4 … intervals later.
         long t = b1 + AUDIT;
         List<Long> gaps = new java.util.ArrayList<>();
@@ -305,7 +308,7 @@ class SequenceGuardAuditTest {
                             k % 2 == 0 ? AuditRecord.Outcome.DB_BEHIND : AuditRecord.Outcome.DB_MISSING,
                             t),
                     t);
-            assertEquals(1, h.numEventTimeTimers(), "one re-check armed");
+            assertEquals(1, h.numEventTimeTimers(), "one re-check armed (in the end's place)");
             int before = audits().size();
             long w = t;
             while (audits().size() == before) {
@@ -321,7 +324,7 @@ class SequenceGuardAuditTest {
         // The database caught up: the audit said VERIFIED (or repaired the tail): nothing more.
         h.processElement2(
                 new AuditRecord("d", new Version(0, 1), new Version(0, 1), AuditRecord.Outcome.VERIFIED, t), t);
-        assertEquals(0, h.numEventTimeTimers());
+        assertEquals(1, h.numEventTimeTimers(), "the device's end only");
         // A device that sends again starts over.
         h.processElement1(new Increment("d", 0, 2, t + 1, new byte[] {'{', '}'}), t + 1);
         watermark(t + 2 * AUDIT);
