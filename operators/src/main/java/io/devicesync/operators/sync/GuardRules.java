@@ -382,6 +382,14 @@ public final class GuardRules implements Serializable {
         d.save = true;
         if (s.graceTimer != 0 && s.graceTimer <= timestamp) graceExpired(s, held, key, timestamp, wm);
         if (s.auditTimer != 0 && s.auditTimer <= timestamp) {
+            if (wm == Long.MAX_VALUE && isEnd(s)) {
+                // The end of event time (a drained stop, the end of a bounded input) passes every
+                // quiet device's end: that is not a month of silence. Nothing is forgotten and
+                // nothing audited; the timer is spent (a job restored from here arms the end again
+                // at the device's next quiet audit, or the state TTL drops it).
+                s.auditTimer = 0;
+                return d;
+            }
             s.auditTimer = 0;
             if (!s.active && timestamp - s.lastSeen >= idleTtlMs) {
                 // Silent for the idle TTL: forget the device; if it comes back, it is first-seen.

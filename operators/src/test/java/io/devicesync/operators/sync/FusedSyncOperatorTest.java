@@ -135,6 +135,30 @@ class FusedSyncOperatorTest {
         }
     }
 
+    /** A drained stop (the end of event time) passes every quiet device's end: none is forgotten. */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"rocksdb", "hashmap"})
+    void theEndOfEventTimeForgetsNoQuietDevice(String backend) throws Exception {
+        Gated.TRUTHS.put("drained-" + backend, new InMemorySourceOfTruth().snapshot(D, 0, 2, "{}".getBytes()));
+        Gated.GATES.put("drained-" + backend, CompletableFuture.completedFuture(null));
+        try (var h = harness(backend, new Gated("drained-" + backend), null)) {
+            h.processElement1(new StreamRecord<>(v(1), v(1).ts));
+            h.processElement1(new StreamRecord<>(v(2), v(2).ts));
+            long audit = Duration.ofMinutes(5).toMillis();
+            long w = AFTER_GRACE;
+            for (int k = 0; k < 4; k++) { // its audit, then the quiet one: its end is armed
+                h.processBothWatermarks(new Watermark(w += audit));
+                runMail(h);
+            }
+            int audits = TestData.values(h.getSideOutput(Tags.AUDITS)).size();
+            h.processBothWatermarks(Watermark.MAX_WATERMARK);
+            runMail(h);
+            assertTrue(deviceValue(h) != null, "kept");
+            assertEquals(audits, TestData.values(h.getSideOutput(Tags.AUDITS)).size(), "and not audited");
+            assertEquals(0, h.numEventTimeTimers());
+        }
+    }
+
     /**
      * The lookups' breaker reports say which checkpoint their incarnation started from (0: none),
      * so that the AlertPolicy can tell an earlier incarnation's report, replayed from an unaligned

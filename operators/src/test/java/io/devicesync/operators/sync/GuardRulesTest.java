@@ -236,6 +236,22 @@ class GuardRulesTest {
     }
 
     @Test
+    void theEndOfEventTimeForgetsNoQuietDevice() throws Exception {
+        increment(0, 1, T0, T0);
+        long slot = rules.slotAfter("d", T0);
+        timer(slot, slot);
+        timer(slot + AUDIT, slot + AUDIT);
+        long end = rules.slotAfter("d", slot + AUDIT + IDLE);
+        GuardDecision d = timer(end, Long.MAX_VALUE); // a drained stop passes the end
+        assertFalse(d.forget, "not forgotten at the end of event time");
+        assertTrue(d.forward.isEmpty());
+        assertTrue(d.lookups.isEmpty(), "nor audited");
+        assertTrue(d.save);
+        assertEquals(0, s.auditTimer, "the timer is spent");
+        assertEquals(List.of(), d.timers);
+    }
+
+    @Test
     void aDeviceThatSendsBeforeItsEndIsAuditedAgainAndItsEndGoes() throws Exception {
         increment(0, 1, T0, T0);
         long slot = rules.slotAfter("d", T0);
