@@ -119,6 +119,35 @@ class AlertPolicyFunctionTest {
         }
     }
 
+    /**
+     * The breakers the policy knows, with the checkpoint each incarnation started from, restore
+     * (format 2, RocksDB and heap): after the restore an earlier incarnation's report, replayed from
+     * the records in flight, changes nothing, and a later one's still ends the outage.
+     */
+    @org.junit.jupiter.params.ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"rocksdb", "hashmap"})
+    void theBreakersAndWhereTheirIncarnationsStartedRestore(String backend) throws Exception {
+        OperatorSubtaskState snapshot;
+        try (KeyedOneInputStreamOperatorTestHarness<String, PolicyInput, Alert> h = harness(100, backend)) {
+            h.open();
+            h.setProcessingTime(NOW);
+            h.processElement(PolicyInput.breaker(new BreakerReport(0, 1, 11, 1, true, 5)), NOW);
+            h.processElement(PolicyInput.breaker(new BreakerReport(0, 1, 99, 1, true, 7)), NOW);
+            assertEquals(List.of("DATABASE_UNAVAILABLE"), types(h));
+            snapshot = h.snapshot(8, NOW + 1);
+        }
+        try (KeyedOneInputStreamOperatorTestHarness<String, PolicyInput, Alert> h = harness(100, backend)) {
+            h.initializeState(snapshot);
+            h.open();
+            h.setProcessingTime(NOW + 2);
+            // Replayed: the incarnation that started from checkpoint 5 said its breaker closed.
+            h.processElement(PolicyInput.breaker(new BreakerReport(0, 1, 11, 2, false, 5)), NOW + 2);
+            assertEquals(List.of(), types(h), "older than the restored incarnation's: nothing");
+            h.processElement(PolicyInput.breaker(new BreakerReport(0, 1, 42, 0, false, 8)), NOW + 3);
+            assertEquals(List.of("DATABASE_RECOVERED"), types(h), "the restarted incarnation's first report ends it");
+        }
+    }
+
     @Test
     void breakerSignalsAndBacklogsAreRoutedToTheKeysTheyInhibitAndNeverPublished() throws Exception {
         try (KeyedOneInputStreamOperatorTestHarness<String, PolicyInput, Alert> h = harness(100)) {

@@ -280,23 +280,7 @@ class DeliveryCodecTest {
      */
     @Test
     void aBuildThatReadsFormat1RefusesThisStateAtTheRestore() throws Exception {
-        DeliveryCodec.StateSnapshot now = new DeliveryCodec.StateSnapshot();
-        org.apache.flink.core.memory.DataOutputSerializer out =
-                new org.apache.flink.core.memory.DataOutputSerializer(8);
-        now.writeSnapshot(out);
-        // The previous build's snapshot class: format 1 current.
-        io.devicesync.operators.serde.CodecSerializer.Snapshot<DeliveryState> previous =
-                new io.devicesync.operators.serde.CodecSerializer.Snapshot<>(1, DeliveryCodec.StateSerializer::new) {};
-        java.io.IOException e = org.junit.jupiter.api.Assertions.assertThrows(
-                java.io.IOException.class,
-                () -> previous.readSnapshot(
-                        now.getCurrentVersion(),
-                        new org.apache.flink.core.memory.DataInputDeserializer(out.getCopyOfBuffer()),
-                        getClass().getClassLoader()));
-        assertTrue(e.getMessage().contains("format 2"), e.getMessage());
-        assertTrue(now.resolveSchemaCompatibility(new DeliveryCodec.StateSnapshot().describing(1))
-                .isCompatibleAsIs());
-        assertTrue(now.resolveSchemaCompatibility(new DeliveryCodec.StateSnapshot())
-                .isCompatibleAsIs());
+        io.devicesync.operators.serde.CodecSnapshots.anEarlierBuildRefusesItAndFormat1RestoresAsItIs(
+                DeliveryCodec.StateSnapshot::new, DeliveryCodec.StateSerializer::new, 2);
     }
 }
