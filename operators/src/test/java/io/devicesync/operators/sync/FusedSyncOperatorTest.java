@@ -112,14 +112,8 @@ class FusedSyncOperatorTest {
         Gated.TRUTHS.put("quiet-" + backend, new InMemorySourceOfTruth().snapshot(D, 0, 2, "{}".getBytes()));
         Gated.GATES.put("quiet-" + backend, CompletableFuture.completedFuture(null));
         try (var h = harness(backend, new Gated("quiet-" + backend), null)) {
-            h.processElement1(new StreamRecord<>(v(1), v(1).ts));
-            h.processElement1(new StreamRecord<>(v(2), v(2).ts));
             long audit = Duration.ofMinutes(5).toMillis();
-            long w = AFTER_GRACE;
-            for (int k = 0; k < 3; k++) { // its audit, then the quiet one: VERIFIED
-                h.processBothWatermarks(new Watermark(w += audit));
-                runMail(h);
-            }
+            long w = sendThenFallQuiet(h);
             assertEquals("0/1,0/2", versions(published(h)));
             assertTrue(deviceValue(h) != null, "kept while within the idle TTL");
             // Thirty days and a day of event time later (a long jump: the timer is moved to the
@@ -142,14 +136,7 @@ class FusedSyncOperatorTest {
         Gated.TRUTHS.put("drained-" + backend, new InMemorySourceOfTruth().snapshot(D, 0, 2, "{}".getBytes()));
         Gated.GATES.put("drained-" + backend, CompletableFuture.completedFuture(null));
         try (var h = harness(backend, new Gated("drained-" + backend), null)) {
-            h.processElement1(new StreamRecord<>(v(1), v(1).ts));
-            h.processElement1(new StreamRecord<>(v(2), v(2).ts));
-            long audit = Duration.ofMinutes(5).toMillis();
-            long w = AFTER_GRACE;
-            for (int k = 0; k < 4; k++) { // its audit, then the quiet one: its end is armed
-                h.processBothWatermarks(new Watermark(w += audit));
-                runMail(h);
-            }
+            sendThenFallQuiet(h);
             int audits = TestData.values(h.getSideOutput(Tags.AUDITS)).size();
             h.processBothWatermarks(Watermark.MAX_WATERMARK);
             runMail(h);
@@ -185,6 +172,22 @@ class FusedSyncOperatorTest {
             runMailUntil(h, () -> published(h).size() == 2);
             assertEquals(List.of(RESTORED_FROM), breakerStarts(h), "restored from checkpoint " + RESTORED_FROM);
         }
+    }
+
+    /**
+     * The device sends 1 and 2, is audited (VERIFIED), then quiet-audited, which arms its end: event
+     * time four audit intervals on, the answers run. Returns the watermark reached.
+     */
+    private static long sendThenFallQuiet(
+            KeyedTwoInputStreamOperatorTestHarness<String, Increment, SyncFeedback, DeviceState> h) throws Exception {
+        h.processElement1(new StreamRecord<>(v(1), v(1).ts));
+        h.processElement1(new StreamRecord<>(v(2), v(2).ts));
+        long w = AFTER_GRACE;
+        for (int k = 0; k < 4; k++) {
+            h.processBothWatermarks(new Watermark(w += Duration.ofMinutes(5).toMillis()));
+            runMail(h);
+        }
+        return w;
     }
 
     /** The device's value in DeviceSync's keyed state, read as the operator reads it. */

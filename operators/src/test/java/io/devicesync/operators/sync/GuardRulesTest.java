@@ -235,13 +235,18 @@ class GuardRulesTest {
         assertTrue(d.forward.get(0) instanceof Increment.Forget);
     }
 
-    @Test
-    void theEndOfEventTimeForgetsNoQuietDevice() throws Exception {
+    /** A device that sent once, was audited, then quiet-audited: the time of the end that armed. */
+    private long quietWithItsEnd() throws Exception {
         increment(0, 1, T0, T0);
         long slot = rules.slotAfter("d", T0);
         timer(slot, slot);
         timer(slot + AUDIT, slot + AUDIT);
-        long end = rules.slotAfter("d", slot + AUDIT + IDLE);
+        return rules.slotAfter("d", slot + AUDIT + IDLE);
+    }
+
+    @Test
+    void theEndOfEventTimeForgetsNoQuietDevice() throws Exception {
+        long end = quietWithItsEnd();
         GuardDecision d = timer(end, Long.MAX_VALUE); // a drained stop passes the end
         assertFalse(d.forget, "not forgotten at the end of event time");
         assertTrue(d.forward.isEmpty());
@@ -253,12 +258,8 @@ class GuardRulesTest {
 
     @Test
     void aDeviceThatSendsBeforeItsEndIsAuditedAgainAndItsEndGoes() throws Exception {
-        increment(0, 1, T0, T0);
-        long slot = rules.slotAfter("d", T0);
-        timer(slot, slot);
-        timer(slot + AUDIT, slot + AUDIT);
-        long end = rules.slotAfter("d", slot + AUDIT + IDLE);
-        long back = slot + 50 * AUDIT;
+        long end = quietWithItsEnd();
+        long back = rules.slotAfter("d", T0) + 50 * AUDIT;
         GuardDecision d = increment(0, 2, back, back);
         assertEquals("0/2", forwarded(d));
         assertEquals(
