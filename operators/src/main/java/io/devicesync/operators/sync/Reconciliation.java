@@ -232,9 +232,20 @@ public final class Reconciliation {
         boolean failed = audit
                 ? firstHeld != null && (cause != null || attempted)
                 : notCovered(s, q) || (cause != null && firstHeld != null);
-        if (failed) {
+        // A lookup that was never sent (shed, or the breaker open: UNAVAILABLE) is not a failed
+        // repair yet while the device has waited less than the grace (two attempt deadlines), nor
+        // while it waits for nothing held: a database that freezes fills the lookups in flight long
+        // before its breaker has seen enough timeouts to open, and the devices shed meanwhile would
+        // each raise a RESYNC_FAILED ahead of DATABASE_UNAVAILABLE. It is counted (repairsFailed)
+        // and the device's next audit sends it; it is not one of the device's failures in a row, so
+        // past the grace the first three raise as for any device, then every tenth (counted from
+        // the first, a device shed for the whole grace would raise nothing until its tenth).
+        boolean notYet = failed
+                && r.outcome == LookupResult.Outcome.UNAVAILABLE
+                && (s.waitingSince == 0 || clock.getAsLong() - s.waitingSince < notSentGraceMs);
+        if (failed) fx.count(Effects.Event.REPAIR_FAILED);
+        if (failed && !notYet) {
             s.failures++;
-            fx.count(Effects.Event.REPAIR_FAILED);
             if (cause == null && s.tooLargeToKeep) {
                 cause = "the state document would grow past the " + maxKeptBytes + " bytes kept in state ("
                         + KEPT_FACTOR + " x --state.max-document-bytes) at "
@@ -255,26 +266,15 @@ public final class Reconciliation {
                         + (s.published ? Versions.format(s.epoch, s.seq) : "nothing");
             }
             // The first three failures, then every tenth: a device that cannot be repaired for days
-            // does not raise an alert every audit interval. A lookup that was never sent (shed, or
-            // the breaker open: UNAVAILABLE) is not yet a failed repair: its first raises nothing,
-            // and the device's next audit sends it. A database that freezes fills the lookups in
-            // flight long before its breaker has seen enough timeouts to open; the devices shed
-            // meanwhile would otherwise each raise a RESYNC_FAILED ahead of DATABASE_UNAVAILABLE.
-            // Nor are its retries while the device has waited less than the grace (two attempt
-            // deadlines): with audits more often than that, the retries of a shed device come
-            // before the breaker could have opened.
-            boolean notSent = r.outcome == LookupResult.Outcome.UNAVAILABLE;
-            boolean notYet = notSent
-                    && (s.failures == 1
-                            || (s.waitingSince != 0 && clock.getAsLong() - s.waitingSince < notSentGraceMs));
-            if ((s.failures <= 3 && !notYet) || s.failures % 10 == 0) {
+            // does not raise an alert every audit interval.
+            if (s.failures <= 3 || s.failures % 10 == 0) {
                 Alert failedAlert =
                         SyncAlerts.resyncFailed(q, cause, s.failures, r.outcome.name(), r.outcome.isUnreadable());
                 // Which outage refused it, for the policy: its closing report may arrive first.
                 failedAlert.breaker = r.rejectedBy;
                 fx.alert(failedAlert);
             }
-        } else if (wasWaiting && s.heldCount == 0) {
+        } else if (!failed && wasWaiting && s.heldCount == 0) {
             fx.repaired(q);
             if (s.failures > 0) {
                 fx.alert(SyncAlerts.resyncResolved(q.deviceId, s.failures, s.epoch, s.seq, q.ts));

@@ -231,34 +231,11 @@ class ReconciliationTest {
     /**
      * Issue 17: lookups shed while the database freezes, before the breaker opens, raised a
      * RESYNC_FAILED each, ahead of DATABASE_UNAVAILABLE. A lookup never sent is not yet a failed
-     * repair: the first raises nothing (it is counted and the device waits for its audit); a second
-     * failure does.
+     * repair while the device has waited less than the grace: nothing raised (it is counted and the
+     * device waits for its audit); past the grace its retry refused by the breaker is.
      */
     @Test
-    void aLookupNeverSentIsNoFailedRepairUntilItsRetryFailsToo() throws Exception {
-        send(inc("d", 1));
-        send(inc("d", 4));
-        LookupRequest gap = new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 3, T0, 0);
-        result(LookupResult.failed(gap, LookupResult.Outcome.UNAVAILABLE, "database lookup shed"));
-        assertEquals(List.of(), fx.alertTypes(), "shed: not sent, nothing raised");
-        assertEquals(1, fx.counts.get(Reconciliation.Effects.Event.REPAIR_FAILED), "still counted");
-        assertEquals(AuditRecord.Outcome.REPAIR_PENDING, fx.audits.get(0).outcome, "the audit retries it");
-        LookupResult refused = LookupResult.failed(
-                LookupRequest.audit("d", 0, 4, true, false, T0 + 1, 0),
-                LookupResult.Outcome.UNAVAILABLE,
-                "database unavailable: circuit breaker open");
-        refused.rejectedBy = new BreakerReport(1, 2, 77, 3, true);
-        result(refused);
-        assertEquals(List.of("RESYNC_FAILED"), fx.alertTypes(), "the retry failed too");
-        assertTrue(fx.alerts.get(0).details.contains("\"databaseUnavailable\":true"));
-        assertSame(refused.rejectedBy, fx.alerts.get(0).breaker, "the outage that refused it, for the policy");
-    }
-
-    @Test
-    void aShedDeviceRaisesNoFailedRepairWithinTheGraceForTheBreakerToOpen() throws Exception {
-        // A frozen database fills the lookups in flight; the breaker opens only when their attempts
-        // time out. With audits more often than that, a shed device is retried and shed again
-        // before: its retries are not failed repairs until it has waited for the grace.
+    void aLookupNeverSentIsNoFailedRepairUntilTheDeviceHasWaitedTheGrace() throws Exception {
         long[] now = {1_000};
         Reconciliation graced = new Reconciliation(3, 64, 20_000, () -> now[0]);
         graced.onIncrement(s, held, inc("d", 1), fx);
@@ -266,43 +243,69 @@ class ReconciliationTest {
         LookupRequest gap = new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 3, T0, 0);
         graced.onResult(
                 s, held, LookupResult.failed(gap, LookupResult.Outcome.UNAVAILABLE, "database lookup shed"), fx);
-        for (int k = 1; k <= 5; k++) {
-            now[0] += 2_000; // the device's next audit, 2 s later, shed again
-            graced.onResult(
-                    s,
-                    held,
-                    LookupResult.failed(
-                            LookupRequest.audit("d", 0, 4, true, false, T0 + k, 0),
-                            LookupResult.Outcome.UNAVAILABLE,
-                            "database lookup shed"),
-                    fx);
-        }
-        assertEquals(List.of(), fx.alertTypes(), "11 s of waiting: within the grace, nothing raised");
-        assertEquals(6, fx.counts.get(Reconciliation.Effects.Event.REPAIR_FAILED), "each counted");
-        now[0] = 1_000 + 20_000;
+        assertEquals(List.of(), fx.alertTypes(), "shed: not sent, nothing raised");
+        assertEquals(1, fx.counts.get(Reconciliation.Effects.Event.REPAIR_FAILED), "still counted");
+        assertEquals(AuditRecord.Outcome.REPAIR_PENDING, fx.audits.get(0).outcome, "the audit retries it");
+        now[0] += 20_000;
+        LookupResult refused = LookupResult.failed(
+                LookupRequest.audit("d", 0, 4, true, false, T0 + 1, 0),
+                LookupResult.Outcome.UNAVAILABLE,
+                "database unavailable: circuit breaker open");
+        refused.rejectedBy = new BreakerReport(1, 2, 77, 3, true);
+        graced.onResult(s, held, refused, fx);
+        assertEquals(List.of("RESYNC_FAILED"), fx.alertTypes(), "the retry failed too, past the grace");
+        assertTrue(fx.alerts.get(0).details.contains("\"databaseUnavailable\":true"));
+        assertTrue(fx.alerts.get(0).details.contains("\"failures\":1"), fx.alerts.get(0).details);
+        assertSame(refused.rejectedBy, fx.alerts.get(0).breaker, "the outage that refused it, for the policy");
+    }
+
+    /**
+     * A frozen database fills the lookups in flight; the breaker opens only when their attempts
+     * time out. With audits more often than that, a shed device is retried and shed again before:
+     * its retries are not failed repairs until it has waited for the grace. After the grace they
+     * are, as for any device: the first three raise (the third CRITICAL), then every tenth. Before,
+     * the failures within the grace counted too, and a device shed for the grace (ten audits of
+     * 2 s) raised nothing until its tenth: a database frozen for 40 s left DATABASE_RECOVERED
+     * counting none suppressed (a CI run of RepairFaultsITCase).
+     */
+    @Test
+    void aShedDeviceRaisesNoFailedRepairWithinTheGraceThenAsAnyDevice() throws Exception {
+        long[] now = {1_000};
+        Reconciliation graced = new Reconciliation(3, 64, 20_000, () -> now[0]);
+        graced.onIncrement(s, held, inc("d", 1), fx);
+        graced.onIncrement(s, held, inc("d", 4), fx);
+        LookupRequest gap = new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 3, T0, 0);
         graced.onResult(
-                s,
-                held,
-                LookupResult.failed(
-                        LookupRequest.audit("d", 0, 4, true, false, T0 + 9, 0),
-                        LookupResult.Outcome.UNAVAILABLE,
-                        "database lookup shed"),
-                fx);
-        assertEquals(List.of(), fx.alertTypes(), "the 7th failure: between the third and the tenth, as for any device");
-        for (int k = 8; k <= 10; k++) {
-            graced.onResult(
-                    s,
-                    held,
-                    LookupResult.failed(
-                            LookupRequest.audit("d", 0, 4, true, false, T0 + 10 + k, 0),
-                            LookupResult.Outcome.UNAVAILABLE,
-                            "database lookup shed"),
-                    fx);
+                s, held, LookupResult.failed(gap, LookupResult.Outcome.UNAVAILABLE, "database lookup shed"), fx);
+        int k = 0;
+        while (now[0] + 2_000 < 1_000 + 20_000) {
+            now[0] += 2_000; // the device's next audit, 2 s later, shed again
+            shedAudit(graced, ++k);
         }
-        assertEquals(
-                List.of("RESYNC_FAILED"),
-                fx.alertTypes(),
-                "past the grace, the tenth raises (the policy may hold it back)");
+        assertEquals(9, k);
+        assertEquals(List.of(), fx.alertTypes(), "19 s of waiting: within the grace, nothing raised");
+        assertEquals(10, fx.counts.get(Reconciliation.Effects.Event.REPAIR_FAILED), "each counted");
+        now[0] = 1_000 + 20_000;
+        shedAudit(graced, ++k);
+        assertEquals(List.of("RESYNC_FAILED"), fx.alertTypes(), "past the grace: the first failure in a row");
+        assertEquals(Severity.WARNING, fx.alerts.get(0).severity);
+        assertTrue(fx.alerts.get(0).details.contains("\"failures\":1"), fx.alerts.get(0).details);
+        shedAudit(graced, ++k);
+        shedAudit(graced, ++k);
+        assertEquals(3, fx.alerts.size(), "the first three raise");
+        assertEquals(Severity.CRITICAL, fx.alerts.get(2).severity, "the third in a row");
+        for (int n = 4; n <= 9; n++) shedAudit(graced, ++k);
+        assertEquals(3, fx.alerts.size(), "the fourth to the ninth do not");
+        shedAudit(graced, ++k);
+        assertEquals(4, fx.alerts.size(), "the tenth does");
+        assertTrue(fx.alerts.get(3).details.contains("\"failures\":10"), fx.alerts.get(3).details);
+        assertEquals(20, fx.counts.get(Reconciliation.Effects.Event.REPAIR_FAILED), "every one counted");
+        // Repaired: resolved after the failures in a row, not the shed lookups within the grace.
+        LookupResult log = LookupResult.log(
+                LookupRequest.audit("d", 0, 4, true, false, T0 + 99, 0), new Increment[] {inc("d", 2), inc("d", 3)});
+        graced.onResult(s, held, log, fx);
+        assertEquals("RESYNC_RESOLVED", fx.alerts.get(4).type.name());
+        assertTrue(fx.alerts.get(4).details.contains("\"failures\":10"), fx.alerts.get(4).details);
         // A lookup that was sent and failed is a failed repair at once, grace or not.
         ReconcilerState other = new ReconcilerState();
         Recorder fx2 = new Recorder();
@@ -318,6 +321,18 @@ class ReconciliationTest {
                         "database lookup failed: connection refused"),
                 fx2);
         assertEquals(List.of("RESYNC_FAILED"), fx2.alertTypes());
+    }
+
+    /** The device d's audit number {@code k}, shed. */
+    private void shedAudit(Reconciliation graced, int k) throws Exception {
+        graced.onResult(
+                s,
+                held,
+                LookupResult.failed(
+                        LookupRequest.audit("d", 0, 4, true, false, T0 + k, 0),
+                        LookupResult.Outcome.UNAVAILABLE,
+                        "database lookup shed"),
+                fx);
     }
 
     @Test
