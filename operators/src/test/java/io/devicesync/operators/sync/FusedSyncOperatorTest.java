@@ -129,6 +129,85 @@ class FusedSyncOperatorTest {
         }
     }
 
+    /**
+     * The quiet device's end fires on its own time, not only after a long jump moved it: event time
+     * in steps of a second (each within the routine jump: no timer moved) keeps the device until
+     * one idle TTL after it was last seen and forgets it within the intervals of its last audits.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"rocksdb", "hashmap"})
+    void aQuietDevicesEndFiresOnItsOwnTime(String backend) throws Exception {
+        Gated.TRUTHS.put("ontime-" + backend, new InMemorySourceOfTruth().snapshot(D, 0, 2, "{}".getBytes()));
+        Gated.GATES.put("ontime-" + backend, CompletableFuture.completedFuture(null));
+        try (var h = harness(backend, new Gated("ontime-" + backend), null)) {
+            long audit = Duration.ofMinutes(5).toMillis();
+            long idle = Duration.ofDays(30).toMillis();
+            long quietBy = sendThenFallQuiet(h); // the quiet audit ran by then
+            long last = v(2).ts;
+            assertEquals(1, h.numEventTimeTimers(), "the end, armed by the quiet audit");
+            long w = last + idle - 1;
+            h.processBothWatermarks(new Watermark(w)); // passes no timer
+            runMail(h);
+            assertTrue(deviceValue(h) != null, "kept within the idle TTL");
+            long forgottenAt = -1;
+            while (forgottenAt < 0 && w < quietBy + idle + 2 * audit) {
+                h.processBothWatermarks(new Watermark(w += 1_000));
+                runMail(h);
+                if (deviceValue(h) == null) forgottenAt = w;
+            }
+            assertTrue(
+                    forgottenAt > last + idle && forgottenAt <= quietBy + idle + audit,
+                    "forgotten at its end, one idle TTL after its quiet audit (at its slot): "
+                            + (forgottenAt - last - idle) + " ms past one idle TTL after it was last seen");
+            assertEquals(0, h.numEventTimeTimers());
+        }
+    }
+
+    /**
+     * A device that sends again before its end is audited as usual, its end moves with it: the old
+     * end is deleted (one timer left), passing it forgets nothing, and the device is forgotten one
+     * idle TTL after its new last message.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"rocksdb", "hashmap"})
+    void aDeviceThatSendsBeforeItsEndMovesIt(String backend) throws Exception {
+        Gated.TRUTHS.put("back-" + backend, new InMemorySourceOfTruth().snapshot(D, 0, 2, "{}".getBytes()));
+        Gated.GATES.put("back-" + backend, CompletableFuture.completedFuture(null));
+        try (var h = harness(backend, new Gated("back-" + backend), null)) {
+            long audit = Duration.ofMinutes(5).toMillis();
+            long idle = Duration.ofDays(30).toMillis();
+            long firstEnd = sendThenFallQuiet(h) + idle + audit; // at the latest
+            long w = v(2).ts + Duration.ofDays(20).toMillis();
+            h.processBothWatermarks(new Watermark(w));
+            runMail(h);
+            Increment back = new Increment(D, 0, 3, w + 100, "{\"f3\":3}".getBytes());
+            h.processElement1(new StreamRecord<>(back, back.ts));
+            for (int k = 0; k < 4; k++) {
+                h.processBothWatermarks(new Watermark(w += audit));
+                runMail(h);
+            }
+            long quietAgainBy = w;
+            assertEquals("0/1,0/2,0/3", versions(published(h)));
+            assertEquals(1, h.numEventTimeTimers(), "one end: the first one deleted");
+            for (w = firstEnd - audit; w <= firstEnd + audit; ) {
+                h.processBothWatermarks(new Watermark(w += 1_000));
+                runMail(h);
+            }
+            assertTrue(deviceValue(h) != null, "its first end passed: kept");
+            assertEquals(1, h.numEventTimeTimers());
+            long secondEnd = quietAgainBy + idle + audit;
+            h.processBothWatermarks(new Watermark(back.ts + idle - 1));
+            runMail(h);
+            assertTrue(deviceValue(h) != null, "kept within the idle TTL of its new last message");
+            for (w = back.ts + idle - 1; w <= secondEnd; ) {
+                h.processBothWatermarks(new Watermark(w += 1_000));
+                runMail(h);
+            }
+            assertEquals(null, deviceValue(h), "forgotten one idle TTL after its new last message");
+            assertEquals(0, h.numEventTimeTimers());
+        }
+    }
+
     /** A drained stop (the end of event time) passes every quiet device's end: none is forgotten. */
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"rocksdb", "hashmap"})
