@@ -82,8 +82,21 @@ class SequenceGuardAuditTest {
         assertEquals(2, audits().size(), "once more after it fell quiet");
         assertTrue(audits().get(1).quiet, "only a quiet audit may conclude tail loss");
         assertEquals(1, h.numEventTimeTimers(), "then only the device's end, an idle TTL on");
-        watermark(b1 + 100 * AUDIT);
+        // The end: at the device's boundary one idle TTL after its quiet audit, not an audit.
+        long end = next("d", audits().get(1).ts + Duration.ofDays(30).toMillis());
+        watermark(end - 1);
         assertEquals(2, audits().size());
+        assertEquals(1, h.numEventTimeTimers(), "the end, not yet due");
+        assertTrue(h.extractOutputValues().stream().noneMatch(i -> i instanceof Increment.Forget));
+        watermark(end);
+        assertEquals(2, audits().size(), "the end audits nothing");
+        assertEquals(
+                1,
+                h.extractOutputValues().stream()
+                        .filter(i -> i instanceof Increment.Forget && i.ts == end)
+                        .count(),
+                "it forgets the device at that boundary");
+        assertEquals(0, h.numEventTimeTimers());
     }
 
     @Test
