@@ -44,6 +44,10 @@ import org.junit.jupiter.params.provider.ValueSource;
  * on the heap backend.
  */
 class FusedSyncOperatorTest {
+    /** The harness's audit interval and idle TTL. */
+    private static final long AUDIT = Duration.ofMinutes(5).toMillis();
+
+    private static final long IDLE = Duration.ofDays(30).toMillis();
     private static final String D = "d1";
     /** The watermark that ends the reorder grace of the device's early version (2 s). */
     private static final long AFTER_GRACE = T0 + 10_000;
@@ -109,10 +113,7 @@ class FusedSyncOperatorTest {
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"rocksdb", "hashmap"})
     void aDeviceThatStopsSendingIsForgottenOneIdleTtlAfterItsLastAudit(String backend) throws Exception {
-        Gated.TRUTHS.put("quiet-" + backend, new InMemorySourceOfTruth().snapshot(D, 0, 2, "{}".getBytes()));
-        Gated.GATES.put("quiet-" + backend, CompletableFuture.completedFuture(null));
-        try (var h = harness(backend, new Gated("quiet-" + backend), null)) {
-            long audit = Duration.ofMinutes(5).toMillis();
+        try (var h = withASnapshotRow("quiet-" + backend, backend)) {
             long w = sendThenFallQuiet(h);
             assertEquals("0/1,0/2", versions(published(h)));
             assertTrue(deviceValue(h) != null, "kept while within the idle TTL");
@@ -120,7 +121,7 @@ class FusedSyncOperatorTest {
             // interval after it, then fires).
             w += Duration.ofDays(31).toMillis();
             for (int k = 0; k < 3; k++) {
-                h.processBothWatermarks(new Watermark(w += audit));
+                h.processBothWatermarks(new Watermark(w += AUDIT));
                 runMail(h);
             }
             assertEquals(0, h.numEventTimeTimers());
@@ -137,28 +138,24 @@ class FusedSyncOperatorTest {
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"rocksdb", "hashmap"})
     void aQuietDevicesEndFiresOnItsOwnTime(String backend) throws Exception {
-        Gated.TRUTHS.put("ontime-" + backend, new InMemorySourceOfTruth().snapshot(D, 0, 2, "{}".getBytes()));
-        Gated.GATES.put("ontime-" + backend, CompletableFuture.completedFuture(null));
-        try (var h = harness(backend, new Gated("ontime-" + backend), null)) {
-            long audit = Duration.ofMinutes(5).toMillis();
-            long idle = Duration.ofDays(30).toMillis();
+        try (var h = withASnapshotRow("ontime-" + backend, backend)) {
             long quietBy = sendThenFallQuiet(h); // the quiet audit ran by then
             long last = v(2).ts;
             assertEquals(1, h.numEventTimeTimers(), "the end, armed by the quiet audit");
-            long w = last + idle - 1;
+            long w = last + IDLE - 1;
             h.processBothWatermarks(new Watermark(w)); // passes no timer
             runMail(h);
             assertTrue(deviceValue(h) != null, "kept within the idle TTL");
             long forgottenAt = -1;
-            while (forgottenAt < 0 && w < quietBy + idle + 2 * audit) {
+            while (forgottenAt < 0 && w < quietBy + IDLE + 2 * AUDIT) {
                 h.processBothWatermarks(new Watermark(w += 1_000));
                 runMail(h);
                 if (deviceValue(h) == null) forgottenAt = w;
             }
             assertTrue(
-                    forgottenAt > last + idle && forgottenAt <= quietBy + idle + audit,
+                    forgottenAt > last + IDLE && forgottenAt <= quietBy + IDLE + AUDIT,
                     "forgotten at its end, one idle TTL after its quiet audit (at its slot): "
-                            + (forgottenAt - last - idle) + " ms past one idle TTL after it was last seen");
+                            + (forgottenAt - last - IDLE) + " ms past one idle TTL after it was last seen");
             assertEquals(0, h.numEventTimeTimers());
         }
     }
@@ -171,35 +168,31 @@ class FusedSyncOperatorTest {
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"rocksdb", "hashmap"})
     void aDeviceThatSendsBeforeItsEndMovesIt(String backend) throws Exception {
-        Gated.TRUTHS.put("back-" + backend, new InMemorySourceOfTruth().snapshot(D, 0, 2, "{}".getBytes()));
-        Gated.GATES.put("back-" + backend, CompletableFuture.completedFuture(null));
-        try (var h = harness(backend, new Gated("back-" + backend), null)) {
-            long audit = Duration.ofMinutes(5).toMillis();
-            long idle = Duration.ofDays(30).toMillis();
-            long firstEnd = sendThenFallQuiet(h) + idle + audit; // at the latest
+        try (var h = withASnapshotRow("back-" + backend, backend)) {
+            long firstEnd = sendThenFallQuiet(h) + IDLE + AUDIT; // at the latest
             long w = v(2).ts + Duration.ofDays(20).toMillis();
             h.processBothWatermarks(new Watermark(w));
             runMail(h);
             Increment back = new Increment(D, 0, 3, w + 100, "{\"f3\":3}".getBytes());
             h.processElement1(new StreamRecord<>(back, back.ts));
             for (int k = 0; k < 4; k++) {
-                h.processBothWatermarks(new Watermark(w += audit));
+                h.processBothWatermarks(new Watermark(w += AUDIT));
                 runMail(h);
             }
             long quietAgainBy = w;
             assertEquals("0/1,0/2,0/3", versions(published(h)));
             assertEquals(1, h.numEventTimeTimers(), "one end: the first one deleted");
-            for (w = firstEnd - audit; w <= firstEnd + audit; ) {
+            for (w = firstEnd - AUDIT; w <= firstEnd + AUDIT; ) {
                 h.processBothWatermarks(new Watermark(w += 1_000));
                 runMail(h);
             }
             assertTrue(deviceValue(h) != null, "its first end passed: kept");
             assertEquals(1, h.numEventTimeTimers());
-            long secondEnd = quietAgainBy + idle + audit;
-            h.processBothWatermarks(new Watermark(back.ts + idle - 1));
+            long secondEnd = quietAgainBy + IDLE + AUDIT;
+            h.processBothWatermarks(new Watermark(back.ts + IDLE - 1));
             runMail(h);
             assertTrue(deviceValue(h) != null, "kept within the idle TTL of its new last message");
-            for (w = back.ts + idle - 1; w <= secondEnd; ) {
+            for (w = back.ts + IDLE - 1; w <= secondEnd; ) {
                 h.processBothWatermarks(new Watermark(w += 1_000));
                 runMail(h);
             }
@@ -212,9 +205,7 @@ class FusedSyncOperatorTest {
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"rocksdb", "hashmap"})
     void theEndOfEventTimeForgetsNoQuietDevice(String backend) throws Exception {
-        Gated.TRUTHS.put("drained-" + backend, new InMemorySourceOfTruth().snapshot(D, 0, 2, "{}".getBytes()));
-        Gated.GATES.put("drained-" + backend, CompletableFuture.completedFuture(null));
-        try (var h = harness(backend, new Gated("drained-" + backend), null)) {
+        try (var h = withASnapshotRow("drained-" + backend, backend)) {
             sendThenFallQuiet(h);
             int audits = TestData.values(h.getSideOutput(Tags.AUDITS)).size();
             h.processBothWatermarks(Watermark.MAX_WATERMARK);
@@ -384,6 +375,14 @@ class FusedSyncOperatorTest {
 
     private static Increment v(long seq) {
         return inc(D, 0, seq, "{\"f" + seq + "\":" + seq + "}");
+    }
+
+    /** A harness whose database has the device's snapshot row at 0/2 and answers at once. */
+    private static KeyedTwoInputStreamOperatorTestHarness<String, Increment, SyncFeedback, DeviceState>
+            withASnapshotRow(String name, String backend) throws Exception {
+        Gated.TRUTHS.put(name, new InMemorySourceOfTruth().snapshot(D, 0, 2, "{}".getBytes()));
+        Gated.GATES.put(name, CompletableFuture.completedFuture(null));
+        return harness(backend, new Gated(name), null);
     }
 
     private static KeyedTwoInputStreamOperatorTestHarness<String, Increment, SyncFeedback, DeviceState> harness(
