@@ -324,6 +324,35 @@ class ReconciliationTest {
     }
 
     /** The device d's audit number {@code k}, shed. */
+    /**
+     * A gap's lookup is refused before the increment after the gap has reached the reconciler (the
+     * guard sends the lookup and then forwards that increment): the device holds nothing and waits
+     * for nothing yet, however late the wall clock is. That refusal is not a failed repair in a
+     * row; the grace starts when the device begins to wait.
+     */
+    @Test
+    void aLookupRefusedBeforeTheDeviceWaitsIsNoFailedRepairHoweverLate() throws Exception {
+        long[] now = {1_000_000};
+        Reconciliation graced = new Reconciliation(3, 64, 20_000, () -> now[0]);
+        graced.onIncrement(s, held, inc("d", 1), fx);
+        LookupRequest gap = new LookupRequest("d", LookupRequest.Kind.GAP, 0, 2, 3, T0, 0);
+        graced.onResult(
+                s, held, LookupResult.failed(gap, LookupResult.Outcome.UNAVAILABLE, "database lookup shed"), fx);
+        assertEquals(0, s.waitingSince, "nothing held: not waiting");
+        assertEquals(List.of(), fx.alertTypes(), "refused before the device waits: nothing raised");
+        assertEquals(1, fx.counts.get(Reconciliation.Effects.Event.REPAIR_FAILED), "still counted");
+        assertEquals(AuditRecord.Outcome.REPAIR_PENDING, fx.audits.get(0).outcome, "a repair is asked for");
+        graced.onIncrement(s, held, inc("d", 4), fx); // the increment after the gap: now it waits
+        assertEquals(now[0], s.waitingSince);
+        now[0] += 19_999;
+        shedAudit(graced, 1);
+        assertEquals(List.of(), fx.alertTypes(), "within the grace from when it began to wait");
+        now[0] += 1;
+        shedAudit(graced, 2);
+        assertEquals(List.of("RESYNC_FAILED"), fx.alertTypes(), "past it");
+        assertTrue(fx.alerts.get(0).details.contains("\"failures\":1"), fx.alerts.get(0).details);
+    }
+
     private void shedAudit(Reconciliation graced, int k) throws Exception {
         graced.onResult(
                 s,
