@@ -55,7 +55,10 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * in-process MiniCluster reading it from the start, alternating after warm-up runs: a parse-only
  * job (Kafka source → Jackson readTree → discard), the naive peer ({@link NaivePeer}), devicesync,
  * devicesync with at-least-once sinks,
- * and devicesync with delivery tracking for three consumers that acknowledge everything they read.
+ * devicesync with delivery tracking for three consumers that acknowledge everything they read,
+ * and devicesync with those three consumers reading and acknowledging but no tracking
+ * ({@code devicesync-consumed}: the machine as loaded as in the delivery runs, the job without the
+ * tracker; delivery's cost to the job is delivery ÷ devicesync-consumed).
  * Prints, per variant, the medians over the runs of events/s (whole run, and the steady part from
  * 50 % to 90 % of the input), the ratio to parse-only, CPU per event from the process's own
  * accounting (whole run and steady part), the lookups on clean input, the slowest checkpoint and
@@ -334,6 +337,11 @@ public final class Benchmark {
         DeviceSyncJob.build(env, p);
     }
 
+    /** The variants the three simulated consumers read and acknowledge (the delivery ones, and devicesync-consumed). */
+    static boolean withConsumers(String variant) {
+        return variant.startsWith("delivery") || variant.startsWith("devicesync-consumed");
+    }
+
     static Result run(
             String variant, int runNo, KafkaProcess kafka, EmbeddedDatabase db, Map<String, String> o, Path work)
             throws Exception {
@@ -368,12 +376,14 @@ public final class Benchmark {
         } else {
             counter = "eventsIn";
             String base = variant.replaceFirst("-alos$", "");
-            if (!base.equals("devicesync") && !base.equals("delivery")) {
+            if (!base.equals("devicesync") && !base.equals("delivery") && !base.equals("devicesync-consumed")) {
                 throw new IllegalArgumentException("--variants: '" + variant
-                        + "' is not parse, naive, devicesync, devicesync-alos," + " delivery or delivery-alos");
+                        + "' is not parse, naive, devicesync, devicesync-alos, devicesync-consumed,"
+                        + " delivery or delivery-alos");
             }
             buildJob(env, variant, id, "events", kafka, db, o); // creates the output topics, which the consumers read
-            if (base.equals("delivery")) {
+            if (withConsumers(variant)) {
+                // devicesync-consumed: they ack onto the acks topic, which this job does not read.
                 kafka.startConsumers(
                         "state-" + id, "redispatch-" + id, "acks-" + id, List.of("billing", "dashboard", "archive"));
             }
@@ -449,7 +459,7 @@ public final class Benchmark {
         long checkpointBytes = BenchReporter.gaugeMax("lastCheckpointFullSize");
         long finalCheckpointMs = BenchReporter.gaugeMax("lastCheckpointDuration");
         job.cancel().get();
-        if (variant.startsWith("delivery")) kafka.stopConsumers();
+        if (withConsumers(variant)) kafka.stopConsumers();
         return new Result(
                 events / ((t1 - t0) / 1e9),
                 (events * 4 / 10) / ((ninety - half) / 1e9),
@@ -587,6 +597,26 @@ public final class Benchmark {
                     dsCpu / deliveryCpu,
                     median(results.get("devicesync"), Result::brokerCpuMicrosPerEvent),
                     median(results.get("delivery"), Result::brokerCpuMicrosPerEvent)));
+        }
+        if (results.containsKey("delivery") && results.containsKey("devicesync-consumed")) {
+            // The same load on the machine (the broker and the three consumers), with and without
+            // the tracking: what delivery costs the job itself.
+            b.append(String.format(
+                    Locale.ROOT,
+                    "%nCost of delivery tracking with the consumers' load on both sides: delivery ÷"
+                            + " devicesync-consumed = %.2f (steady), %.2f (whole run); the job's own CPU per event"
+                            + " (whole run) %.1f µs against %.1f, ratio %.2f; the broker's process %.1f and %.1f µs"
+                            + " per event%n",
+                    median(results.get("delivery"), Result::steadyPerSecond)
+                            / median(results.get("devicesync-consumed"), Result::steadyPerSecond),
+                    median(results.get("delivery"), Result::wholePerSecond)
+                            / median(results.get("devicesync-consumed"), Result::wholePerSecond),
+                    median(results.get("delivery"), Result::cpuMicrosPerEvent),
+                    median(results.get("devicesync-consumed"), Result::cpuMicrosPerEvent),
+                    median(results.get("devicesync-consumed"), Result::cpuMicrosPerEvent)
+                            / median(results.get("delivery"), Result::cpuMicrosPerEvent),
+                    median(results.get("delivery"), Result::brokerCpuMicrosPerEvent),
+                    median(results.get("devicesync-consumed"), Result::brokerCpuMicrosPerEvent)));
         }
         if (dsSteady > 0 && results.containsKey("devicesync-alos")) {
             double alos = median(results.get("devicesync-alos"), Result::steadyPerSecond);
