@@ -35,8 +35,10 @@ import org.apache.flink.api.common.functions.RichMapFunction;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.CoreOptions;
+import org.apache.flink.configuration.MemorySize;
 import org.apache.flink.configuration.PipelineOptions;
 import org.apache.flink.configuration.StateBackendOptions;
+import org.apache.flink.configuration.TaskManagerOptions;
 import org.apache.flink.connector.kafka.source.KafkaSource;
 import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
 import org.apache.flink.core.execution.CheckpointingMode;
@@ -66,7 +68,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * at a fixed input rate ({@link LatencyRun}).
  *
  * <p>Options: {@code --events 2000000 --devices 100000 --runs 3 --warmup 2 --backend rocksdb|hashmap
- * --checkpoint-interval 10 --variants parse,naive,devicesync,devicesync-alos,delivery --latency-seconds 60
+ * --checkpoint-interval 10 --variants parse,naive,devicesync,devicesync-alos,delivery (and devicesync-consumed, delivery-alos) --latency-seconds 60
  * --latency-rate 0 (half the devicesync throughput measured) --latency-variants devicesync,devicesync-alos
  * --conf key=value,… (Flink configuration of the MiniCluster) --gaps 1000 --fleet 0 (devices of the fleet-scale run,
  * {@link FleetRun}) --fleet-audit-interval 120 (s) --fleet-after-intervals 2.5 --fleet-restore true (also the stop-and-restore run) --alert-storm 0 (alerts through the AlertPolicy, {@link AlertStormRun})
@@ -262,10 +264,12 @@ public final class Benchmark {
         conf.set(CheckpointingOptions.INCREMENTAL_CHECKPOINTS, true);
         conf.set(PipelineOptions.GENERIC_TYPES, false);
         conf.set(CoreOptions.TMP_DIRS, work.resolve("tmp").toString());
-        // What a TaskManager of Flink's default configuration (process size 1728m) gives RocksDB;
-        // the MiniCluster's own default is a fraction of it, and RocksDB then reads its files on
-        // most gets (measured: 16 vs 12-13 µs of CPU per event).
-        conf.setString("taskmanager.memory.managed.size", "512m");
+        // What a TaskManager of the cluster configuration gives RocksDB (flink-conf/config.yaml:
+        // 4 GB, half of Flink's memory managed: about 1.7 GB for its two slots). The MiniCluster's
+        // own default is a small fraction of it, and RocksDB then reads its files on most gets.
+        // Until 2026-12-07 the benchmark gave it 512 MB (a TaskManager of Flink's own default
+        // configuration): --conf taskmanager.memory.managed.size=512m measures as then.
+        conf.set(TaskManagerOptions.MANAGED_MEMORY_SIZE, io.devicesync.tests.infra.DeployedConf.managedMemory());
         // How the cluster configuration checkpoints (unaligned, interruptible timers, RocksDB's write
         // buffers): the job is measured as deployed; --conf overrides.
         io.devicesync.tests.infra.DeployedConf.apply(conf);
@@ -682,7 +686,17 @@ public final class Benchmark {
                 + Runtime.getRuntime().availableProcessors()
                 + " cores (" + cpu + "), Java " + System.getProperty("java.version") + ", with `" + o + "`.\n"
                 + "Broker in its own JVM on the same machine; Flink MiniCluster at parallelism 2, exactly-once (at-least-once for"
-                + " the -alos variants), 512 MB managed memory.\n\n";
+                + " the -alos variants), " + managedMemory(o) + " of managed memory.\n\n";
+    }
+
+    /** RocksDB's managed memory in the runs: --conf's, else a deployed TaskManager's. */
+    static String managedMemory(Map<String, String> o) {
+        for (String kv : o.get("conf").split(",")) {
+            if (kv.contains("=") && kv.substring(0, kv.indexOf('=')).trim().equals("taskmanager.memory.managed.size"))
+                return MemorySize.parse(kv.substring(kv.indexOf('=') + 1).trim())
+                        .toHumanReadableString();
+        }
+        return io.devicesync.tests.infra.DeployedConf.managedMemory().toHumanReadableString();
     }
 
     /** Clean in-order increments: round r gives every device its seq r. */
