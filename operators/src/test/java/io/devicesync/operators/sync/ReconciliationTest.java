@@ -323,7 +323,6 @@ class ReconciliationTest {
         assertEquals(List.of("RESYNC_FAILED"), fx2.alertTypes());
     }
 
-    /** The device d's audit number {@code k}, shed. */
     /**
      * A gap's lookup is refused before the increment after the gap has reached the reconciler (the
      * guard sends the lookup and then forwards that increment): the device holds nothing and waits
@@ -353,6 +352,7 @@ class ReconciliationTest {
         assertTrue(fx.alerts.get(0).details.contains("\"failures\":1"), fx.alerts.get(0).details);
     }
 
+    /** The device d's audit number {@code k}, shed. */
     private void shedAudit(Reconciliation graced, int k) throws Exception {
         graced.onResult(
                 s,
