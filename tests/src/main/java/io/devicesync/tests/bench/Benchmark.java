@@ -269,7 +269,10 @@ public final class Benchmark {
         // own default is a small fraction of it, and RocksDB then reads its files on most gets.
         // Until 2026-12-07 the benchmark gave it 512 MB (a TaskManager of Flink's own default
         // configuration): --conf taskmanager.memory.managed.size=512m measures as then.
-        conf.set(TaskManagerOptions.MANAGED_MEMORY_SIZE, io.devicesync.tests.infra.DeployedConf.managedMemory());
+        // (Not when --conf sizes it some other way: a size set here would override its fraction.)
+        if (!o.get("conf").contains("taskmanager.memory.managed.")) {
+            conf.set(TaskManagerOptions.MANAGED_MEMORY_SIZE, io.devicesync.tests.infra.DeployedConf.managedMemory());
+        }
         // How the cluster configuration checkpoints (unaligned, interruptible timers, RocksDB's write
         // buffers): the job is measured as deployed; --conf overrides.
         io.devicesync.tests.infra.DeployedConf.apply(conf);
@@ -689,12 +692,15 @@ public final class Benchmark {
                 + " the -alos variants), " + managedMemory(o) + " of managed memory.\n\n";
     }
 
-    /** RocksDB's managed memory in the runs: --conf's, else a deployed TaskManager's. */
+    /** RocksDB's managed memory in the runs: as --conf sets it, else a deployed TaskManager's. */
     static String managedMemory(Map<String, String> o) {
         for (String kv : o.get("conf").split(",")) {
-            if (kv.contains("=") && kv.substring(0, kv.indexOf('=')).trim().equals("taskmanager.memory.managed.size"))
-                return MemorySize.parse(kv.substring(kv.indexOf('=') + 1).trim())
-                        .toHumanReadableString();
+            if (!kv.contains("=")) continue;
+            String key = kv.substring(0, kv.indexOf('=')).trim();
+            String value = kv.substring(kv.indexOf('=') + 1).trim();
+            if (key.equals("taskmanager.memory.managed.size"))
+                return MemorySize.parse(value).toHumanReadableString();
+            if (key.startsWith("taskmanager.memory.managed.")) return "`" + key + "=" + value + "`";
         }
         return io.devicesync.tests.infra.DeployedConf.managedMemory().toHumanReadableString();
     }
