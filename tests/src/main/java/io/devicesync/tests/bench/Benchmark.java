@@ -270,20 +270,28 @@ public final class Benchmark {
         // Until 2026-12-07 the benchmark gave it 512 MB (a TaskManager of Flink's own default
         // configuration): --conf taskmanager.memory.managed.size=512m measures as then.
         // (Not when --conf sizes it some other way: a size set here would override its fraction.)
-        if (!o.get("conf").contains("taskmanager.memory.managed.")) {
+        Map<String, String> extra = conf(o);
+        if (extra.keySet().stream().noneMatch(k -> k.startsWith("taskmanager.memory.managed."))) {
             conf.set(TaskManagerOptions.MANAGED_MEMORY_SIZE, io.devicesync.tests.infra.DeployedConf.managedMemory());
         }
         // How the cluster configuration checkpoints (unaligned, interruptible timers, RocksDB's write
         // buffers): the job is measured as deployed; --conf overrides.
         io.devicesync.tests.infra.DeployedConf.apply(conf);
+        extra.forEach(conf::setString);
+        return conf;
+    }
+
+    /** {@code --conf key=value,…}, in its order. */
+    static Map<String, String> conf(Map<String, String> o) {
+        Map<String, String> c = new java.util.LinkedHashMap<>();
         for (String kv : o.get("conf").split(",")) {
             if (kv.isBlank()) continue;
             if (!kv.contains("=")) throw new IllegalArgumentException("--conf: '" + kv + "' is not key=value");
-            conf.setString(
+            c.put(
                     kv.substring(0, kv.indexOf('=')).trim(),
                     kv.substring(kv.indexOf('=') + 1).trim());
         }
-        return conf;
+        return c;
     }
 
     /**
@@ -694,13 +702,11 @@ public final class Benchmark {
 
     /** RocksDB's managed memory in the runs: as --conf sets it, else a deployed TaskManager's. */
     static String managedMemory(Map<String, String> o) {
-        for (String kv : o.get("conf").split(",")) {
-            if (!kv.contains("=")) continue;
-            String key = kv.substring(0, kv.indexOf('=')).trim();
-            String value = kv.substring(kv.indexOf('=') + 1).trim();
-            if (key.equals("taskmanager.memory.managed.size"))
-                return MemorySize.parse(value).toHumanReadableString();
-            if (key.startsWith("taskmanager.memory.managed.")) return "`" + key + "=" + value + "`";
+        for (Map.Entry<String, String> e : conf(o).entrySet()) {
+            if (e.getKey().equals("taskmanager.memory.managed.size"))
+                return MemorySize.parse(e.getValue()).toHumanReadableString();
+            if (e.getKey().startsWith("taskmanager.memory.managed."))
+                return "`" + e.getKey() + "=" + e.getValue() + "`";
         }
         return io.devicesync.tests.infra.DeployedConf.managedMemory().toHumanReadableString();
     }
